@@ -1,0 +1,17 @@
+# Lyra — the two front doors are `make run` and `make test` (see README.md).
+.PHONY: run stop test bench setup
+
+run:            ## install what is missing, build, start Lyra on :5433, open psql
+	@scripts/run.sh
+
+stop:           ## stop the server `make run` started
+	@scripts/server.sh stop run
+
+test:           ## set up, then every test: cargo test, cargo pgrx test, regress/
+	@scripts/test.sh
+
+bench:          ## Lyra vs heap on the same machine, in one run
+	@scripts/bench.sh
+
+setup:          ## only install packages and tools, build and install the extension
+	@scripts/setup.sh

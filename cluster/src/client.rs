@@ -1,0 +1,186 @@
+//! The blocking client a Postgres backend uses to reach its node.
+//!
+//! Backends must not start threads or runtimes (DESIGN §2), so this is a
+//! plain `std::os::unix::net::UnixStream` speaking the [`protocol`] frames,
+//! one request at a time. One client per backend, kept open and reused.
+//!
+//! Waiting is interruptible: the socket has a short timeout, and every time
+//! it expires the caller's `while_waiting` callback runs. In a backend that
+//! callback is `CHECK_FOR_INTERRUPTS()`, which may abandon the request by
+//! raising an ERROR (a Rust panic unwinding through here). The client notices
+//! the abandoned request on its next use ([`NodeClient::is_broken`]) and the
+//! caller reconnects, because the half-read reply would otherwise be taken
+//! for the answer to the next request.
+//!
+//! [`protocol`]: crate::protocol
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use prost::Message;
+
+use crate::protocol::{self, encode_frame, frame_len, request, response, ErrorCode, KvPair, Op, Request, Response};
+
+/// How often a blocked read or write hands control to `while_waiting`.
+const POLL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the lyra node is not reachable at {path}: {source}")]
+    Unreachable { path: String, source: std::io::Error },
+    #[error("lost the connection to the lyra node: {0}")]
+    Disconnected(std::io::Error),
+    #[error("lyra node: {message}")]
+    Node { code: ErrorCode, message: String },
+    #[error("lyra node protocol error: {0}")]
+    Protocol(String),
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+pub struct NodeClient {
+    stream: UnixStream,
+    /// Set while a request is unanswered; still set afterwards means the
+    /// request was abandoned midway and the stream is out of step.
+    in_flight: bool,
+    frame: Vec<u8>,
+}
+
+impl NodeClient {
+    pub fn connect(path: &Path) -> Result<NodeClient> {
+        let unreachable = |source| ClientError::Unreachable { path: path.display().to_string(), source };
+        let stream = UnixStream::connect(path).map_err(unreachable)?;
+        stream.set_read_timeout(Some(POLL)).map_err(unreachable)?;
+        stream.set_write_timeout(Some(POLL)).map_err(unreachable)?;
+        Ok(NodeClient { stream, in_flight: false, frame: Vec::new() })
+    }
+
+    /// True when an earlier request was abandoned; the client must then be
+    /// replaced by a new connection.
+    pub fn is_broken(&self) -> bool {
+        self.in_flight
+    }
+
+    /// Sends one request and waits for its response, calling
+    /// `while_waiting` every [`POLL`] while blocked.
+    pub fn call(&mut self, kind: request::Kind, while_waiting: &mut dyn FnMut()) -> Result<response::Kind> {
+        if self.in_flight {
+            return Err(ClientError::Protocol("connection left mid-request".into()));
+        }
+        self.in_flight = true;
+        self.frame.clear();
+        encode_frame(&Request { kind: Some(kind) }, &mut self.frame);
+        let frame = std::mem::take(&mut self.frame);
+        self.write_all(&frame, while_waiting)?;
+        self.frame = frame;
+        let mut header = [0u8; 4];
+        self.read_exact(&mut header, while_waiting)?;
+        let len = frame_len(header).map_err(ClientError::Protocol)?;
+        let mut payload = std::mem::take(&mut self.frame);
+        payload.resize(len, 0);
+        self.read_exact(&mut payload, while_waiting)?;
+        let response = Response::decode(&payload[..]).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.frame = payload;
+        if self.frame.capacity() > 4 << 20 {
+            self.frame = Vec::new();
+        }
+        self.in_flight = false;
+        match response.kind {
+            Some(response::Kind::Error(e)) => Err(ClientError::Node {
+                code: ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Io),
+                message: e.message,
+            }),
+            Some(kind) => Ok(kind),
+            None => Err(ClientError::Protocol("empty response".into())),
+        }
+    }
+
+    pub fn get(&mut self, key: Vec<u8>, w: &mut dyn FnMut()) -> Result<Option<Vec<u8>>> {
+        match self.call(request::Kind::Get(protocol::Get { key }), w)? {
+            response::Kind::Value(v) => Ok(v.value),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One page of `[start, end)`; the bool is true when more may follow.
+    pub fn scan(&mut self, scan: protocol::Scan, w: &mut dyn FnMut()) -> Result<(Vec<KvPair>, bool)> {
+        match self.call(request::Kind::Scan(scan), w)? {
+            response::Kind::Scanned(s) => Ok((s.pairs, s.more)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub fn allocate_table_id(&mut self, w: &mut dyn FnMut()) -> Result<u64> {
+        self.id(request::Kind::AllocateTableId(protocol::AllocateTableId {}), w)
+    }
+
+    pub fn allocate_row_ids(&mut self, table: u64, count: u64, w: &mut dyn FnMut()) -> Result<u64> {
+        self.id(request::Kind::AllocateRowIds(protocol::AllocateRowIds { table, count }), w)
+    }
+
+    pub fn row_id_high_water(&mut self, table: u64, w: &mut dyn FnMut()) -> Result<u64> {
+        self.id(request::Kind::RowIdHighWater(protocol::RowIdHighWater { table }), w)
+    }
+
+    pub fn stage(&mut self, ops: Vec<Op>, w: &mut dyn FnMut()) -> Result<()> {
+        self.done(request::Kind::StageWrites(protocol::StageWrites { ops }), w)
+    }
+
+    pub fn commit(&mut self, ops: Vec<Op>, w: &mut dyn FnMut()) -> Result<()> {
+        self.done(request::Kind::Commit(protocol::Commit { ops }), w)
+    }
+
+    pub fn discard_staged(&mut self, w: &mut dyn FnMut()) -> Result<()> {
+        self.done(request::Kind::DiscardStaged(protocol::DiscardStaged {}), w)
+    }
+
+    fn id(&mut self, kind: request::Kind, w: &mut dyn FnMut()) -> Result<u64> {
+        match self.call(kind, w)? {
+            response::Kind::Id(id) => Ok(id.id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn done(&mut self, kind: request::Kind, w: &mut dyn FnMut()) -> Result<()> {
+        match self.call(kind, w)? {
+            response::Kind::Done(_) => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn write_all(&mut self, mut buf: &[u8], while_waiting: &mut dyn FnMut()) -> Result<()> {
+        while !buf.is_empty() {
+            match self.stream.write(buf) {
+                Ok(0) => return Err(ClientError::Disconnected(ErrorKind::WriteZero.into())),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if is_timeout(&e) => while_waiting(),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(ClientError::Disconnected(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_exact(&mut self, mut buf: &mut [u8], while_waiting: &mut dyn FnMut()) -> Result<()> {
+        while !buf.is_empty() {
+            match self.stream.read(buf) {
+                Ok(0) => return Err(ClientError::Disconnected(ErrorKind::UnexpectedEof.into())),
+                Ok(n) => buf = &mut buf[n..],
+                Err(e) if is_timeout(&e) => while_waiting(),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(ClientError::Disconnected(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+fn unexpected(kind: response::Kind) -> ClientError {
+    ClientError::Protocol(format!("unexpected response {kind:?}"))
+}

@@ -1,0 +1,31 @@
+//! `lyra-cluster`: the Lyra node and the client that Postgres backends use to
+//! reach it.
+//!
+//! Every Postgres server with Lyra preloaded runs one background worker, the
+//! *node* (DESIGN §2). The node owns the engine (RocksDB under
+//! `$PGDATA/lyra`), the catalog allocators and, in later work, the Raft
+//! groups, the HLC and the transaction coordinator. Backends never open
+//! RocksDB and never start threads: they talk to their node through a small
+//! blocking client over a Unix socket.
+//!
+//! ```text
+//!  backend ── NodeClient ──(length-prefixed protobuf frames)──► Node (tokio)
+//!                           lyra/node.sock in the data directory    │
+//!                                                                   ▼
+//!                                                        engine::RocksDb
+//! ```
+//!
+//! * [`protocol`] — the request/response messages and the framing.
+//! * [`node`] — the service: a tokio runtime serving the socket.
+//! * [`client`] — the blocking client (no threads, no tokio).
+//!
+//! Not here yet: Raft groups, ranges, gRPC between nodes (multi-Raft
+//! replication issue). A single node is the replication-factor-1 case of the
+//! same design: its writes are durable once the engine's WAL is fsynced.
+
+pub mod client;
+pub mod node;
+pub mod protocol;
+
+pub use client::{ClientError, NodeClient};
+pub use node::{NodeConfig, NodeHandle};

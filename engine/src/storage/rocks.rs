@@ -1,0 +1,114 @@
+//! [`RocksDb`]: the engine on a real node, over Debian's librocksdb 7.8
+//! (linked dynamically, DESIGN §8).
+//!
+//! The mapping to RocksDB is direct: one database, the default column
+//! family, bytewise key order (which is what the key encoding is designed
+//! for). A [`WriteBatch`] becomes one RocksDB write batch, which RocksDB
+//! applies atomically with consecutive sequence numbers — so later
+//! operations in a batch win over earlier ones, as the trait requires.
+//! `DeleteRange` becomes a range tombstone; `sync` maps to
+//! `WriteOptions::set_sync`, which fsyncs the WAL before returning.
+//!
+//! Every RocksDB error becomes [`Error::Io`]: they are failures of the
+//! machine, not of the caller.
+//!
+//! # Not done yet
+//!
+//! Tuning (block cache, compaction, bloom filters), column families for
+//! Raft logs vs state, snapshots, and checkpoints for Raft snapshot
+//! transfer. Many range tombstones slow reads down until compaction; the
+//! tuning work should watch for that.
+
+use std::path::{Path, PathBuf};
+
+use rocksdb::{Options, ReadOptions, WriteOptions, DB};
+
+use super::{range_is_empty, Engine, KvPair, ScanLimits, WriteBatch, WriteOp};
+use crate::error::{Error, Result};
+
+/// A RocksDB-backed [`Engine`].
+pub struct RocksDb {
+    db: DB,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RocksDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksDb").field("path", &self.path).finish()
+    }
+}
+
+fn io(err: rocksdb::Error) -> Error {
+    Error::Io(err.into_string())
+}
+
+impl RocksDb {
+    /// Opens the database at `path`, creating it if missing.
+    pub fn open(path: &Path) -> Result<RocksDb> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        let db = DB::open(&options, path).map_err(io)?;
+        tracing::info!(path = %path.display(), "opened RocksDB");
+        Ok(RocksDb {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The directory the database lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Engine for RocksDb {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get(key).map_err(io)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<KvPair>> {
+        let mut limits = ScanLimits::new(max_rows, max_bytes)?;
+        if range_is_empty(start, end) {
+            return Ok(Vec::new());
+        }
+        let mut options = ReadOptions::default();
+        if !end.is_empty() {
+            options.set_iterate_upper_bound(end);
+        }
+        let mut iter = self.db.raw_iterator_opt(options);
+        iter.seek(start);
+        let mut pairs = Vec::new();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            pairs.push((key.to_vec(), value.to_vec()));
+            if !limits.take(key, value) {
+                break;
+            }
+            iter.next();
+        }
+        iter.status().map_err(io)?;
+        Ok(pairs)
+    }
+
+    fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()> {
+        batch.validate()?;
+        let mut rocks_batch = rocksdb::WriteBatch::default();
+        for op in batch.ops() {
+            match op {
+                WriteOp::Put { key, value } => rocks_batch.put(key, value),
+                WriteOp::Delete { key } => rocks_batch.delete(key),
+                // An empty range is a no-op; RocksDB would reject start > end.
+                WriteOp::DeleteRange { start, end } if range_is_empty(start, end) => {}
+                WriteOp::DeleteRange { start, end } => rocks_batch.delete_range(start, end),
+            }
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        self.db.write_opt(rocks_batch, &options).map_err(io)
+    }
+}

@@ -1,0 +1,102 @@
+//! The backend's one connection to its node.
+//!
+//! Opened on first use, kept for the backend's life, replaced when it broke
+//! (the node restarted, or an ERROR abandoned a request midway). While
+//! waiting for the node the backend keeps serving interrupts, so a cancel or
+//! `statement_timeout` ends the wait.
+//!
+//! Every failure becomes an ERROR with a SQLSTATE: an unreachable or lost
+//! node is `08006` (connection_failure) — the transaction aborts, the
+//! backend lives on, and the next statement reconnects.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lyra_cluster::protocol::ErrorCode;
+use lyra_cluster::{ClientError, NodeClient};
+use pgrx::pg_sys;
+use crate::error::{raise, raise_detail_hint};
+use pgrx::prelude::*;
+
+use crate::worker::NODE_SOCKET;
+
+/// How long a backend waits for a node that is (re)starting.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
+
+thread_local! {
+    static CLIENT: RefCell<Option<NodeClient>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the connected client; turns any failure into an ERROR.
+pub fn with_node<T>(f: impl FnOnce(&mut NodeClient, &mut dyn FnMut()) -> Result<T, ClientError>) -> T {
+    let result = CLIENT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|c| c.is_broken()) {
+            *slot = None;
+            *slot = Some(connect()?);
+        }
+        let client = slot.as_mut().expect("connected above");
+        let result = f(client, &mut check_for_interrupts);
+        if matches!(result, Err(ClientError::Disconnected(_) | ClientError::Protocol(_))) {
+            *slot = None;
+        }
+        result
+    });
+    result.unwrap_or_else(|e| report(e))
+}
+
+/// Drops the connection, discarding whatever it had staged on the node.
+pub fn disconnect() {
+    CLIENT.with(|cell| *cell.borrow_mut() = None);
+}
+
+fn connect() -> Result<NodeClient, ClientError> {
+    let started = Instant::now();
+    loop {
+        match NodeClient::connect(Path::new(NODE_SOCKET)) {
+            Ok(client) => return Ok(client),
+            Err(e) if started.elapsed() < CONNECT_PATIENCE => {
+                tracing::debug!(error = %e, "waiting for the lyra node");
+                check_for_interrupts();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn check_for_interrupts() {
+    pg_sys::check_for_interrupts!();
+}
+
+fn report(e: ClientError) -> ! {
+    let see_log = "See the server log.";
+    match e {
+        ClientError::Unreachable { path, source } => raise_detail_hint(
+            PgSqlErrorCode::ERRCODE_CONNECTION_FAILURE,
+            "the lyra node is not reachable",
+            format!("connecting to {path}: {source}"),
+            "The lyra node runs as a background worker when lyra is in shared_preload_libraries; \
+             after a failure it restarts within seconds. See the server log.",
+        ),
+        ClientError::Disconnected(source) => raise_detail_hint(
+            PgSqlErrorCode::ERRCODE_CONNECTION_FAILURE,
+            "lost the connection to the lyra node",
+            source.to_string(),
+            see_log,
+        ),
+        ClientError::Protocol(message) => {
+            raise_detail_hint(PgSqlErrorCode::ERRCODE_PROTOCOL_VIOLATION, "lyra node protocol error", message, see_log)
+        }
+        ClientError::Node { code, message } => {
+            let sqlstate = match code {
+                ErrorCode::Io => PgSqlErrorCode::ERRCODE_IO_ERROR,
+                ErrorCode::Corrupt => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                ErrorCode::InvalidInput => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                ErrorCode::RowIdsExhausted => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            };
+            raise(sqlstate, format!("lyra node: {message}"))
+        }
+    }
+}

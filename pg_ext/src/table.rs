@@ -1,0 +1,181 @@
+//! A Lyra table as the engine sees it: its cluster-wide table id and its
+//! row ids.
+//!
+//! Postgres names a table's storage by its relfilenode, which is local to
+//! this server and changes on TRUNCATE and table rewrites. The engine names
+//! it by a table id from the cluster catalog (DESIGN §3). The link is a
+//! catalog entry `RelfileMapping{node, spc, db, rel} → table id`, written in
+//! the creating transaction's buffer — so it commits or vanishes with the
+//! CREATE TABLE, and a TRUNCATE (new relfilenode → new, empty table id)
+//! rolled back leaves the old data in place, exactly like heap's new files.
+//!
+//! When a relfilenode is dropped or replaced at commit, its table's rows and
+//! row-id counter are range-deleted in the same commit.
+//!
+//! Row ids come from the node in blocks (first 64, doubling to 16384 per
+//! request), cached per backend, so inserts need no round trip per row.
+//! Ids are never reused; a rolled-back insert leaves a gap.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use lyra_engine::keys::{decode_u64_value, encode_u64_value, Key, KeyPrefix, RowId, TableId};
+use pgrx::pg_sys;
+use crate::error::{raise, raise_detail};
+use pgrx::prelude::*;
+
+use crate::{node_link, txn};
+
+/// This server's node id (single node for now).
+pub const NODE_ID: u64 = 1;
+
+const FIRST_ROW_BLOCK: u64 = 64;
+const MAX_ROW_BLOCK: u64 = 16384;
+
+/// What the relcache keeps for a Lyra table (`rd_amcache`).
+#[repr(C)]
+struct CachedTableId {
+    node: pg_sys::RelFileNode,
+    table: TableId,
+}
+
+struct RowIdBlock {
+    next: u64,
+    end: u64,
+    size: u64,
+}
+
+thread_local! {
+    static ROW_IDS: RefCell<HashMap<TableId, RowIdBlock>> = RefCell::new(HashMap::new());
+}
+
+fn mapping_key(node: &pg_sys::RelFileNode) -> Vec<u8> {
+    Key::RelfileMapping { node: NODE_ID, spc: node.spcNode.to_u32(), db: node.dbNode.to_u32(), rel: node.relNode.to_u32() }
+        .encode()
+}
+
+/// The table id stored under `rel`'s current relfilenode.
+pub fn table_id(rel: pg_sys::Relation) -> TableId {
+    // SAFETY: `rel` is an open relation; rd_amcache is ours for table AMs and
+    // is freed by the relcache when the entry is rebuilt or destroyed.
+    unsafe {
+        let node = (*rel).rd_node;
+        let cached = (*rel).rd_amcache as *const CachedTableId;
+        if !cached.is_null() && same_node(&(*cached).node, &node) {
+            return (*cached).table;
+        }
+        let table = match lookup(&node) {
+            Some(table) => table,
+            None => raise_detail(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                format!("lyra table \"{}\" has no storage mapping", relation_name(rel)),
+                format!("relfilenode {}/{}/{} is unknown to the lyra node", node.spcNode.to_u32(), node.dbNode.to_u32(), node.relNode.to_u32())
+            ),
+        };
+        let entry = pg_sys::MemoryContextAlloc(pg_sys::CacheMemoryContext, std::mem::size_of::<CachedTableId>())
+            as *mut CachedTableId;
+        entry.write(CachedTableId { node, table });
+        if !(*rel).rd_amcache.is_null() {
+            pg_sys::pfree((*rel).rd_amcache);
+        }
+        (*rel).rd_amcache = entry.cast();
+        table
+    }
+}
+
+/// The table id mapped to `node`, if any (this transaction's writes first).
+pub fn lookup(node: &pg_sys::RelFileNode) -> Option<TableId> {
+    let key = mapping_key(node);
+    let bytes = match txn::lookup(&key, txn::SEE_ALL) {
+        Some(buffered) => buffered,
+        None => node_link::with_node(|c, w| c.get(key, w)),
+    }?;
+    match decode_u64_value(&bytes) {
+        Ok(table) => Some(table),
+        Err(e) => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, format!("lyra table mapping: {e}")),
+    }
+}
+
+/// Gives `node` a fresh, empty table.
+pub fn create(node: &pg_sys::RelFileNode) -> TableId {
+    let table = node_link::with_node(|c, w| c.allocate_table_id(w));
+    txn::put(mapping_key(node), encode_u64_value(table), current_cid());
+    table
+}
+
+/// Points `to` at the table that `from` names, and forgets `from`
+/// (ALTER TABLE SET TABLESPACE moves no data).
+pub fn remap(from: &pg_sys::RelFileNode, to: &pg_sys::RelFileNode, table: TableId) {
+    let cid = current_cid();
+    txn::put(mapping_key(to), encode_u64_value(table), cid);
+    txn::delete(mapping_key(from), cid);
+}
+
+/// Drops the table behind `node` at commit: its rows, its row-id counter
+/// and the mapping. Does nothing for a relfilenode that has no table.
+pub fn drop(node: &pg_sys::RelFileNode) {
+    let Some(table) = lookup(node) else { return };
+    let cid = current_cid();
+    let (start, end) = KeyPrefix::Table { table }.range();
+    txn::delete_range(start, end, cid);
+    txn::delete(Key::NextRowId { table }.encode(), cid);
+    txn::delete(mapping_key(node), cid);
+    ROW_IDS.with(|r| r.borrow_mut().remove(&table));
+}
+
+/// Hides every row of `table` from now on and removes them at commit.
+pub fn delete_all_rows(table: TableId) {
+    let (start, end) = KeyPrefix::Rows { table }.range();
+    txn::delete_range(start, end, current_cid());
+}
+
+/// The next row id for a new row of `table`.
+pub fn next_row_id(table: TableId) -> RowId {
+    ROW_IDS.with(|r| {
+        let mut blocks = r.borrow_mut();
+        let block = blocks.entry(table).or_insert(RowIdBlock { next: 0, end: 0, size: FIRST_ROW_BLOCK / 2 });
+        if block.next == block.end {
+            let size = (block.size * 2).min(MAX_ROW_BLOCK);
+            let first = node_link::with_node(|c, w| c.allocate_row_ids(table, size, w));
+            *block = RowIdBlock { next: first, end: first + size, size };
+        }
+        let id = block.next;
+        block.next += 1;
+        RowId(id)
+    })
+}
+
+/// One past the highest row id ever handed out for `table`.
+pub fn row_id_high_water(table: TableId) -> u64 {
+    node_link::with_node(|c, w| c.row_id_high_water(table, w))
+}
+
+/// Reserves row ids of `table` below `high_water`, so that rows copied in
+/// with those ids never collide with new ones.
+pub fn reserve_row_ids_below(table: TableId, high_water: u64) {
+    let current = row_id_high_water(table);
+    if high_water > current {
+        node_link::with_node(|c, w| c.allocate_row_ids(table, high_water - current, w));
+    }
+    ROW_IDS.with(|r| r.borrow_mut().remove(&table));
+}
+
+pub fn row_key(table: TableId, row: RowId) -> Vec<u8> {
+    Key::Row { table, row }.encode()
+}
+
+pub fn current_cid() -> pg_sys::CommandId {
+    // SAFETY: plain read of the current transaction's command counter.
+    unsafe { pg_sys::GetCurrentCommandId(true) }
+}
+
+fn same_node(a: &pg_sys::RelFileNode, b: &pg_sys::RelFileNode) -> bool {
+    a.spcNode == b.spcNode && a.dbNode == b.dbNode && a.relNode == b.relNode
+}
+
+pub fn relation_name(rel: pg_sys::Relation) -> String {
+    // SAFETY: rd_rel of an open relation is valid; relname is a NameData.
+    unsafe {
+        let name = &(*(*rel).rd_rel).relname;
+        std::ffi::CStr::from_ptr(name.data.as_ptr()).to_string_lossy().into_owned()
+    }
+}

@@ -1,0 +1,152 @@
+//! Table-level callbacks: create, truncate, rewrite, move, size, vacuum.
+//!
+//! Storage identity follows the relfilenode (see [`crate::table`]):
+//!
+//! | Postgres does | Lyra does |
+//! |---|---|
+//! | CREATE TABLE, TRUNCATE, rewrite: new relfilenode | a new, empty table id mapped to it; a replaced relfilenode's table is dropped at commit |
+//! | TRUNCATE of a table created in this transaction | hide and range-delete its rows |
+//! | SET TABLESPACE: copy to a new relfilenode | map the new relfilenode to the same table id |
+//! | VACUUM FULL: copy live rows to a new relfilenode | copy the encoded rows, keeping their row ids |
+//! | VACUUM | nothing to do: space is reclaimed by the engine |
+//!
+//! Postgres still gets an empty storage file per relfilenode
+//! (`RelationCreateStorage`), so its own bookkeeping — relfilenode
+//! uniqueness, deleting files of rolled-back creations and dropped tables —
+//! works unchanged; nothing is ever written to that file or to WAL.
+
+use lyra_engine::keys::RowId;
+use pgrx::pg_sys;
+use crate::error::raise;
+use pgrx::prelude::*;
+
+use super::scan::Cursor;
+use crate::{table, txn};
+
+unsafe fn create_storage_file(node: *const pg_sys::RelFileNode, persistence: std::ffi::c_char) {
+    let srel = pg_sys::RelationCreateStorage(*node, persistence, true);
+    pg_sys::smgrclose(srel);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_set_new_filenode(
+    rel: pg_sys::Relation,
+    newrnode: *const pg_sys::RelFileNode,
+    persistence: std::ffi::c_char,
+    freeze_xid: *mut pg_sys::TransactionId,
+    minmulti: *mut pg_sys::MultiXactId,
+) {
+    // Lyra rows carry no Postgres xids: nothing ever needs freezing.
+    *freeze_xid = pg_sys::InvalidTransactionId;
+    *minmulti = pg_sys::InvalidTransactionId; // == InvalidMultiXactId (0)
+    create_storage_file(newrnode, persistence);
+    let old = (*rel).rd_node;
+    let new = *newrnode;
+    let replacing = old.relNode != new.relNode || old.spcNode != new.spcNode || old.dbNode != new.dbNode;
+    if replacing {
+        table::drop(&old);
+    }
+    table::create(&new);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_nontransactional_truncate(rel: pg_sys::Relation) {
+    table::delete_all_rows(table::table_id(rel));
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrnode: *const pg_sys::RelFileNode) {
+    create_storage_file(newrnode, (*(*rel).rd_rel).relpersistence);
+    let table = table::table_id(rel);
+    table::remap(&(*rel).rd_node, &*newrnode, table);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
+    old_table: pg_sys::Relation,
+    new_table: pg_sys::Relation,
+    old_index: pg_sys::Relation,
+    _use_sort: bool,
+    _oldest_xmin: pg_sys::TransactionId,
+    _xid_cutoff: *mut pg_sys::TransactionId,
+    _multi_cutoff: *mut pg_sys::MultiXactId,
+    num_tuples: *mut f64,
+    tups_vacuumed: *mut f64,
+    tups_recently_dead: *mut f64,
+) {
+    if !old_index.is_null() {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "CLUSTER is not supported for lyra tables");
+    }
+    let from = table::table_id(old_table);
+    let to = table::table_id(new_table);
+    let cid = table::current_cid();
+    let mut cursor = Cursor::new(from, txn::SEE_ALL);
+    let mut copied = 0.0;
+    while let Some((key, value)) = cursor.next() {
+        let row = match lyra_engine::keys::Key::decode(&key) {
+            Ok(lyra_engine::keys::Key::Row { row, .. }) => row,
+            _ => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra scan returned a key that is not a row key"),
+        };
+        txn::put(table::row_key(to, row), value, cid);
+        copied += 1.0;
+    }
+    table::reserve_row_ids_below(to, table::row_id_high_water(from));
+    *num_tuples = copied;
+    *tups_vacuumed = 0.0;
+    *tups_recently_dead = 0.0;
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_vacuum(
+    _rel: pg_sys::Relation,
+    _params: *mut pg_sys::VacuumParams,
+    _bstrategy: pg_sys::BufferAccessStrategy,
+) {
+}
+
+/// Size in "blocks" of 291 row ids, up to the highest id ever allocated —
+/// what ANALYZE samples and TID scans bound themselves by.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_size(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> u64 {
+    if fork != pg_sys::ForkNumber::MAIN_FORKNUM && fork != pg_sys::ForkNumber::InvalidForkNumber {
+        return 0;
+    }
+    blocks(table::row_id_high_water(table::table_id(rel))) * pg_sys::BLCKSZ as u64
+}
+
+fn blocks(high_water: u64) -> u64 {
+    high_water.div_ceil(RowId::TUPLES_PER_BLOCK)
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_estimate_size(
+    rel: pg_sys::Relation,
+    _attr_widths: *mut i32,
+    pages: *mut pg_sys::BlockNumber,
+    tuples: *mut f64,
+    allvisfrac: *mut f64,
+) {
+    let high_water = table::row_id_high_water(table::table_id(rel));
+    let cur_pages = blocks(high_water);
+    let relpages = (*(*rel).rd_rel).relpages;
+    let reltuples = (*(*rel).rd_rel).reltuples;
+    // After ANALYZE, scale its density to today's size; before, assume every
+    // row id handed out is a live row (an overestimate after deletes).
+    *tuples = if relpages > 0 && reltuples >= 0.0 {
+        (reltuples as f64 / relpages as f64 * cur_pages as f64).round()
+    } else {
+        high_water as f64
+    };
+    *pages = cur_pages.min(u32::MAX as u64 - 1) as pg_sys::BlockNumber;
+    *allvisfrac = 0.0;
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_needs_toast_table(_rel: pg_sys::Relation) -> bool {
+    false
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_toast_am(_rel: pg_sys::Relation) -> pg_sys::Oid {
+    pg_sys::InvalidOid
+}

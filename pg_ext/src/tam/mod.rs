@@ -1,0 +1,93 @@
+//! The table access method `lyra`: the callback table Postgres calls for
+//! every table created `USING lyra`. Like OrioleDB's handler it is just a
+//! table of callbacks that delegate:
+//!
+//! * [`scan`] — sequential, TID-range and ANALYZE scans (merging the
+//!   transaction's own writes over committed rows);
+//! * [`modify`] — insert, COPY, update, delete, fetch by TID;
+//! * [`ddl`] — create/truncate/rewrite/move, size estimates, vacuum;
+//! * [`unsupported`] — clear errors for what is not built yet.
+//!
+//! Slots are virtual: a tuple is decoded straight into `tts_values`.
+
+mod ddl;
+mod modify;
+mod scan;
+mod unsupported;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+
+#[pg_guard]
+unsafe extern "C-unwind" fn slot_callbacks(_rel: pg_sys::Relation) -> *const pg_sys::TupleTableSlotOps {
+    &raw const pg_sys::TTSOpsVirtual
+}
+
+pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
+    type_: pg_sys::NodeTag::T_TableAmRoutine,
+    slot_callbacks: Some(slot_callbacks),
+    scan_begin: Some(scan::scan_begin),
+    scan_end: Some(scan::scan_end),
+    scan_rescan: Some(scan::scan_rescan),
+    scan_getnextslot: Some(scan::scan_getnextslot),
+    scan_set_tidrange: Some(scan::scan_set_tidrange),
+    scan_getnextslot_tidrange: Some(scan::scan_getnextslot),
+    parallelscan_estimate: Some(unsupported::parallelscan_estimate),
+    parallelscan_initialize: Some(unsupported::parallelscan_initialize),
+    parallelscan_reinitialize: Some(unsupported::parallelscan_reinitialize),
+    index_fetch_begin: Some(unsupported::index_fetch_begin),
+    index_fetch_reset: Some(unsupported::index_fetch_reset),
+    index_fetch_end: Some(unsupported::index_fetch_end),
+    index_fetch_tuple: Some(unsupported::index_fetch_tuple),
+    tuple_fetch_row_version: Some(modify::tuple_fetch_row_version),
+    tuple_tid_valid: Some(modify::tuple_tid_valid),
+    tuple_get_latest_tid: Some(modify::tuple_get_latest_tid),
+    tuple_satisfies_snapshot: Some(modify::tuple_satisfies_snapshot),
+    index_delete_tuples: Some(unsupported::index_delete_tuples),
+    tuple_insert: Some(modify::tuple_insert),
+    tuple_insert_speculative: Some(unsupported::tuple_insert_speculative),
+    tuple_complete_speculative: Some(unsupported::tuple_complete_speculative),
+    multi_insert: Some(modify::multi_insert),
+    tuple_delete: Some(modify::tuple_delete),
+    tuple_update: Some(modify::tuple_update),
+    tuple_lock: Some(modify::tuple_lock),
+    finish_bulk_insert: Some(modify::finish_bulk_insert),
+    relation_set_new_filenode: Some(ddl::relation_set_new_filenode),
+    relation_nontransactional_truncate: Some(ddl::relation_nontransactional_truncate),
+    relation_copy_data: Some(ddl::relation_copy_data),
+    relation_copy_for_cluster: Some(ddl::relation_copy_for_cluster),
+    relation_vacuum: Some(ddl::relation_vacuum),
+    scan_analyze_next_block: Some(scan::scan_analyze_next_block),
+    scan_analyze_next_tuple: Some(scan::scan_analyze_next_tuple),
+    index_build_range_scan: Some(unsupported::index_build_range_scan),
+    index_validate_scan: Some(unsupported::index_validate_scan),
+    relation_size: Some(ddl::relation_size),
+    relation_needs_toast_table: Some(ddl::relation_needs_toast_table),
+    relation_toast_am: Some(ddl::relation_toast_am),
+    relation_fetch_toast_slice: Some(unsupported::relation_fetch_toast_slice),
+    relation_estimate_size: Some(ddl::relation_estimate_size),
+    scan_bitmap_next_block: Some(unsupported::scan_bitmap_next_block),
+    scan_bitmap_next_tuple: Some(unsupported::scan_bitmap_next_tuple),
+    scan_sample_next_block: Some(unsupported::scan_sample_next_block),
+    scan_sample_next_tuple: Some(unsupported::scan_sample_next_tuple),
+};
+
+/// Whether `rel` is stored by Lyra.
+pub unsafe fn is_lyra(rel: pg_sys::Relation) -> bool {
+    !rel.is_null() && std::ptr::eq((*rel).rd_tableam, &LYRA_AM)
+}
+
+/// `lyra.lyra_tam_handler(internal) RETURNS table_am_handler`, declared in
+/// `sql/lyra_am.sql`.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn lyra_tam_handler(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    pg_sys::Datum::from(&raw const LYRA_AM as *const std::ffi::c_void as usize)
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_lyra_tam_handler() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}

@@ -1,0 +1,284 @@
+//! Sequential, TID-range and ANALYZE scans of a Lyra table.
+//!
+//! A scan is a [`Cursor`] over a span of row keys `[start, end)`: it pages
+//! through the node's committed rows (64 rows per request at first, doubling
+//! to 4096, so a `LIMIT 1` costs little and a full scan few round trips) and
+//! merges this transaction's buffered writes over them in key order — the
+//! buffer wins where both have a key, a buffered delete hides the row.
+//!
+//! Row keys are ordered by row id, so one span serves every scan kind: the
+//! whole table, one TID "block" for ANALYZE (291 row ids), or a TID range.
+//! The cursor's state lives in the query's memory context and is dropped
+//! with it, so a scan abandoned by an ERROR leaks nothing.
+
+use lyra_cluster::protocol::{KvPair, Scan};
+use lyra_engine::keys::{Key, KeyPrefix, RowId, TableId};
+use pgrx::itemptr::{item_pointer_get_both, item_pointer_set_all};
+use pgrx::pg_sys;
+use crate::error::raise;
+use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
+
+use crate::{datum, node_link, table, txn};
+
+const FIRST_PAGE_ROWS: u32 = 64;
+const MAX_PAGE_ROWS: u32 = 4096;
+
+/// Postgres's scan descriptor followed by ours.
+#[repr(C)]
+pub struct LyraScanDesc {
+    base: pg_sys::TableScanDescData,
+    cursor: *mut Cursor,
+}
+
+pub struct Cursor {
+    table: TableId,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    /// Buffered writes by commands before this one are visible.
+    cid: pg_sys::CommandId,
+    page: Vec<KvPair>,
+    pos: usize,
+    page_rows: u32,
+    node_more: bool,
+    next_fetch: Vec<u8>,
+    /// The last key returned, where the buffer merge resumes.
+    last: Option<Vec<u8>>,
+    merge_buffer: bool,
+}
+
+impl Cursor {
+    pub fn new(table: TableId, cid: pg_sys::CommandId) -> Cursor {
+        let (start, end) = KeyPrefix::Rows { table }.range();
+        let mut cursor = Cursor {
+            table,
+            start: Vec::new(),
+            end: Vec::new(),
+            cid,
+            page: Vec::new(),
+            pos: 0,
+            page_rows: FIRST_PAGE_ROWS,
+            node_more: true,
+            next_fetch: Vec::new(),
+            last: None,
+            merge_buffer: false,
+        };
+        cursor.reset(start, end);
+        cursor
+    }
+
+    /// Restarts the cursor over `[start, end)`.
+    pub fn reset(&mut self, start: Vec<u8>, end: Vec<u8>) {
+        self.next_fetch = start.clone();
+        self.start = start;
+        self.end = end;
+        self.page.clear();
+        self.pos = 0;
+        self.last = None;
+        self.merge_buffer = !txn::is_empty();
+        self.node_more = !(self.merge_buffer && txn::range_deleted(&self.start, &self.end, self.cid));
+    }
+
+    /// Restarts over the rows whose ids are in `[first, end)`.
+    pub fn reset_rows(&mut self, first: u64, end: u64) {
+        let key = |id: u64| Key::Row { table: self.table, row: RowId(id) }.encode();
+        let (start, end) = (key(first), key(end.max(first)));
+        self.reset(start, end);
+    }
+
+    /// The next visible row: its key and encoded value.
+    pub fn next(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        loop {
+            if self.pos == self.page.len() && self.node_more {
+                self.fetch();
+            }
+            let buffered = if self.merge_buffer {
+                txn::next_visible(&self.start, self.last.as_deref(), &self.end, self.cid)
+            } else {
+                None
+            };
+            let stored = self.page.get_mut(self.pos);
+            let take_stored = match (&stored, &buffered) {
+                (None, None) => return None,
+                (Some(s), Some((b, _))) => s.key < *b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+            };
+            if take_stored {
+                let pair = stored.expect("matched Some above");
+                let (key, value) = (std::mem::take(&mut pair.key), std::mem::take(&mut pair.value));
+                self.pos += 1;
+                if self.merge_buffer {
+                    self.last = Some(key.clone());
+                }
+                return Some((key, value));
+            }
+            let (key, value) = buffered.expect("matched Some above");
+            if stored.is_some_and(|s| s.key == key) {
+                self.pos += 1;
+            }
+            self.last = Some(key.clone());
+            if let Some(value) = value {
+                return Some((key, value));
+            }
+        }
+    }
+
+    fn fetch(&mut self) {
+        let scan = Scan { start: self.next_fetch.clone(), end: self.end.clone(), max_rows: self.page_rows, max_bytes: 0 };
+        let (page, more) = node_link::with_node(|c, w| c.scan(scan, w));
+        if let Some(last) = page.last() {
+            self.next_fetch = last.key.clone();
+            self.next_fetch.push(0);
+        }
+        self.page = page;
+        self.pos = 0;
+        self.node_more = more;
+        self.page_rows = (self.page_rows * 2).min(MAX_PAGE_ROWS);
+    }
+}
+
+/// Which buffered versions `snapshot` sees: an MVCC snapshot those of
+/// commands before its `curcid`; SnapshotAny also deleted rows; the others
+/// the latest.
+pub unsafe fn snapshot_cid(snapshot: pg_sys::Snapshot) -> pg_sys::CommandId {
+    if snapshot.is_null() {
+        return txn::SEE_ALL;
+    }
+    match (*snapshot).snapshot_type {
+        pg_sys::SnapshotType::SNAPSHOT_MVCC => (*snapshot).curcid,
+        pg_sys::SnapshotType::SNAPSHOT_ANY => txn::SEE_ANY,
+        _ => txn::SEE_ALL,
+    }
+}
+
+/// Stores row `(key, value)` of `rel` in `slot`.
+pub unsafe fn store(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, key: &[u8], value: &[u8]) {
+    let row = match Key::decode(key) {
+        Ok(Key::Row { row, .. }) => row,
+        _ => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra scan returned a key that is not a row key"),
+    };
+    datum::store_row(slot, value);
+    let (block, offset) = row.to_tid();
+    item_pointer_set_all(&mut (*slot).tts_tid, block, offset);
+    (*slot).tts_tableOid = (*rel).rd_id;
+}
+
+unsafe fn cursor<'a>(scan: pg_sys::TableScanDesc) -> &'a mut Cursor {
+    &mut *(*(scan as *mut LyraScanDesc)).cursor
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_begin(
+    rel: pg_sys::Relation,
+    snapshot: pg_sys::Snapshot,
+    nkeys: std::ffi::c_int,
+    key: *mut pg_sys::ScanKeyData,
+    pscan: pg_sys::ParallelTableScanDesc,
+    flags: u32,
+) -> pg_sys::TableScanDesc {
+    if !pscan.is_null() {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "parallel scans of lyra tables are not supported");
+    }
+    let table = table::table_id(rel);
+    let cursor = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(Cursor::new(table, snapshot_cid(snapshot)));
+    let desc = pg_sys::palloc0(std::mem::size_of::<LyraScanDesc>()) as *mut LyraScanDesc;
+    (*desc).base.rs_rd = rel;
+    (*desc).base.rs_snapshot = snapshot;
+    (*desc).base.rs_nkeys = nkeys;
+    (*desc).base.rs_key = key;
+    (*desc).base.rs_flags = flags;
+    (*desc).cursor = cursor;
+    desc as pg_sys::TableScanDesc
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_end(scan: pg_sys::TableScanDesc) {
+    let c = cursor(scan);
+    c.page = Vec::new(); // the rest goes with the memory context
+    pg_sys::pfree(scan.cast());
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_rescan(
+    scan: pg_sys::TableScanDesc,
+    _key: *mut pg_sys::ScanKeyData,
+    _set_params: bool,
+    _allow_strat: bool,
+    _allow_sync: bool,
+    _allow_pagemode: bool,
+) {
+    let c = cursor(scan);
+    let (start, end) = KeyPrefix::Rows { table: c.table }.range();
+    c.reset(start, end);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_getnextslot(
+    scan: pg_sys::TableScanDesc,
+    direction: pg_sys::ScanDirection::Type,
+    slot: *mut pg_sys::TupleTableSlot,
+) -> bool {
+    if direction == pg_sys::ScanDirection::BackwardScanDirection {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "backward scans of lyra tables are not supported");
+    }
+    match cursor(scan).next() {
+        Some((key, value)) => {
+            store((*scan).rs_rd, slot, &key, &value);
+            true
+        }
+        None => {
+            datum::clear_slot(slot);
+            false
+        }
+    }
+}
+
+/// Row id bounds of the TIDs `[min, max]`, as a half-open id range.
+fn tid_range_rows(min: pg_sys::ItemPointerData, max: pg_sys::ItemPointerData) -> (u64, u64) {
+    let per_block = RowId::TUPLES_PER_BLOCK;
+    let (min_block, min_off) = item_pointer_get_both(min);
+    let (max_block, max_off) = item_pointer_get_both(max);
+    let first = min_block as u64 * per_block + (min_off as u64).saturating_sub(1).min(per_block);
+    let end = max_block as u64 * per_block + (max_off as u64).min(per_block);
+    (first, end)
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_set_tidrange(
+    scan: pg_sys::TableScanDesc,
+    mintid: pg_sys::ItemPointer,
+    maxtid: pg_sys::ItemPointer,
+) {
+    let (first, end) = tid_range_rows(*mintid, *maxtid);
+    cursor(scan).reset_rows(first, end);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_analyze_next_block(
+    scan: pg_sys::TableScanDesc,
+    blockno: pg_sys::BlockNumber,
+    _bstrategy: pg_sys::BufferAccessStrategy,
+) -> bool {
+    let first = blockno as u64 * RowId::TUPLES_PER_BLOCK;
+    cursor(scan).reset_rows(first, first + RowId::TUPLES_PER_BLOCK);
+    true
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_analyze_next_tuple(
+    scan: pg_sys::TableScanDesc,
+    _oldest_xmin: pg_sys::TransactionId,
+    liverows: *mut f64,
+    _deadrows: *mut f64,
+    slot: *mut pg_sys::TupleTableSlot,
+) -> bool {
+    match cursor(scan).next() {
+        Some((key, value)) => {
+            store((*scan).rs_rd, slot, &key, &value);
+            *liverows += 1.0;
+            true
+        }
+        None => false,
+    }
+}

@@ -1,0 +1,267 @@
+//! The backend's side of a Lyra transaction: a write buffer committed
+//! atomically at the end of the Postgres transaction.
+//!
+//! Writes (row puts and deletes, table mappings, range deletes for dropped
+//! tables) go into a buffer in the backend, not to the node. Reads merge the
+//! buffer over what the node has committed, so a transaction sees its own
+//! writes. At `PRE_COMMIT` the buffer is streamed to the node in chunks and
+//! applied there as one atomic, fsynced batch; at `ABORT` it is dropped.
+//! Nothing of a transaction is visible to anyone else before its commit, and
+//! all of it is after.
+//!
+//! Each key keeps a short chain of versions tagged with the command id that
+//! wrote it. A scan whose snapshot has `curcid = c` sees the newest version
+//! written by a command `< c` — Postgres's own rule — so `INSERT INTO t
+//! SELECT * FROM t` does not read its own inserts, and a cursor opened
+//! before an UPDATE keeps seeing the old rows.
+//!
+//! Subtransactions (SAVEPOINT, PL/pgSQL exception blocks) mark the undo
+//! log; rolling one back pops every version it added.
+//!
+//! Not here yet (transactions issue): timestamps and MVCC in the engine, so
+//! concurrent transactions do not yet get snapshot isolation or row locks;
+//! a scan that spans several node requests may see another transaction's
+//! commit between two pages. A transaction's writes live in backend memory
+//! until commit, so its size is bounded by memory.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use lyra_cluster::protocol::Op;
+use pgrx::pg_sys;
+use crate::error::raise;
+use pgrx::prelude::*;
+
+use crate::node_link;
+
+/// Reader that sees the latest version, including the current command's
+/// (SnapshotSelf/Dirty, catalog lookups). Postgres never hands out a command
+/// id this high (the limit is 2^32 - 2 commands per transaction).
+pub const SEE_ALL: pg_sys::CommandId = pg_sys::CommandId::MAX;
+/// Reader that sees the latest version that is a row, even if a later
+/// command deleted it (SnapshotAny: DELETE ... RETURNING and AFTER DELETE
+/// triggers fetch the row they just deleted).
+pub const SEE_ANY: pg_sys::CommandId = pg_sys::CommandId::MAX - 1;
+
+/// Frames sent at commit carry about this many bytes of writes.
+const COMMIT_CHUNK_BYTES: usize = 4 << 20;
+
+#[derive(Default)]
+struct WriteBuffer {
+    /// key → versions, oldest first; `None` is a delete.
+    versions: BTreeMap<Vec<u8>, Vec<(pg_sys::CommandId, Option<Vec<u8>>)>>,
+    /// Whole ranges removed at commit (dropped and truncated tables).
+    range_deletes: Vec<(pg_sys::CommandId, Vec<u8>, Vec<u8>)>,
+    /// Keys in the order versions were added, for subtransaction rollback.
+    undo: Vec<Vec<u8>>,
+    /// Open subtransactions: (id, undo length, range_deletes length) at start.
+    savepoints: Vec<(pg_sys::SubTransactionId, usize, usize)>,
+}
+
+thread_local! {
+    static BUFFER: RefCell<WriteBuffer> = RefCell::new(WriteBuffer::default());
+    /// Set while a commit streams to the node; still set at ABORT means the
+    /// node may hold staged writes of this transaction.
+    static COMMITTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn with<T>(f: impl FnOnce(&mut WriteBuffer) -> T) -> T {
+    BUFFER.with(|b| f(&mut b.borrow_mut()))
+}
+
+pub fn put(key: Vec<u8>, value: Vec<u8>, cid: pg_sys::CommandId) {
+    with(|b| b.add(key, cid, Some(value)));
+}
+
+pub fn delete(key: Vec<u8>, cid: pg_sys::CommandId) {
+    with(|b| b.add(key, cid, None));
+}
+
+/// Removes `[start, end)` at commit, and hides buffered keys in it now.
+pub fn delete_range(start: Vec<u8>, end: Vec<u8>, cid: pg_sys::CommandId) {
+    with(|b| {
+        let keys: Vec<Vec<u8>> = b.versions.range(start.clone()..end.clone()).map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            b.add(key, cid, None);
+        }
+        b.range_deletes.push((cid, start, end));
+    });
+}
+
+/// The buffered state of `key` for a reader at `cid`: `None` when the
+/// buffer has nothing visible (read the node), `Some(None)` when deleted.
+pub fn lookup(key: &[u8], cid: pg_sys::CommandId) -> Option<Option<Vec<u8>>> {
+    with(|b| b.versions.get(key).and_then(|chain| visible(chain, cid)).cloned())
+}
+
+/// The first buffered key after `after` (or from `start` when `after` is
+/// None) and before `end` that has a version visible at `cid`.
+pub fn next_visible(
+    start: &[u8],
+    after: Option<&[u8]>,
+    end: &[u8],
+    cid: pg_sys::CommandId,
+) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    with(|b| {
+        let lower = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Included(start),
+        };
+        let upper = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(end) };
+        b.versions
+            .range::<[u8], _>((lower, upper))
+            .find_map(|(k, chain)| visible(chain, cid).map(|v| (k.clone(), v.clone())))
+    })
+}
+
+/// Whether `[start, end)` was wholly range-deleted by a command before `cid`.
+pub fn range_deleted(start: &[u8], end: &[u8], cid: pg_sys::CommandId) -> bool {
+    with(|b| b.range_deletes.iter().any(|(c, s, e)| *c < cid && s.as_slice() <= start && e.as_slice() >= end))
+}
+
+pub fn is_empty() -> bool {
+    with(|b| b.versions.is_empty() && b.range_deletes.is_empty())
+}
+
+/// The version of a key's chain that a reader at `cid` sees; `None` when the
+/// buffer has nothing for it (the node's committed value applies).
+fn visible(chain: &[(pg_sys::CommandId, Option<Vec<u8>>)], cid: pg_sys::CommandId) -> Option<&Option<Vec<u8>>> {
+    match cid {
+        SEE_ALL => chain.last().map(|(_, v)| v),
+        SEE_ANY => chain.iter().rev().find(|(_, v)| v.is_some()).map(|(_, v)| v),
+        _ => chain.iter().rev().find(|(c, _)| *c < cid).map(|(_, v)| v),
+    }
+}
+
+impl WriteBuffer {
+    fn add(&mut self, key: Vec<u8>, cid: pg_sys::CommandId, value: Option<Vec<u8>>) {
+        // Only a subtransaction can be rolled back alone (a top-level abort
+        // drops the whole buffer), so versions are tracked for undo only
+        // while one is open.
+        let undo_key = (!self.savepoints.is_empty()).then(|| key.clone());
+        let chain = self.versions.entry(key).or_default();
+        match (chain.last_mut(), undo_key) {
+            // A later write by the same command replaces the earlier one.
+            (Some(last), None) if last.0 == cid => last.1 = value,
+            (_, undo_key) => {
+                chain.push((cid, value));
+                self.undo.extend(undo_key);
+            }
+        }
+    }
+
+    fn rollback_to(&mut self, undo_len: usize, ranges_len: usize) {
+        while self.undo.len() > undo_len {
+            let key = self.undo.pop().expect("length checked");
+            if let Some(chain) = self.versions.get_mut(&key) {
+                chain.pop();
+                if chain.is_empty() {
+                    self.versions.remove(&key);
+                }
+            }
+        }
+        self.range_deletes.truncate(ranges_len);
+    }
+
+    /// The final writes: range deletes first, then each key's last version.
+    /// Keys written before a range delete were tombstoned by it; a delete
+    /// that a range delete already covers is left out.
+    fn into_ops(self) -> Vec<Op> {
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = self.range_deletes.into_iter().map(|(_, s, e)| (s, e)).collect();
+        let covered = |k: &[u8]| ranges.iter().any(|(s, e)| s.as_slice() <= k && k < e.as_slice());
+        let mut ops: Vec<Op> = ranges.iter().map(|(s, e)| Op::delete_range(s.clone(), e.clone())).collect();
+        for (key, mut chain) in self.versions {
+            match chain.pop().and_then(|(_, v)| v) {
+                Some(value) => ops.push(Op::put(key, value)),
+                None if covered(&key) => {}
+                None => ops.push(Op::delete(key)),
+            }
+        }
+        ops
+    }
+}
+
+/// Sends the buffer to the node and commits it there, atomically.
+fn commit() {
+    let buffer = with(std::mem::take);
+    if buffer.versions.is_empty() && buffer.range_deletes.is_empty() {
+        return;
+    }
+    let mut ops = buffer.into_ops();
+    COMMITTING.with(|c| c.set(true));
+    node_link::with_node(|client, wait| {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        for op in ops.drain(..) {
+            bytes += op.weight();
+            chunk.push(op);
+            if bytes >= COMMIT_CHUNK_BYTES {
+                client.stage(std::mem::take(&mut chunk), wait)?;
+                bytes = 0;
+            }
+        }
+        client.commit(chunk, wait)
+    });
+    COMMITTING.with(|c| c.set(false));
+}
+
+fn forget() {
+    with(|b| *b = WriteBuffer::default());
+}
+
+pub fn register_callbacks() {
+    // SAFETY: registering process-local callbacks during _PG_init.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => commit(),
+        XACT_EVENT_PRE_PREPARE if !is_empty() => {
+            raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "PREPARE TRANSACTION is not supported for transactions that wrote lyra tables"
+            );
+        }
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            // A commit cut short may have staged writes on the node: a new
+            // connection discards them there.
+            if COMMITTING.with(|c| c.replace(false)) {
+                node_link::disconnect();
+            }
+            forget();
+        }
+        _ => {}
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    my_subid: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    with(|b| match event {
+        SUBXACT_EVENT_START_SUB => b.savepoints.push((my_subid, b.undo.len(), b.range_deletes.len())),
+        SUBXACT_EVENT_COMMIT_SUB => {
+            if let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == my_subid) {
+                b.savepoints.truncate(pos);
+            }
+        }
+        SUBXACT_EVENT_ABORT_SUB => {
+            if let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == my_subid) {
+                let (_, undo_len, ranges_len) = b.savepoints[pos];
+                b.savepoints.truncate(pos);
+                b.rollback_to(undo_len, ranges_len);
+            }
+        }
+        _ => {}
+    });
+}

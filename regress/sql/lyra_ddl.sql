@@ -1,0 +1,99 @@
+-- Table-level operations on Lyra tables.
+CREATE TABLE d (id int, v text) USING lyra;
+INSERT INTO d SELECT g, 'v' || g FROM generate_series(1, 100) g;
+-- TRUNCATE is transactional
+BEGIN;
+TRUNCATE d;
+SELECT count(*) FROM d;
+ROLLBACK;
+SELECT count(*) FROM d;
+-- truncate of a table created in the same transaction
+BEGIN;
+CREATE TABLE d2 (id int) USING lyra;
+INSERT INTO d2 VALUES (1), (2);
+TRUNCATE d2;
+INSERT INTO d2 VALUES (3);
+SELECT * FROM d2;
+COMMIT;
+SELECT * FROM d2;
+-- CREATE TABLE rolled back leaves no table; DROP rolled back keeps the rows
+BEGIN;
+CREATE TABLE gone (id int) USING lyra;
+INSERT INTO gone VALUES (1);
+ROLLBACK;
+SELECT to_regclass('gone');
+BEGIN;
+DROP TABLE d;
+ROLLBACK;
+SELECT count(*) FROM d;
+-- ALTER TABLE: add columns (with and without defaults), drop, rename
+ALTER TABLE d ADD COLUMN n int;
+ALTER TABLE d ADD COLUMN k text DEFAULT 'dflt';
+SELECT * FROM d WHERE id <= 2 ORDER BY id;
+INSERT INTO d VALUES (101, 'new', 5, 'given');
+ALTER TABLE d DROP COLUMN v;
+SELECT * FROM d WHERE id IN (1, 101) ORDER BY id;
+ALTER TABLE d RENAME COLUMN n TO num;
+UPDATE d SET num = id * 2 WHERE id <= 3;
+SELECT * FROM d WHERE id <= 3 ORDER BY id;
+-- rewrites: a type change and a volatile default copy every row
+ALTER TABLE d ALTER COLUMN num TYPE bigint;
+ALTER TABLE d ADD COLUMN r float8 DEFAULT random();
+SELECT count(*), count(r), sum(num) FROM d;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'd'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
+-- between access methods
+ALTER TABLE d SET ACCESS METHOD heap;
+SELECT amname, (SELECT count(*) FROM d) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'd';
+ALTER TABLE d SET ACCESS METHOD lyra;
+SELECT amname, (SELECT count(*) FROM d) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'd';
+-- CREATE TABLE AS, SELECT INTO
+CREATE TABLE d_copy USING lyra AS SELECT id, k FROM d WHERE id <= 10;
+SELECT count(*) FROM d_copy;
+-- VACUUM, VACUUM FULL and ANALYZE
+VACUUM d;
+VACUUM FULL d;
+SELECT count(*), sum(id) FROM d;
+ANALYZE d;
+SELECT reltuples FROM pg_class WHERE relname = 'd';
+SELECT attname, null_frac, n_distinct FROM pg_stats WHERE tablename = 'd' AND attname IN ('id', 'k') ORDER BY attname;
+-- the planner's row estimate comes from the engine's size and ANALYZE
+CREATE FUNCTION estimated_rows(query text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE line text;
+BEGIN
+  EXECUTE 'EXPLAIN ' || query INTO line;
+  RETURN (regexp_match(line, 'rows=(\d+)'))[1]::int;
+END $$;
+SELECT estimated_rows('SELECT * FROM d');
+-- temporary and unlogged Lyra tables
+CREATE TEMP TABLE tmp (a int) USING lyra;
+INSERT INTO tmp VALUES (1);
+SELECT * FROM tmp;
+CREATE UNLOGGED TABLE unl (a int) USING lyra;
+INSERT INTO unl VALUES (1);
+SELECT * FROM unl;
+-- partitions stored in Lyra
+CREATE TABLE parted (id int, region text) PARTITION BY LIST (region);
+CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu') USING lyra;
+CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us') USING lyra;
+INSERT INTO parted VALUES (1, 'eu'), (2, 'us'), (3, 'eu');
+UPDATE parted SET region = 'us' WHERE id = 1;   -- moves the row between partitions
+SELECT tableoid::regclass, * FROM parted ORDER BY id;
+-- inheritance, views, joins with heap
+CREATE TABLE h (id int, label text);
+INSERT INTO h VALUES (1, 'one'), (2, 'two');
+CREATE VIEW dv AS SELECT d.id, h.label FROM d JOIN h USING (id);
+SELECT * FROM dv ORDER BY id;
+-- DROP SCHEMA CASCADE drops Lyra tables in it
+CREATE SCHEMA s;
+CREATE TABLE s.t (a int) USING lyra;
+INSERT INTO s.t VALUES (1);
+DROP SCHEMA s CASCADE;
+-- tables with no columns
+CREATE TABLE nocols () USING lyra;
+INSERT INTO nocols DEFAULT VALUES;
+INSERT INTO nocols DEFAULT VALUES;
+SELECT count(*) FROM nocols;
+DROP VIEW dv;
+DROP TABLE d, d2, d_copy, tmp, unl, parted, h, nocols;
+DROP FUNCTION estimated_rows(text);

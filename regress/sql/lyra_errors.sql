@@ -1,0 +1,36 @@
+-- What Lyra tables do not support yet fails with a clear error, never a crash.
+CREATE TABLE e (id int, v text) USING lyra;
+INSERT INTO e VALUES (1, 'one');
+CREATE INDEX e_id ON e (id);
+CREATE TABLE e_pk (id int PRIMARY KEY) USING lyra;
+SELECT to_regclass('e_pk');
+ALTER TABLE e ADD PRIMARY KEY (id);
+ALTER TABLE e ADD CONSTRAINT e_v_unique UNIQUE (v);
+SELECT * FROM e FOR UPDATE;
+SELECT * FROM e FOR SHARE;
+SELECT * FROM e TABLESAMPLE SYSTEM (50);
+BEGIN;
+INSERT INTO e VALUES (2, 'two');
+PREPARE TRANSACTION 'lyra_px';
+SELECT count(*) FROM e;
+-- a SCROLL cursor cannot go backwards over a Lyra scan
+BEGIN;
+DECLARE sc SCROLL CURSOR FOR SELECT * FROM e;
+FETCH NEXT FROM sc;
+FETCH PRIOR FROM sc;
+ROLLBACK;
+-- TIDs that no Lyra row can have
+SELECT * FROM e WHERE ctid = '(0,0)';
+SELECT * FROM e WHERE ctid = '(0,292)';
+SELECT * FROM e WHERE ctid = '(0,1)';
+-- the table is still fine after all of that
+INSERT INTO e VALUES (3, 'three');
+SELECT * FROM e ORDER BY id;
+-- parallel plans never scan a Lyra table in a worker
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM e;
+SELECT count(*) FROM e;
+RESET ALL;
+DROP TABLE e;

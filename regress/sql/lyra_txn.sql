@@ -1,0 +1,93 @@
+-- Atomicity of Postgres transactions on Lyra tables.
+CREATE TABLE acct (id int, balance int) USING lyra;
+INSERT INTO acct VALUES (1, 100), (2, 100);
+-- ROLLBACK undoes inserts, updates and deletes
+BEGIN;
+UPDATE acct SET balance = balance - 30 WHERE id = 1;
+UPDATE acct SET balance = balance + 30 WHERE id = 2;
+DELETE FROM acct WHERE id = 2;
+INSERT INTO acct VALUES (3, 0);
+SELECT * FROM acct ORDER BY id;
+ROLLBACK;
+SELECT * FROM acct ORDER BY id;
+-- COMMIT makes all of them visible
+BEGIN;
+UPDATE acct SET balance = balance - 30 WHERE id = 1;
+UPDATE acct SET balance = balance + 30 WHERE id = 2;
+COMMIT;
+SELECT * FROM acct ORDER BY id;
+-- a statement that fails midway leaves nothing behind
+INSERT INTO acct SELECT g, 100 / (5 - g) FROM generate_series(3, 6) g;
+SELECT count(*) FROM acct;
+UPDATE acct SET balance = balance / (id - 2);
+SELECT * FROM acct ORDER BY id;
+-- an error inside a transaction aborts all of it
+BEGIN;
+INSERT INTO acct VALUES (10, 10);
+SELECT 1 / 0;
+COMMIT;
+SELECT count(*) FROM acct WHERE id = 10;
+-- savepoints: ROLLBACK TO undoes only what followed the savepoint
+BEGIN;
+INSERT INTO acct VALUES (20, 20);
+SAVEPOINT s1;
+INSERT INTO acct VALUES (21, 21);
+UPDATE acct SET balance = 0 WHERE id = 20;
+SAVEPOINT s2;
+DELETE FROM acct WHERE id = 1;
+ROLLBACK TO s2;
+SELECT * FROM acct WHERE id IN (1, 20, 21) ORDER BY id;
+ROLLBACK TO s1;
+SELECT * FROM acct WHERE id IN (1, 20, 21) ORDER BY id;
+RELEASE s1;
+COMMIT;
+SELECT * FROM acct ORDER BY id;
+-- PL/pgSQL exception blocks are subtransactions too
+DO $$
+BEGIN
+  INSERT INTO acct VALUES (30, 30);
+  BEGIN
+    INSERT INTO acct VALUES (31, 31);
+    PERFORM 1 / 0;
+  EXCEPTION WHEN division_by_zero THEN
+    RAISE NOTICE 'caught';
+  END;
+END $$;
+SELECT * FROM acct WHERE id >= 30 ORDER BY id;
+-- a statement does not see its own writes (no Halloween problem)
+INSERT INTO acct SELECT id + 100, balance FROM acct;
+SELECT count(*) FROM acct;
+UPDATE acct SET balance = balance + 1;
+SELECT sum(balance) FROM acct;
+-- a cursor keeps the snapshot it was opened with
+BEGIN;
+DECLARE cur CURSOR FOR SELECT id, balance FROM acct WHERE id < 3 ORDER BY id;
+UPDATE acct SET balance = -1 WHERE id < 3;
+FETCH ALL FROM cur;
+SELECT id, balance FROM acct WHERE id < 3 ORDER BY id;
+COMMIT;
+-- writes in a CTE and the main statement of one query
+WITH moved AS (DELETE FROM acct WHERE id > 100 RETURNING *)
+INSERT INTO acct SELECT id + 1000, balance FROM moved;
+SELECT count(*) FILTER (WHERE id > 1000) AS moved, count(*) FILTER (WHERE id BETWEEN 101 AND 999) AS left_behind FROM acct;
+-- triggers see the rows
+CREATE TABLE audit (op text, id int) USING lyra;
+CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO audit VALUES (TG_OP, coalesce(NEW.id, OLD.id));
+  RETURN coalesce(NEW, OLD);
+END $$;
+CREATE TRIGGER acct_audit AFTER INSERT OR UPDATE OR DELETE ON acct FOR EACH ROW EXECUTE FUNCTION audit_fn();
+INSERT INTO acct VALUES (40, 40);
+UPDATE acct SET balance = 41 WHERE id = 40 RETURNING *;
+DELETE FROM acct WHERE id = 40 RETURNING id;
+SELECT * FROM audit ORDER BY op;
+-- a two-table transaction commits both or neither
+BEGIN;
+INSERT INTO audit VALUES ('manual', 1);
+INSERT INTO acct VALUES (50, 50);
+ROLLBACK;
+SELECT count(*) FROM audit WHERE op = 'manual';
+SELECT count(*) FROM acct WHERE id = 50;
+DROP TABLE acct, audit;
+DROP FUNCTION audit_fn();
