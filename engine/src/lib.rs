@@ -17,9 +17,15 @@
 //!   Postgres datums, and the engine never needs to know what a Datum is.
 //! * [`catalog`] — cluster-wide ids kept in the store itself: table ids and
 //!   per-table row ids, never Postgres OIDs.
+//! * [`hlc`] — hybrid logical clocks: [`hlc::Timestamp`] and [`hlc::Hlc`].
+//! * [`mvcc`] — versions at HLC timestamps over any engine, and
+//!   Percolator transactions split into per-key actions and request-level
+//!   commands ([`mvcc::Mvcc`], [`mvcc::Transaction`]).
 //!
 //! ```text
 //!   pg_ext ──► cluster ──► engine ─┬─ keys, row      (pure codecs)
+//!                                  ├─ hlc            (time, injected clock)
+//!                                  ├─ mvcc           (versions, txns over any Engine)
 //!                                  ├─ catalog        (ids over any Engine)
 //!                                  └─ storage        (Memory | RocksDb)
 //! ```
@@ -27,15 +33,17 @@
 //! The crate links no Postgres and no network code, and is tested with
 //! plain `cargo test`.
 //!
-//! Not here yet: MVCC (versions at HLC timestamps will wrap these keys),
-//! the HLC itself, transactions and their 2PC actions, index keys. They
-//! arrive as further modules over the same `Engine` trait.
+//! Not here yet: index keys, SERIALIZABLE read refresh, reverse scans,
+//! pessimistic locks; the catalog and the node still write raw keys, not
+//! through [`mvcc`] (see each module's "Not done yet").
 
 pub mod catalog;
 mod encoding;
 pub mod error;
+pub mod hlc;
 pub mod keys;
+pub mod mvcc;
 pub mod row;
 pub mod storage;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, TxnError, TxnResult};

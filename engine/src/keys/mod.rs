@@ -37,9 +37,8 @@
 //! # Not done yet
 //!
 //! Index keys (`/t/{table}/i/{index}/...`) and the memcomparable encoding
-//! of column values. MVCC will wrap these keys with a version suffix
-//! (timestamp) and a lock keyspace; the encodings here stay the user-key
-//! part of those.
+//! of column values. [`crate::mvcc`] stores these encodings as its user
+//! keys, escaped, under its own `'v'` keyspace (see `mvcc::keys`).
 
 mod row_id;
 

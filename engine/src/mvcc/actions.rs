@@ -1,0 +1,317 @@
+//! Per-key transaction actions (TiKV's `actions/`): pure functions that read
+//! one key's records through an [`MvccReader`] and say what to change in an
+//! [`MvccWriter`]. They never write to the engine themselves, take every
+//! input (timestamps, TTLs, "now") as an argument, and are idempotent:
+//! running an action again after it succeeded changes nothing and
+//! succeeds again (or fails the same way).
+//!
+//! ```text
+//!   action            lock of this txn     own commit rec.   own rollback   nothing
+//!   ───────────────   ──────────────────   ───────────────   ────────────   ──────────────
+//!   prewrite          ok (no-op)           ok (no-op)        TxnRolledBack  lock + data¹
+//!   commit            → commit record      ok (no-op)        TxnRolledBack  TxnNotFound
+//!   rollback          → rollback marker    TxnCommitted      ok (no-op)     rollback marker
+//!   check_txn_status  Locked / expired →   Committed         RolledBack     rollback marker,
+//!                     rollback, RolledBack                                  RolledBack
+//!
+//!   ¹ unless another txn's lock is there (KeyLocked) or a version was
+//!     committed at or after start_ts (WriteConflict).
+//! ```
+//!
+//! Rollback markers are commit records of kind `Rollback` stored at
+//! `commit_ts = start_ts`. They exist so that a prewrite arriving after its
+//! transaction was rolled back (a slow coordinator whose lock a reader
+//! already cleaned up) fails instead of resurrecting the transaction. If
+//! another transaction already committed at exactly that timestamp, the
+//! marker is not written: that commit record is ≥ start_ts, so the late
+//! prewrite fails with `WriteConflict` anyway. The other way round, a
+//! commit at `T` overwrites a rollback marker at `T`, with the same effect;
+//! `check_txn_status` of the rolled-back transaction still reports
+//! `RolledBack`, because the record at `T` is not its own.
+
+use std::ops::ControlFlow;
+
+use super::keys::{Lock, Write, WriteKind};
+use super::reader::{MvccReader, MvccWriter};
+use super::{LockInfo, Mutation, TxnStatus};
+use crate::error::{Error, Result, TxnError, TxnResult};
+use crate::hlc::Timestamp;
+use crate::storage::Engine;
+
+/// What prewrite found on a key before writing.
+enum Existing {
+    /// Nothing of this transaction: go ahead and write.
+    Nothing,
+    /// This transaction's own lock: a retried prewrite.
+    OwnLock,
+    /// This transaction's own commit record: a retry after commit.
+    OwnCommit,
+}
+
+/// The checks prewrite and 1PC share: another transaction's lock, a newer
+/// committed version, or this transaction's own earlier outcome.
+fn check_for_write<E: Engine>(
+    reader: &MvccReader<E>,
+    key: &[u8],
+    start_ts: Timestamp,
+) -> TxnResult<Existing> {
+    if let Some(lock) = reader.load_lock(key)? {
+        if lock.start_ts == start_ts {
+            return Ok(Existing::OwnLock);
+        }
+        return Err(TxnError::KeyLocked(LockInfo::new(key, &lock)));
+    }
+    match reader.txn_record(key, start_ts)? {
+        Some((_, write)) if write.kind == WriteKind::Rollback => {
+            return Err(rolled_back(key, start_ts))
+        }
+        Some(_) => return Ok(Existing::OwnCommit),
+        None => {}
+    }
+    match reader.newest_version(key, Timestamp::MAX)? {
+        Some((commit_ts, write)) if commit_ts >= start_ts => Err(TxnError::WriteConflict {
+            key: key.to_vec(),
+            start_ts,
+            conflict_start_ts: write.start_ts,
+            conflict_commit_ts: commit_ts,
+        }),
+        _ => Ok(Existing::Nothing),
+    }
+}
+
+fn rolled_back(key: &[u8], start_ts: Timestamp) -> TxnError {
+    TxnError::TxnRolledBack {
+        key: key.to_vec(),
+        start_ts,
+    }
+}
+
+/// The first phase of 2PC on one key: lock it for the transaction started
+/// at `start_ts` and stage its value at `start_ts`.
+pub fn prewrite<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    mutation: &Mutation,
+    primary: &[u8],
+    start_ts: Timestamp,
+    ttl: u64,
+) -> TxnResult<()> {
+    let key = mutation.key();
+    if !matches!(check_for_write(reader, key, start_ts)?, Existing::Nothing) {
+        return Ok(());
+    }
+    let lock = Lock {
+        kind: mutation.kind(),
+        start_ts,
+        primary: primary.to_vec(),
+        ttl,
+    };
+    writer.put_lock(key, &lock);
+    if let Mutation::Put(_, value) = mutation {
+        writer.put_data(key, start_ts, value);
+    }
+    Ok(())
+}
+
+/// 1PC on one key: prewrite's checks, then the commit record straight away,
+/// without a lock. Only sound when every key of the transaction is written
+/// in the same atomic batch.
+pub fn one_phase_write<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    mutation: &Mutation,
+    start_ts: Timestamp,
+    commit_ts: Timestamp,
+) -> TxnResult<()> {
+    check_commit_ts(start_ts, commit_ts)?;
+    let key = mutation.key();
+    match check_for_write(reader, key, start_ts)? {
+        Existing::OwnLock => {
+            Err(Error::InvalidInput(format!("1PC of txn {start_ts} met its own 2PC lock")).into())
+        }
+        Existing::OwnCommit => Ok(()),
+        Existing::Nothing => {
+            if let Mutation::Put(_, value) = mutation {
+                writer.put_data(key, start_ts, value);
+            }
+            let write = Write {
+                kind: mutation.kind(),
+                start_ts,
+            };
+            writer.put_write(key, commit_ts, write);
+            Ok(())
+        }
+    }
+}
+
+fn check_commit_ts(start_ts: Timestamp, commit_ts: Timestamp) -> Result<()> {
+    if commit_ts <= start_ts {
+        return Err(Error::InvalidInput(format!(
+            "commit_ts {commit_ts} must be after start_ts {start_ts}"
+        )));
+    }
+    Ok(())
+}
+
+/// The second phase on one key: turn the transaction's lock into a commit
+/// record at `commit_ts`.
+pub fn commit<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    key: &[u8],
+    start_ts: Timestamp,
+    commit_ts: Timestamp,
+) -> TxnResult<()> {
+    check_commit_ts(start_ts, commit_ts)?;
+    match reader.load_lock(key)? {
+        Some(lock) if lock.start_ts == start_ts => {
+            writer.delete_lock(key);
+            let write = Write {
+                kind: lock.kind,
+                start_ts,
+            };
+            writer.put_write(key, commit_ts, write);
+            Ok(())
+        }
+        _ => match reader.txn_record(key, start_ts)? {
+            Some((_, write)) if write.kind == WriteKind::Rollback => {
+                Err(rolled_back(key, start_ts))
+            }
+            Some(_) => Ok(()),
+            None => Err(TxnError::TxnNotFound {
+                key: key.to_vec(),
+                start_ts,
+            }),
+        },
+    }
+}
+
+/// Rolls the transaction back on one key: drop its lock and data, and leave
+/// a rollback marker. Fails with `TxnCommitted` if it already committed.
+pub fn rollback<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    key: &[u8],
+    start_ts: Timestamp,
+) -> TxnResult<()> {
+    if let Some(lock) = reader.load_lock(key)? {
+        if lock.start_ts == start_ts {
+            writer.delete_lock(key);
+            writer.delete_data(key, start_ts);
+            put_rollback_marker(reader, writer, key, start_ts)?;
+            return Ok(());
+        }
+    }
+    match reader.txn_record(key, start_ts)? {
+        Some((_, write)) if write.kind == WriteKind::Rollback => Ok(()),
+        Some((commit_ts, _)) => Err(TxnError::TxnCommitted {
+            key: key.to_vec(),
+            start_ts,
+            commit_ts,
+        }),
+        None => Ok(put_rollback_marker(reader, writer, key, start_ts)?),
+    }
+}
+
+/// Writes the rollback marker at `start_ts`, unless another transaction's
+/// commit record already sits there (see the module essay).
+fn put_rollback_marker<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    key: &[u8],
+    start_ts: Timestamp,
+) -> Result<()> {
+    let occupied = reader.walk_writes(key, start_ts, |commit_ts, _| {
+        ControlFlow::Break(commit_ts == start_ts)
+    })?;
+    if occupied != Some(true) {
+        let write = Write {
+            kind: WriteKind::Rollback,
+            start_ts,
+        };
+        writer.put_write(key, start_ts, write);
+    }
+    Ok(())
+}
+
+/// Decides the fate of the transaction started at `start_ts` by looking at
+/// its primary key, at time `now`. A lock past its TTL is rolled back; a
+/// primary with neither lock nor record gets a rollback marker, so the
+/// transaction can never commit afterwards.
+pub fn check_txn_status<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    primary: &[u8],
+    start_ts: Timestamp,
+    now: Timestamp,
+) -> TxnResult<TxnStatus> {
+    if let Some(lock) = reader.load_lock(primary)? {
+        if lock.start_ts == start_ts {
+            if !lock.expired(now) {
+                return Ok(TxnStatus::Locked(LockInfo::new(primary, &lock)));
+            }
+            tracing::debug!(txn = %start_ts, %now, "rolling back an expired transaction");
+            rollback(reader, writer, primary, start_ts)?;
+            return Ok(TxnStatus::RolledBack);
+        }
+    }
+    match reader.txn_record(primary, start_ts)? {
+        Some((_, write)) if write.kind == WriteKind::Rollback => Ok(TxnStatus::RolledBack),
+        Some((commit_ts, _)) => Ok(TxnStatus::Committed(commit_ts)),
+        None => {
+            put_rollback_marker(reader, writer, primary, start_ts)?;
+            Ok(TxnStatus::RolledBack)
+        }
+    }
+}
+
+/// Settles the lock of the transaction started at `start_ts` on `key`
+/// according to its primary's `status`: commit it (roll forward) or roll
+/// it back. A status of `Locked` is refused: the transaction is alive.
+pub fn resolve_lock<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    key: &[u8],
+    start_ts: Timestamp,
+    status: &TxnStatus,
+) -> TxnResult<()> {
+    match status {
+        TxnStatus::Committed(commit_ts) => commit(reader, writer, key, start_ts, *commit_ts),
+        TxnStatus::RolledBack => rollback(reader, writer, key, start_ts),
+        TxnStatus::Locked(lock) => Err(TxnError::KeyLocked(lock.clone())),
+    }
+}
+
+/// Garbage-collects the versions of `key` no read at or after `safe_ts` can
+/// see: everything committed before the newest version ≤ `safe_ts`, that
+/// version too if it is a tombstone, and rollback markers ≤ `safe_ts`.
+/// Locks and versions newer than `safe_ts` are untouched. Returns how many
+/// commit records go.
+pub fn gc<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    key: &[u8],
+    safe_ts: Timestamp,
+) -> Result<usize> {
+    let mut kept_newest = false;
+    let mut removed = 0;
+    reader.walk_writes(key, safe_ts, |commit_ts, write| {
+        match write.kind {
+            WriteKind::Put if !kept_newest => kept_newest = true,
+            WriteKind::Delete if !kept_newest => {
+                kept_newest = true;
+                writer.delete_write(key, commit_ts);
+                removed += 1;
+            }
+            kind => {
+                writer.delete_write(key, commit_ts);
+                if kind == WriteKind::Put {
+                    writer.delete_data(key, write.start_ts);
+                }
+                removed += 1;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    })?;
+    Ok(removed)
+}

@@ -1,0 +1,425 @@
+//! The MVCC keyspace: how locks, commit records and versioned values of
+//! user keys are laid out in one byte-ordered [`Engine`](crate::storage::Engine).
+//!
+//! Percolator keeps three column families (lock, write, data); Lyra's
+//! engine has one ordered keyspace, so the family becomes a tag after the
+//! user key, and a version's timestamp is stored bitwise inverted so that
+//! newer versions sort first:
+//!
+//! ```text
+//!   'v' escape(user_key) 00 01 'D' !start_ts   → value         (data)
+//!   'v' escape(user_key) 00 01 'L'             → Lock           (lock)
+//!   'v' escape(user_key) 00 01 'W' !commit_ts  → Write          (commit record)
+//!
+//!   escape: every 00 byte of the user key becomes 00 FF; 00 01 ends it.
+//!
+//!   user key "a" committed at 20 (started 10), then locked by txn 30:
+//!   76 61 00 01 44 !(30,0)   data  "a"@30 → "new"
+//!   76 61 00 01 44 !(10,0)   data  "a"@10 → "old"
+//!   76 61 00 01 4C           lock  "a" → primary "a", start 30, ttl, put
+//!   76 61 00 01 57 !(20,0)   write "a"@20 → put, start 10
+//!   76 61 00 FF 00 01 …      records of user key "a\0" start here
+//! ```
+//!
+//! Invariants, each kept by a test:
+//!
+//! * Records of one user key are contiguous: they all lie in
+//!   [`key_records`]`(k)`, which holds no record of any other key. So
+//!   versions of `"a"` never interleave with those of `"a\0"` or `"a\x01"`.
+//! * Raw order of the user-key part is user-key order, so a user range
+//!   `[start, end)` is the raw range [`user_range`]`(start, end)`.
+//! * Within a key and tag, versions sort newest first: seeking to
+//!   `Write(k, read_ts)` lands on the newest commit record ≤ `read_ts`.
+//! * `MvccKey::decode(&k.encode()) == Ok(k)`; other bytes are
+//!   `Err(Corrupt)`, never a panic.
+//!
+//! The `'v'` keyspace tag sits beside the raw keyspaces of
+//! [`crate::keys`] (`'m'`, `'t'`), so an MVCC store and raw catalog
+//! counters can share one engine. The user keys inside are whatever the
+//! caller chooses — normally [`crate::keys::Key`] encodings.
+
+use crate::encoding::{put_varint, Reader};
+use crate::error::Result;
+use crate::hlc::Timestamp;
+
+/// The keyspace tag of every MVCC record.
+pub const MVCC_TAG: u8 = b'v';
+const ESCAPE: u8 = 0xff;
+const TERMINATOR: u8 = 0x01;
+const DATA: u8 = b'D';
+const LOCK: u8 = b'L';
+const WRITE: u8 = b'W';
+
+/// A record in the MVCC keyspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MvccKey {
+    /// The value a transaction started at `start_ts` wrote for `key`.
+    Data { key: Vec<u8>, start_ts: Timestamp },
+    /// The lock a transaction holds on `key` between prewrite and commit.
+    Lock { key: Vec<u8> },
+    /// The commit (or rollback) record of `key` at `commit_ts`.
+    Write { key: Vec<u8>, commit_ts: Timestamp },
+}
+
+impl MvccKey {
+    /// The user key the record belongs to.
+    pub fn user_key(&self) -> &[u8] {
+        match self {
+            MvccKey::Data { key, .. } | MvccKey::Lock { key } | MvccKey::Write { key, .. } => key,
+        }
+    }
+
+    /// The record's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = key_records(self.user_key()).0;
+        match self {
+            MvccKey::Data { start_ts, .. } => {
+                buf.push(DATA);
+                buf.extend_from_slice(&inverted(*start_ts));
+            }
+            MvccKey::Lock { .. } => buf.push(LOCK),
+            MvccKey::Write { commit_ts, .. } => {
+                buf.push(WRITE);
+                buf.extend_from_slice(&inverted(*commit_ts));
+            }
+        }
+        buf
+    }
+
+    /// Parses [`MvccKey::encode`]'s output; anything else is `Err(Corrupt)`.
+    pub fn decode(bytes: &[u8]) -> Result<MvccKey> {
+        let mut reader = Reader::new(bytes, "mvcc key");
+        let tag = reader.u8()?;
+        if tag != MVCC_TAG {
+            return Err(reader.corrupt(format!("not an MVCC key (tag {tag:#04x})")));
+        }
+        let key = unescape(&mut reader)?;
+        let record = match reader.u8()? {
+            DATA => MvccKey::Data {
+                key,
+                start_ts: read_inverted(&mut reader)?,
+            },
+            LOCK => MvccKey::Lock { key },
+            WRITE => MvccKey::Write {
+                key,
+                commit_ts: read_inverted(&mut reader)?,
+            },
+            tag => return Err(reader.corrupt(format!("unknown MVCC record tag {tag:#04x}"))),
+        };
+        reader.finish()?;
+        Ok(record)
+    }
+}
+
+/// `[start, end)` holding every record of `key` and nothing else.
+pub fn key_records(key: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut start = Vec::with_capacity(key.len() + 4);
+    start.push(MVCC_TAG);
+    for &byte in key {
+        start.push(byte);
+        if byte == 0 {
+            start.push(ESCAPE);
+        }
+    }
+    start.extend_from_slice(&[0, TERMINATOR]);
+    let mut end = start.clone();
+    *end.last_mut().expect("terminator pushed above") += 1;
+    (start, end)
+}
+
+/// `[start, end)` of the commit records of `key` with commit_ts ≤ `newest`,
+/// newest first.
+pub(crate) fn writes_from(key: &[u8], newest: Timestamp) -> (Vec<u8>, Vec<u8>) {
+    let start = MvccKey::Write {
+        key: key.to_vec(),
+        commit_ts: newest,
+    }
+    .encode();
+    let mut end = key_records(key).0;
+    end.push(WRITE + 1);
+    (start, end)
+}
+
+/// The raw range holding the records of every user key in `[start, end)`;
+/// an empty `end` is unbounded.
+pub fn user_range(start: &[u8], end: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let raw_end = if end.is_empty() {
+        vec![MVCC_TAG + 1]
+    } else {
+        key_records(end).0
+    };
+    (key_records(start).0, raw_end)
+}
+
+fn inverted(ts: Timestamp) -> [u8; Timestamp::ENCODED_LEN] {
+    ts.encode().map(|byte| !byte)
+}
+
+fn read_inverted(reader: &mut Reader) -> Result<Timestamp> {
+    let raw = reader.take(Timestamp::ENCODED_LEN)?;
+    let bytes: Vec<u8> = raw.iter().map(|byte| !byte).collect();
+    Timestamp::decode(&bytes)
+}
+
+fn unescape(reader: &mut Reader) -> Result<Vec<u8>> {
+    let mut key = Vec::new();
+    loop {
+        match reader.u8()? {
+            0 => match reader.u8()? {
+                ESCAPE => key.push(0),
+                TERMINATOR => return Ok(key),
+                other => return Err(reader.corrupt(format!("bad escape 00 {other:#04x}"))),
+            },
+            byte => key.push(byte),
+        }
+    }
+}
+
+/// What a committed version (or rollback marker) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// The key holds the value in `Data { start_ts }`.
+    Put,
+    /// The key was deleted (a tombstone).
+    Delete,
+    /// The transaction started at `start_ts` was rolled back on this key;
+    /// stored at `commit_ts == start_ts` so a late prewrite finds it.
+    Rollback,
+}
+
+/// The value of a [`MvccKey::Write`] record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Write {
+    pub kind: WriteKind,
+    /// The start timestamp of the transaction that wrote it.
+    pub start_ts: Timestamp,
+}
+
+impl Write {
+    /// `kind` (one byte: P, D, R) then `start_ts`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = vec![match self.kind {
+            WriteKind::Put => b'P',
+            WriteKind::Delete => b'D',
+            WriteKind::Rollback => b'R',
+        }];
+        buf.extend_from_slice(&self.start_ts.encode());
+        buf
+    }
+
+    /// Parses [`Write::encode`]'s output; anything else is `Err(Corrupt)`.
+    pub fn decode(bytes: &[u8]) -> Result<Write> {
+        let mut reader = Reader::new(bytes, "write record");
+        let kind = match reader.u8()? {
+            b'P' => WriteKind::Put,
+            b'D' => WriteKind::Delete,
+            b'R' => WriteKind::Rollback,
+            tag => return Err(reader.corrupt(format!("unknown write kind {tag:#04x}"))),
+        };
+        let start_ts = Timestamp::read(&mut reader)?;
+        reader.finish()?;
+        Ok(Write { kind, start_ts })
+    }
+}
+
+/// The value of a [`MvccKey::Lock`] record: a prewritten, uncommitted write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// `Put` (the value is in `Data { start_ts }`) or `Delete`; never
+    /// `Rollback`.
+    pub kind: WriteKind,
+    /// The start timestamp of the transaction holding the lock.
+    pub start_ts: Timestamp,
+    /// The transaction's primary key, whose commit record decides its fate.
+    pub primary: Vec<u8>,
+    /// Microseconds of wall time after `start_ts.wall` during which the
+    /// lock counts as alive; afterwards a resolver may roll it back.
+    pub ttl: u64,
+}
+
+impl Lock {
+    /// Whether the lock's TTL has run out at `now`.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        now.wall >= self.start_ts.wall.saturating_add(self.ttl)
+    }
+
+    /// `kind` byte, `start_ts`, ttl varint, primary length varint, primary.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = Write {
+            kind: self.kind,
+            start_ts: self.start_ts,
+        }
+        .encode();
+        put_varint(&mut buf, self.ttl);
+        put_varint(&mut buf, self.primary.len() as u64);
+        buf.extend_from_slice(&self.primary);
+        buf
+    }
+
+    /// Parses [`Lock::encode`]'s output; anything else is `Err(Corrupt)`.
+    pub fn decode(bytes: &[u8]) -> Result<Lock> {
+        let mut reader = Reader::new(bytes, "lock");
+        let head = Write::decode(reader.take(1 + Timestamp::ENCODED_LEN)?)?;
+        if head.kind == WriteKind::Rollback {
+            return Err(reader.corrupt("a lock cannot be a rollback"));
+        }
+        let ttl = reader.varint()?;
+        let len = reader.varint()?;
+        let len = usize::try_from(len).map_err(|_| reader.corrupt("primary length"))?;
+        let primary = reader.take(len)?.to_vec();
+        reader.finish()?;
+        Ok(Lock {
+            kind: head.kind,
+            start_ts: head.start_ts,
+            primary,
+            ttl,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use proptest::prelude::*;
+
+    fn any_ts() -> impl Strategy<Value = Timestamp> {
+        any::<(u64, u32)>().prop_map(|(wall, logical)| Timestamp { wall, logical })
+    }
+
+    /// Short keys over a tiny alphabet, so that prefixes and 0 bytes are common.
+    fn any_user_key() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(prop::sample::select(vec![0u8, 1, 0xff, b'a']), 0..5)
+    }
+
+    fn any_record() -> impl Strategy<Value = MvccKey> {
+        prop_oneof![
+            (any_user_key(), any_ts()).prop_map(|(key, start_ts)| MvccKey::Data { key, start_ts }),
+            any_user_key().prop_map(|key| MvccKey::Lock { key }),
+            (any_user_key(), any_ts())
+                .prop_map(|(key, commit_ts)| MvccKey::Write { key, commit_ts }),
+        ]
+    }
+
+    fn in_range(bytes: &[u8], (start, end): &(Vec<u8>, Vec<u8>)) -> bool {
+        bytes >= &start[..] && bytes < &end[..]
+    }
+
+    #[test]
+    fn layout_is_as_documented() {
+        let write = MvccKey::Write {
+            key: b"a\0".to_vec(),
+            commit_ts: Timestamp::from_wall(1),
+        };
+        let mut expected = b"va\0\xff\0\x01W".to_vec();
+        expected.extend_from_slice(&[!0, !0, !0, !0, !0, !0, !0, !1, !0, !0, !0, !0]);
+        assert_eq!(write.encode(), expected);
+        assert_eq!(MvccKey::Lock { key: b"a".to_vec() }.encode(), b"va\0\x01L");
+        assert_eq!(user_range(b"a", b""), (b"va\0\x01".to_vec(), b"w".to_vec()));
+    }
+
+    #[test]
+    fn the_mvcc_keyspace_is_apart_from_the_raw_ones() {
+        use crate::keys::{Key, KeyPrefix, RowId};
+        let record = MvccKey::Lock {
+            key: Key::Row {
+                table: 1,
+                row: RowId(2),
+            }
+            .encode(),
+        }
+        .encode();
+        assert!(Key::decode(&record).is_err());
+        for prefix in [KeyPrefix::Meta, KeyPrefix::Table { table: 1 }] {
+            let (start, end) = prefix.range();
+            assert!(!(record >= start && record < end), "{prefix:?}");
+            assert!(!in_range(&start, &user_range(b"", b"")), "{prefix:?}");
+        }
+    }
+
+    #[test]
+    fn records_decode_strictly() {
+        let lock = Lock {
+            kind: WriteKind::Delete,
+            start_ts: Timestamp {
+                wall: 5,
+                logical: 1,
+            },
+            primary: b"p\0".to_vec(),
+            ttl: 3000,
+        };
+        assert_eq!(Lock::decode(&lock.encode()).ok(), Some(lock.clone()));
+        let mut long = lock.encode();
+        long.push(0);
+        assert!(matches!(Lock::decode(&long), Err(Error::Corrupt(_))));
+        let rollback = Write {
+            kind: WriteKind::Rollback,
+            start_ts: Timestamp::from_wall(5),
+        };
+        assert!(Lock::decode(
+            &Lock {
+                kind: WriteKind::Put,
+                ..lock
+            }
+            .encode()
+        )
+        .is_ok());
+        assert!(matches!(
+            Lock::decode(&rollback.encode()),
+            Err(Error::Corrupt(_))
+        ));
+        assert_eq!(Write::decode(&rollback.encode()).ok(), Some(rollback));
+        assert!(MvccKey::decode(b"va\0\x02L").is_err());
+        assert!(MvccKey::decode(b"ma\0\x01L").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip(record in any_record()) {
+            prop_assert_eq!(MvccKey::decode(&record.encode())?, record);
+        }
+
+        #[test]
+        fn a_keys_records_stay_in_its_range(a in any_record(), b in any_user_key()) {
+            let bytes = a.encode();
+            prop_assert!(in_range(&bytes, &key_records(a.user_key())));
+            prop_assert_eq!(in_range(&bytes, &key_records(&b)), a.user_key() == &b[..]);
+        }
+
+        #[test]
+        fn raw_order_is_user_key_order(a in any_record(), b in any_record()) {
+            if a.user_key() != b.user_key() {
+                prop_assert_eq!(a.encode().cmp(&b.encode()), a.user_key().cmp(b.user_key()));
+            }
+        }
+
+        #[test]
+        fn newer_versions_sort_first(key in any_user_key(), x in any_ts(), y in any_ts()) {
+            let write = |commit_ts| MvccKey::Write { key: key.clone(), commit_ts }.encode();
+            prop_assert_eq!(write(x).cmp(&write(y)), y.cmp(&x));
+            let data = |start_ts| MvccKey::Data { key: key.clone(), start_ts }.encode();
+            prop_assert_eq!(data(x).cmp(&data(y)), y.cmp(&x));
+        }
+
+        #[test]
+        fn user_ranges_hold_exactly_their_keys(r in any_record(), s in any_user_key(), e in any_user_key()) {
+            let key = r.user_key();
+            let inside = key >= &s[..] && (e.is_empty() || key < &e[..]);
+            prop_assert_eq!(in_range(&r.encode(), &user_range(&s, &e)), inside);
+            prop_assert!(in_range(&r.encode(), &user_range(b"", b"")));
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes: Vec<u8>) {
+            if let Ok(record) = MvccKey::decode(&bytes) {
+                prop_assert_eq!(record.encode(), bytes.clone());
+            }
+            if let Ok(lock) = Lock::decode(&bytes) {
+                prop_assert_eq!(lock.encode(), bytes.clone());
+            }
+            if let Ok(write) = Write::decode(&bytes) {
+                prop_assert_eq!(write.encode(), bytes);
+            }
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Multi-version concurrency control and Percolator transactions over any
+//! [`Engine`] (DESIGN §4).
+//!
+//! Every user key holds versions at commit timestamps ([`Timestamp`]s from
+//! the [`crate::hlc::Hlc`]); a read at `read_ts` sees the newest version
+//! committed at or before `read_ts`, and a tombstone hides the key.
+//! Writes follow Percolator as TiKV does it: a transaction buffers its
+//! writes, picks one key as *primary*, and commits in two phases.
+//!
+//! ```text
+//!   client (Transaction)           Mvcc (per-key actions in one batch per call)
+//!   begin start_ts=10
+//!   put a, put b (buffered)
+//!   prewrite [a, b] primary=a ──►  lock a, lock b; data a@10, b@10
+//!   commit_ts = hlc.now() = 20
+//!   commit [a] @20            ──►  a: lock → write@20 (put, start 10)   ← commit point
+//!   commit [b] @20            ──►  b: lock → write@20                  (may never come)
+//!
+//!   a reader at ts 25 meets b's lock → check_txn_status(a, 10, now):
+//!       a committed at 20 → resolve b: roll forward (commit b@20)
+//!       a rolled back, or its lock expired → resolve b: roll back
+//!       a locked and alive → KeyLocked: wait, or give up
+//! ```
+//!
+//! The module is split as TiKV splits it:
+//!
+//! * [`keys`] — the keyspace: lock, commit-record and data records of a
+//!   user key, tagged after its escaped bytes, versions newest first.
+//! * [`reader`] — [`MvccReader`] / [`MvccWriter`], typed access to it.
+//! * [`actions`] — per-key actions (prewrite, commit, rollback,
+//!   check_txn_status, resolve_lock, 1PC, gc): pure functions from what
+//!   the reader sees to what the writer stages.
+//! * [`Mvcc`] (here) — request-level commands: run an action over a set of
+//!   keys, apply the staged batch atomically or nothing at all; and reads.
+//! * [`txn`] — [`Transaction`], the client flow: buffer, then 2PC or 1PC.
+//!
+//! # Invariants
+//!
+//! * A command applies one [`WriteBatch`](crate::storage::WriteBatch) or
+//!   nothing: if any key fails, no key changes. Commands that write run
+//!   one at a time (a mutex standing in for the latches a range leader
+//!   keeps), so each sees the result of the previous one.
+//! * First committer wins (snapshot isolation): prewrite of a transaction
+//!   started at `s` fails with `WriteConflict` if any version of the key
+//!   was committed at or after `s`, and with `KeyLocked` if another
+//!   transaction holds its lock. Hence no dirty writes and no lost updates.
+//! * Reads never see uncommitted data: a lock of a transaction started at
+//!   or before `read_ts` is reported ([`TxnError::KeyLocked`]) rather than
+//!   skipped, because it may commit below `read_ts`. Locks started after
+//!   `read_ts` are invisible to the read.
+//! * Every action is idempotent, and a rolled-back transaction cannot come
+//!   back: rollback leaves a marker that a late prewrite or commit finds.
+//! * GC at `safe_ts` keeps, per key, the newest version ≤ `safe_ts` (unless
+//!   a tombstone) and everything newer, so every read at `ts ≥ safe_ts`
+//!   returns what it returned before.
+//!
+//! # What a caller must know
+//!
+//! * `commit_ts` must be greater than every `read_ts` at which any key of
+//!   the transaction was already read without seeing its lock. Percolator
+//!   gets this from a timestamp oracle; with HLCs, the range must keep a
+//!   per-key (or per-range) *max read timestamp* and push `commit_ts`
+//!   above it — CockroachDB's timestamp cache, TiKV's `max_ts`. That
+//!   bookkeeping belongs to the range leader and is **not** done here.
+//! * Lock TTLs are compared with the `now` the caller passes in.
+//! * `gc(safe_ts)` also removes rollback markers ≤ `safe_ts`, so `safe_ts`
+//!   must stay below the start of every transaction that may still send a
+//!   prewrite.
+//!
+//! # Not done yet
+//!
+//! Reverse scans (the [`Engine`] has none), SERIALIZABLE read refresh,
+//! pessimistic (`SELECT … FOR UPDATE`) lock-only writes, async commit /
+//! parallel commits, uncertainty intervals, collecting every lock of a
+//! scan instead of stopping at the first, and a consistent snapshot for
+//! multi-call reads (each engine call is atomic, and a read is safe because
+//! committed versions at or below `read_ts` never change — given the max
+//! read timestamp rule above).
+
+pub mod actions;
+pub mod keys;
+pub mod reader;
+pub mod txn;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub use keys::{Lock, MvccKey, Write, WriteKind};
+pub use reader::{MvccReader, MvccWriter};
+pub use txn::Transaction;
+
+use crate::error::{Error, Result, TxnError, TxnResult};
+use crate::hlc::Timestamp;
+use crate::storage::{Engine, KvPair};
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mutation {
+    /// Set the key to the value.
+    Put(Vec<u8>, Vec<u8>),
+    /// Delete the key (write a tombstone).
+    Delete(Vec<u8>),
+}
+
+impl Mutation {
+    /// The key written.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Mutation::Put(key, _) | Mutation::Delete(key) => key,
+        }
+    }
+
+    /// The kind of commit record it becomes.
+    pub fn kind(&self) -> WriteKind {
+        match self {
+            Mutation::Put(..) => WriteKind::Put,
+            Mutation::Delete(_) => WriteKind::Delete,
+        }
+    }
+}
+
+/// A lock as reported to a reader or writer that met it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    /// The locked key.
+    pub key: Vec<u8>,
+    /// The lock holder's primary key.
+    pub primary: Vec<u8>,
+    /// The lock holder's start timestamp.
+    pub start_ts: Timestamp,
+    /// The lock's time to live, µs after `start_ts.wall`.
+    pub ttl: u64,
+}
+
+impl LockInfo {
+    /// The report of `lock` on `key`.
+    pub fn new(key: &[u8], lock: &Lock) -> LockInfo {
+        LockInfo {
+            key: key.to_vec(),
+            primary: lock.primary.clone(),
+            start_ts: lock.start_ts,
+            ttl: lock.ttl,
+        }
+    }
+}
+
+/// What a transaction's primary key says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnStatus {
+    /// Committed at this timestamp: its other locks roll forward.
+    Committed(Timestamp),
+    /// Rolled back (perhaps just now, by the check): its locks roll back.
+    RolledBack,
+    /// Still locked and within its TTL: alive, wait for it.
+    Locked(LockInfo),
+}
+
+/// MVCC reads and transaction commands over an [`Engine`].
+pub struct Mvcc<E: Engine> {
+    engine: Arc<E>,
+    /// Serialises commands that write (see the invariants above).
+    latch: Mutex<()>,
+}
+
+impl<E: Engine> Mvcc<E> {
+    /// MVCC over `engine`; every record lives in the engine's `'v'` keyspace.
+    pub fn new(engine: Arc<E>) -> Self {
+        Mvcc {
+            engine,
+            latch: Mutex::new(()),
+        }
+    }
+
+    /// The engine underneath.
+    pub fn engine(&self) -> &Arc<E> {
+        &self.engine
+    }
+
+    /// The value of `key` visible at `read_ts`; `KeyLocked` if a lock of a
+    /// transaction started at or before `read_ts` is in the way.
+    pub fn get(&self, key: &[u8], read_ts: Timestamp) -> TxnResult<Option<Vec<u8>>> {
+        MvccReader::new(&*self.engine).get(key, read_ts)
+    }
+
+    /// Up to `limit` visible `(key, value)` pairs of user keys in
+    /// `[start, end)` (`end` empty: unbounded) at `read_ts`, in key order,
+    /// tombstones left out. Stops with `KeyLocked` at the first lock in the
+    /// way.
+    pub fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+    ) -> TxnResult<Vec<KvPair>> {
+        let reader = MvccReader::new(&*self.engine);
+        let (mut cursor, raw_end) = keys::user_range(start, end);
+        let mut pairs = Vec::new();
+        while pairs.len() < limit {
+            let Some(key) = reader.next_user_key(&cursor, &raw_end)? else {
+                break;
+            };
+            if let Some(value) = reader.get(&key, read_ts)? {
+                pairs.push((key.clone(), value));
+            }
+            cursor = keys::key_records(&key).1;
+        }
+        Ok(pairs)
+    }
+
+    /// Like [`get`](Self::get), but a lock in the way is resolved through
+    /// its primary (at time `now`) and the read retried. Returns `KeyLocked`
+    /// only for a lock whose transaction is alive.
+    pub fn get_resolving(
+        &self,
+        key: &[u8],
+        read_ts: Timestamp,
+        now: Timestamp,
+    ) -> TxnResult<Option<Vec<u8>>> {
+        loop {
+            match self.get(key, read_ts) {
+                Err(TxnError::KeyLocked(lock)) => {
+                    if let TxnStatus::Locked(_) = self.resolve_lock(&lock, now)? {
+                        return Err(TxnError::KeyLocked(lock));
+                    }
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Prewrites every mutation for the transaction started at `start_ts`,
+    /// with `primary` as its primary key. All or nothing.
+    pub fn prewrite(
+        &self,
+        mutations: &[Mutation],
+        primary: &[u8],
+        start_ts: Timestamp,
+        ttl: u64,
+    ) -> TxnResult<()> {
+        check_distinct(mutations.iter().map(Mutation::key))?;
+        self.apply(|reader, writer| {
+            mutations
+                .iter()
+                .try_for_each(|m| actions::prewrite(reader, writer, m, primary, start_ts, ttl))
+        })
+    }
+
+    /// Commits the transaction started at `start_ts` on `keys` at
+    /// `commit_ts`. Committing the primary is the transaction's commit point.
+    pub fn commit(
+        &self,
+        keys: &[Vec<u8>],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> TxnResult<()> {
+        self.apply(|reader, writer| {
+            keys.iter()
+                .try_for_each(|key| actions::commit(reader, writer, key, start_ts, commit_ts))
+        })
+    }
+
+    /// Rolls the transaction started at `start_ts` back on `keys`.
+    pub fn rollback(&self, keys: &[Vec<u8>], start_ts: Timestamp) -> TxnResult<()> {
+        self.apply(|reader, writer| {
+            keys.iter()
+                .try_for_each(|key| actions::rollback(reader, writer, key, start_ts))
+        })
+    }
+
+    /// Writes every mutation at `commit_ts` in one batch, with no locks: the
+    /// 1PC fast path. All or nothing, with prewrite's conflict checks.
+    pub fn one_phase_commit(
+        &self,
+        mutations: &[Mutation],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> TxnResult<()> {
+        check_distinct(mutations.iter().map(Mutation::key))?;
+        self.apply(|reader, writer| {
+            mutations
+                .iter()
+                .try_for_each(|m| actions::one_phase_write(reader, writer, m, start_ts, commit_ts))
+        })
+    }
+
+    /// The status of the transaction started at `start_ts`, read from its
+    /// `primary` at time `now`; rolls it back if its lock expired or never
+    /// arrived.
+    pub fn check_txn_status(
+        &self,
+        primary: &[u8],
+        start_ts: Timestamp,
+        now: Timestamp,
+    ) -> TxnResult<TxnStatus> {
+        self.apply(|reader, writer| {
+            actions::check_txn_status(reader, writer, primary, start_ts, now)
+        })
+    }
+
+    /// Resolves a lock met by a reader or writer: checks its primary's
+    /// status at time `now`, then rolls the lock forward or back. A lock of
+    /// a live transaction is left alone and its status returned.
+    pub fn resolve_lock(&self, lock: &LockInfo, now: Timestamp) -> TxnResult<TxnStatus> {
+        let status = self.check_txn_status(&lock.primary, lock.start_ts, now)?;
+        if lock.key != lock.primary && !matches!(status, TxnStatus::Locked(_)) {
+            self.apply(|reader, writer| {
+                actions::resolve_lock(reader, writer, &lock.key, lock.start_ts, &status)
+            })?;
+        }
+        Ok(status)
+    }
+
+    /// Garbage-collects every key's versions below `safe_ts` (see
+    /// [`actions::gc`]); returns how many commit records were removed.
+    pub fn gc(&self, safe_ts: Timestamp) -> TxnResult<usize> {
+        let (mut cursor, raw_end) = keys::user_range(b"", b"");
+        let mut removed = 0;
+        loop {
+            let reader = MvccReader::new(&*self.engine);
+            let Some(key) = reader.next_user_key(&cursor, &raw_end)? else {
+                return Ok(removed);
+            };
+            self.apply(|reader, writer| {
+                removed += actions::gc(reader, writer, &key, safe_ts)?;
+                Ok(())
+            })?;
+            cursor = keys::key_records(&key).1;
+        }
+    }
+
+    /// Runs `action` under the latch and applies what it staged, if it
+    /// succeeded and staged anything.
+    fn apply<T>(
+        &self,
+        action: impl FnOnce(&MvccReader<E>, &mut MvccWriter) -> TxnResult<T>,
+    ) -> TxnResult<T> {
+        let _latch = self.latch.lock().unwrap_or_else(PoisonError::into_inner);
+        let reader = MvccReader::new(&*self.engine);
+        let mut writer = MvccWriter::new();
+        let result = action(&reader, &mut writer)?;
+        if !writer.is_empty() {
+            self.engine.write(&writer.into_batch(), true)?;
+        }
+        Ok(result)
+    }
+}
+
+/// Refuses a request naming a key twice: actions read only the engine, so
+/// the second would not see what the first staged.
+fn check_distinct<'a>(keys: impl Iterator<Item = &'a [u8]>) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for key in keys {
+        if !seen.insert(key) {
+            return Err(Error::InvalidInput(format!(
+                "key {} given twice",
+                key.escape_ascii()
+            )));
+        }
+    }
+    Ok(())
+}

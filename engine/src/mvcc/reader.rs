@@ -1,0 +1,222 @@
+//! [`MvccReader`] and [`MvccWriter`]: the typed view of the MVCC keyspace
+//! that transaction actions read from and write to.
+//!
+//! The reader answers the questions every action asks — is there a lock,
+//! what is the newest commit record at or below a timestamp, did the
+//! transaction started at `start_ts` leave a record on this key — straight
+//! from the [`Engine`]. The writer only collects typed operations into a
+//! [`WriteBatch`]; nothing touches the engine until a command applies the
+//! batch, so an action that fails leaves no trace.
+//!
+//! The engine has no iterators, so walking commit records is done in pages
+//! of [`PAGE`] records with `Engine::scan`.
+
+use std::ops::ControlFlow;
+
+use super::keys::{key_records, writes_from, Lock, MvccKey, Write, WriteKind};
+use crate::error::{Error, Result, TxnError, TxnResult};
+use crate::hlc::Timestamp;
+use crate::mvcc::LockInfo;
+use crate::storage::{Engine, WriteBatch};
+
+/// How many records one engine scan fetches while walking versions.
+const PAGE: usize = 64;
+
+/// Typed reads of the MVCC keyspace.
+pub struct MvccReader<'a, E: Engine> {
+    engine: &'a E,
+}
+
+impl<'a, E: Engine> MvccReader<'a, E> {
+    /// A reader over `engine`.
+    pub fn new(engine: &'a E) -> Self {
+        MvccReader { engine }
+    }
+
+    /// The lock on `key`, if any.
+    pub fn load_lock(&self, key: &[u8]) -> Result<Option<Lock>> {
+        let raw = MvccKey::Lock { key: key.to_vec() }.encode();
+        self.engine
+            .get(&raw)?
+            .map(|bytes| Lock::decode(&bytes))
+            .transpose()
+    }
+
+    /// The value written by the transaction started at `start_ts`.
+    pub fn load_data(&self, key: &[u8], start_ts: Timestamp) -> Result<Vec<u8>> {
+        let raw = MvccKey::Data {
+            key: key.to_vec(),
+            start_ts,
+        }
+        .encode();
+        self.engine.get(&raw)?.ok_or_else(|| {
+            Error::Corrupt(format!(
+                "commit record of key {} at start {start_ts} has no data",
+                key.escape_ascii()
+            ))
+        })
+    }
+
+    /// Calls `visit(commit_ts, write)` on the commit records of `key` with
+    /// commit_ts ≤ `newest`, newest first, until it returns `Break`.
+    pub fn walk_writes<T>(
+        &self,
+        key: &[u8],
+        newest: Timestamp,
+        mut visit: impl FnMut(Timestamp, Write) -> ControlFlow<T>,
+    ) -> Result<Option<T>> {
+        let (mut cursor, end) = writes_from(key, newest);
+        loop {
+            let page = self.engine.scan(&cursor, &end, PAGE, usize::MAX)?;
+            for (raw, value) in &page {
+                let MvccKey::Write { commit_ts, .. } = MvccKey::decode(raw)? else {
+                    return Err(Error::Corrupt("non-write record among writes".into()));
+                };
+                if let ControlFlow::Break(found) = visit(commit_ts, Write::decode(value)?) {
+                    return Ok(Some(found));
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => {
+                    cursor = last.clone();
+                    cursor.push(0);
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// The newest Put or Delete of `key` committed at or before `ts`
+    /// (rollback markers skipped), as `(commit_ts, write)`.
+    pub fn newest_version(&self, key: &[u8], ts: Timestamp) -> Result<Option<(Timestamp, Write)>> {
+        self.walk_writes(key, ts, |commit_ts, write| match write.kind {
+            WriteKind::Rollback => ControlFlow::Continue(()),
+            _ => ControlFlow::Break((commit_ts, write)),
+        })
+    }
+
+    /// The record the transaction started at `start_ts` left on `key` (its
+    /// commit record or rollback marker), as `(commit_ts, write)`.
+    pub fn txn_record(
+        &self,
+        key: &[u8],
+        start_ts: Timestamp,
+    ) -> Result<Option<(Timestamp, Write)>> {
+        self.walk_writes(key, Timestamp::MAX, |commit_ts, write| {
+            if write.start_ts == start_ts {
+                ControlFlow::Break(Some((commit_ts, write)))
+            } else if commit_ts < start_ts {
+                // Commit records are newer than their start: none older can be ours.
+                ControlFlow::Break(None)
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .map(Option::flatten)
+    }
+
+    /// The value of `key` visible at `read_ts`: the newest committed version
+    /// ≤ `read_ts`, `None` if that is a tombstone or there is none. A lock
+    /// of a transaction started at or before `read_ts` might hide a version
+    /// the read must see, so it is reported as [`TxnError::KeyLocked`].
+    pub fn get(&self, key: &[u8], read_ts: Timestamp) -> TxnResult<Option<Vec<u8>>> {
+        if let Some(lock) = self.load_lock(key)? {
+            if lock.start_ts <= read_ts {
+                return Err(TxnError::KeyLocked(LockInfo::new(key, &lock)));
+            }
+        }
+        match self.newest_version(key, read_ts)? {
+            Some((
+                _,
+                Write {
+                    kind: WriteKind::Put,
+                    start_ts,
+                },
+            )) => Ok(Some(self.load_data(key, start_ts)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The first user key with any record in the raw range `[from, end)`.
+    pub fn next_user_key(&self, from: &[u8], end: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.engine.scan(from, end, 1, usize::MAX)?.first() {
+            Some((raw, _)) => Ok(Some(MvccKey::decode(raw)?.user_key().to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// Every record of `key`, raw, in key order.
+    pub fn records(&self, key: &[u8]) -> Result<Vec<(MvccKey, Vec<u8>)>> {
+        let (start, end) = key_records(key);
+        let pairs = self.engine.scan(&start, &end, usize::MAX, usize::MAX)?;
+        pairs
+            .into_iter()
+            .map(|(raw, value)| Ok((MvccKey::decode(&raw)?, value)))
+            .collect()
+    }
+}
+
+/// Typed writes to the MVCC keyspace, collected into a [`WriteBatch`].
+#[derive(Debug, Default)]
+pub struct MvccWriter {
+    batch: WriteBatch,
+}
+
+impl MvccWriter {
+    /// An empty writer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The collected operations.
+    pub fn into_batch(self) -> WriteBatch {
+        self.batch
+    }
+
+    /// Whether nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    pub fn put_lock(&mut self, key: &[u8], lock: &Lock) {
+        self.batch
+            .put(MvccKey::Lock { key: key.to_vec() }.encode(), lock.encode());
+    }
+
+    pub fn delete_lock(&mut self, key: &[u8]) {
+        self.batch
+            .delete(MvccKey::Lock { key: key.to_vec() }.encode());
+    }
+
+    pub fn put_data(&mut self, key: &[u8], start_ts: Timestamp, value: &[u8]) {
+        let raw = MvccKey::Data {
+            key: key.to_vec(),
+            start_ts,
+        };
+        self.batch.put(raw.encode(), value);
+    }
+
+    pub fn delete_data(&mut self, key: &[u8], start_ts: Timestamp) {
+        let raw = MvccKey::Data {
+            key: key.to_vec(),
+            start_ts,
+        };
+        self.batch.delete(raw.encode());
+    }
+
+    pub fn put_write(&mut self, key: &[u8], commit_ts: Timestamp, write: Write) {
+        let raw = MvccKey::Write {
+            key: key.to_vec(),
+            commit_ts,
+        };
+        self.batch.put(raw.encode(), write.encode());
+    }
+
+    pub fn delete_write(&mut self, key: &[u8], commit_ts: Timestamp) {
+        let raw = MvccKey::Write {
+            key: key.to_vec(),
+            commit_ts,
+        };
+        self.batch.delete(raw.encode());
+    }
+}
