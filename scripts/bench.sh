@@ -22,13 +22,10 @@ data="$(lyra_home)/bench/rows.tsv"
 sql -c "COPY (SELECT g, 'customer ' || g, g % 1000, (g * 7919) % 100000 / 100.0, now() - g * interval '1 minute'
               FROM generate_series(1, $ROWS) g) TO '$data'"
 
-# Seconds one SQL command takes, measured around psql.
+# Seconds one SQL command takes, as psql's \timing reports it (server
+# round trip, without connection start-up).
 timed() {
-  local start end
-  start=$(date +%s.%N)
-  sql -c "$1" >/dev/null
-  end=$(date +%s.%N)
-  echo "$end - $start" | bc
+  sql -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1 | awk '{ printf "%.4f\n", $1 / 1000 }'
 }
 best_of_3() { for _ in 1 2 3; do timed "$1"; done | sort -n | head -1; }
 

@@ -14,7 +14,9 @@
 //!
 //! [`protocol`]: crate::protocol
 
+use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -40,12 +42,25 @@ pub enum ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
+/// Names a sent request whose response has not been claimed yet.
+pub type Ticket = u64;
+
+/// Tickets are unique in the process, so a ticket from a connection that
+/// was since replaced never matches a response on the new one.
+static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
+
 pub struct NodeClient {
     stream: UnixStream,
-    /// Set while a request is unanswered; still set afterwards means the
-    /// request was abandoned midway and the stream is out of step.
-    in_flight: bool,
+    /// Set while a frame is half written or half read; still set afterwards
+    /// means the exchange was abandoned midway and the stream is out of step.
+    mid_frame: bool,
     frame: Vec<u8>,
+    /// The one request sent whose response is still unread.
+    outstanding: Option<Ticket>,
+    /// Responses read before their owner asked for them.
+    parked: HashMap<Ticket, Result<response::Kind>>,
+    /// Tickets whose responses nobody wants any more.
+    forgotten: HashSet<Ticket>,
 }
 
 impl NodeClient {
@@ -54,47 +69,120 @@ impl NodeClient {
         let stream = UnixStream::connect(path).map_err(unreachable)?;
         stream.set_read_timeout(Some(POLL)).map_err(unreachable)?;
         stream.set_write_timeout(Some(POLL)).map_err(unreachable)?;
-        Ok(NodeClient { stream, in_flight: false, frame: Vec::new() })
+        Ok(NodeClient {
+            stream,
+            mid_frame: false,
+            frame: Vec::new(),
+            outstanding: None,
+            parked: HashMap::new(),
+            forgotten: HashSet::new(),
+        })
     }
 
-    /// True when an earlier request was abandoned; the client must then be
-    /// replaced by a new connection.
+    /// True when an earlier exchange was abandoned midway; the client must
+    /// then be replaced by a new connection.
     pub fn is_broken(&self) -> bool {
-        self.in_flight
+        self.mid_frame
     }
 
     /// Sends one request and waits for its response, calling
     /// `while_waiting` every [`POLL`] while blocked.
     pub fn call(&mut self, kind: request::Kind, while_waiting: &mut dyn FnMut()) -> Result<response::Kind> {
-        if self.in_flight {
+        let ticket = self.send(kind, while_waiting)?;
+        self.receive(ticket, while_waiting)
+    }
+
+    /// Sends a request without waiting for its response, so the node works
+    /// on it while the caller does something else (a scan decodes one page
+    /// while the node reads the next). Claim the response with
+    /// [`receive`](Self::receive), or [`forget`](Self::forget) it.
+    ///
+    /// At most one response is ever unread: a send first reads (and parks)
+    /// the previous one. So the client never writes while the node may be
+    /// blocked writing a response — the two cannot deadlock on full socket
+    /// buffers.
+    pub fn send(&mut self, kind: request::Kind, while_waiting: &mut dyn FnMut()) -> Result<Ticket> {
+        if self.mid_frame {
             return Err(ClientError::Protocol("connection left mid-request".into()));
         }
-        self.in_flight = true;
+        self.drain(while_waiting)?;
         self.frame.clear();
         encode_frame(&Request { kind: Some(kind) }, &mut self.frame);
         let frame = std::mem::take(&mut self.frame);
+        self.mid_frame = true;
         self.write_all(&frame, while_waiting)?;
+        self.mid_frame = false;
         self.frame = frame;
-        let mut header = [0u8; 4];
-        self.read_exact(&mut header, while_waiting)?;
-        let len = frame_len(header).map_err(ClientError::Protocol)?;
-        let mut payload = std::mem::take(&mut self.frame);
-        payload.resize(len, 0);
-        self.read_exact(&mut payload, while_waiting)?;
-        let response = Response::decode(&payload[..]).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        self.frame = payload;
         if self.frame.capacity() > 4 << 20 {
             self.frame = Vec::new();
         }
-        self.in_flight = false;
-        match response.kind {
+        let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
+        self.outstanding = Some(ticket);
+        Ok(ticket)
+    }
+
+    /// The response to `ticket`, waiting for it if it has not arrived.
+    pub fn receive(&mut self, ticket: Ticket, while_waiting: &mut dyn FnMut()) -> Result<response::Kind> {
+        if let Some(parked) = self.parked.remove(&ticket) {
+            return parked;
+        }
+        if self.outstanding != Some(ticket) {
+            return Err(ClientError::Protocol(format!("no response pending for request {ticket}")));
+        }
+        let response = self.read_response(while_waiting)?;
+        self.outstanding = None;
+        response
+    }
+
+    /// Gives up on the response to `ticket`.
+    pub fn forget(&mut self, ticket: Ticket) {
+        if self.parked.remove(&ticket).is_none() && self.outstanding == Some(ticket) {
+            self.forgotten.insert(ticket);
+        }
+    }
+
+    /// Gives up on every response not yet claimed (at transaction end).
+    pub fn forget_all(&mut self) {
+        self.parked.clear();
+        if let Some(ticket) = self.outstanding {
+            self.forgotten.insert(ticket);
+        }
+    }
+
+    /// Reads the unread response, if any, and parks it for its owner.
+    fn drain(&mut self, while_waiting: &mut dyn FnMut()) -> Result<()> {
+        if let Some(ticket) = self.outstanding {
+            let response = self.read_response(while_waiting)?;
+            self.outstanding = None;
+            if !self.forgotten.remove(&ticket) {
+                self.parked.insert(ticket, response);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one response frame. The outer error is the connection's (the
+    /// client is unusable), the inner one the node's answer to the request.
+    fn read_response(&mut self, while_waiting: &mut dyn FnMut()) -> Result<Result<response::Kind>> {
+        self.mid_frame = true;
+        let mut header = [0u8; 4];
+        self.read_exact(&mut header, while_waiting)?;
+        let len = frame_len(header).map_err(ClientError::Protocol)?;
+        // The payload becomes a `Bytes` that scanned pairs slice into, so
+        // each response gets its own buffer.
+        let mut payload = vec![0u8; len];
+        self.read_exact(&mut payload, while_waiting)?;
+        self.mid_frame = false;
+        let response =
+            Response::decode(bytes::Bytes::from(payload)).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(match response.kind {
             Some(response::Kind::Error(e)) => Err(ClientError::Node {
                 code: ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Io),
                 message: e.message,
             }),
             Some(kind) => Ok(kind),
             None => Err(ClientError::Protocol("empty response".into())),
-        }
+        })
     }
 
     pub fn get(&mut self, key: Vec<u8>, w: &mut dyn FnMut()) -> Result<Option<Vec<u8>>> {
@@ -106,7 +194,13 @@ impl NodeClient {
 
     /// One page of `[start, end)`; the bool is true when more may follow.
     pub fn scan(&mut self, scan: protocol::Scan, w: &mut dyn FnMut()) -> Result<(Vec<KvPair>, bool)> {
-        match self.call(request::Kind::Scan(scan), w)? {
+        let ticket = self.send(request::Kind::Scan(scan), w)?;
+        self.receive_scan(ticket, w)
+    }
+
+    /// The page a [`send`](Self::send) of a `Scan` asked for.
+    pub fn receive_scan(&mut self, ticket: Ticket, w: &mut dyn FnMut()) -> Result<(Vec<KvPair>, bool)> {
+        match self.receive(ticket, w)? {
             response::Kind::Scanned(s) => Ok((s.pairs, s.more)),
             other => Err(unexpected(other)),
         }

@@ -179,12 +179,14 @@ pub struct Value {
     pub value: Option<Vec<u8>>,
 }
 
+/// A scanned pair. `Bytes`, not `Vec`: decoding a page slices the frame
+/// instead of allocating two buffers per row.
 #[derive(Clone, PartialEq, Message)]
 pub struct KvPair {
-    #[prost(bytes = "vec", tag = "1")]
-    pub key: Vec<u8>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: bytes::Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: bytes::Bytes,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -30,7 +30,7 @@ fn commit_is_durable_across_restart() {
         .scan(Scan { start: b"a".to_vec(), end: b"c".to_vec(), max_rows: 10, max_bytes: 8 << 20 }, &mut no_wait())
         .unwrap();
     assert!(!more);
-    assert_eq!(pairs.iter().map(|p| p.key.as_slice()).collect::<Vec<_>>(), vec![&b"a"[..], &b"b"[..]]);
+    assert_eq!(pairs.iter().map(|p| &p.key[..]).collect::<Vec<_>>(), vec![&b"a"[..], &b"b"[..]]);
     node.shutdown();
 }
 
@@ -60,4 +60,28 @@ fn a_stopped_node_is_a_clear_error_not_a_hang() {
     assert!(started.elapsed() < Duration::from_secs(5));
     let err = NodeClient::connect(&config(dir.path()).socket).err().expect("nobody listens");
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+}
+
+#[test]
+fn a_pipelined_response_waits_for_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeHandle::start(config(dir.path())).unwrap();
+    let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
+    // A page large enough that the node blocks writing it until it is read.
+    let ops = (0..64u8).map(|i| Op::put(vec![b'k', i], vec![i; 64 << 10])).collect();
+    client.commit(ops, &mut no_wait()).unwrap();
+    let scan = || Scan { start: b"k".to_vec(), end: b"l".to_vec(), max_rows: 1000, max_bytes: 64 << 20 };
+    let prefetch = client.send(lyra_cluster::protocol::request::Kind::Scan(scan()), &mut no_wait()).unwrap();
+    // Another request in between: the prefetched page is parked, not lost.
+    client.commit(vec![Op::put(b"z".to_vec(), vec![1; 8 << 20])], &mut no_wait()).unwrap();
+    assert_eq!(client.get(b"z".to_vec(), &mut no_wait()).unwrap().map(|v| v.len()), Some(8 << 20));
+    let (pairs, more) = client.receive_scan(prefetch, &mut no_wait()).unwrap();
+    assert_eq!((pairs.len(), more), (64, false));
+    assert!(pairs.iter().enumerate().all(|(i, p)| p.value[0] == i as u8));
+    // A forgotten response is dropped when it arrives; the stream stays in step.
+    let forgotten = client.send(lyra_cluster::protocol::request::Kind::Scan(scan()), &mut no_wait()).unwrap();
+    client.forget(forgotten);
+    assert_eq!(client.get(b"k\x05".to_vec(), &mut no_wait()).unwrap().map(|v| v[0]), Some(5));
+    assert!(client.receive(forgotten, &mut no_wait()).is_err());
+    node.shutdown();
 }

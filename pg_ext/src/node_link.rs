@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lyra_cluster::protocol::ErrorCode;
+use lyra_cluster::client::Ticket;
 use lyra_cluster::{ClientError, NodeClient};
 use pgrx::pg_sys;
 use crate::error::{raise, raise_detail_hint};
@@ -44,6 +45,29 @@ pub fn with_node<T>(f: impl FnOnce(&mut NodeClient, &mut dyn FnMut()) -> Result<
         result
     });
     result.unwrap_or_else(|e| report(e))
+}
+
+/// Gives up on a pipelined response (a scan ended before its prefetched
+/// page was needed). Never raises: it may run while an ERROR unwinds.
+pub fn forget(ticket: Ticket) {
+    CLIENT.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            if let Some(client) = slot.as_mut() {
+                client.forget(ticket);
+            }
+        }
+    });
+}
+
+/// Gives up on every unclaimed response: no scan outlives its transaction.
+pub fn forget_all() {
+    CLIENT.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            if let Some(client) = slot.as_mut() {
+                client.forget_all();
+            }
+        }
+    });
 }
 
 /// Drops the connection, discarding whatever it had staged on the node.

@@ -222,7 +222,10 @@ pub fn register_callbacks() {
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;
     match event {
-        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => commit(),
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => {
+            node_link::forget_all();
+            commit()
+        }
         XACT_EVENT_PRE_PREPARE if !is_empty() => {
             raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 "PREPARE TRANSACTION is not supported for transactions that wrote lyra tables"
@@ -233,6 +236,8 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             // connection discards them there.
             if COMMITTING.with(|c| c.replace(false)) {
                 node_link::disconnect();
+            } else {
+                node_link::forget_all();
             }
             forget();
         }

@@ -80,7 +80,7 @@ impl<E: Engine> Service<E> {
         // A limit may have stopped the scan exactly at the last key; the
         // client then asks once more and gets an empty, final page.
         let more = pairs.len() >= max_rows || bytes >= max_bytes;
-        let pairs = pairs.into_iter().map(|(key, value)| KvPair { key, value }).collect();
+        let pairs = pairs.into_iter().map(|(key, value)| KvPair { key: key.into(), value: value.into() }).collect();
         Ok(response::Kind::Scanned(Scanned { pairs, more }))
     }
 
@@ -187,7 +187,7 @@ mod tests {
                 panic!("scan answered with something else")
             };
             if let Some(last) = page.pairs.last() {
-                start = last.key.clone();
+                start = last.key.to_vec();
                 start.push(0);
             }
             seen.extend(page.pairs.into_iter().map(|p| p.value[0]));

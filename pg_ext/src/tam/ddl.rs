@@ -87,7 +87,7 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
             Ok(lyra_engine::keys::Key::Row { row, .. }) => row,
             _ => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra scan returned a key that is not a row key"),
         };
-        txn::put(table::row_key(to, row), value, cid);
+        txn::put(table::row_key(to, row), value.to_vec(), cid);
         copied += 1.0;
     }
     table::reserve_row_ids_below(to, table::row_id_high_water(from));

@@ -2,7 +2,9 @@
 //!
 //! A scan is a [`Cursor`] over a span of row keys `[start, end)`: it pages
 //! through the node's committed rows (64 rows per request at first, doubling
-//! to 4096, so a `LIMIT 1` costs little and a full scan few round trips) and
+//! to 4096, so a `LIMIT 1` costs little and a full scan few round trips;
+//! from the third page on it asks for the next page before decoding the
+//! current one, so node and backend work side by side) and
 //! merges this transaction's buffered writes over them in key order — the
 //! buffer wins where both have a key, a buffered delete hides the row.
 //!
@@ -11,7 +13,9 @@
 //! The cursor's state lives in the query's memory context and is dropped
 //! with it, so a scan abandoned by an ERROR leaks nothing.
 
-use lyra_cluster::protocol::{KvPair, Scan};
+use bytes::Bytes;
+use lyra_cluster::client::Ticket;
+use lyra_cluster::protocol::{request, KvPair, Scan};
 use lyra_engine::keys::{Key, KeyPrefix, RowId, TableId};
 use pgrx::itemptr::{item_pointer_get_both, item_pointer_set_all};
 use pgrx::pg_sys;
@@ -23,6 +27,9 @@ use crate::{datum, node_link, table, txn};
 
 const FIRST_PAGE_ROWS: u32 = 64;
 const MAX_PAGE_ROWS: u32 = 4096;
+/// Pages from this size on are prefetched: by then the scan has shown it
+/// is long, and a `LIMIT` that stops early wastes no node work.
+const PREFETCH_FROM_ROWS: u32 = 256;
 
 /// Postgres's scan descriptor followed by ours.
 #[repr(C)]
@@ -45,6 +52,8 @@ pub struct Cursor {
     /// The last key returned, where the buffer merge resumes.
     last: Option<Vec<u8>>,
     merge_buffer: bool,
+    /// The next page, already asked for.
+    prefetched: Option<Ticket>,
 }
 
 impl Cursor {
@@ -62,6 +71,7 @@ impl Cursor {
             next_fetch: Vec::new(),
             last: None,
             merge_buffer: false,
+            prefetched: None,
         };
         cursor.reset(start, end);
         cursor
@@ -69,6 +79,7 @@ impl Cursor {
 
     /// Restarts the cursor over `[start, end)`.
     pub fn reset(&mut self, start: Vec<u8>, end: Vec<u8>) {
+        self.forget_prefetch();
         self.next_fetch = start.clone();
         self.start = start;
         self.end = end;
@@ -87,7 +98,7 @@ impl Cursor {
     }
 
     /// The next visible row: its key and encoded value.
-    pub fn next(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+    pub fn next(&mut self) -> Option<(Bytes, Bytes)> {
         loop {
             if self.pos == self.page.len() && self.node_more {
                 self.fetch();
@@ -100,7 +111,7 @@ impl Cursor {
             let stored = self.page.get_mut(self.pos);
             let take_stored = match (&stored, &buffered) {
                 (None, None) => return None,
-                (Some(s), Some((b, _))) => s.key < *b,
+                (Some(s), Some((b, _))) => s.key[..] < b[..],
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
             };
@@ -109,32 +120,52 @@ impl Cursor {
                 let (key, value) = (std::mem::take(&mut pair.key), std::mem::take(&mut pair.value));
                 self.pos += 1;
                 if self.merge_buffer {
-                    self.last = Some(key.clone());
+                    self.last = Some(key.to_vec());
                 }
                 return Some((key, value));
             }
             let (key, value) = buffered.expect("matched Some above");
-            if stored.is_some_and(|s| s.key == key) {
+            if stored.is_some_and(|s| s.key[..] == key[..]) {
                 self.pos += 1;
             }
             self.last = Some(key.clone());
             if let Some(value) = value {
-                return Some((key, value));
+                return Some((key.into(), value.into()));
             }
         }
     }
 
     fn fetch(&mut self) {
-        let scan = Scan { start: self.next_fetch.clone(), end: self.end.clone(), max_rows: self.page_rows, max_bytes: 0 };
-        let (page, more) = node_link::with_node(|c, w| c.scan(scan, w));
+        let (page, more) = match self.prefetched.take() {
+            Some(ticket) => node_link::with_node(|c, w| c.receive_scan(ticket, w)),
+            None => {
+                let scan = self.next_scan();
+                node_link::with_node(|c, w| c.scan(scan, w))
+            }
+        };
         if let Some(last) = page.last() {
-            self.next_fetch = last.key.clone();
+            self.next_fetch = last.key.to_vec();
             self.next_fetch.push(0);
         }
         self.page = page;
         self.pos = 0;
         self.node_more = more;
         self.page_rows = (self.page_rows * 2).min(MAX_PAGE_ROWS);
+        if more && self.page_rows >= PREFETCH_FROM_ROWS {
+            let scan = self.next_scan();
+            self.prefetched = Some(node_link::with_node(|c, w| c.send(request::Kind::Scan(scan), w)));
+        }
+    }
+
+    fn next_scan(&self) -> Scan {
+        Scan { start: self.next_fetch.clone(), end: self.end.clone(), max_rows: self.page_rows, max_bytes: 0 }
+    }
+
+    /// Drops the page asked for ahead, if any (the scan ended or restarted).
+    pub fn forget_prefetch(&mut self) {
+        if let Some(ticket) = self.prefetched.take() {
+            node_link::forget(ticket);
+        }
     }
 }
 
@@ -195,6 +226,7 @@ pub unsafe extern "C-unwind" fn scan_begin(
 #[pg_guard]
 pub unsafe extern "C-unwind" fn scan_end(scan: pg_sys::TableScanDesc) {
     let c = cursor(scan);
+    c.forget_prefetch();
     c.page = Vec::new(); // the rest goes with the memory context
     pg_sys::pfree(scan.cast());
 }
