@@ -9,7 +9,8 @@ PORT="${LYRA_PORT:-5433}"
 log "starting Lyra on localhost:$PORT"
 "$LYRA_ROOT/scripts/server.sh" start run "$PORT"
 psql_cmd=(psql -h localhost -p "$PORT" -U postgres)
-"${psql_cmd[@]}" -q -X -d postgres -c 'CREATE EXTENSION IF NOT EXISTS lyra' >/dev/null
+"${psql_cmd[@]}" -q -X -d postgres -c 'SET client_min_messages = warning' \
+  -c 'CREATE EXTENSION IF NOT EXISTS lyra' >/dev/null
 
 cat <<MSG
 Lyra is running: Postgres 15 with the lyra extension, data in $(lyra_home)/run.

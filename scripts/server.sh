@@ -27,12 +27,20 @@ lyra.log_level = 'warn'
 CONF
 }
 
+# Identifies the installed extension build (pgrx rewrites the file on every
+# install, so its time says nothing).
+lyra_build() { md5sum "$("$PG_CONFIG" --pkglibdir)/lyra.so" | cut -d' ' -f1; }
+
 start() {
   local port="${1:?port}"
   [ -f "$data/PG_VERSION" ] || create
   if as_pg "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    return 0
+    # Running: restart only if another lyra build was installed since.
+    [ "$(lyra_build)" != "$(cat "$dir/lyra.build" 2>/dev/null)" ] || return 0
+    log "restarting $name to load the new lyra build"
+    as_pg "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
   fi
+  lyra_build > "$dir/lyra.build"
   as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null \
     || { tail -20 "$dir/server.log" >&2; die "server $name did not start"; }
 }
