@@ -4,7 +4,8 @@
 //!   table must live in the engine (`lyra_index`, indexes issue); a
 //!   node-local btree would be wrong once the table is distributed.
 //! * `INSERT ... ON CONFLICT` — needs a unique index.
-//! * `TABLESAMPLE`, parallel scans.
+//! * `TABLESAMPLE`, parallel scans (the planner hook keeps them out of plans;
+//!   `scan_begin` refuses a parallel descriptor).
 //! * TOAST — Lyra stores values detoasted, so no toast table exists.
 
 use pgrx::pg_sys;
@@ -100,22 +101,26 @@ pub unsafe extern "C-unwind" fn tuple_complete_speculative(
     not_supported("INSERT ... ON CONFLICT statements")
 }
 
+/// Shared-memory set-up of a parallel scan: the generic block-based one, so
+/// that a parallel index build reaches `index_build_range_scan` and fails
+/// there with the message about indexes. The planner never plans a parallel
+/// scan of a Lyra table, and `scan_begin` refuses a parallel descriptor.
 #[pg_guard]
-pub unsafe extern "C-unwind" fn parallelscan_estimate(_rel: pg_sys::Relation) -> pg_sys::Size {
-    not_supported("parallel scans")
+pub unsafe extern "C-unwind" fn parallelscan_estimate(rel: pg_sys::Relation) -> pg_sys::Size {
+    pg_sys::table_block_parallelscan_estimate(rel)
 }
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn parallelscan_initialize(
-    _rel: pg_sys::Relation,
-    _pscan: pg_sys::ParallelTableScanDesc,
+    rel: pg_sys::Relation,
+    pscan: pg_sys::ParallelTableScanDesc,
 ) -> pg_sys::Size {
-    not_supported("parallel scans")
+    pg_sys::table_block_parallelscan_initialize(rel, pscan)
 }
 
 #[pg_guard]
-pub unsafe extern "C-unwind" fn parallelscan_reinitialize(_rel: pg_sys::Relation, _pscan: pg_sys::ParallelTableScanDesc) {
-    not_supported("parallel scans")
+pub unsafe extern "C-unwind" fn parallelscan_reinitialize(rel: pg_sys::Relation, pscan: pg_sys::ParallelTableScanDesc) {
+    pg_sys::table_block_parallelscan_reinitialize(rel, pscan)
 }
 
 #[pg_guard]
