@@ -23,10 +23,13 @@ log "regress: starting a server on port $PORT"
 psql -h localhost -p "$PORT" -U postgres -X -q -d postgres -c "CREATE DATABASE $DB"
 psql -h localhost -p "$PORT" -U postgres -X -q -d "$DB" -c "CREATE EXTENSION lyra"
 
+passed=0
 regress() {
   "$PGXS_TEST/regress/pg_regress" --use-existing --dbname="$DB" --host=localhost --port="$PORT" \
     --user=postgres --bindir="$PG_BIN" --inputdir="$LYRA_ROOT/regress" --outputdir="$out" "$@" \
+    | tee "$out/last-run.txt" \
     || { cat "$out/regression.diffs" >&2 2>/dev/null; die "pg_regress failed: $*"; }
+  passed=$((passed + $(grep -c '\.\.\. ok' "$out/last-run.txt")))
 }
 
 regress --schedule="$LYRA_ROOT/regress/schedule"
@@ -40,3 +43,5 @@ log "regress: clean restart"
 "$SERVER" stop regress
 "$SERVER" start regress "$PORT"
 regress persist_check
+
+echo "regress: $passed passed, 0 failed"
