@@ -17,9 +17,8 @@
 //! (`getmissingattr`), as heap does. Datums are machine-endian: all nodes of
 //! a cluster share one architecture.
 //!
-//! Decoded by-reference values live in one chunk owned by the slot (a
-//! virtual slot's `data`, freed when the slot is cleared), so they stay valid
-//! exactly as long as the tuple stays in the slot.
+//! Scans hand out Lyra slots ([`crate::slot`]) that keep the row's bytes
+//! and decode a column only when the executor asks for it.
 
 use lyra_engine::row::{encode_row_into, RowView};
 
@@ -88,74 +87,69 @@ unsafe fn by_reference<'a>(
     }
 }
 
-/// Stores the row `bytes` in `slot` as a virtual tuple.
+/// Stores the row `bytes` in `slot`. A Lyra slot keeps the bytes and
+/// decodes columns when they are asked for; any other slot gets every column
+/// decoded now and copies the tuple into its own memory.
 ///
 /// # Safety
 /// `slot` must be a valid slot whose descriptor is the row's table's.
 pub unsafe fn store_row(slot: *mut pg_sys::TupleTableSlot, bytes: &[u8]) {
-    let row = match RowView::decode(bytes) {
-        Ok(row) => row,
-        Err(e) => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, format!("lyra row cannot be decoded: {e}")),
-    };
+    if crate::slot::is_lyra_slot(slot) {
+        crate::slot::store(slot, bytes);
+        return;
+    }
+    let row = decode_row(bytes);
     let tupdesc = (*slot).tts_tupleDescriptor;
-    let natts = (*tupdesc).natts as usize;
     clear_slot(slot);
-    let attr = |i: usize| &*(*tupdesc).attrs.as_ptr().add(i);
-
-    let mut total = 0usize;
-    for (i, col) in row.columns().enumerate().take(natts) {
-        if let (Some(col), false) = (col, attr(i).attbyval) {
-            total += maxalign(stored_size(attr(i), col));
-        }
+    let natts = (*tupdesc).natts as usize;
+    decode_columns(tupdesc, &row, 0, natts, (*slot).tts_values, (*slot).tts_isnull, pg_sys::CurrentMemoryContext);
+    pg_sys::ExecStoreVirtualTuple(slot);
+    if let Some(materialize) = (*(*slot).tts_ops).materialize {
+        materialize(slot);
     }
-    let chunk = if total > 0 { pg_sys::MemoryContextAlloc((*slot).tts_mcxt, total) as *mut u8 } else { std::ptr::null_mut() };
-
-    let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
-    let isnull = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
-    let mut offset = 0usize;
-    for i in 0..natts {
-        let a = attr(i);
-        match row.column(i) {
-            _ if a.attisdropped => {
-                values[i] = pg_sys::Datum::from(0usize);
-                isnull[i] = true;
-            }
-            Some(col) if a.attbyval => {
-                values[i] = byval_datum(a.attlen, col);
-                isnull[i] = false;
-            }
-            Some(col) => {
-                let dest = chunk.add(offset);
-                offset += maxalign(write_by_reference(a, col, dest));
-                values[i] = pg_sys::Datum::from(dest);
-                isnull[i] = false;
-            }
-            None if i < row.len() => {
-                values[i] = pg_sys::Datum::from(0usize);
-                isnull[i] = true;
-            }
-            None => values[i] = pg_sys::getmissingattr(tupdesc, i as i32 + 1, &mut isnull[i]),
-        }
-    }
-    store_with_chunk(slot, chunk);
 }
 
-/// Hands `chunk` to the slot and stores the tuple: a virtual slot frees
-/// the chunk when cleared; any other slot kind copies the tuple into its own
-/// memory, and the chunk is freed at once.
-unsafe fn store_with_chunk(slot: *mut pg_sys::TupleTableSlot, chunk: *mut u8) {
-    let is_virtual = std::ptr::eq((*slot).tts_ops, &raw const pg_sys::TTSOpsVirtual);
-    if is_virtual && !chunk.is_null() {
-        let vslot = slot as *mut pg_sys::VirtualTupleTableSlot;
-        (*vslot).data = chunk.cast();
-        (*slot).tts_flags |= pg_sys::TTS_FLAG_SHOULDFREE as u16;
+/// Parses a row's framing; an undecodable row is an ERROR.
+pub fn decode_row(bytes: &[u8]) -> RowView<'_> {
+    match RowView::decode(bytes) {
+        Ok(row) => row,
+        Err(e) => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, format!("lyra row cannot be decoded: {e}")),
     }
-    pg_sys::ExecStoreVirtualTuple(slot);
-    if !is_virtual && !chunk.is_null() {
-        if let Some(materialize) = (*(*slot).tts_ops).materialize {
-            materialize(slot);
-        }
-        pg_sys::pfree(chunk.cast());
+}
+
+/// Decodes columns `[from, to)` of `row` into `values`/`isnull`; by-reference
+/// values are allocated in `cx`. Columns the row predates (ALTER TABLE ADD
+/// COLUMN) take their missing value; dropped columns are NULL.
+///
+/// # Safety
+/// `values` and `isnull` must have room for `to` entries of `tupdesc`.
+pub unsafe fn decode_columns(
+    tupdesc: pg_sys::TupleDesc,
+    row: &RowView,
+    from: usize,
+    to: usize,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    cx: pg_sys::MemoryContext,
+) {
+    for i in from..to {
+        let a = &*(*tupdesc).attrs.as_ptr().add(i);
+        let (value, null) = match row.column(i) {
+            _ if a.attisdropped => (pg_sys::Datum::from(0usize), true),
+            Some(col) if a.attbyval => (byval_datum(a.attlen, col), false),
+            Some(col) => {
+                let dest = pg_sys::MemoryContextAlloc(cx, stored_size(a, col)) as *mut u8;
+                write_by_reference(a, col, dest);
+                (pg_sys::Datum::from(dest), false)
+            }
+            None if i < row.len() => (pg_sys::Datum::from(0usize), true),
+            None => {
+                let mut null = false;
+                (pg_sys::getmissingattr(tupdesc, i as i32 + 1, &mut null), null)
+            }
+        };
+        *values.add(i) = value;
+        *isnull.add(i) = null;
     }
 }
 
@@ -211,6 +205,3 @@ pub unsafe fn clear_slot(slot: *mut pg_sys::TupleTableSlot) {
     }
 }
 
-fn maxalign(n: usize) -> usize {
-    (n + 7) & !7
-}

@@ -24,6 +24,7 @@ mod error;
 mod guc;
 mod hooks;
 mod node_link;
+mod slot;
 mod table;
 mod tam;
 mod txn;

@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
+
 use lyra_engine::catalog::Catalog;
 use lyra_engine::storage::{Engine, WriteBatch, WriteOp};
 
@@ -75,12 +77,23 @@ impl<E: Engine> Service<E> {
     fn scan(&self, scan: crate::protocol::Scan) -> lyra_engine::Result<response::Kind> {
         let max_rows = limit(scan.max_rows, DEFAULT_SCAN_ROWS, MAX_SCAN_ROWS);
         let max_bytes = limit(scan.max_bytes, DEFAULT_SCAN_BYTES, MAX_SCAN_BYTES);
-        let pairs = self.engine.scan(&scan.start, &scan.end, max_rows, max_bytes)?;
-        let bytes: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        // Pairs are copied once, into one buffer for the page; each KvPair
+        // is a slice of it (no allocation per pair).
+        let mut arena = BytesMut::new();
+        let mut spans = Vec::new();
+        self.engine.scan_visit(&scan.start, &scan.end, max_rows, max_bytes, &mut |k, v| {
+            spans.push((arena.len(), k.len(), v.len()));
+            arena.extend_from_slice(k);
+            arena.extend_from_slice(v);
+        })?;
         // A limit may have stopped the scan exactly at the last key; the
         // client then asks once more and gets an empty, final page.
-        let more = pairs.len() >= max_rows || bytes >= max_bytes;
-        let pairs = pairs.into_iter().map(|(key, value)| KvPair { key: key.into(), value: value.into() }).collect();
+        let more = spans.len() >= max_rows || arena.len() >= max_bytes;
+        let arena = arena.freeze();
+        let pairs = spans
+            .into_iter()
+            .map(|(at, k, v)| KvPair { key: arena.slice(at..at + k), value: arena.slice(at + k..at + k + v) })
+            .collect();
         Ok(response::Kind::Scanned(Scanned { pairs, more }))
     }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{range_is_empty, Engine, KvPair, ScanLimits, WriteBatch, WriteOp};
+use super::{range_is_empty, Engine, ScanLimits, WriteBatch, WriteOp};
 use crate::error::{Error, Result};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -47,16 +47,17 @@ impl Engine for Memory {
         Ok(self.read()?.get(key).cloned())
     }
 
-    fn scan(
+    fn scan_visit(
         &self,
         start: &[u8],
         end: &[u8],
         max_rows: usize,
         max_bytes: usize,
-    ) -> Result<Vec<KvPair>> {
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
         let mut limits = ScanLimits::new(max_rows, max_bytes)?;
         if range_is_empty(start, end) {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let upper = if end.is_empty() {
             Bound::Unbounded
@@ -64,14 +65,13 @@ impl Engine for Memory {
             Bound::Excluded(end)
         };
         let map = self.read()?;
-        let mut pairs = Vec::new();
         for (key, value) in map.range::<[u8], _>((Bound::Included(start), upper)) {
-            pairs.push((key.clone(), value.clone()));
+            visit(key, value);
             if !limits.take(key, value) {
                 break;
             }
         }
-        Ok(pairs)
+        Ok(())
     }
 
     fn write(&self, batch: &WriteBatch, _sync: bool) -> Result<()> {

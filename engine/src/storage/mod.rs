@@ -143,7 +143,26 @@ pub trait Engine: Send + Sync + 'static {
         end: &[u8],
         max_rows: usize,
         max_bytes: usize,
-    ) -> Result<Vec<KvPair>>;
+    ) -> Result<Vec<KvPair>> {
+        let mut pairs = Vec::new();
+        self.scan_visit(start, end, max_rows, max_bytes, &mut |k, v| {
+            pairs.push((k.to_vec(), v.to_vec()))
+        })?;
+        Ok(pairs)
+    }
+
+    /// The same scan as [`Engine::scan`], handing each pair to `visit`
+    /// instead of collecting it, so a caller that copies pairs straight into
+    /// an output buffer (the node encoding a page) allocates nothing per
+    /// pair.
+    fn scan_visit(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_rows: usize,
+        max_bytes: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<()>;
 
     /// Apply atomically; with sync=true the batch is durable (WAL fsynced)
     /// when this returns.

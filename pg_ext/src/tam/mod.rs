@@ -8,7 +8,7 @@
 //! * [`ddl`] — create/truncate/rewrite/move, size estimates, vacuum;
 //! * [`unsupported`] — clear errors for what is not built yet.
 //!
-//! Slots are virtual: a tuple is decoded straight into `tts_values`.
+//! Slots are Lyra slots ([`crate::slot`]): a row's bytes, decoded lazily.
 
 mod ddl;
 mod modify;
@@ -21,7 +21,7 @@ use pgrx::prelude::*;
 
 #[pg_guard]
 unsafe extern "C-unwind" fn slot_callbacks(_rel: pg_sys::Relation) -> *const pg_sys::TupleTableSlotOps {
-    &raw const pg_sys::TTSOpsVirtual
+    &crate::slot::LYRA_SLOT_OPS
 }
 
 pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
