@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make pgregress`: Postgres 15's own regression suite (the 187 tests of
+# ../shared/pg15-regress/tam_schedule) on a Lyra server, once with heap as
+# the default table access method (baseline) and once with lyra, printing
+# "N passed, M failed" for each. Results: $LYRA_HOME/pg15-suite/{heap,lyra}.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+PORT="${LYRA_PGREGRESS_PORT:-5470}"
+SHARED="$LYRA_ROOT/../shared/pg15-regress"
+SERVER="$LYRA_ROOT/scripts/server.sh"
+[ -x "$SHARED/run-suite.sh" ] || die "$SHARED not found: ../shared must sit beside the checkout"
+
+"$LYRA_ROOT/scripts/setup.sh"
+suite="$(lyra_home)/pg15-suite"
+bash "$SHARED/get-suite.sh" "$suite/src" >/dev/null
+is_root && chown -R postgres:postgres "$suite"
+
+"$SERVER" stop pgregress 2>/dev/null || true
+rm -rf "$(lyra_home)/pgregress"
+trap '"$SERVER" stop pgregress || true' EXIT
+"$SERVER" start pgregress "$PORT"
+
+summary=()
+for am in heap lyra; do
+  ext=-; [ "$am" = lyra ] && ext=lyra
+  log "pg15 regression suite, default_table_access_method = $am"
+  bash "$SHARED/run-suite.sh" "$suite/src" localhost "$PORT" "$am" "$ext" > "$suite/$am.log" 2>&1 || true
+  rm -rf "$suite/$am" && mkdir -p "$suite/$am"
+  cp -r "$suite/src/results" "$suite/$am/" 2>/dev/null || true
+  cp "$suite/src/regression.diffs" "$suite/$am/" 2>/dev/null || true
+  ok=$(grep -c '\.\.\. ok' "$suite/$am.log" || true)
+  failed=$(grep -c '\.\.\. FAILED' "$suite/$am.log" || true)
+  summary+=("$am: $ok passed, $failed failed")
+done
+crashes=$(grep -c 'terminated by signal' "$(lyra_home)/pgregress/server.log" || true)
+printf '%s\n' "${summary[@]}"
+echo "backend crashes: $crashes (diffs in $suite/{heap,lyra}/regression.diffs)"
