@@ -47,10 +47,14 @@ pub const SEE_ANY: pg_sys::CommandId = pg_sys::CommandId::MAX - 1;
 /// Frames sent at commit carry about this many bytes of writes.
 const COMMIT_CHUNK_BYTES: usize = 4 << 20;
 
+/// One buffered version of a key: the command that wrote it and the row
+/// (`None`: deleted).
+type Version = (pg_sys::CommandId, Option<Vec<u8>>);
+
 #[derive(Default)]
 struct WriteBuffer {
     /// key → versions, oldest first; `None` is a delete.
-    versions: BTreeMap<Vec<u8>, Vec<(pg_sys::CommandId, Option<Vec<u8>>)>>,
+    versions: BTreeMap<Vec<u8>, Vec<Version>>,
     /// Whole ranges removed at commit (dropped and truncated tables).
     range_deletes: Vec<(pg_sys::CommandId, Vec<u8>, Vec<u8>)>,
     /// Keys in the order versions were added, for subtransaction rollback.
@@ -126,7 +130,7 @@ pub fn is_empty() -> bool {
 
 /// The version of a key's chain that a reader at `cid` sees; `None` when the
 /// buffer has nothing for it (the node's committed value applies).
-fn visible(chain: &[(pg_sys::CommandId, Option<Vec<u8>>)], cid: pg_sys::CommandId) -> Option<&Option<Vec<u8>>> {
+fn visible(chain: &[Version], cid: pg_sys::CommandId) -> Option<&Option<Vec<u8>>> {
     match cid {
         SEE_ALL => chain.last().map(|(_, v)| v),
         SEE_ANY => chain.iter().rev().find(|(_, v)| v.is_some()).map(|(_, v)| v),

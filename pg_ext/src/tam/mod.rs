@@ -10,6 +10,9 @@
 //!
 //! Slots are Lyra slots ([`crate::slot`]): a row's bytes, decoded lazily.
 
+// Callback signatures are Postgres's, argument counts included.
+#![allow(clippy::too_many_arguments)]
+
 mod ddl;
 mod modify;
 mod scan;
