@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use prost::Message;
 
-use crate::protocol::{self, encode_frame, frame_len, request, response, ErrorCode, KvPair, Op, Request, Response};
+use crate::protocol::{self, encode_frame, frame_len, request, response, ErrorCode, Op, Request, Response, Scanned, Ts};
 
 /// How often a blocked read or write hands control to `while_waiting`.
 const POLL: Duration = Duration::from_millis(100);
@@ -185,25 +185,40 @@ impl NodeClient {
         })
     }
 
-    pub fn get(&mut self, key: Vec<u8>, w: &mut dyn FnMut()) -> Result<Option<Vec<u8>>> {
-        match self.call(request::Kind::Get(protocol::Get { key }), w)? {
-            response::Kind::Value(v) => Ok(v.value),
+    /// The value of `key` at `read_ts` (none: now), and the timestamp read at.
+    pub fn get(&mut self, key: Vec<u8>, read_ts: Option<Ts>, w: &mut dyn FnMut()) -> Result<protocol::Value> {
+        match self.call(request::Kind::Get(protocol::Get { key, read_ts }), w)? {
+            response::Kind::Value(v) => Ok(v),
             other => Err(unexpected(other)),
         }
     }
 
-    /// One page of `[start, end)`; the bool is true when more may follow.
-    pub fn scan(&mut self, scan: protocol::Scan, w: &mut dyn FnMut()) -> Result<(Vec<KvPair>, bool)> {
+    /// One page of `[start, end)`; `more` is true when more may follow.
+    pub fn scan(&mut self, scan: protocol::Scan, w: &mut dyn FnMut()) -> Result<Scanned> {
         let ticket = self.send(request::Kind::Scan(scan), w)?;
         self.receive_scan(ticket, w)
     }
 
     /// The page a [`send`](Self::send) of a `Scan` asked for.
-    pub fn receive_scan(&mut self, ticket: Ticket, w: &mut dyn FnMut()) -> Result<(Vec<KvPair>, bool)> {
+    pub fn receive_scan(&mut self, ticket: Ticket, w: &mut dyn FnMut()) -> Result<Scanned> {
         match self.receive(ticket, w)? {
-            response::Kind::Scanned(s) => Ok((s.pairs, s.more)),
+            response::Kind::Scanned(s) => Ok(s),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Locks a row for this connection's transaction, waiting as the
+    /// request says; `while_waiting` runs every 100 ms of the wait.
+    pub fn lock_row(&mut self, lock: protocol::LockRow, w: &mut dyn FnMut()) -> Result<protocol::RowLocked> {
+        match self.call(request::Kind::LockRow(lock), w)? {
+            response::Kind::RowLocked(locked) => Ok(locked),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Ends this connection's transaction without a commit (its locks go).
+    pub fn end_txn(&mut self, w: &mut dyn FnMut()) -> Result<()> {
+        self.done(request::Kind::EndTxn(protocol::EndTxn {}), w)
     }
 
     pub fn allocate_table_id(&mut self, w: &mut dyn FnMut()) -> Result<u64> {
@@ -222,8 +237,13 @@ impl NodeClient {
         self.done(request::Kind::StageWrites(protocol::StageWrites { ops }), w)
     }
 
-    pub fn commit(&mut self, ops: Vec<Op>, w: &mut dyn FnMut()) -> Result<()> {
-        self.done(request::Kind::Commit(protocol::Commit { ops }), w)
+    /// Commits the staged writes plus `commit.ops`; returns the commit
+    /// timestamp.
+    pub fn commit(&mut self, commit: protocol::Commit, w: &mut dyn FnMut()) -> Result<Ts> {
+        match self.call(request::Kind::Commit(commit), w)? {
+            response::Kind::Committed(c) => c.commit_ts.ok_or_else(|| ClientError::Protocol("commit without a timestamp".into())),
+            other => Err(unexpected(other)),
+        }
     }
 
     pub fn discard_staged(&mut self, w: &mut dyn FnMut()) -> Result<()> {

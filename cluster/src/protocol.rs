@@ -16,8 +16,17 @@
 //! transaction) and applied atomically by [`Commit`], which carries the last
 //! chunk. A connection that drops discards what it staged.
 //!
-//! Not here yet: timestamps, locks and prewrite/commit actions (MVCC issue),
-//! and routing to ranges on other nodes (replication issue).
+//! Row keys are versioned (MVCC): reads carry the snapshot timestamp they
+//! read at — or none, and the node picks a fresh one and returns it, so the
+//! first read of a statement costs no extra round trip. [`LockRow`] takes a
+//! row lock (waiting if asked to) and returns the row's newest version;
+//! [`Commit`] applies the transaction at a commit timestamp the node picks,
+//! after checking each written row against the timestamp its writer last
+//! saw it at and, for SERIALIZABLE, the spans it read; [`EndTxn`] ends a
+//! transaction that commits nothing, releasing its locks. Catalog keys
+//! (`m…`) are not versioned.
+//!
+//! Not here yet: routing to ranges on other nodes (replication issue).
 
 use prost::Message;
 
@@ -28,7 +37,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub kind: Option<request::Kind>,
 }
 
@@ -51,12 +60,16 @@ pub mod request {
         Commit(super::Commit),
         #[prost(message, tag = "8")]
         DiscardStaged(super::DiscardStaged),
+        #[prost(message, tag = "9")]
+        LockRow(super::LockRow),
+        #[prost(message, tag = "10")]
+        EndTxn(super::EndTxn),
     }
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
-    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub kind: Option<response::Kind>,
 }
 
@@ -73,14 +86,29 @@ pub mod response {
         Id(super::Id),
         #[prost(message, tag = "5")]
         Done(super::Done),
+        #[prost(message, tag = "6")]
+        RowLocked(super::RowLocked),
+        #[prost(message, tag = "7")]
+        Committed(super::Committed),
     }
 }
 
-/// Read one key.
+/// A hybrid logical timestamp (see `lyra_engine::hlc::Timestamp`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Message)]
+pub struct Ts {
+    #[prost(uint64, tag = "1")]
+    pub wall: u64,
+    #[prost(uint32, tag = "2")]
+    pub logical: u32,
+}
+
+/// Read one key, at `read_ts` (none: the node picks now and says which).
 #[derive(Clone, PartialEq, Message)]
 pub struct Get {
     #[prost(bytes = "vec", tag = "1")]
     pub key: Vec<u8>,
+    #[prost(message, optional, tag = "2")]
+    pub read_ts: Option<Ts>,
 }
 
 /// Read `[start, end)` in key order (`end` empty: unbounded), stopping at
@@ -95,6 +123,8 @@ pub struct Scan {
     pub max_rows: u32,
     #[prost(uint32, tag = "4")]
     pub max_bytes: u32,
+    #[prost(message, optional, tag = "5")]
+    pub read_ts: Option<Ts>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -124,6 +154,11 @@ pub struct Op {
     /// The value of a put; the exclusive end of a range delete.
     #[prost(bytes = "vec", tag = "3")]
     pub value: Vec<u8>,
+    /// For a row the writer read or locked: the timestamp it last saw it
+    /// at. The commit fails if a newer version was committed since. None:
+    /// a row the transaction created.
+    #[prost(message, optional, tag = "4")]
+    pub seen_at: Option<Ts>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -141,11 +176,88 @@ pub struct StageWrites {
     pub ops: Vec<Op>,
 }
 
-/// Apply the staged batch plus `ops` atomically; durable on return.
+/// Apply the staged batch plus `ops` atomically at a commit timestamp the
+/// node picks; durable on return. Releases the connection's row locks.
 #[derive(Clone, PartialEq, Message)]
 pub struct Commit {
     #[prost(message, repeated, tag = "1")]
     pub ops: Vec<Op>,
+    /// The transaction's first timestamp (its id in commit records).
+    #[prost(message, optional, tag = "2")]
+    pub start_ts: Option<Ts>,
+    /// SERIALIZABLE: the snapshot the transaction read at, and the key
+    /// spans it read; the commit fails if any was written since.
+    #[prost(message, optional, tag = "3")]
+    pub read_ts: Option<Ts>,
+    #[prost(message, repeated, tag = "4")]
+    pub read_spans: Vec<Span>,
+}
+
+/// `[start, end)` of keys; an empty `end` is unbounded.
+#[derive(Clone, PartialEq, Message)]
+pub struct Span {
+    #[prost(bytes = "vec", tag = "1")]
+    pub start: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub end: Vec<u8>,
+}
+
+/// Lock one row for the connection's transaction until it ends.
+#[derive(Clone, PartialEq, Message)]
+pub struct LockRow {
+    #[prost(bytes = "vec", tag = "1")]
+    pub key: Vec<u8>,
+    #[prost(enumeration = "LockMode", tag = "2")]
+    pub mode: i32,
+    #[prost(enumeration = "WaitPolicy", tag = "3")]
+    pub wait: i32,
+    /// Give up waiting after this many milliseconds (0: wait as long as it
+    /// takes; the backend cancels by closing the connection).
+    #[prost(uint32, tag = "4")]
+    pub timeout_ms: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum LockMode {
+    KeyShare = 0,
+    Share = 1,
+    NoKeyUpdate = 2,
+    Update = 3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum WaitPolicy {
+    /// Wait for the holders to finish.
+    Block = 0,
+    /// Answer `WouldBlock` at once (SKIP LOCKED, NOWAIT).
+    NoWait = 1,
+}
+
+/// The lock is held: the row's newest committed version as of `lock_ts`
+/// (nothing newer can commit while the lock is held).
+#[derive(Clone, PartialEq, Message)]
+pub struct RowLocked {
+    #[prost(message, optional, tag = "1")]
+    pub lock_ts: Option<Ts>,
+    /// When the newest version was committed (none: the row never existed).
+    #[prost(message, optional, tag = "2")]
+    pub latest_ts: Option<Ts>,
+    /// Its value; none if it is a deletion.
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub value: Option<Vec<u8>>,
+}
+
+/// End the connection's transaction without committing: release its row
+/// locks and forget what it staged.
+#[derive(Clone, PartialEq, Message)]
+pub struct EndTxn {}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Committed {
+    #[prost(message, optional, tag = "1")]
+    pub commit_ts: Option<Ts>,
 }
 
 /// Forget the staged batch.
@@ -163,6 +275,15 @@ pub enum ErrorCode {
     InvalidInput = 2,
     /// A table used up its row id space.
     RowIdsExhausted = 3,
+    /// A concurrent transaction wrote what this one read or writes
+    /// (SQLSTATE 40001).
+    SerializationFailure = 4,
+    /// A NoWait lock request met a conflicting lock.
+    WouldBlock = 5,
+    /// Waiting for the lock would deadlock (SQLSTATE 40P01).
+    Deadlock = 6,
+    /// The lock wait ran past its timeout (SQLSTATE 55P03).
+    LockTimeout = 7,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -177,6 +298,9 @@ pub struct ErrorReply {
 pub struct Value {
     #[prost(bytes = "vec", optional, tag = "1")]
     pub value: Option<Vec<u8>>,
+    /// The timestamp the read was done at.
+    #[prost(message, optional, tag = "2")]
+    pub read_ts: Option<Ts>,
 }
 
 /// A scanned pair. `Bytes`, not `Vec`: decoding a page slices the frame
@@ -196,6 +320,9 @@ pub struct Scanned {
     /// False when the scan reached `end`; true when a limit stopped it.
     #[prost(bool, tag = "2")]
     pub more: bool,
+    /// The timestamp the scan read at.
+    #[prost(message, optional, tag = "3")]
+    pub read_ts: Option<Ts>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -207,15 +334,32 @@ pub struct Id {
 #[derive(Clone, PartialEq, Message)]
 pub struct Done {}
 
+impl From<lyra_engine::hlc::Timestamp> for Ts {
+    fn from(ts: lyra_engine::hlc::Timestamp) -> Ts {
+        Ts { wall: ts.wall, logical: ts.logical }
+    }
+}
+
+impl From<Ts> for lyra_engine::hlc::Timestamp {
+    fn from(ts: Ts) -> lyra_engine::hlc::Timestamp {
+        lyra_engine::hlc::Timestamp { wall: ts.wall, logical: ts.logical }
+    }
+}
+
 impl Op {
     pub fn put(key: Vec<u8>, value: Vec<u8>) -> Op {
-        Op { kind: OpKind::Put as i32, key, value }
+        Op { kind: OpKind::Put as i32, key, value, seen_at: None }
     }
     pub fn delete(key: Vec<u8>) -> Op {
-        Op { kind: OpKind::Delete as i32, key, value: Vec::new() }
+        Op { kind: OpKind::Delete as i32, key, value: Vec::new(), seen_at: None }
     }
     pub fn delete_range(start: Vec<u8>, end: Vec<u8>) -> Op {
-        Op { kind: OpKind::DeleteRange as i32, key: start, value: end }
+        Op { kind: OpKind::DeleteRange as i32, key: start, value: end, seen_at: None }
+    }
+    /// The same write, checked at commit against `seen_at`.
+    pub fn seen_at(mut self, ts: Option<Ts>) -> Op {
+        self.seen_at = ts;
+        self
     }
     /// Bytes this op adds to a frame, roughly (used to size chunks).
     pub fn weight(&self) -> usize {
@@ -250,6 +394,7 @@ mod tests {
         let req = Request {
             kind: Some(request::Kind::Commit(Commit {
                 ops: vec![Op::put(b"k".to_vec(), vec![0; 300]), Op::delete_range(b"a".to_vec(), b"b".to_vec())],
+                ..Default::default()
             })),
         };
         let mut buf = Vec::new();
@@ -267,8 +412,8 @@ mod tests {
 
     #[test]
     fn missing_value_differs_from_empty_value() {
-        let none = Value { value: None }.encode_to_vec();
-        let empty = Value { value: Some(Vec::new()) }.encode_to_vec();
+        let none = Value { value: None, read_ts: None }.encode_to_vec();
+        let empty = Value { value: Some(Vec::new()), read_ts: None }.encode_to_vec();
         assert_eq!(Value::decode(&none[..]).unwrap().value, None);
         assert_eq!(Value::decode(&empty[..]).unwrap().value, Some(Vec::new()));
     }

@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use lyra_cluster::protocol::{Op, Scan};
+use lyra_cluster::protocol::{Commit, ErrorCode, LockMode, LockRow, Op, Scan, WaitPolicy};
 use lyra_cluster::{ClientError, NodeClient, NodeConfig, NodeHandle};
+use lyra_engine::keys::{Key, KeyPrefix, RowId};
 
 fn config(dir: &std::path::Path) -> NodeConfig {
     NodeConfig { dir: dir.join("lyra"), socket: dir.join("lyra/node.sock"), node_id: 1, worker_threads: 2 }
@@ -13,24 +14,44 @@ fn no_wait() -> impl FnMut() {
     || {}
 }
 
+/// Row `n` of table 1 (versioned, as table rows are).
+fn row(n: u64) -> Vec<u8> {
+    Key::Row { table: 1, row: RowId(n) }.encode()
+}
+
+fn commit(ops: Vec<Op>) -> Commit {
+    Commit { ops, ..Default::default() }
+}
+
+fn get(client: &mut NodeClient, key: Vec<u8>) -> Option<Vec<u8>> {
+    client.get(key, None, &mut no_wait()).unwrap().value
+}
+
+fn rows_scan(max_rows: u32, max_bytes: u32) -> Scan {
+    let (start, end) = KeyPrefix::Rows { table: 1 }.range();
+    Scan { start, end, max_rows, max_bytes, read_ts: None }
+}
+
+fn lock(key: Vec<u8>, timeout_ms: u32) -> LockRow {
+    LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms }
+}
+
 #[test]
 fn commit_is_durable_across_restart() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeHandle::start(config(dir.path())).unwrap();
     let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
-    client.stage(vec![Op::put(b"a".to_vec(), vec![7; 2 << 20])], &mut no_wait()).unwrap();
-    client.commit(vec![Op::put(b"b".to_vec(), b"2".to_vec())], &mut no_wait()).unwrap();
+    client.stage(vec![Op::put(row(1), vec![7; 2 << 20])], &mut no_wait()).unwrap();
+    client.commit(commit(vec![Op::put(row(2), b"2".to_vec())]), &mut no_wait()).unwrap();
     drop(client);
     node.shutdown();
 
     let node = NodeHandle::start(config(dir.path())).unwrap();
     let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
-    assert_eq!(client.get(b"a".to_vec(), &mut no_wait()).unwrap(), Some(vec![7; 2 << 20]));
-    let (pairs, more) = client
-        .scan(Scan { start: b"a".to_vec(), end: b"c".to_vec(), max_rows: 10, max_bytes: 8 << 20 }, &mut no_wait())
-        .unwrap();
-    assert!(!more);
-    assert_eq!(pairs.iter().map(|p| &p.key[..]).collect::<Vec<_>>(), vec![&b"a"[..], &b"b"[..]]);
+    assert_eq!(get(&mut client, row(1)), Some(vec![7; 2 << 20]));
+    let page = client.scan(rows_scan(10, 8 << 20), &mut no_wait()).unwrap();
+    assert!(!page.more);
+    assert_eq!(page.pairs.iter().map(|p| p.key.to_vec()).collect::<Vec<_>>(), vec![row(1), row(2)]);
     node.shutdown();
 }
 
@@ -39,11 +60,11 @@ fn writes_staged_by_a_dropped_connection_are_lost() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeHandle::start(config(dir.path())).unwrap();
     let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
-    client.stage(vec![Op::put(b"a".to_vec(), b"1".to_vec())], &mut no_wait()).unwrap();
+    client.stage(vec![Op::put(row(1), b"1".to_vec())], &mut no_wait()).unwrap();
     drop(client);
     let mut other = NodeClient::connect(&config(dir.path()).socket).unwrap();
-    other.commit(vec![], &mut no_wait()).unwrap();
-    assert_eq!(other.get(b"a".to_vec(), &mut no_wait()).unwrap(), None);
+    other.commit(commit(vec![]), &mut no_wait()).unwrap();
+    assert_eq!(get(&mut other, row(1)), None);
     node.shutdown();
 }
 
@@ -52,10 +73,10 @@ fn a_stopped_node_is_a_clear_error_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeHandle::start(config(dir.path())).unwrap();
     let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
-    client.get(b"x".to_vec(), &mut no_wait()).unwrap();
+    get(&mut client, row(1));
     node.shutdown();
     let started = Instant::now();
-    let err = client.get(b"x".to_vec(), &mut no_wait()).unwrap_err();
+    let err = client.get(row(1), None, &mut no_wait()).unwrap_err();
     assert!(matches!(err, ClientError::Disconnected(_)), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     let err = NodeClient::connect(&config(dir.path()).socket).err().expect("nobody listens");
@@ -68,20 +89,85 @@ fn a_pipelined_response_waits_for_its_owner() {
     let node = NodeHandle::start(config(dir.path())).unwrap();
     let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
     // A page large enough that the node blocks writing it until it is read.
-    let ops = (0..64u8).map(|i| Op::put(vec![b'k', i], vec![i; 64 << 10])).collect();
-    client.commit(ops, &mut no_wait()).unwrap();
-    let scan = || Scan { start: b"k".to_vec(), end: b"l".to_vec(), max_rows: 1000, max_bytes: 64 << 20 };
+    let ops = (0..64u8).map(|i| Op::put(row(i.into()), vec![i; 64 << 10])).collect();
+    client.commit(commit(ops), &mut no_wait()).unwrap();
+    let scan = || rows_scan(1000, 64 << 20);
     let prefetch = client.send(lyra_cluster::protocol::request::Kind::Scan(scan()), &mut no_wait()).unwrap();
     // Another request in between: the prefetched page is parked, not lost.
-    client.commit(vec![Op::put(b"z".to_vec(), vec![1; 8 << 20])], &mut no_wait()).unwrap();
-    assert_eq!(client.get(b"z".to_vec(), &mut no_wait()).unwrap().map(|v| v.len()), Some(8 << 20));
-    let (pairs, more) = client.receive_scan(prefetch, &mut no_wait()).unwrap();
-    assert_eq!((pairs.len(), more), (64, false));
-    assert!(pairs.iter().enumerate().all(|(i, p)| p.value[0] == i as u8));
+    let big = Key::Row { table: 2, row: RowId(0) }.encode();
+    client.commit(commit(vec![Op::put(big.clone(), vec![1; 8 << 20])]), &mut no_wait()).unwrap();
+    assert_eq!(get(&mut client, big).map(|v| v.len()), Some(8 << 20));
+    let page = client.receive_scan(prefetch, &mut no_wait()).unwrap();
+    assert_eq!((page.pairs.len(), page.more), (64, false));
+    assert!(page.pairs.iter().enumerate().all(|(i, p)| p.value[0] == i as u8));
     // A forgotten response is dropped when it arrives; the stream stays in step.
     let forgotten = client.send(lyra_cluster::protocol::request::Kind::Scan(scan()), &mut no_wait()).unwrap();
     client.forget(forgotten);
-    assert_eq!(client.get(b"k\x05".to_vec(), &mut no_wait()).unwrap().map(|v| v[0]), Some(5));
+    assert_eq!(get(&mut client, row(5)).map(|v| v[0]), Some(5));
     assert!(client.receive(forgotten, &mut no_wait()).is_err());
+    node.shutdown();
+}
+
+#[test]
+fn a_lock_wait_ends_when_the_holder_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeHandle::start(config(dir.path())).unwrap();
+    let socket = config(dir.path()).socket;
+    let mut holder = NodeClient::connect(&socket).unwrap();
+    holder.commit(commit(vec![Op::put(row(1), b"v1".to_vec())]), &mut no_wait()).unwrap();
+    let held = holder.lock_row(lock(row(1), 0), &mut no_wait()).unwrap();
+    let waiter = std::thread::spawn(move || {
+        let mut waiter = NodeClient::connect(&socket).unwrap();
+        let started = Instant::now();
+        let locked = waiter.lock_row(lock(row(1), 0), &mut no_wait()).unwrap();
+        (locked, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let ops = vec![Op::put(row(1), b"v2".to_vec()).seen_at(held.lock_ts)];
+    holder.commit(commit(ops), &mut no_wait()).unwrap();
+    let (locked, waited) = waiter.join().unwrap();
+    assert!(waited >= Duration::from_millis(250), "waited only {waited:?}");
+    assert_eq!(locked.value, Some(b"v2".to_vec()), "the waiter sees the holder's commit");
+    node.shutdown();
+}
+
+#[test]
+fn a_backend_that_hangs_up_releases_its_locks_and_its_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeHandle::start(config(dir.path())).unwrap();
+    let socket = config(dir.path()).socket;
+    let mut a = NodeClient::connect(&socket).unwrap();
+    a.lock_row(lock(row(1), 0), &mut no_wait()).unwrap();
+    let b_socket = socket.clone();
+    std::thread::spawn(move || {
+        let mut b = NodeClient::connect(&b_socket).unwrap();
+        b.lock_row(lock(row(2), 0), &mut no_wait()).unwrap();
+        // b waits for row 1; a cancel unwinds out of the wait (as a
+        // Postgres ERROR does) and the connection is dropped.
+        let mut polls = 0;
+        let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            b.lock_row(lock(row(1), 0), &mut || {
+                polls += 1;
+                if polls == 3 {
+                    panic!("query cancelled");
+                }
+            })
+        }));
+        assert!(cancelled.is_err());
+    })
+    .join()
+    .unwrap();
+    let no_wait_lock = |key| LockRow { wait: WaitPolicy::NoWait as i32, ..lock(key, 0) };
+    let started = Instant::now();
+    while let Err(e) = a.lock_row(no_wait_lock(row(2)), &mut no_wait()) {
+        assert!(started.elapsed() < Duration::from_secs(2), "b's lock outlived its connection: {e}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A wait with a timeout gives up with LockTimeout.
+    let mut c = NodeClient::connect(&socket).unwrap();
+    let started = Instant::now();
+    let err = c.lock_row(lock(row(1), 200), &mut no_wait()).unwrap_err();
+    assert!(matches!(err, ClientError::Node { code: ErrorCode::LockTimeout, .. }), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
     node.shutdown();
 }

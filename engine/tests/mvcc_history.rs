@@ -313,9 +313,10 @@ impl<E: Engine> Runner<E> {
                     )
                 }
                 MvccKey::Write { key, commit_ts } => {
-                    let write = Write::decode(&value).expect("a write record");
+                    let (write, inline) = Write::decode_record(&value).expect("a write record");
+                    let inline = inline.map(|v| format!(" = {}", show(v))).unwrap_or_default();
                     format!(
-                        "write {}@{commit_ts} {} start={}",
+                        "write {}@{commit_ts} {} start={}{inline}",
                         show(&key),
                         kind(write.kind),
                         write.start_ts

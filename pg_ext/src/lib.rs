@@ -7,7 +7,8 @@
 //! the node (the `lyra node` background worker, [`worker`]) does the storage.
 //!
 //! ```text
-//!  executor ──► tam (table AM callbacks) ──► txn (write buffer, savepoints)
+//!  executor ──► tam (table AM callbacks) ──► txn (write buffer, savepoints, row locks)
+//!     │ snapshot (Postgres snapshot → read timestamp)
 //!                  │        │                      │  commit at PRE_COMMIT
 //!                  │     datum (slot ⇄ row bytes)  ▼
 //!                  └──► table (relfilenode → table id, row ids) ──► node_link ──► node
@@ -25,6 +26,7 @@ mod guc;
 mod hooks;
 mod node_link;
 mod slot;
+mod snapshot;
 mod table;
 mod tam;
 mod txn;
@@ -42,6 +44,7 @@ pub extern "C-unwind" fn _PG_init() {
         worker::register();
     }
     hooks::install();
+    snapshot::register_hooks();
     txn::register_callbacks();
 }
 

@@ -113,14 +113,52 @@ fn report(e: ClientError) -> ! {
         ClientError::Protocol(message) => {
             raise_detail_hint(PgSqlErrorCode::ERRCODE_PROTOCOL_VIOLATION, "lyra node protocol error", message, see_log)
         }
-        ClientError::Node { code, message } => {
-            let sqlstate = match code {
-                ErrorCode::Io => PgSqlErrorCode::ERRCODE_IO_ERROR,
-                ErrorCode::Corrupt => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
-                ErrorCode::InvalidInput => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                ErrorCode::RowIdsExhausted => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            };
-            raise(sqlstate, format!("lyra node: {message}"))
-        }
+        ClientError::Node { code, message } => report_node_error(code, message),
     }
+}
+
+/// Raises the ERROR for the node's answer `code`: concurrency outcomes
+/// with Postgres's own SQLSTATEs and messages, the rest as node failures.
+pub fn report_node_error(code: ErrorCode, message: String) -> ! {
+    let sqlstate = match code {
+        ErrorCode::SerializationFailure => raise(PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE, message),
+        ErrorCode::Deadlock => raise(PgSqlErrorCode::ERRCODE_T_R_DEADLOCK_DETECTED, "deadlock detected"),
+        ErrorCode::LockTimeout => {
+            raise(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, "canceling statement due to lock timeout")
+        }
+        ErrorCode::WouldBlock => raise(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, "could not obtain lock on row"),
+        ErrorCode::Io => PgSqlErrorCode::ERRCODE_IO_ERROR,
+        ErrorCode::Corrupt => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+        ErrorCode::InvalidInput => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        ErrorCode::RowIdsExhausted => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+    };
+    raise(sqlstate, format!("lyra node: {message}"))
+}
+
+/// Like [`with_node`], but the node's own answers (`ClientError::Node`)
+/// come back to the caller instead of raising: a lock request turns
+/// `WouldBlock` into SKIP LOCKED's skip.
+pub fn with_node_answer<T>(
+    f: impl FnOnce(&mut NodeClient, &mut dyn FnMut()) -> Result<T, ClientError>,
+) -> Result<T, (ErrorCode, String)> {
+    with_node(|client, wait| match f(client, wait) {
+        Ok(value) => Ok(Ok(value)),
+        Err(ClientError::Node { code, message }) => Ok(Err((code, message))),
+        Err(other) => Err(other),
+    })
+}
+
+/// Sends `kind` without waiting for the answer (dropped when it comes).
+/// Never raises: it runs at transaction end, perhaps while an ERROR
+/// unwinds; a connection that cannot take it is dropped instead, which
+/// ends the node's side of the transaction just as well.
+pub fn send_and_forget(kind: lyra_cluster::protocol::request::Kind) {
+    CLIENT.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else { return };
+        let Some(client) = slot.as_mut() else { return };
+        match client.send(kind, &mut || {}) {
+            Ok(ticket) => client.forget(ticket),
+            Err(_) => *slot = None,
+        }
+    });
 }

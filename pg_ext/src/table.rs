@@ -87,7 +87,7 @@ pub fn lookup(node: &pg_sys::RelFileNode) -> Option<TableId> {
     let key = mapping_key(node);
     let bytes = match txn::lookup(&key, txn::SEE_ALL) {
         Some(buffered) => buffered,
-        None => node_link::with_node(|c, w| c.get(key, w)),
+        None => node_link::with_node(|c, w| c.get(key, None, w)).value,
     }?;
     match decode_u64_value(&bytes) {
         Ok(table) => Some(table),

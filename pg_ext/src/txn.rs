@@ -18,17 +18,24 @@
 //! Subtransactions (SAVEPOINT, PL/pgSQL exception blocks) mark the undo
 //! log; rolling one back pops every version it added.
 //!
-//! Not here yet (transactions issue): timestamps and MVCC in the engine, so
-//! concurrent transactions do not yet get snapshot isolation or row locks;
-//! a scan that spans several node requests may see another transaction's
-//! commit between two pages. A transaction's writes live in backend memory
-//! until commit, so its size is bounded by memory.
+//! Concurrency control lives on the node (see `lyra_cluster::node::service`):
+//! reads are at snapshot timestamps ([`crate::snapshot`]); UPDATE, DELETE
+//! and `SELECT … FOR …` lock the row there first ([`lock_row`]), which is
+//! where concurrent writers of a row wait for each other; the commit names,
+//! per written row, the lock timestamp at which it was last seen, and, for
+//! SERIALIZABLE, the spans the transaction read ([`note_read`]), and the
+//! node refuses it (40001) if any of those changed. At the end of a
+//! transaction that held locks but wrote nothing, `EndTxn` releases them.
+//!
+//! A transaction's writes live in backend memory until commit, so its size
+//! is bounded by memory. Row locks taken in a subtransaction that rolls
+//! back are kept until the top-level transaction ends.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use lyra_cluster::protocol::Op;
+use lyra_cluster::protocol::{request, Commit, EndTxn, ErrorCode, LockMode, LockRow, Op, RowLocked, Span, Ts, WaitPolicy};
 use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
@@ -59,15 +66,106 @@ struct WriteBuffer {
     range_deletes: Vec<(pg_sys::CommandId, Vec<u8>, Vec<u8>)>,
     /// Keys in the order versions were added, for subtransaction rollback.
     undo: Vec<Vec<u8>>,
-    /// Open subtransactions: (id, undo length, range_deletes length) at start.
-    savepoints: Vec<(pg_sys::SubTransactionId, usize, usize)>,
+    /// Open subtransactions: (id, undo length, range_deletes length,
+    /// running executors) at start.
+    savepoints: Vec<(pg_sys::SubTransactionId, usize, usize, usize)>,
 }
+
+/// What the node must be told about the transaction.
+#[derive(Default)]
+struct NodeState {
+    /// The first timestamp the transaction got: its id in commit records.
+    start_ts: Option<Ts>,
+    /// Rows locked on the node: the mode held and the lock timestamp (the
+    /// row's newest version then is the one this transaction saw).
+    locks: HashMap<Vec<u8>, (LockMode, Ts)>,
+    /// SERIALIZABLE: the key spans read, validated at commit.
+    read_spans: Vec<Span>,
+}
+
+/// SERIALIZABLE read spans kept one by one up to this many; beyond, they
+/// are coalesced into one span per table (coarser, still sound).
+const MAX_READ_SPANS: usize = 4096;
 
 thread_local! {
     static BUFFER: RefCell<WriteBuffer> = RefCell::new(WriteBuffer::default());
+    static NODE_STATE: RefCell<NodeState> = RefCell::new(NodeState::default());
     /// Set while a commit streams to the node; still set at ABORT means the
     /// node may hold staged writes of this transaction.
     static COMMITTING: Cell<bool> = const { Cell::new(false) };
+    /// Set while a lock request is out; still set at ABORT means the node
+    /// may still be waiting on this transaction's behalf.
+    static LOCKING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Notes a timestamp the node read at: the first becomes the transaction's
+/// start timestamp.
+pub fn note_ts(ts: Option<Ts>) {
+    NODE_STATE.with(|n| {
+        let mut n = n.borrow_mut();
+        if n.start_ts.is_none() {
+            n.start_ts = ts;
+        }
+    });
+}
+
+/// Under SERIALIZABLE, remembers that `[start, end)` was read.
+pub fn note_read(start: &[u8], end: &[u8]) {
+    if !crate::snapshot::is_serializable() {
+        return;
+    }
+    NODE_STATE.with(|n| {
+        let spans = &mut n.borrow_mut().read_spans;
+        if spans.last().is_some_and(|s| s.start == start && s.end == end) {
+            return;
+        }
+        spans.push(Span { start: start.to_vec(), end: end.to_vec() });
+        if spans.len() > MAX_READ_SPANS {
+            coalesce(spans);
+        }
+    });
+}
+
+/// Replaces the spans by one per table (row keys: `'t'` table:8 …).
+fn coalesce(spans: &mut Vec<Span>) {
+    let mut tables: Vec<Vec<u8>> = spans.iter().map(|s| s.start.iter().take(9).copied().collect()).collect();
+    tables.sort();
+    tables.dedup();
+    *spans = tables
+        .into_iter()
+        .map(|prefix| {
+            let mut end = prefix.clone();
+            end.push(0xff);
+            Span { start: prefix, end }
+        })
+        .collect();
+}
+
+/// The lock timestamp if the transaction holds `mode` (or stronger) on
+/// `key`.
+pub fn held_lock(key: &[u8], mode: LockMode) -> Option<Ts> {
+    NODE_STATE.with(|n| n.borrow().locks.get(key).filter(|(held, _)| *held >= mode).map(|(_, ts)| *ts))
+}
+
+/// Locks `key` on the node for this transaction (waiting as `wait` says,
+/// and at most `lock_timeout`). `Err` carries the node's refusal:
+/// `WouldBlock`, `Deadlock`, `LockTimeout`.
+pub fn lock_row(key: &[u8], mode: LockMode, wait: WaitPolicy) -> Result<RowLocked, (ErrorCode, String)> {
+    // SAFETY: reading a backend-local GUC variable.
+    let timeout_ms = unsafe { pg_sys::LockTimeout }.max(0) as u32;
+    let request = LockRow { key: key.to_vec(), mode: mode as i32, wait: wait as i32, timeout_ms };
+    LOCKING.with(|l| l.set(true));
+    let locked = node_link::with_node_answer(|client, w| client.lock_row(request, w));
+    LOCKING.with(|l| l.set(false));
+    let locked = locked?;
+    let lock_ts = locked.lock_ts.unwrap_or_default();
+    note_ts(Some(lock_ts));
+    NODE_STATE.with(|n| {
+        let mut n = n.borrow_mut();
+        let entry = n.locks.entry(key.to_vec()).or_insert((mode, lock_ts));
+        entry.0 = entry.0.max(mode);
+    });
+    Ok(locked)
 }
 
 fn with<T>(f: impl FnOnce(&mut WriteBuffer) -> T) -> T {
@@ -97,6 +195,11 @@ pub fn delete_range(start: Vec<u8>, end: Vec<u8>, cid: pg_sys::CommandId) {
 /// buffer has nothing visible (read the node), `Some(None)` when deleted.
 pub fn lookup(key: &[u8], cid: pg_sys::CommandId) -> Option<Option<Vec<u8>>> {
     with(|b| b.versions.get(key).and_then(|chain| visible(chain, cid)).cloned())
+}
+
+/// The command that last wrote `key` in this transaction, if any did.
+pub fn last_writer(key: &[u8]) -> Option<pg_sys::CommandId> {
+    with(|b| b.versions.get(key).and_then(|chain| chain.last()).map(|(cid, _)| *cid))
 }
 
 /// The first buffered key after `after` (or from `start` when `after` is
@@ -168,33 +271,41 @@ impl WriteBuffer {
         self.range_deletes.truncate(ranges_len);
     }
 
-    /// The final writes: range deletes first, then each key's last version.
+    /// The final writes: range deletes first, then each key's last version,
+    /// each row checked at commit against the timestamp it was locked at.
     /// Keys written before a range delete were tombstoned by it; a delete
     /// that a range delete already covers is left out.
-    fn into_ops(self) -> Vec<Op> {
+    fn into_ops(self, locks: &HashMap<Vec<u8>, (LockMode, Ts)>) -> Vec<Op> {
         let ranges: Vec<(Vec<u8>, Vec<u8>)> = self.range_deletes.into_iter().map(|(_, s, e)| (s, e)).collect();
         let covered = |k: &[u8]| ranges.iter().any(|(s, e)| s.as_slice() <= k && k < e.as_slice());
         let mut ops: Vec<Op> = ranges.iter().map(|(s, e)| Op::delete_range(s.clone(), e.clone())).collect();
         for (key, mut chain) in self.versions {
+            let seen_at = locks.get(&key).map(|(_, ts)| *ts);
             match chain.pop().and_then(|(_, v)| v) {
-                Some(value) => ops.push(Op::put(key, value)),
+                Some(value) => ops.push(Op::put(key, value).seen_at(seen_at)),
                 None if covered(&key) => {}
-                None => ops.push(Op::delete(key)),
+                None => ops.push(Op::delete(key).seen_at(seen_at)),
             }
         }
         ops
     }
 }
 
-/// Sends the buffer to the node and commits it there, atomically.
+/// Sends the buffer to the node and commits it there, atomically; or, for
+/// a transaction that only locked rows, releases them.
 fn commit() {
     let buffer = with(std::mem::take);
+    let state = NODE_STATE.with(|n| std::mem::take(&mut *n.borrow_mut()));
     if buffer.versions.is_empty() && buffer.range_deletes.is_empty() {
+        if !state.locks.is_empty() {
+            node_link::with_node(|client, wait| client.end_txn(wait));
+        }
         return;
     }
-    let mut ops = buffer.into_ops();
+    let mut ops = buffer.into_ops(&state.locks);
+    let read_ts = if crate::snapshot::is_serializable() { crate::snapshot::transaction_read_ts() } else { None };
     COMMITTING.with(|c| c.set(true));
-    node_link::with_node(|client, wait| {
+    node_link::with_node_answer(|client, wait| {
         let mut chunk = Vec::new();
         let mut bytes = 0;
         for op in ops.drain(..) {
@@ -205,16 +316,25 @@ fn commit() {
                 bytes = 0;
             }
         }
+        let commit = Commit { ops: chunk, start_ts: state.start_ts, read_ts, read_spans: state.read_spans };
         // The commit request itself is not interruptible: a cancel that
         // arrived after the node applied the batch but before its answer
         // would abort a transaction that is in fact committed.
-        client.commit(chunk, &mut || {})
+        client.commit(commit, &mut || {})
+    })
+    .unwrap_or_else(|(code, message)| {
+        // The node refused the commit and ended its transaction; nothing is
+        // staged there any more.
+        COMMITTING.with(|c| c.set(false));
+        node_link::report_node_error(code, message)
     });
     COMMITTING.with(|c| c.set(false));
 }
 
 fn forget() {
     with(|b| *b = WriteBuffer::default());
+    NODE_STATE.with(|n| *n.borrow_mut() = NodeState::default());
+    crate::snapshot::reset();
 }
 
 pub fn register_callbacks() {
@@ -231,7 +351,8 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => {
             node_link::forget_all();
-            commit()
+            commit();
+            crate::snapshot::reset();
         }
         XACT_EVENT_PRE_PREPARE if !is_empty() => {
             raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -239,12 +360,17 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             );
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
-            // A commit cut short may have staged writes on the node: a new
-            // connection discards them there.
-            if COMMITTING.with(|c| c.replace(false)) {
+            // A commit cut short may have staged writes on the node, a lock
+            // request cut short may still be waiting there: a new
+            // connection ends all that. Locks held are released by EndTxn.
+            let cut_short = COMMITTING.with(|c| c.replace(false)) | LOCKING.with(|l| l.replace(false));
+            if cut_short {
                 node_link::disconnect();
             } else {
                 node_link::forget_all();
+                if NODE_STATE.with(|n| !n.borrow().locks.is_empty()) {
+                    node_link::send_and_forget(request::Kind::EndTxn(EndTxn {}));
+                }
             }
             forget();
         }
@@ -261,7 +387,9 @@ unsafe extern "C-unwind" fn on_subxact(
 ) {
     use pg_sys::SubXactEvent::*;
     with(|b| match event {
-        SUBXACT_EVENT_START_SUB => b.savepoints.push((my_subid, b.undo.len(), b.range_deletes.len())),
+        SUBXACT_EVENT_START_SUB => {
+            b.savepoints.push((my_subid, b.undo.len(), b.range_deletes.len(), crate::snapshot::statement_mark()))
+        }
         SUBXACT_EVENT_COMMIT_SUB => {
             if let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == my_subid) {
                 b.savepoints.truncate(pos);
@@ -269,9 +397,10 @@ unsafe extern "C-unwind" fn on_subxact(
         }
         SUBXACT_EVENT_ABORT_SUB => {
             if let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == my_subid) {
-                let (_, undo_len, ranges_len) = b.savepoints[pos];
+                let (_, undo_len, ranges_len, statements) = b.savepoints[pos];
                 b.savepoints.truncate(pos);
                 b.rollback_to(undo_len, ranges_len);
+                crate::snapshot::forget_statements_after(statements);
             }
         }
         _ => {}

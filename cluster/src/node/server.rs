@@ -5,6 +5,13 @@
 //! `block_in_place`, so an fsync on commit occupies a runtime thread
 //! without stalling the other connections' tasks. A malformed frame closes
 //! that connection (its staged writes are dropped); it never stops the node.
+//! However a connection ends, its transaction ends with it: its row locks
+//! are released, so a backend killed mid-transaction blocks nobody.
+//!
+//! A `LockRow` that must wait is parked here: the task sleeps until locks
+//! are released somewhere (or 100 ms pass), then tries again; it gives up
+//! at the request's timeout, and when the backend closes the connection
+//! (how a backend cancels a wait: the request cannot be taken back).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,9 +21,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
-use super::service::{Connection, Service};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::service::{Connection, LockAttempt, Service};
 use super::NodeError;
-use crate::protocol::{encode_frame, frame_len, Request};
+use crate::protocol::{encode_frame, frame_len, request, response, ErrorCode, ErrorReply, LockRow, Request, Response};
+
+/// A parked lock request tries again at least this often.
+const RETRY_LOCK_AFTER: Duration = Duration::from_millis(100);
 use lyra_engine::storage::Engine;
 
 /// Binds `path`, replacing a socket file left behind by a previous run.
@@ -58,11 +73,22 @@ pub async fn serve<E: Engine>(listener: UnixListener, service: Arc<Service<E>>, 
 }
 
 async fn serve_connection<E: Engine>(
-    mut stream: UnixStream,
+    stream: UnixStream,
     service: Arc<Service<E>>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut conn = service.connect();
+    let result = serve_requests(stream, &service, &mut conn, stop).await;
+    service.disconnect(&mut conn);
+    result
+}
+
+async fn serve_requests<E: Engine>(
+    mut stream: UnixStream,
+    service: &Service<E>,
+    conn: &mut Connection,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let mut conn = Connection::default();
     let mut payload = Vec::new();
     let mut out = Vec::new();
     loop {
@@ -75,7 +101,13 @@ async fn serve_connection<E: Engine>(
         payload.resize(len, 0);
         stream.read_exact(&mut payload).await?;
         let request = Request::decode(&payload[..]).map_err(|e| invalid_data(e.to_string()))?;
-        let response = tokio::task::block_in_place(|| service.handle(&mut conn, request));
+        let response = match request.kind {
+            Some(request::Kind::LockRow(lock)) => match wait_for_lock(&stream, service, conn, &lock, &mut stop).await? {
+                Some(response) => response,
+                None => return Ok(()),
+            },
+            _ => tokio::task::block_in_place(|| service.handle(conn, request)),
+        };
         out.clear();
         encode_frame(&response, &mut out);
         stream.write_all(&out).await?;
@@ -83,6 +115,64 @@ async fn serve_connection<E: Engine>(
             payload = Vec::new(); // do not keep one huge frame's buffer for the connection's life
         }
     }
+}
+
+/// Tries `lock` until granted, refused, timed out, or the backend hangs up
+/// (`None`: close the connection).
+async fn wait_for_lock<E: Engine>(
+    stream: &UnixStream,
+    service: &Service<E>,
+    conn: &Connection,
+    lock: &LockRow,
+    stop: &mut watch::Receiver<bool>,
+) -> std::io::Result<Option<Response>> {
+    let deadline = (lock.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(lock.timeout_ms.into()));
+    loop {
+        // Registered before the attempt, so a release in between wakes it.
+        let released = service.lock_released().notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if let LockAttempt::Done(response) = tokio::task::block_in_place(|| service.try_lock(conn, lock)) {
+            return Ok(Some(response));
+        }
+        let timeout = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut released => {}
+            _ = tokio::time::sleep(RETRY_LOCK_AFTER) => {}
+            _ = timeout => {
+                service.cancel_wait(conn);
+                return Ok(Some(error_response(ErrorCode::LockTimeout, "canceling statement due to lock timeout")));
+            }
+            _ = stop.changed() => return Ok(None),
+            readable = stream.readable() => {
+                readable?;
+                if hung_up_or_misbehaved(stream) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the peer closed the socket — or sent something, which a backend
+/// waiting for an answer never does; either way the connection ends.
+fn hung_up_or_misbehaved(stream: &UnixStream) -> bool {
+    let mut byte = [0u8; 1];
+    // SAFETY: a non-blocking peek of one byte into a local buffer on a
+    // socket this task owns.
+    let n = unsafe {
+        libc::recv(stream.as_raw_fd(), byte.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+    };
+    n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+}
+
+fn error_response(code: ErrorCode, message: &str) -> Response {
+    Response { kind: Some(response::Kind::Error(ErrorReply { code: code as i32, message: message.into() })) }
 }
 
 fn invalid_data(msg: String) -> std::io::Error {

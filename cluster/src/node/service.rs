@@ -4,46 +4,160 @@
 //! connection's state and one request, returning one response. Errors are
 //! values ([`ErrorReply`]) — a bad request never takes the node down.
 //!
-//! A connection's state is its staged batch: the writes of the
-//! transaction it is committing, sent in chunks by `StageWrites` and applied
-//! in one atomic, fsynced engine batch by `Commit`. Until then nobody else
-//! sees them, and a connection that goes away takes them with it.
+//! # Transactions on one node
+//!
+//! Table rows are versioned ([`Mvcc`]) at timestamps from the node's
+//! [`Hlc`]. A backend's transaction is, to the node, the requests of one
+//! connection between two `Commit`/`EndTxn`s:
+//!
+//! ```text
+//!   Scan/Get (read_ts or none → now)   snapshot reads; the answer says at which ts
+//!   LockRow key mode wait              row lock until the end; answers the row's
+//!                                      newest version as of lock_ts
+//!   StageWrites*, Commit               one atomic batch at commit_ts = now:
+//!                                      each row checked against seen_at, the
+//!                                      read spans (SERIALIZABLE) against the
+//!                                      recent writes; then the locks go
+//!   EndTxn                             release the locks, forget the staged writes
+//! ```
+//!
+//! Two rules make snapshots exact without a timestamp cache or in-flight
+//! tracking: a commit picks its timestamp and writes under the commit
+//! latch, and a reader that asks for "now" takes its timestamp under the
+//! same latch. So a read at `ts` sees every commit below `ts` and none can
+//! land below it later. Waiting for a lock is not done here (the socket
+//! shell waits, see [`super::server`]): [`Service::try_lock`] either
+//! answers or says the request is blocked.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::BytesMut;
 
 use lyra_engine::catalog::Catalog;
+use lyra_engine::hlc::{Hlc, Timestamp};
+use lyra_engine::keys::is_versioned;
+use lyra_engine::mvcc::keys::user_range;
+use lyra_engine::mvcc::locks::{Acquire, LockMode as Mode, LockTable, Owner};
+use lyra_engine::mvcc::recent::RecentWrites;
+use lyra_engine::mvcc::{scan::scan_visible, Mutation, Mvcc};
 use lyra_engine::storage::{Engine, WriteBatch, WriteOp};
+use lyra_engine::TxnError;
 
-use crate::protocol::{request, response, Done, ErrorCode, ErrorReply, Id, KvPair, Op, OpKind, Request, Response, Scanned, Value};
+use crate::protocol::{
+    request, response, Committed, Done, ErrorCode, ErrorReply, Id, KvPair, LockMode, LockRow, Op, OpKind, Request,
+    Response, RowLocked, Scanned, Ts, Value, WaitPolicy,
+};
 
 /// Scan limits applied when a request leaves them 0, and their ceilings.
 const DEFAULT_SCAN_ROWS: u32 = 1024;
 const MAX_SCAN_ROWS: u32 = 100_000;
 const DEFAULT_SCAN_BYTES: u32 = 1 << 20;
 const MAX_SCAN_BYTES: u32 = 64 << 20;
+/// The node refuses timestamps further ahead of its clock than this, µs.
+const MAX_CLOCK_OFFSET: u64 = 500_000;
+/// Keys of recent commits remembered for SERIALIZABLE read validation.
+const RECENT_WRITE_KEYS: usize = 1 << 20;
 
 pub struct Service<E: Engine> {
     engine: Arc<E>,
     catalog: Catalog<E>,
     node_id: u64,
+    mvcc: Mvcc<E>,
+    hlc: Hlc,
+    /// Held while a commit picks its timestamp and writes, and while a
+    /// reader picks a fresh one (see the module comment).
+    commit_latch: Mutex<()>,
+    locks: Mutex<LockTable>,
+    /// Woken whenever locks are released, so waiters try again.
+    released: tokio::sync::Notify,
+    recent: Mutex<RecentWrites>,
+    next_connection: AtomicU64,
 }
 
-/// Per-connection state.
-#[derive(Default)]
+/// Per-connection state: its transaction's staged writes; its id owns the
+/// transaction's row locks.
 pub struct Connection {
-    staged: WriteBatch,
+    id: Owner,
+    staged: Vec<Op>,
 }
+
+/// A lock request's outcome when it may wait.
+pub enum LockAttempt {
+    /// The answer: granted, or an error (deadlock, would block).
+    Done(Response),
+    /// Held by others; try again when locks are released.
+    Blocked,
+}
+
+/// A failed request, as it goes back to the backend.
+struct Failure(ErrorCode, String);
+
+impl From<lyra_engine::Error> for Failure {
+    fn from(e: lyra_engine::Error) -> Failure {
+        let code = match e {
+            lyra_engine::Error::Io(_) => ErrorCode::Io,
+            lyra_engine::Error::Corrupt(_) => ErrorCode::Corrupt,
+            lyra_engine::Error::InvalidInput(_) => ErrorCode::InvalidInput,
+            lyra_engine::Error::RowIdsExhausted(_) => ErrorCode::RowIdsExhausted,
+        };
+        Failure(code, e.to_string())
+    }
+}
+
+impl From<TxnError> for Failure {
+    fn from(e: TxnError) -> Failure {
+        match e {
+            TxnError::Engine(e) => e.into(),
+            TxnError::ClockOffset { .. } => Failure(ErrorCode::InvalidInput, e.to_string()),
+            TxnError::WriteConflict { .. } => {
+                Failure(ErrorCode::SerializationFailure, "could not serialize access due to concurrent update".into())
+            }
+            other => Failure(ErrorCode::SerializationFailure, other.to_string()),
+        }
+    }
+}
+
+type Reply = Result<response::Kind, Failure>;
 
 impl<E: Engine> Service<E> {
     pub fn new(engine: Arc<E>, node_id: u64) -> Self {
+        Self::with_clock(engine, node_id, Hlc::system(MAX_CLOCK_OFFSET))
+    }
+
+    /// A service on `hlc` (tests inject a clock).
+    pub fn with_clock(engine: Arc<E>, node_id: u64, hlc: Hlc) -> Self {
         let catalog = Catalog::new(Arc::clone(&engine));
-        Service { engine, catalog, node_id }
+        // Commits before this start are not remembered: reads older than
+        // now cannot be validated (their connections are gone anyway).
+        let horizon = hlc.now();
+        Service {
+            mvcc: Mvcc::new(Arc::clone(&engine)),
+            engine,
+            catalog,
+            node_id,
+            hlc,
+            commit_latch: Mutex::new(()),
+            locks: Mutex::new(LockTable::new()),
+            released: tokio::sync::Notify::new(),
+            recent: Mutex::new(RecentWrites::new(horizon, RECENT_WRITE_KEYS)),
+            next_connection: AtomicU64::new(1),
+        }
     }
 
     pub fn node_id(&self) -> u64 {
         self.node_id
+    }
+
+    /// State for a new connection.
+    pub fn connect(&self) -> Connection {
+        Connection { id: self.next_connection.fetch_add(1, Ordering::Relaxed), staged: Vec::new() }
+    }
+
+    /// The connection is gone: its transaction ends, its locks go.
+    pub fn disconnect(&self, conn: &mut Connection) {
+        conn.staged.clear();
+        self.release_locks(conn);
     }
 
     pub fn handle(&self, conn: &mut Connection, request: Request) -> Response {
@@ -51,74 +165,222 @@ impl<E: Engine> Service<E> {
             Some(kind) => kind,
             None => return error(ErrorCode::InvalidInput, "empty request".into()),
         };
-        let result = match kind {
-            request::Kind::Get(get) => {
-                self.engine.get(&get.key).map(|value| response::Kind::Value(Value { value }))
-            }
+        let result: Reply = match kind {
+            request::Kind::Get(get) => self.get(get),
             request::Kind::Scan(scan) => self.scan(scan),
-            request::Kind::AllocateTableId(_) => self.catalog.allocate_table_id().map(id),
+            request::Kind::AllocateTableId(_) => self.catalog.allocate_table_id().map(id).map_err(Failure::from),
             request::Kind::AllocateRowIds(a) => {
-                self.catalog.allocate_row_ids(a.table, a.count).map(|row| id(row.0))
+                self.catalog.allocate_row_ids(a.table, a.count).map(|row| id(row.0)).map_err(Failure::from)
             }
-            request::Kind::RowIdHighWater(h) => self.catalog.row_id_high_water(h.table).map(id),
-            request::Kind::StageWrites(stage) => stage_ops(&mut conn.staged, stage.ops).map(|()| done()),
-            request::Kind::Commit(commit) => self.commit(conn, commit.ops),
-            request::Kind::DiscardStaged(_) => {
-                conn.staged = WriteBatch::new();
+            request::Kind::RowIdHighWater(h) => self.catalog.row_id_high_water(h.table).map(id).map_err(Failure::from),
+            request::Kind::StageWrites(stage) => {
+                conn.staged.extend(stage.ops);
                 Ok(done())
+            }
+            request::Kind::Commit(commit) => self.commit(conn, commit),
+            request::Kind::DiscardStaged(_) => {
+                conn.staged.clear();
+                Ok(done())
+            }
+            request::Kind::EndTxn(_) => {
+                self.disconnect(conn);
+                Ok(done())
+            }
+            request::Kind::LockRow(lock) => {
+                return match self.try_lock(conn, &lock) {
+                    LockAttempt::Done(response) => response,
+                    LockAttempt::Blocked => {
+                        self.cancel_wait(conn);
+                        error(ErrorCode::WouldBlock, "the row is locked".into())
+                    }
+                };
             }
         };
         match result {
             Ok(kind) => Response { kind: Some(kind) },
-            Err(e) => error(code_of(&e), e.to_string()),
+            Err(Failure(code, message)) => error(code, message),
         }
     }
 
-    fn scan(&self, scan: crate::protocol::Scan) -> lyra_engine::Result<response::Kind> {
+    /// One attempt at a row lock. A `Block` request that cannot be granted
+    /// leaves the connection waiting in the lock table (for deadlock
+    /// detection) until it tries again, or [`cancel_wait`](Self::cancel_wait).
+    pub fn try_lock(&self, conn: &Connection, lock: &LockRow) -> LockAttempt {
+        let mode = match LockMode::try_from(lock.mode) {
+            Ok(LockMode::KeyShare) => Mode::KeyShare,
+            Ok(LockMode::Share) => Mode::Share,
+            Ok(LockMode::NoKeyUpdate) => Mode::NoKeyUpdate,
+            Ok(LockMode::Update) => Mode::Update,
+            Err(_) => return LockAttempt::Done(error(ErrorCode::InvalidInput, format!("unknown lock mode {}", lock.mode))),
+        };
+        if !is_versioned(&lock.key) {
+            return LockAttempt::Done(error(ErrorCode::InvalidInput, "only table rows can be locked".into()));
+        }
+        let outcome = self.lock_table().acquire(conn.id, &lock.key, mode);
+        match outcome {
+            Acquire::Granted => LockAttempt::Done(match self.locked_row(&lock.key) {
+                Ok(kind) => Response { kind: Some(kind) },
+                Err(Failure(code, message)) => error(code, message),
+            }),
+            Acquire::Deadlock => LockAttempt::Done(error(ErrorCode::Deadlock, "deadlock detected".into())),
+            Acquire::Blocked { .. } if lock.wait == WaitPolicy::NoWait as i32 => {
+                self.cancel_wait(conn);
+                LockAttempt::Done(error(ErrorCode::WouldBlock, "the row is locked".into()))
+            }
+            Acquire::Blocked { .. } => LockAttempt::Blocked,
+        }
+    }
+
+    /// The connection stopped waiting for a lock.
+    pub fn cancel_wait(&self, conn: &Connection) {
+        self.lock_table().stop_waiting(conn.id);
+    }
+
+    /// Notified whenever row locks are released.
+    pub fn lock_released(&self) -> &tokio::sync::Notify {
+        &self.released
+    }
+
+    fn locked_row(&self, key: &[u8]) -> Reply {
+        let lock_ts = self.fresh_ts();
+        let latest = self.mvcc.latest(key)?;
+        let (latest_ts, value) = match latest {
+            Some((ts, value)) => (Some(ts.into()), value),
+            None => (None, None),
+        };
+        Ok(response::Kind::RowLocked(RowLocked { lock_ts: Some(lock_ts.into()), latest_ts, value }))
+    }
+
+    fn release_locks(&self, conn: &Connection) {
+        if self.lock_table().release_all(conn.id) > 0 {
+            self.released.notify_waiters();
+        }
+    }
+
+    fn lock_table(&self) -> MutexGuard<'_, LockTable> {
+        self.locks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A timestamp above every commit so far, with all of them applied.
+    fn fresh_ts(&self) -> Timestamp {
+        let _latch = self.commit_latch.lock().unwrap_or_else(PoisonError::into_inner);
+        self.hlc.now()
+    }
+
+    /// The timestamp a read asked for, or a fresh one.
+    fn read_ts(&self, asked: Option<Ts>) -> Result<Timestamp, Failure> {
+        match asked {
+            // Later commits must land above a read at `ts`.
+            Some(ts) => Ok(self.hlc.update(ts.into()).map(|_| ts.into())?),
+            None => Ok(self.fresh_ts()),
+        }
+    }
+
+    fn get(&self, get: crate::protocol::Get) -> Reply {
+        if !is_versioned(&get.key) {
+            let value = self.engine.get(&get.key)?;
+            return Ok(response::Kind::Value(Value { value, read_ts: None }));
+        }
+        let read_ts = self.read_ts(get.read_ts)?;
+        let value = self.mvcc.get(&get.key, read_ts)?;
+        Ok(response::Kind::Value(Value { value, read_ts: Some(read_ts.into()) }))
+    }
+
+    fn scan(&self, scan: crate::protocol::Scan) -> Reply {
         let max_rows = limit(scan.max_rows, DEFAULT_SCAN_ROWS, MAX_SCAN_ROWS);
         let max_bytes = limit(scan.max_bytes, DEFAULT_SCAN_BYTES, MAX_SCAN_BYTES);
         // Pairs are copied once, into one buffer for the page; each KvPair
         // is a slice of it (no allocation per pair).
         let mut arena = BytesMut::new();
         let mut spans = Vec::new();
-        self.engine.scan_visit(&scan.start, &scan.end, max_rows, max_bytes, &mut |k, v| {
+        let mut keep = |k: &[u8], v: &[u8]| {
             spans.push((arena.len(), k.len(), v.len()));
             arena.extend_from_slice(k);
             arena.extend_from_slice(v);
-        })?;
-        // A limit may have stopped the scan exactly at the last key; the
-        // client then asks once more and gets an empty, final page.
-        let more = spans.len() >= max_rows || arena.len() >= max_bytes;
+        };
+        let (more, read_ts) = if is_versioned(&scan.start) {
+            let read_ts = self.read_ts(scan.read_ts)?;
+            let end = scan_visible(&*self.engine, &scan.start, &scan.end, read_ts, max_rows, max_bytes, &mut keep)?;
+            (end.more, Some(read_ts.into()))
+        } else {
+            self.engine.scan_visit(&scan.start, &scan.end, max_rows, max_bytes, &mut |k, v| {
+                keep(k, v);
+                true
+            })?;
+            // A limit may have stopped the scan exactly at the last key; the
+            // client then asks once more and gets an empty, final page.
+            (spans.len() >= max_rows || arena.len() >= max_bytes, None)
+        };
         let arena = arena.freeze();
         let pairs = spans
             .into_iter()
             .map(|(at, k, v)| KvPair { key: arena.slice(at..at + k), value: arena.slice(at + k..at + k + v) })
             .collect();
-        Ok(response::Kind::Scanned(Scanned { pairs, more }))
+        Ok(response::Kind::Scanned(Scanned { pairs, more, read_ts }))
     }
 
-    fn commit(&self, conn: &mut Connection, ops: Vec<Op>) -> lyra_engine::Result<response::Kind> {
-        let mut batch = std::mem::take(&mut conn.staged);
-        stage_ops(&mut batch, ops)?;
-        if !batch.is_empty() {
-            self.engine.write(&batch, true)?;
-            tracing::debug!(writes = batch.len(), "committed");
+    /// Applies the transaction: its staged and final writes in one batch at
+    /// a fresh commit timestamp, after the checks. Its locks are released
+    /// whatever the outcome: a failed commit aborts the transaction.
+    fn commit(&self, conn: &mut Connection, commit: crate::protocol::Commit) -> Reply {
+        let mut ops = std::mem::take(&mut conn.staged);
+        ops.extend(commit.ops);
+        let result = self.apply_commit(ops, commit.start_ts, commit.read_ts, commit.read_spans);
+        self.release_locks(conn);
+        result
+    }
+
+    fn apply_commit(
+        &self,
+        ops: Vec<Op>,
+        start_ts: Option<Ts>,
+        read_ts: Option<Ts>,
+        read_spans: Vec<crate::protocol::Span>,
+    ) -> Reply {
+        let mut raw = WriteBatch::new();
+        let mut mutations = Vec::new();
+        for op in ops {
+            let kind = OpKind::try_from(op.kind)
+                .map_err(|_| Failure(ErrorCode::InvalidInput, format!("unknown write kind {}", op.kind)))?;
+            let seen_at = op.seen_at.map(Timestamp::from);
+            match (kind, is_versioned(&op.key)) {
+                (OpKind::Put, true) => mutations.push((Mutation::Put(op.key, op.value), seen_at)),
+                (OpKind::Delete, true) => mutations.push((Mutation::Delete(op.key), seen_at)),
+                // A dropped or truncated table: every version of its rows.
+                (OpKind::DeleteRange, true) => {
+                    let (start, end) = user_range(&op.key, &op.value);
+                    raw.push(WriteOp::DeleteRange { start, end });
+                }
+                (OpKind::Put, false) => raw.push(WriteOp::Put { key: op.key, value: op.value }),
+                (OpKind::Delete, false) => raw.push(WriteOp::Delete { key: op.key }),
+                (OpKind::DeleteRange, false) => raw.push(WriteOp::DeleteRange { start: op.key, end: op.value }),
+            }
         }
-        Ok(done())
+        let _latch = self.commit_latch.lock().unwrap_or_else(PoisonError::into_inner);
+        if let (Some(read_ts), false) = (read_ts, mutations.is_empty()) {
+            let spans: Vec<_> = read_spans.into_iter().map(|s| (s.start, s.end)).collect();
+            if self.recent.lock().unwrap_or_else(PoisonError::into_inner).conflicts(read_ts.into(), &spans) {
+                return Err(Failure(
+                    ErrorCode::SerializationFailure,
+                    "could not serialize access due to read/write dependencies among transactions".into(),
+                ));
+            }
+        }
+        let commit_ts = self.hlc.now();
+        let start_ts = start_ts.map(Timestamp::from).filter(|s| *s < commit_ts).unwrap_or(commit_ts.prev());
+        if mutations.is_empty() {
+            if !raw.is_empty() {
+                self.engine.write(&raw, true)?;
+            }
+        } else {
+            self.mvcc.one_phase_commit_checked(raw, &mutations, start_ts, commit_ts)?;
+            let mut keys: Vec<Vec<u8>> = mutations.into_iter().map(|(m, _)| m.key().to_vec()).collect();
+            keys.sort_unstable();
+            self.recent.lock().unwrap_or_else(PoisonError::into_inner).record(commit_ts, keys);
+        }
+        tracing::debug!(%commit_ts, "committed");
+        Ok(response::Kind::Committed(Committed { commit_ts: Some(commit_ts.into()) }))
     }
-}
-
-fn stage_ops(batch: &mut WriteBatch, ops: Vec<Op>) -> lyra_engine::Result<()> {
-    for op in ops {
-        let kind = OpKind::try_from(op.kind)
-            .map_err(|_| lyra_engine::Error::InvalidInput(format!("unknown write kind {}", op.kind)))?;
-        batch.push(match kind {
-            OpKind::Put => WriteOp::Put { key: op.key, value: op.value },
-            OpKind::Delete => WriteOp::Delete { key: op.key },
-            OpKind::DeleteRange => WriteOp::DeleteRange { start: op.key, end: op.value },
-        });
-    }
-    Ok(())
 }
 
 fn limit(asked: u32, default: u32, ceiling: u32) -> usize {
@@ -137,66 +399,118 @@ fn error(code: ErrorCode, message: String) -> Response {
     Response { kind: Some(response::Kind::Error(ErrorReply { code: code as i32, message })) }
 }
 
-fn code_of(e: &lyra_engine::Error) -> ErrorCode {
-    match e {
-        lyra_engine::Error::Io(_) => ErrorCode::Io,
-        lyra_engine::Error::Corrupt(_) => ErrorCode::Corrupt,
-        lyra_engine::Error::InvalidInput(_) => ErrorCode::InvalidInput,
-        lyra_engine::Error::RowIdsExhausted(_) => ErrorCode::RowIdsExhausted,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{Commit, EndTxn, Get, Scan, Span, StageWrites};
+    use lyra_engine::keys::{Key, KeyPrefix, RowId};
     use lyra_engine::storage::Memory;
+
+    fn service() -> Service<Memory> {
+        Service::new(Arc::new(Memory::new()), 1)
+    }
 
     fn call(service: &Service<Memory>, conn: &mut Connection, kind: request::Kind) -> response::Kind {
         service.handle(conn, Request { kind: Some(kind) }).kind.expect("a response always has a kind")
     }
 
-    fn get(service: &Service<Memory>, key: &[u8]) -> Option<Vec<u8>> {
-        match call(service, &mut Connection::default(), request::Kind::Get(crate::protocol::Get { key: key.to_vec() })) {
-            response::Kind::Value(v) => v.value,
+    fn row(n: u64) -> Vec<u8> {
+        Key::Row { table: 7, row: RowId(n) }.encode()
+    }
+
+    fn get_at(service: &Service<Memory>, key: &[u8], read_ts: Option<Ts>) -> (Option<Vec<u8>>, Option<Ts>) {
+        let get = Get { key: key.to_vec(), read_ts };
+        match call(service, &mut service.connect(), request::Kind::Get(get)) {
+            response::Kind::Value(v) => (v.value, v.read_ts),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn get(service: &Service<Memory>, key: &[u8]) -> Option<Vec<u8>> {
+        get_at(service, key, None).0
+    }
+
+    fn commit(service: &Service<Memory>, conn: &mut Connection, commit: Commit) -> response::Kind {
+        call(service, conn, request::Kind::Commit(commit))
+    }
+
+    fn put(service: &Service<Memory>, key: Vec<u8>, value: &[u8]) {
+        let ops = vec![Op::put(key, value.to_vec())];
+        let reply = commit(service, &mut service.connect(), Commit { ops, ..Default::default() });
+        assert!(matches!(reply, response::Kind::Committed(_)), "{reply:?}");
+    }
+
+    fn lock(service: &Service<Memory>, conn: &mut Connection, key: Vec<u8>, mode: LockMode, wait: WaitPolicy) -> response::Kind {
+        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0 };
+        call(service, conn, request::Kind::LockRow(lock))
+    }
+
+    fn error_code(reply: &response::Kind) -> Option<i32> {
+        match reply {
+            response::Kind::Error(e) => Some(e.code),
+            _ => None,
         }
     }
 
     #[test]
     fn staged_writes_are_invisible_until_commit() {
-        let service = Service::new(Arc::new(Memory::new()), 1);
-        let mut conn = Connection::default();
-        let stage = crate::protocol::StageWrites { ops: vec![Op::put(b"a".to_vec(), b"1".to_vec())] };
+        let service = service();
+        let mut conn = service.connect();
+        let stage = StageWrites { ops: vec![Op::put(row(1), b"1".to_vec())] };
         call(&service, &mut conn, request::Kind::StageWrites(stage));
-        assert_eq!(get(&service, b"a"), None);
-        let commit = crate::protocol::Commit { ops: vec![Op::put(b"b".to_vec(), b"2".to_vec())] };
-        call(&service, &mut conn, request::Kind::Commit(commit));
-        assert_eq!(get(&service, b"a"), Some(b"1".to_vec()));
-        assert_eq!(get(&service, b"b"), Some(b"2".to_vec()));
+        assert_eq!(get(&service, &row(1)), None);
+        commit(&service, &mut conn, Commit { ops: vec![Op::put(row(2), b"2".to_vec())], ..Default::default() });
+        assert_eq!(get(&service, &row(1)), Some(b"1".to_vec()));
+        assert_eq!(get(&service, &row(2)), Some(b"2".to_vec()));
     }
 
     #[test]
     fn discarded_writes_never_apply() {
-        let service = Service::new(Arc::new(Memory::new()), 1);
-        let mut conn = Connection::default();
-        let stage = crate::protocol::StageWrites { ops: vec![Op::put(b"a".to_vec(), b"1".to_vec())] };
+        let service = service();
+        let mut conn = service.connect();
+        let stage = StageWrites { ops: vec![Op::put(row(1), b"1".to_vec())] };
         call(&service, &mut conn, request::Kind::StageWrites(stage));
         call(&service, &mut conn, request::Kind::DiscardStaged(crate::protocol::DiscardStaged {}));
-        call(&service, &mut conn, request::Kind::Commit(crate::protocol::Commit { ops: vec![] }));
-        assert_eq!(get(&service, b"a"), None);
+        commit(&service, &mut conn, Commit::default());
+        assert_eq!(get(&service, &row(1)), None);
+    }
+
+    #[test]
+    fn reads_at_an_old_snapshot_do_not_see_later_commits() {
+        let service = service();
+        put(&service, row(1), b"old");
+        let (value, snapshot) = get_at(&service, &row(1), None);
+        assert_eq!(value, Some(b"old".to_vec()));
+        put(&service, row(1), b"new");
+        put(&service, row(2), b"born");
+        assert_eq!(get_at(&service, &row(1), snapshot).0, Some(b"old".to_vec()));
+        assert_eq!(get_at(&service, &row(2), snapshot).0, None);
+        assert_eq!(get(&service, &row(1)), Some(b"new".to_vec()));
+        let (start, end) = KeyPrefix::Rows { table: 7 }.range();
+        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts };
+        let response::Kind::Scanned(old) = call(&service, &mut service.connect(), request::Kind::Scan(scan(snapshot))) else {
+            panic!("not a scan page")
+        };
+        assert_eq!(old.pairs.len(), 1);
+        assert_eq!(&old.pairs[0].value[..], b"old");
+        let response::Kind::Scanned(now) = call(&service, &mut service.connect(), request::Kind::Scan(scan(None))) else {
+            panic!("not a scan page")
+        };
+        assert_eq!(now.pairs.len(), 2);
+        assert!(now.read_ts.expect("a fresh read says when") > snapshot.expect("so did the first"));
     }
 
     #[test]
     fn scan_pages_until_the_end() {
-        let service = Service::new(Arc::new(Memory::new()), 1);
-        let mut conn = Connection::default();
-        let ops = (0u8..10).map(|i| Op::put(vec![b'k', i], vec![i])).collect();
-        call(&service, &mut conn, request::Kind::Commit(crate::protocol::Commit { ops }));
-        let scan = |start: Vec<u8>| crate::protocol::Scan { start, end: b"l".to_vec(), max_rows: 4, max_bytes: 0 };
-        let mut start = b"k".to_vec();
+        let service = service();
+        for i in 0..10 {
+            put(&service, row(i), &[i as u8]);
+        }
+        let (mut start, end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let response::Kind::Scanned(page) = call(&service, &mut conn, request::Kind::Scan(scan(start.clone()))) else {
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None };
+            let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };
             if let Some(last) = page.pairs.last() {
@@ -212,18 +526,97 @@ mod tests {
     }
 
     #[test]
+    fn a_write_over_a_row_changed_since_it_was_seen_fails() {
+        let service = service();
+        put(&service, row(1), b"v1");
+        let (_, seen) = get_at(&service, &row(1), None);
+        put(&service, row(1), b"v2");
+        let ops = vec![Op::put(row(1), b"lost update".to_vec()).seen_at(seen)];
+        let reply = commit(&service, &mut service.connect(), Commit { ops, ..Default::default() });
+        assert_eq!(error_code(&reply), Some(ErrorCode::SerializationFailure as i32));
+        assert_eq!(get(&service, &row(1)), Some(b"v2".to_vec()));
+    }
+
+    #[test]
+    fn row_locks_conflict_and_are_released_at_commit_or_end() {
+        let service = service();
+        put(&service, row(1), b"v1");
+        let (mut a, mut b) = (service.connect(), service.connect());
+        let granted = lock(&service, &mut a, row(1), LockMode::NoKeyUpdate, WaitPolicy::Block);
+        let response::Kind::RowLocked(locked) = granted else { panic!("not granted: {granted:?}") };
+        assert_eq!(locked.value, Some(b"v1".to_vec()));
+        assert!(locked.lock_ts > locked.latest_ts);
+        // KEY SHARE is compatible with NO KEY UPDATE; SHARE is not.
+        assert!(matches!(lock(&service, &mut b, row(1), LockMode::KeyShare, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
+        let blocked = lock(&service, &mut b, row(1), LockMode::Share, WaitPolicy::NoWait);
+        assert_eq!(error_code(&blocked), Some(ErrorCode::WouldBlock as i32));
+        let ops = vec![Op::put(row(1), b"v2".to_vec()).seen_at(locked.lock_ts)];
+        assert!(matches!(commit(&service, &mut a, Commit { ops, ..Default::default() }), response::Kind::Committed(_)));
+        let response::Kind::RowLocked(relocked) = lock(&service, &mut b, row(1), LockMode::Share, WaitPolicy::NoWait) else {
+            panic!("a's commit released its lock")
+        };
+        assert_eq!(relocked.value, Some(b"v2".to_vec()));
+        call(&service, &mut b, request::Kind::EndTxn(EndTxn {}));
+        assert!(matches!(lock(&service, &mut a, row(1), LockMode::Update, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
+        service.disconnect(&mut a);
+        assert!(matches!(lock(&service, &mut b, row(1), LockMode::Update, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
+    }
+
+    #[test]
+    fn a_blocked_request_that_would_deadlock_is_refused() {
+        let service = service();
+        let (mut a, mut b) = (service.connect(), service.connect());
+        lock(&service, &mut a, row(1), LockMode::Update, WaitPolicy::Block);
+        lock(&service, &mut b, row(2), LockMode::Update, WaitPolicy::Block);
+        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0 };
+        assert!(matches!(service.try_lock(&a, &wait(row(2))), LockAttempt::Blocked));
+        let LockAttempt::Done(reply) = service.try_lock(&b, &wait(row(1))) else { panic!("b must not wait") };
+        assert_eq!(error_code(&reply.kind.expect("a kind")), Some(ErrorCode::Deadlock as i32));
+    }
+
+    #[test]
+    fn serializable_commits_fail_when_what_they_read_changed() {
+        let service = service();
+        put(&service, row(1), b"on call");
+        put(&service, row(2), b"on call");
+        // Both read both rows at one snapshot, each takes one off call.
+        let (_, snapshot) = get_at(&service, &row(1), None);
+        let (start, end) = KeyPrefix::Rows { table: 7 }.range();
+        let spans = vec![Span { start, end }];
+        let txn = |key| Commit {
+            ops: vec![Op::put(key, b"off".to_vec()).seen_at(snapshot)],
+            start_ts: snapshot,
+            read_ts: snapshot,
+            read_spans: spans.clone(),
+        };
+        assert!(matches!(commit(&service, &mut service.connect(), txn(row(1))), response::Kind::Committed(_)));
+        let reply = commit(&service, &mut service.connect(), txn(row(2)));
+        assert_eq!(error_code(&reply), Some(ErrorCode::SerializationFailure as i32));
+        assert_eq!(get(&service, &row(2)), Some(b"on call".to_vec()));
+    }
+
+    #[test]
+    fn catalog_keys_are_not_versioned() {
+        let service = service();
+        let key = Key::NextTableId.encode();
+        let ops = vec![Op::put(key.clone(), 5u64.to_be_bytes().to_vec())];
+        commit(&service, &mut service.connect(), Commit { ops, ..Default::default() });
+        assert_eq!(get_at(&service, &key, None), (Some(5u64.to_be_bytes().to_vec()), None));
+    }
+
+    #[test]
     fn bad_write_kind_is_an_error_not_a_crash() {
-        let service = Service::new(Arc::new(Memory::new()), 1);
-        let bad = Op { kind: 99, key: b"x".to_vec(), value: vec![] };
-        let reply = call(&service, &mut Connection::default(), request::Kind::Commit(crate::protocol::Commit { ops: vec![bad] }));
-        assert!(matches!(reply, response::Kind::Error(e) if e.code == ErrorCode::InvalidInput as i32));
-        assert_eq!(get(&service, b"x"), None);
+        let service = service();
+        let bad = Op { kind: 99, key: row(1), value: vec![], seen_at: None };
+        let reply = commit(&service, &mut service.connect(), Commit { ops: vec![bad], ..Default::default() });
+        assert_eq!(error_code(&reply), Some(ErrorCode::InvalidInput as i32));
+        assert_eq!(get(&service, &row(1)), None);
     }
 
     #[test]
     fn allocations_come_from_the_catalog() {
-        let service = Service::new(Arc::new(Memory::new()), 1);
-        let mut conn = Connection::default();
+        let service = service();
+        let mut conn = service.connect();
         let a = call(&service, &mut conn, request::Kind::AllocateTableId(crate::protocol::AllocateTableId {}));
         let b = call(&service, &mut conn, request::Kind::AllocateTableId(crate::protocol::AllocateTableId {}));
         match (a, b) {

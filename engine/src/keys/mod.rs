@@ -47,6 +47,14 @@ pub use row_id::RowId;
 use crate::encoding::Reader;
 use crate::error::Result;
 
+/// Whether an encoded key is versioned: table data (`'t'`) is stored
+/// through [`crate::mvcc`] at commit timestamps; catalog keys (`'m'`) are
+/// plain values that every reader sees at their latest, as Postgres's own
+/// catalog lookups do.
+pub fn is_versioned(encoded: &[u8]) -> bool {
+    encoded.first() == Some(&TABLE)
+}
+
 /// A cluster-wide table id, allocated by the [`crate::catalog::Catalog`].
 /// Never a Postgres OID: OIDs differ from node to node.
 pub type TableId = u64;

@@ -131,17 +131,55 @@ pub fn one_phase_write<E: Engine>(
         }
         Existing::OwnCommit => Ok(()),
         Existing::Nothing => {
-            if let Mutation::Put(_, value) = mutation {
-                writer.put_data(key, start_ts, value);
-            }
-            let write = Write {
-                kind: mutation.kind(),
-                start_ts,
-            };
-            writer.put_write(key, commit_ts, write);
+            put_one_phase(writer, mutation, start_ts, commit_ts);
             Ok(())
         }
     }
+}
+
+/// Stages a one-phase commit record: a Put's value inline, or a tombstone.
+fn put_one_phase(writer: &mut MvccWriter, mutation: &Mutation, start_ts: Timestamp, commit_ts: Timestamp) {
+    match mutation {
+        Mutation::Put(key, value) => writer.put_inline_write(key, commit_ts, start_ts, value),
+        Mutation::Delete(key) => writer.put_write(key, commit_ts, Write { kind: WriteKind::Delete, start_ts }),
+    }
+}
+
+/// 1PC on one key of a transaction that checked its own conflicts as it
+/// went (the node's row locks): the write fails only if another
+/// transaction's lock is on the key or, when `conflict_after` is given, a
+/// version was committed after it (the snapshot or lock timestamp at which
+/// the writer last saw the key). No check for retries of the same
+/// transaction: the caller sends a commit once. A key with no
+/// `conflict_after` is one the transaction created (a fresh row id) and is
+/// written without a read.
+pub fn one_phase_write_checked<E: Engine>(
+    reader: &MvccReader<E>,
+    writer: &mut MvccWriter,
+    mutation: &Mutation,
+    conflict_after: Option<Timestamp>,
+    start_ts: Timestamp,
+    commit_ts: Timestamp,
+) -> TxnResult<()> {
+    check_commit_ts(start_ts, commit_ts)?;
+    let key = mutation.key();
+    if let Some(seen) = conflict_after {
+        if let Some(lock) = reader.load_lock(key)? {
+            return Err(TxnError::KeyLocked(LockInfo::new(key, &lock)));
+        }
+        if let Some((newest, write)) = reader.newest_version(key, Timestamp::MAX)? {
+            if newest > seen {
+                return Err(TxnError::WriteConflict {
+                    key: key.to_vec(),
+                    start_ts,
+                    conflict_start_ts: write.start_ts,
+                    conflict_commit_ts: newest,
+                });
+            }
+        }
+    }
+    put_one_phase(writer, mutation, start_ts, commit_ts);
+    Ok(())
 }
 
 fn check_commit_ts(start_ts: Timestamp, commit_ts: Timestamp) -> Result<()> {

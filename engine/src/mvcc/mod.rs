@@ -79,7 +79,10 @@
 
 pub mod actions;
 pub mod keys;
+pub mod locks;
 pub mod reader;
+pub mod recent;
+pub mod scan;
 pub mod txn;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -90,7 +93,7 @@ pub use txn::Transaction;
 
 use crate::error::{Error, Result, TxnError, TxnResult};
 use crate::hlc::Timestamp;
-use crate::storage::{Engine, KvPair};
+use crate::storage::{Engine, KvPair, WriteBatch};
 
 /// One write of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,19 +195,18 @@ impl<E: Engine> Mvcc<E> {
         read_ts: Timestamp,
         limit: usize,
     ) -> TxnResult<Vec<KvPair>> {
-        let reader = MvccReader::new(&*self.engine);
-        let (mut cursor, raw_end) = keys::user_range(start, end);
         let mut pairs = Vec::new();
-        while pairs.len() < limit {
-            let Some(key) = reader.next_user_key(&cursor, &raw_end)? else {
-                break;
-            };
-            if let Some(value) = reader.get(&key, read_ts)? {
-                pairs.push((key.clone(), value));
-            }
-            cursor = keys::key_records(&key).1;
-        }
+        scan::scan_visible(&*self.engine, start, end, read_ts, limit.max(1), usize::MAX, &mut |k, v| {
+            pairs.push((k.to_vec(), v.to_vec()))
+        })?;
+        pairs.truncate(limit);
         Ok(pairs)
+    }
+
+    /// The newest committed version of `key` at any timestamp: its commit
+    /// timestamp and value (`None`: deleted). What a row lock hands back.
+    pub fn latest(&self, key: &[u8]) -> TxnResult<Option<(Timestamp, Option<Vec<u8>>)>> {
+        Ok(MvccReader::new(&*self.engine).version_at(key, Timestamp::MAX)?)
     }
 
     /// Like [`get`](Self::get), but a lock in the way is resolved through
@@ -283,6 +285,26 @@ impl<E: Engine> Mvcc<E> {
         })
     }
 
+    /// Writes every mutation at `commit_ts` in one batch, no locks, each key
+    /// checked only against the timestamp its transaction last saw it at
+    /// (see [`actions::one_phase_write_checked`]). `raw` operations
+    /// outside the MVCC keyspace (catalog entries, a dropped table's range)
+    /// go first in the same atomic batch. All or nothing.
+    pub fn one_phase_commit_checked(
+        &self,
+        raw: WriteBatch,
+        mutations: &[(Mutation, Option<Timestamp>)],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> TxnResult<()> {
+        check_distinct(mutations.iter().map(|(m, _)| m.key()))?;
+        self.apply_after(raw, |reader, writer| {
+            mutations.iter().try_for_each(|(m, seen)| {
+                actions::one_phase_write_checked(reader, writer, m, *seen, start_ts, commit_ts)
+            })
+        })
+    }
+
     /// The status of the transaction started at `start_ts`, read from its
     /// `primary` at time `now`; rolls it back if its lock expired or never
     /// arrived.
@@ -334,9 +356,18 @@ impl<E: Engine> Mvcc<E> {
         &self,
         action: impl FnOnce(&MvccReader<E>, &mut MvccWriter) -> TxnResult<T>,
     ) -> TxnResult<T> {
+        self.apply_after(WriteBatch::new(), action)
+    }
+
+    /// [`apply`](Self::apply), with `raw` operations ahead of the staged ones.
+    fn apply_after<T>(
+        &self,
+        raw: WriteBatch,
+        action: impl FnOnce(&MvccReader<E>, &mut MvccWriter) -> TxnResult<T>,
+    ) -> TxnResult<T> {
         let _latch = self.latch.lock().unwrap_or_else(PoisonError::into_inner);
         let reader = MvccReader::new(&*self.engine);
-        let mut writer = MvccWriter::new();
+        let mut writer = MvccWriter::from_batch(raw);
         let result = action(&reader, &mut writer)?;
         if !writer.is_empty() {
             self.engine.write(&writer.into_batch(), true)?;

@@ -65,6 +65,17 @@ impl<'a, E: Engine> MvccReader<'a, E> {
         newest: Timestamp,
         mut visit: impl FnMut(Timestamp, Write) -> ControlFlow<T>,
     ) -> Result<Option<T>> {
+        self.walk_write_records(key, newest, |commit_ts, write, _| visit(commit_ts, write))
+    }
+
+    /// [`walk_writes`](Self::walk_writes), also handing over the inline
+    /// value of a Put committed in one phase.
+    pub fn walk_write_records<T>(
+        &self,
+        key: &[u8],
+        newest: Timestamp,
+        mut visit: impl FnMut(Timestamp, Write, Option<&[u8]>) -> ControlFlow<T>,
+    ) -> Result<Option<T>> {
         let (mut cursor, end) = writes_from(key, newest);
         loop {
             let page = self.engine.scan(&cursor, &end, PAGE, usize::MAX)?;
@@ -72,7 +83,8 @@ impl<'a, E: Engine> MvccReader<'a, E> {
                 let MvccKey::Write { commit_ts, .. } = MvccKey::decode(raw)? else {
                     return Err(Error::Corrupt("non-write record among writes".into()));
                 };
-                if let ControlFlow::Break(found) = visit(commit_ts, Write::decode(value)?) {
+                let (write, inline) = Write::decode_record(value)?;
+                if let ControlFlow::Break(found) = visit(commit_ts, write, inline) {
                     return Ok(Some(found));
                 }
             }
@@ -84,6 +96,23 @@ impl<'a, E: Engine> MvccReader<'a, E> {
                 _ => return Ok(None),
             }
         }
+    }
+
+    /// The newest Put or Delete of `key` committed at or before `ts`, with
+    /// its value: `(commit_ts, Some(value))` for a Put, `(commit_ts, None)`
+    /// for a tombstone.
+    pub fn version_at(&self, key: &[u8], ts: Timestamp) -> Result<Option<(Timestamp, Option<Vec<u8>>)>> {
+        let found = self.walk_write_records(key, ts, |commit_ts, write, inline| match write.kind {
+            WriteKind::Rollback => ControlFlow::Continue(()),
+            WriteKind::Delete => ControlFlow::Break((commit_ts, None, write.start_ts)),
+            WriteKind::Put => ControlFlow::Break((commit_ts, Some(inline.map(<[u8]>::to_vec)), write.start_ts)),
+        })?;
+        Ok(match found {
+            None => None,
+            Some((commit_ts, None, _)) => Some((commit_ts, None)),
+            Some((commit_ts, Some(Some(value)), _)) => Some((commit_ts, Some(value))),
+            Some((commit_ts, Some(None), start_ts)) => Some((commit_ts, Some(self.load_data(key, start_ts)?))),
+        })
     }
 
     /// The newest Put or Delete of `key` committed at or before `ts`
@@ -125,16 +154,7 @@ impl<'a, E: Engine> MvccReader<'a, E> {
                 return Err(TxnError::KeyLocked(LockInfo::new(key, &lock)));
             }
         }
-        match self.newest_version(key, read_ts)? {
-            Some((
-                _,
-                Write {
-                    kind: WriteKind::Put,
-                    start_ts,
-                },
-            )) => Ok(Some(self.load_data(key, start_ts)?)),
-            _ => Ok(None),
-        }
+        Ok(self.version_at(key, read_ts)?.and_then(|(_, value)| value))
     }
 
     /// The first user key with any record in the raw range `[from, end)`.
@@ -166,6 +186,11 @@ impl MvccWriter {
     /// An empty writer.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A writer whose batch starts with `batch`'s operations.
+    pub fn from_batch(batch: WriteBatch) -> Self {
+        MvccWriter { batch }
     }
 
     /// The collected operations.
@@ -202,6 +227,15 @@ impl MvccWriter {
             start_ts,
         };
         self.batch.delete(raw.encode());
+    }
+
+    /// A one-phase Put: the commit record carries the value.
+    pub fn put_inline_write(&mut self, key: &[u8], commit_ts: Timestamp, start_ts: Timestamp, value: &[u8]) {
+        let raw = MvccKey::Write {
+            key: key.to_vec(),
+            commit_ts,
+        };
+        self.batch.put(raw.encode(), Write::encode_inline_put(start_ts, value));
     }
 
     pub fn put_write(&mut self, key: &[u8], commit_ts: Timestamp, write: Write) {

@@ -53,7 +53,7 @@ impl Engine for Memory {
         end: &[u8],
         max_rows: usize,
         max_bytes: usize,
-        visit: &mut dyn FnMut(&[u8], &[u8]),
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
         let mut limits = ScanLimits::new(max_rows, max_bytes)?;
         if range_is_empty(start, end) {
@@ -66,8 +66,7 @@ impl Engine for Memory {
         };
         let map = self.read()?;
         for (key, value) in map.range::<[u8], _>((Bound::Included(start), upper)) {
-            visit(key, value);
-            if !limits.take(key, value) {
+            if !visit(key, value) || !limits.take(key, value) {
                 break;
             }
         }

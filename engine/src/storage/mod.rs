@@ -146,7 +146,8 @@ pub trait Engine: Send + Sync + 'static {
     ) -> Result<Vec<KvPair>> {
         let mut pairs = Vec::new();
         self.scan_visit(start, end, max_rows, max_bytes, &mut |k, v| {
-            pairs.push((k.to_vec(), v.to_vec()))
+            pairs.push((k.to_vec(), v.to_vec()));
+            true
         })?;
         Ok(pairs)
     }
@@ -154,14 +155,15 @@ pub trait Engine: Send + Sync + 'static {
     /// The same scan as [`Engine::scan`], handing each pair to `visit`
     /// instead of collecting it, so a caller that copies pairs straight into
     /// an output buffer (the node encoding a page) allocates nothing per
-    /// pair.
+    /// pair. `visit` returns whether the scan goes on: `false` stops it
+    /// after that pair (an MVCC scan stops on its own count of visible rows).
     fn scan_visit(
         &self,
         start: &[u8],
         end: &[u8],
         max_rows: usize,
         max_bytes: usize,
-        visit: &mut dyn FnMut(&[u8], &[u8]),
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()>;
 
     /// Apply atomically; with sync=true the batch is durable (WAL fsynced)

@@ -89,7 +89,7 @@ impl Engine for RocksDb {
         end: &[u8],
         max_rows: usize,
         max_bytes: usize,
-        visit: &mut dyn FnMut(&[u8], &[u8]),
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
         let mut limits = ScanLimits::new(max_rows, max_bytes)?;
         if range_is_empty(start, end) {
@@ -102,8 +102,7 @@ impl Engine for RocksDb {
         let mut iter = self.db.raw_iterator_opt(options);
         iter.seek(start);
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            visit(key, value);
-            if !limits.take(key, value) {
+            if !visit(key, value) || !limits.take(key, value) {
                 break;
             }
             iter.next();

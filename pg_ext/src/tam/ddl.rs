@@ -80,7 +80,7 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
     let from = table::table_id(old_table);
     let to = table::table_id(new_table);
     let cid = table::current_cid();
-    let mut cursor = Cursor::new(from, txn::SEE_ALL);
+    let mut cursor = Cursor::new(from, txn::SEE_ALL, crate::snapshot::ReadTs::default());
     let mut copied = 0.0;
     while let Some((key, value)) = cursor.next() {
         let row = match lyra_engine::keys::Key::decode(&key) {

@@ -5,9 +5,15 @@
 //! the command id, and becomes durable at commit. A row keeps its row id —
 //! and so its TID — across UPDATE, since the id is the key's suffix.
 //!
-//! Not here yet (transactions issue): row locks, and the `TM_Updated` /
-//! `TM_Deleted` results that make concurrent writers wait and re-check.
-//! Until then the last committer of a row wins.
+//! UPDATE, DELETE and `SELECT … FOR …` first lock the row on the node
+//! ([`txn::lock_row`]) — waiting there for a concurrent writer, as heap
+//! waits for its xmax — and learn its newest committed version. If that is
+//! newer than the statement's snapshot, the row changed under the
+//! statement: `TM_Updated` / `TM_Deleted`, and Postgres does what it does
+//! for heap (READ COMMITTED re-checks the newest version with EvalPlanQual
+//! through `tuple_lock(FIND_LAST_VERSION)`; REPEATABLE READ and
+//! SERIALIZABLE raise 40001). Rows this transaction inserted or already
+//! locked need no trip to the node.
 
 use lyra_engine::keys::RowId;
 use pgrx::itemptr::{item_pointer_get_both, item_pointer_set_all};
@@ -15,8 +21,10 @@ use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
 
+use lyra_cluster::protocol::{ErrorCode, LockMode, WaitPolicy};
+
 use super::scan::{snapshot_cid, store};
-use crate::{datum, node_link, table, txn};
+use crate::{datum, node_link, snapshot, table, txn};
 
 pub unsafe fn row_id_of(tid: pg_sys::ItemPointer) -> RowId {
     let (block, offset) = item_pointer_get_both(*tid);
@@ -39,14 +47,117 @@ unsafe fn insert(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: 
     (*slot).tts_tableOid = (*rel).rd_id;
 }
 
-/// The visible encoded row at `tid`, if any.
-pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, cid: pg_sys::CommandId) -> Option<(Vec<u8>, Vec<u8>)> {
+/// The encoded row at `tid` visible to `snapshot`, if any.
+pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: pg_sys::Snapshot) -> Option<(Vec<u8>, Vec<u8>)> {
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
-    let value = match txn::lookup(&key, cid) {
+    let value = match txn::lookup(&key, snapshot_cid(snapshot)) {
         Some(buffered) => buffered,
-        None => node_link::with_node(|c, w| c.get(key.clone(), w)),
+        None => {
+            let read_ts = snapshot::read_ts(snapshot);
+            txn::note_read(&key, &key_successor(&key));
+            let got = node_link::with_node(|c, w| c.get(key.clone(), read_ts.get(), w));
+            read_ts.learn(got.read_ts);
+            txn::note_ts(got.read_ts);
+            got.value
+        }
     }?;
     Some((key, value))
+}
+
+/// The smallest key after `key`.
+fn key_successor(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+/// What locking a row found.
+enum RowLock {
+    /// Locked; the newest committed value (None: deleted or never there)
+    /// and whether it is newer than the statement's snapshot.
+    Held { value: Option<Vec<u8>>, changed: bool },
+    /// Someone else holds it and the caller would not wait.
+    WouldBlock,
+}
+
+/// Locks the committed row `key` in `mode` for this transaction, waiting
+/// if `wait`; deadlocks and lock timeouts raise their ERRORs.
+fn lock_committed_row(key: &[u8], mode: LockMode, wait: bool, snapshot: pg_sys::Snapshot) -> RowLock {
+    let policy = if wait { WaitPolicy::Block } else { WaitPolicy::NoWait };
+    let locked = match txn::lock_row(key, mode, policy) {
+        Ok(locked) => locked,
+        Err((ErrorCode::WouldBlock, _)) => return RowLock::WouldBlock,
+        Err((code, message)) => node_link::report_node_error(code, message),
+    };
+    // SAFETY: the snapshot the executor passed in.
+    let read_ts = unsafe { snapshot::read_ts(snapshot) }.get();
+    let changed = match (locked.latest_ts, read_ts) {
+        (Some(latest), Some(read)) => latest > read,
+        // Nothing committed, or a snapshot that reads the latest.
+        _ => false,
+    };
+    RowLock::Held { value: locked.value, changed }
+}
+
+/// Postgres's row lock strength as the node's lock mode.
+fn lock_mode(mode: pg_sys::LockTupleMode::Type) -> LockMode {
+    match mode {
+        pg_sys::LockTupleMode::LockTupleKeyShare => LockMode::KeyShare,
+        pg_sys::LockTupleMode::LockTupleShare => LockMode::Share,
+        pg_sys::LockTupleMode::LockTupleNoKeyExclusive => LockMode::NoKeyUpdate,
+        _ => LockMode::Update,
+    }
+}
+
+/// Fills `tmfd` for a row that changed, or was changed by this command.
+unsafe fn failure_data(tmfd: *mut pg_sys::TM_FailureData, tid: pg_sys::ItemPointer, cmax: pg_sys::CommandId) {
+    (*tmfd).ctid = *tid;
+    (*tmfd).xmax = pg_sys::GetCurrentTransactionIdIfAny();
+    (*tmfd).cmax = cmax;
+    (*tmfd).traversed = false;
+}
+
+/// Prepares an UPDATE or DELETE of the row at `tid` by command `cid`: the
+/// row lock, and the `TM_*` answer if the write must not go ahead.
+unsafe fn before_write(
+    key: &[u8],
+    tid: pg_sys::ItemPointer,
+    cid: pg_sys::CommandId,
+    mode: LockMode,
+    snapshot: pg_sys::Snapshot,
+    wait: bool,
+    tmfd: *mut pg_sys::TM_FailureData,
+) -> Option<pg_sys::TM_Result::Type> {
+    if let Some(written_by) = txn::last_writer(key) {
+        // This transaction wrote the row: it is ours to change, unless this
+        // very command already did (a join producing the row twice).
+        if written_by >= cid {
+            failure_data(tmfd, tid, written_by);
+            return Some(pg_sys::TM_Result::TM_SelfModified);
+        }
+        // Inserted by us (no lock: nobody else can see it) — ours to change.
+        if txn::held_lock(key, LockMode::KeyShare).is_none() {
+            return None;
+        }
+    }
+    if txn::held_lock(key, mode).is_some() {
+        return None;
+    }
+    match lock_committed_row(key, mode, wait, snapshot) {
+        RowLock::WouldBlock => {
+            failure_data(tmfd, tid, 0);
+            Some(pg_sys::TM_Result::TM_WouldBlock)
+        }
+        RowLock::Held { value: None, .. } => {
+            failure_data(tmfd, tid, 0);
+            Some(pg_sys::TM_Result::TM_Deleted)
+        }
+        RowLock::Held { changed: true, .. } => {
+            failure_data(tmfd, tid, 0);
+            Some(pg_sys::TM_Result::TM_Updated)
+        }
+        RowLock::Held { .. } => None,
+    }
 }
 
 #[pg_guard]
@@ -79,13 +190,16 @@ pub unsafe extern "C-unwind" fn tuple_delete(
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
     cid: pg_sys::CommandId,
-    _snapshot: pg_sys::Snapshot,
+    snapshot: pg_sys::Snapshot,
     _crosscheck: pg_sys::Snapshot,
-    _wait: bool,
-    _tmfd: *mut pg_sys::TM_FailureData,
+    wait: bool,
+    tmfd: *mut pg_sys::TM_FailureData,
     _changing_part: bool,
 ) -> pg_sys::TM_Result::Type {
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
+    if let Some(result) = before_write(&key, tid, cid, LockMode::Update, snapshot, wait, tmfd) {
+        return result;
+    }
     txn::delete(key, cid);
     pg_sys::TM_Result::TM_Ok
 }
@@ -96,20 +210,25 @@ pub unsafe extern "C-unwind" fn tuple_update(
     otid: pg_sys::ItemPointer,
     slot: *mut pg_sys::TupleTableSlot,
     cid: pg_sys::CommandId,
-    _snapshot: pg_sys::Snapshot,
+    snapshot: pg_sys::Snapshot,
     _crosscheck: pg_sys::Snapshot,
-    _wait: bool,
-    _tmfd: *mut pg_sys::TM_FailureData,
+    wait: bool,
+    tmfd: *mut pg_sys::TM_FailureData,
     lockmode: *mut pg_sys::LockTupleMode::Type,
     update_indexes: *mut bool,
 ) -> pg_sys::TM_Result::Type {
     let key = table::row_key(table::table_id(rel), row_id_of(otid));
+    // No column is a key yet (no unique indexes): every UPDATE takes FOR
+    // NO KEY UPDATE strength, as heap's does without them.
+    *lockmode = pg_sys::LockTupleMode::LockTupleNoKeyExclusive;
+    if let Some(result) = before_write(&key, otid, cid, LockMode::NoKeyUpdate, snapshot, wait, tmfd) {
+        return result;
+    }
     let mut value = Vec::new();
     datum::encode_slot(slot, &mut value);
     txn::put(key, value, cid);
     (*slot).tts_tid = *otid;
     (*slot).tts_tableOid = (*rel).rd_id;
-    *lockmode = pg_sys::LockTupleMode::LockTupleExclusive;
     *update_indexes = false;
     pg_sys::TM_Result::TM_Ok
 }
@@ -121,7 +240,7 @@ pub unsafe extern "C-unwind" fn tuple_fetch_row_version(
     snapshot: pg_sys::Snapshot,
     slot: *mut pg_sys::TupleTableSlot,
 ) -> bool {
-    match fetch(rel, tid, snapshot_cid(snapshot)) {
+    match fetch(rel, tid, snapshot) {
         Some((key, value)) => {
             store(rel, slot, &key, &value);
             true
@@ -146,24 +265,70 @@ pub unsafe extern "C-unwind" fn tuple_satisfies_snapshot(
     slot: *mut pg_sys::TupleTableSlot,
     snapshot: pg_sys::Snapshot,
 ) -> bool {
-    fetch(rel, &mut (*slot).tts_tid, snapshot_cid(snapshot)).is_some()
+    fetch(rel, &mut (*slot).tts_tid, snapshot).is_some()
 }
 
+/// `SELECT … FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE` (and
+/// EvalPlanQual's fetch of a row's newest version): lock the row on the
+/// node and hand back the version locked.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn tuple_lock(
-    _rel: pg_sys::Relation,
-    _tid: pg_sys::ItemPointer,
-    _snapshot: pg_sys::Snapshot,
-    _slot: *mut pg_sys::TupleTableSlot,
-    _cid: pg_sys::CommandId,
-    _mode: pg_sys::LockTupleMode::Type,
-    _wait_policy: pg_sys::LockWaitPolicy::Type,
-    _flags: u8,
-    _tmfd: *mut pg_sys::TM_FailureData,
+    rel: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    snapshot: pg_sys::Snapshot,
+    slot: *mut pg_sys::TupleTableSlot,
+    cid: pg_sys::CommandId,
+    mode: pg_sys::LockTupleMode::Type,
+    wait_policy: pg_sys::LockWaitPolicy::Type,
+    flags: u8,
+    tmfd: *mut pg_sys::TM_FailureData,
 ) -> pg_sys::TM_Result::Type {
-    raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-        "row locks (SELECT ... FOR UPDATE/SHARE) on lyra tables are not supported yet"
-    );
+    let key = table::row_key(table::table_id(rel), row_id_of(tid));
+    let mode = lock_mode(mode);
+    if let Some(written_by) = txn::last_writer(&key) {
+        if written_by >= cid {
+            failure_data(tmfd, tid, written_by);
+            return pg_sys::TM_Result::TM_SelfModified;
+        }
+        // Our own row: inserted by us (nobody else can see it) or already
+        // locked to be written.
+        if txn::held_lock(&key, mode).is_some() || txn::held_lock(&key, LockMode::KeyShare).is_none() {
+            return match txn::lookup(&key, txn::SEE_ALL).flatten() {
+                Some(value) => {
+                    store(rel, slot, &key, &value);
+                    pg_sys::TM_Result::TM_Ok
+                }
+                None => {
+                    failure_data(tmfd, tid, written_by);
+                    pg_sys::TM_Result::TM_Deleted
+                }
+            };
+        }
+    }
+    let wait = wait_policy == pg_sys::LockWaitPolicy::LockWaitBlock;
+    let (value, changed) = match lock_committed_row(&key, mode, wait, snapshot) {
+        RowLock::WouldBlock if wait_policy == pg_sys::LockWaitPolicy::LockWaitSkip => {
+            failure_data(tmfd, tid, 0);
+            return pg_sys::TM_Result::TM_WouldBlock;
+        }
+        RowLock::WouldBlock => raise(
+            PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE,
+            format!("could not obtain lock on row in relation \"{}\"", table::relation_name(rel)),
+        ),
+        RowLock::Held { value, changed } => (value, changed),
+    };
+    failure_data(tmfd, tid, 0);
+    let Some(value) = value else {
+        return pg_sys::TM_Result::TM_Deleted;
+    };
+    if changed {
+        if flags & pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION as u8 == 0 {
+            return pg_sys::TM_Result::TM_Updated;
+        }
+        (*tmfd).traversed = true;
+    }
+    store(rel, slot, &key, &value);
+    pg_sys::TM_Result::TM_Ok
 }
 
 #[pg_guard]

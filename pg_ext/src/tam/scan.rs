@@ -23,6 +23,7 @@ use crate::error::raise;
 use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 
+use crate::snapshot::{self, ReadTs};
 use crate::{datum, node_link, table, txn};
 
 const FIRST_PAGE_ROWS: u32 = 64;
@@ -44,6 +45,8 @@ pub struct Cursor {
     end: Vec<u8>,
     /// Buffered writes by commands before this one are visible.
     cid: pg_sys::CommandId,
+    /// Committed rows are read at this snapshot timestamp.
+    read_ts: ReadTs,
     page: Vec<KvPair>,
     pos: usize,
     page_rows: u32,
@@ -57,13 +60,14 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub fn new(table: TableId, cid: pg_sys::CommandId) -> Cursor {
+    pub fn new(table: TableId, cid: pg_sys::CommandId, read_ts: ReadTs) -> Cursor {
         let (start, end) = KeyPrefix::Rows { table }.range();
         let mut cursor = Cursor {
             table,
             start: Vec::new(),
             end: Vec::new(),
             cid,
+            read_ts,
             page: Vec::new(),
             pos: 0,
             page_rows: FIRST_PAGE_ROWS,
@@ -88,6 +92,9 @@ impl Cursor {
         self.last = None;
         self.merge_buffer = !txn::is_empty();
         self.node_more = !(self.merge_buffer && txn::range_deleted(&self.start, &self.end, self.cid));
+        if self.node_more {
+            txn::note_read(&self.start, &self.end);
+        }
     }
 
     /// Restarts over the rows whose ids are in `[first, end)`.
@@ -136,13 +143,16 @@ impl Cursor {
     }
 
     fn fetch(&mut self) {
-        let (page, more) = match self.prefetched.take() {
+        let scanned = match self.prefetched.take() {
             Some(ticket) => node_link::with_node(|c, w| c.receive_scan(ticket, w)),
             None => {
                 let scan = self.next_scan();
                 node_link::with_node(|c, w| c.scan(scan, w))
             }
         };
+        self.read_ts.learn(scanned.read_ts);
+        txn::note_ts(scanned.read_ts);
+        let (page, more) = (scanned.pairs, scanned.more);
         if let Some(last) = page.last() {
             self.next_fetch = last.key.to_vec();
             self.next_fetch.push(0);
@@ -158,7 +168,13 @@ impl Cursor {
     }
 
     fn next_scan(&self) -> Scan {
-        Scan { start: self.next_fetch.clone(), end: self.end.clone(), max_rows: self.page_rows, max_bytes: 0 }
+        Scan {
+            start: self.next_fetch.clone(),
+            end: self.end.clone(),
+            max_rows: self.page_rows,
+            max_bytes: 0,
+            read_ts: self.read_ts.get(),
+        }
     }
 
     /// Drops the page asked for ahead, if any (the scan ended or restarted).
@@ -212,7 +228,8 @@ pub unsafe extern "C-unwind" fn scan_begin(
         raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "parallel scans of lyra tables are not supported");
     }
     let table = table::table_id(rel);
-    let cursor = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(Cursor::new(table, snapshot_cid(snapshot)));
+    let cursor = PgMemoryContexts::CurrentMemoryContext
+        .leak_and_drop_on_delete(Cursor::new(table, snapshot_cid(snapshot), snapshot::read_ts(snapshot)));
     let desc = pg_sys::palloc0(std::mem::size_of::<LyraScanDesc>()) as *mut LyraScanDesc;
     (*desc).base.rs_rd = rel;
     (*desc).base.rs_snapshot = snapshot;

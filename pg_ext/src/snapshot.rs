@@ -1,0 +1,162 @@
+//! Which engine timestamp a Postgres snapshot reads Lyra tables at.
+//!
+//! Postgres's snapshots are lists of transaction ids; Lyra's are HLC
+//! timestamps from the node. The mapping follows the isolation level, as
+//! heap's snapshots do:
+//!
+//! * REPEATABLE READ and SERIALIZABLE: one timestamp for the whole
+//!   transaction, taken by its first read of a Lyra table.
+//! * READ COMMITTED: one timestamp per statement. Each executor run
+//!   (`ExecutorStart` … `ExecutorEnd`) gets its own, unless it runs on the
+//!   snapshot of an executor still running (a STABLE function's queries
+//!   share their caller's snapshot, and so its timestamp). A cursor keeps
+//!   its executor, and so its timestamp, until it is closed.
+//! * Non-MVCC snapshots (SnapshotSelf, SnapshotDirty, SnapshotAny, catalog
+//!   scans) read the latest committed data: a fresh timestamp each time.
+//!
+//! A timestamp is taken lazily: a [`ReadTs`] starts empty, the first request
+//! at it goes out without one, and the node answers with the timestamp it
+//! read at — no round trip just to learn the time.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lyra_cluster::protocol::Ts;
+use pgrx::pg_sys;
+
+/// A snapshot's timestamp, shared by the scans and fetches that use it;
+/// empty until the first read at it.
+#[derive(Clone, Default)]
+pub struct ReadTs(Rc<Cell<Option<Ts>>>);
+
+impl ReadTs {
+    /// The timestamp, if some read already fixed it.
+    pub fn get(&self) -> Option<Ts> {
+        self.0.get()
+    }
+
+    /// Fixes the timestamp from the node's answer to the first read.
+    pub fn learn(&self, ts: Option<Ts>) {
+        if self.0.get().is_none() {
+            self.0.set(ts);
+        }
+    }
+}
+
+/// A running executor: its query, its snapshot, the snapshot's timestamp.
+struct Statement {
+    query: *mut pg_sys::QueryDesc,
+    snapshot: pg_sys::Snapshot,
+    read_ts: ReadTs,
+}
+
+thread_local! {
+    static STATEMENTS: RefCell<Vec<Statement>> = const { RefCell::new(Vec::new()) };
+    /// The transaction's timestamp under REPEATABLE READ / SERIALIZABLE.
+    static TRANSACTION: RefCell<ReadTs> = RefCell::new(ReadTs::default());
+}
+
+static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
+
+/// Whether the transaction reads at one snapshot throughout.
+pub fn uses_transaction_snapshot() -> bool {
+    // SAFETY: reading a backend-local GUC variable.
+    unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
+/// Whether the transaction is SERIALIZABLE (its reads are validated at
+/// commit).
+pub fn is_serializable() -> bool {
+    // SAFETY: as above.
+    unsafe { pg_sys::XactIsoLevel == pg_sys::XACT_SERIALIZABLE as i32 }
+}
+
+/// The timestamp `snapshot` reads Lyra tables at.
+///
+/// # Safety
+/// `snapshot` is null or a valid snapshot.
+pub unsafe fn read_ts(snapshot: pg_sys::Snapshot) -> ReadTs {
+    if snapshot.is_null() || (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC {
+        return ReadTs::default();
+    }
+    if uses_transaction_snapshot() {
+        return TRANSACTION.with(|t| t.borrow().clone());
+    }
+    STATEMENTS.with(|s| {
+        s.borrow()
+            .iter()
+            .rev()
+            .find(|st| st.snapshot == snapshot)
+            .map(|st| st.read_ts.clone())
+            .unwrap_or_default()
+    })
+}
+
+/// The transaction's timestamp if it has one yet (REPEATABLE READ and
+/// SERIALIZABLE).
+pub fn transaction_read_ts() -> Option<Ts> {
+    TRANSACTION.with(|t| t.borrow().get())
+}
+
+/// How many executors are registered: a subtransaction notes it at its
+/// start and, if it aborts, forgets those started since (an executor cut
+/// short by an ERROR never reaches `ExecutorEnd`).
+pub fn statement_mark() -> usize {
+    STATEMENTS.with(|s| s.borrow().len())
+}
+
+/// Forgets the executors registered after `mark`.
+pub fn forget_statements_after(mark: usize) {
+    STATEMENTS.with(|s| s.borrow_mut().truncate(mark));
+}
+
+/// Forgets every timestamp: the transaction ended.
+pub fn reset() {
+    STATEMENTS.with(|s| s.borrow_mut().clear());
+    TRANSACTION.with(|t| *t.borrow_mut() = ReadTs::default());
+}
+
+pub fn register_hooks() {
+    // SAFETY: installing executor hooks during _PG_init, chaining the
+    // previous ones.
+    unsafe {
+        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
+        pg_sys::ExecutorEnd_hook = Some(executor_end);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    match PREV_EXECUTOR_START {
+        Some(prev) => prev(query, eflags),
+        None => pg_sys::standard_ExecutorStart(query, eflags),
+    }
+    let snapshot = (*query).snapshot;
+    STATEMENTS.with(|s| {
+        let mut statements = s.borrow_mut();
+        let read_ts = statements
+            .iter()
+            .rev()
+            .find(|st| st.snapshot == snapshot)
+            .map(|st| st.read_ts.clone())
+            .unwrap_or_default();
+        statements.push(Statement { query, snapshot, read_ts });
+    });
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
+    STATEMENTS.with(|s| {
+        let mut statements = s.borrow_mut();
+        if let Some(pos) = statements.iter().rposition(|st| st.query == query) {
+            statements.remove(pos);
+        }
+    });
+    match PREV_EXECUTOR_END {
+        Some(prev) => prev(query),
+        None => pg_sys::standard_ExecutorEnd(query),
+    }
+}
