@@ -1,5 +1,5 @@
 # Lyra — the two front doors are `make run` and `make test` (see README.md).
-.PHONY: run stop test bench setup pgregress
+.PHONY: run stop test bench setup pgregress isolation stress
 
 run:            ## install what is missing, build, start Lyra on :5433, open psql
 	@scripts/run.sh
@@ -12,6 +12,12 @@ test:           ## set up, then every test: cargo test, cargo pgrx test, regress
 
 bench:          ## Lyra vs heap on the same machine, in one run
 	@scripts/bench.sh
+
+isolation:      ## only the isolation specs (regress/isolation) on a fresh server
+	@scripts/isolation.sh
+
+stress:         ## only the pgbench concurrency stress test (STRESS_SECONDS, default 60)
+	@scripts/stress.sh
 
 pgregress:      ## Postgres's own regression suite on heap and on Lyra (needs ../shared)
 	@scripts/pgregress.sh

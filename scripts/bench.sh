@@ -5,22 +5,40 @@
 #   load (INSERTs)    200,000 single-row INSERTs in one transaction (PL/pgSQL loop)
 #   count(*)          full scan, best of 3
 #   filter scan       full scan with a predicate, best of 3
+#   UPDATE            pgbench, 8 clients for $UPD_SECONDS (20) s, each transaction
+#                     `UPDATE t SET v = v + 1 WHERE id = random` on a table of
+#                     $UPD_ROWS (1000) rows: TPS, latency, failures, and lost
+#                     updates (committed transactions minus sum(v), should be 0).
+#                     No index yet, so each UPDATE is a full scan of the table.
+# Settings (environment):
+#   BENCH_ROWS=200000      rows for the load and scan sections
+#   BENCH_ONLY=update      run only the UPDATE section
+#   BENCH_AMS="heap lyra"  access methods to measure (a missing one shows n/a)
+#   BENCH_SETUP=0          do not run scripts/setup.sh (use the installed build)
+#   UPD_ROWS, UPD_SECONDS, UPD_CLIENTS (8)
+#   UPD_ISOLATION          isolation level of the UPDATE run (read committed)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PORT="${LYRA_BENCH_PORT:-5460}"
 ROWS="${BENCH_ROWS:-200000}"
+ONLY="${BENCH_ONLY:-}"
+AMS="${BENCH_AMS:-heap lyra}"
+UPD_ROWS="${UPD_ROWS:-1000}"
+UPD_SECONDS="${UPD_SECONDS:-20}"
+UPD_CLIENTS="${UPD_CLIENTS:-8}"
+UPD_ISOLATION="${UPD_ISOLATION:-read committed}"
 SERVER="$LYRA_ROOT/scripts/server.sh"
 
-"$LYRA_ROOT/scripts/setup.sh"
+case "$ONLY" in ''|update) ;; *) die "BENCH_ONLY must be empty or 'update', not '$ONLY'" ;; esac
+for am in $AMS; do case $am in heap|lyra) ;; *) die "BENCH_AMS: unknown access method $am" ;; esac; done
+
+[ "${BENCH_SETUP:-1}" = 0 ] || "$LYRA_ROOT/scripts/setup.sh"
 "$SERVER" stop bench 2>/dev/null || true
 rm -rf "$(lyra_home)/bench"
 trap '"$SERVER" stop bench || true' EXIT
 "$SERVER" start bench "$PORT"
 sql() { psql -h localhost -p "$PORT" -U postgres -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 sql -c "CREATE EXTENSION lyra"
-
-data="$(lyra_home)/bench/rows.tsv"
-sql -c "COPY (SELECT g, 'customer ' || g, g % 1000, (g * 7919) % 100000 / 100.0, now() - g * interval '1 minute'
-              FROM generate_series(1, $ROWS) g) TO '$data'"
+dir="$(lyra_home)/bench"
 
 # Seconds one SQL command takes, as psql's \timing reports it (server
 # round trip, without connection start-up).
@@ -29,21 +47,81 @@ timed() {
 }
 best_of_3() { for _ in 1 2 3; do timed "$1"; done | sort -n | head -1; }
 
+# One row of a results table: LABEL, printf conversion for the values, key in
+# T, and whether to print the lyra/heap ratio. A value not measured is n/a.
 declare -A T
-for am in heap lyra; do
-  sql -c "CREATE TABLE ${am}_copy (id int, name text, grp int, amount numeric, at timestamptz) USING $am;
-          CREATE TABLE ${am}_ins (LIKE ${am}_copy) USING $am;"
-  T[$am,copy]=$(timed "COPY ${am}_copy FROM '$data'")
-  T[$am,insert]=$(timed "DO \$\$ BEGIN FOR i IN 1..$ROWS LOOP
-      INSERT INTO ${am}_ins VALUES (i, 'customer ' || i, i % 1000, (i * 7919) % 100000 / 100.0, now()); END LOOP; END \$\$")
-  T[$am,count]=$(best_of_3 "SELECT count(*) FROM ${am}_copy")
-  T[$am,filter]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7 OR name LIKE '%99999%'")
-done
+row() {
+  local label="$1" fmt="$2" key="$3" ratio="${4:-ratio}"
+  local h="${T[heap,$key]:-}" l="${T[lyra,$key]:-}" v
+  printf '%-34s' "$label"
+  for v in "$h" "$l"; do
+    if [ -n "$v" ]; then printf " %10$fmt" "$v"; else printf ' %10s' n/a; fi
+  done
+  if [ "$ratio" = ratio ] && [ -n "$h" ] && [ -n "$l" ] && [ "$(echo "$h > 0" | bc -l)" = 1 ]; then
+    # Small ratios (UPDATE TPS) keep 2 significant digits.
+    local r; r=$(echo "$l / $h" | bc -l)
+    if [ "$(echo "$r < 0.1" | bc -l)" = 1 ]; then printf ' %10.4f\n' "$r"; else printf ' %10.2f\n' "$r"; fi
+  else
+    printf ' %10s\n' -
+  fi
+}
 
-printf '\n%-34s %10s %10s %10s\n' "$ROWS rows" "heap (s)" "lyra (s)" "lyra/heap"
-for op in copy insert count filter; do
-  case $op in copy) label="load: COPY";; insert) label="load: single-row INSERTs, 1 txn";;
-              count) label="SELECT count(*)";; filter) label="full-scan filter";; esac
-  printf '%-34s %10.3f %10.3f %10.2f\n' "$label" "${T[heap,$op]}" "${T[lyra,$op]}" \
-    "$(echo "${T[lyra,$op]} / ${T[heap,$op]}" | bc -l)"
-done
+if [ -z "$ONLY" ]; then
+  data="$dir/rows.tsv"
+  sql -c "COPY (SELECT g, 'customer ' || g, g % 1000, (g * 7919) % 100000 / 100.0, now() - g * interval '1 minute'
+                FROM generate_series(1, $ROWS) g) TO '$data'"
+  for am in $AMS; do
+    sql -c "CREATE TABLE ${am}_copy (id int, name text, grp int, amount numeric, at timestamptz) USING $am;
+            CREATE TABLE ${am}_ins (LIKE ${am}_copy) USING $am;"
+    T[$am,copy]=$(timed "COPY ${am}_copy FROM '$data'")
+    T[$am,insert]=$(timed "DO \$\$ BEGIN FOR i IN 1..$ROWS LOOP
+        INSERT INTO ${am}_ins VALUES (i, 'customer ' || i, i % 1000, (i * 7919) % 100000 / 100.0, now()); END LOOP; END \$\$")
+    T[$am,count]=$(best_of_3 "SELECT count(*) FROM ${am}_copy")
+    T[$am,filter]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7 OR name LIKE '%99999%'")
+  done
+fi
+
+# UPDATE throughput: pgbench with a custom script on ${am}_upd. Fills
+# T[$am,upd_*]; the lost-update count is the committed transactions minus
+# sum(v) (each committed transaction adds exactly 1).
+update_bench() {
+  local am="$1" script="$dir/upd_$am.sql" out="$dir/pgbench-upd-$am.log" rc=0
+  sql -c "CREATE TABLE ${am}_upd (id int, v int) USING $am;
+          INSERT INTO ${am}_upd SELECT g, 0 FROM generate_series(1, $UPD_ROWS) g;"
+  printf '\\set id random(1, %d)\nUPDATE %s_upd SET v = v + 1 WHERE id = :id;\n' "$UPD_ROWS" "$am" > "$script"
+  log "bench: UPDATE on $am, $UPD_CLIENTS clients, ${UPD_SECONDS}s, $UPD_ISOLATION"
+  PGOPTIONS="-c default_transaction_isolation=${UPD_ISOLATION// /\\ }" \
+    pgbench -h localhost -p "$PORT" -U postgres -n -f "$script" -c "$UPD_CLIENTS" -j 2 -T "$UPD_SECONDS" \
+      postgres >"$out" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    log "bench: pgbench on $am exited with $rc (log: $out)"
+    grep -m 5 'error' "$out" >&2 || true
+  fi
+  local txns sum
+  txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+  T[$am,upd_tps]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out")
+  T[$am,upd_lat]=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$out")
+  T[$am,upd_failed]=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
+  T[$am,upd_aborted]=$(grep -c 'aborted in command' "$out" || true)
+  T[$am,upd_txns]="$txns"
+  sum=$(sql -At -c "SELECT coalesce(sum(v), 0) FROM ${am}_upd") || sum=
+  [ -z "$txns" ] || [ -z "$sum" ] || T[$am,upd_lost]=$((txns - sum))
+}
+for am in $AMS; do update_bench "$am"; done
+
+if [ -z "$ONLY" ]; then
+  printf '\n%-34s %10s %10s %10s\n' "$ROWS rows" "heap (s)" "lyra (s)" "lyra/heap"
+  row "load: COPY"                       .3f copy
+  row "load: single-row INSERTs, 1 txn"  .3f insert
+  row "SELECT count(*)"                  .3f count
+  row "full-scan filter"                 .3f filter
+fi
+
+printf '\n%-34s %10s %10s %10s\n' "UPDATE by id, $UPD_ROWS rows" "heap" "lyra" "lyra/heap"
+row "TPS ($UPD_CLIENTS clients, ${UPD_SECONDS}s)"  .1f upd_tps
+row "latency average (ms)"             .3f upd_lat
+row "transactions committed"           d   upd_txns
+row "failed transactions"              d   upd_failed none
+row "aborted clients"                  d   upd_aborted none
+row "lost updates (txns - sum(v))"     d   upd_lost none
+[ "$UPD_ISOLATION" = "read committed" ] || echo "(UPDATE run at $UPD_ISOLATION)"

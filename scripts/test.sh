@@ -3,6 +3,8 @@
 #   1. cargo test for the PG-free crates (engine, cluster)
 #   2. cargo pgrx test (in-backend tests, on pgrx's own test server)
 #   3. the pg_regress suites in regress/ against a real server (scripts/regress.sh)
+#   4. the isolation specs in regress/isolation/ (scripts/isolation.sh)
+#   5. the pgbench concurrency stress test (scripts/stress.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$LYRA_ROOT/scripts/setup.sh"
@@ -24,3 +26,5 @@ fi
 # cargo pgrx test installed its test build; put the release build back.
 "$LYRA_ROOT/scripts/setup.sh"
 "$LYRA_ROOT/scripts/regress.sh"
+"$LYRA_ROOT/scripts/isolation.sh"
+"$LYRA_ROOT/scripts/stress.sh"

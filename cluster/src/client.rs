@@ -208,10 +208,16 @@ impl NodeClient {
     }
 
     /// Locks a row for this connection's transaction, waiting as the
-    /// request says; `while_waiting` runs every 100 ms of the wait.
-    pub fn lock_row(&mut self, lock: protocol::LockRow, w: &mut dyn FnMut()) -> Result<protocol::RowLocked> {
+    /// request says; `while_waiting` runs every 100 ms of the wait. `Err`
+    /// of the inner result: a `NoWait` request met these holders.
+    pub fn lock_row(
+        &mut self,
+        lock: protocol::LockRow,
+        w: &mut dyn FnMut(),
+    ) -> Result<std::result::Result<protocol::RowLocked, Vec<u64>>> {
         match self.call(request::Kind::LockRow(lock), w)? {
-            response::Kind::RowLocked(locked) => Ok(locked),
+            response::Kind::RowLocked(locked) => Ok(Ok(locked)),
+            response::Kind::RowBusy(busy) => Ok(Err(busy.holders)),
             other => Err(unexpected(other)),
         }
     }

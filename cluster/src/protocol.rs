@@ -69,7 +69,7 @@ pub mod request {
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
-    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub kind: Option<response::Kind>,
 }
 
@@ -90,6 +90,8 @@ pub mod response {
         RowLocked(super::RowLocked),
         #[prost(message, tag = "7")]
         Committed(super::Committed),
+        #[prost(message, tag = "8")]
+        RowBusy(super::RowBusy),
     }
 }
 
@@ -215,6 +217,17 @@ pub struct LockRow {
     /// takes; the backend cancels by closing the connection).
     #[prost(uint32, tag = "4")]
     pub timeout_ms: u32,
+    /// The requester's name for its transaction (a backend's Postgres
+    /// xid), reported to requesters it blocks.
+    #[prost(uint64, tag = "5")]
+    pub txn_tag: u64,
+}
+
+/// A `NoWait` lock request met conflicting locks: the holders' tags.
+#[derive(Clone, PartialEq, Message)]
+pub struct RowBusy {
+    #[prost(uint64, repeated, tag = "1")]
+    pub holders: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -231,7 +244,8 @@ pub enum LockMode {
 pub enum WaitPolicy {
     /// Wait for the holders to finish.
     Block = 0,
-    /// Answer `WouldBlock` at once (SKIP LOCKED, NOWAIT).
+    /// Answer `RowBusy` at once, naming the holders (a backend then waits
+    /// in Postgres's lock manager for their transactions, as heap does).
     NoWait = 1,
 }
 

@@ -33,7 +33,7 @@ fn rows_scan(max_rows: u32, max_bytes: u32) -> Scan {
 }
 
 fn lock(key: Vec<u8>, timeout_ms: u32) -> LockRow {
-    LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms }
+    LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms, txn_tag: 7 }
 }
 
 #[test]
@@ -115,11 +115,11 @@ fn a_lock_wait_ends_when_the_holder_commits() {
     let socket = config(dir.path()).socket;
     let mut holder = NodeClient::connect(&socket).unwrap();
     holder.commit(commit(vec![Op::put(row(1), b"v1".to_vec())]), &mut no_wait()).unwrap();
-    let held = holder.lock_row(lock(row(1), 0), &mut no_wait()).unwrap();
+    let held = holder.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().unwrap();
     let waiter = std::thread::spawn(move || {
         let mut waiter = NodeClient::connect(&socket).unwrap();
         let started = Instant::now();
-        let locked = waiter.lock_row(lock(row(1), 0), &mut no_wait()).unwrap();
+        let locked = waiter.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().unwrap();
         (locked, started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -159,8 +159,9 @@ fn a_backend_that_hangs_up_releases_its_locks_and_its_wait() {
     .unwrap();
     let no_wait_lock = |key| LockRow { wait: WaitPolicy::NoWait as i32, ..lock(key, 0) };
     let started = Instant::now();
-    while let Err(e) = a.lock_row(no_wait_lock(row(2)), &mut no_wait()) {
-        assert!(started.elapsed() < Duration::from_secs(2), "b's lock outlived its connection: {e}");
+    while let Err(holders) = a.lock_row(no_wait_lock(row(2)), &mut no_wait()).unwrap() {
+        assert_eq!(holders, vec![7], "the holder is named by its tag");
+        assert!(started.elapsed() < Duration::from_secs(2), "b's lock outlived its connection");
         std::thread::sleep(Duration::from_millis(20));
     }
     // A wait with a timeout gives up with LockTimeout.

@@ -35,7 +35,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use lyra_cluster::protocol::{request, Commit, EndTxn, ErrorCode, LockMode, LockRow, Op, RowLocked, Span, Ts, WaitPolicy};
+use lyra_cluster::protocol::{request, Commit, EndTxn, LockMode, LockRow, Op, RowLocked, Span, Ts, WaitPolicy};
 use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
@@ -93,9 +93,6 @@ thread_local! {
     /// Set while a commit streams to the node; still set at ABORT means the
     /// node may hold staged writes of this transaction.
     static COMMITTING: Cell<bool> = const { Cell::new(false) };
-    /// Set while a lock request is out; still set at ABORT means the node
-    /// may still be waiting on this transaction's behalf.
-    static LOCKING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Notes a timestamp the node read at: the first becomes the transaction's
@@ -147,17 +144,50 @@ pub fn held_lock(key: &[u8], mode: LockMode) -> Option<Ts> {
     NODE_STATE.with(|n| n.borrow().locks.get(key).filter(|(held, _)| *held >= mode).map(|(_, ts)| *ts))
 }
 
-/// Locks `key` on the node for this transaction (waiting as `wait` says,
-/// and at most `lock_timeout`). `Err` carries the node's refusal:
-/// `WouldBlock`, `Deadlock`, `LockTimeout`.
-pub fn lock_row(key: &[u8], mode: LockMode, wait: WaitPolicy) -> Result<RowLocked, (ErrorCode, String)> {
-    // SAFETY: reading a backend-local GUC variable.
-    let timeout_ms = unsafe { pg_sys::LockTimeout }.max(0) as u32;
-    let request = LockRow { key: key.to_vec(), mode: mode as i32, wait: wait as i32, timeout_ms };
-    LOCKING.with(|l| l.set(true));
-    let locked = node_link::with_node_answer(|client, w| client.lock_row(request, w));
-    LOCKING.with(|l| l.set(false));
-    let locked = locked?;
+/// Locks `key` on the node for this transaction. When others hold it and
+/// `wait` is set, waits the way heap waits for a row's updater: in
+/// Postgres's lock manager, on the holders' transaction ids — so the wait
+/// shows in `pg_locks`, Postgres's deadlock detector sees it (40P01 after
+/// `deadlock_timeout`), and `lock_timeout`, `statement_timeout` and cancel
+/// end it. Then asks again. `None`: held by others and `wait` is not set.
+///
+/// # Safety
+/// `rel` and `tid` are the relation and row being locked (for the wait's
+/// error context).
+pub unsafe fn lock_row(
+    key: &[u8],
+    mode: LockMode,
+    wait: bool,
+    rel: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+) -> Option<RowLocked> {
+    // The holder's xid lock is what waiters wait on: take an xid.
+    let xid = pg_sys::GetTopTransactionId();
+    let request = LockRow {
+        key: key.to_vec(),
+        mode: mode as i32,
+        wait: WaitPolicy::NoWait as i32,
+        timeout_ms: 0,
+        txn_tag: u64::from(xid.into_inner()),
+    };
+    let locked = loop {
+        match node_link::with_node(|client, w| client.lock_row(request.clone(), w)) {
+            Ok(locked) => break locked,
+            Err(_) if !wait => return None,
+            Err(holders) => {
+                for holder in holders {
+                    let holder = pg_sys::TransactionId::from_inner(holder as u32);
+                    if holder != xid && holder != pg_sys::TransactionId::INVALID {
+                        pg_sys::XactLockTableWait(holder, rel, tid, pg_sys::XLTW_Oper::XLTW_Lock);
+                    } else {
+                        // A holder without a Postgres transaction to wait on.
+                        pg_sys::check_for_interrupts!();
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+    };
     let lock_ts = locked.lock_ts.unwrap_or_default();
     note_ts(Some(lock_ts));
     NODE_STATE.with(|n| {
@@ -165,7 +195,7 @@ pub fn lock_row(key: &[u8], mode: LockMode, wait: WaitPolicy) -> Result<RowLocke
         let entry = n.locks.entry(key.to_vec()).or_insert((mode, lock_ts));
         entry.0 = entry.0.max(mode);
     });
-    Ok(locked)
+    Some(locked)
 }
 
 fn with<T>(f: impl FnOnce(&mut WriteBuffer) -> T) -> T {
@@ -299,6 +329,9 @@ fn commit() {
     if buffer.versions.is_empty() && buffer.range_deletes.is_empty() {
         if !state.locks.is_empty() {
             node_link::with_node(|client, wait| client.end_txn(wait));
+        } else if state.start_ts.is_some() {
+            // Only reads: unpin its snapshot on the node, without waiting.
+            node_link::send_and_forget(request::Kind::EndTxn(EndTxn {}));
         }
         return;
     }
@@ -360,15 +393,13 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             );
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
-            // A commit cut short may have staged writes on the node, a lock
-            // request cut short may still be waiting there: a new
+            // A commit cut short may have staged writes on the node: a new
             // connection ends all that. Locks held are released by EndTxn.
-            let cut_short = COMMITTING.with(|c| c.replace(false)) | LOCKING.with(|l| l.replace(false));
-            if cut_short {
+            if COMMITTING.with(|c| c.replace(false)) {
                 node_link::disconnect();
             } else {
                 node_link::forget_all();
-                if NODE_STATE.with(|n| !n.borrow().locks.is_empty()) {
+                if NODE_STATE.with(|n| n.borrow().start_ts.is_some() || !n.borrow().locks.is_empty()) {
                     node_link::send_and_forget(request::Kind::EndTxn(EndTxn {}));
                 }
             }

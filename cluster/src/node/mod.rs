@@ -15,7 +15,7 @@
 //! (engine, connection state, request) so it is tested without sockets;
 //! [`server`] is the socket shell around it.
 //!
-//! Not here yet: Raft groups, gRPC to other nodes, the HLC.
+//! Not here yet: Raft groups, gRPC to other nodes.
 
 pub mod server;
 pub mod service;
@@ -78,7 +78,8 @@ impl NodeHandle {
             .map_err(NodeError::Runtime)?;
         let listener = runtime.block_on(server::bind(&config.socket))?;
         let (stop, stopped) = watch::channel(false);
-        runtime.spawn(server::serve(listener, service, stopped));
+        runtime.spawn(server::serve(listener, Arc::clone(&service), stopped));
+        runtime.spawn(collect_garbage(service));
         tracing::info!(node_id = config.node_id, dir = %config.dir.display(), "lyra node started");
         Ok(NodeHandle { runtime: Some(runtime), stop })
     }
@@ -101,6 +102,24 @@ impl NodeHandle {
 impl Drop for NodeHandle {
     fn drop(&mut self) {
         self.stop_runtime();
+    }
+}
+
+/// How often the node collects old row versions.
+const GC_EVERY: Duration = Duration::from_secs(2);
+
+/// Collects garbage every [`GC_EVERY`], off the runtime's worker threads.
+async fn collect_garbage(service: Arc<service::Service<RocksDb>>) {
+    let mut tick = tokio::time::interval(GC_EVERY);
+    loop {
+        tick.tick().await;
+        let service = Arc::clone(&service);
+        match tokio::task::spawn_blocking(move || service.collect_garbage()).await {
+            Ok(Ok(rows)) if rows > 0 => tracing::debug!(rows, "collected old versions"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
+            Err(e) => tracing::warn!(error = %e, "garbage collection panicked"),
+        }
     }
 }
 

@@ -21,6 +21,14 @@
 //!   EndTxn                             release the locks, forget the staged writes
 //! ```
 //!
+//! Old versions are collected ([`Service::collect_garbage`], run every few
+//! seconds by the node) below the oldest timestamp any open transaction
+//! read or locked at: each connection *pins* the first timestamp it used
+//! until its `Commit`/`EndTxn`. Only rows overwritten or deleted since the
+//! last collection are visited. A read below the collected horizon (a
+//! backend that lost its connection mid-transaction) is refused with
+//! "snapshot too old" rather than answered wrongly.
+//!
 //! Two rules make snapshots exact without a timestamp cache or in-flight
 //! tracking: a commit picks its timestamp and writes under the commit
 //! latch, and a reader that asks for "now" takes its timestamp under the
@@ -29,6 +37,7 @@
 //! shell waits, see [`super::server`]): [`Service::try_lock`] either
 //! answers or says the request is blocked.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -46,7 +55,7 @@ use lyra_engine::TxnError;
 
 use crate::protocol::{
     request, response, Committed, Done, ErrorCode, ErrorReply, Id, KvPair, LockMode, LockRow, Op, OpKind, Request,
-    Response, RowLocked, Scanned, Ts, Value, WaitPolicy,
+    Response, RowBusy, RowLocked, Scanned, Ts, Value, WaitPolicy,
 };
 
 /// Scan limits applied when a request leaves them 0, and their ceilings.
@@ -73,7 +82,18 @@ pub struct Service<E: Engine> {
     released: tokio::sync::Notify,
     recent: Mutex<RecentWrites>,
     next_connection: AtomicU64,
+    /// Connection → the oldest timestamp its open transaction uses.
+    pins: Mutex<HashMap<Owner, Timestamp>>,
+    /// Rows overwritten or deleted since they were last collected.
+    garbage: Mutex<BTreeSet<Vec<u8>>>,
+    /// Versions below this may be gone: reads under it are refused.
+    gc_horizon: Mutex<Timestamp>,
+    /// Connection → the tag its transaction gave in its lock requests.
+    txn_tags: Mutex<HashMap<Owner, u64>>,
 }
+
+/// Rows collected per engine batch.
+const GC_BATCH_KEYS: usize = 1024;
 
 /// Per-connection state: its transaction's staged writes; its id owns the
 /// transaction's row locks.
@@ -142,7 +162,31 @@ impl<E: Engine> Service<E> {
             released: tokio::sync::Notify::new(),
             recent: Mutex::new(RecentWrites::new(horizon, RECENT_WRITE_KEYS)),
             next_connection: AtomicU64::new(1),
+            pins: Mutex::new(HashMap::new()),
+            garbage: Mutex::new(BTreeSet::new()),
+            gc_horizon: Mutex::new(Timestamp::ZERO),
+            txn_tags: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Collects the versions no open transaction can read: below the
+    /// oldest pinned timestamp (or now). Returns how many rows it visited.
+    pub fn collect_garbage(&self) -> Result<usize, lyra_engine::TxnError> {
+        let safe_ts = {
+            let pins = lock(&self.pins);
+            let now = self.fresh_ts();
+            let safe = pins.values().copied().min().unwrap_or(now).min(now);
+            // Raised while the pins are held, so no read can pin below it.
+            *lock(&self.gc_horizon) = safe;
+            safe
+        };
+        let keys: Vec<Vec<u8>> = std::mem::take(&mut *lock(&self.garbage)).into_iter().collect();
+        let mut again = Vec::new();
+        for chunk in keys.chunks(GC_BATCH_KEYS) {
+            again.extend(self.mvcc.gc_keys(chunk, safe_ts)?);
+        }
+        lock(&self.garbage).extend(again);
+        Ok(keys.len())
     }
 
     pub fn node_id(&self) -> u64 {
@@ -154,10 +198,34 @@ impl<E: Engine> Service<E> {
         Connection { id: self.next_connection.fetch_add(1, Ordering::Relaxed), staged: Vec::new() }
     }
 
-    /// The connection is gone: its transaction ends, its locks go.
+    /// The connection's transaction ended (or the connection is gone): its
+    /// staged writes, locks and pin go.
     pub fn disconnect(&self, conn: &mut Connection) {
         conn.staged.clear();
         self.release_locks(conn);
+        lock(&self.pins).remove(&conn.id);
+        lock(&self.txn_tags).remove(&conn.id);
+    }
+
+    /// Keeps versions at `ts` (`None`: a fresh timestamp, returned) for the
+    /// connection's transaction; refuses a timestamp below what garbage
+    /// collection may already have removed. A fresh timestamp is taken
+    /// under the pins' lock, so a collection cannot pass it unpinned.
+    fn pin(&self, conn: &Connection, ts: Option<Timestamp>) -> Result<Timestamp, Failure> {
+        let mut pins = lock(&self.pins);
+        let ts = match ts {
+            Some(ts) if ts < *lock(&self.gc_horizon) => {
+                return Err(Failure(
+                    ErrorCode::SerializationFailure,
+                    format!("snapshot too old: {ts} is below the collected horizon"),
+                ));
+            }
+            Some(ts) => ts,
+            None => self.fresh_ts(),
+        };
+        let pin = pins.entry(conn.id).or_insert(ts);
+        *pin = (*pin).min(ts);
+        Ok(ts)
     }
 
     pub fn handle(&self, conn: &mut Connection, request: Request) -> Response {
@@ -166,8 +234,8 @@ impl<E: Engine> Service<E> {
             None => return error(ErrorCode::InvalidInput, "empty request".into()),
         };
         let result: Reply = match kind {
-            request::Kind::Get(get) => self.get(get),
-            request::Kind::Scan(scan) => self.scan(scan),
+            request::Kind::Get(get) => self.get(conn, get),
+            request::Kind::Scan(scan) => self.scan(conn, scan),
             request::Kind::AllocateTableId(_) => self.catalog.allocate_table_id().map(id).map_err(Failure::from),
             request::Kind::AllocateRowIds(a) => {
                 self.catalog.allocate_row_ids(a.table, a.count).map(|row| id(row.0)).map_err(Failure::from)
@@ -205,27 +273,30 @@ impl<E: Engine> Service<E> {
     /// One attempt at a row lock. A `Block` request that cannot be granted
     /// leaves the connection waiting in the lock table (for deadlock
     /// detection) until it tries again, or [`cancel_wait`](Self::cancel_wait).
-    pub fn try_lock(&self, conn: &Connection, lock: &LockRow) -> LockAttempt {
-        let mode = match LockMode::try_from(lock.mode) {
+    pub fn try_lock(&self, conn: &Connection, request: &LockRow) -> LockAttempt {
+        let mode = match LockMode::try_from(request.mode) {
             Ok(LockMode::KeyShare) => Mode::KeyShare,
             Ok(LockMode::Share) => Mode::Share,
             Ok(LockMode::NoKeyUpdate) => Mode::NoKeyUpdate,
             Ok(LockMode::Update) => Mode::Update,
-            Err(_) => return LockAttempt::Done(error(ErrorCode::InvalidInput, format!("unknown lock mode {}", lock.mode))),
+            Err(_) => return LockAttempt::Done(error(ErrorCode::InvalidInput, format!("unknown lock mode {}", request.mode))),
         };
-        if !is_versioned(&lock.key) {
+        if !is_versioned(&request.key) {
             return LockAttempt::Done(error(ErrorCode::InvalidInput, "only table rows can be locked".into()));
         }
-        let outcome = self.lock_table().acquire(conn.id, &lock.key, mode);
+        lock(&self.txn_tags).insert(conn.id, request.txn_tag);
+        let outcome = self.lock_table().acquire(conn.id, &request.key, mode);
         match outcome {
-            Acquire::Granted => LockAttempt::Done(match self.locked_row(&lock.key) {
+            Acquire::Granted => LockAttempt::Done(match self.locked_row(conn, &request.key) {
                 Ok(kind) => Response { kind: Some(kind) },
                 Err(Failure(code, message)) => error(code, message),
             }),
             Acquire::Deadlock => LockAttempt::Done(error(ErrorCode::Deadlock, "deadlock detected".into())),
-            Acquire::Blocked { .. } if lock.wait == WaitPolicy::NoWait as i32 => {
+            Acquire::Blocked { holders } if request.wait == WaitPolicy::NoWait as i32 => {
                 self.cancel_wait(conn);
-                LockAttempt::Done(error(ErrorCode::WouldBlock, "the row is locked".into()))
+                let tags = lock(&self.txn_tags);
+                let holders = holders.iter().map(|h| tags.get(h).copied().unwrap_or(0)).collect();
+                LockAttempt::Done(Response { kind: Some(response::Kind::RowBusy(RowBusy { holders })) })
             }
             Acquire::Blocked { .. } => LockAttempt::Blocked,
         }
@@ -241,8 +312,8 @@ impl<E: Engine> Service<E> {
         &self.released
     }
 
-    fn locked_row(&self, key: &[u8]) -> Reply {
-        let lock_ts = self.fresh_ts();
+    fn locked_row(&self, conn: &Connection, key: &[u8]) -> Reply {
+        let lock_ts = self.pin(conn, None)?;
         let latest = self.mvcc.latest(key)?;
         let (latest_ts, value) = match latest {
             Some((ts, value)) => (Some(ts.into()), value),
@@ -267,26 +338,28 @@ impl<E: Engine> Service<E> {
         self.hlc.now()
     }
 
-    /// The timestamp a read asked for, or a fresh one.
-    fn read_ts(&self, asked: Option<Ts>) -> Result<Timestamp, Failure> {
-        match asked {
+    /// The timestamp a read asked for, or a fresh one; pinned for the
+    /// connection's transaction.
+    fn read_ts(&self, conn: &Connection, asked: Option<Ts>) -> Result<Timestamp, Failure> {
+        let asked = asked.map(Timestamp::from);
+        if let Some(ts) = asked {
             // Later commits must land above a read at `ts`.
-            Some(ts) => Ok(self.hlc.update(ts.into()).map(|_| ts.into())?),
-            None => Ok(self.fresh_ts()),
+            self.hlc.update(ts)?;
         }
+        self.pin(conn, asked)
     }
 
-    fn get(&self, get: crate::protocol::Get) -> Reply {
+    fn get(&self, conn: &Connection, get: crate::protocol::Get) -> Reply {
         if !is_versioned(&get.key) {
             let value = self.engine.get(&get.key)?;
             return Ok(response::Kind::Value(Value { value, read_ts: None }));
         }
-        let read_ts = self.read_ts(get.read_ts)?;
+        let read_ts = self.read_ts(conn, get.read_ts)?;
         let value = self.mvcc.get(&get.key, read_ts)?;
         Ok(response::Kind::Value(Value { value, read_ts: Some(read_ts.into()) }))
     }
 
-    fn scan(&self, scan: crate::protocol::Scan) -> Reply {
+    fn scan(&self, conn: &Connection, scan: crate::protocol::Scan) -> Reply {
         let max_rows = limit(scan.max_rows, DEFAULT_SCAN_ROWS, MAX_SCAN_ROWS);
         let max_bytes = limit(scan.max_bytes, DEFAULT_SCAN_BYTES, MAX_SCAN_BYTES);
         // Pairs are copied once, into one buffer for the page; each KvPair
@@ -299,7 +372,7 @@ impl<E: Engine> Service<E> {
             arena.extend_from_slice(v);
         };
         let (more, read_ts) = if is_versioned(&scan.start) {
-            let read_ts = self.read_ts(scan.read_ts)?;
+            let read_ts = self.read_ts(conn, scan.read_ts)?;
             let end = scan_visible(&*self.engine, &scan.start, &scan.end, read_ts, max_rows, max_bytes, &mut keep)?;
             (end.more, Some(read_ts.into()))
         } else {
@@ -326,7 +399,7 @@ impl<E: Engine> Service<E> {
         let mut ops = std::mem::take(&mut conn.staged);
         ops.extend(commit.ops);
         let result = self.apply_commit(ops, commit.start_ts, commit.read_ts, commit.read_spans);
-        self.release_locks(conn);
+        self.disconnect(conn);
         result
     }
 
@@ -374,6 +447,14 @@ impl<E: Engine> Service<E> {
             }
         } else {
             self.mvcc.one_phase_commit_checked(raw, &mutations, start_ts, commit_ts)?;
+            let mut garbage = lock(&self.garbage);
+            for (mutation, seen_at) in &mutations {
+                // An overwrite or a delete leaves a version to collect.
+                if seen_at.is_some() || matches!(mutation, Mutation::Delete(_)) {
+                    garbage.insert(mutation.key().to_vec());
+                }
+            }
+            drop(garbage);
             let mut keys: Vec<Vec<u8>> = mutations.into_iter().map(|(m, _)| m.key().to_vec()).collect();
             keys.sort_unstable();
             self.recent.lock().unwrap_or_else(PoisonError::into_inner).record(commit_ts, keys);
@@ -381,6 +462,11 @@ impl<E: Engine> Service<E> {
         tracing::debug!(%commit_ts, "committed");
         Ok(response::Kind::Committed(Committed { commit_ts: Some(commit_ts.into()) }))
     }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn limit(asked: u32, default: u32, ceiling: u32) -> usize {
@@ -441,7 +527,7 @@ mod tests {
     }
 
     fn lock(service: &Service<Memory>, conn: &mut Connection, key: Vec<u8>, mode: LockMode, wait: WaitPolicy) -> response::Kind {
-        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0 };
+        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag: 0 };
         call(service, conn, request::Kind::LockRow(lock))
     }
 
@@ -549,7 +635,7 @@ mod tests {
         // KEY SHARE is compatible with NO KEY UPDATE; SHARE is not.
         assert!(matches!(lock(&service, &mut b, row(1), LockMode::KeyShare, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
         let blocked = lock(&service, &mut b, row(1), LockMode::Share, WaitPolicy::NoWait);
-        assert_eq!(error_code(&blocked), Some(ErrorCode::WouldBlock as i32));
+        assert!(matches!(blocked, response::Kind::RowBusy(_)), "{blocked:?}");
         let ops = vec![Op::put(row(1), b"v2".to_vec()).seen_at(locked.lock_ts)];
         assert!(matches!(commit(&service, &mut a, Commit { ops, ..Default::default() }), response::Kind::Committed(_)));
         let response::Kind::RowLocked(relocked) = lock(&service, &mut b, row(1), LockMode::Share, WaitPolicy::NoWait) else {
@@ -568,7 +654,7 @@ mod tests {
         let (mut a, mut b) = (service.connect(), service.connect());
         lock(&service, &mut a, row(1), LockMode::Update, WaitPolicy::Block);
         lock(&service, &mut b, row(2), LockMode::Update, WaitPolicy::Block);
-        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0 };
+        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0, txn_tag: 0 };
         assert!(matches!(service.try_lock(&a, &wait(row(2))), LockAttempt::Blocked));
         let LockAttempt::Done(reply) = service.try_lock(&b, &wait(row(1))) else { panic!("b must not wait") };
         assert_eq!(error_code(&reply.kind.expect("a kind")), Some(ErrorCode::Deadlock as i32));
@@ -593,6 +679,37 @@ mod tests {
         let reply = commit(&service, &mut service.connect(), txn(row(2)));
         assert_eq!(error_code(&reply), Some(ErrorCode::SerializationFailure as i32));
         assert_eq!(get(&service, &row(2)), Some(b"on call".to_vec()));
+    }
+
+    #[test]
+    fn garbage_collection_keeps_what_open_transactions_read() {
+        let service = service();
+        put(&service, row(1), b"v1");
+        let mut reader = service.connect();
+        let get = |conn: &mut Connection, read_ts| {
+            match call(&service, conn, request::Kind::Get(Get { key: row(1), read_ts })) {
+                response::Kind::Value(v) => (v.value, v.read_ts),
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        let (_, snapshot) = get(&mut reader, None);
+        for v in [b"v2", b"v3"] {
+            let mut writer = service.connect();
+            let response::Kind::RowLocked(locked) = lock(&service, &mut writer, row(1), LockMode::Update, WaitPolicy::Block) else {
+                panic!("not locked")
+            };
+            let ops = vec![Op::put(row(1), v.to_vec()).seen_at(locked.lock_ts)];
+            commit(&service, &mut writer, Commit { ops, ..Default::default() });
+        }
+        service.collect_garbage().unwrap();
+        assert_eq!(get(&mut reader, snapshot).0, Some(b"v1".to_vec()), "the pinned snapshot still reads");
+        call(&service, &mut reader, request::Kind::EndTxn(EndTxn {}));
+        service.collect_garbage().unwrap();
+        let versions = service.mvcc.engine().scan(b"v", b"w", 100, usize::MAX).unwrap().len();
+        assert_eq!(versions, 1, "only the newest version is left");
+        assert_eq!(get(&mut service.connect(), None).0, Some(b"v3".to_vec()));
+        let stale = call(&service, &mut service.connect(), request::Kind::Get(Get { key: row(1), read_ts: snapshot }));
+        assert_eq!(error_code(&stale), Some(ErrorCode::SerializationFailure as i32));
     }
 
     #[test]

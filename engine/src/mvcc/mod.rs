@@ -350,6 +350,23 @@ impl<E: Engine> Mvcc<E> {
         }
     }
 
+    /// Garbage-collects the versions of `keys` below `safe_ts` (see
+    /// [`actions::gc`]) in one batch; returns the keys that still hold more
+    /// than what a read at `safe_ts` needs (versions newer than `safe_ts`),
+    /// to be collected again later.
+    pub fn gc_keys(&self, keys: &[Vec<u8>], safe_ts: Timestamp) -> TxnResult<Vec<Vec<u8>>> {
+        self.apply_after(WriteBatch::new(), |reader, writer| {
+            let mut again = Vec::new();
+            for key in keys {
+                actions::gc(reader, writer, key, safe_ts)?;
+                if reader.newest_version(key, Timestamp::MAX)?.is_some_and(|(ts, _)| ts > safe_ts) {
+                    again.push(key.clone());
+                }
+            }
+            Ok(again)
+        })
+    }
+
     /// Runs `action` under the latch and applies what it staged, if it
     /// succeeded and staged anything.
     fn apply<T>(

@@ -6,8 +6,9 @@
 //! and so its TID — across UPDATE, since the id is the key's suffix.
 //!
 //! UPDATE, DELETE and `SELECT … FOR …` first lock the row on the node
-//! ([`txn::lock_row`]) — waiting there for a concurrent writer, as heap
-//! waits for its xmax — and learn its newest committed version. If that is
+//! ([`txn::lock_row`]) — waiting for a concurrent holder's transaction in
+//! Postgres's lock manager, as heap waits for a row's xmax — and learn the
+//! row's newest committed version. If that is
 //! newer than the statement's snapshot, the row changed under the
 //! statement: `TM_Updated` / `TM_Deleted`, and Postgres does what it does
 //! for heap (READ COMMITTED re-checks the newest version with EvalPlanQual
@@ -21,7 +22,7 @@ use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
 
-use lyra_cluster::protocol::{ErrorCode, LockMode, WaitPolicy};
+use lyra_cluster::protocol::LockMode;
 
 use super::scan::{snapshot_cid, store};
 use crate::{datum, node_link, snapshot, table, txn};
@@ -80,17 +81,20 @@ enum RowLock {
     WouldBlock,
 }
 
-/// Locks the committed row `key` in `mode` for this transaction, waiting
-/// if `wait`; deadlocks and lock timeouts raise their ERRORs.
-fn lock_committed_row(key: &[u8], mode: LockMode, wait: bool, snapshot: pg_sys::Snapshot) -> RowLock {
-    let policy = if wait { WaitPolicy::Block } else { WaitPolicy::NoWait };
-    let locked = match txn::lock_row(key, mode, policy) {
-        Ok(locked) => locked,
-        Err((ErrorCode::WouldBlock, _)) => return RowLock::WouldBlock,
-        Err((code, message)) => node_link::report_node_error(code, message),
+/// Locks the committed row `key` of `rel` at `tid` in `mode` for this
+/// transaction, waiting if `wait` (see [`txn::lock_row`]).
+unsafe fn lock_committed_row(
+    rel: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    key: &[u8],
+    mode: LockMode,
+    wait: bool,
+    snapshot: pg_sys::Snapshot,
+) -> RowLock {
+    let Some(locked) = txn::lock_row(key, mode, wait, rel, tid) else {
+        return RowLock::WouldBlock;
     };
-    // SAFETY: the snapshot the executor passed in.
-    let read_ts = unsafe { snapshot::read_ts(snapshot) }.get();
+    let read_ts = snapshot::read_ts(snapshot).get();
     let changed = match (locked.latest_ts, read_ts) {
         (Some(latest), Some(read)) => latest > read,
         // Nothing committed, or a snapshot that reads the latest.
@@ -120,6 +124,7 @@ unsafe fn failure_data(tmfd: *mut pg_sys::TM_FailureData, tid: pg_sys::ItemPoint
 /// Prepares an UPDATE or DELETE of the row at `tid` by command `cid`: the
 /// row lock, and the `TM_*` answer if the write must not go ahead.
 unsafe fn before_write(
+    rel: pg_sys::Relation,
     key: &[u8],
     tid: pg_sys::ItemPointer,
     cid: pg_sys::CommandId,
@@ -143,7 +148,7 @@ unsafe fn before_write(
     if txn::held_lock(key, mode).is_some() {
         return None;
     }
-    match lock_committed_row(key, mode, wait, snapshot) {
+    match lock_committed_row(rel, tid, key, mode, wait, snapshot) {
         RowLock::WouldBlock => {
             failure_data(tmfd, tid, 0);
             Some(pg_sys::TM_Result::TM_WouldBlock)
@@ -197,7 +202,7 @@ pub unsafe extern "C-unwind" fn tuple_delete(
     _changing_part: bool,
 ) -> pg_sys::TM_Result::Type {
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
-    if let Some(result) = before_write(&key, tid, cid, LockMode::Update, snapshot, wait, tmfd) {
+    if let Some(result) = before_write(rel, &key, tid, cid, LockMode::Update, snapshot, wait, tmfd) {
         return result;
     }
     txn::delete(key, cid);
@@ -221,7 +226,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
     // No column is a key yet (no unique indexes): every UPDATE takes FOR
     // NO KEY UPDATE strength, as heap's does without them.
     *lockmode = pg_sys::LockTupleMode::LockTupleNoKeyExclusive;
-    if let Some(result) = before_write(&key, otid, cid, LockMode::NoKeyUpdate, snapshot, wait, tmfd) {
+    if let Some(result) = before_write(rel, &key, otid, cid, LockMode::NoKeyUpdate, snapshot, wait, tmfd) {
         return result;
     }
     let mut value = Vec::new();
@@ -306,7 +311,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
         }
     }
     let wait = wait_policy == pg_sys::LockWaitPolicy::LockWaitBlock;
-    let (value, changed) = match lock_committed_row(&key, mode, wait, snapshot) {
+    let (value, changed) = match lock_committed_row(rel, tid, &key, mode, wait, snapshot) {
         RowLock::WouldBlock if wait_policy == pg_sys::LockWaitPolicy::LockWaitSkip => {
             failure_data(tmfd, tid, 0);
             return pg_sys::TM_Result::TM_WouldBlock;
