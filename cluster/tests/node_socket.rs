@@ -137,11 +137,11 @@ fn a_backend_that_hangs_up_releases_its_locks_and_its_wait() {
     let node = NodeHandle::start(config(dir.path())).unwrap();
     let socket = config(dir.path()).socket;
     let mut a = NodeClient::connect(&socket).unwrap();
-    a.lock_row(lock(row(1), 0), &mut no_wait()).unwrap();
+    a.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted");
     let b_socket = socket.clone();
     std::thread::spawn(move || {
         let mut b = NodeClient::connect(&b_socket).unwrap();
-        b.lock_row(lock(row(2), 0), &mut no_wait()).unwrap();
+        b.lock_row(lock(row(2), 0), &mut no_wait()).unwrap().expect("granted");
         // b waits for row 1; a cancel unwinds out of the wait (as a
         // Postgres ERROR does) and the connection is dropped.
         let mut polls = 0;

@@ -329,12 +329,12 @@ impl<E: Engine> Service<E> {
     }
 
     fn lock_table(&self) -> MutexGuard<'_, LockTable> {
-        self.locks.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.locks)
     }
 
     /// A timestamp above every commit so far, with all of them applied.
     fn fresh_ts(&self) -> Timestamp {
-        let _latch = self.commit_latch.lock().unwrap_or_else(PoisonError::into_inner);
+        let _latch = lock(&self.commit_latch);
         self.hlc.now()
     }
 
@@ -429,10 +429,10 @@ impl<E: Engine> Service<E> {
                 (OpKind::DeleteRange, false) => raw.push(WriteOp::DeleteRange { start: op.key, end: op.value }),
             }
         }
-        let _latch = self.commit_latch.lock().unwrap_or_else(PoisonError::into_inner);
+        let _latch = lock(&self.commit_latch);
         if let (Some(read_ts), false) = (read_ts, mutations.is_empty()) {
             let spans: Vec<_> = read_spans.into_iter().map(|s| (s.start, s.end)).collect();
-            if self.recent.lock().unwrap_or_else(PoisonError::into_inner).conflicts(read_ts.into(), &spans) {
+            if lock(&self.recent).conflicts(read_ts.into(), &spans) {
                 return Err(Failure(
                     ErrorCode::SerializationFailure,
                     "could not serialize access due to read/write dependencies among transactions".into(),
@@ -457,7 +457,7 @@ impl<E: Engine> Service<E> {
             drop(garbage);
             let mut keys: Vec<Vec<u8>> = mutations.into_iter().map(|(m, _)| m.key().to_vec()).collect();
             keys.sort_unstable();
-            self.recent.lock().unwrap_or_else(PoisonError::into_inner).record(commit_ts, keys);
+            lock(&self.recent).record(commit_ts, keys);
         }
         tracing::debug!(%commit_ts, "committed");
         Ok(response::Kind::Committed(Committed { commit_ts: Some(commit_ts.into()) }))
