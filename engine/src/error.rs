@@ -74,6 +74,17 @@ pub enum TxnError {
         conflict_start_ts: Timestamp,
         conflict_commit_ts: Timestamp,
     },
+    /// A SERIALIZABLE transaction's read is stale: a key it read at
+    /// `read_ts` got a version committed after that, at `conflict_commit_ts`,
+    /// before its own commit, or is locked by a transaction that may commit
+    /// there (`conflict_commit_ts` is then the lock's start). Committing
+    /// would allow write skew; the transaction must restart.
+    #[error("read of key {} at {read_ts} is stale: it changed at {conflict_commit_ts}", key.escape_ascii())]
+    ReadConflict {
+        key: Vec<u8>,
+        read_ts: Timestamp,
+        conflict_commit_ts: Timestamp,
+    },
     /// Another transaction holds a lock on the key. Readers resolve it
     /// (see [`crate::mvcc`]) or wait; writers wait or abort.
     #[error("key {} is locked by txn {} (primary {}, ttl {}µs)", .0.key.escape_ascii(), .0.start_ts, .0.primary.escape_ascii(), .0.ttl)]
@@ -103,6 +114,7 @@ impl TxnError {
         matches!(
             self,
             TxnError::WriteConflict { .. }
+                | TxnError::ReadConflict { .. }
                 | TxnError::KeyLocked(_)
                 | TxnError::TxnRolledBack { .. }
         )

@@ -14,14 +14,19 @@
 //!
 //! ```text
 //! # comment                                 (kept as is; so are blank lines)
-//! begin t=A ts=10 [ttl=N]                   client transaction A reading at 10
+//! begin t=A ts=10 [ttl=N] [serializable]    client transaction A reading at 10
 //! put t=A k=a v=1 | del t=A k=a             buffer a write
 //! get t=A k=a | get k=a ts=15 [now=N]       read (with now=: resolve locks met)
-//! scan [t=A | ts=15] [k=a] [end=z] [limit=N]
-//! commit t=A ts=20                          2PC: prewrite, primary, secondaries
+//! scan [t=A | ts=15] [k=a] [end=z] [limit=N] [reverse]
+//! commit t=A ts=20                          2PC: prewrite, (refresh,) primary, secondaries
 //! prewrite t=A | commit_primary t=A ts=20 | commit_secondaries t=A ts=20
 //! commit1pc t=A ts=20                       1PC fast path
+//! refresh t=A ts=20                         SERIALIZABLE read refresh alone
 //! rollback t=A                              roll back every key of A
+//! lock t=A k=a mode=update ts=15            row lock (the node's lock table) at 15
+//! commit_locked t=A ts=20                   checked 1PC: each locked key against
+//!                                           its lock ts; then A's locks go
+//! latest k=a                                newest committed version
 //! crash t=A                                 the coordinator forgets A
 //! prewrite k=b (v=2 | del) primary=a start=10 [ttl=N]   one key, raw
 //! commit k=b start=10 ts=20 | rollback k=b start=10     one key, raw
@@ -39,10 +44,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lyra_engine::hlc::Timestamp;
+use lyra_engine::mvcc::locks::{Acquire, LockMode, LockTable, Owner};
 use lyra_engine::mvcc::{
     Lock, LockInfo, Mutation, Mvcc, MvccKey, Transaction, TxnStatus, Write, WriteKind,
 };
-use lyra_engine::storage::{Engine, KvPair, Memory, RocksDb};
+use lyra_engine::storage::{Engine, KvPair, Memory, RocksDb, WriteBatch};
 use lyra_engine::{TxnError, TxnResult};
 
 /// A parsed command line: name, then `key=value` arguments or bare flags.
@@ -119,6 +125,11 @@ fn show(bytes: &[u8]) -> String {
 struct Runner<E: Engine> {
     mvcc: Mvcc<E>,
     txns: HashMap<String, Transaction>,
+    /// The row lock table, owners numbered in order of `begin`.
+    locks: LockTable,
+    owners: Vec<String>,
+    /// Per transaction, the keys it locked and at which timestamp.
+    locked_at: HashMap<String, HashMap<Vec<u8>, Timestamp>>,
 }
 
 impl<E: Engine> Runner<E> {
@@ -126,6 +137,9 @@ impl<E: Engine> Runner<E> {
         Runner {
             mvcc: Mvcc::new(Arc::new(engine)),
             txns: HashMap::new(),
+            locks: LockTable::new(),
+            owners: Vec::new(),
+            locked_at: HashMap::new(),
         }
     }
 
@@ -164,6 +178,20 @@ impl<E: Engine> Runner<E> {
             .unwrap_or_else(|| panic!("no transaction {name}"))
     }
 
+    fn owner(&self, name: &str) -> Owner {
+        let index = self.owners.iter().position(|n| n == name);
+        index.unwrap_or_else(|| panic!("no transaction {name}")) as Owner
+    }
+
+    /// The newest committed version of `key`, shown.
+    fn show_latest(&self, key: &[u8]) -> TxnResult<String> {
+        Ok(match self.mvcc.latest(key)? {
+            None => format!("{} has no version", show(key)),
+            Some((ts, None)) => format!("{}@{ts} deleted", show(key)),
+            Some((ts, Some(value))) => format!("{}@{ts} = {}", show(key), show(&value)),
+        })
+    }
+
     fn execute(&mut self, c: &Command) -> TxnResult<Vec<String>> {
         let ok = || Ok(vec!["ok".to_string()]);
         let raw = c.opt("t").is_none();
@@ -173,7 +201,14 @@ impl<E: Engine> Runner<E> {
                 if let Some(ttl) = c.num("ttl") {
                     txn = txn.with_ttl(ttl);
                 }
-                self.txns.insert(c.arg("t").to_string(), txn);
+                if c.opt("serializable").is_some() {
+                    txn = txn.serializable();
+                }
+                let name = c.arg("t").to_string();
+                if !self.owners.contains(&name) {
+                    self.owners.push(name.clone());
+                }
+                self.txns.insert(name, txn);
                 Ok(vec![])
             }
             "put" => {
@@ -189,7 +224,8 @@ impl<E: Engine> Runner<E> {
             "get" => {
                 let key = c.bytes("k");
                 let value = if !raw {
-                    self.txn(c).get(&self.mvcc, &key)?
+                    let (txn, mvcc) = (self.txns.get_mut(c.arg("t")).expect("a transaction"), &self.mvcc);
+                    txn.get(mvcc, &key)?
                 } else if let Some(now) = c.opt("now") {
                     self.mvcc.get_resolving(&key, c.ts("ts"), parse_ts(now))?
                 } else {
@@ -204,10 +240,18 @@ impl<E: Engine> Runner<E> {
                 let start = c.opt("k").map(unescape).unwrap_or_default();
                 let end = c.opt("end").map(unescape).unwrap_or_default();
                 let limit = c.num("limit").map_or(usize::MAX, |n| n as usize);
-                let pairs = if raw {
-                    self.mvcc.scan(&start, &end, c.ts("ts"), limit)?
-                } else {
-                    self.txn(c).scan(&self.mvcc, &start, &end, limit)?
+                let reverse = c.opt("reverse").is_some();
+                let pairs = match (raw, reverse) {
+                    (true, false) => self.mvcc.scan(&start, &end, c.ts("ts"), limit)?,
+                    (true, true) => self.mvcc.scan_reverse(&start, &end, c.ts("ts"), limit)?,
+                    (false, _) => {
+                        let (txn, mvcc) = (self.txns.get_mut(c.arg("t")).expect("a transaction"), &self.mvcc);
+                        if reverse {
+                            txn.scan_reverse(mvcc, &start, &end, limit)?
+                        } else {
+                            txn.scan(mvcc, &start, &end, limit)?
+                        }
+                    }
                 };
                 if pairs.is_empty() {
                     return Ok(vec!["(empty)".to_string()]);
@@ -255,6 +299,50 @@ impl<E: Engine> Runner<E> {
                 self.txn(c).commit_one_phase(&self.mvcc, c.ts("ts"))?;
                 ok()
             }
+            "refresh" => {
+                self.txn(c).refresh(&self.mvcc, c.ts("ts"))?;
+                ok()
+            }
+            "lock" => {
+                let key = c.bytes("k");
+                let mode = match c.arg("mode") {
+                    "key_share" => LockMode::KeyShare,
+                    "share" => LockMode::Share,
+                    "no_key_update" => LockMode::NoKeyUpdate,
+                    "update" => LockMode::Update,
+                    other => panic!("unknown lock mode {other}"),
+                };
+                let name = c.arg("t").to_string();
+                match self.locks.acquire(self.owner(&name), &key, mode) {
+                    Acquire::Granted => {
+                        self.locked_at.entry(name).or_default().insert(key.clone(), c.ts("ts"));
+                        Ok(vec![format!("granted; latest {}", self.show_latest(&key)?)])
+                    }
+                    Acquire::Blocked { holders } => {
+                        let names: Vec<_> = holders.iter().map(|&o| self.owners[o as usize].as_str()).collect();
+                        Ok(vec![format!("blocked by {}", names.join(", "))])
+                    }
+                    Acquire::Deadlock => Ok(vec!["deadlock".to_string()]),
+                }
+            }
+            "commit_locked" => {
+                let name = c.arg("t").to_string();
+                let locked = self.locked_at.remove(&name).unwrap_or_default();
+                let txn = self.txn(c);
+                let checked: Vec<_> = txn
+                    .mutations()
+                    .into_iter()
+                    .map(|m| {
+                        let seen = locked.get(m.key()).copied();
+                        (m, seen)
+                    })
+                    .collect();
+                let result = self.mvcc.one_phase_commit_checked(WriteBatch::new(), &checked, txn.start_ts(), c.ts("ts"));
+                self.locks.release_all(self.owner(&name));
+                result?;
+                ok()
+            }
+            "latest" => Ok(vec![self.show_latest(&c.bytes("k"))?]),
             "rollback" if raw => {
                 self.mvcc.rollback(&[c.bytes("k")], c.ts("start"))?;
                 ok()

@@ -17,7 +17,9 @@
 //!   StageWrites*, Commit               one atomic batch at commit_ts = now:
 //!                                      each row checked against seen_at, the
 //!                                      read spans (SERIALIZABLE) against the
-//!                                      recent writes; then the locks go
+//!                                      recent writes (or, for a read older
+//!                                      than that log, the stored versions);
+//!                                      then the locks go
 //!   EndTxn                             release the locks, forget the staged writes
 //! ```
 //!
@@ -432,7 +434,22 @@ impl<E: Engine> Service<E> {
         let _latch = lock(&self.commit_latch);
         if let (Some(read_ts), false) = (read_ts, mutations.is_empty()) {
             let spans: Vec<_> = read_spans.into_iter().map(|s| (s.start, s.end)).collect();
-            if lock(&self.recent).conflicts(read_ts.into(), &spans) {
+            let read_ts = Timestamp::from(read_ts);
+            let recent = lock(&self.recent).conflicts(read_ts, &spans);
+            // Too old for the log: walk the stored versions instead (none
+            // above a pinned snapshot has been collected).
+            let stale = match recent {
+                Some(stale) => stale,
+                None => {
+                    let start_ts = start_ts.map(Timestamp::from).unwrap_or(read_ts);
+                    match self.mvcc.refresh(&spans, start_ts, read_ts, Timestamp::MAX) {
+                        Ok(()) => false,
+                        Err(TxnError::ReadConflict { .. }) => true,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            if stale {
                 return Err(Failure(
                     ErrorCode::SerializationFailure,
                     "could not serialize access due to read/write dependencies among transactions".into(),
@@ -679,6 +696,32 @@ mod tests {
         let reply = commit(&service, &mut service.connect(), txn(row(2)));
         assert_eq!(error_code(&reply), Some(ErrorCode::SerializationFailure as i32));
         assert_eq!(get(&service, &row(2)), Some(b"on call".to_vec()));
+    }
+
+    #[test]
+    fn serializable_reads_older_than_the_recent_log_are_checked_in_storage() {
+        let engine = Arc::new(Memory::new());
+        let before = Service::new(Arc::clone(&engine), 1);
+        put(&before, row(1), b"on call");
+        put(&before, row(2), b"on call");
+        let (_, snapshot) = get_at(&before, &row(1), None);
+        let (start, end) = KeyPrefix::Rows { table: 7 }.range();
+        let txn = |key, spans: Vec<Span>| Commit {
+            ops: vec![Op::put(key, b"off".to_vec()).seen_at(snapshot)],
+            start_ts: snapshot,
+            read_ts: snapshot,
+            read_spans: spans,
+        };
+        let both = vec![Span { start, end }];
+        assert!(matches!(commit(&before, &mut before.connect(), txn(row(1), both.clone())), response::Kind::Committed(_)));
+        // A restarted node remembers no commits: the read at `snapshot` is
+        // below its log's horizon, and the versions themselves decide.
+        let after = Service::new(Arc::clone(&engine), 1);
+        let reply = commit(&after, &mut after.connect(), txn(row(2), both));
+        assert_eq!(error_code(&reply), Some(ErrorCode::SerializationFailure as i32));
+        let only_row_2 = vec![Span { start: row(2), end: row(3) }];
+        let reply = commit(&after, &mut after.connect(), txn(row(2), only_row_2));
+        assert!(matches!(reply, response::Kind::Committed(_)), "{reply:?}");
     }
 
     #[test]

@@ -69,8 +69,9 @@
 //!
 //! # Not done yet
 //!
-//! Reverse scans (the [`Engine`] has none), SERIALIZABLE read refresh,
-//! pessimistic (`SELECT … FOR UPDATE`) lock-only writes, async commit /
+//! Lock-only records for pessimistic locks across ranges (the node keeps
+//! row locks in memory, [`locks`]), a timestamp cache making
+//! [`Mvcc::refresh`] safe without a commit latch, async commit /
 //! parallel commits, uncertainty intervals, collecting every lock of a
 //! scan instead of stopping at the first, and a consistent snapshot for
 //! multi-call reads (each engine call is atomic, and a read is safe because
@@ -201,6 +202,80 @@ impl<E: Engine> Mvcc<E> {
         })?;
         pairs.truncate(limit);
         Ok(pairs)
+    }
+
+    /// [`scan`](Self::scan) in descending key order: up to `limit` visible
+    /// pairs of `[start, end)` from the last key down.
+    pub fn scan_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: usize,
+    ) -> TxnResult<Vec<KvPair>> {
+        let mut pairs = Vec::new();
+        scan::scan_visible_reverse(&*self.engine, start, end, read_ts, limit.max(1), usize::MAX, &mut |k, v| {
+            pairs.push((k.to_vec(), v.to_vec()))
+        })?;
+        pairs.truncate(limit);
+        Ok(pairs)
+    }
+
+    /// Read refresh for SERIALIZABLE (CockroachDB's): checks that nothing a
+    /// transaction read at `read_ts` in `spans` (`[start, end)` of user
+    /// keys, empty end unbounded) changed before its `commit_ts`. Fails with
+    /// [`TxnError::ReadConflict`] at the first commit record in a span with
+    /// a timestamp in `(read_ts, commit_ts]`, or a lock of another
+    /// transaction (not `start_ts`) started at or before `commit_ts`, which
+    /// might commit in that window.
+    ///
+    /// A refresh that passes proves the reads as valid at `commit_ts` as at
+    /// `read_ts` only if no other commit lands in the spans between the
+    /// refresh and the commit: the caller makes the two atomic (the node's
+    /// commit latch) or keeps later writers above `commit_ts` (a timestamp
+    /// cache). Versions newer than the oldest live snapshot are never
+    /// garbage-collected, so the walk sees every commit it must.
+    pub fn refresh(
+        &self,
+        spans: &[(Vec<u8>, Vec<u8>)],
+        start_ts: Timestamp,
+        read_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> TxnResult<()> {
+        for (start, end) in spans {
+            let (raw_start, raw_end) = keys::user_range(start, end);
+            let mut conflict: Option<TxnResult<(Vec<u8>, Timestamp)>> = None;
+            self.engine.scan_visit(&raw_start, &raw_end, usize::MAX, usize::MAX, &mut |raw, value| {
+                let found = match keys::peek_record(raw) {
+                    Err(e) => Err(e.into()),
+                    Ok((_, keys::RecordKind::Data(_))) => return true,
+                    Ok((prefix, keys::RecordKind::Lock)) => match Lock::decode(value) {
+                        Err(e) => Err(e.into()),
+                        Ok(lock) if lock.start_ts != start_ts && lock.start_ts <= commit_ts => {
+                            Ok((prefix.to_vec(), lock.start_ts))
+                        }
+                        Ok(_) => return true,
+                    },
+                    Ok((prefix, keys::RecordKind::Write(ts))) if ts > read_ts && ts <= commit_ts => {
+                        match Write::decode_record(value) {
+                            Err(e) => Err(e.into()),
+                            Ok((write, _)) if write.kind == WriteKind::Rollback => return true,
+                            Ok(_) => Ok((prefix.to_vec(), ts)),
+                        }
+                    }
+                    Ok(_) => return true,
+                };
+                conflict = Some(found);
+                false
+            })?;
+            if let Some(found) = conflict {
+                let (prefix, conflict_commit_ts) = found?;
+                let mut key = Vec::new();
+                keys::unescape_prefix(&prefix, &mut key);
+                return Err(TxnError::ReadConflict { key, read_ts, conflict_commit_ts });
+            }
+        }
+        Ok(())
     }
 
     /// The newest committed version of `key` at any timestamp: its commit

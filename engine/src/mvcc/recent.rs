@@ -13,8 +13,8 @@
 //! *horizon*. Validating spans read at `read_ts` looks only at commits
 //! after `read_ts`, binary-searching each span in each. A `read_ts` at or
 //! below the horizon (the log was trimmed, or the node restarted after the
-//! read) cannot be validated, and counts as a conflict: a spurious
-//! serialization failure, never a missed one.
+//! read) cannot be decided here: the caller falls back to walking the
+//! stored versions ([`super::Mvcc::refresh`]), slower but exact.
 
 use std::collections::VecDeque;
 
@@ -50,17 +50,19 @@ impl RecentWrites {
     }
 
     /// Whether a commit after `read_ts` wrote a key in one of `spans`
-    /// (`[start, end)`, empty end unbounded). `true` also when `read_ts`
-    /// is not after the horizon.
-    pub fn conflicts(&self, read_ts: Timestamp, spans: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    /// (`[start, end)`, empty end unbounded); `None` when `read_ts` is not
+    /// after the horizon, so the log cannot tell.
+    pub fn conflicts(&self, read_ts: Timestamp, spans: &[(Vec<u8>, Vec<u8>)]) -> Option<bool> {
         if read_ts <= self.horizon {
-            return true;
+            return None;
         }
-        self.commits
-            .iter()
-            .rev()
-            .take_while(|(ts, _)| *ts > read_ts)
-            .any(|(_, keys)| spans.iter().any(|(start, end)| touches(keys, start, end)))
+        Some(
+            self.commits
+                .iter()
+                .rev()
+                .take_while(|(ts, _)| *ts > read_ts)
+                .any(|(_, keys)| spans.iter().any(|(start, end)| touches(keys, start, end))),
+        )
     }
 }
 
@@ -87,23 +89,23 @@ mod tests {
         let mut log = RecentWrites::new(ts(1), 100);
         log.record(ts(10), vec![b"b".to_vec(), b"m".to_vec()]);
         log.record(ts(20), vec![b"x".to_vec()]);
-        assert!(log.conflicts(ts(5), &[span(b"a", b"c")]));
-        assert!(!log.conflicts(ts(10), &[span(b"a", b"c")]));
-        assert!(!log.conflicts(ts(5), &[span(b"c", b"m")]));
-        assert!(log.conflicts(ts(5), &[span(b"c", b"m\0")]));
-        assert!(log.conflicts(ts(15), &[span(b"c", b"")]));
-        assert!(!log.conflicts(ts(20), &[span(b"", b"")]));
+        assert_eq!(Some(true), log.conflicts(ts(5), &[span(b"a", b"c")]));
+        assert_eq!(Some(false), log.conflicts(ts(10), &[span(b"a", b"c")]));
+        assert_eq!(Some(false), log.conflicts(ts(5), &[span(b"c", b"m")]));
+        assert_eq!(Some(true), log.conflicts(ts(5), &[span(b"c", b"m\0")]));
+        assert_eq!(Some(true), log.conflicts(ts(15), &[span(b"c", b"")]));
+        assert_eq!(Some(false), log.conflicts(ts(20), &[span(b"", b"")]));
     }
 
     #[test]
-    fn reads_older_than_the_horizon_always_conflict() {
+    fn reads_older_than_the_horizon_are_undecided() {
         let mut log = RecentWrites::new(ts(1), 2);
         log.record(ts(10), vec![b"a".to_vec()]);
         log.record(ts(20), vec![b"b".to_vec()]);
         log.record(ts(30), vec![b"c".to_vec()]);
-        assert!(log.conflicts(ts(1), &[]));
-        assert!(log.conflicts(ts(5), &[span(b"z", b"")]), "the commit at 10 was trimmed");
-        assert!(!log.conflicts(ts(15), &[span(b"z", b"")]));
-        assert!(!log.conflicts(ts(25), &[span(b"z", b"")]));
+        assert_eq!(None, log.conflicts(ts(1), &[]));
+        assert_eq!(None, log.conflicts(ts(5), &[span(b"z", b"")]), "the commit at 10 was trimmed");
+        assert_eq!(Some(false), log.conflicts(ts(15), &[span(b"z", b"")]));
+        assert_eq!(Some(false), log.conflicts(ts(25), &[span(b"z", b"")]));
     }
 }

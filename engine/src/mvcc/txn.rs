@@ -23,8 +23,15 @@
 //! it should come from the HLC after prewrite, and must respect the max
 //! read timestamp rule of [`crate::mvcc`].
 //!
-//! Not done yet: savepoints, SERIALIZABLE read tracking, lock heartbeats
-//! (a transaction longer than its TTL can be rolled back under it).
+//! A SERIALIZABLE transaction ([`Transaction::serializable`]) also
+//! remembers the spans it read; before its commit point it refreshes them
+//! ([`Mvcc::refresh`]) up to `commit_ts`, and fails with `ReadConflict` if
+//! anything in them changed since `start_ts` — so write skew cannot commit.
+//! A read-only transaction needs no refresh: it is serializable at its
+//! snapshot.
+//!
+//! Not done yet: savepoints, lock heartbeats (a transaction longer than its
+//! TTL can be rolled back under it).
 
 use std::collections::BTreeMap;
 
@@ -43,6 +50,9 @@ pub struct Transaction {
     ttl: u64,
     /// Buffered writes: `Some(value)` puts, `None` deletes.
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// SERIALIZABLE: the spans read, `[start, end)` (empty end unbounded);
+    /// `None` under snapshot isolation.
+    reads: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Transaction {
@@ -52,6 +62,25 @@ impl Transaction {
             start_ts,
             ttl: DEFAULT_LOCK_TTL,
             writes: BTreeMap::new(),
+            reads: None,
+        }
+    }
+
+    /// Makes the transaction SERIALIZABLE: reads are tracked and refreshed
+    /// at commit.
+    pub fn serializable(mut self) -> Transaction {
+        self.reads = Some(Vec::new());
+        self
+    }
+
+    /// The spans read so far (SERIALIZABLE only).
+    pub fn read_spans(&self) -> &[(Vec<u8>, Vec<u8>)] {
+        self.reads.as_deref().unwrap_or_default()
+    }
+
+    fn note_read(&mut self, start: &[u8], end: &[u8]) {
+        if let Some(reads) = &mut self.reads {
+            reads.push((start.to_vec(), end.to_vec()));
         }
     }
 
@@ -78,40 +107,92 @@ impl Transaction {
 
     /// The key's value as this transaction sees it: its own write, else the
     /// snapshot at `start_ts`.
-    pub fn get<E: Engine>(&self, mvcc: &Mvcc<E>, key: &[u8]) -> TxnResult<Option<Vec<u8>>> {
-        match self.writes.get(key) {
-            Some(own) => Ok(own.clone()),
-            None => mvcc.get(key, self.start_ts),
+    pub fn get<E: Engine>(&mut self, mvcc: &Mvcc<E>, key: &[u8]) -> TxnResult<Option<Vec<u8>>> {
+        if let Some(own) = self.writes.get(key) {
+            return Ok(own.clone());
         }
+        let mut end = key.to_vec();
+        end.push(0);
+        self.note_read(key, &end);
+        mvcc.get(key, self.start_ts)
     }
 
-    /// Up to `limit` pairs in `[start, end)` as this transaction sees them.
+    /// Up to `limit` pairs in `[start, end)` as this transaction sees them,
+    /// in key order.
     pub fn scan<E: Engine>(
-        &self,
+        &mut self,
         mvcc: &Mvcc<E>,
         start: &[u8],
         end: &[u8],
         limit: usize,
     ) -> TxnResult<Vec<KvPair>> {
+        self.scan_in(mvcc, start, end, limit, false)
+    }
+
+    /// [`scan`](Self::scan) from the last key down.
+    pub fn scan_reverse<E: Engine>(
+        &mut self,
+        mvcc: &Mvcc<E>,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> TxnResult<Vec<KvPair>> {
+        self.scan_in(mvcc, start, end, limit, true)
+    }
+
+    fn scan_in<E: Engine>(
+        &mut self,
+        mvcc: &Mvcc<E>,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        reverse: bool,
+    ) -> TxnResult<Vec<KvPair>> {
         let own: Vec<_> = self
             .writes
             .iter()
             .filter(|(key, _)| key.as_slice() >= start && (end.is_empty() || key.as_slice() < end))
+            .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
-        // Own deletes may hide up to own.len() stored keys.
-        let stored = mvcc.scan(start, end, self.start_ts, limit.saturating_add(own.len()))?;
+        // Own deletes may hide up to own.len() stored keys; the stored keys
+        // not fetched lie beyond every one fetched, so beyond the result.
+        let fetch = limit.saturating_add(own.len());
+        let stored = if reverse {
+            mvcc.scan_reverse(start, end, self.start_ts, fetch)?
+        } else {
+            mvcc.scan(start, end, self.start_ts, fetch)?
+        };
         let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = stored
             .into_iter()
             .map(|(key, value)| (key, Some(value)))
             .collect();
-        for (key, value) in own {
-            merged.insert(key.clone(), value.clone());
+        merged.extend(own);
+        let visible = merged.into_iter().filter_map(|(key, value)| Some((key, value?)));
+        let pairs: Vec<KvPair> = if reverse {
+            visible.rev().take(limit).collect()
+        } else {
+            visible.take(limit).collect()
+        };
+        // The span read: all of it, or up to the last key a limit stopped at.
+        match pairs.last() {
+            Some((last, _)) if pairs.len() == limit && reverse => self.note_read(last, end),
+            Some((last, _)) if pairs.len() == limit => {
+                let mut after = last.clone();
+                after.push(0);
+                self.note_read(start, &after);
+            }
+            _ => self.note_read(start, end),
         }
-        Ok(merged
-            .into_iter()
-            .filter_map(|(key, value)| Some((key, value?)))
-            .take(limit)
-            .collect())
+        Ok(pairs)
+    }
+
+    /// SERIALIZABLE: checks that nothing read changed between `start_ts`
+    /// and `commit_ts` ([`Mvcc::refresh`]). A no-op otherwise.
+    pub fn refresh<E: Engine>(&self, mvcc: &Mvcc<E>, commit_ts: Timestamp) -> TxnResult<()> {
+        match &self.reads {
+            Some(reads) => mvcc.refresh(reads, self.start_ts, self.start_ts, commit_ts),
+            None => Ok(()),
+        }
     }
 
     /// The buffered writes, in key order.
@@ -164,10 +245,15 @@ impl Transaction {
         mvcc.commit(&self.secondaries(), self.start_ts, commit_ts)
     }
 
-    /// The whole 2PC flow: prewrite (rolling back on failure), commit the
-    /// primary, then the secondaries.
+    /// The whole 2PC flow: prewrite, refresh the reads if SERIALIZABLE
+    /// (rolling back if either fails), commit the primary, then the
+    /// secondaries.
     pub fn commit<E: Engine>(&self, mvcc: &Mvcc<E>, commit_ts: Timestamp) -> TxnResult<()> {
-        if let Err(err) = self.prewrite(mvcc) {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        // Refresh after the locks are down, so the written keys cannot move.
+        if let Err(err) = self.prewrite(mvcc).and_then(|()| self.refresh(mvcc, commit_ts)) {
             self.rollback(mvcc)?;
             return Err(err);
         }
@@ -178,12 +264,17 @@ impl Transaction {
         Ok(())
     }
 
-    /// The 1PC fast path: every write committed in one batch, no locks.
+    /// The 1PC fast path: every write committed in one batch, no locks,
+    /// after the read refresh if SERIALIZABLE.
     pub fn commit_one_phase<E: Engine>(
         &self,
         mvcc: &Mvcc<E>,
         commit_ts: Timestamp,
     ) -> TxnResult<()> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        self.refresh(mvcc, commit_ts)?;
         mvcc.one_phase_commit(&self.mutations(), self.start_ts, commit_ts)
     }
 

@@ -37,6 +37,7 @@ conformance_suite!(
     get_put_delete,
     empty_keys_and_values,
     scan_respects_bounds,
+    reverse_scan_respects_bounds_and_limits,
     scan_respects_row_limit,
     scan_respects_byte_limit,
     scan_refuses_zero_rows,
@@ -105,6 +106,25 @@ fn scan_respects_bounds<E: Engine>(engine: Arc<E>) -> Result<()> {
     assert!(scan(b"d", b"b")?.is_empty());
     assert!(scan(b"f", b"")?.is_empty());
     assert_eq!(scan(b"c", b"d")?, [(b"c".to_vec(), b"c".to_vec())]);
+    Ok(())
+}
+
+fn reverse_scan_respects_bounds_and_limits<E: Engine>(engine: Arc<E>) -> Result<()> {
+    fill_a_to_e(&*engine)?;
+    let scan = |start: &[u8], end: &[u8], rows| engine.scan_reverse(start, end, rows, 1 << 20);
+    assert_eq!(keys(&scan(b"b", b"d", 100)?), [b"c", b"b"]);
+    assert_eq!(keys(&scan(b"bb", b"dd", 100)?), [b"d", b"c"]);
+    assert_eq!(keys(&scan(b"", b"", 2)?), [b"e", b"d"]);
+    assert_eq!(keys(&scan(b"", b"b", 100)?), [b"a"]);
+    assert_eq!(keys(&scan(b"", b"a", 100)?), Vec::<&[u8]>::new());
+    assert!(scan(b"c", b"c", 100)?.is_empty());
+    assert!(scan(b"d", b"b", 100)?.is_empty());
+    assert!(scan(b"f", b"", 100)?.is_empty());
+    assert_eq!(engine.scan_reverse(b"", b"", 100, 0)?.len(), 1, "always one pair");
+    assert!(matches!(
+        engine.scan_reverse(b"", b"", 0, 1),
+        Err(Error::InvalidInput(_))
+    ));
     Ok(())
 }
 
@@ -309,6 +329,9 @@ fn check_against_model(engine: &impl Engine, batches: &[Vec<WriteOp>]) -> Result
     }
     let expected: Vec<KvPair> = model.into_iter().collect();
     assert_eq!(scan_all(engine)?, expected);
+    let mut reversed = engine.scan_reverse(b"", b"", usize::MAX, usize::MAX)?;
+    reversed.reverse();
+    assert_eq!(reversed, expected);
     for (key, value) in &expected {
         assert_eq!(engine.get(key)?.as_ref(), Some(value));
     }

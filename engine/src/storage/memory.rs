@@ -38,6 +38,15 @@ impl Memory {
     }
 }
 
+/// The upper bound of a scan's range: `end` excluded, empty = unbounded.
+fn upper_bound(end: &[u8]) -> Bound<&[u8]> {
+    if end.is_empty() {
+        Bound::Unbounded
+    } else {
+        Bound::Excluded(end)
+    }
+}
+
 fn poisoned() -> Error {
     Error::Io("memory engine lock poisoned by an earlier panic".into())
 }
@@ -59,13 +68,29 @@ impl Engine for Memory {
         if range_is_empty(start, end) {
             return Ok(());
         }
-        let upper = if end.is_empty() {
-            Bound::Unbounded
-        } else {
-            Bound::Excluded(end)
-        };
         let map = self.read()?;
-        for (key, value) in map.range::<[u8], _>((Bound::Included(start), upper)) {
+        for (key, value) in map.range::<[u8], _>((Bound::Included(start), upper_bound(end))) {
+            if !visit(key, value) || !limits.take(key, value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_visit_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_rows: usize,
+        max_bytes: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let mut limits = ScanLimits::new(max_rows, max_bytes)?;
+        if range_is_empty(start, end) {
+            return Ok(());
+        }
+        let map = self.read()?;
+        for (key, value) in map.range::<[u8], _>((Bound::Included(start), upper_bound(end))).rev() {
             if !visit(key, value) || !limits.take(key, value) {
                 break;
             }

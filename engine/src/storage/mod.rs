@@ -166,6 +166,33 @@ pub trait Engine: Send + Sync + 'static {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()>;
 
+    /// [`Engine::scan_visit`] in descending key order: the pairs of
+    /// `[start, end)` from the last one down, with the same limits.
+    fn scan_visit_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_rows: usize,
+        max_bytes: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()>;
+
+    /// [`Engine::scan`] in descending key order.
+    fn scan_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<KvPair>> {
+        let mut pairs = Vec::new();
+        self.scan_visit_reverse(start, end, max_rows, max_bytes, &mut |k, v| {
+            pairs.push((k.to_vec(), v.to_vec()));
+            true
+        })?;
+        Ok(pairs)
+    }
+
     /// Apply atomically; with sync=true the batch is durable (WAL fsynced)
     /// when this returns.
     fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()>;

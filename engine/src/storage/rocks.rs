@@ -110,6 +110,39 @@ impl Engine for RocksDb {
         iter.status().map_err(io)
     }
 
+    fn scan_visit_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_rows: usize,
+        max_bytes: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let mut limits = ScanLimits::new(max_rows, max_bytes)?;
+        if range_is_empty(start, end) {
+            return Ok(());
+        }
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(start);
+        let mut iter = self.db.raw_iterator_opt(options);
+        if end.is_empty() {
+            iter.seek_to_last();
+        } else {
+            // The last key before `end`.
+            iter.seek_for_prev(end);
+            if iter.key() == Some(end) {
+                iter.prev();
+            }
+        }
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if !visit(key, value) || !limits.take(key, value) {
+                break;
+            }
+            iter.prev();
+        }
+        iter.status().map_err(io)
+    }
+
     fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()> {
         batch.validate()?;
         let mut rocks_batch = rocksdb::WriteBatch::default();
