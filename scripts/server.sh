@@ -41,7 +41,9 @@ start() {
     as_pg "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
   fi
   lyra_build > "$dir/lyra.build"
-  as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null \
+  # A backtrace in every ERROR's DETAIL (pgrx does that under
+  # RUST_BACKTRACE) would break expected outputs.
+  as_pg env -u RUST_BACKTRACE "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null \
     || { tail -20 "$dir/server.log" >&2; die "server $name did not start"; }
 }
 

@@ -76,6 +76,13 @@ impl<'a> Reader<'a> {
         Ok(taken)
     }
 
+    /// Every byte not read yet.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let rest = &self.bytes[self.pos..];
+        self.pos = self.bytes.len();
+        rest
+    }
+
     pub(crate) fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }

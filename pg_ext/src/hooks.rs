@@ -4,6 +4,11 @@
 //!   its table's removal at commit (DROP TABLE, DROP SCHEMA ... CASCADE, the
 //!   transient table left by a rewrite). Heap learns of drops through its
 //!   files; Lyra has none to unlink.
+//! * `ProcessUtility_hook`: indexes on Lyra tables are `lyra_index`
+//!   indexes without the user asking — `CREATE INDEX` (btree by default),
+//!   the indexes behind `PRIMARY KEY` / `UNIQUE` in `CREATE TABLE` and
+//!   `ALTER TABLE`; another access method is refused (it would be local to
+//!   this server); `CREATE INDEX CONCURRENTLY` runs as a plain build.
 //! * `set_rel_pathlist_hook`, for a Lyra relation: keep it out of parallel
 //!   plans. A parallel worker is another backend: it would not see this
 //!   transaction's buffered writes, so Lyra tables are scanned by the
@@ -12,10 +17,14 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::{table, tam};
+use crate::error::raise;
+use crate::{index, table, tam};
 
 static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
 static mut PREV_SET_REL_PATHLIST: pg_sys::set_rel_pathlist_hook_type = None;
+static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+const LYRA_INDEX: &std::ffi::CStr = c"lyra_index";
 
 pub fn install() {
     // SAFETY: hooks are process globals set once in _PG_init, chaining
@@ -25,7 +34,188 @@ pub fn install() {
         pg_sys::object_access_hook = Some(object_access);
         PREV_SET_REL_PATHLIST = pg_sys::set_rel_pathlist_hook;
         pg_sys::set_rel_pathlist_hook = Some(set_rel_pathlist);
+        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
     }
+}
+
+/// Not `#[pg_guard]`ed, and calling Postgres through a plain declaration:
+/// an ERROR inside the statement must reach Postgres's handler as it was
+/// raised, with its CONTEXT lines, rather than be caught and re-raised by
+/// pgrx at this frame. No Rust value with a destructor is alive across
+/// the call, so a longjmp over this frame skips nothing.
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    let routed = route_statement(pstmt, read_only_tree);
+    let (pstmt, read_only_tree) = if routed.is_null() { (pstmt, read_only_tree) } else { (routed, false) };
+    match PREV_PROCESS_UTILITY {
+        Some(prev) => prev(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
+        None => standard_ProcessUtility(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
+    }
+}
+
+extern "C-unwind" {
+    fn standard_ProcessUtility(
+        pstmt: *mut pg_sys::PlannedStmt,
+        query: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+}
+
+/// Points index DDL on Lyra tables at lyra_index. Returns the statement to
+/// run if it had to be copied and changed (a read-only tree), else null.
+#[pg_guard]
+unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, read_only_tree: bool) -> *mut pg_sys::PlannedStmt {
+    let stmt = (*pstmt).utilityStmt;
+    let tag = if stmt.is_null() { pg_sys::NodeTag::T_Invalid } else { (*stmt).type_ };
+    if tag != pg_sys::NodeTag::T_IndexStmt && tag != pg_sys::NodeTag::T_AlterTableStmt {
+        return std::ptr::null_mut();
+    }
+    let copy: *mut pg_sys::PlannedStmt =
+        if read_only_tree { pg_sys::copyObjectImpl(pstmt.cast()).cast() } else { std::ptr::null_mut() };
+    let target: *mut pg_sys::PlannedStmt = if copy.is_null() { pstmt } else { copy };
+    let stmt = (*target).utilityStmt;
+    if tag == pg_sys::NodeTag::T_IndexStmt {
+        route_index(stmt.cast());
+    } else {
+        route_constraints(stmt.cast());
+    }
+    copy
+}
+
+/// Refuses, before the executor starts, what Postgres itself cannot run on
+/// Lyra tables: `INSERT … ON CONFLICT` on a table with indexes (Postgres
+/// 15's speculative insertion accepts btree arbiter indexes only).
+pub unsafe fn refuse_unsupported_plans(stmt: *mut pg_sys::PlannedStmt) {
+    if stmt.is_null() || (*stmt).commandType != pg_sys::CmdType::CMD_INSERT {
+        return;
+    }
+    let mut plans = vec![(*stmt).planTree];
+    plans.extend(list_nodes((*stmt).subplans).into_iter().map(|p| p.cast::<pg_sys::Plan>()));
+    for plan in plans {
+        if plan.is_null() || (*plan).type_ != pg_sys::NodeTag::T_ModifyTable {
+            continue;
+        }
+        let modify = plan as *mut pg_sys::ModifyTable;
+        if (*modify).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_NONE {
+            continue;
+        }
+        let rte = pg_sys::list_nth((*stmt).rtable, (*modify).nominalRelation as i32 - 1) as *mut pg_sys::RangeTblEntry;
+        let rel = pg_sys::RelationIdGetRelation((*rte).relid);
+        // Every unique index is an arbiter of a DO NOTHING without target.
+        let lyra = tam::is_lyra(rel) && (*(*rel).rd_rel).relhasindex;
+        if !rel.is_null() {
+            pg_sys::RelationClose(rel);
+        }
+        if lyra {
+            raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "INSERT ... ON CONFLICT on lyra tables is not supported yet",
+            );
+        }
+    }
+}
+
+/// Whether `relation` names an existing Lyra table.
+unsafe fn names_lyra_table(relation: *mut pg_sys::RangeVar) -> bool {
+    if relation.is_null() {
+        return false;
+    }
+    let oid = pg_sys::RangeVarGetRelidExtended(
+        relation,
+        pg_sys::NoLock as i32,
+        pg_sys::RVROption::RVR_MISSING_OK,
+        None,
+        std::ptr::null_mut(),
+    );
+    if oid == pg_sys::InvalidOid {
+        return false;
+    }
+    let rel = pg_sys::RelationIdGetRelation(oid);
+    let lyra = tam::is_lyra(rel);
+    if !rel.is_null() {
+        pg_sys::RelationClose(rel);
+    }
+    lyra
+}
+
+/// `CREATE INDEX` on a Lyra table: btree (the default) becomes lyra_index.
+unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
+    if !names_lyra_table((*stmt).relation) {
+        return;
+    }
+    let method = (*stmt).accessMethod;
+    let method = if method.is_null() { "btree".into() } else { std::ffi::CStr::from_ptr(method).to_string_lossy() };
+    match method.as_ref() {
+        "btree" | "lyra_index" => (*stmt).accessMethod = pg_sys::pstrdup(LYRA_INDEX.as_ptr()),
+        other => raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default)"),
+        ),
+    }
+    if (*stmt).concurrent {
+        pgrx::notice!("CREATE INDEX CONCURRENTLY on a lyra table runs as a plain index build");
+        (*stmt).concurrent = false;
+    }
+}
+
+/// `ALTER TABLE … ADD PRIMARY KEY / UNIQUE` (as a constraint or with a new
+/// column) on a Lyra table: the index behind it is a lyra_index.
+unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
+    if !names_lyra_table((*stmt).relation) {
+        return;
+    }
+    for cmd in list_nodes((*stmt).cmds) {
+        let cmd = cmd as *mut pg_sys::AlterTableCmd;
+        let def = (*cmd).def;
+        if def.is_null() {
+            continue;
+        }
+        match (*def).type_ {
+            pg_sys::NodeTag::T_Constraint => route_constraint(def.cast()),
+            pg_sys::NodeTag::T_ColumnDef => {
+                for constraint in list_nodes((*(def as *mut pg_sys::ColumnDef)).constraints) {
+                    route_constraint(constraint.cast());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+unsafe fn route_constraint(constraint: *mut pg_sys::Constraint) {
+    match (*constraint).contype {
+        pg_sys::ConstrType::CONSTR_PRIMARY | pg_sys::ConstrType::CONSTR_UNIQUE => {
+            if (*constraint).access_method.is_null() {
+                (*constraint).access_method = pg_sys::pstrdup(LYRA_INDEX.as_ptr());
+            }
+        }
+        pg_sys::ConstrType::CONSTR_EXCLUSION => {
+            raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "exclusion constraints are not supported on lyra tables")
+        }
+        _ => {}
+    }
+}
+
+/// The node pointers of a `List`.
+unsafe fn list_nodes(list: *mut pg_sys::List) -> Vec<*mut pg_sys::Node> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).ptr_value.cast()).collect()
 }
 
 #[pg_guard]
@@ -43,6 +233,8 @@ unsafe extern "C-unwind" fn object_access(
         let rel = pg_sys::RelationIdGetRelation(object_id);
         if tam::is_lyra(rel) {
             table::drop(&(*rel).rd_node);
+        } else if index::is_lyra_index(rel) {
+            index::drop_index(rel);
         }
         if !rel.is_null() {
             pg_sys::RelationClose(rel);

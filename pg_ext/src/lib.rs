@@ -24,6 +24,7 @@ mod datum;
 mod error;
 mod guc;
 mod hooks;
+mod index;
 mod node_link;
 mod slot;
 mod snapshot;

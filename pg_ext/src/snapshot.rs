@@ -130,6 +130,7 @@ pub fn register_hooks() {
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    crate::hooks::refuse_unsupported_plans((*query).plannedstmt);
     match PREV_EXECUTOR_START {
         Some(prev) => prev(query, eflags),
         None => pg_sys::standard_ExecutorStart(query, eflags),

@@ -122,6 +122,12 @@ pub fn drop(node: &pg_sys::RelFileNode) {
     ROW_IDS.with(|r| r.borrow_mut().remove(&table));
 }
 
+/// Forgets the mapping of `node` at commit (a dropped index's; its entries
+/// are range-deleted by the caller).
+pub fn forget_mapping(node: &pg_sys::RelFileNode) {
+    txn::delete(mapping_key(node), current_cid());
+}
+
 /// Hides every row of `table` from now on and removes them at commit.
 pub fn delete_all_rows(table: TableId) {
     let (start, end) = KeyPrefix::Rows { table }.range();

@@ -18,12 +18,19 @@
 //!   /meta/relfile/{node}/{spc}/{db}/{rel} 'm' 'f' node:8 spc:4 db:4 rel:4 TableId BE
 //!   /meta/table/{table}/next_row_id       'm' 't' table:8 'n'            u64 BE
 //!   /t/{table}/r/{row}                    't' table:8 'r' row:8          encoded row
+//!   /t/{table}/i/{index}/{entry}          't' table:8 'i' index:8 entry  row id or empty
 //!   └──────── KeyPrefix ────────┘
 //!   Meta              'm'
 //!   RelfileMappings   'm' 'f' node:8
 //!   Table             't' table:8
 //!   Rows              't' table:8 'r'
+//!   Index             't' table:8 'i' index:8
 //! ```
+//!
+//! An index entry is the index's columns in [`memcmp`] encoding; a unique
+//! index entry with no NULL column maps to the row id (8 bytes BE), any
+//! other entry ends with the row id itself and maps to nothing. The index
+//! id comes from the same allocator as table ids.
 //!
 //! Invariants, each kept by a test:
 //!
@@ -36,10 +43,11 @@
 //!
 //! # Not done yet
 //!
-//! Index keys (`/t/{table}/i/{index}/...`) and the memcomparable encoding
-//! of column values. [`crate::mvcc`] stores these encodings as its user
-//! keys, escaped, under its own `'v'` keyspace (see `mvcc::keys`).
+//! Decoding index entries back into column values (for pushed-down
+//! filters). [`crate::mvcc`] stores these encodings as its user keys,
+//! escaped, under its own `'v'` keyspace (see `mvcc::keys`).
 
+pub mod memcmp;
 mod row_id;
 
 pub use row_id::RowId;
@@ -66,6 +74,7 @@ const TABLE_META: u8 = b't';
 const NEXT_ROW_ID: u8 = b'n';
 const TABLE: u8 = b't';
 const ROWS: u8 = b'r';
+const INDEX: u8 = b'i';
 
 /// A key in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +98,8 @@ pub enum Key {
     NextRowId { table: TableId },
     /// A row of a table → the row, encoded by [`crate::row`].
     Row { table: TableId, row: RowId },
+    /// An entry of an index on `table` (see the module docs).
+    IndexEntry { table: TableId, index: TableId, entry: Vec<u8> },
 }
 
 impl Key {
@@ -98,13 +109,14 @@ impl Key {
             Key::NextTableId | Key::NextRowId { .. } => KeyPrefix::Meta,
             Key::RelfileMapping { node, .. } => KeyPrefix::RelfileMappings { node },
             Key::Row { table, .. } => KeyPrefix::Rows { table },
+            Key::IndexEntry { table, index, .. } => KeyPrefix::Index { table, index },
         }
     }
 
     /// The key's bytes: its prefix's bytes, then the rest of its fields.
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = self.prefix().encode();
-        match *self {
+        match self {
             Key::NextTableId => buf.push(NEXT_TABLE_ID),
             Key::RelfileMapping { spc, db, rel, .. } => {
                 buf.extend_from_slice(&spc.to_be_bytes());
@@ -117,6 +129,7 @@ impl Key {
                 buf.push(NEXT_ROW_ID);
             }
             Key::Row { row, .. } => buf.extend_from_slice(&row.0.to_be_bytes()),
+            Key::IndexEntry { entry, .. } => buf.extend_from_slice(entry),
         }
         buf
     }
@@ -161,6 +174,11 @@ impl Key {
                 table,
                 row: RowId(reader.u64_be()?),
             }),
+            INDEX => Ok(Key::IndexEntry {
+                table,
+                index: reader.u64_be()?,
+                entry: reader.rest().to_vec(),
+            }),
             tag => Err(reader.corrupt(format!("unknown table keyspace tag {tag:#04x}"))),
         }
     }
@@ -174,10 +192,12 @@ pub enum KeyPrefix {
     Meta,
     /// Every relfile mapping of one node.
     RelfileMappings { node: u64 },
-    /// Everything stored under one table (today its rows; later its indexes).
+    /// Everything stored under one table: its rows and its indexes.
     Table { table: TableId },
     /// The rows of one table, in row-id order.
     Rows { table: TableId },
+    /// The entries of one index of a table, in index order.
+    Index { table: TableId, index: TableId },
 }
 
 impl KeyPrefix {
@@ -198,6 +218,12 @@ impl KeyPrefix {
             KeyPrefix::Rows { table } => {
                 let mut buf = KeyPrefix::Table { table }.encode();
                 buf.push(ROWS);
+                buf
+            }
+            KeyPrefix::Index { table, index } => {
+                let mut buf = KeyPrefix::Table { table }.encode();
+                buf.push(INDEX);
+                buf.extend_from_slice(&index.to_be_bytes());
                 buf
             }
         }
@@ -251,6 +277,8 @@ mod tests {
                 table,
                 row: RowId(row)
             }),
+            (any::<u64>(), any::<u64>(), any::<Vec<u8>>())
+                .prop_map(|(table, index, entry)| Key::IndexEntry { table, index, entry }),
         ]
     }
 
@@ -260,6 +288,7 @@ mod tests {
             any::<u64>().prop_map(|node| KeyPrefix::RelfileMappings { node }),
             any::<u64>().prop_map(|table| KeyPrefix::Table { table }),
             any::<u64>().prop_map(|table| KeyPrefix::Rows { table }),
+            (any::<u64>(), any::<u64>()).prop_map(|(table, index)| KeyPrefix::Index { table, index }),
         ]
     }
 
@@ -279,6 +308,9 @@ mod tests {
                 vec![KeyPrefix::Meta, KeyPrefix::RelfileMappings { node }]
             }
             Key::Row { table, .. } => vec![KeyPrefix::Table { table }, KeyPrefix::Rows { table }],
+            Key::IndexEntry { table, index, .. } => {
+                vec![KeyPrefix::Table { table }, KeyPrefix::Index { table, index }]
+            }
         }
     }
 
@@ -296,6 +328,7 @@ mod tests {
                 table,
                 row: RowId(9),
             },
+            KeyPrefix::Index { table, index } => Key::IndexEntry { table, index, entry: vec![1, 2] },
         }
     }
 
@@ -314,6 +347,7 @@ mod tests {
                 table: 3,
                 row: RowId(42),
             },
+            Key::IndexEntry { table: 3, index: 4, entry: vec![0xff, 0] },
         ];
         for key in &keys {
             let chain = prefixes_of(key);
@@ -334,6 +368,7 @@ mod tests {
             KeyPrefix::RelfileMappings { node: 7 },
             KeyPrefix::Table { table: 3 },
             KeyPrefix::Rows { table: 3 },
+            KeyPrefix::Index { table: 3, index: 4 },
         ];
         for prefix in &prefixes {
             let key = key_under(prefix);

@@ -5,6 +5,8 @@
 //! * [`scan`] — sequential, TID-range and ANALYZE scans (merging the
 //!   transaction's own writes over committed rows);
 //! * [`modify`] — insert, COPY, update, delete, fetch by TID;
+//! * [`indexes`] — what index AMs ask of a table: the build scan, fetches
+//!   by TID;
 //! * [`ddl`] — create/truncate/rewrite/move, size estimates, vacuum;
 //! * [`unsupported`] — clear errors for what is not built yet.
 //!
@@ -14,9 +16,13 @@
 #![allow(clippy::too_many_arguments)]
 
 mod ddl;
+mod indexes;
 mod modify;
 mod scan;
 mod unsupported;
+
+pub use modify::row_id_of;
+pub use scan::{snapshot_cid, Cursor};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -39,10 +45,10 @@ pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
     parallelscan_estimate: Some(unsupported::parallelscan_estimate),
     parallelscan_initialize: Some(unsupported::parallelscan_initialize),
     parallelscan_reinitialize: Some(unsupported::parallelscan_reinitialize),
-    index_fetch_begin: Some(unsupported::index_fetch_begin),
-    index_fetch_reset: Some(unsupported::index_fetch_reset),
-    index_fetch_end: Some(unsupported::index_fetch_end),
-    index_fetch_tuple: Some(unsupported::index_fetch_tuple),
+    index_fetch_begin: Some(indexes::index_fetch_begin),
+    index_fetch_reset: Some(indexes::index_fetch_reset),
+    index_fetch_end: Some(indexes::index_fetch_end),
+    index_fetch_tuple: Some(indexes::index_fetch_tuple),
     tuple_fetch_row_version: Some(modify::tuple_fetch_row_version),
     tuple_tid_valid: Some(modify::tuple_tid_valid),
     tuple_get_latest_tid: Some(modify::tuple_get_latest_tid),
@@ -63,7 +69,7 @@ pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
     relation_vacuum: Some(ddl::relation_vacuum),
     scan_analyze_next_block: Some(scan::scan_analyze_next_block),
     scan_analyze_next_tuple: Some(scan::scan_analyze_next_tuple),
-    index_build_range_scan: Some(unsupported::index_build_range_scan),
+    index_build_range_scan: Some(indexes::index_build_range_scan),
     index_validate_scan: Some(unsupported::index_validate_scan),
     relation_size: Some(ddl::relation_size),
     relation_needs_toast_table: Some(ddl::relation_needs_toast_table),

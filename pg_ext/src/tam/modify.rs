@@ -122,7 +122,8 @@ unsafe fn failure_data(tmfd: *mut pg_sys::TM_FailureData, tid: pg_sys::ItemPoint
 }
 
 /// Prepares an UPDATE or DELETE of the row at `tid` by command `cid`: the
-/// row lock, and the `TM_*` answer if the write must not go ahead.
+/// row lock, and the `TM_*` answer if the write must not go ahead. The
+/// row's current version goes to `current` when the lock brought it.
 unsafe fn before_write(
     rel: pg_sys::Relation,
     key: &[u8],
@@ -132,6 +133,7 @@ unsafe fn before_write(
     snapshot: pg_sys::Snapshot,
     wait: bool,
     tmfd: *mut pg_sys::TM_FailureData,
+    current: &mut Option<Vec<u8>>,
 ) -> Option<pg_sys::TM_Result::Type> {
     if let Some(written_by) = txn::last_writer(key) {
         // This transaction wrote the row: it is ours to change, unless this
@@ -161,8 +163,25 @@ unsafe fn before_write(
             failure_data(tmfd, tid, 0);
             Some(pg_sys::TM_Result::TM_Updated)
         }
-        RowLock::Held { .. } => None,
+        RowLock::Held { value, .. } => {
+            *current = value;
+            None
+        }
     }
+}
+
+/// The current version of a row this transaction has locked or written:
+/// its own buffered version, else the newest committed one.
+fn current_version(key: &[u8], known: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    if let Some(buffered) = txn::lookup(key, txn::SEE_ALL) {
+        return buffered;
+    }
+    known.or_else(|| node_link::with_node(|c, w| c.get(key.to_vec(), None, w)).value)
+}
+
+/// Whether writes to `rel` must maintain index entries.
+unsafe fn has_indexes(rel: pg_sys::Relation) -> bool {
+    (*(*rel).rd_rel).relhasindex
 }
 
 #[pg_guard]
@@ -202,8 +221,14 @@ pub unsafe extern "C-unwind" fn tuple_delete(
     _changing_part: bool,
 ) -> pg_sys::TM_Result::Type {
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
-    if let Some(result) = before_write(rel, &key, tid, cid, LockMode::Update, snapshot, wait, tmfd) {
+    let mut current = None;
+    if let Some(result) = before_write(rel, &key, tid, cid, LockMode::Update, snapshot, wait, tmfd, &mut current) {
         return result;
+    }
+    if has_indexes(rel) {
+        if let Some(old) = current_version(&key, current) {
+            crate::index::remove_entries(rel, tid, &old, None);
+        }
     }
     txn::delete(key, cid);
     pg_sys::TM_Result::TM_Ok
@@ -223,18 +248,28 @@ pub unsafe extern "C-unwind" fn tuple_update(
     update_indexes: *mut bool,
 ) -> pg_sys::TM_Result::Type {
     let key = table::row_key(table::table_id(rel), row_id_of(otid));
-    // No column is a key yet (no unique indexes): every UPDATE takes FOR
-    // NO KEY UPDATE strength, as heap's does without them.
+    // An UPDATE takes FOR NO KEY UPDATE strength; one that changes an
+    // indexed column takes FOR UPDATE below (heap: only unique columns).
     *lockmode = pg_sys::LockTupleMode::LockTupleNoKeyExclusive;
-    if let Some(result) = before_write(rel, &key, otid, cid, LockMode::NoKeyUpdate, snapshot, wait, tmfd) {
+    let mut current = None;
+    if let Some(result) = before_write(rel, &key, otid, cid, LockMode::NoKeyUpdate, snapshot, wait, tmfd, &mut current) {
         return result;
+    }
+    *update_indexes = false;
+    if has_indexes(rel) {
+        if let Some(old) = current_version(&key, current) {
+            *update_indexes = crate::index::remove_entries(rel, otid, &old, Some(slot));
+        }
+        if *update_indexes && txn::held_lock(&key, LockMode::NoKeyUpdate).is_some() {
+            *lockmode = pg_sys::LockTupleMode::LockTupleExclusive;
+            txn::lock_row(&key, LockMode::Update, true, rel, otid);
+        }
     }
     let mut value = Vec::new();
     datum::encode_slot(slot, &mut value);
     txn::put(key, value, cid);
     (*slot).tts_tid = *otid;
     (*slot).tts_tableOid = (*rel).rd_id;
-    *update_indexes = false;
     pg_sys::TM_Result::TM_Ok
 }
 

@@ -62,6 +62,11 @@ pub struct Cursor {
 impl Cursor {
     pub fn new(table: TableId, cid: pg_sys::CommandId, read_ts: ReadTs) -> Cursor {
         let (start, end) = KeyPrefix::Rows { table }.range();
+        Cursor::over(table, cid, read_ts, start, end)
+    }
+
+    /// A cursor over the keys `[start, end)` under `table` (an index's entries).
+    pub fn over(table: TableId, cid: pg_sys::CommandId, read_ts: ReadTs, start: Vec<u8>, end: Vec<u8>) -> Cursor {
         let mut cursor = Cursor {
             table,
             start: Vec::new(),

@@ -1,9 +1,8 @@
 //! Callbacks for what Lyra tables do not support yet, each a clear ERROR.
 //!
-//! * Indexes (`CREATE INDEX`, `PRIMARY KEY`, `UNIQUE`) — an index on a Lyra
-//!   table must live in the engine (`lyra_index`, indexes issue); a
-//!   node-local btree would be wrong once the table is distributed.
-//! * `INSERT ... ON CONFLICT` — needs a unique index.
+//! * `CREATE INDEX CONCURRENTLY`'s validation scan (the utility hook turns
+//!   it into a plain build), index deletion hints (no dead versions).
+//! * `INSERT ... ON CONFLICT` — speculative insertion, not built yet.
 //! * `TABLESAMPLE`, parallel scans (the planner hook keeps them out of plans;
 //!   `scan_begin` refuses a parallel descriptor).
 //! * TOAST — Lyra stores values detoasted, so no toast table exists.
@@ -17,24 +16,7 @@ fn not_supported(what: &str) -> ! {
 }
 
 fn indexes() -> ! {
-    not_supported("indexes (CREATE INDEX, PRIMARY KEY, UNIQUE)")
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn index_build_range_scan(
-    _table_rel: pg_sys::Relation,
-    _index_rel: pg_sys::Relation,
-    _index_info: *mut pg_sys::IndexInfo,
-    _allow_sync: bool,
-    _anyvisible: bool,
-    _progress: bool,
-    _start_blockno: pg_sys::BlockNumber,
-    _numblocks: pg_sys::BlockNumber,
-    _callback: pg_sys::IndexBuildCallback,
-    _callback_state: *mut std::ffi::c_void,
-    _scan: pg_sys::TableScanDesc,
-) -> f64 {
-    indexes()
+    not_supported("concurrent index builds")
 }
 
 #[pg_guard]
@@ -49,34 +31,11 @@ pub unsafe extern "C-unwind" fn index_validate_scan(
 }
 
 #[pg_guard]
-pub unsafe extern "C-unwind" fn index_fetch_begin(_rel: pg_sys::Relation) -> *mut pg_sys::IndexFetchTableData {
-    indexes()
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn index_fetch_reset(_data: *mut pg_sys::IndexFetchTableData) {}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn index_fetch_end(_data: *mut pg_sys::IndexFetchTableData) {}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn index_fetch_tuple(
-    _scan: *mut pg_sys::IndexFetchTableData,
-    _tid: pg_sys::ItemPointer,
-    _snapshot: pg_sys::Snapshot,
-    _slot: *mut pg_sys::TupleTableSlot,
-    _call_again: *mut bool,
-    _all_dead: *mut bool,
-) -> bool {
-    indexes()
-}
-
-#[pg_guard]
 pub unsafe extern "C-unwind" fn index_delete_tuples(
     _rel: pg_sys::Relation,
     _delstate: *mut pg_sys::TM_IndexDeleteOp,
 ) -> pg_sys::TransactionId {
-    indexes()
+    not_supported("index deletion hints")
 }
 
 #[pg_guard]
@@ -140,7 +99,7 @@ pub unsafe extern "C-unwind" fn scan_bitmap_next_block(
     _scan: pg_sys::TableScanDesc,
     _tbmres: *mut pg_sys::TBMIterateResult,
 ) -> bool {
-    indexes()
+    not_supported("bitmap scans")
 }
 
 #[pg_guard]
@@ -149,7 +108,7 @@ pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(
     _tbmres: *mut pg_sys::TBMIterateResult,
     _slot: *mut pg_sys::TupleTableSlot,
 ) -> bool {
-    indexes()
+    not_supported("bitmap scans")
 }
 
 #[pg_guard]

@@ -1,0 +1,197 @@
+//! Index entries: Postgres datums of an index's key columns → engine keys
+//! in the memcomparable encoding of [`lyra_engine::keys::memcmp`].
+//!
+//! ```text
+//!   unique index, no NULL key column   /t/{table}/i/{index}/{cols}          → row id (8 bytes)
+//!   any other entry                    /t/{table}/i/{index}/{cols}{row id}  → (empty)
+//! ```
+//!
+//! A unique entry's key *is* the constraint: two rows with the same key
+//! columns would write the same engine key, so inserting one locks that key
+//! on the node first and fails with 23505 if a live entry for another row
+//! is there.
+
+use lyra_engine::keys::memcmp;
+use lyra_engine::keys::{Key, KeyPrefix, RowId, TableId};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::error::raise;
+
+/// What encoding an index needs to know about it.
+pub struct IndexShape {
+    pub table: TableId,
+    pub index: TableId,
+    /// Key columns: the type the operator class takes, and the collation.
+    pub columns: Vec<(pg_sys::Oid, pg_sys::Oid)>,
+    pub unique: bool,
+    pub nulls_not_distinct: bool,
+}
+
+impl IndexShape {
+    /// The shape of `index` on `heap`.
+    ///
+    /// # Safety
+    /// Both are open relations; `index` is a `lyra_index` on `heap`.
+    pub unsafe fn of(index: pg_sys::Relation, heap: pg_sys::Relation) -> IndexShape {
+        let form = (*index).rd_index;
+        let nkeys = (*form).indnkeyatts as usize;
+        let columns = (0..nkeys)
+            .map(|i| (*(*index).rd_opcintype.add(i), *(*index).rd_indcollation.add(i)))
+            .collect();
+        IndexShape {
+            table: crate::table::table_id(heap),
+            index: crate::table::table_id(index),
+            columns,
+            unique: (*form).indisunique,
+            nulls_not_distinct: (*form).indnullsnotdistinct,
+        }
+    }
+
+    /// The key prefix of every entry.
+    pub fn prefix(&self) -> Vec<u8> {
+        KeyPrefix::Index { table: self.table, index: self.index }.encode()
+    }
+
+    /// The entry of a row with key columns `values`/`isnull`: its key, its
+    /// value, and whether the key is the unique constraint (no row id in it).
+    ///
+    /// # Safety
+    /// `values` and `isnull` hold one datum per key column, of its type.
+    pub unsafe fn entry(&self, values: &[pg_sys::Datum], isnull: &[bool], row: RowId) -> (Vec<u8>, Vec<u8>, bool) {
+        let mut cols = Vec::with_capacity(16 * self.columns.len());
+        for (i, &(typ, _)) in self.columns.iter().enumerate() {
+            if isnull[i] {
+                memcmp::put_null(&mut cols);
+            } else {
+                encode_datum(&mut cols, typ, values[i]);
+            }
+        }
+        let has_null = isnull[..self.columns.len()].iter().any(|n| *n);
+        let constrained = self.unique && (!has_null || self.nulls_not_distinct);
+        if constrained {
+            let key = Key::IndexEntry { table: self.table, index: self.index, entry: cols }.encode();
+            (key, row.0.to_be_bytes().to_vec(), true)
+        } else {
+            memcmp::put_row_id(&mut cols, row);
+            let key = Key::IndexEntry { table: self.table, index: self.index, entry: cols }.encode();
+            (key, Vec::new(), false)
+        }
+    }
+}
+
+/// Whether lyra_index can encode values of `typ`.
+pub fn supported(typ: pg_sys::Oid) -> bool {
+    use pg_sys::*;
+    [
+        INT2OID, INT4OID, INT8OID, OIDOID, DATEOID, TIMEOID, TIMESTAMPOID, TIMESTAMPTZOID, BOOLOID, FLOAT4OID,
+        FLOAT8OID, TEXTOID, VARCHAROID, BPCHAROID, NAMEOID, BYTEAOID, UUIDOID,
+    ]
+    .contains(&typ)
+}
+
+/// Appends `value` of type `typ` in memcomparable form.
+///
+/// # Safety
+/// `value` is a valid datum of `typ`.
+pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::Datum) {
+    use pg_sys::*;
+    let raw = value.value() as u64;
+    match typ {
+        INT2OID => memcmp::put_int(buf, raw as i16 as i64),
+        INT4OID | DATEOID => memcmp::put_int(buf, raw as i32 as i64),
+        INT8OID | TIMEOID | TIMESTAMPOID | TIMESTAMPTZOID => memcmp::put_int(buf, raw as i64),
+        OIDOID => memcmp::put_int(buf, raw as u32 as i64),
+        BOOLOID => memcmp::put_bool(buf, raw & 0xff != 0),
+        FLOAT4OID => memcmp::put_float(buf, f32::from_bits(raw as u32) as f64),
+        FLOAT8OID => memcmp::put_float(buf, f64::from_bits(raw)),
+        UUIDOID => memcmp::put_fixed(buf, std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), 16)),
+        NAMEOID => memcmp::put_bytes(buf, std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes()),
+        TEXTOID | VARCHAROID | BYTEAOID | BPCHAROID => {
+            let original = value.cast_mut_ptr::<pg_sys::varlena>();
+            let plain = pg_sys::pg_detoast_datum_packed(original);
+            let len = pgrx::varlena::varsize_any_exhdr(plain);
+            let mut bytes = std::slice::from_raw_parts(pgrx::varlena::vardata_any(plain) as *const u8, len);
+            if typ == BPCHAROID {
+                // char(n) compares without its trailing blanks.
+                while let [rest @ .., b' '] = bytes {
+                    bytes = rest;
+                }
+            }
+            memcmp::put_bytes(buf, bytes);
+            if plain != original {
+                pg_sys::pfree(plain.cast());
+            }
+        }
+        other => raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("lyra_index cannot encode values of type {}", other.to_u32()),
+        ),
+    }
+}
+
+/// Whether byte order of `typ` values under `collation` is Postgres's
+/// order (`ordered`) and byte equality its equality (`equal`).
+pub unsafe fn byte_semantics(typ: pg_sys::Oid, collation: pg_sys::Oid) -> (bool, bool) {
+    use pg_sys::*;
+    if ![TEXTOID, VARCHAROID, BPCHAROID, NAMEOID].contains(&typ) || collation == InvalidOid {
+        return (true, true);
+    }
+    if collation == C_COLLATION_OID || collation == POSIX_COLLATION_OID {
+        return (true, true);
+    }
+    let equal = get_collation_isdeterministic(collation);
+    (equal && collation_is_bytewise(collation), equal)
+}
+
+extern "C-unwind" {
+    fn lc_collate_is_c(collation: pg_sys::Oid) -> bool;
+}
+
+/// C, POSIX, and glibc's C.UTF-8 (code point order = UTF-8 byte order).
+unsafe fn collation_is_bytewise(collation: pg_sys::Oid) -> bool {
+    if lc_collate_is_c(collation) {
+        return true;
+    }
+    let name = if collation == pg_sys::DEFAULT_COLLATION_OID {
+        let db = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::DATABASEOID as i32, pg_sys::MyDatabaseId.into());
+        if db.is_null() {
+            return false;
+        }
+        let mut isnull = false;
+        let datum = pg_sys::SysCacheGetAttr(
+            pg_sys::SysCacheIdentifier::DATABASEOID as i32,
+            db,
+            pg_sys::Anum_pg_database_datcollate as i16,
+            &mut isnull,
+        );
+        let name = if isnull { String::new() } else { text_datum(datum) };
+        pg_sys::ReleaseSysCache(db);
+        name
+    } else {
+        let coll = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::COLLOID as i32, collation.into());
+        if coll.is_null() {
+            return false;
+        }
+        let form = pg_sys::GETSTRUCT(coll) as *mut pg_sys::FormData_pg_collation;
+        let libc = (*form).collprovider as u8 == b'c';
+        let mut isnull = false;
+        let datum = pg_sys::SysCacheGetAttr(
+            pg_sys::SysCacheIdentifier::COLLOID as i32,
+            coll,
+            pg_sys::Anum_pg_collation_collcollate as i16,
+            &mut isnull,
+        );
+        let name = if isnull || !libc { String::new() } else { text_datum(datum) };
+        pg_sys::ReleaseSysCache(coll);
+        name
+    };
+    matches!(name.as_str(), "C" | "POSIX" | "C.UTF-8" | "C.utf8")
+}
+
+unsafe fn text_datum(datum: pg_sys::Datum) -> String {
+    let text = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+    let len = pgrx::varlena::varsize_any_exhdr(text);
+    let bytes = std::slice::from_raw_parts(pgrx::varlena::vardata_any(text) as *const u8, len);
+    String::from_utf8_lossy(bytes).into_owned()
+}

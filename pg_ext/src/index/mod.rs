@@ -1,0 +1,445 @@
+//! The index access method `lyra_index` (DESIGN §6): every index on a Lyra
+//! table — primary key, UNIQUE, plain, multi-column, on expressions,
+//! partial — stored in the engine next to the table's rows, written in the
+//! same transaction as the row, so never out of step with it.
+//!
+//! * [`entry`] — datums → engine keys (memcomparable), unique entries;
+//! * [`scan`] — index scans: scan keys → one key range of the engine;
+//! * here — the handler, builds, inserts with the unique check, and the
+//!   maintenance heap gets from VACUUM and Lyra must do itself: when a row
+//!   is deleted or its key columns change, its old entries are deleted in
+//!   the same transaction ([`remove_entries`], called by the table AM).
+//!
+//! Uniqueness is a row lock on the entry key (the node's lock table, with
+//! waits in Postgres's lock manager like row locks): the second of two
+//! transactions inserting the same key waits for the first, then sees its
+//! entry and raises 23505 — or inserts, if the first rolled back. The
+//! commit checks the entry did not change since it was locked.
+//!
+//! Not done yet: ordered scans (`amcanorder`; ORDER BY sorts), bitmap
+//! scans, `= ANY(array)` keys, index-only scans, DEFERRABLE unique
+//! constraints, numeric and other types without an encoding.
+
+// Callback signatures are Postgres's, argument counts included.
+#![allow(clippy::too_many_arguments)]
+
+pub mod entry;
+mod scan;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use lyra_cluster::protocol::LockMode;
+use lyra_engine::keys::{KeyPrefix, RowId};
+use lyra_engine::keys::memcmp::entry_row_id;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::error::{raise, raise_detail};
+use crate::tam::row_id_of;
+use crate::{table, txn};
+use entry::IndexShape;
+
+thread_local! {
+    /// (index, row) pairs whose entry an UPDATE left as it was: the
+    /// executor's `aminsert` for them that follows has nothing to do.
+    static UNCHANGED: RefCell<HashSet<(pg_sys::Oid, u64)>> = RefCell::new(HashSet::new());
+}
+
+/// `lyra.lyra_index_handler(internal) RETURNS index_am_handler`.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn lyra_index_handler(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let routine = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>()) as *mut pg_sys::IndexAmRoutine;
+    routine.write(pg_sys::IndexAmRoutine {
+        type_: pg_sys::NodeTag::T_IndexAmRoutine,
+        amstrategies: 5,
+        amsupport: 1,
+        amoptsprocnum: 0,
+        amcanorder: false,
+        amcanorderbyop: false,
+        amcanbackward: false,
+        amcanunique: true,
+        amcanmulticol: true,
+        amoptionalkey: true,
+        amsearcharray: false,
+        amsearchnulls: false,
+        amstorage: false,
+        amclusterable: false,
+        ampredlocks: false,
+        amcanparallel: false,
+        amcaninclude: false,
+        amusemaintenanceworkmem: false,
+        amparallelvacuumoptions: 0,
+        amkeytype: pg_sys::InvalidOid,
+        ambuild: Some(build),
+        ambuildempty: Some(build_empty),
+        aminsert: Some(insert),
+        ambulkdelete: Some(bulk_delete),
+        amvacuumcleanup: Some(vacuum_cleanup),
+        amcanreturn: None,
+        amcostestimate: Some(cost_estimate),
+        amoptions: Some(options),
+        amproperty: None,
+        ambuildphasename: None,
+        amvalidate: Some(validate),
+        amadjustmembers: None,
+        ambeginscan: Some(scan::begin),
+        amrescan: Some(scan::rescan),
+        amgettuple: Some(scan::get_tuple),
+        amgetbitmap: None,
+        amendscan: Some(scan::end),
+        ammarkpos: None,
+        amrestrpos: None,
+        amestimateparallelscan: None,
+        aminitparallelscan: None,
+        amparallelrescan: None,
+    });
+    pg_sys::Datum::from(routine)
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_lyra_index_handler() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// Whether `index` is a `lyra_index`.
+pub unsafe fn is_lyra_index(index: pg_sys::Relation) -> bool {
+    if index.is_null() || (*(*index).rd_rel).relkind != pg_sys::RELKIND_INDEX as std::ffi::c_char {
+        return false;
+    }
+    // A syscache lookup, not a cached oid: DROP and CREATE EXTENSION in one
+    // session gives the access method a new oid.
+    let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), true);
+    am != pg_sys::InvalidOid && (*(*index).rd_rel).relam == am
+}
+
+/// What a build pass counts, and what it needs.
+struct BuildState {
+    shape: IndexShape,
+    index: pg_sys::Relation,
+    tuples: f64,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn build(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    info: *mut pg_sys::IndexInfo,
+) -> *mut pg_sys::IndexBuildResult {
+    if !crate::tam::is_lyra(heap) {
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("lyra_index can only index lyra tables; \"{}\" is not one", table::relation_name(heap)),
+        );
+    }
+    check_columns(index);
+    // A rebuild on the same relfilenode (TRUNCATE of a table created in
+    // this transaction) reuses the id and clears the old entries.
+    let node = (*index).rd_node;
+    match table::lookup(&node) {
+        Some(old) => {
+            let (start, end) = KeyPrefix::Index { table: table::table_id(heap), index: old }.range();
+            txn::delete_range(start, end, table::current_cid());
+        }
+        None => {
+            table::create(&node);
+        }
+    }
+    let mut state = BuildState { shape: IndexShape::of(index, heap), index, tuples: 0.0 };
+    let heap_tuples = pg_sys::table_index_build_scan(
+        heap,
+        index,
+        info,
+        false,
+        false,
+        Some(build_callback),
+        (&mut state as *mut BuildState).cast(),
+        std::ptr::null_mut(),
+    );
+    let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>()) as *mut pg_sys::IndexBuildResult;
+    (*result).heap_tuples = heap_tuples;
+    (*result).index_tuples = state.tuples;
+    result
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn build_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    _alive: bool,
+    state: *mut std::ffi::c_void,
+) {
+    let state = &mut *(state as *mut BuildState);
+    let n = state.shape.columns.len();
+    let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
+    let (key, value, constrained) = state.shape.entry(values, isnull, row_id_of(tid));
+    if constrained && txn::lookup(&key, txn::SEE_ALL).flatten().is_some() {
+        let described = describe(state.index, values, isnull);
+        raise_detail(
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            format!("could not create unique index \"{}\"", table::relation_name(state.index)),
+            format!("Key {described} is duplicated."),
+        );
+    }
+    txn::put(key, value, table::current_cid());
+    state.tuples += 1.0;
+}
+
+/// Refuses key columns whose type has no encoding (an operator class of
+/// another family bound to lyra_index by hand).
+unsafe fn check_columns(index: pg_sys::Relation) {
+    for i in 0..(*(*index).rd_index).indnkeyatts as usize {
+        let typ = *(*index).rd_opcintype.add(i);
+        if !entry::supported(typ) {
+            raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("lyra_index does not support columns of type {}", type_name(typ)),
+            );
+        }
+    }
+}
+
+unsafe fn type_name(typ: pg_sys::Oid) -> String {
+    let name = pg_sys::format_type_be(typ);
+    std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+}
+
+/// `(a, b)=(1, 2)`, as Postgres prints a key in errors.
+unsafe fn describe(index: pg_sys::Relation, values: &[pg_sys::Datum], isnull: &[bool]) -> String {
+    let text = pg_sys::BuildIndexValueDescription(index, values.as_ptr().cast_mut(), isnull.as_ptr().cast_mut());
+    if text.is_null() {
+        return "(…)".into();
+    }
+    std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
+}
+
+/// Unlogged indexes: the engine has no init fork to write.
+#[pg_guard]
+unsafe extern "C-unwind" fn build_empty(_index: pg_sys::Relation) {}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn insert(
+    index: pg_sys::Relation,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    heap_tid: pg_sys::ItemPointer,
+    heap: pg_sys::Relation,
+    check_unique: pg_sys::IndexUniqueCheck::Type,
+    _index_unchanged: bool,
+    _info: *mut pg_sys::IndexInfo,
+) -> bool {
+    let row = row_id_of(heap_tid);
+    if UNCHANGED.with(|u| u.borrow_mut().remove(&((*index).rd_id, row.0))) {
+        return true;
+    }
+    let shape = IndexShape::of(index, heap);
+    let n = shape.columns.len();
+    let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
+    let (key, value, constrained) = shape.entry(values, isnull, row);
+    if constrained {
+        match check_unique {
+            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES => {
+                check_unique_entry(index, heap, heap_tid, &key, row, values, isnull);
+            }
+            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO => {}
+            _ => raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "DEFERRABLE unique constraints are not supported on lyra tables",
+            ),
+        }
+    }
+    txn::put(key, value, table::current_cid());
+    true
+}
+
+/// Locks the unique entry `key` (waiting for a transaction that holds it)
+/// and raises 23505 if a live entry of another row is there.
+unsafe fn check_unique_entry(
+    index: pg_sys::Relation,
+    heap: pg_sys::Relation,
+    heap_tid: pg_sys::ItemPointer,
+    key: &[u8],
+    row: RowId,
+    values: &[pg_sys::Datum],
+    isnull: &[bool],
+) {
+    let committed = txn::lock_row(key, LockMode::Update, true, heap, heap_tid).and_then(|locked| locked.value);
+    let existing = match txn::lookup(key, txn::SEE_ALL) {
+        Some(buffered) => buffered,
+        None => committed,
+    };
+    if let Some(existing) = existing {
+        if entry_row_id(key, &existing) != Some(row) {
+            let described = describe(index, values, isnull);
+            raise_detail(
+                PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+                format!("duplicate key value violates unique constraint \"{}\"", table::relation_name(index)),
+                format!("Key {described} already exists."),
+            );
+        }
+    }
+}
+
+/// Deletes the entries of row `row` of `heap` whose key `new_slot` (an
+/// UPDATE's new version; `None` for a DELETE) changes, given the row's
+/// current version `old`. Returns whether any entry changed, so the
+/// executor must insert the new ones; entries left as they were are
+/// remembered so their `aminsert` is skipped.
+///
+/// # Safety
+/// `heap` is an open Lyra table with indexes; `new_slot` holds a tuple of it.
+pub unsafe fn remove_entries(
+    heap: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    old: &[u8],
+    new_slot: Option<*mut pg_sys::TupleTableSlot>,
+) -> bool {
+    let row = row_id_of(tid);
+    UNCHANGED.with(|u| u.borrow_mut().clear());
+    let indexes = pg_sys::RelationGetIndexList(heap);
+    if indexes.is_null() {
+        return false;
+    }
+    // Everything below is allocated in the executor state's memory,
+    // freed with it at the end of the call.
+    let estate = pg_sys::CreateExecutorState();
+    let caller_cxt = pg_sys::MemoryContextSwitchTo((*estate).es_query_cxt);
+    let econtext = pg_sys::MakePerTupleExprContext(estate);
+    let old_slot = pg_sys::MakeSingleTupleTableSlot((*heap).rd_att, &crate::slot::LYRA_SLOT_OPS);
+    crate::datum::store_row(old_slot, old);
+    let mut changed = false;
+    let cid = table::current_cid();
+    for i in 0..(*indexes).length as usize {
+        let oid = (*(*indexes).elements.add(i)).oid_value;
+        let index = pg_sys::index_open(oid, pg_sys::RowExclusiveLock as i32);
+        if !is_lyra_index(index) {
+            pg_sys::index_close(index, pg_sys::NoLock as i32);
+            continue;
+        }
+        let info = pg_sys::BuildIndexInfo(index);
+        let shape = IndexShape::of(index, heap);
+        let n = shape.columns.len();
+        let entry_of = |slot: *mut pg_sys::TupleTableSlot| {
+            let mut values = vec![pg_sys::Datum::from(0); pg_sys::INDEX_MAX_KEYS as usize];
+            let mut isnull = vec![false; pg_sys::INDEX_MAX_KEYS as usize];
+            (*econtext).ecxt_scantuple = slot;
+            pg_sys::FormIndexDatum(info, slot, estate, values.as_mut_ptr(), isnull.as_mut_ptr());
+            shape.entry(&values[..n], &isnull[..n], row)
+        };
+        // A partial index holds only the versions its predicate accepts.
+        let predicate = if (*info).ii_Predicate.is_null() {
+            std::ptr::null_mut()
+        } else {
+            pg_sys::ExecPrepareQual((*info).ii_Predicate, estate)
+        };
+        let indexed = |slot: *mut pg_sys::TupleTableSlot| {
+            (*econtext).ecxt_scantuple = slot;
+            predicate.is_null() || pg_sys::ExecQual(predicate, econtext)
+        };
+        if !indexed(old_slot) {
+            // No entry to remove; the executor adds one if the new version
+            // qualifies, as long as it is told to insert at all.
+            changed |= new_slot.is_some_and(|slot| indexed(slot));
+            pg_sys::index_close(index, pg_sys::NoLock as i32);
+            continue;
+        }
+        let (old_key, _, constrained) = entry_of(old_slot);
+        let new_key = new_slot.filter(|&slot| indexed(slot)).map(|slot| entry_of(slot).0);
+        if new_key.as_deref() == Some(old_key.as_slice()) {
+            UNCHANGED.with(|u| u.borrow_mut().insert((oid, row.0)));
+        } else {
+            if constrained {
+                // Whoever inserts this key next waits for this transaction.
+                txn::lock_row(&old_key, LockMode::Update, true, heap, tid);
+            }
+            txn::delete(old_key, cid);
+            changed = true;
+        }
+        pg_sys::index_close(index, pg_sys::NoLock as i32);
+    }
+    pg_sys::ExecDropSingleTupleTableSlot(old_slot);
+    pg_sys::MemoryContextSwitchTo(caller_cxt);
+    pg_sys::FreeExecutorState(estate);
+    changed
+}
+
+/// Removes every entry of a dropped index at commit.
+pub unsafe fn drop_index(index: pg_sys::Relation) {
+    let node = (*index).rd_node;
+    let Some(index_id) = table::lookup(&node) else { return };
+    let heap = pg_sys::RelationIdGetRelation((*(*index).rd_index).indrelid);
+    if crate::tam::is_lyra(heap) {
+        let (start, end) = KeyPrefix::Index { table: table::table_id(heap), index: index_id }.range();
+        txn::delete_range(start, end, table::current_cid());
+    }
+    if !heap.is_null() {
+        pg_sys::RelationClose(heap);
+    }
+    table::forget_mapping(&node);
+}
+
+/// VACUUM: nothing to remove — deleted rows' entries went with them.
+#[pg_guard]
+unsafe extern "C-unwind" fn bulk_delete(
+    _info: *mut pg_sys::IndexVacuumInfo,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+    _callback: pg_sys::IndexBulkDeleteCallback,
+    _state: *mut std::ffi::c_void,
+) -> *mut pg_sys::IndexBulkDeleteResult {
+    stats
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn vacuum_cleanup(
+    _info: *mut pg_sys::IndexVacuumInfo,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+) -> *mut pg_sys::IndexBulkDeleteResult {
+    stats
+}
+
+extern "C-unwind" {
+    fn btcostestimate(
+        root: *mut pg_sys::PlannerInfo,
+        path: *mut pg_sys::IndexPath,
+        loop_count: f64,
+        startup: *mut pg_sys::Cost,
+        total: *mut pg_sys::Cost,
+        selectivity: *mut pg_sys::Selectivity,
+        correlation: *mut f64,
+        pages: *mut f64,
+    );
+    fn btoptions(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea;
+}
+
+/// Costs as btree's: the same selectivity arithmetic over the same
+/// statistics; the engine's pages are not Postgres pages, so the page
+/// count is the table's estimate scaled by the selectivity.
+#[pg_guard]
+unsafe extern "C-unwind" fn cost_estimate(
+    root: *mut pg_sys::PlannerInfo,
+    path: *mut pg_sys::IndexPath,
+    loop_count: f64,
+    startup: *mut pg_sys::Cost,
+    total: *mut pg_sys::Cost,
+    selectivity: *mut pg_sys::Selectivity,
+    correlation: *mut f64,
+    pages: *mut f64,
+) {
+    btcostestimate(root, path, loop_count, startup, total, selectivity, correlation, pages);
+}
+
+/// Accepts btree's storage parameters (fillfactor, deduplicate_items) so
+/// DDL written for btree works; the engine ignores them.
+#[pg_guard]
+unsafe extern "C-unwind" fn options(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea {
+    btoptions(reloptions, validate)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn validate(_opclass: pg_sys::Oid) -> bool {
+    true
+}

@@ -1,0 +1,156 @@
+//! Index scans: the scan keys become one key range of the index's entries,
+//! read at the scan's snapshot through a table [`Cursor`] (the node's
+//! committed entries merged with this transaction's buffered ones); each
+//! entry hands Postgres the TID of its row, which the table AM fetches.
+//!
+//! ```text
+//!   keys on columns 1..k-1 all `=`, column k `>`/`>=` and/or `<`/`<=`:
+//!   start = prefix · enc(=1) … enc(=k-1) · enc(lower) (· successor if `>`)
+//!   end   = prefix · enc(=1) … enc(=k-1) · enc(upper) (· successor if `<=`)
+//! ```
+//!
+//! Keys the encoding cannot bound by (text under a collation whose order
+//! is not byte order, non-deterministic collations) just do not narrow the
+//! range. Every tuple is rechecked by the executor, so the range only has
+//! to cover the matches, never to be exact.
+
+use lyra_engine::keys::memcmp;
+use pgrx::itemptr::item_pointer_set_all;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
+
+use super::entry::{byte_semantics, encode_datum, IndexShape};
+use crate::error::raise;
+use crate::snapshot;
+use crate::tam::{snapshot_cid, Cursor};
+
+/// Our part of an index scan (`IndexScanDesc.opaque`).
+struct IndexCursor {
+    cursor: Option<Cursor>,
+    prefix_len: usize,
+}
+
+unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut IndexCursor {
+    &mut *((*scan).opaque as *mut IndexCursor)
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn begin(
+    index: pg_sys::Relation,
+    nkeys: std::ffi::c_int,
+    norderbys: std::ffi::c_int,
+) -> pg_sys::IndexScanDesc {
+    let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(IndexCursor { cursor: None, prefix_len: 0 });
+    (*scan).opaque = state.cast();
+    scan
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn rescan(
+    scan: pg_sys::IndexScanDesc,
+    keys: pg_sys::ScanKey,
+    nkeys: std::ffi::c_int,
+    _orderbys: pg_sys::ScanKey,
+    _norderbys: std::ffi::c_int,
+) {
+    if !keys.is_null() && nkeys > 0 {
+        std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
+    }
+    let heap = (*scan).heapRelation;
+    if heap.is_null() {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "lyra_index scans need their table");
+    }
+    let shape = IndexShape::of((*scan).indexRelation, heap);
+    let keys = if (*scan).numberOfKeys > 0 {
+        std::slice::from_raw_parts((*scan).keyData, (*scan).numberOfKeys as usize)
+    } else {
+        &[]
+    };
+    let state = state(scan);
+    if let Some(old) = &mut state.cursor {
+        old.forget_prefetch();
+    }
+    state.prefix_len = shape.prefix().len();
+    state.cursor = key_range(&shape, keys).map(|(start, end)| {
+        let snapshot = (*scan).xs_snapshot;
+        Cursor::over(shape.table, snapshot_cid(snapshot), snapshot::read_ts(snapshot), start, end)
+    });
+}
+
+/// The key range holding every entry that can satisfy `keys`; `None` if
+/// none can (a key compares with NULL).
+unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<(Vec<u8>, Vec<u8>)> {
+    if keys.iter().any(|k| k.sk_flags & pg_sys::SK_ISNULL as i32 != 0) {
+        return None;
+    }
+    let mut prefix = shape.prefix();
+    for (col, &(typ, collation)) in shape.columns.iter().enumerate() {
+        let on_col = |strategies: &[u16]| {
+            keys.iter().find(|k| k.sk_attno as usize == col + 1 && strategies.contains(&k.sk_strategy))
+        };
+        let (ordered, equal) = byte_semantics(typ, collation);
+        let encode = |key: &pg_sys::ScanKeyData| {
+            let arg_type = if key.sk_subtype == pg_sys::InvalidOid { typ } else { key.sk_subtype };
+            let mut bound = prefix.clone();
+            encode_datum(&mut bound, arg_type, key.sk_argument);
+            bound
+        };
+        if equal {
+            if let Some(key) = on_col(&[pg_sys::BTEqualStrategyNumber as u16]) {
+                prefix = encode(key);
+                continue;
+            }
+        }
+        if !ordered {
+            break;
+        }
+        let lower = on_col(&[pg_sys::BTGreaterStrategyNumber as u16, pg_sys::BTGreaterEqualStrategyNumber as u16]);
+        let upper = on_col(&[pg_sys::BTLessStrategyNumber as u16, pg_sys::BTLessEqualStrategyNumber as u16]);
+        if lower.is_none() && upper.is_none() {
+            break;
+        }
+        // A comparison is never true for NULL: the range holds values only.
+        let start = match lower {
+            Some(k) if k.sk_strategy == pg_sys::BTGreaterStrategyNumber as u16 => memcmp::prefix_end(&encode(k)),
+            Some(k) => encode(k),
+            None => [prefix.as_slice(), &[memcmp::VALUE]].concat(),
+        };
+        let end = match upper {
+            Some(k) if k.sk_strategy == pg_sys::BTLessEqualStrategyNumber as u16 => memcmp::prefix_end(&encode(k)),
+            Some(k) => encode(k),
+            None => [prefix.as_slice(), &[memcmp::NULL]].concat(),
+        };
+        return Some((start, end));
+    }
+    let end = memcmp::prefix_end(&prefix);
+    Some((prefix, end))
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
+    if direction == pg_sys::ScanDirection::BackwardScanDirection {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "backward scans of lyra indexes are not supported");
+    }
+    let state = state(scan);
+    let prefix_len = state.prefix_len;
+    let Some(cursor) = &mut state.cursor else { return false };
+    let Some((key, value)) = cursor.next() else { return false };
+    let Some(row) = memcmp::entry_row_id(&key[prefix_len..], &value) else {
+        raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra index entry without a row id");
+    };
+    let (block, offset) = row.to_tid();
+    item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
+    (*scan).xs_recheck = true;
+    true
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn end(scan: pg_sys::IndexScanDesc) {
+    let state = state(scan);
+    if let Some(cursor) = &mut state.cursor {
+        cursor.forget_prefetch();
+    }
+    state.cursor = None;
+}

@@ -1,0 +1,102 @@
+-- Indexes on Lyra tables: lyra_index without asking, unique constraints,
+-- index scans, entries kept in step with rows.
+CREATE TABLE acc (id int PRIMARY KEY, name text UNIQUE, bal int) USING lyra;
+\d acc
+INSERT INTO acc SELECT g, 'n' || g, g * 10 FROM generate_series(1, 1000) g;
+-- uniqueness, on insert and on update
+INSERT INTO acc VALUES (5, 'dup', 0);
+INSERT INTO acc VALUES (1001, 'n5', 0);
+UPDATE acc SET name = 'n6' WHERE id = 7;
+INSERT INTO acc VALUES (1001, NULL, 0), (1002, NULL, 0);
+-- point and range lookups go through the index
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM acc WHERE id = 42;
+SELECT * FROM acc WHERE id = 42;
+SELECT * FROM acc WHERE id = 42::bigint;
+SELECT * FROM acc WHERE name = 'n77';
+EXPLAIN (COSTS OFF) SELECT count(*) FROM acc WHERE id BETWEEN 10 AND 19;
+SELECT count(*) FROM acc WHERE id BETWEEN 10 AND 19;
+SELECT count(*) FROM acc WHERE id > 995;
+SELECT count(*) FROM acc WHERE id < 3;
+SELECT count(*) FROM acc WHERE id = NULL::int;
+-- updates and deletes move and remove entries
+UPDATE acc SET bal = bal + 1 WHERE id = 42;
+SELECT * FROM acc WHERE id = 42;
+UPDATE acc SET id = 2000 WHERE id = 43;
+SELECT * FROM acc WHERE id IN (43, 2000) ORDER BY id;
+SELECT * FROM acc WHERE id = 43;
+SELECT * FROM acc WHERE id = 2000;
+DELETE FROM acc WHERE id = 44;
+SELECT * FROM acc WHERE id = 44;
+INSERT INTO acc VALUES (44, 'n44', 1);
+SELECT * FROM acc WHERE id = 44;
+-- a key freed and taken again in one transaction; a rolled-back insert
+BEGIN;
+DELETE FROM acc WHERE id = 45;
+INSERT INTO acc VALUES (45, 'again', 0);
+SELECT * FROM acc WHERE id = 45;
+COMMIT;
+SELECT * FROM acc WHERE id = 45;
+BEGIN;
+INSERT INTO acc VALUES (3000, 'gone', 0);
+SELECT * FROM acc WHERE id = 3000;
+ROLLBACK;
+SELECT * FROM acc WHERE id = 3000;
+INSERT INTO acc VALUES (3000, 'gone', 0);
+-- savepoints
+BEGIN;
+SAVEPOINT s;
+INSERT INTO acc VALUES (3001, 'sp', 0);
+ROLLBACK TO s;
+INSERT INTO acc VALUES (3001, 'sp2', 0);
+COMMIT;
+SELECT * FROM acc WHERE id = 3001;
+-- plain, multi-column, expression and partial indexes on a populated table
+CREATE INDEX acc_bal ON acc (bal);
+CREATE INDEX acc_bal_name ON acc (bal, name);
+CREATE INDEX acc_lower ON acc (lower(name));
+CREATE INDEX acc_rich ON acc (id) WHERE bal > 9000;
+SELECT id FROM acc WHERE bal = 500;
+SELECT id FROM acc WHERE bal = 500 AND name = 'n50';
+SELECT id FROM acc WHERE lower(name) = 'n51';
+SELECT id FROM acc WHERE bal > 9000 AND id > 995 ORDER BY id;
+UPDATE acc SET name = 'N52' WHERE id = 52;
+SELECT id FROM acc WHERE lower(name) = 'n52';
+UPDATE acc SET bal = 9999 WHERE id = 53;
+SELECT id FROM acc WHERE bal > 9000 AND id = 53;
+-- other types
+CREATE TABLE kinds (f float8, t timestamptz, u uuid, b bool, c char(4), d date) USING lyra;
+CREATE INDEX ON kinds (f);
+CREATE INDEX ON kinds (t);
+CREATE UNIQUE INDEX ON kinds (u);
+CREATE INDEX ON kinds (c, b);
+CREATE INDEX ON kinds (d);
+INSERT INTO kinds VALUES (-0.0, '2024-01-01 00:00+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true, 'ab', '2024-01-01'),
+                         ('NaN', '2024-06-01 12:00+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', false, 'cd  ', '2024-06-01');
+SELECT f FROM kinds WHERE f = 0;
+SELECT f FROM kinds WHERE f = 'NaN';
+SELECT f FROM kinds WHERE f > 1e300;
+SELECT d FROM kinds WHERE t > '2024-03-01';
+SELECT b FROM kinds WHERE c = 'cd' AND b = false;
+SELECT d FROM kinds WHERE d < '2024-03-01';
+INSERT INTO kinds (u) VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+RESET enable_seqscan;
+-- not supported: other access methods, types without an encoding (numeric)
+CREATE INDEX ON acc USING hash (bal);
+CREATE TABLE num (n numeric) USING lyra;
+CREATE INDEX ON num (n);
+-- ALTER TABLE ... ADD PRIMARY KEY / UNIQUE checks existing rows
+CREATE TABLE later (a int, b text) USING lyra;
+INSERT INTO later VALUES (1, 'x'), (1, 'y'), (NULL, 'z');
+ALTER TABLE later ADD PRIMARY KEY (a);
+DELETE FROM later WHERE b = 'y';
+ALTER TABLE later ADD CONSTRAINT later_b UNIQUE (b);
+\d later
+-- DROP INDEX, TRUNCATE, DROP TABLE
+DROP INDEX acc_bal;
+SELECT count(*) FROM acc WHERE bal = 500;
+TRUNCATE acc;
+SELECT * FROM acc WHERE id = 42;
+INSERT INTO acc VALUES (42, 'x', 1);
+SELECT * FROM acc WHERE id = 42;
+DROP TABLE acc, kinds, num, later;
