@@ -175,9 +175,7 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
 /// `ALTER TABLE … ADD PRIMARY KEY / UNIQUE` (as a constraint or with a new
 /// column) on a Lyra table: the index behind it is a lyra_index.
 unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
-    if !names_lyra_table((*stmt).relation) {
-        return;
-    }
+    let lyra = names_lyra_table((*stmt).relation);
     for cmd in list_nodes((*stmt).cmds) {
         let cmd = cmd as *mut pg_sys::AlterTableCmd;
         let def = (*cmd).def;
@@ -185,10 +183,10 @@ unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
             continue;
         }
         match (*def).type_ {
-            pg_sys::NodeTag::T_Constraint => route_constraint(def.cast()),
+            pg_sys::NodeTag::T_Constraint => route_constraint(def.cast(), lyra),
             pg_sys::NodeTag::T_ColumnDef => {
                 for constraint in list_nodes((*(def as *mut pg_sys::ColumnDef)).constraints) {
-                    route_constraint(constraint.cast());
+                    route_constraint(constraint.cast(), lyra);
                 }
             }
             _ => {}
@@ -196,7 +194,20 @@ unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
     }
 }
 
-unsafe fn route_constraint(constraint: *mut pg_sys::Constraint) {
+/// A constraint added to a table (`lyra`: a Lyra table). Foreign keys are
+/// checked whatever the table: Postgres 15 accepts only a btree index as
+/// the referenced key, so one referencing a Lyra table gets a clear error
+/// here instead of an internal one.
+unsafe fn route_constraint(constraint: *mut pg_sys::Constraint, lyra: bool) {
+    if (*constraint).contype == pg_sys::ConstrType::CONSTR_FOREIGN && names_lyra_table((*constraint).pktable) {
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "foreign keys referencing lyra tables are not supported yet",
+        );
+    }
+    if !lyra {
+        return;
+    }
     match (*constraint).contype {
         pg_sys::ConstrType::CONSTR_PRIMARY | pg_sys::ConstrType::CONSTR_UNIQUE => {
             if (*constraint).access_method.is_null() {
