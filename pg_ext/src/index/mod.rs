@@ -416,8 +416,7 @@ extern "C-unwind" {
 }
 
 /// Costs as btree's: the same selectivity arithmetic over the same
-/// statistics; the engine's pages are not Postgres pages, so the page
-/// count is the table's estimate scaled by the selectivity.
+/// statistics.
 #[pg_guard]
 unsafe extern "C-unwind" fn cost_estimate(
     root: *mut pg_sys::PlannerInfo,
@@ -429,6 +428,19 @@ unsafe extern "C-unwind" fn cost_estimate(
     correlation: *mut f64,
     pages: *mut f64,
 ) {
+    // btcostestimate reads the first column's sort direction to turn the
+    // statistics' correlation into the index's; the planner leaves these
+    // arrays out for an index AM that cannot order. Ascending, nulls last
+    // — the order of the entries. (The planner orders by sortopfamily,
+    // which stays unset.)
+    let info = (*path).indexinfo;
+    let columns = (*info).ncolumns.max(1) as usize;
+    if (*info).reverse_sort.is_null() {
+        (*info).reverse_sort = pg_sys::palloc0(columns * std::mem::size_of::<bool>()).cast();
+    }
+    if (*info).nulls_first.is_null() {
+        (*info).nulls_first = pg_sys::palloc0(columns * std::mem::size_of::<bool>()).cast();
+    }
     btcostestimate(root, path, loop_count, startup, total, selectivity, correlation, pages);
 }
 
