@@ -287,7 +287,11 @@ impl<E: Engine> Service<E> {
             return LockAttempt::Done(error(ErrorCode::InvalidInput, "only table rows can be locked".into()));
         }
         lock(&self.txn_tags).insert(conn.id, request.txn_tag);
-        let outcome = self.lock_table().acquire(conn.id, &request.key, mode);
+        let outcome = if request.wait == WaitPolicy::NoWait as i32 {
+            self.lock_table().try_acquire(conn.id, &request.key, mode)
+        } else {
+            self.lock_table().acquire(conn.id, &request.key, mode)
+        };
         match outcome {
             Acquire::Granted => LockAttempt::Done(match self.locked_row(conn, &request.key) {
                 Ok(kind) => Response { kind: Some(kind) },

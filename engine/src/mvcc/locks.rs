@@ -110,6 +110,17 @@ impl LockTable {
         Acquire::Blocked { holders }
     }
 
+    /// [`acquire`](Self::acquire) for a caller that will not wait: a
+    /// conflict answers `Blocked` and registers no wait, so no deadlock can
+    /// come of it (never `Deadlock`).
+    pub fn try_acquire(&mut self, owner: Owner, key: &[u8], mode: LockMode) -> Acquire {
+        let holders = self.blockers(owner, key, mode);
+        if holders.is_empty() {
+            return self.acquire(owner, key, mode);
+        }
+        Acquire::Blocked { holders }
+    }
+
     /// `owner` gave up waiting (timeout, cancel, gone).
     pub fn stop_waiting(&mut self, owner: Owner) {
         self.waiting.remove(&owner);
@@ -233,6 +244,20 @@ mod tests {
         assert_eq!(t.acquire(2, b"c", Update), Acquire::Granted);
         t.release_all(2);
         assert_eq!(t.acquire(1, b"b", Update), Acquire::Granted);
+    }
+
+    #[test]
+    fn a_caller_that_will_not_wait_is_never_a_deadlock_victim() {
+        let mut table = LockTable::new();
+        assert_eq!(table.acquire(1, b"a", LockMode::Update), Acquire::Granted);
+        assert_eq!(table.acquire(2, b"b", LockMode::Update), Acquire::Granted);
+        assert!(matches!(table.acquire(2, b"a", LockMode::Update), Acquire::Blocked { .. }));
+        // 1 asking for b would close the cycle, but it does not wait.
+        assert_eq!(table.try_acquire(1, b"b", LockMode::Update), Acquire::Blocked { holders: vec![2] });
+        assert_eq!(table.try_acquire(1, b"c", LockMode::Update), Acquire::Granted);
+        // 2 still waits for 1, and nothing waits for 2.
+        table.release_all(1);
+        assert_eq!(table.acquire(2, b"a", LockMode::Update), Acquire::Granted);
     }
 
     #[test]
