@@ -9,10 +9,15 @@
 #                     `UPDATE t SET v = v + 1 WHERE id = random` on a table of
 #                     $UPD_ROWS (1000) rows: TPS, latency, failures, and lost
 #                     updates (committed transactions minus sum(v), should be 0).
-#                     No index yet, so each UPDATE is a full scan of the table.
+#                     No index, so each UPDATE is a full scan of the table.
+#   pgbench           pgbench's own tables with their primary keys (scale
+#                     $PGB_SCALE, 10), $PGB_CLIENTS (8) clients for $PGB_SECONDS
+#                     (60) s each: select-only (-S) and the TPC-B-like default:
+#                     TPS, p50 and p99 latency (from pgbench's per-transaction
+#                     log), failed transactions.
 # Settings (environment):
 #   BENCH_ROWS=200000      rows for the load and scan sections
-#   BENCH_ONLY=update      run only the UPDATE section
+#   BENCH_ONLY=update|pgbench   run only that section
 #   BENCH_AMS="heap lyra"  access methods to measure (a missing one shows n/a)
 #   BENCH_SETUP=0          do not run scripts/setup.sh (use the installed build)
 #   UPD_ROWS, UPD_SECONDS, UPD_CLIENTS (8)
@@ -28,7 +33,11 @@ UPD_CLIENTS="${UPD_CLIENTS:-8}"
 UPD_ISOLATION="${UPD_ISOLATION:-read committed}"
 SERVER="$LYRA_ROOT/scripts/server.sh"
 
-case "$ONLY" in ''|update) ;; *) die "BENCH_ONLY must be empty or 'update', not '$ONLY'" ;; esac
+PGB_SCALE="${PGB_SCALE:-10}"
+PGB_SECONDS="${PGB_SECONDS:-60}"
+PGB_CLIENTS="${PGB_CLIENTS:-8}"
+
+case "$ONLY" in ''|update|pgbench) ;; *) die "BENCH_ONLY must be empty, 'update' or 'pgbench', not '$ONLY'" ;; esac
 for am in $AMS; do case $am in heap|lyra) ;; *) die "BENCH_AMS: unknown access method $am" ;; esac; done
 
 [ "${BENCH_SETUP:-1}" = 0 ] || "$LYRA_ROOT/scripts/setup.sh"
@@ -107,7 +116,41 @@ update_bench() {
   sum=$(sql -At -c "SELECT coalesce(sum(v), 0) FROM ${am}_upd") || sum=
   [ -z "$txns" ] || [ -z "$sum" ] || T[$am,upd_lost]=$((txns - sum))
 }
-for am in $AMS; do update_bench "$am"; done
+[ -n "$ONLY" ] && [ "$ONLY" != update ] || for am in $AMS; do update_bench "$am"; done
+
+# pgbench on its own tables (with primary keys) in database pgb_$am, whose
+# default table access method is $am. Fills T[$am,{ro,rw}_{tps,p50,p99,failed}].
+pgbench_run() {
+  local am="$1" mode="$2" out="$dir/pgbench-$2-$1" rc=0 args=()
+  [ "$mode" = ro ] && args=(-S)
+  log "bench: pgbench $mode on $am, scale $PGB_SCALE, $PGB_CLIENTS clients, ${PGB_SECONDS}s"
+  rm -rf "$out" && mkdir -p "$out" && chown postgres "$out" 2>/dev/null || true
+  (cd "$out" && pgbench -h localhost -p "$PORT" -U postgres -n "${args[@]}" -c "$PGB_CLIENTS" -j 2 \
+      -T "$PGB_SECONDS" -l --failures-detailed "pgb_$am" >"$out/summary.txt" 2>&1) || rc=$?
+  [ "$rc" -eq 0 ] || log "bench: pgbench $mode on $am exited with $rc (see $out/summary.txt)"
+  T[$am,${mode}_tps]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out/summary.txt")
+  T[$am,${mode}_failed]=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out/summary.txt")
+  # Per-transaction log lines: client txn latency_us script_no epoch epoch_us
+  local pct
+  pct=$(cat "$out"/pgbench_log.* 2>/dev/null | awk '{ print $3 }' | sort -n | awk '
+    { v[NR] = $1 } END { if (NR) printf "%.3f %.3f\n", v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000 }')
+  T[$am,${mode}_p50]=${pct% *}
+  T[$am,${mode}_p99]=${pct#* }
+  rm -f "$out"/pgbench_log.*
+}
+if [ -z "$ONLY" ] || [ "$ONLY" = pgbench ]; then
+  for am in $AMS; do
+    sql -c "CREATE DATABASE pgb_$am"
+    psql -h localhost -p "$PORT" -U postgres -X -q -d "pgb_$am" -c "CREATE EXTENSION IF NOT EXISTS lyra" \
+      -c "ALTER DATABASE pgb_$am SET default_table_access_method = $am"
+    log "bench: pgbench -i -I dtgp -s $PGB_SCALE on $am"
+    pgbench -h localhost -p "$PORT" -U postgres -i -I dtgp -s "$PGB_SCALE" -q "pgb_$am" >"$dir/pgbench-init-$am.log" 2>&1 \
+      || die "pgbench -i on $am failed (see $dir/pgbench-init-$am.log)"
+    psql -h localhost -p "$PORT" -U postgres -X -q -d "pgb_$am" -c "ANALYZE"
+    pgbench_run "$am" ro
+    pgbench_run "$am" rw
+  done
+fi
 
 if [ -z "$ONLY" ]; then
   printf '\n%-34s %10s %10s %10s\n' "$ROWS rows" "heap (s)" "lyra (s)" "lyra/heap"
@@ -117,11 +160,25 @@ if [ -z "$ONLY" ]; then
   row "full-scan filter"                 .3f filter
 fi
 
-printf '\n%-34s %10s %10s %10s\n' "UPDATE by id, $UPD_ROWS rows" "heap" "lyra" "lyra/heap"
-row "TPS ($UPD_CLIENTS clients, ${UPD_SECONDS}s)"  .1f upd_tps
-row "latency average (ms)"             .3f upd_lat
-row "transactions committed"           d   upd_txns
-row "failed transactions"              d   upd_failed none
-row "aborted clients"                  d   upd_aborted none
-row "lost updates (txns - sum(v))"     d   upd_lost none
-[ "$UPD_ISOLATION" = "read committed" ] || echo "(UPDATE run at $UPD_ISOLATION)"
+if [ -z "$ONLY" ] || [ "$ONLY" = update ]; then
+  printf '\n%-34s %10s %10s %10s\n' "UPDATE by id, $UPD_ROWS rows" "heap" "lyra" "lyra/heap"
+  row "TPS ($UPD_CLIENTS clients, ${UPD_SECONDS}s)"  .1f upd_tps
+  row "latency average (ms)"             .3f upd_lat
+  row "transactions committed"           d   upd_txns
+  row "failed transactions"              d   upd_failed none
+  row "aborted clients"                  d   upd_aborted none
+  row "lost updates (txns - sum(v))"     d   upd_lost none
+  [ "$UPD_ISOLATION" = "read committed" ] || echo "(UPDATE run at $UPD_ISOLATION)"
+fi
+
+if [ -z "$ONLY" ] || [ "$ONLY" = pgbench ]; then
+  printf '\n%-34s %10s %10s %10s\n' "pgbench, scale $PGB_SCALE, $PGB_CLIENTS clients" "heap" "lyra" "lyra/heap"
+  row "select-only (-S) TPS, ${PGB_SECONDS}s"   .1f ro_tps
+  row "  latency p50 (ms)"                .3f ro_p50
+  row "  latency p99 (ms)"                .3f ro_p99
+  row "  failed transactions"             d   ro_failed none
+  row "TPC-B-like TPS, ${PGB_SECONDS}s"   .1f rw_tps
+  row "  latency p50 (ms)"                .3f rw_p50
+  row "  latency p99 (ms)"                .3f rw_p99
+  row "  failed transactions"             d   rw_failed none
+fi

@@ -16,7 +16,13 @@ install_packages() {
   [ ${#missing[@]} -eq 0 ] && return
   log "installing ${missing[*]}"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES[@]}" >/dev/null
+  # Only what is missing: naming an installed package would upgrade it —
+  # the server under a running cluster, away from its headers.
+  local others=()
+  for p in "${missing[@]}"; do [ "$p" = postgresql-server-dev-15 ] || others+=("$p"); done
+  if [ ${#others[@]} -gt 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${others[@]}" >/dev/null
+  fi
   # The headers must match the server exactly, or apt would upgrade the server.
   local v; v=$(dpkg-query -W -f='${Version}' postgresql-15)
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-server-dev-15=$v" >/dev/null

@@ -113,8 +113,9 @@ pub struct Get {
     pub read_ts: Option<Ts>,
 }
 
-/// Read `[start, end)` in key order (`end` empty: unbounded), stopping at
-/// `max_rows` pairs or once `max_bytes` of keys and values were gathered.
+/// Read `[start, end)` in key order (`end` empty: unbounded), or in
+/// reverse order from the end if `reverse`, stopping at `max_rows` pairs
+/// or once `max_bytes` of keys and values were gathered.
 #[derive(Clone, PartialEq, Message)]
 pub struct Scan {
     #[prost(bytes = "vec", tag = "1")]
@@ -127,6 +128,8 @@ pub struct Scan {
     pub max_bytes: u32,
     #[prost(message, optional, tag = "5")]
     pub read_ts: Option<Ts>,
+    #[prost(bool, tag = "6")]
+    pub reverse: bool,
 }
 
 #[derive(Clone, PartialEq, Message)]

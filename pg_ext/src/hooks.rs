@@ -1,14 +1,21 @@
-//! Planner and catalog hooks.
+//! Planner, executor and catalog hooks.
 //!
 //! * `object_access_hook`, on DROP of a relation stored by Lyra: schedule
 //!   its table's removal at commit (DROP TABLE, DROP SCHEMA ... CASCADE, the
 //!   transient table left by a rewrite). Heap learns of drops through its
-//!   files; Lyra has none to unlink.
+//!   files; Lyra has none to unlink. On creation of a lyra_index: bind it
+//!   to btree's operator classes ([`index::btree_classes`]), which foreign
+//!   keys require.
 //! * `ProcessUtility_hook`: indexes on Lyra tables are `lyra_index`
 //!   indexes without the user asking — `CREATE INDEX` (btree by default),
 //!   the indexes behind `PRIMARY KEY` / `UNIQUE` in `CREATE TABLE` and
 //!   `ALTER TABLE`; another access method is refused (it would be local to
 //!   this server); `CREATE INDEX CONCURRENTLY` runs as a plain build.
+//! * `ExecutorStart` / `ExecutorEnd`: each executor's read timestamp
+//!   ([`crate::snapshot`]); the arbiter indexes of `INSERT … ON CONFLICT`
+//!   into a Lyra table ([`index::speculative`]).
+//! * `get_relation_info_hook`: Lyra indexes whose entries are not in their
+//!   columns' order are not offered as ordered ([`index::withhold_unordered`]).
 //! * `set_rel_pathlist_hook`, for a Lyra relation: keep it out of parallel
 //!   plans. A parallel worker is another backend: it would not see this
 //!   transaction's buffered writes, so Lyra tables are scanned by the
@@ -22,7 +29,10 @@ use crate::{index, table, tam};
 
 static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
 static mut PREV_SET_REL_PATHLIST: pg_sys::set_rel_pathlist_hook_type = None;
+static mut PREV_GET_RELATION_INFO: pg_sys::get_relation_info_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 
 const LYRA_INDEX: &std::ffi::CStr = c"lyra_index";
 
@@ -34,8 +44,34 @@ pub fn install() {
         pg_sys::object_access_hook = Some(object_access);
         PREV_SET_REL_PATHLIST = pg_sys::set_rel_pathlist_hook;
         pg_sys::set_rel_pathlist_hook = Some(set_rel_pathlist);
+        PREV_GET_RELATION_INFO = pg_sys::get_relation_info_hook;
+        pg_sys::get_relation_info_hook = Some(get_relation_info);
         PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
         pg_sys::ProcessUtility_hook = Some(process_utility);
+        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
+        pg_sys::ExecutorEnd_hook = Some(executor_end);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    refuse_unsupported_plans((*query).plannedstmt);
+    match PREV_EXECUTOR_START {
+        Some(prev) => prev(query, eflags),
+        None => pg_sys::standard_ExecutorStart(query, eflags),
+    }
+    crate::snapshot::statement_started(query);
+    index::speculative::open_arbiters(query);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
+    crate::snapshot::statement_ended(query);
+    match PREV_EXECUTOR_END {
+        Some(prev) => prev(query),
+        None => pg_sys::standard_ExecutorEnd(query),
     }
 }
 
@@ -97,9 +133,9 @@ unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, rea
 }
 
 /// Refuses, before the executor starts, what Postgres itself cannot run on
-/// Lyra tables: `INSERT … ON CONFLICT` on a table with indexes (Postgres
-/// 15's speculative insertion accepts btree arbiter indexes only).
-pub unsafe fn refuse_unsupported_plans(stmt: *mut pg_sys::PlannedStmt) {
+/// Lyra tables: `INSERT … ON CONFLICT` into a partitioned table with Lyra
+/// partitions (see [`index::speculative`]).
+unsafe fn refuse_unsupported_plans(stmt: *mut pg_sys::PlannedStmt) {
     if stmt.is_null() || (*stmt).commandType != pg_sys::CmdType::CMD_INSERT {
         return;
     }
@@ -114,18 +150,7 @@ pub unsafe fn refuse_unsupported_plans(stmt: *mut pg_sys::PlannedStmt) {
             continue;
         }
         let rte = pg_sys::list_nth((*stmt).rtable, (*modify).nominalRelation as i32 - 1) as *mut pg_sys::RangeTblEntry;
-        let rel = pg_sys::RelationIdGetRelation((*rte).relid);
-        // Every unique index is an arbiter of a DO NOTHING without target.
-        let lyra = tam::is_lyra(rel) && (*(*rel).rd_rel).relhasindex;
-        if !rel.is_null() {
-            pg_sys::RelationClose(rel);
-        }
-        if lyra {
-            raise(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                "INSERT ... ON CONFLICT on lyra tables is not supported yet",
-            );
-        }
+        index::speculative::refuse_partitioned((*rte).relid);
     }
 }
 
@@ -170,6 +195,31 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
         pgrx::notice!("CREATE INDEX CONCURRENTLY on a lyra table runs as a plain index build");
         (*stmt).concurrent = false;
     }
+    for elem in list_nodes((*stmt).indexParams) {
+        qualify_operator_class(elem as *mut pg_sys::IndexElem);
+    }
+}
+
+/// The extension's schema (`lyra.control`: not relocatable).
+const EXTENSION_SCHEMA: &std::ffi::CStr = c"lyra";
+
+/// An operator class named in `CREATE INDEX` (`text_pattern_ops`, written
+/// for btree): lyra_index's class of that name lives in the extension's
+/// schema, which need not be on the search path.
+unsafe fn qualify_operator_class(elem: *mut pg_sys::IndexElem) {
+    let names = (*elem).opclass;
+    if names.is_null() || (*names).length != 1 {
+        return;
+    }
+    let name = (*(*names).elements).ptr_value as *mut pg_sys::String;
+    let am = pg_sys::get_index_am_oid(LYRA_INDEX.as_ptr(), true);
+    let qualified = pg_sys::lappend(
+        pg_sys::lappend(std::ptr::null_mut(), pg_sys::makeString(pg_sys::pstrdup(EXTENSION_SCHEMA.as_ptr())).cast()),
+        pg_sys::makeString(pg_sys::pstrdup((*name).sval)).cast(),
+    );
+    if am != pg_sys::InvalidOid && pg_sys::get_opclass_oid(am, qualified, true) != pg_sys::InvalidOid {
+        (*elem).opclass = qualified;
+    }
 }
 
 /// `ALTER TABLE … ADD PRIMARY KEY / UNIQUE` (as a constraint or with a new
@@ -194,17 +244,8 @@ unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
     }
 }
 
-/// A constraint added to a table (`lyra`: a Lyra table). Foreign keys are
-/// checked whatever the table: Postgres 15 accepts only a btree index as
-/// the referenced key, so one referencing a Lyra table gets a clear error
-/// here instead of an internal one.
+/// A constraint added to a table (`lyra`: a Lyra table).
 unsafe fn route_constraint(constraint: *mut pg_sys::Constraint, lyra: bool) {
-    if (*constraint).contype == pg_sys::ConstrType::CONSTR_FOREIGN && names_lyra_table((*constraint).pktable) {
-        raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "foreign keys referencing lyra tables are not supported yet",
-        );
-    }
     if !lyra {
         return;
     }
@@ -240,7 +281,21 @@ unsafe extern "C-unwind" fn object_access(
     if let Some(prev) = PREV_OBJECT_ACCESS {
         prev(access, class_id, object_id, sub_id, arg);
     }
-    if access == pg_sys::ObjectAccessType::OAT_DROP && class_id == pg_sys::RelationRelationId && sub_id == 0 {
+    if class_id != pg_sys::RelationRelationId || sub_id != 0 {
+        return;
+    }
+    if access == pg_sys::ObjectAccessType::OAT_POST_CREATE {
+        // A new relation's cache entry exists from its creation on, before
+        // its pg_class row is visible to lookups.
+        let rel = pg_sys::RelationIdGetRelation(object_id);
+        let lyra_index = index::is_lyra_index(rel);
+        if !rel.is_null() {
+            pg_sys::RelationClose(rel);
+        }
+        if lyra_index {
+            index::btree_classes::rebind(object_id);
+        }
+    } else if access == pg_sys::ObjectAccessType::OAT_DROP {
         let rel = pg_sys::RelationIdGetRelation(object_id);
         if tam::is_lyra(rel) {
             table::drop(&(*rel).rd_node);
@@ -251,6 +306,19 @@ unsafe extern "C-unwind" fn object_access(
             pg_sys::RelationClose(rel);
         }
     }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_relation_info(
+    root: *mut pg_sys::PlannerInfo,
+    relation: pg_sys::Oid,
+    inhparent: bool,
+    rel: *mut pg_sys::RelOptInfo,
+) {
+    if let Some(prev) = PREV_GET_RELATION_INFO {
+        prev(root, relation, inhparent, rel);
+    }
+    index::withhold_unordered(rel);
 }
 
 #[pg_guard]

@@ -45,7 +45,6 @@ pub extern "C-unwind" fn _PG_init() {
         worker::register();
     }
     hooks::install();
-    snapshot::register_hooks();
     txn::register_callbacks();
 }
 

@@ -68,6 +68,18 @@ pub unsafe fn store(slot: *mut pg_sys::TupleTableSlot, bytes: &[u8]) {
     (*slot).tts_nvalid = 0;
 }
 
+/// The encoded row a Lyra slot holds, if it holds one in row mode.
+///
+/// # Safety
+/// `slot` is a valid slot; the bytes live as long as its tuple.
+pub unsafe fn row_bytes<'a>(slot: *mut pg_sys::TupleTableSlot) -> Option<&'a [u8]> {
+    if !is_lyra_slot(slot) || (*slot).tts_flags & pg_sys::TTS_FLAG_EMPTY as u16 != 0 {
+        return None;
+    }
+    let s = slot as *mut LyraSlot;
+    (!(*s).row.is_null()).then(|| std::slice::from_raw_parts((*s).row, (*s).row_len))
+}
+
 unsafe fn natts(slot: *mut pg_sys::TupleTableSlot) -> usize {
     (*(*slot).tts_tupleDescriptor).natts as usize
 }
@@ -112,13 +124,17 @@ unsafe extern "C-unwind" fn getsomeattrs(slot: *mut pg_sys::TupleTableSlot, natt
 
 #[pg_guard]
 unsafe extern "C-unwind" fn getsysattr(
-    _slot: *mut pg_sys::TupleTableSlot,
+    slot: *mut pg_sys::TupleTableSlot,
     attnum: std::ffi::c_int,
-    _isnull: *mut bool,
+    isnull: *mut bool,
 ) -> pg_sys::Datum {
+    if attnum == pg_sys::MinTransactionIdAttributeNumber as std::ffi::c_int {
+        *isnull = false;
+        return pg_sys::Datum::from(crate::tam::inserting_xid(slot).into_inner());
+    }
     raise(
         PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-        format!("lyra rows have no system column {attnum} (only ctid and tableoid)"),
+        format!("lyra rows have no system column {attnum} (only ctid, tableoid and xmin)"),
     )
 }
 

@@ -5,7 +5,9 @@
 //! heap's snapshots do:
 //!
 //! * REPEATABLE READ and SERIALIZABLE: one timestamp for the whole
-//!   transaction, taken by its first read of a Lyra table.
+//!   transaction, taken by its first read of a Lyra table. A query on a
+//!   newer snapshot (foreign-key checks use the latest) reads as under
+//!   READ COMMITTED.
 //! * READ COMMITTED: one timestamp per statement. Each executor run
 //!   (`ExecutorStart` … `ExecutorEnd`) gets its own, unless it runs on the
 //!   snapshot of an executor still running (a STABLE function's queries
@@ -56,9 +58,6 @@ thread_local! {
     static TRANSACTION: RefCell<ReadTs> = RefCell::new(ReadTs::default());
 }
 
-static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
-static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
-
 /// Whether the transaction reads at one snapshot throughout.
 pub fn uses_transaction_snapshot() -> bool {
     // SAFETY: reading a backend-local GUC variable.
@@ -80,7 +79,7 @@ pub unsafe fn read_ts(snapshot: pg_sys::Snapshot) -> ReadTs {
     if snapshot.is_null() || (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC {
         return ReadTs::default();
     }
-    if uses_transaction_snapshot() {
+    if uses_transaction_snapshot() && is_transaction_snapshot(snapshot) {
         return TRANSACTION.with(|t| t.borrow().clone());
     }
     STATEMENTS.with(|s| {
@@ -91,6 +90,19 @@ pub unsafe fn read_ts(snapshot: pg_sys::Snapshot) -> ReadTs {
             .map(|st| st.read_ts.clone())
             .unwrap_or_default()
     })
+}
+
+/// Whether `snapshot` is (a copy of) the REPEATABLE READ transaction's
+/// snapshot. Postgres also runs queries on newer snapshots in such a
+/// transaction — the foreign-key checks that must see rows committed
+/// since (`GetLatestSnapshot`) — and those read at their own timestamp,
+/// as under READ COMMITTED.
+unsafe fn is_transaction_snapshot(snapshot: pg_sys::Snapshot) -> bool {
+    let transaction = pg_sys::GetTransactionSnapshot();
+    transaction.is_null()
+        || ((*transaction).xmin == (*snapshot).xmin
+            && (*transaction).xmax == (*snapshot).xmax
+            && (*transaction).xcnt == (*snapshot).xcnt)
 }
 
 /// The transaction's timestamp if it has one yet (REPEATABLE READ and
@@ -117,24 +129,13 @@ pub fn reset() {
     TRANSACTION.with(|t| *t.borrow_mut() = ReadTs::default());
 }
 
-pub fn register_hooks() {
-    // SAFETY: installing executor hooks during _PG_init, chaining the
-    // previous ones.
-    unsafe {
-        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
-        pg_sys::ExecutorStart_hook = Some(executor_start);
-        PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
-        pg_sys::ExecutorEnd_hook = Some(executor_end);
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
-    crate::hooks::refuse_unsupported_plans((*query).plannedstmt);
-    match PREV_EXECUTOR_START {
-        Some(prev) => prev(query, eflags),
-        None => pg_sys::standard_ExecutorStart(query, eflags),
-    }
+/// Registers the executor `query` that has just started (hooks.rs's
+/// `ExecutorStart`): it reads at the timestamp of a running executor on
+/// the same snapshot, if there is one, else at a fresh one.
+///
+/// # Safety
+/// `query` is a started executor's query descriptor.
+pub unsafe fn statement_started(query: *mut pg_sys::QueryDesc) {
     let snapshot = (*query).snapshot;
     STATEMENTS.with(|s| {
         let mut statements = s.borrow_mut();
@@ -148,16 +149,12 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     });
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
+/// Forgets the executor `query`, which is ending.
+pub fn statement_ended(query: *mut pg_sys::QueryDesc) {
     STATEMENTS.with(|s| {
         let mut statements = s.borrow_mut();
         if let Some(pos) = statements.iter().rposition(|st| st.query == query) {
             statements.remove(pos);
         }
     });
-    match PREV_EXECUTOR_END {
-        Some(prev) => prev(query),
-        None => pg_sys::standard_ExecutorEnd(query),
-    }
 }

@@ -210,6 +210,32 @@ pub fn delete(key: Vec<u8>, cid: pg_sys::CommandId) {
     with(|b| b.add(key, cid, None));
 }
 
+/// The savepoint mark of a speculative insertion: no subtransaction has
+/// this id.
+const SPECULATIVE: pg_sys::SubTransactionId = 0;
+
+/// Marks the start of a speculative insertion (`INSERT … ON CONFLICT`):
+/// what is buffered until [`end_speculative`] can be taken back as one.
+pub fn begin_speculative() {
+    with(|b| b.savepoints.push((SPECULATIVE, b.undo.len(), b.range_deletes.len(), crate::snapshot::statement_mark())));
+}
+
+/// Ends the speculative insertion begun last: keeps what it buffered if it
+/// `succeeded`, else takes it back (the row and its index entries).
+pub fn end_speculative(succeeded: bool) {
+    with(|b| {
+        let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == SPECULATIVE) else { return };
+        let (_, undo_len, ranges_len, _) = b.savepoints[pos];
+        b.savepoints.truncate(pos);
+        if !succeeded {
+            b.rollback_to(undo_len, ranges_len);
+        } else if b.savepoints.is_empty() {
+            // No subtransaction can roll these back any more.
+            b.undo.truncate(undo_len);
+        }
+    });
+}
+
 /// Removes `[start, end)` at commit, and hides buffered keys in it now.
 pub fn delete_range(start: Vec<u8>, end: Vec<u8>, cid: pg_sys::CommandId) {
     with(|b| {
@@ -248,6 +274,27 @@ pub fn next_visible(
         let upper = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(end) };
         b.versions
             .range::<[u8], _>((lower, upper))
+            .find_map(|(k, chain)| visible(chain, cid).map(|v| (k.clone(), v.clone())))
+    })
+}
+
+/// The last buffered key before `before` (or before `end` when `before` is
+/// None) and from `start` on that has a version visible at `cid`.
+pub fn prev_visible(
+    start: &[u8],
+    before: Option<&[u8]>,
+    end: &[u8],
+    cid: pg_sys::CommandId,
+) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    with(|b| {
+        let upper = match before {
+            Some(k) => Bound::Excluded(k),
+            None if end.is_empty() => Bound::Unbounded,
+            None => Bound::Excluded(end),
+        };
+        b.versions
+            .range::<[u8], _>((Bound::Included(start), upper))
+            .rev()
             .find_map(|(k, chain)| visible(chain, cid).map(|v| (k.clone(), v.clone())))
     })
 }
@@ -365,6 +412,7 @@ fn commit() {
 }
 
 fn forget() {
+    crate::tam::versions::reset();
     with(|b| *b = WriteBuffer::default());
     NODE_STATE.with(|n| *n.borrow_mut() = NodeState::default());
     crate::snapshot::reset();
@@ -386,6 +434,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             node_link::forget_all();
             commit();
             crate::snapshot::reset();
+            crate::tam::versions::reset();
         }
         XACT_EVENT_PRE_PREPARE if !is_empty() => {
             raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,

@@ -81,6 +81,38 @@ SELECT b FROM kinds WHERE c = 'cd' AND b = false;
 SELECT d FROM kinds WHERE d < '2024-03-01';
 INSERT INTO kinds (u) VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
 RESET enable_seqscan;
+-- ordered scans: forward, backward (DESC, max), merged with this
+-- transaction's own entries, and turning around in a scrollable cursor
+CREATE TABLE ord (k int PRIMARY KEY, name text COLLATE "C", label text COLLATE "und-x-icu", v int) USING lyra;
+CREATE INDEX ord_name ON ord (name);
+CREATE INDEX ord_label ON ord (label);
+CREATE INDEX ord_v_desc ON ord (v DESC);
+INSERT INTO ord SELECT g, 'n' || g, 'l' || g, g % 7 FROM generate_series(1, 300) g;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT k FROM ord ORDER BY k LIMIT 3;
+SELECT k FROM ord ORDER BY k LIMIT 3;
+EXPLAIN (COSTS OFF) SELECT k FROM ord ORDER BY k DESC LIMIT 3;
+SELECT k FROM ord ORDER BY k DESC LIMIT 3;
+SELECT k FROM ord WHERE k BETWEEN 100 AND 200 ORDER BY k DESC LIMIT 2;
+EXPLAIN (COSTS OFF) SELECT max(k), min(k) FROM ord;
+SELECT max(k), min(k) FROM ord;
+SELECT name FROM ord WHERE name > 'n298' ORDER BY name LIMIT 3;
+-- a collation whose order is not byte order, a DESC column: sorted
+EXPLAIN (COSTS OFF) SELECT label FROM ord ORDER BY label LIMIT 1;
+EXPLAIN (COSTS OFF) SELECT v FROM ord ORDER BY v DESC LIMIT 1;
+BEGIN;
+INSERT INTO ord VALUES (0, 'n0', 'l0', 0), (1000, 'n1000', 'l1000', 0);
+DELETE FROM ord WHERE k = 300;
+SELECT k FROM ord ORDER BY k LIMIT 2;
+SELECT k FROM ord ORDER BY k DESC LIMIT 2;
+DECLARE c SCROLL CURSOR FOR SELECT k FROM ord WHERE k < 5 ORDER BY k;
+FETCH 3 FROM c;
+FETCH BACKWARD 2 FROM c;
+FETCH FORWARD 10 FROM c;
+FETCH BACKWARD 1 FROM c;
+COMMIT;
+RESET enable_seqscan;
+DROP TABLE ord;
 -- not supported: other access methods, types without an encoding (numeric)
 CREATE INDEX ON acc USING hash (bal);
 CREATE TABLE num (n numeric) USING lyra;

@@ -51,7 +51,7 @@ use lyra_engine::keys::is_versioned;
 use lyra_engine::mvcc::keys::user_range;
 use lyra_engine::mvcc::locks::{Acquire, LockMode as Mode, LockTable, Owner};
 use lyra_engine::mvcc::recent::RecentWrites;
-use lyra_engine::mvcc::{scan::scan_visible, Mutation, Mvcc};
+use lyra_engine::mvcc::{scan::scan_visible, scan::scan_visible_reverse, Mutation, Mvcc};
 use lyra_engine::storage::{Engine, WriteBatch, WriteOp};
 use lyra_engine::TxnError;
 
@@ -379,8 +379,11 @@ impl<E: Engine> Service<E> {
         };
         let (more, read_ts) = if is_versioned(&scan.start) {
             let read_ts = self.read_ts(conn, scan.read_ts)?;
-            let end = scan_visible(&*self.engine, &scan.start, &scan.end, read_ts, max_rows, max_bytes, &mut keep)?;
+            let scan_fn = if scan.reverse { scan_visible_reverse } else { scan_visible };
+            let end = scan_fn(&*self.engine, &scan.start, &scan.end, read_ts, max_rows, max_bytes, &mut keep)?;
             (end.more, Some(read_ts.into()))
+        } else if scan.reverse {
+            return Err(Failure(ErrorCode::InvalidInput, "reverse scans are for versioned keys only".into()));
         } else {
             self.engine.scan_visit(&scan.start, &scan.end, max_rows, max_bytes, &mut |k, v| {
                 keep(k, v);
@@ -594,7 +597,7 @@ mod tests {
         assert_eq!(get_at(&service, &row(2), snapshot).0, None);
         assert_eq!(get(&service, &row(1)), Some(b"new".to_vec()));
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts };
+        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false };
         let response::Kind::Scanned(old) = call(&service, &mut service.connect(), request::Kind::Scan(scan(snapshot))) else {
             panic!("not a scan page")
         };
@@ -616,7 +619,7 @@ mod tests {
         let (mut start, end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };
@@ -630,6 +633,31 @@ mod tests {
             }
         }
         assert_eq!(seen, (0u8..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn reverse_scan_pages_from_the_end_and_skips_deleted_rows() {
+        let service = service();
+        for i in 0..10 {
+            put(&service, row(i), &[i as u8]);
+        }
+        commit(&service, &mut service.connect(), Commit { ops: vec![Op::delete(row(4))], ..Default::default() });
+        let (start, mut end) = KeyPrefix::Rows { table: 7 }.range();
+        let mut seen = Vec::new();
+        loop {
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true };
+            let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
+                panic!("scan answered with something else")
+            };
+            if let Some(last) = page.pairs.last() {
+                end = last.key.to_vec();
+            }
+            seen.extend(page.pairs.into_iter().map(|p| p.value[0]));
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(seen, vec![9, 8, 7, 6, 5, 3, 2, 1, 0]);
     }
 
     #[test]

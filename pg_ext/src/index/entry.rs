@@ -90,6 +90,17 @@ pub fn supported(typ: pg_sys::Oid) -> bool {
     .contains(&typ)
 }
 
+/// Whether a value of type `arg` encodes in the order and equality of a
+/// column of type `column`, so that a scan key of type `arg` on that
+/// column can bound a range of its entries. btree's families relate more
+/// types than that (date with timestamp, timestamp with timestamptz):
+/// those keys do not narrow the range; the executor's recheck applies them.
+pub fn encodes_like(arg: pg_sys::Oid, column: pg_sys::Oid) -> bool {
+    use pg_sys::*;
+    const FAMILIES: [&[Oid]; 3] = [&[INT2OID, INT4OID, INT8OID], &[FLOAT4OID, FLOAT8OID], &[TEXTOID, VARCHAROID, NAMEOID]];
+    arg == column || FAMILIES.iter().any(|f| f.contains(&arg) && f.contains(&column))
+}
+
 /// Appends `value` of type `typ` in memcomparable form.
 ///
 /// # Safety

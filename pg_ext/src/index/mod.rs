@@ -16,15 +16,24 @@
 //! entry and raises 23505 — or inserts, if the first rolled back. The
 //! commit checks the entry did not change since it was locked.
 //!
-//! Not done yet: ordered scans (`amcanorder`; ORDER BY sorts), bitmap
-//! scans, `= ANY(array)` keys, index-only scans, DEFERRABLE unique
-//! constraints, numeric and other types without an encoding.
+//! `INSERT … ON CONFLICT` uses the same entry locks ([`speculative`]);
+//! foreign keys need the index's operator classes to be btree's
+//! ([`btree_classes`]).
+//!
+//! Scans are ordered and run both ways, except where the encoding's order
+//! is not the column's ([`withhold_unordered`]).
+//!
+//! Not done yet: bitmap scans, `= ANY(array)` keys, index-only scans,
+//! DEFERRABLE unique constraints, descending entries, numeric and other
+//! types without an encoding.
 
 // Callback signatures are Postgres's, argument counts included.
 #![allow(clippy::too_many_arguments)]
 
+pub mod btree_classes;
 pub mod entry;
 mod scan;
+pub mod speculative;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -54,11 +63,13 @@ pub unsafe extern "C-unwind" fn lyra_index_handler(_fcinfo: pg_sys::FunctionCall
     routine.write(pg_sys::IndexAmRoutine {
         type_: pg_sys::NodeTag::T_IndexAmRoutine,
         amstrategies: 5,
-        amsupport: 1,
+        // btree's support functions (its classes are the ones bound; see
+        // btree_classes): comparison, sort support, in_range, equalimage, options.
+        amsupport: 5,
         amoptsprocnum: 0,
-        amcanorder: false,
+        amcanorder: true,
         amcanorderbyop: false,
-        amcanbackward: false,
+        amcanbackward: true,
         amcanunique: true,
         amcanmulticol: true,
         amoptionalkey: true,
@@ -68,7 +79,7 @@ pub unsafe extern "C-unwind" fn lyra_index_handler(_fcinfo: pg_sys::FunctionCall
         amclusterable: false,
         ampredlocks: false,
         amcanparallel: false,
-        amcaninclude: false,
+        amcaninclude: true,
         amusemaintenanceworkmem: false,
         amparallelvacuumoptions: 0,
         amkeytype: pg_sys::InvalidOid,
@@ -113,6 +124,36 @@ pub unsafe fn is_lyra_index(index: pg_sys::Relation) -> bool {
     // session gives the access method a new oid.
     let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), true);
     am != pg_sys::InvalidOid && (*(*index).rd_rel).relam == am
+}
+
+/// Withholds the index order of every Lyra index of `rel` (as the planner
+/// sees it) whose entries are not in the order its key columns sort in:
+/// text under a collation whose order is not byte order, and columns
+/// declared `DESC` or `NULLS FIRST` (entries are encoded ascending, nulls
+/// last, whatever the declaration). Such an index still serves equality
+/// and ranges; `ORDER BY` sorts.
+///
+/// # Safety
+/// `rel` is the planner's relation, its index list built.
+pub unsafe fn withhold_unordered(rel: *mut pg_sys::RelOptInfo) {
+    let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), true);
+    let indexes = (*rel).indexlist;
+    if am == pg_sys::InvalidOid || indexes.is_null() {
+        return;
+    }
+    for i in 0..(*indexes).length as usize {
+        let info = (*(*indexes).elements.add(i)).ptr_value as *mut pg_sys::IndexOptInfo;
+        if (*info).relam != am || (*info).sortopfamily.is_null() {
+            continue;
+        }
+        let ordered = (0..(*info).nkeycolumns as usize).all(|c| {
+            let (ordered, _) = entry::byte_semantics(*(*info).opcintype.add(c), *(*info).indexcollations.add(c));
+            ordered && !*(*info).reverse_sort.add(c) && !*(*info).nulls_first.add(c)
+        });
+        if !ordered {
+            (*info).sortopfamily = std::ptr::null_mut();
+        }
+    }
 }
 
 /// What a build pass counts, and what it needs.
@@ -243,7 +284,22 @@ unsafe extern "C-unwind" fn insert(
     if constrained {
         match check_unique {
             pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES => {
-                check_unique_entry(index, heap, heap_tid, &key, row, values, isnull);
+                if !claim_unique_entry(heap, heap_tid, &key, row) {
+                    let described = describe(index, values, isnull);
+                    raise_detail(
+                        PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+                        format!("duplicate key value violates unique constraint \"{}\"", table::relation_name(index)),
+                        format!("Key {described} already exists."),
+                    );
+                }
+            }
+            // A speculative insertion (INSERT … ON CONFLICT): a conflict
+            // is an answer, not an error — the executor takes the row back
+            // and looks for the conflicting one.
+            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_PARTIAL if (*(*index).rd_index).indimmediate => {
+                if !claim_unique_entry(heap, heap_tid, &key, row) {
+                    return false;
+                }
             }
             pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO => {}
             _ => raise(
@@ -256,32 +312,17 @@ unsafe extern "C-unwind" fn insert(
     true
 }
 
-/// Locks the unique entry `key` (waiting for a transaction that holds it)
-/// and raises 23505 if a live entry of another row is there.
-unsafe fn check_unique_entry(
-    index: pg_sys::Relation,
-    heap: pg_sys::Relation,
-    heap_tid: pg_sys::ItemPointer,
-    key: &[u8],
-    row: RowId,
-    values: &[pg_sys::Datum],
-    isnull: &[bool],
-) {
+/// Locks the unique entry `key` for row `row` (waiting for a transaction
+/// that holds it); false if a live entry of another row is there.
+unsafe fn claim_unique_entry(heap: pg_sys::Relation, heap_tid: pg_sys::ItemPointer, key: &[u8], row: RowId) -> bool {
+    // A speculative insertion retries after every conflict: stay cancellable.
+    pg_sys::check_for_interrupts!();
     let committed = txn::lock_row(key, LockMode::Update, true, heap, heap_tid).and_then(|locked| locked.value);
     let existing = match txn::lookup(key, txn::SEE_ALL) {
         Some(buffered) => buffered,
         None => committed,
     };
-    if let Some(existing) = existing {
-        if entry_row_id(key, &existing) != Some(row) {
-            let described = describe(index, values, isnull);
-            raise_detail(
-                PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-                format!("duplicate key value violates unique constraint \"{}\"", table::relation_name(index)),
-                format!("Key {described} already exists."),
-            );
-        }
-    }
+    existing.is_none_or(|existing| entry_row_id(key, &existing) == Some(row))
 }
 
 /// Deletes the entries of row `row` of `heap` whose key `new_slot` (an

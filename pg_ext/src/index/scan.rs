@@ -2,6 +2,9 @@
 //! read at the scan's snapshot through a table [`Cursor`] (the node's
 //! committed entries merged with this transaction's buffered ones); each
 //! entry hands Postgres the TID of its row, which the table AM fetches.
+//! Entries come in index order, forward or backward (the planner counts
+//! on it for `ORDER BY`, merge joins and `max()`; see `ordered_columns`
+//! in `index` for when it may).
 //!
 //! ```text
 //!   keys on columns 1..k-1 all `=`, column k `>`/`>=` and/or `<`/`<=`:
@@ -10,8 +13,9 @@
 //! ```
 //!
 //! Keys the encoding cannot bound by (text under a collation whose order
-//! is not byte order, non-deterministic collations) just do not narrow the
-//! range. Every tuple is rechecked by the executor, so the range only has
+//! is not byte order, non-deterministic collations, a key of another type
+//! of the column's btree family that encodes differently, such as a date
+//! against a timestamp column) just do not narrow the range. Every tuple is rechecked by the executor, so the range only has
 //! to cover the matches, never to be exact.
 
 use lyra_engine::keys::memcmp;
@@ -20,7 +24,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 
-use super::entry::{byte_semantics, encode_datum, IndexShape};
+use super::entry::{byte_semantics, encode_datum, encodes_like, IndexShape};
 use crate::error::raise;
 use crate::snapshot;
 use crate::tam::{snapshot_cid, Cursor};
@@ -82,13 +86,20 @@ pub unsafe extern "C-unwind" fn rescan(
 /// The key range holding every entry that can satisfy `keys`; `None` if
 /// none can (a key compares with NULL).
 unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<(Vec<u8>, Vec<u8>)> {
-    if keys.iter().any(|k| k.sk_flags & pg_sys::SK_ISNULL as i32 != 0) {
+    let is_null = |k: &pg_sys::ScanKeyData| k.sk_flags & pg_sys::SK_ISNULL as i32 != 0;
+    let searches_null = |k: &pg_sys::ScanKeyData| k.sk_flags & pg_sys::SK_SEARCHNULL as i32 != 0;
+    // A comparison with NULL matches nothing; `IS NULL` (only the unique
+    // check of a NULLS NOT DISTINCT index asks it) matches NULL entries.
+    if keys.iter().any(|k| is_null(k) && !searches_null(k)) {
         return None;
     }
     let mut prefix = shape.prefix();
     for (col, &(typ, collation)) in shape.columns.iter().enumerate() {
         let on_col = |strategies: &[u16]| {
-            keys.iter().find(|k| k.sk_attno as usize == col + 1 && strategies.contains(&k.sk_strategy))
+            keys.iter().find(|k| {
+                let arg_type = if k.sk_subtype == pg_sys::InvalidOid { typ } else { k.sk_subtype };
+                k.sk_attno as usize == col + 1 && strategies.contains(&k.sk_strategy) && encodes_like(arg_type, typ)
+            })
         };
         let (ordered, equal) = byte_semantics(typ, collation);
         let encode = |key: &pg_sys::ScanKeyData| {
@@ -97,6 +108,10 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
             encode_datum(&mut bound, arg_type, key.sk_argument);
             bound
         };
+        if keys.iter().any(|k| k.sk_attno as usize == col + 1 && searches_null(k)) {
+            memcmp::put_null(&mut prefix);
+            continue;
+        }
         if equal {
             if let Some(key) = on_col(&[pg_sys::BTEqualStrategyNumber as u16]) {
                 prefix = encode(key);
@@ -130,13 +145,11 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
-    if direction == pg_sys::ScanDirection::BackwardScanDirection {
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "backward scans of lyra indexes are not supported");
-    }
     let state = state(scan);
     let prefix_len = state.prefix_len;
     let Some(cursor) = &mut state.cursor else { return false };
-    let Some((key, value)) = cursor.next() else { return false };
+    let backward = direction == pg_sys::ScanDirection::BackwardScanDirection;
+    let Some((key, value)) = cursor.next_in(backward) else { return false };
     let Some(row) = memcmp::entry_row_id(&key[prefix_len..], &value) else {
         raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra index entry without a row id");
     };

@@ -8,6 +8,8 @@
 //! * [`indexes`] — what index AMs ask of a table: the build scan, fetches
 //!   by TID;
 //! * [`ddl`] — create/truncate/rewrite/move, size estimates, vacuum;
+//! * [`versions`] — TIDs naming one version of a row, for after-row
+//!   triggers;
 //! * [`unsupported`] — clear errors for what is not built yet.
 //!
 //! Slots are Lyra slots ([`crate::slot`]): a row's bytes, decoded lazily.
@@ -20,8 +22,9 @@ mod indexes;
 mod modify;
 mod scan;
 mod unsupported;
+pub mod versions;
 
-pub use modify::row_id_of;
+pub use modify::{inserting_xid, row_id_of};
 pub use scan::{snapshot_cid, Cursor};
 
 use pgrx::pg_sys;
@@ -55,8 +58,8 @@ pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
     tuple_satisfies_snapshot: Some(modify::tuple_satisfies_snapshot),
     index_delete_tuples: Some(unsupported::index_delete_tuples),
     tuple_insert: Some(modify::tuple_insert),
-    tuple_insert_speculative: Some(unsupported::tuple_insert_speculative),
-    tuple_complete_speculative: Some(unsupported::tuple_complete_speculative),
+    tuple_insert_speculative: Some(modify::tuple_insert_speculative),
+    tuple_complete_speculative: Some(modify::tuple_complete_speculative),
     multi_insert: Some(modify::multi_insert),
     tuple_delete: Some(modify::tuple_delete),
     tuple_update: Some(modify::tuple_update),

@@ -16,6 +16,8 @@
 //! SERIALIZABLE raise 40001). Rows this transaction inserted or already
 //! locked need no trip to the node.
 
+use std::cell::RefCell;
+
 use lyra_engine::keys::RowId;
 use pgrx::itemptr::{item_pointer_get_both, item_pointer_set_all};
 use pgrx::pg_sys;
@@ -25,16 +27,31 @@ use pgrx::prelude::*;
 use lyra_cluster::protocol::LockMode;
 
 use super::scan::{snapshot_cid, store};
+use super::versions::{self, Version, Which};
 use crate::{datum, node_link, snapshot, table, txn};
 
+/// The row a TID names: a row TID, or a version TID ([`versions`]).
 pub unsafe fn row_id_of(tid: pg_sys::ItemPointer) -> RowId {
     let (block, offset) = item_pointer_get_both(*tid);
-    match RowId::from_tid(block, offset) {
+    match RowId::from_tid(block, offset).or_else(|| versions::named(block, offset).map(|v| v.row)) {
         Some(row) => row,
         None => raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("({block},{offset}) is not a valid TID of a lyra table")
         ),
     }
+}
+
+/// Sets the TID of a slot holding the version of `row` that command `cid`
+/// wrote: the row's TID, or a version TID when after-row triggers of
+/// `event` will fetch that version again.
+unsafe fn set_written_tid(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, row: RowId, cid: pg_sys::CommandId, event: u32) {
+    let (block, offset) = if versions::has_after_row_triggers(rel, event) {
+        versions::name(Version { row, which: Which::After(cid) })
+    } else {
+        row.to_tid()
+    };
+    item_pointer_set_all(&mut (*slot).tts_tid, block, offset);
+    (*slot).tts_tableOid = (*rel).rd_id;
 }
 
 unsafe fn insert(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: pg_sys::CommandId) {
@@ -43,26 +60,95 @@ unsafe fn insert(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: 
     let mut value = Vec::new();
     datum::encode_slot(slot, &mut value);
     txn::put(table::row_key(table, row), value, cid);
-    let (block, offset) = row.to_tid();
-    item_pointer_set_all(&mut (*slot).tts_tid, block, offset);
-    (*slot).tts_tableOid = (*rel).rd_id;
+    set_written_tid(rel, slot, row, cid, pg_sys::TRIGGER_EVENT_INSERT);
+}
+
+thread_local! {
+    /// The last committed row a dirty snapshot fetched (key, value): the
+    /// newest version, which `INSERT … ON CONFLICT DO UPDATE` then locks.
+    static DIRTY_FETCHED: RefCell<Option<(Vec<u8>, Vec<u8>)>> = const { RefCell::new(None) };
 }
 
 /// The encoded row at `tid` visible to `snapshot`, if any.
 pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: pg_sys::Snapshot) -> Option<(Vec<u8>, Vec<u8>)> {
+    if !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_DIRTY {
+        // A dirty snapshot reports the in-progress writer of what it saw,
+        // for the caller to wait on. Lyra shows no uncommitted row of
+        // another transaction (inserters of one unique key meet at its
+        // entry lock instead): none.
+        (*snapshot).xmin = pg_sys::InvalidTransactionId;
+        (*snapshot).xmax = pg_sys::InvalidTransactionId;
+        (*snapshot).speculativeToken = 0;
+    }
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
-    let value = match txn::lookup(&key, snapshot_cid(snapshot)) {
+    let any = !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_ANY;
+    let buffered = if any { buffered_for_any(tid, &key) } else { txn::lookup(&key, snapshot_cid(snapshot)) };
+    let value = match buffered {
         Some(buffered) => buffered,
+        // A row inserted by the current command has no version before it.
+        None if any => node_link::with_node(|c, w| c.get(key.clone(), None, w)).value.or_else(|| {
+            txn::lookup(&key, txn::SEE_ANY).flatten()
+        }),
         None => {
             let read_ts = snapshot::read_ts(snapshot);
             txn::note_read(&key, &key_successor(&key));
             let got = node_link::with_node(|c, w| c.get(key.clone(), read_ts.get(), w));
             read_ts.learn(got.read_ts);
             txn::note_ts(got.read_ts);
+            if !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_DIRTY {
+                DIRTY_FETCHED.with(|d| *d.borrow_mut() = got.value.clone().map(|v| (key.clone(), v)));
+            }
             got.value
         }
     }?;
     Some((key, value))
+}
+
+/// `xmin` of the Lyra row in `slot`, for the executor code that asks
+/// (ON CONFLICT under REPEATABLE READ: "was the row found inserted by this
+/// transaction?"): this transaction's id for a row it wrote, else
+/// FrozenTransactionId — committed, and older than any snapshot's horizon.
+///
+/// # Safety
+/// `slot` holds a row of a Lyra table (its `tts_tableOid` and TID set).
+pub unsafe fn inserting_xid(slot: *mut pg_sys::TupleTableSlot) -> pg_sys::TransactionId {
+    let rel = pg_sys::RelationIdGetRelation((*slot).tts_tableOid);
+    let ours = super::is_lyra(rel)
+        && txn::last_writer(&table::row_key(table::table_id(rel), row_id_of(&mut (*slot).tts_tid))).is_some();
+    if !rel.is_null() {
+        pg_sys::RelationClose(rel);
+    }
+    if ours {
+        pg_sys::GetCurrentTransactionId()
+    } else {
+        pg_sys::FrozenTransactionId
+    }
+}
+
+/// What a `SnapshotAny` fetch by `tid` reads from the write buffer: the
+/// version a version TID names; for a row TID, the version before the
+/// current command wrote it (the row an after-row trigger's old slot, a
+/// DELETE's RETURNING list or an ON CONFLICT re-check asks for), or else
+/// the newest version that is a row. `None`: the node's committed row.
+unsafe fn buffered_for_any(tid: pg_sys::ItemPointer, key: &[u8]) -> Option<Option<Vec<u8>>> {
+    let (block, offset) = item_pointer_get_both(*tid);
+    if let Some(version) = versions::named(block, offset) {
+        return match version.which {
+            Which::Before(cid) => txn::lookup(key, cid),
+            Which::After(cid) => txn::lookup(key, cid.saturating_add(1)),
+        };
+    }
+    match txn::lookup(key, pg_sys::GetCurrentCommandId(false)) {
+        Some(Some(row)) => Some(Some(row)),
+        Some(None) => txn::lookup(key, txn::SEE_ANY),
+        None => None,
+    }
+}
+
+/// Whether `value` is the version of `key` a dirty snapshot fetched last —
+/// the newest one, whatever the statement's snapshot (forgotten on asking).
+fn dirty_fetched(key: &[u8], value: &[u8]) -> bool {
+    DIRTY_FETCHED.with(|d| d.borrow_mut().take().is_some_and(|(k, v)| k == key && v == value))
 }
 
 /// The smallest key after `key`.
@@ -195,6 +281,32 @@ pub unsafe extern "C-unwind" fn tuple_insert(
     insert(rel, slot, cid);
 }
 
+/// The row of an `INSERT … ON CONFLICT` ([`crate::index::speculative`]):
+/// buffered behind a mark, so that a conflict found while its index
+/// entries go in takes back the row and the entries together.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_insert_speculative(
+    rel: pg_sys::Relation,
+    slot: *mut pg_sys::TupleTableSlot,
+    cid: pg_sys::CommandId,
+    _options: std::ffi::c_int,
+    _bistate: *mut pg_sys::BulkInsertStateData,
+    _spec_token: u32,
+) {
+    txn::begin_speculative();
+    insert(rel, slot, cid);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_complete_speculative(
+    _rel: pg_sys::Relation,
+    _slot: *mut pg_sys::TupleTableSlot,
+    _spec_token: u32,
+    succeeded: bool,
+) {
+    txn::end_speculative(succeeded);
+}
+
 #[pg_guard]
 pub unsafe extern "C-unwind" fn multi_insert(
     rel: pg_sys::Relation,
@@ -268,8 +380,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
     let mut value = Vec::new();
     datum::encode_slot(slot, &mut value);
     txn::put(key, value, cid);
-    (*slot).tts_tid = *otid;
-    (*slot).tts_tableOid = (*rel).rd_id;
+    set_written_tid(rel, slot, row_id_of(otid), cid, pg_sys::TRIGGER_EVENT_UPDATE);
     pg_sys::TM_Result::TM_Ok
 }
 
@@ -280,13 +391,22 @@ pub unsafe extern "C-unwind" fn tuple_fetch_row_version(
     snapshot: pg_sys::Snapshot,
     slot: *mut pg_sys::TupleTableSlot,
 ) -> bool {
-    match fetch(rel, tid, snapshot) {
-        Some((key, value)) => {
-            store(rel, slot, &key, &value);
-            true
-        }
-        None => false,
+    let Some((key, value)) = fetch(rel, tid, snapshot) else { return false };
+    store(rel, slot, &key, &value);
+    // The old row an after-row trigger of an UPDATE or DELETE will fetch
+    // again when it fires: name this version.
+    let (block, offset) = item_pointer_get_both(*tid);
+    let old_row_for_trigger = !snapshot.is_null()
+        && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_ANY
+        && RowId::from_tid(block, offset).is_some()
+        && (versions::has_after_row_triggers(rel, pg_sys::TRIGGER_EVENT_UPDATE)
+            || versions::has_after_row_triggers(rel, pg_sys::TRIGGER_EVENT_DELETE));
+    if old_row_for_trigger {
+        let which = Which::Before(pg_sys::GetCurrentCommandId(false));
+        let (block, offset) = versions::name(Version { row: row_id_of(tid), which });
+        item_pointer_set_all(&mut (*slot).tts_tid, block, offset);
     }
+    true
 }
 
 #[pg_guard]
@@ -299,13 +419,19 @@ pub unsafe extern "C-unwind" fn tuple_tid_valid(_scan: pg_sys::TableScanDesc, ti
 #[pg_guard]
 pub unsafe extern "C-unwind" fn tuple_get_latest_tid(_scan: pg_sys::TableScanDesc, _tid: pg_sys::ItemPointer) {}
 
+/// Whether the row version in `slot` is the one `snapshot` sees (ON
+/// CONFLICT under REPEATABLE READ asks this of the row it found newest).
 #[pg_guard]
 pub unsafe extern "C-unwind" fn tuple_satisfies_snapshot(
     rel: pg_sys::Relation,
     slot: *mut pg_sys::TupleTableSlot,
     snapshot: pg_sys::Snapshot,
 ) -> bool {
-    fetch(rel, &mut (*slot).tts_tid, snapshot).is_some()
+    let visible = fetch(rel, &mut (*slot).tts_tid, snapshot);
+    match (visible, crate::slot::row_bytes(slot)) {
+        (Some((_, value)), Some(in_slot)) => value == in_slot,
+        (visible, _) => visible.is_some(),
+    }
 }
 
 /// `SELECT … FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE` (and
@@ -328,6 +454,15 @@ pub unsafe extern "C-unwind" fn tuple_lock(
     if let Some(written_by) = txn::last_writer(&key) {
         if written_by >= cid {
             failure_data(tmfd, tid, written_by);
+            // Inserted by this very command (ON CONFLICT DO UPDATE meeting
+            // a row it proposed itself): heap answers "invisible", with the
+            // row in the slot for the caller to see whose it is.
+            if txn::held_lock(&key, LockMode::KeyShare).is_none() {
+                if let Some(value) = txn::lookup(&key, txn::SEE_ALL).flatten() {
+                    store(rel, slot, &key, &value);
+                    return pg_sys::TM_Result::TM_Invisible;
+                }
+            }
             return pg_sys::TM_Result::TM_SelfModified;
         }
         // Our own row: inserted by us (nobody else can see it) or already
@@ -361,6 +496,10 @@ pub unsafe extern "C-unwind" fn tuple_lock(
     let Some(value) = value else {
         return pg_sys::TM_Result::TM_Deleted;
     };
+    // Newer than the snapshot, but the very version the caller found with
+    // a dirty snapshot (ON CONFLICT DO UPDATE): heap locks that version
+    // as it is, and so does Lyra.
+    let changed = changed && !dirty_fetched(&key, &value);
     if changed {
         if flags & pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION as u8 == 0 {
             return pg_sys::TM_Result::TM_Updated;

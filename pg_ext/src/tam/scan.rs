@@ -10,6 +10,9 @@
 //!
 //! Row keys are ordered by row id, so one span serves every scan kind: the
 //! whole table, one TID "block" for ANALYZE (291 row ids), or a TID range.
+//! A cursor can also run from the end of its span (index scans backward:
+//! `ORDER BY … DESC`, `max()`), merging the buffer in reverse.
+//!
 //! The cursor's state lives in the query's memory context and is dropped
 //! with it, so a scan abandoned by an ERROR leaks nothing.
 
@@ -51,6 +54,14 @@ pub struct Cursor {
     pos: usize,
     page_rows: u32,
     node_more: bool,
+    /// Keys in reverse order (from the end of the span).
+    reverse: bool,
+    /// The whole span of the scan (a change of direction narrows
+    /// `start`/`end` to one side of the turning point).
+    span: (Vec<u8>, Vec<u8>),
+    /// The key `next_in` returned last, where a change of direction turns.
+    returned: Option<Bytes>,
+    /// Where the next page starts (forward) or ends (reverse).
     next_fetch: Vec<u8>,
     /// The last key returned, where the buffer merge resumes.
     last: Option<Vec<u8>>,
@@ -77,6 +88,9 @@ impl Cursor {
             pos: 0,
             page_rows: FIRST_PAGE_ROWS,
             node_more: true,
+            reverse: false,
+            span: (Vec::new(), Vec::new()),
+            returned: None,
             next_fetch: Vec::new(),
             last: None,
             merge_buffer: false,
@@ -88,8 +102,39 @@ impl Cursor {
 
     /// Restarts the cursor over `[start, end)`.
     pub fn reset(&mut self, start: Vec<u8>, end: Vec<u8>) {
+        self.reset_in(start, end, false);
+    }
+
+    /// Restarts the cursor over `[start, end)`, from the end if `reverse`.
+    pub fn reset_in(&mut self, start: Vec<u8>, end: Vec<u8>, reverse: bool) {
+        self.span = (start.clone(), end.clone());
+        self.returned = None;
+        self.reposition(start, end, reverse);
+    }
+
+    /// The next row in the direction asked. A scan that changes direction
+    /// (a scrollable cursor fetching backward) turns at the row it
+    /// returned last; one that ran off an end starts again from that end.
+    pub fn next_in(&mut self, backward: bool) -> Option<(Bytes, Bytes)> {
+        if backward != self.reverse {
+            let (start, end) = self.span.clone();
+            match self.returned.take() {
+                Some(last) if backward => self.reposition(start, last.to_vec(), true),
+                Some(last) => self.reposition([&last[..], &[0]].concat(), end, false),
+                None => self.reposition(start, end, backward),
+            }
+        }
+        let row = self.next();
+        self.returned = row.as_ref().map(|(key, _)| key.clone());
+        row
+    }
+
+    /// Runs the cursor over `[start, end)` (part of its span), from the
+    /// end if `reverse`.
+    fn reposition(&mut self, start: Vec<u8>, end: Vec<u8>, reverse: bool) {
         self.forget_prefetch();
-        self.next_fetch = start.clone();
+        self.reverse = reverse;
+        self.next_fetch = if reverse { end.clone() } else { start.clone() };
         self.start = start;
         self.end = end;
         self.page.clear();
@@ -115,15 +160,15 @@ impl Cursor {
             if self.pos == self.page.len() && self.node_more {
                 self.fetch();
             }
-            let buffered = if self.merge_buffer {
-                txn::next_visible(&self.start, self.last.as_deref(), &self.end, self.cid)
-            } else {
-                None
+            let buffered = match (self.merge_buffer, self.reverse) {
+                (false, _) => None,
+                (true, false) => txn::next_visible(&self.start, self.last.as_deref(), &self.end, self.cid),
+                (true, true) => txn::prev_visible(&self.start, self.last.as_deref(), &self.end, self.cid),
             };
             let stored = self.page.get_mut(self.pos);
             let take_stored = match (&stored, &buffered) {
                 (None, None) => return None,
-                (Some(s), Some((b, _))) => s.key[..] < b[..],
+                (Some(s), Some((b, _))) => (s.key[..] < b[..]) != self.reverse,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
             };
@@ -160,7 +205,9 @@ impl Cursor {
         let (page, more) = (scanned.pairs, scanned.more);
         if let Some(last) = page.last() {
             self.next_fetch = last.key.to_vec();
-            self.next_fetch.push(0);
+            if !self.reverse {
+                self.next_fetch.push(0);
+            }
         }
         self.page = page;
         self.pos = 0;
@@ -173,13 +220,12 @@ impl Cursor {
     }
 
     fn next_scan(&self) -> Scan {
-        Scan {
-            start: self.next_fetch.clone(),
-            end: self.end.clone(),
-            max_rows: self.page_rows,
-            max_bytes: 0,
-            read_ts: self.read_ts.get(),
-        }
+        let (start, end) = if self.reverse {
+            (self.start.clone(), self.next_fetch.clone())
+        } else {
+            (self.next_fetch.clone(), self.end.clone())
+        };
+        Scan { start, end, max_rows: self.page_rows, max_bytes: 0, read_ts: self.read_ts.get(), reverse: self.reverse }
     }
 
     /// Drops the page asked for ahead, if any (the scan ended or restarted).
@@ -273,10 +319,8 @@ pub unsafe extern "C-unwind" fn scan_getnextslot(
     direction: pg_sys::ScanDirection::Type,
     slot: *mut pg_sys::TupleTableSlot,
 ) -> bool {
-    if direction == pg_sys::ScanDirection::BackwardScanDirection {
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "backward scans of lyra tables are not supported");
-    }
-    match cursor(scan).next() {
+    let backward = direction == pg_sys::ScanDirection::BackwardScanDirection;
+    match cursor(scan).next_in(backward) {
         Some((key, value)) => {
             store((*scan).rs_rd, slot, &key, &value);
             true

@@ -2,7 +2,6 @@
 //!
 //! * `CREATE INDEX CONCURRENTLY`'s validation scan (the utility hook turns
 //!   it into a plain build), index deletion hints (no dead versions).
-//! * `INSERT ... ON CONFLICT` — speculative insertion, not built yet.
 //! * `TABLESAMPLE`, parallel scans (the planner hook keeps them out of plans;
 //!   `scan_begin` refuses a parallel descriptor).
 //! * TOAST — Lyra stores values detoasted, so no toast table exists.
@@ -36,28 +35,6 @@ pub unsafe extern "C-unwind" fn index_delete_tuples(
     _delstate: *mut pg_sys::TM_IndexDeleteOp,
 ) -> pg_sys::TransactionId {
     not_supported("index deletion hints")
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn tuple_insert_speculative(
-    _rel: pg_sys::Relation,
-    _slot: *mut pg_sys::TupleTableSlot,
-    _cid: pg_sys::CommandId,
-    _options: std::ffi::c_int,
-    _bistate: *mut pg_sys::BulkInsertStateData,
-    _spec_token: u32,
-) {
-    not_supported("INSERT ... ON CONFLICT statements")
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn tuple_complete_speculative(
-    _rel: pg_sys::Relation,
-    _slot: *mut pg_sys::TupleTableSlot,
-    _spec_token: u32,
-    _succeeded: bool,
-) {
-    not_supported("INSERT ... ON CONFLICT statements")
 }
 
 /// Shared-memory set-up of a parallel scan: the generic block-based one, so

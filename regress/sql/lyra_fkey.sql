@@ -1,0 +1,83 @@
+-- Foreign keys to and from Lyra tables: Postgres's own RI triggers do the
+-- checks; Lyra's indexes carry btree's operator classes, which foreign
+-- keys require, and after-row triggers see the old and the new version of
+-- an updated row.
+CREATE TABLE author (id int PRIMARY KEY, name text NOT NULL) USING lyra;
+SELECT c.relname, a.amname, o.opcname, m.amname AS class_of
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+  JOIN pg_opclass o ON o.oid = i.indclass[0] JOIN pg_am m ON m.oid = o.opcmethod
+ WHERE i.indrelid = 'author'::regclass;
+CREATE TABLE book (
+  id int PRIMARY KEY,
+  author_id int REFERENCES author ON DELETE CASCADE ON UPDATE CASCADE,
+  editor_id int REFERENCES author (id) ON DELETE SET NULL,
+  title text) USING lyra;
+CREATE TABLE review (id int, book_id int REFERENCES book ON DELETE RESTRICT);  -- heap → Lyra
+INSERT INTO author VALUES (1, 'Le Guin'), (2, 'Lem'), (3, 'Borges');
+INSERT INTO book VALUES (10, 1, 3, 'The Dispossessed'), (11, 2, 1, 'Solaris'), (12, 3, NULL, 'Ficciones');
+INSERT INTO review VALUES (100, 11);
+-- checks on insert and update of the referencing side
+INSERT INTO book VALUES (13, 9, NULL, 'nobody wrote this');
+UPDATE book SET author_id = 9 WHERE id = 10;
+INSERT INTO review VALUES (101, 99);
+-- actions on the referenced side
+UPDATE author SET id = 20 WHERE id = 2;            -- CASCADE to book.author_id
+SELECT id, author_id, editor_id FROM book ORDER BY id;
+DELETE FROM author WHERE id = 3;                    -- CASCADE and SET NULL
+SELECT id, author_id, editor_id FROM book ORDER BY id;
+DELETE FROM book WHERE id = 11;                     -- RESTRICT from the heap table
+UPDATE author SET name = 'Stanisław Lem' WHERE id = 20;   -- key unchanged: no check
+-- NO ACTION on a key update: the old key is still referenced
+CREATE TABLE city (name text PRIMARY KEY) USING lyra;
+CREATE TABLE person (id int, city text REFERENCES city) USING lyra;
+INSERT INTO city VALUES ('Lund'), ('Oslo');
+INSERT INTO person VALUES (1, 'Lund');
+UPDATE city SET name = 'Lund2' WHERE name = 'Lund';
+UPDATE city SET name = 'Oslo2' WHERE name = 'Oslo';
+SELECT * FROM city ORDER BY name;
+-- the same, with the key updated twice in one transaction and the check
+-- deferred to commit: each event sees its own old and new row
+CREATE TABLE code (c int PRIMARY KEY) USING lyra;
+CREATE TABLE uses (c int REFERENCES code DEFERRABLE INITIALLY DEFERRED) USING lyra;
+INSERT INTO code VALUES (1), (2);
+INSERT INTO uses VALUES (1);
+BEGIN;
+UPDATE code SET c = 5 WHERE c = 1;
+UPDATE code SET c = 6 WHERE c = 5;
+COMMIT;
+BEGIN;
+INSERT INTO uses VALUES (3);                        -- fixed before commit
+INSERT INTO code VALUES (3);
+COMMIT;
+BEGIN;
+UPDATE code SET c = 7 WHERE c = 2;
+UPDATE code SET c = 2 WHERE c = 7;                  -- back where it was
+COMMIT;
+SELECT * FROM code ORDER BY c;
+-- ALTER TABLE ADD FOREIGN KEY validates existing rows
+CREATE TABLE orphan (a int) USING lyra;
+INSERT INTO orphan VALUES (1), (42);
+ALTER TABLE orphan ADD FOREIGN KEY (a) REFERENCES code;
+DELETE FROM orphan WHERE a = 42;
+ALTER TABLE orphan ADD FOREIGN KEY (a) REFERENCES code;
+-- after-row triggers of user code see OLD and NEW as they were
+CREATE TABLE audit (op text, old_v int, new_v int);
+CREATE FUNCTION note_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO audit VALUES (TG_OP,
+    CASE WHEN TG_OP <> 'INSERT' THEN OLD.c END,
+    CASE WHEN TG_OP <> 'DELETE' THEN NEW.c END);
+  RETURN NULL;
+END $$;
+CREATE TABLE watched (c int) USING lyra;
+CREATE TRIGGER watched_after AFTER INSERT OR UPDATE OR DELETE ON watched
+  FOR EACH ROW EXECUTE FUNCTION note_change();
+BEGIN;
+INSERT INTO watched VALUES (1);
+UPDATE watched SET c = c + 1;
+UPDATE watched SET c = c * 10;
+DELETE FROM watched;
+COMMIT;
+SELECT * FROM audit;
+DROP TABLE review, book, author, person, city, uses, code, orphan, watched, audit;
+DROP FUNCTION note_change();
