@@ -10,7 +10,8 @@
 //!   indexes without the user asking — `CREATE INDEX` (btree by default),
 //!   the indexes behind `PRIMARY KEY` / `UNIQUE` in `CREATE TABLE` and
 //!   `ALTER TABLE`; another access method is refused (it would be local to
-//!   this server); `CREATE INDEX CONCURRENTLY` runs as a plain build.
+//!   this server); `CREATE INDEX CONCURRENTLY` and `REINDEX …
+//!   CONCURRENTLY` run as plain builds.
 //! * `ExecutorStart` / `ExecutorEnd`: each executor's read timestamp
 //!   ([`crate::snapshot`]); the arbiter indexes of `INSERT … ON CONFLICT`
 //!   into a Lyra table ([`index::speculative`]).
@@ -117,19 +118,55 @@ extern "C-unwind" {
 unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, read_only_tree: bool) -> *mut pg_sys::PlannedStmt {
     let stmt = (*pstmt).utilityStmt;
     let tag = if stmt.is_null() { pg_sys::NodeTag::T_Invalid } else { (*stmt).type_ };
-    if tag != pg_sys::NodeTag::T_IndexStmt && tag != pg_sys::NodeTag::T_AlterTableStmt {
+    if ![pg_sys::NodeTag::T_IndexStmt, pg_sys::NodeTag::T_AlterTableStmt, pg_sys::NodeTag::T_ReindexStmt].contains(&tag) {
         return std::ptr::null_mut();
     }
     let copy: *mut pg_sys::PlannedStmt =
         if read_only_tree { pg_sys::copyObjectImpl(pstmt.cast()).cast() } else { std::ptr::null_mut() };
     let target: *mut pg_sys::PlannedStmt = if copy.is_null() { pstmt } else { copy };
     let stmt = (*target).utilityStmt;
-    if tag == pg_sys::NodeTag::T_IndexStmt {
-        route_index(stmt.cast());
-    } else {
-        route_constraints(stmt.cast());
+    match tag {
+        pg_sys::NodeTag::T_IndexStmt => route_index(stmt.cast()),
+        pg_sys::NodeTag::T_ReindexStmt => route_reindex(stmt.cast()),
+        _ => route_constraints(stmt.cast()),
     }
     copy
+}
+
+/// `REINDEX INDEX | TABLE … CONCURRENTLY` of a Lyra table or index runs as
+/// a plain REINDEX (a concurrent build's validation pass is not built).
+unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
+    let relation = (*stmt).relation;
+    if relation.is_null() {
+        return;
+    }
+    let oid = pg_sys::RangeVarGetRelidExtended(
+        relation,
+        pg_sys::NoLock as i32,
+        pg_sys::RVROption::RVR_MISSING_OK,
+        None,
+        std::ptr::null_mut(),
+    );
+    let rel = if oid == pg_sys::InvalidOid { std::ptr::null_mut() } else { pg_sys::RelationIdGetRelation(oid) };
+    let lyra = tam::is_lyra(rel) || index::is_lyra_index(rel);
+    if !rel.is_null() {
+        pg_sys::RelationClose(rel);
+    }
+    if !lyra {
+        return;
+    }
+    let params = list_nodes((*stmt).params);
+    let concurrently = |p: &*mut pg_sys::Node| {
+        std::ffi::CStr::from_ptr((*(*p as *mut pg_sys::DefElem)).defname).to_bytes() == b"concurrently"
+    };
+    if params.iter().any(concurrently) {
+        pgrx::notice!("REINDEX CONCURRENTLY of a lyra table runs as a plain REINDEX");
+        let mut kept = std::ptr::null_mut();
+        for p in params.into_iter().filter(|p| !concurrently(p)) {
+            kept = pg_sys::lappend(kept, p.cast());
+        }
+        (*stmt).params = kept;
+    }
 }
 
 /// Refuses, before the executor starts, what Postgres itself cannot run on

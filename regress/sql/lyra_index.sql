@@ -124,6 +124,15 @@ ALTER TABLE later ADD PRIMARY KEY (a);
 DELETE FROM later WHERE b = 'y';
 ALTER TABLE later ADD CONSTRAINT later_b UNIQUE (b);
 \d later
+-- CONCURRENTLY builds run as plain ones; REINDEX rebuilds from the rows
+CREATE INDEX CONCURRENTLY acc_bal2 ON acc (bal);
+REINDEX INDEX CONCURRENTLY acc_bal2;
+REINDEX TABLE acc;
+SET enable_seqscan = off;
+SELECT id FROM acc WHERE bal = 500;
+SELECT id, name FROM acc WHERE name = 'n77';
+RESET enable_seqscan;
+DROP INDEX CONCURRENTLY acc_bal2;
 -- DROP INDEX, TRUNCATE, DROP TABLE
 DROP INDEX acc_bal;
 SELECT count(*) FROM acc WHERE bal = 500;

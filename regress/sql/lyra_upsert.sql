@@ -13,6 +13,7 @@ INSERT INTO kv VALUES (1, 0, 'q') ON CONFLICT ON CONSTRAINT kv_pkey DO UPDATE SE
 -- the same key twice in one statement
 INSERT INTO kv VALUES (5, 5, 'e'), (5, 6, 'f') ON CONFLICT (k) DO UPDATE SET v = excluded.v;
 INSERT INTO kv VALUES (5, 5, 'e'), (5, 6, 'f') ON CONFLICT DO NOTHING;
+INSERT INTO kv VALUES (1, 0, 'x'), (1, 0, 'y') ON CONFLICT (k) DO UPDATE SET v = 0;   -- an existing row
 -- many rows, some new, some not
 INSERT INTO kv SELECT g, g, 't' || g FROM generate_series(1, 8) g
   ON CONFLICT (k) DO UPDATE SET v = kv.v + 1000;
@@ -44,6 +45,13 @@ INSERT INTO job VALUES (1, 'active', 7);
 INSERT INTO job VALUES (2, 'active', 7) ON CONFLICT (owner) WHERE state = 'active' DO NOTHING;
 INSERT INTO job VALUES (3, 'done', 7) ON CONFLICT (owner) WHERE state = 'active' DO NOTHING;
 SELECT * FROM job ORDER BY id;
+-- NULLS NOT DISTINCT: a NULL key conflicts with a NULL key
+CREATE TABLE nnd (i int UNIQUE NULLS NOT DISTINCT, t text) USING lyra;
+INSERT INTO nnd VALUES (NULL, 'first');
+INSERT INTO nnd VALUES (NULL, 'second') ON CONFLICT DO NOTHING;
+INSERT INTO nnd VALUES (NULL, 'third') ON CONFLICT (i) DO UPDATE SET t = nnd.t || '+third';
+SELECT * FROM nnd;
+DROP TABLE nnd;
 -- into a partitioned table: fine without indexes; with an indexed Lyra
 -- partition, refused clearly
 CREATE TABLE part (k int, v int) PARTITION BY RANGE (k);

@@ -15,8 +15,10 @@
 //! Keys the encoding cannot bound by (text under a collation whose order
 //! is not byte order, non-deterministic collations, a key of another type
 //! of the column's btree family that encodes differently, such as a date
-//! against a timestamp column) just do not narrow the range. Every tuple is rechecked by the executor, so the range only has
-//! to cover the matches, never to be exact.
+//! against a timestamp column) just do not narrow the range. The executor
+//! rechecks every tuple, so the range only has to cover the matches —
+//! unless every scan key is an equality that became part of the prefix:
+//! then the range is exact and says so.
 
 use lyra_engine::keys::memcmp;
 use pgrx::itemptr::item_pointer_set_all;
@@ -33,6 +35,11 @@ use crate::tam::{snapshot_cid, Cursor};
 struct IndexCursor {
     cursor: Option<Cursor>,
     prefix_len: usize,
+    /// The range holds exactly the entries that match the scan keys (all
+    /// of them equalities the encoding decides): no recheck needed. The
+    /// unique check of a NULLS NOT DISTINCT index counts on it, since a
+    /// recheck never matches NULL.
+    exact: bool,
 }
 
 unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut IndexCursor {
@@ -46,7 +53,7 @@ pub unsafe extern "C-unwind" fn begin(
     norderbys: std::ffi::c_int,
 ) -> pg_sys::IndexScanDesc {
     let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
-    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(IndexCursor { cursor: None, prefix_len: 0 });
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(IndexCursor { cursor: None, prefix_len: 0, exact: false });
     (*scan).opaque = state.cast();
     scan
 }
@@ -77,7 +84,9 @@ pub unsafe extern "C-unwind" fn rescan(
         old.forget_prefetch();
     }
     state.prefix_len = shape.prefix().len();
-    state.cursor = key_range(&shape, keys).map(|(start, end)| {
+    state.exact = false;
+    state.cursor = key_range(&shape, keys).map(|(start, end, exact)| {
+        state.exact = exact;
         let snapshot = (*scan).xs_snapshot;
         Cursor::over(shape.table, snapshot_cid(snapshot), snapshot::read_ts(snapshot), start, end)
     });
@@ -85,7 +94,7 @@ pub unsafe extern "C-unwind" fn rescan(
 
 /// The key range holding every entry that can satisfy `keys`; `None` if
 /// none can (a key compares with NULL).
-unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<(Vec<u8>, Vec<u8>)> {
+unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<(Vec<u8>, Vec<u8>, bool)> {
     let is_null = |k: &pg_sys::ScanKeyData| k.sk_flags & pg_sys::SK_ISNULL as i32 != 0;
     let searches_null = |k: &pg_sys::ScanKeyData| k.sk_flags & pg_sys::SK_SEARCHNULL as i32 != 0;
     // A comparison with NULL matches nothing; `IS NULL` (only the unique
@@ -94,6 +103,9 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
         return None;
     }
     let mut prefix = shape.prefix();
+    // Keys that became part of the equality prefix: if that is all of
+    // them, the range holds exactly the matches.
+    let mut used = 0;
     for (col, &(typ, collation)) in shape.columns.iter().enumerate() {
         let on_col = |strategies: &[u16]| {
             keys.iter().find(|k| {
@@ -110,11 +122,13 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
         };
         if keys.iter().any(|k| k.sk_attno as usize == col + 1 && searches_null(k)) {
             memcmp::put_null(&mut prefix);
+            used += 1;
             continue;
         }
         if equal {
             if let Some(key) = on_col(&[pg_sys::BTEqualStrategyNumber as u16]) {
                 prefix = encode(key);
+                used += 1;
                 continue;
             }
         }
@@ -137,10 +151,10 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
             Some(k) => encode(k),
             None => [prefix.as_slice(), &[memcmp::NULL]].concat(),
         };
-        return Some((start, end));
+        return Some((start, end, false));
     }
     let end = memcmp::prefix_end(&prefix);
-    Some((prefix, end))
+    Some((prefix, end, used == keys.len()))
 }
 
 #[pg_guard]
@@ -155,7 +169,7 @@ pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction
     };
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
-    (*scan).xs_recheck = true;
+    (*scan).xs_recheck = !state.exact;
     true
 }
 

@@ -454,14 +454,13 @@ pub unsafe extern "C-unwind" fn tuple_lock(
     if let Some(written_by) = txn::last_writer(&key) {
         if written_by >= cid {
             failure_data(tmfd, tid, written_by);
-            // Inserted by this very command (ON CONFLICT DO UPDATE meeting
-            // a row it proposed itself): heap answers "invisible", with the
-            // row in the slot for the caller to see whose it is.
-            if txn::held_lock(&key, LockMode::KeyShare).is_none() {
-                if let Some(value) = txn::lookup(&key, txn::SEE_ALL).flatten() {
-                    store(rel, slot, &key, &value);
-                    return pg_sys::TM_Result::TM_Invisible;
-                }
+            // This very command wrote the row's newest version (ON CONFLICT
+            // DO UPDATE meeting a row it inserted or updated itself): heap
+            // answers "invisible" for a version its command created, with
+            // the row in the slot for the caller to see whose it is.
+            if let Some(value) = txn::lookup(&key, txn::SEE_ALL).flatten() {
+                store(rel, slot, &key, &value);
+                return pg_sys::TM_Result::TM_Invisible;
             }
             return pg_sys::TM_Result::TM_SelfModified;
         }
