@@ -111,6 +111,11 @@ pub struct Get {
     pub key: Vec<u8>,
     #[prost(message, optional, tag = "2")]
     pub read_ts: Option<Ts>,
+    /// `key` is a unique index entry of this table: also read the row its
+    /// value names, at the same timestamp — a point lookup through an
+    /// index in one round trip.
+    #[prost(uint64, optional, tag = "3")]
+    pub row_of_table: Option<u64>,
 }
 
 /// Read `[start, end)` in key order (`end` empty: unbounded), or in
@@ -318,6 +323,9 @@ pub struct Value {
     /// The timestamp the read was done at.
     #[prost(message, optional, tag = "2")]
     pub read_ts: Option<Ts>,
+    /// The row an index entry names (`Get::row_of_table`).
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub row: Option<Vec<u8>>,
 }
 
 /// A scanned pair. `Bytes`, not `Vec`: decoding a page slices the frame
@@ -429,8 +437,8 @@ mod tests {
 
     #[test]
     fn missing_value_differs_from_empty_value() {
-        let none = Value { value: None, read_ts: None }.encode_to_vec();
-        let empty = Value { value: Some(Vec::new()), read_ts: None }.encode_to_vec();
+        let none = Value { value: None, read_ts: None, row: None }.encode_to_vec();
+        let empty = Value { value: Some(Vec::new()), read_ts: None, row: None }.encode_to_vec();
         assert_eq!(Value::decode(&none[..]).unwrap().value, None);
         assert_eq!(Value::decode(&empty[..]).unwrap().value, Some(Vec::new()));
     }

@@ -35,7 +35,8 @@
 //! tracking: a commit picks its timestamp and writes under the commit
 //! latch, and a reader that asks for "now" takes its timestamp under the
 //! same latch. So a read at `ts` sees every commit below `ts` and none can
-//! land below it later. Waiting for a lock is not done here (the socket
+//! land below it later. Concurrent commits share that latch and one
+//! fsync: they are written in groups ([`commit`]). Waiting for a lock is not done here (the socket
 //! shell waits, see [`super::server`]): [`Service::try_lock`] either
 //! answers or says the request is blocked.
 
@@ -47,16 +48,15 @@ use bytes::BytesMut;
 
 use lyra_engine::catalog::Catalog;
 use lyra_engine::hlc::{Hlc, Timestamp};
-use lyra_engine::keys::is_versioned;
-use lyra_engine::mvcc::keys::user_range;
+use lyra_engine::keys::{is_versioned, Key, RowId};
 use lyra_engine::mvcc::locks::{Acquire, LockMode as Mode, LockTable, Owner};
 use lyra_engine::mvcc::recent::RecentWrites;
-use lyra_engine::mvcc::{scan::scan_visible, scan::scan_visible_reverse, Mutation, Mvcc};
-use lyra_engine::storage::{Engine, WriteBatch, WriteOp};
+use lyra_engine::mvcc::{scan::scan_visible, scan::scan_visible_reverse, Mvcc};
+use lyra_engine::storage::Engine;
 use lyra_engine::TxnError;
 
 use crate::protocol::{
-    request, response, Committed, Done, ErrorCode, ErrorReply, Id, KvPair, LockMode, LockRow, Op, OpKind, Request,
+    request, response, Done, ErrorCode, ErrorReply, Id, KvPair, LockMode, LockRow, Op, Request,
     Response, RowBusy, RowLocked, Scanned, Ts, Value, WaitPolicy,
 };
 
@@ -76,9 +76,11 @@ pub struct Service<E: Engine> {
     node_id: u64,
     mvcc: Mvcc<E>,
     hlc: Hlc,
-    /// Held while a commit picks its timestamp and writes, and while a
-    /// reader picks a fresh one (see the module comment).
+    /// Held while a commit group picks its timestamps and writes, and while
+    /// a reader picks a fresh one (see the module comment).
     commit_latch: Mutex<()>,
+    /// Commits waiting for the next group ([`commit`]).
+    commit_queue: Mutex<Vec<commit::PendingCommit>>,
     locks: Mutex<LockTable>,
     /// Woken whenever locks are released, so waiters try again.
     released: tokio::sync::Notify,
@@ -142,6 +144,8 @@ impl From<TxnError> for Failure {
 
 type Reply = Result<response::Kind, Failure>;
 
+mod commit;
+
 impl<E: Engine> Service<E> {
     pub fn new(engine: Arc<E>, node_id: u64) -> Self {
         Self::with_clock(engine, node_id, Hlc::system(MAX_CLOCK_OFFSET))
@@ -160,6 +164,7 @@ impl<E: Engine> Service<E> {
             node_id,
             hlc,
             commit_latch: Mutex::new(()),
+            commit_queue: Mutex::new(Vec::new()),
             locks: Mutex::new(LockTable::new()),
             released: tokio::sync::Notify::new(),
             recent: Mutex::new(RecentWrites::new(horizon, RECENT_WRITE_KEYS)),
@@ -358,11 +363,22 @@ impl<E: Engine> Service<E> {
     fn get(&self, conn: &Connection, get: crate::protocol::Get) -> Reply {
         if !is_versioned(&get.key) {
             let value = self.engine.get(&get.key)?;
-            return Ok(response::Kind::Value(Value { value, read_ts: None }));
+            return Ok(response::Kind::Value(Value { value, read_ts: None, row: None }));
         }
         let read_ts = self.read_ts(conn, get.read_ts)?;
         let value = self.mvcc.get(&get.key, read_ts)?;
-        Ok(response::Kind::Value(Value { value, read_ts: Some(read_ts.into()) }))
+        // A unique index entry's value is its row's id (8 bytes).
+        let row = match (get.row_of_table, value.as_deref()) {
+            (Some(table), Some(id)) => {
+                let id: [u8; 8] = id.try_into().map_err(|_| {
+                    Failure(ErrorCode::InvalidInput, "row_of_table: the key is not a unique index entry".into())
+                })?;
+                let key = Key::Row { table, row: RowId(u64::from_be_bytes(id)) }.encode();
+                self.mvcc.get(&key, read_ts)?
+            }
+            _ => None,
+        };
+        Ok(response::Kind::Value(Value { value, read_ts: Some(read_ts.into()), row }))
     }
 
     fn scan(&self, conn: &Connection, scan: crate::protocol::Scan) -> Reply {
@@ -411,81 +427,6 @@ impl<E: Engine> Service<E> {
         self.disconnect(conn);
         result
     }
-
-    fn apply_commit(
-        &self,
-        ops: Vec<Op>,
-        start_ts: Option<Ts>,
-        read_ts: Option<Ts>,
-        read_spans: Vec<crate::protocol::Span>,
-    ) -> Reply {
-        let mut raw = WriteBatch::new();
-        let mut mutations = Vec::new();
-        for op in ops {
-            let kind = OpKind::try_from(op.kind)
-                .map_err(|_| Failure(ErrorCode::InvalidInput, format!("unknown write kind {}", op.kind)))?;
-            let seen_at = op.seen_at.map(Timestamp::from);
-            match (kind, is_versioned(&op.key)) {
-                (OpKind::Put, true) => mutations.push((Mutation::Put(op.key, op.value), seen_at)),
-                (OpKind::Delete, true) => mutations.push((Mutation::Delete(op.key), seen_at)),
-                // A dropped or truncated table: every version of its rows.
-                (OpKind::DeleteRange, true) => {
-                    let (start, end) = user_range(&op.key, &op.value);
-                    raw.push(WriteOp::DeleteRange { start, end });
-                }
-                (OpKind::Put, false) => raw.push(WriteOp::Put { key: op.key, value: op.value }),
-                (OpKind::Delete, false) => raw.push(WriteOp::Delete { key: op.key }),
-                (OpKind::DeleteRange, false) => raw.push(WriteOp::DeleteRange { start: op.key, end: op.value }),
-            }
-        }
-        let _latch = lock(&self.commit_latch);
-        if let (Some(read_ts), false) = (read_ts, mutations.is_empty()) {
-            let spans: Vec<_> = read_spans.into_iter().map(|s| (s.start, s.end)).collect();
-            let read_ts = Timestamp::from(read_ts);
-            let recent = lock(&self.recent).conflicts(read_ts, &spans);
-            // Too old for the log: walk the stored versions instead (none
-            // above a pinned snapshot has been collected).
-            let stale = match recent {
-                Some(stale) => stale,
-                None => {
-                    let start_ts = start_ts.map(Timestamp::from).unwrap_or(read_ts);
-                    match self.mvcc.refresh(&spans, start_ts, read_ts, Timestamp::MAX) {
-                        Ok(()) => false,
-                        Err(TxnError::ReadConflict { .. }) => true,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            };
-            if stale {
-                return Err(Failure(
-                    ErrorCode::SerializationFailure,
-                    "could not serialize access due to read/write dependencies among transactions".into(),
-                ));
-            }
-        }
-        let commit_ts = self.hlc.now();
-        let start_ts = start_ts.map(Timestamp::from).filter(|s| *s < commit_ts).unwrap_or(commit_ts.prev());
-        if mutations.is_empty() {
-            if !raw.is_empty() {
-                self.engine.write(&raw, true)?;
-            }
-        } else {
-            self.mvcc.one_phase_commit_checked(raw, &mutations, start_ts, commit_ts)?;
-            let mut garbage = lock(&self.garbage);
-            for (mutation, seen_at) in &mutations {
-                // An overwrite or a delete leaves a version to collect.
-                if seen_at.is_some() || matches!(mutation, Mutation::Delete(_)) {
-                    garbage.insert(mutation.key().to_vec());
-                }
-            }
-            drop(garbage);
-            let mut keys: Vec<Vec<u8>> = mutations.into_iter().map(|(m, _)| m.key().to_vec()).collect();
-            keys.sort_unstable();
-            lock(&self.recent).record(commit_ts, keys);
-        }
-        tracing::debug!(%commit_ts, "committed");
-        Ok(response::Kind::Committed(Committed { commit_ts: Some(commit_ts.into()) }))
-    }
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
@@ -529,7 +470,7 @@ mod tests {
     }
 
     fn get_at(service: &Service<Memory>, key: &[u8], read_ts: Option<Ts>) -> (Option<Vec<u8>>, Option<Ts>) {
-        let get = Get { key: key.to_vec(), read_ts };
+        let get = Get { key: key.to_vec(), read_ts, ..Default::default() };
         match call(service, &mut service.connect(), request::Kind::Get(get)) {
             response::Kind::Value(v) => (v.value, v.read_ts),
             other => panic!("unexpected {other:?}"),
@@ -633,6 +574,65 @@ mod tests {
             }
         }
         assert_eq!(seen, (0u8..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn concurrent_commits_all_land_with_distinct_timestamps() {
+        let service = Arc::new(service());
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let service = Arc::clone(&service);
+                std::thread::spawn(move || {
+                    (0..50u64)
+                        .map(|i| {
+                            let ops = vec![Op::put(row(t * 1000 + i), vec![t as u8, i as u8])];
+                            match commit(&service, &mut service.connect(), Commit { ops, ..Default::default() }) {
+                                response::Kind::Committed(c) => Timestamp::from(c.commit_ts.expect("a commit ts")),
+                                other => panic!("commit failed: {other:?}"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for thread in threads {
+            let stamps = thread.join().expect("no panic");
+            assert!(stamps.windows(2).all(|w| w[0] < w[1]), "one backend's commits are ordered");
+            all.extend(stamps);
+        }
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 400, "every commit has its own timestamp");
+        for t in 0..8u64 {
+            for i in 0..50u64 {
+                assert_eq!(get(&service, &row(t * 1000 + i)), Some(vec![t as u8, i as u8]));
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_entry_and_its_row_in_one_read() {
+        let service = service();
+        let entry = Key::IndexEntry { table: 7, index: 8, entry: b"k1".to_vec() }.encode();
+        put(&service, row(3), b"row three");
+        put(&service, entry.clone(), &3u64.to_be_bytes());
+        let get = |key: Vec<u8>| Get { key, read_ts: None, row_of_table: Some(7) };
+        let response::Kind::Value(found) = call(&service, &mut service.connect(), request::Kind::Get(get(entry))) else {
+            panic!("not a value")
+        };
+        assert_eq!(found.value, Some(3u64.to_be_bytes().to_vec()));
+        assert_eq!(found.row, Some(b"row three".to_vec()));
+        let missing = Key::IndexEntry { table: 7, index: 8, entry: b"k2".to_vec() }.encode();
+        let response::Kind::Value(none) = call(&service, &mut service.connect(), request::Kind::Get(get(missing))) else {
+            panic!("not a value")
+        };
+        assert_eq!((none.value, none.row), (None, None));
+        // A key whose value is no row id is refused, not misread.
+        let response::Kind::Error(e) = call(&service, &mut service.connect(), request::Kind::Get(get(row(3)))) else {
+            panic!("a row is no index entry")
+        };
+        assert_eq!(e.code, ErrorCode::InvalidInput as i32);
     }
 
     #[test]
@@ -762,7 +762,7 @@ mod tests {
         put(&service, row(1), b"v1");
         let mut reader = service.connect();
         let get = |conn: &mut Connection, read_ts| {
-            match call(&service, conn, request::Kind::Get(Get { key: row(1), read_ts })) {
+            match call(&service, conn, request::Kind::Get(Get { key: row(1), read_ts, ..Default::default() })) {
                 response::Kind::Value(v) => (v.value, v.read_ts),
                 other => panic!("unexpected {other:?}"),
             }
@@ -783,7 +783,7 @@ mod tests {
         let versions = service.mvcc.engine().scan(b"v", b"w", 100, usize::MAX).unwrap().len();
         assert_eq!(versions, 1, "only the newest version is left");
         assert_eq!(get(&mut service.connect(), None).0, Some(b"v3".to_vec()));
-        let stale = call(&service, &mut service.connect(), request::Kind::Get(Get { key: row(1), read_ts: snapshot }));
+        let stale = call(&service, &mut service.connect(), request::Kind::Get(Get { key: row(1), read_ts: snapshot, ..Default::default() }));
         assert_eq!(error_code(&stale), Some(ErrorCode::SerializationFailure as i32));
     }
 

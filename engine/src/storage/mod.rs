@@ -93,6 +93,11 @@ impl WriteBatch {
     }
 
     /// Adds an operation.
+    /// Moves every operation of `other` to the end of this batch.
+    pub fn append(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
+
     pub fn push(&mut self, op: WriteOp) {
         self.ops.push(op);
     }

@@ -2,6 +2,8 @@
 //! read at the scan's snapshot through a table [`Cursor`] (the node's
 //! committed entries merged with this transaction's buffered ones); each
 //! entry hands Postgres the TID of its row, which the table AM fetches.
+//! A unique index searched by its whole key is a point lookup: the entry
+//! and its row come back from the node in one request.
 //! Entries come in index order, forward or backward (the planner counts
 //! on it for `ORDER BY`, merge joins and `max()`; see `ordered_columns`
 //! in `index` for when it may).
@@ -20,7 +22,7 @@
 //! unless every scan key is an equality that became part of the prefix:
 //! then the range is exact and says so.
 
-use lyra_engine::keys::memcmp;
+use lyra_engine::keys::{memcmp, RowId, TableId};
 use pgrx::itemptr::item_pointer_set_all;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -28,8 +30,9 @@ use pgrx::PgMemoryContexts;
 
 use super::entry::{byte_semantics, encode_datum, encodes_like, IndexShape};
 use crate::error::raise;
-use crate::snapshot;
+use crate::snapshot::{self, ReadTs};
 use crate::tam::{snapshot_cid, Cursor};
+use crate::{node_link, table, txn};
 
 /// Our part of an index scan (`IndexScanDesc.opaque`).
 struct IndexCursor {
@@ -40,6 +43,30 @@ struct IndexCursor {
     /// unique check of a NULLS NOT DISTINCT index counts on it, since a
     /// recheck never matches NULL.
     exact: bool,
+    /// A unique index searched by its whole key: the one entry, read with
+    /// its row in one round trip instead of through the cursor; taken by
+    /// the first `get_tuple`.
+    point: Option<Point>,
+}
+
+/// A point lookup: the entry key, read at `read_ts` and command `cid`.
+struct Point {
+    entry: Vec<u8>,
+    table: TableId,
+    cid: pg_sys::CommandId,
+    read_ts: ReadTs,
+}
+
+/// The key range of a scan's keys.
+struct KeyRange {
+    start: Vec<u8>,
+    end: Vec<u8>,
+    /// The range holds only matches (see [`IndexCursor::exact`]).
+    exact: bool,
+    /// Every key column has an equality (or `IS NULL`), in `start`.
+    whole_key: bool,
+    /// One of those is `IS NULL`.
+    null_key: bool,
 }
 
 unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut IndexCursor {
@@ -53,7 +80,7 @@ pub unsafe extern "C-unwind" fn begin(
     norderbys: std::ffi::c_int,
 ) -> pg_sys::IndexScanDesc {
     let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
-    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(IndexCursor { cursor: None, prefix_len: 0, exact: false });
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(IndexCursor { cursor: None, prefix_len: 0, exact: false, point: None });
     (*scan).opaque = state.cast();
     scan
 }
@@ -85,16 +112,23 @@ pub unsafe extern "C-unwind" fn rescan(
     }
     state.prefix_len = shape.prefix().len();
     state.exact = false;
-    state.cursor = key_range(&shape, keys).map(|(start, end, exact)| {
-        state.exact = exact;
-        let snapshot = (*scan).xs_snapshot;
-        Cursor::over(shape.table, snapshot_cid(snapshot), snapshot::read_ts(snapshot), start, end)
-    });
+    state.point = None;
+    state.cursor = None;
+    let Some(range) = key_range(&shape, keys) else { return };
+    state.exact = range.exact;
+    let snapshot = (*scan).xs_snapshot;
+    let (cid, read_ts) = (snapshot_cid(snapshot), snapshot::read_ts(snapshot));
+    let unique_entry = shape.unique && (!range.null_key || shape.nulls_not_distinct);
+    if unique_entry && range.exact && range.whole_key {
+        state.point = Some(Point { entry: range.start, table: shape.table, cid, read_ts });
+    } else {
+        state.cursor = Some(Cursor::over(shape.table, cid, read_ts, range.start, range.end));
+    }
 }
 
 /// The key range holding every entry that can satisfy `keys`; `None` if
 /// none can (a key compares with NULL).
-unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<(Vec<u8>, Vec<u8>, bool)> {
+unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<KeyRange> {
     let is_null = |k: &pg_sys::ScanKeyData| k.sk_flags & pg_sys::SK_ISNULL as i32 != 0;
     let searches_null = |k: &pg_sys::ScanKeyData| k.sk_flags & pg_sys::SK_SEARCHNULL as i32 != 0;
     // A comparison with NULL matches nothing; `IS NULL` (only the unique
@@ -106,6 +140,7 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
     // Keys that became part of the equality prefix: if that is all of
     // them, the range holds exactly the matches.
     let mut used = 0;
+    let mut null_key = false;
     for (col, &(typ, collation)) in shape.columns.iter().enumerate() {
         let on_col = |strategies: &[u16]| {
             keys.iter().find(|k| {
@@ -123,6 +158,7 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
         if keys.iter().any(|k| k.sk_attno as usize == col + 1 && searches_null(k)) {
             memcmp::put_null(&mut prefix);
             used += 1;
+            null_key = true;
             continue;
         }
         if equal {
@@ -133,12 +169,14 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
             }
         }
         if !ordered {
-            break;
+            let end = memcmp::prefix_end(&prefix);
+            return Some(KeyRange { start: prefix, end, exact: false, whole_key: false, null_key });
         }
         let lower = on_col(&[pg_sys::BTGreaterStrategyNumber as u16, pg_sys::BTGreaterEqualStrategyNumber as u16]);
         let upper = on_col(&[pg_sys::BTLessStrategyNumber as u16, pg_sys::BTLessEqualStrategyNumber as u16]);
         if lower.is_none() && upper.is_none() {
-            break;
+            let end = memcmp::prefix_end(&prefix);
+            return Some(KeyRange { start: prefix, end, exact: used == keys.len(), whole_key: false, null_key });
         }
         // A comparison is never true for NULL: the range holds values only.
         let start = match lower {
@@ -151,26 +189,60 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
             Some(k) => encode(k),
             None => [prefix.as_slice(), &[memcmp::NULL]].concat(),
         };
-        return Some((start, end, false));
+        return Some(KeyRange { start, end, exact: false, whole_key: false, null_key });
     }
     let end = memcmp::prefix_end(&prefix);
-    Some((prefix, end, used == keys.len()))
+    Some(KeyRange { start: prefix, end, exact: used == keys.len(), whole_key: true, null_key })
 }
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
     let state = state(scan);
     let prefix_len = state.prefix_len;
-    let Some(cursor) = &mut state.cursor else { return false };
-    let backward = direction == pg_sys::ScanDirection::BackwardScanDirection;
-    let Some((key, value)) = cursor.next_in(backward) else { return false };
-    let Some(row) = memcmp::entry_row_id(&key[prefix_len..], &value) else {
-        raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra index entry without a row id");
+    let row = if let Some(point) = state.point.take() {
+        match look_up(&point, prefix_len) {
+            Some(row) => row,
+            None => return false,
+        }
+    } else {
+        let Some(cursor) = &mut state.cursor else { return false };
+        let backward = direction == pg_sys::ScanDirection::BackwardScanDirection;
+        let Some((key, value)) = cursor.next_in(backward) else { return false };
+        entry_row(&key[prefix_len..], &value)
     };
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
     (*scan).xs_recheck = !state.exact;
     true
+}
+
+/// The row id of an entry (`suffix`: its key past the index prefix).
+fn entry_row(suffix: &[u8], value: &[u8]) -> RowId {
+    match memcmp::entry_row_id(suffix, value) {
+        Some(row) => row,
+        None => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra index entry without a row id"),
+    }
+}
+
+/// The row a point lookup finds: this transaction's own entry if it wrote
+/// one, else the committed entry and its row in one request to the node —
+/// the row waits in the table AM for the fetch that follows.
+unsafe fn look_up(point: &Point, prefix_len: usize) -> Option<RowId> {
+    if let Some(buffered) = txn::lookup(&point.entry, point.cid) {
+        return buffered.map(|value| entry_row(&point.entry[prefix_len..], &value));
+    }
+    let successor = [point.entry.as_slice(), &[0]].concat();
+    // Entries this transaction removed wholesale (a rebuild) are gone.
+    if txn::range_deleted(&point.entry, &successor, point.cid) {
+        return None;
+    }
+    txn::note_read(&point.entry, &successor);
+    let got = node_link::with_node(|c, w| c.get_entry_row(point.entry.clone(), point.table, point.read_ts.get(), w));
+    point.read_ts.learn(got.read_ts);
+    txn::note_ts(got.read_ts);
+    let row = entry_row(&point.entry[prefix_len..], &got.value?);
+    crate::tam::prefetched(table::row_key(point.table, row), got.read_ts, got.row);
+    Some(row)
 }
 
 #[pg_guard]
@@ -180,4 +252,5 @@ pub unsafe extern "C-unwind" fn end(scan: pg_sys::IndexScanDesc) {
         cursor.forget_prefetch();
     }
     state.cursor = None;
+    state.point = None;
 }

@@ -24,7 +24,7 @@ mod scan;
 mod unsupported;
 pub mod versions;
 
-pub use modify::{inserting_xid, row_id_of};
+pub use modify::{inserting_xid, prefetched, row_id_of};
 pub use scan::{snapshot_cid, Cursor};
 
 use pgrx::pg_sys;

@@ -24,7 +24,7 @@ use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
 
-use lyra_cluster::protocol::LockMode;
+use lyra_cluster::protocol::{LockMode, Ts};
 
 use super::scan::{snapshot_cid, store};
 use super::versions::{self, Version, Which};
@@ -67,6 +67,24 @@ thread_local! {
     /// The last committed row a dirty snapshot fetched (key, value): the
     /// newest version, which `INSERT … ON CONFLICT DO UPDATE` then locks.
     static DIRTY_FETCHED: RefCell<Option<(Vec<u8>, Vec<u8>)>> = const { RefCell::new(None) };
+    /// A committed row an index point lookup brought along (key, the
+    /// timestamp it was read at, value), for the fetch that follows.
+    static PREFETCHED: RefCell<Option<(Vec<u8>, Ts, Option<Vec<u8>>)>> = const { RefCell::new(None) };
+}
+
+/// Keeps the committed row `key` read at `read_ts` for the next [`fetch`]
+/// of it at that timestamp.
+pub fn prefetched(key: Vec<u8>, read_ts: Option<Ts>, value: Option<Vec<u8>>) {
+    PREFETCHED.with(|p| *p.borrow_mut() = read_ts.map(|ts| (key, ts, value)));
+}
+
+/// The row [`prefetched`] kept, if it is `key` at `read_ts` (taken).
+fn take_prefetched(key: &[u8], read_ts: Option<Ts>) -> Option<Option<Vec<u8>>> {
+    PREFETCHED.with(|p| {
+        let mut p = p.borrow_mut();
+        let matches = matches!((&*p, read_ts), (Some((k, ts, _)), Some(at)) if k == key && *ts == at);
+        matches.then(|| p.take().map(|(_, _, value)| value)).flatten()
+    })
 }
 
 /// The encoded row at `tid` visible to `snapshot`, if any.
@@ -92,6 +110,9 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
         None => {
             let read_ts = snapshot::read_ts(snapshot);
             txn::note_read(&key, &key_successor(&key));
+            if let Some(value) = take_prefetched(&key, read_ts.get()) {
+                return value.map(|v| (key, v));
+            }
             let got = node_link::with_node(|c, w| c.get(key.clone(), read_ts.get(), w));
             read_ts.learn(got.read_ts);
             txn::note_ts(got.read_ts);
