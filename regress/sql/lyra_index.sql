@@ -97,6 +97,9 @@ SELECT k FROM ord WHERE k BETWEEN 100 AND 200 ORDER BY k DESC LIMIT 2;
 EXPLAIN (COSTS OFF) SELECT max(k), min(k) FROM ord;
 SELECT max(k), min(k) FROM ord;
 SELECT name FROM ord WHERE name > 'n298' ORDER BY name LIMIT 3;
+-- a count needs no column: an index-only scan (rows still fetched)
+EXPLAIN (COSTS OFF) SELECT count(*) FROM ord;
+SELECT count(*) FROM ord;
 -- a collation whose order is not byte order, a DESC column: sorted
 EXPLAIN (COSTS OFF) SELECT label FROM ord ORDER BY label LIMIT 1;
 EXPLAIN (COSTS OFF) SELECT v FROM ord ORDER BY v DESC LIMIT 1;

@@ -333,16 +333,24 @@ pub fn gc<E: Engine>(
 ) -> Result<usize> {
     let mut kept_newest = false;
     let mut removed = 0;
+    // Commit records sort newest first: once the newest version is
+    // decided, every older record goes — one range delete from the first.
+    let mut older_from = None;
     reader.walk_writes(key, safe_ts, |commit_ts, write| {
         match write.kind {
             WriteKind::Put if !kept_newest => kept_newest = true,
             WriteKind::Delete if !kept_newest => {
                 kept_newest = true;
+                older_from = Some(commit_ts);
+                removed += 1;
+            }
+            // A rollback marker above the newest version.
+            _ if !kept_newest => {
                 writer.delete_write(key, commit_ts);
                 removed += 1;
             }
             kind => {
-                writer.delete_write(key, commit_ts);
+                older_from.get_or_insert(commit_ts);
                 if kind == WriteKind::Put {
                     writer.delete_data(key, write.start_ts);
                 }
@@ -351,5 +359,8 @@ pub fn gc<E: Engine>(
         }
         ControlFlow::<()>::Continue(())
     })?;
+    if let Some(from) = older_from {
+        writer.delete_writes_from(key, from);
+    }
     Ok(removed)
 }

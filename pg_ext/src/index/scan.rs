@@ -47,6 +47,8 @@ struct IndexCursor {
     /// its row in one round trip instead of through the cursor; taken by
     /// the first `get_tuple`.
     point: Option<Point>,
+    /// The memory context the scan was begun in.
+    cx: pg_sys::MemoryContext,
 }
 
 /// A point lookup: the entry key, read at `read_ts` and command `cid`.
@@ -80,7 +82,13 @@ pub unsafe extern "C-unwind" fn begin(
     norderbys: std::ffi::c_int,
 ) -> pg_sys::IndexScanDesc {
     let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
-    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(IndexCursor { cursor: None, prefix_len: 0, exact: false, point: None });
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(IndexCursor {
+        cursor: None,
+        prefix_len: 0,
+        exact: false,
+        point: None,
+        cx: pg_sys::CurrentMemoryContext,
+    });
     (*scan).opaque = state.cast();
     scan
 }
@@ -212,6 +220,18 @@ pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction
     };
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
+    if (*scan).xs_want_itup && (*scan).xs_itup.is_null() {
+        // An index-only scan: the planner chooses one only when it needs
+        // no column of the index (`count(*)`), since lyra_index returns
+        // none; it still wants a tuple of the index's shape. All NULL.
+        let desc = (*(*scan).indexRelation).rd_att;
+        let n = (*desc).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0); n];
+        let mut isnull = vec![true; n];
+        (*scan).xs_itupdesc = desc;
+        // In the scan's own memory: it lives as long as the scan.
+        (*scan).xs_itup = pg_sys::index_form_tuple_context(desc, values.as_mut_ptr(), isnull.as_mut_ptr(), state.cx);
+    }
     (*scan).xs_recheck = !state.exact;
     true
 }
