@@ -178,6 +178,22 @@ impl<E: Engine> Runner<E> {
             .unwrap_or_else(|| panic!("no transaction {name}"))
     }
 
+    /// Transaction `name`'s writes, each with the timestamp it locked the
+    /// key at (taken: the locks go with the commit), and its start.
+    fn checked(&mut self, name: &str) -> (Vec<(Mutation, Option<Timestamp>)>, Timestamp) {
+        let locked = self.locked_at.remove(name).unwrap_or_default();
+        let txn = self.txns.get(name).unwrap_or_else(|| panic!("no transaction {name}"));
+        let checked = txn
+            .mutations()
+            .into_iter()
+            .map(|m| {
+                let seen = locked.get(m.key()).copied();
+                (m, seen)
+            })
+            .collect();
+        (checked, txn.start_ts())
+    }
+
     fn owner(&self, name: &str) -> Owner {
         let index = self.owners.iter().position(|n| n == name);
         index.unwrap_or_else(|| panic!("no transaction {name}")) as Owner
@@ -327,17 +343,8 @@ impl<E: Engine> Runner<E> {
             }
             "commit_locked" => {
                 let name = c.arg("t").to_string();
-                let locked = self.locked_at.remove(&name).unwrap_or_default();
-                let txn = self.txn(c);
-                let checked: Vec<_> = txn
-                    .mutations()
-                    .into_iter()
-                    .map(|m| {
-                        let seen = locked.get(m.key()).copied();
-                        (m, seen)
-                    })
-                    .collect();
-                let result = self.mvcc.one_phase_commit_checked(WriteBatch::new(), &checked, txn.start_ts(), c.ts("ts"));
+                let (checked, start_ts) = self.checked(&name);
+                let result = self.mvcc.one_phase_commit_checked(WriteBatch::new(), &checked, start_ts, c.ts("ts"));
                 self.locks.release_all(self.owner(&name));
                 result?;
                 ok()
@@ -346,24 +353,16 @@ impl<E: Engine> Runner<E> {
                 // txns=A,B,…: each as commit_locked would commit it, all
                 // at ts in one group; a member writing a key an earlier one
                 // writes is left out (the node puts it in the next group).
+                let names: Vec<String> = c.arg("txns").split(',').map(str::to_string).collect();
+                let members: Vec<_> = names.iter().map(|name| self.checked(name)).collect();
                 let mut group = self.mvcc.commit_group();
                 let mut out = Vec::new();
-                for name in c.arg("txns").split(',') {
-                    let locked = self.locked_at.remove(name).unwrap_or_default();
-                    let txn = self.txns.get(name).unwrap_or_else(|| panic!("no transaction {name}"));
-                    let checked: Vec<_> = txn
-                        .mutations()
-                        .into_iter()
-                        .map(|m| {
-                            let seen = locked.get(m.key()).copied();
-                            (m, seen)
-                        })
-                        .collect();
+                for (name, (checked, start_ts)) in names.iter().zip(members) {
                     if group.overlaps(&checked) {
                         out.push(format!("{name}: overlaps an earlier member, left for the next group"));
                         continue;
                     }
-                    match group.add(WriteBatch::new(), &checked, txn.start_ts(), c.ts("ts")) {
+                    match group.add(WriteBatch::new(), &checked, start_ts, c.ts("ts")) {
                         Ok(()) => out.push(format!("{name}: added")),
                         Err(e) => out.push(format!("{name}: {e}")),
                     }

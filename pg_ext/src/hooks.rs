@@ -136,23 +136,7 @@ unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, rea
 /// `REINDEX INDEX | TABLE … CONCURRENTLY` of a Lyra table or index runs as
 /// a plain REINDEX (a concurrent build's validation pass is not built).
 unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
-    let relation = (*stmt).relation;
-    if relation.is_null() {
-        return;
-    }
-    let oid = pg_sys::RangeVarGetRelidExtended(
-        relation,
-        pg_sys::NoLock as i32,
-        pg_sys::RVROption::RVR_MISSING_OK,
-        None,
-        std::ptr::null_mut(),
-    );
-    let rel = if oid == pg_sys::InvalidOid { std::ptr::null_mut() } else { pg_sys::RelationIdGetRelation(oid) };
-    let lyra = tam::is_lyra(rel) || index::is_lyra_index(rel);
-    if !rel.is_null() {
-        pg_sys::RelationClose(rel);
-    }
-    if !lyra {
+    if !names_relation((*stmt).relation, |rel| tam::is_lyra(rel) || index::is_lyra_index(rel)) {
         return;
     }
     let params = list_nodes((*stmt).params);
@@ -193,6 +177,11 @@ unsafe fn refuse_unsupported_plans(stmt: *mut pg_sys::PlannedStmt) {
 
 /// Whether `relation` names an existing Lyra table.
 unsafe fn names_lyra_table(relation: *mut pg_sys::RangeVar) -> bool {
+    names_relation(relation, |rel| tam::is_lyra(rel))
+}
+
+/// Whether `relation` names an existing relation that `test` accepts.
+unsafe fn names_relation(relation: *mut pg_sys::RangeVar, test: impl FnOnce(pg_sys::Relation) -> bool) -> bool {
     if relation.is_null() {
         return false;
     }
@@ -207,11 +196,11 @@ unsafe fn names_lyra_table(relation: *mut pg_sys::RangeVar) -> bool {
         return false;
     }
     let rel = pg_sys::RelationIdGetRelation(oid);
-    let lyra = tam::is_lyra(rel);
+    let accepted = !rel.is_null() && test(rel);
     if !rel.is_null() {
         pg_sys::RelationClose(rel);
     }
-    lyra
+    accepted
 }
 
 /// `CREATE INDEX` on a Lyra table: btree (the default) becomes lyra_index.

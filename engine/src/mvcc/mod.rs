@@ -372,12 +372,9 @@ impl<E: Engine> Mvcc<E> {
         start_ts: Timestamp,
         commit_ts: Timestamp,
     ) -> TxnResult<()> {
-        check_distinct(mutations.iter().map(|(m, _)| m.key()))?;
-        self.apply_after(raw, |reader, writer| {
-            mutations.iter().try_for_each(|(m, seen)| {
-                actions::one_phase_write_checked(reader, writer, m, *seen, start_ts, commit_ts)
-            })
-        })
+        let mut group = self.commit_group();
+        group.add(raw, mutations, start_ts, commit_ts)?;
+        Ok(group.write()?)
     }
 
     /// A group commit: several transactions' checked one-phase commits
