@@ -438,7 +438,9 @@ impl<E: Engine> Mvcc<E> {
     /// than what a read at `safe_ts` needs (versions newer than `safe_ts`),
     /// to be collected again later.
     pub fn gc_keys(&self, keys: &[Vec<u8>], safe_ts: Timestamp) -> TxnResult<Vec<Vec<u8>>> {
-        self.apply_after(WriteBatch::new(), |reader, writer| {
+        // Not synced: a collection lost in a crash is redone (or its
+        // versions stay, harmlessly); it must not cost commits an fsync.
+        self.apply_after_synced(WriteBatch::new(), false, |reader, writer| {
             let mut again = Vec::new();
             for key in keys {
                 actions::gc(reader, writer, key, safe_ts)?;
@@ -465,12 +467,22 @@ impl<E: Engine> Mvcc<E> {
         raw: WriteBatch,
         action: impl FnOnce(&MvccReader<E>, &mut MvccWriter) -> TxnResult<T>,
     ) -> TxnResult<T> {
+        self.apply_after_synced(raw, true, action)
+    }
+
+    /// [`apply_after`](Self::apply_after), the write synced or not.
+    fn apply_after_synced<T>(
+        &self,
+        raw: WriteBatch,
+        sync: bool,
+        action: impl FnOnce(&MvccReader<E>, &mut MvccWriter) -> TxnResult<T>,
+    ) -> TxnResult<T> {
         let _latch = self.latch.lock().unwrap_or_else(PoisonError::into_inner);
         let reader = MvccReader::new(&*self.engine);
         let mut writer = MvccWriter::from_batch(raw);
         let result = action(&reader, &mut writer)?;
         if !writer.is_empty() {
-            self.engine.write(&writer.into_batch(), true)?;
+            self.engine.write(&writer.into_batch(), sync)?;
         }
         Ok(result)
     }
