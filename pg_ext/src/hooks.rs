@@ -5,7 +5,8 @@
 //!   transient table left by a rewrite). Heap learns of drops through its
 //!   files; Lyra has none to unlink. On creation of a lyra_index: bind it
 //!   to btree's operator classes ([`index::btree_classes`]), which foreign
-//!   keys require.
+//!   keys require; of a btree on a Lyra table (a partition's copy of its
+//!   parent's index): make it a lyra_index.
 //! * `ProcessUtility_hook`: indexes on Lyra tables are `lyra_index`
 //!   indexes without the user asking — `CREATE INDEX` (btree by default),
 //!   the indexes behind `PRIMARY KEY` / `UNIQUE` in `CREATE TABLE` and
@@ -314,12 +315,12 @@ unsafe extern "C-unwind" fn object_access(
         // A new relation's cache entry exists from its creation on, before
         // its pg_class row is visible to lookups.
         let rel = pg_sys::RelationIdGetRelation(object_id);
-        let lyra_index = index::is_lyra_index(rel);
+        let new_index = new_index_kind(rel, object_id);
         if !rel.is_null() {
             pg_sys::RelationClose(rel);
         }
-        if lyra_index {
-            index::btree_classes::rebind(object_id);
+        if let Some(kind) = new_index {
+            index::btree_classes::adopt(object_id, kind);
         }
     } else if access == pg_sys::ObjectAccessType::OAT_DROP {
         let rel = pg_sys::RelationIdGetRelation(object_id);
@@ -332,6 +333,26 @@ unsafe extern "C-unwind" fn object_access(
             pg_sys::RelationClose(rel);
         }
     }
+}
+
+/// Whether the relation `rel` (`oid`) just created is an index Lyra must
+/// adopt: a lyra_index, or a btree on a Lyra table.
+unsafe fn new_index_kind(rel: pg_sys::Relation, oid: pg_sys::Oid) -> Option<index::btree_classes::NewIndex> {
+    if rel.is_null() || (*(*rel).rd_rel).relkind != pg_sys::RELKIND_INDEX as std::ffi::c_char {
+        return None;
+    }
+    if index::is_lyra_index(rel) {
+        return Some(index::btree_classes::NewIndex::Lyra);
+    }
+    if (*(*rel).rd_rel).relam != pg_sys::BTREE_AM_OID {
+        return None;
+    }
+    let table = pg_sys::RelationIdGetRelation(index::btree_classes::table_of_new_index(oid));
+    let on_lyra = tam::is_lyra(table);
+    if !table.is_null() {
+        pg_sys::RelationClose(table);
+    }
+    on_lyra.then_some(index::btree_classes::NewIndex::BtreeOnLyra)
 }
 
 #[pg_guard]

@@ -116,6 +116,22 @@ FETCH BACKWARD 1 FROM c;
 COMMIT;
 RESET enable_seqscan;
 DROP TABLE ord;
+-- a partitioned table with Lyra partitions: the partitions' copies of
+-- the parent's indexes (and those of CREATE TABLE ... LIKE) are lyra_index
+CREATE TABLE pt (k int PRIMARY KEY, v text) PARTITION BY RANGE (k);
+CREATE TABLE pt_1 PARTITION OF pt FOR VALUES FROM (0) TO (100) USING lyra;
+CREATE INDEX ON pt (v);
+CREATE TABLE pt_2 PARTITION OF pt FOR VALUES FROM (100) TO (200) USING lyra;
+SELECT c.relname, a.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+  JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid IN ('pt_1'::regclass, 'pt_2'::regclass) ORDER BY 1;
+INSERT INTO pt VALUES (1, 'a'), (150, 'b');
+INSERT INTO pt VALUES (150, 'dup');
+SET enable_seqscan = off;
+SELECT * FROM pt WHERE v = 'b';
+RESET enable_seqscan;
+CREATE TABLE pt_copy (LIKE pt_1 INCLUDING INDEXES) USING lyra;
+\d pt_copy
+DROP TABLE pt, pt_copy;
 -- not supported: other access methods, types without an encoding (numeric)
 CREATE INDEX ON acc USING hash (bal);
 CREATE TABLE num (n numeric) USING lyra;

@@ -25,6 +25,14 @@
 //! only by keys whose type encodes like the column's
 //! ([`super::entry::encodes_like`]), and the executor rechecks every row.
 //!
+//! The same hook adopts a *btree* index created on a Lyra table by a path
+//! the utility hook does not see — a partition's copy of its partitioned
+//! parent's index, `CREATE TABLE … (LIKE … INCLUDING INDEXES)` — by making
+//! its access method lyra_index before it is built; its classes are
+//! btree's already. The rows are changed in place: they were written by
+//! the command still running, and `index_create` builds the index's cache
+//! entry from them at its next command counter increment.
+//!
 //! Its `pg_depend` entries on the lyra_index classes go (btree's are
 //! pinned, so an index on them records none, as on heap); the table still
 //! depends on the `lyra` access method, which keeps `DROP EXTENSION lyra`
@@ -37,62 +45,120 @@ use pgrx::prelude::*;
 
 use crate::error::raise;
 
-/// Rebinds the key columns of the just-created lyra_index `index_oid` to
-/// btree's default operator classes for their types.
+/// What an index being created on a table is, for [`adopt`].
+pub enum NewIndex {
+    /// A lyra_index: bind its classes to btree's.
+    Lyra,
+    /// A btree on a Lyra table, made by a path the utility hook does not
+    /// see (a partition's copy of its parent's index, `CREATE TABLE …
+    /// (LIKE … INCLUDING INDEXES)`): make it a lyra_index too.
+    BtreeOnLyra,
+}
+
+/// Binds the just-created index `index_oid` to btree's operator classes,
+/// and makes it a lyra_index if it was a btree (see [`NewIndex`]).
+///
+/// Its catalog rows were written by the current command, so they are
+/// changed in place (same sizes), found with a snapshot that sees this
+/// command's own rows; the index's cache entry is built from them at the
+/// command counter increment that `index_create` does next.
 ///
 /// # Safety
 /// Called from the post-create hook of an index whose catalog rows this
 /// command wrote.
-pub unsafe fn rebind(index_oid: pg_sys::Oid) {
-    // The pg_index row was inserted by the current command: make it
-    // visible (and updatable), as index_create itself does right after.
-    pg_sys::CommandCounterIncrement();
-    let cache = pg_sys::SysCacheIdentifier::INDEXRELID as i32;
-    let zero = pg_sys::Datum::from(0);
-    let tuple = pg_sys::SearchSysCacheCopy(cache, index_oid.into(), zero, zero, zero);
-    if tuple.is_null() {
-        raise(
-            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            format!("cache lookup failed for index {}", index_oid.to_u32()),
+pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
+    if let NewIndex::BtreeOnLyra = kind {
+        let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
+        update_in_place(pg_sys::RelationRelationId, pg_sys::ClassOidIndexId, pg_sys::Anum_pg_class_oid, index_oid, |_, tuple| {
+            (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relam = am;
+        });
+    }
+    let mut rebound = false;
+    update_in_place(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, pg_sys::Anum_pg_index_indexrelid, index_oid, |rel, tuple| {
+        let mut isnull = false;
+        let datum = pg_sys::heap_getattr(tuple, pg_sys::Anum_pg_index_indclass as i32, (*rel).rd_att, &mut isnull);
+        let classes = datum.cast_mut_ptr::<pg_sys::oidvector>();
+        let n = (*classes).dim1 as usize;
+        for class in (*classes).values.as_mut_slice(n) {
+            if let Some(btree) = btree_class(*class) {
+                rebound |= btree != *class;
+                *class = btree;
+            }
+        }
+    });
+    if rebound {
+        // btree's classes are pinned: an index on them records no
+        // dependency on its classes, as on heap.
+        pg_sys::deleteDependencyRecordsForClass(
+            pg_sys::RelationRelationId,
+            index_oid,
+            pg_sys::OperatorClassRelationId,
+            pg_sys::DependencyType::DEPENDENCY_NORMAL as std::ffi::c_char,
         );
     }
-    let mut isnull = false;
-    let datum = pg_sys::SysCacheGetAttr(cache, tuple, pg_sys::Anum_pg_index_indclass as i16, &mut isnull);
-    let classes = datum.cast_mut_ptr::<pg_sys::oidvector>();
-    let n = (*classes).dim1 as usize;
-    let old: Vec<pg_sys::Oid> = (*classes).values.as_slice(n).to_vec();
-    let new: Vec<pg_sys::Oid> = old.iter().map(|&class| btree_class(class).unwrap_or(class)).collect();
-    if new == old {
-        pg_sys::heap_freetuple(tuple);
-        return;
+}
+
+/// The table the just-created index `index_oid` is on.
+///
+/// # Safety
+/// As [`adopt`].
+pub unsafe fn table_of_new_index(index_oid: pg_sys::Oid) -> pg_sys::Oid {
+    let mut table = pg_sys::InvalidOid;
+    let by = pg_sys::Anum_pg_index_indexrelid;
+    with_new_row(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, by, index_oid, false, |_, tuple| {
+        table = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_index)).indrelid;
+    });
+    table
+}
+
+/// [`with_new_row`], writing the changed row back in place.
+unsafe fn update_in_place(
+    catalog: pg_sys::Oid,
+    by: u32,
+    attno: u32,
+    oid: pg_sys::Oid,
+    change: impl FnOnce(pg_sys::Relation, pg_sys::HeapTuple),
+) {
+    with_new_row(catalog, by, attno, oid, true, change);
+}
+
+/// Finds the row `oid` of catalog `catalog` (through its index `by`, on
+/// attribute `attno`) as this command sees it and hands a copy to `visit`;
+/// if `write`, the copy (edited without changing its size) replaces the
+/// row in place.
+unsafe fn with_new_row(
+    catalog: pg_sys::Oid,
+    by: u32,
+    attno: u32,
+    oid: pg_sys::Oid,
+    write: bool,
+    visit: impl FnOnce(pg_sys::Relation, pg_sys::HeapTuple),
+) {
+    let rel = pg_sys::table_open(catalog, pg_sys::RowExclusiveLock as i32);
+    let mut key = pg_sys::ScanKeyData::default();
+    pg_sys::ScanKeyInit(
+        &mut key,
+        attno as pg_sys::AttrNumber,
+        pg_sys::BTEqualStrategyNumber as u16,
+        pg_sys::Oid::from(pg_sys::F_OIDEQ),
+        oid.into(),
+    );
+    let scan = pg_sys::systable_beginscan(rel, pg_sys::Oid::from(by), true, &raw mut pg_sys::SnapshotSelfData, 1, &mut key);
+    let found = pg_sys::systable_getnext(scan);
+    if found.is_null() {
+        raise(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("catalog row of new index {} not found", oid.to_u32()),
+        );
     }
-    let natts = pg_sys::Natts_pg_index as usize;
-    let mut values = vec![pg_sys::Datum::from(0); natts];
-    let mut nulls = vec![false; natts];
-    let mut replace = vec![false; natts];
-    let at = pg_sys::Anum_pg_index_indclass as usize - 1;
-    values[at] = pg_sys::Datum::from(pg_sys::buildoidvector(new.as_ptr(), n as i32));
-    replace[at] = true;
-    let pg_index = pg_sys::table_open(pg_sys::IndexRelationId, pg_sys::RowExclusiveLock as i32);
-    let updated = pg_sys::heap_modify_tuple(
-        tuple,
-        (*pg_index).rd_att,
-        values.as_mut_ptr(),
-        nulls.as_mut_ptr(),
-        replace.as_mut_ptr(),
-    );
-    // Updating a pg_index row invalidates the index's relcache entry.
-    pg_sys::CatalogTupleUpdate(pg_index, &mut (*updated).t_self, updated);
-    pg_sys::table_close(pg_index, pg_sys::RowExclusiveLock as i32);
-    // btree's classes are pinned: an index on them records no dependency.
-    pg_sys::deleteDependencyRecordsForClass(
-        pg_sys::RelationRelationId,
-        index_oid,
-        pg_sys::OperatorClassRelationId,
-        pg_sys::DependencyType::DEPENDENCY_NORMAL as std::ffi::c_char,
-    );
-    pg_sys::heap_freetuple(updated);
-    pg_sys::heap_freetuple(tuple);
+    let copy = pg_sys::heap_copytuple(found);
+    visit(rel, copy);
+    if write {
+        pg_sys::heap_inplace_update(rel, copy);
+    }
+    pg_sys::systable_endscan(scan);
+    pg_sys::table_close(rel, pg_sys::RowExclusiveLock as i32);
+    pg_sys::heap_freetuple(copy);
 }
 
 /// btree's class of the same name and input type as `class` (Lyra's
