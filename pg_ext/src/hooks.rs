@@ -352,6 +352,11 @@ unsafe fn new_index_kind(rel: pg_sys::Relation, oid: pg_sys::Oid) -> Option<inde
     if !table.is_null() {
         pg_sys::RelationClose(table);
     }
+    if on_lyra && !(*rel).rd_indexcxt.is_null() {
+        // Its cache entry was built already (a DEFERRABLE constraint's
+        // trigger was created first): its access method cannot change now.
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "DEFERRABLE unique constraints are not supported on lyra tables");
+    }
     on_lyra.then_some(index::btree_classes::NewIndex::BtreeOnLyra)
 }
 
