@@ -8,7 +8,8 @@
 //!   keys require; of a btree on a Lyra table (a partition's copy of its
 //!   parent's index): make it a lyra_index.
 //! * `ProcessUtility_hook`: indexes on Lyra tables are `lyra_index`
-//!   indexes without the user asking — `CREATE INDEX` (btree by default),
+//!   indexes without the user asking — `CREATE INDEX` (btree by default;
+//!   hash too, with a notice),
 //!   the indexes behind `PRIMARY KEY` / `UNIQUE` in `CREATE TABLE` and
 //!   `ALTER TABLE`; another access method is refused (it would be local to
 //!   this server); `CREATE INDEX CONCURRENTLY` and `REINDEX …
@@ -213,6 +214,11 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
     let method = if method.is_null() { "btree".into() } else { std::ffi::CStr::from_ptr(method).to_string_lossy() };
     match method.as_ref() {
         "btree" | "lyra_index" => (*stmt).accessMethod = pg_sys::pstrdup(LYRA_INDEX.as_ptr()),
+        // Equality lookups, which a lyra_index serves as well.
+        "hash" => {
+            pgrx::notice!("a hash index on a lyra table is stored as a lyra_index");
+            (*stmt).accessMethod = pg_sys::pstrdup(LYRA_INDEX.as_ptr());
+        }
         other => raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default)"),

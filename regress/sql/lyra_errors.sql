@@ -1,7 +1,7 @@
 -- What Lyra tables do not support yet fails with a clear error, never a crash.
 CREATE TABLE e (id int, v text) USING lyra;
 INSERT INTO e VALUES (1, 'one');
-CREATE INDEX e_hash ON e USING hash (id);
+CREATE INDEX e_brin ON e USING brin (id);
 ALTER TABLE e ADD CONSTRAINT e_excl EXCLUDE (id WITH =);
 CREATE TABLE e_def (id int UNIQUE DEFERRABLE INITIALLY DEFERRED) USING lyra;
 INSERT INTO e_def VALUES (1);

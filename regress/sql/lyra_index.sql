@@ -133,7 +133,13 @@ CREATE TABLE pt_copy (LIKE pt_1 INCLUDING INDEXES) USING lyra;
 \d pt_copy
 DROP TABLE pt, pt_copy;
 -- not supported: other access methods, types without an encoding (numeric)
-CREATE INDEX ON acc USING hash (bal);
+CREATE INDEX ON acc USING gist (bal);
+-- a hash index becomes a lyra_index (it serves the same equality lookups)
+CREATE INDEX acc_bal_hash ON acc USING hash (bal);
+SET enable_seqscan = off;
+SELECT id FROM acc WHERE bal = 500;
+RESET enable_seqscan;
+DROP INDEX acc_bal_hash;
 CREATE TABLE num (n numeric) USING lyra;
 CREATE INDEX ON num (n);
 -- ALTER TABLE ... ADD PRIMARY KEY / UNIQUE checks existing rows
