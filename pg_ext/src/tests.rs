@@ -60,9 +60,17 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM ti WHERE a = 2"), 0);
     }
 
-    #[pg_test(error = "access method \"hash\" is not supported for indexes on lyra tables; use lyra_index (the default)")]
+    #[pg_test(error = "access method \"gist\" is not supported for indexes on lyra tables; use lyra_index (the default)")]
     fn other_index_methods_are_refused_clearly() {
         Spi::run("CREATE TABLE i (a int) USING lyra").unwrap();
-        Spi::run("CREATE INDEX ON i USING hash (a)").unwrap();
+        Spi::run("CREATE INDEX ON i USING gist (a)").unwrap();
+    }
+
+    #[pg_test]
+    fn a_hash_index_becomes_a_lyra_index() {
+        Spi::run("CREATE TABLE h (a int) USING lyra").unwrap();
+        Spi::run("CREATE INDEX h_a ON h USING hash (a)").unwrap();
+        let am = Spi::get_one::<String>("SELECT a.amname::text FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.relname = 'h_a'");
+        assert_eq!(am.unwrap().as_deref(), Some("lyra_index"));
     }
 }
