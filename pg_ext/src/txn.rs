@@ -258,44 +258,30 @@ pub fn last_writer(key: &[u8]) -> Option<pg_sys::CommandId> {
     with(|b| b.versions.get(key).and_then(|chain| chain.last()).map(|(cid, _)| *cid))
 }
 
-/// The first buffered key after `after` (or from `start` when `after` is
-/// None) and before `end` that has a version visible at `cid`.
+/// The next buffered key of `[start, end)` (`end` empty: unbounded) that
+/// has a version visible at `cid`: the first after `last` (or from
+/// `start`), or with `reverse` the last before `last` (or before `end`).
 pub fn next_visible(
     start: &[u8],
-    after: Option<&[u8]>,
+    last: Option<&[u8]>,
     end: &[u8],
     cid: pg_sys::CommandId,
+    reverse: bool,
 ) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     with(|b| {
-        let lower = match after {
-            Some(a) => Bound::Excluded(a),
-            None => Bound::Included(start),
+        let end_bound = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(end) };
+        let (lower, upper) = match (last, reverse) {
+            (Some(k), false) => (Bound::Excluded(k), end_bound),
+            (Some(k), true) => (Bound::Included(start), Bound::Excluded(k)),
+            (None, _) => (Bound::Included(start), end_bound),
         };
-        let upper = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(end) };
-        b.versions
-            .range::<[u8], _>((lower, upper))
-            .find_map(|(k, chain)| visible(chain, cid).map(|v| (k.clone(), v.clone())))
-    })
-}
-
-/// The last buffered key before `before` (or before `end` when `before` is
-/// None) and from `start` on that has a version visible at `cid`.
-pub fn prev_visible(
-    start: &[u8],
-    before: Option<&[u8]>,
-    end: &[u8],
-    cid: pg_sys::CommandId,
-) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-    with(|b| {
-        let upper = match before {
-            Some(k) => Bound::Excluded(k),
-            None if end.is_empty() => Bound::Unbounded,
-            None => Bound::Excluded(end),
-        };
-        b.versions
-            .range::<[u8], _>((Bound::Included(start), upper))
-            .rev()
-            .find_map(|(k, chain)| visible(chain, cid).map(|v| (k.clone(), v.clone())))
+        let found = |(k, chain): (&Vec<u8>, &Vec<Version>)| visible(chain, cid).map(|v| (k.clone(), v.clone()));
+        let mut range = b.versions.range::<[u8], _>((lower, upper));
+        if reverse {
+            range.rev().find_map(found)
+        } else {
+            range.find_map(found)
+        }
     })
 }
 

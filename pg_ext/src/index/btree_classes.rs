@@ -69,12 +69,14 @@ pub enum NewIndex {
 pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
     if let NewIndex::BtreeOnLyra = kind {
         let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
-        update_in_place(pg_sys::RelationRelationId, pg_sys::ClassOidIndexId, pg_sys::Anum_pg_class_oid, index_oid, |_, tuple| {
+        let by = pg_sys::Anum_pg_class_oid;
+        with_new_row(pg_sys::RelationRelationId, pg_sys::ClassOidIndexId, by, index_oid, true, |_, tuple| {
             (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relam = am;
         });
     }
     let mut rebound = false;
-    update_in_place(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, pg_sys::Anum_pg_index_indexrelid, index_oid, |rel, tuple| {
+    let by = pg_sys::Anum_pg_index_indexrelid;
+    with_new_row(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, by, index_oid, true, |rel, tuple| {
         let mut isnull = false;
         let datum = pg_sys::heap_getattr(tuple, pg_sys::Anum_pg_index_indclass as i32, (*rel).rd_att, &mut isnull);
         let classes = datum.cast_mut_ptr::<pg_sys::oidvector>();
@@ -109,17 +111,6 @@ pub unsafe fn table_of_new_index(index_oid: pg_sys::Oid) -> pg_sys::Oid {
         table = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_index)).indrelid;
     });
     table
-}
-
-/// [`with_new_row`], writing the changed row back in place.
-unsafe fn update_in_place(
-    catalog: pg_sys::Oid,
-    by: u32,
-    attno: u32,
-    oid: pg_sys::Oid,
-    change: impl FnOnce(pg_sys::Relation, pg_sys::HeapTuple),
-) {
-    with_new_row(catalog, by, attno, oid, true, change);
 }
 
 /// Finds the row `oid` of catalog `catalog` (through its index `by`, on

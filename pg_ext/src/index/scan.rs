@@ -5,7 +5,7 @@
 //! A unique index searched by its whole key is a point lookup: the entry
 //! and its row come back from the node in one request.
 //! Entries come in index order, forward or backward (the planner counts
-//! on it for `ORDER BY`, merge joins and `max()`; see `ordered_columns`
+//! on it for `ORDER BY`, merge joins and `max()`; see `withhold_unordered`
 //! in `index` for when it may).
 //!
 //! ```text

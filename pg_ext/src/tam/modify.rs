@@ -89,7 +89,10 @@ fn take_prefetched(key: &[u8], read_ts: Option<Ts>) -> Option<Option<Vec<u8>>> {
 
 /// The encoded row at `tid` visible to `snapshot`, if any.
 pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: pg_sys::Snapshot) -> Option<(Vec<u8>, Vec<u8>)> {
-    if !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_DIRTY {
+    let kind = if snapshot.is_null() { None } else { Some((*snapshot).snapshot_type) };
+    let dirty = kind == Some(pg_sys::SnapshotType::SNAPSHOT_DIRTY);
+    let any = kind == Some(pg_sys::SnapshotType::SNAPSHOT_ANY);
+    if dirty {
         // A dirty snapshot reports the in-progress writer of what it saw,
         // for the caller to wait on. Lyra shows no uncommitted row of
         // another transaction (inserters of one unique key meet at its
@@ -99,7 +102,6 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
         (*snapshot).speculativeToken = 0;
     }
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
-    let any = !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_ANY;
     let buffered = if any { buffered_for_any(tid, &key) } else { txn::lookup(&key, snapshot_cid(snapshot)) };
     let value = match buffered {
         Some(buffered) => buffered,
@@ -116,7 +118,7 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
             let got = node_link::with_node(|c, w| c.get(key.clone(), read_ts.get(), w));
             read_ts.learn(got.read_ts);
             txn::note_ts(got.read_ts);
-            if !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_DIRTY {
+            if dirty {
                 DIRTY_FETCHED.with(|d| *d.borrow_mut() = got.value.clone().map(|v| (key.clone(), v)));
             }
             got.value

@@ -160,10 +160,10 @@ impl Cursor {
             if self.pos == self.page.len() && self.node_more {
                 self.fetch();
             }
-            let buffered = match (self.merge_buffer, self.reverse) {
-                (false, _) => None,
-                (true, false) => txn::next_visible(&self.start, self.last.as_deref(), &self.end, self.cid),
-                (true, true) => txn::prev_visible(&self.start, self.last.as_deref(), &self.end, self.cid),
+            let buffered = if self.merge_buffer {
+                txn::next_visible(&self.start, self.last.as_deref(), &self.end, self.cid, self.reverse)
+            } else {
+                None
             };
             let stored = self.page.get_mut(self.pos);
             let take_stored = match (&stored, &buffered) {
