@@ -46,8 +46,15 @@ pub type Result<T> = std::result::Result<T, ClientError>;
 pub type Ticket = u64;
 
 /// Tickets are unique in the process, so a ticket from a connection that
-/// was since replaced never matches a response on the new one.
+/// was since replaced never matches a response on the new one. They are
+/// handed out in order, one per request: they also count the requests.
 static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
+
+/// How many requests this process has sent to its node (each one a round
+/// trip, pipelined or not): what `EXPLAIN ANALYZE` reports per scan.
+pub fn requests_sent() -> u64 {
+    NEXT_TICKET.load(Ordering::Relaxed) - 1
+}
 
 pub struct NodeClient {
     stream: UnixStream,

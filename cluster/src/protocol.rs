@@ -135,6 +135,11 @@ pub struct Scan {
     pub read_ts: Option<Ts>,
     #[prost(bool, tag = "6")]
     pub reverse: bool,
+    /// The range holds index entries of this table: send each entry's row
+    /// along with it, read at the same timestamp (an index range scan in
+    /// one round trip per page, not one per row).
+    #[prost(uint64, optional, tag = "7")]
+    pub rows_of_table: Option<u64>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -336,6 +341,9 @@ pub struct KvPair {
     pub key: bytes::Bytes,
     #[prost(bytes = "bytes", tag = "2")]
     pub value: bytes::Bytes,
+    /// The row the entry names (`Scan::rows_of_table`); none if it has none.
+    #[prost(bytes = "bytes", optional, tag = "3")]
+    pub row: Option<bytes::Bytes>,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -29,7 +29,7 @@ fn get(client: &mut NodeClient, key: Vec<u8>) -> Option<Vec<u8>> {
 
 fn rows_scan(max_rows: u32, max_bytes: u32) -> Scan {
     let (start, end) = KeyPrefix::Rows { table: 1 }.range();
-    Scan { start, end, max_rows, max_bytes, read_ts: None, reverse: false }
+    Scan { start, end, max_rows, max_bytes, read_ts: None, reverse: false, rows_of_table: None }
 }
 
 fn lock(key: Vec<u8>, timeout_ms: u32) -> LockRow {

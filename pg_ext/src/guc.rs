@@ -10,7 +10,17 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 pub static LOG_LEVEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"warn"));
 
+pub static ENABLE_LYRASCAN: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 pub fn register() {
+    GucRegistry::define_bool_guc(
+        c"lyra.enable_lyrascan",
+        c"Reads Lyra tables through their indexes with the LyraScan custom scan.",
+        c"Off: Postgres's own index scans over the same indexes.",
+        &ENABLE_LYRASCAN,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_string_guc(
         c"lyra.log_level",
         c"Log filter of the Lyra node (error, warn, info, debug, trace).",
@@ -23,4 +33,8 @@ pub fn register() {
 
 pub fn log_level() -> String {
     LOG_LEVEL.get().and_then(|s| s.into_string().ok()).unwrap_or_else(|| "warn".into())
+}
+
+pub fn enable_lyrascan() -> bool {
+    ENABLE_LYRASCAN.get()
 }

@@ -19,8 +19,9 @@
 //!   into a Lyra table ([`index::speculative`]).
 //! * `get_relation_info_hook`: Lyra indexes whose entries are not in their
 //!   columns' order are not offered as ordered ([`index::withhold_unordered`]).
-//! * `set_rel_pathlist_hook`, for a Lyra relation: keep it out of parallel
-//!   plans. A parallel worker is another backend: it would not see this
+//! * `set_rel_pathlist_hook`, for a Lyra relation: seq scans priced for
+//!   Lyra ([`crate::cost`]); index paths become `LyraScan` paths
+//!   ([`crate::lyrascan`]); keep it out of parallel plans. A parallel worker is another backend: it would not see this
 //!   transaction's buffered writes, so Lyra tables are scanned by the
 //!   leader only.
 
@@ -389,7 +390,7 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
     if let Some(prev) = PREV_SET_REL_PATHLIST {
         prev(root, rel, rti, rte);
     }
-    if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION || !(*rel).consider_parallel {
+    if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION {
         return;
     }
     let relation = pg_sys::RelationIdGetRelation((*rte).relid);
@@ -397,7 +398,16 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
     if !relation.is_null() {
         pg_sys::RelationClose(relation);
     }
-    if lyra {
+    if !lyra {
+        return;
+    }
+    let seq_scans = crate::cost::take_seq_scans(rel);
+    if !seq_scans.is_empty() && !(*rel).indexlist.is_null() {
+        pg_sys::create_index_paths(root, rel);
+    }
+    crate::lyrascan::offer(rel);
+    crate::cost::add_seq_scans(rel, seq_scans);
+    if (*rel).consider_parallel {
         (*rel).consider_parallel = false;
         (*rel).partial_pathlist = std::ptr::null_mut();
         let paths = (*rel).pathlist;

@@ -20,11 +20,13 @@
 
 use pgrx::prelude::*;
 
+mod cost;
 mod datum;
 mod error;
 mod guc;
 mod hooks;
 mod index;
+mod lyrascan;
 mod node_link;
 mod slot;
 mod snapshot;
@@ -45,6 +47,7 @@ pub extern "C-unwind" fn _PG_init() {
         worker::register();
     }
     hooks::install();
+    lyrascan::register();
     txn::register_callbacks();
 }
 

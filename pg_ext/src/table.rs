@@ -155,6 +155,33 @@ pub fn row_id_high_water(table: TableId) -> u64 {
     node_link::with_node(|c, w| c.row_id_high_water(table, w))
 }
 
+/// How long a backend plans with a high-water mark it asked for.
+const ESTIMATE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+thread_local! {
+    /// High-water marks for planning, per table: (mark, when asked).
+    static ESTIMATED: RefCell<HashMap<TableId, (u64, std::time::Instant)>> = RefCell::new(HashMap::new());
+}
+
+/// [`row_id_high_water`] for the planner's size estimates: asked of the
+/// node at most once a second per table and backend, so planning a query
+/// costs no round trip (heap's estimate is an `lseek`). Row ids this
+/// backend allocated since count at once.
+pub fn row_id_high_water_estimate(table: TableId) -> u64 {
+    let now = std::time::Instant::now();
+    let cached = ESTIMATED.with(|e| e.borrow().get(&table).copied());
+    let mark = match cached {
+        Some((mark, asked)) if now.duration_since(asked) < ESTIMATE_TTL => mark,
+        _ => {
+            let mark = row_id_high_water(table);
+            ESTIMATED.with(|e| e.borrow_mut().insert(table, (mark, now)));
+            mark
+        }
+    };
+    let local = ROW_IDS.with(|r| r.borrow().get(&table).map_or(0, |block| block.next));
+    mark.max(local)
+}
+
 /// Reserves row ids of `table` below `high_water`, so that rows copied in
 /// with those ids never collide with new ones.
 pub fn reserve_row_ids_below(table: TableId, high_water: u64) {

@@ -48,7 +48,7 @@ use bytes::BytesMut;
 
 use lyra_engine::catalog::Catalog;
 use lyra_engine::hlc::{Hlc, Timestamp};
-use lyra_engine::keys::{is_versioned, Key, RowId};
+use lyra_engine::keys::{is_versioned, memcmp, Key, RowId};
 use lyra_engine::mvcc::locks::{Acquire, LockMode as Mode, LockTable, Owner};
 use lyra_engine::mvcc::recent::RecentWrites;
 use lyra_engine::mvcc::{scan::scan_visible, scan::scan_visible_reverse, Mvcc};
@@ -397,7 +397,7 @@ impl<E: Engine> Service<E> {
             let read_ts = self.read_ts(conn, scan.read_ts)?;
             let scan_fn = if scan.reverse { scan_visible_reverse } else { scan_visible };
             let end = scan_fn(&*self.engine, &scan.start, &scan.end, read_ts, max_rows, max_bytes, &mut keep)?;
-            (end.more, Some(read_ts.into()))
+            (end.more, Some(read_ts))
         } else if scan.reverse {
             return Err(Failure(ErrorCode::InvalidInput, "reverse scans are for versioned keys only".into()));
         } else {
@@ -409,12 +409,44 @@ impl<E: Engine> Service<E> {
             // client then asks once more and gets an empty, final page.
             (spans.len() >= max_rows || arena.len() >= max_bytes, None)
         };
+        let rows = match (scan.rows_of_table, read_ts) {
+            (Some(table), Some(at)) => self.rows_of_entries(table, &arena, &spans, at)?,
+            _ => Vec::new(),
+        };
+        let read_ts = read_ts.map(Into::into);
         let arena = arena.freeze();
+        let mut rows = rows.into_iter().map(|row| row.map(bytes::Bytes::from));
         let pairs = spans
             .into_iter()
-            .map(|(at, k, v)| KvPair { key: arena.slice(at..at + k), value: arena.slice(at + k..at + k + v) })
+            .map(|(at, k, v)| KvPair {
+                key: arena.slice(at..at + k),
+                value: arena.slice(at + k..at + k + v),
+                row: rows.next().flatten(),
+            })
             .collect();
         Ok(response::Kind::Scanned(Scanned { pairs, more, read_ts }))
+    }
+
+    /// The rows of `table` that the scanned index entries (`spans` of
+    /// `arena`) name, read at `read_ts`, in the entries' order.
+    fn rows_of_entries(
+        &self,
+        table: u64,
+        arena: &[u8],
+        spans: &[(usize, usize, usize)],
+        read_ts: Timestamp,
+    ) -> Result<Vec<Option<Vec<u8>>>, Failure> {
+        let not_an_entry = || Failure(ErrorCode::InvalidInput, "rows_of_table: the range holds no index entries".into());
+        spans
+            .iter()
+            .map(|&(at, k, v)| {
+                let Ok(Key::IndexEntry { entry, .. }) = Key::decode(&arena[at..at + k]) else {
+                    return Err(not_an_entry());
+                };
+                let row = memcmp::entry_row_id(&entry, &arena[at + k..at + k + v]).ok_or_else(not_an_entry)?;
+                Ok(self.mvcc.get(&Key::Row { table, row }.encode(), read_ts)?)
+            })
+            .collect()
     }
 
     /// Applies the transaction: its staged and final writes in one batch at
@@ -538,7 +570,7 @@ mod tests {
         assert_eq!(get_at(&service, &row(2), snapshot).0, None);
         assert_eq!(get(&service, &row(1)), Some(b"new".to_vec()));
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false };
+        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false, rows_of_table: None };
         let response::Kind::Scanned(old) = call(&service, &mut service.connect(), request::Kind::Scan(scan(snapshot))) else {
             panic!("not a scan page")
         };
@@ -560,7 +592,7 @@ mod tests {
         let (mut start, end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };
@@ -636,6 +668,34 @@ mod tests {
     }
 
     #[test]
+    fn an_index_range_and_its_rows_in_one_scan() {
+        let service = service();
+        // A unique entry maps to its row id; a non-unique one ends with it.
+        let unique = Key::IndexEntry { table: 7, index: 8, entry: b"a".to_vec() }.encode();
+        let plain = Key::IndexEntry { table: 7, index: 8, entry: [&b"b"[..], &4u64.to_be_bytes()].concat() }.encode();
+        let dangling = Key::IndexEntry { table: 7, index: 8, entry: b"c".to_vec() }.encode();
+        put(&service, row(3), b"row three");
+        put(&service, row(4), b"row four");
+        put(&service, unique, &3u64.to_be_bytes());
+        put(&service, plain, b"");
+        put(&service, dangling, &9u64.to_be_bytes());
+        let (start, end) = KeyPrefix::Index { table: 7, index: 8 }.range();
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7) };
+        let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
+            panic!("scan answered with something else")
+        };
+        let rows: Vec<_> = page.pairs.iter().map(|p| p.row.as_deref()).collect();
+        assert_eq!(rows, vec![Some(&b"row three"[..]), Some(&b"row four"[..]), None]);
+        // Rows of a range that holds no entries are refused, not misread.
+        let (start, end) = KeyPrefix::Rows { table: 7 }.range();
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7) };
+        let response::Kind::Error(e) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
+            panic!("rows are no index entries")
+        };
+        assert_eq!(e.code, ErrorCode::InvalidInput as i32);
+    }
+
+    #[test]
     fn reverse_scan_pages_from_the_end_and_skips_deleted_rows() {
         let service = service();
         for i in 0..10 {
@@ -645,7 +705,7 @@ mod tests {
         let (start, mut end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true, rows_of_table: None };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };

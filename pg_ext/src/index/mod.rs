@@ -32,7 +32,7 @@
 
 pub mod btree_classes;
 pub mod entry;
-mod scan;
+pub mod scan;
 pub mod speculative;
 
 use std::cell::RefCell;

@@ -49,6 +49,9 @@ struct IndexCursor {
     point: Option<Point>,
     /// The memory context the scan was begun in.
     cx: pg_sys::MemoryContext,
+    /// The table, and the timestamp the cursor reads at.
+    table: TableId,
+    read_ts: ReadTs,
 }
 
 /// A point lookup: the entry key, read at `read_ts` and command `cid`.
@@ -88,6 +91,8 @@ pub unsafe extern "C-unwind" fn begin(
         exact: false,
         point: None,
         cx: pg_sys::CurrentMemoryContext,
+        table: 0,
+        read_ts: ReadTs::default(),
     });
     (*scan).opaque = state.cast();
     scan
@@ -119,6 +124,7 @@ pub unsafe extern "C-unwind" fn rescan(
         old.forget_prefetch();
     }
     state.prefix_len = shape.prefix().len();
+    state.table = shape.table;
     state.exact = false;
     state.point = None;
     state.cursor = None;
@@ -126,11 +132,41 @@ pub unsafe extern "C-unwind" fn rescan(
     state.exact = range.exact;
     let snapshot = (*scan).xs_snapshot;
     let (cid, read_ts) = (snapshot_cid(snapshot), snapshot::read_ts(snapshot));
-    let unique_entry = shape.unique && (!range.null_key || shape.nulls_not_distinct);
-    if unique_entry && range.exact && range.whole_key {
+    if range.is_point(&shape) {
         state.point = Some(Point { entry: range.start, table: shape.table, cid, read_ts });
     } else {
-        state.cursor = Some(Cursor::over(shape.table, cid, read_ts, range.start, range.end));
+        let cursor = Cursor::over(shape.table, cid, read_ts.clone(), range.start, range.end);
+        // Rows come with their entries, unless the scan only counts them.
+        state.cursor = Some(if (*scan).xs_want_itup { cursor } else { cursor.with_rows() });
+        state.read_ts = read_ts;
+    }
+}
+
+impl KeyRange {
+    /// The range is the one entry of a unique index: a point lookup.
+    fn is_point(&self, shape: &IndexShape) -> bool {
+        let unique_entry = shape.unique && (!self.null_key || shape.nulls_not_distinct);
+        unique_entry && self.exact && self.whole_key
+    }
+}
+
+/// What a scan with `keys` reads, for `EXPLAIN VERBOSE`: one entry (a
+/// point lookup) or a range of entries, as the bytes of their keys past
+/// the index's prefix, in hex.
+pub unsafe fn describe_range(index: pg_sys::Relation, heap: pg_sys::Relation, keys: &[pg_sys::ScanKeyData]) -> String {
+    let shape = IndexShape::of(index, heap);
+    let prefix = shape.prefix();
+    let Some(range) = key_range(&shape, keys) else {
+        return "none (a key is NULL)".into();
+    };
+    let show = |key: &[u8], whole: &str| match key.strip_prefix(prefix.as_slice()) {
+        Some([]) | None => whole.to_string(),
+        Some(rest) => format!("0x{}", rest.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+    };
+    if range.is_point(&shape) {
+        format!("point {}", show(&range.start, "?"))
+    } else {
+        format!("[{}, {})", show(&range.start, "index start"), show(&range.end, "index end"))
     }
 }
 
@@ -216,7 +252,12 @@ pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction
         let Some(cursor) = &mut state.cursor else { return false };
         let backward = direction == pg_sys::ScanDirection::BackwardScanDirection;
         let Some((key, value)) = cursor.next_in(backward) else { return false };
-        entry_row(&key[prefix_len..], &value)
+        let row = entry_row(&key[prefix_len..], &value);
+        if let Some(sent) = cursor.take_row() {
+            // The fetch that follows takes it instead of asking the node.
+            crate::tam::prefetched(table::row_key(state.table, row), state.read_ts.get(), sent.map(|r| r.to_vec()));
+        }
+        row
     };
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);

@@ -126,7 +126,7 @@ pub unsafe extern "C-unwind" fn relation_estimate_size(
     tuples: *mut f64,
     allvisfrac: *mut f64,
 ) {
-    let high_water = table::row_id_high_water(table::table_id(rel));
+    let high_water = table::row_id_high_water_estimate(table::table_id(rel));
     let cur_pages = blocks(high_water);
     let relpages = (*(*rel).rd_rel).relpages;
     let reltuples = (*(*rel).rd_rel).reltuples;

@@ -68,6 +68,12 @@ pub struct Cursor {
     merge_buffer: bool,
     /// The next page, already asked for.
     prefetched: Option<Ticket>,
+    /// The cursor runs over index entries of `table` and has the node send
+    /// each entry's row along ([`Cursor::with_rows`]).
+    with_rows: bool,
+    /// The row the node sent with the entry `next` returned last; `None`
+    /// if that entry came from this transaction's buffer.
+    last_row: Option<Option<Bytes>>,
 }
 
 impl Cursor {
@@ -95,9 +101,25 @@ impl Cursor {
             last: None,
             merge_buffer: false,
             prefetched: None,
+            with_rows: false,
+            last_row: None,
         };
         cursor.reset(start, end);
         cursor
+    }
+
+    /// Has the node send each index entry's row with the entry, read at
+    /// the same timestamp ([`Cursor::take_row`]).
+    pub fn with_rows(mut self) -> Cursor {
+        self.with_rows = true;
+        self
+    }
+
+    /// The committed row sent with the entry `next` returned last: `None`
+    /// if the node sent none (the entry is this transaction's own),
+    /// `Some(None)` if the entry names no visible row.
+    pub fn take_row(&mut self) -> Option<Option<Bytes>> {
+        self.last_row.take()
     }
 
     /// Restarts the cursor over `[start, end)`.
@@ -156,6 +178,7 @@ impl Cursor {
 
     /// The next visible row: its key and encoded value.
     pub fn next(&mut self) -> Option<(Bytes, Bytes)> {
+        self.last_row = None;
         loop {
             if self.pos == self.page.len() && self.node_more {
                 self.fetch();
@@ -175,6 +198,9 @@ impl Cursor {
             if take_stored {
                 let pair = stored.expect("matched Some above");
                 let (key, value) = (std::mem::take(&mut pair.key), std::mem::take(&mut pair.value));
+                if self.with_rows {
+                    self.last_row = Some(pair.row.take());
+                }
                 self.pos += 1;
                 if self.merge_buffer {
                     self.last = Some(key.to_vec());
@@ -225,7 +251,15 @@ impl Cursor {
         } else {
             (self.next_fetch.clone(), self.end.clone())
         };
-        Scan { start, end, max_rows: self.page_rows, max_bytes: 0, read_ts: self.read_ts.get(), reverse: self.reverse }
+        Scan {
+            start,
+            end,
+            max_rows: self.page_rows,
+            max_bytes: 0,
+            read_ts: self.read_ts.get(),
+            reverse: self.reverse,
+            rows_of_table: self.with_rows.then_some(self.table),
+        }
     }
 
     /// Drops the page asked for ahead, if any (the scan ended or restarted).

@@ -1,0 +1,380 @@
+//! `LyraScan`: the custom scan that reads a Lyra table through one of its
+//! `lyra_index` indexes.
+//!
+//! The planner already knows which clauses a btree-like index can use, on
+//! which columns, in which order, and how to parameterise the scan for the
+//! inner side of a nested loop; it builds an `IndexPath` for each
+//! candidate. `set_rel_pathlist_hook` ([`offer`]) replaces each plain index
+//! path of a Lyra relation by a `CustomPath` with the same order and
+//! parameterisation, priced by [`crate::cost`], keeping the index path as
+//! its child. When such a path
+//! wins, Postgres turns the child into an `IndexScan` plan (fixing the index
+//! quals, replacing outer variables by nest-loop parameters) and hands it to
+//! [`plan_path`], which takes the quals and discards the child:
+//!
+//! ```text
+//!   IndexPath(t_pkey, id = $1) ──offer──► CustomPath "LyraScan"
+//!                                            └ custom_paths: [IndexPath]
+//!   create_plan ──► IndexScan (child) ──plan_path──► CustomScan "LyraScan"
+//!                                                    custom_exprs: index quals
+//!                                                              + original quals
+//!                                                    custom_private: [index, direction, #quals]
+//! ```
+//!
+//! At execution the scan builds its scan keys as `IndexScan` does
+//! (`ExecIndexBuildScanKeys`, runtime keys evaluated on every rescan) and
+//! reads through the index AM ([`crate::index`]): the keys become one key
+//! range or a point lookup, and a point lookup on a unique index reads the
+//! entry and its row in **one request** to the node. Tuples the range does
+//! not decide exactly are rechecked against the original quals.
+//!
+//! `EXPLAIN` shows the index and its condition; `VERBOSE` adds the key
+//! range read; `ANALYZE` the requests sent to the node (round trips), so
+//! a point `SELECT` shows `Node Round Trips: 1`.
+//!
+//! Not done yet: filters, projection and `LIMIT` pushed into the node
+//! (rows are filtered and projected in the backend, as for a seq scan);
+//! `IN (…)` lists (the index AM does not take arrays, so the planner uses
+//! other plans for them); scans with no index condition stay Postgres's
+//! seq scans over the table AM.
+
+use std::ffi::{c_int, CStr};
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::index;
+
+const NAME: &CStr = c"LyraScan";
+
+static mut PATH_METHODS: pg_sys::CustomPathMethods = pg_sys::CustomPathMethods {
+    CustomName: NAME.as_ptr(),
+    PlanCustomPath: Some(plan_path),
+    // The child index path is reparameterised by Postgres; nothing private.
+    ReparameterizeCustomPathByChild: None,
+};
+
+static mut SCAN_METHODS: pg_sys::CustomScanMethods =
+    pg_sys::CustomScanMethods { CustomName: NAME.as_ptr(), CreateCustomScanState: Some(create_state) };
+
+static mut EXEC_METHODS: pg_sys::CustomExecMethods = pg_sys::CustomExecMethods {
+    CustomName: NAME.as_ptr(),
+    BeginCustomScan: Some(begin),
+    ExecCustomScan: Some(exec),
+    EndCustomScan: Some(end),
+    ReScanCustomScan: Some(rescan),
+    MarkPosCustomScan: None,
+    RestrPosCustomScan: None,
+    EstimateDSMCustomScan: None,
+    InitializeDSMCustomScan: None,
+    ReInitializeDSMCustomScan: None,
+    InitializeWorkerCustomScan: None,
+    ShutdownCustomScan: None,
+    ExplainCustomScan: Some(explain),
+};
+
+/// Registers the scan's methods by name (plans copied or read back find
+/// them through it).
+pub fn register() {
+    // SAFETY: called once from _PG_init; Postgres keeps the pointer.
+    unsafe { pg_sys::RegisterCustomScanMethods(&raw const SCAN_METHODS) }
+}
+
+/// Replaces every plain index path on a `lyra_index` of `rel` by a LyraScan
+/// path with the same order and parameterisation, at Lyra's price.
+pub unsafe fn offer(rel: *mut pg_sys::RelOptInfo) {
+    if !crate::guc::enable_lyrascan() {
+        return;
+    }
+    let lyra_index = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), true);
+    let paths = (*rel).pathlist;
+    if paths.is_null() || lyra_index == pg_sys::InvalidOid {
+        return;
+    }
+    for i in 0..(*paths).length as usize {
+        let cell = (*paths).elements.add(i);
+        let path = (*cell).ptr_value as *mut pg_sys::Path;
+        if (*path).pathtype != pg_sys::NodeTag::T_IndexScan {
+            continue;
+        }
+        let index_path = path as *mut pg_sys::IndexPath;
+        if (*(*index_path).indexinfo).relam != lyra_index {
+            continue;
+        }
+        (*cell).ptr_value = wrap(rel, index_path).cast();
+    }
+}
+
+unsafe fn wrap(rel: *mut pg_sys::RelOptInfo, index_path: *mut pg_sys::IndexPath) -> *mut pg_sys::CustomPath {
+    let custom = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomPath>()) as *mut pg_sys::CustomPath;
+    (*custom).path = (*index_path).path;
+    ((*custom).path.startup_cost, (*custom).path.total_cost) = crate::cost::lyrascan(rel, index_path);
+    (*custom).path.type_ = pg_sys::NodeTag::T_CustomPath;
+    (*custom).path.pathtype = pg_sys::NodeTag::T_CustomScan;
+    (*custom).flags = pg_sys::CUSTOMPATH_SUPPORT_BACKWARD_SCAN | pg_sys::CUSTOMPATH_SUPPORT_PROJECTION;
+    (*custom).custom_paths = pg_sys::lappend(std::ptr::null_mut(), index_path.cast());
+    (*custom).methods = &raw const PATH_METHODS;
+    custom
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn plan_path(
+    _root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    path: *mut pg_sys::CustomPath,
+    tlist: *mut pg_sys::List,
+    _clauses: *mut pg_sys::List,
+    custom_plans: *mut pg_sys::List,
+) -> *mut pg_sys::Plan {
+    let child = pg_sys::list_nth(custom_plans, 0) as *mut pg_sys::IndexScan;
+    if (*child).scan.plan.type_ != pg_sys::NodeTag::T_IndexScan {
+        error!("LyraScan expected an index scan plan to take its quals from");
+    }
+    let scan = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomScan>()) as *mut pg_sys::CustomScan;
+    (*scan).scan.plan.type_ = pg_sys::NodeTag::T_CustomScan;
+    (*scan).scan.plan.targetlist = tlist;
+    // What the index does not decide: the child worked it out, with outer
+    // variables already replaced by nest-loop parameters.
+    (*scan).scan.plan.qual = (*child).scan.plan.qual;
+    (*scan).scan.scanrelid = (*rel).relid;
+    (*scan).flags = (*path).flags;
+    let quals = (*child).indexqual;
+    (*scan).custom_exprs = pg_sys::list_concat(pg_sys::list_copy(quals), (*child).indexqualorig);
+    let mut private = pg_sys::lappend_int(std::ptr::null_mut(), (*child).indexid.to_u32() as c_int);
+    private = pg_sys::lappend_int(private, (*child).indexorderdir as c_int);
+    private = pg_sys::lappend_int(private, list_len(quals) as c_int);
+    (*scan).custom_private = private;
+    (*scan).methods = &raw const SCAN_METHODS;
+    scan.cast()
+}
+
+/// The executor state: Postgres's part first, ours after it (plain values
+/// only: it lives in executor memory and is never dropped).
+#[repr(C)]
+struct LyraScanState {
+    css: pg_sys::CustomScanState,
+    index: pg_sys::Relation,
+    scan: pg_sys::IndexScanDesc,
+    keys: pg_sys::ScanKey,
+    nkeys: c_int,
+    runtime_keys: *mut pg_sys::IndexRuntimeKeyInfo,
+    nruntime_keys: c_int,
+    runtime_cx: *mut pg_sys::ExprContext,
+    keys_ready: bool,
+    /// The original quals, for tuples the key range does not decide and
+    /// for EvalPlanQual rechecks.
+    recheck: *mut pg_sys::ExprState,
+    quals_orig: *mut pg_sys::List,
+    /// The index's order as the plan reads it (ORDER BY … DESC: backward).
+    direction: pg_sys::ScanDirection::Type,
+    round_trips: u64,
+}
+
+extern "C-unwind" {
+    fn ExecIndexBuildScanKeys(
+        planstate: *mut pg_sys::PlanState,
+        index: pg_sys::Relation,
+        quals: *mut pg_sys::List,
+        isorderby: bool,
+        scan_keys: *mut pg_sys::ScanKey,
+        num_scan_keys: *mut c_int,
+        runtime_keys: *mut *mut pg_sys::IndexRuntimeKeyInfo,
+        num_runtime_keys: *mut c_int,
+        array_keys: *mut *mut std::ffi::c_void,
+        num_array_keys: *mut c_int,
+    );
+    fn ExecIndexEvalRuntimeKeys(
+        econtext: *mut pg_sys::ExprContext,
+        runtime_keys: *mut pg_sys::IndexRuntimeKeyInfo,
+        num_runtime_keys: c_int,
+    );
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn create_state(_scan: *mut pg_sys::CustomScan) -> *mut pg_sys::Node {
+    let state = pg_sys::palloc0(std::mem::size_of::<LyraScanState>()) as *mut LyraScanState;
+    (*state).css.ss.ps.type_ = pg_sys::NodeTag::T_CustomScanState;
+    (*state).css.methods = &raw const EXEC_METHODS;
+    state.cast()
+}
+
+unsafe fn state<'a>(node: *mut pg_sys::CustomScanState) -> &'a mut LyraScanState {
+    &mut *(node as *mut LyraScanState)
+}
+
+fn list_len(list: *mut pg_sys::List) -> usize {
+    // SAFETY: a List pointer from a plan: null (NIL) or a valid list.
+    if list.is_null() { 0 } else { unsafe { (*list).length as usize } }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *mut pg_sys::EState, _eflags: c_int) {
+    let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
+    let private = (*plan).custom_private;
+    let index_oid = pg_sys::Oid::from(pg_sys::list_nth_int(private, 0) as u32);
+    let nquals = pg_sys::list_nth_int(private, 2);
+    let exprs = (*plan).custom_exprs;
+    let quals = pg_sys::list_truncate(pg_sys::list_copy(exprs), nquals);
+    use_table_slots(node, estate);
+    let state = state(node);
+    state.direction = pg_sys::list_nth_int(private, 1) as pg_sys::ScanDirection::Type;
+    state.quals_orig = pg_sys::list_copy_tail(exprs, nquals);
+    state.recheck = pg_sys::ExecInitQual(state.quals_orig, node.cast());
+    let lock = (*pg_sys::exec_rt_fetch((*plan).scan.scanrelid, estate)).rellockmode;
+    state.index = pg_sys::index_open(index_oid, lock);
+    ExecIndexBuildScanKeys(
+        node.cast(),
+        state.index,
+        quals,
+        false,
+        &mut state.keys,
+        &mut state.nkeys,
+        &mut state.runtime_keys,
+        &mut state.nruntime_keys,
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    );
+    if state.nruntime_keys > 0 {
+        state.runtime_cx = pg_sys::CreateExprContext(estate);
+    }
+}
+
+/// Gives the scan a slot of the table's own kind (Postgres gives a custom
+/// scan a virtual one): rows stay encoded until a column is asked for,
+/// and the expressions compiled for the slot kind also fit the slots that
+/// EvalPlanQual hands the recheck, which are the table's kind. The quals
+/// and projection Postgres compiled for a virtual slot are compiled again.
+unsafe fn use_table_slots(node: *mut pg_sys::CustomScanState, estate: *mut pg_sys::EState) {
+    let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
+    let table = (*node).ss.ss_currentRelation;
+    let ops = pg_sys::table_slot_callbacks(table);
+    pg_sys::ExecInitScanTupleSlot(estate, &mut (*node).ss, (*table).rd_att, ops);
+    pg_sys::ExecAssignScanProjectionInfoWithVarno(&mut (*node).ss, (*plan).scan.scanrelid as c_int);
+    (*node).ss.ps.qual = pg_sys::ExecInitQual((*plan).scan.plan.qual, node.cast());
+}
+
+/// (Re)starts the index scan with the current keys, evaluating the
+/// runtime ones (parameters, outer columns) first. The scan is begun by
+/// the first fetch, as `IndexScan` does: during `ExecutorStart` the
+/// statement's read timestamp is not registered yet ([`crate::snapshot`]).
+unsafe fn start(node: *mut pg_sys::CustomScanState) {
+    let state = state(node);
+    if state.scan.is_null() {
+        let estate = (*node).ss.ps.state;
+        let table = (*node).ss.ss_currentRelation;
+        state.scan = pg_sys::index_beginscan(table, state.index, (*estate).es_snapshot, state.nkeys, 0);
+    }
+    if state.nruntime_keys > 0 {
+        pg_sys::MemoryContextReset((*state.runtime_cx).ecxt_per_tuple_memory);
+        ExecIndexEvalRuntimeKeys(state.runtime_cx, state.runtime_keys, state.nruntime_keys);
+    }
+    let before = lyra_cluster::client::requests_sent();
+    pg_sys::index_rescan(state.scan, state.keys, state.nkeys, std::ptr::null_mut(), 0);
+    state.round_trips += lyra_cluster::client::requests_sent() - before;
+    state.keys_ready = true;
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn exec(node: *mut pg_sys::CustomScanState) -> *mut pg_sys::TupleTableSlot {
+    pg_sys::ExecScan(&mut (*node).ss, Some(next), Some(recheck))
+}
+
+/// The next tuple of the index scan that satisfies the index quals.
+#[pg_guard]
+unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSlot {
+    if !state(ss.cast()).keys_ready {
+        start(ss.cast());
+    }
+    let state = state(ss.cast());
+    let slot = (*ss).ss_ScanTupleSlot;
+    let estate = (*ss).ps.state;
+    let mut direction = (*estate).es_direction;
+    if state.direction == pg_sys::ScanDirection::BackwardScanDirection {
+        direction = -direction;
+    }
+    loop {
+        let before = lyra_cluster::client::requests_sent();
+        let found = pg_sys::index_getnext_slot(state.scan, direction, slot);
+        state.round_trips += lyra_cluster::client::requests_sent() - before;
+        if !found {
+            // An empty slot tells ExecScan the scan is over.
+            return pg_sys::ExecClearTuple(slot);
+        }
+        if !(*state.scan).xs_recheck || quals_hold(state, ss, slot) {
+            return slot;
+        }
+    }
+}
+
+/// Whether `slot` satisfies the scan's original index quals.
+#[pg_guard]
+unsafe extern "C-unwind" fn recheck(ss: *mut pg_sys::ScanState, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    quals_hold(state(ss.cast()), ss, slot)
+}
+
+unsafe fn quals_hold(state: &LyraScanState, ss: *mut pg_sys::ScanState, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    let econtext = (*ss).ps.ps_ExprContext;
+    (*econtext).ecxt_scantuple = slot;
+    let holds = pg_sys::ExecQual(state.recheck, econtext);
+    pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
+    holds
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
+    // The next fetch starts the scan again, with the runtime keys'
+    // new values.
+    state(node).keys_ready = false;
+    pg_sys::ExecScanReScan(&mut (*node).ss);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn end(node: *mut pg_sys::CustomScanState) {
+    let state = state(node);
+    if !state.scan.is_null() {
+        pg_sys::index_endscan(state.scan);
+        state.scan = std::ptr::null_mut();
+    }
+    if !state.index.is_null() {
+        pg_sys::index_close(state.index, pg_sys::NoLock as pg_sys::LOCKMODE);
+        state.index = std::ptr::null_mut();
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn explain(
+    node: *mut pg_sys::CustomScanState,
+    ancestors: *mut pg_sys::List,
+    es: *mut pg_sys::ExplainState,
+) {
+    let state = state(node);
+    let index_name = CStr::from_ptr((*(*state.index).rd_rel).relname.data.as_ptr());
+    pg_sys::ExplainPropertyText(c"Index".as_ptr(), index_name.as_ptr(), es);
+    if state.direction == pg_sys::ScanDirection::BackwardScanDirection {
+        pg_sys::ExplainPropertyText(c"Scan Direction".as_ptr(), c"Backward".as_ptr(), es);
+    }
+    if !state.quals_orig.is_null() {
+        let context = pg_sys::set_deparse_context_plan((*es).deparse_cxt, (*node).ss.ps.plan, ancestors);
+        let condition = pg_sys::deparse_expression(
+            pg_sys::make_ands_explicit(state.quals_orig).cast(),
+            context,
+            (*es).verbose,
+            false,
+        );
+        pg_sys::ExplainPropertyText(c"Index Cond".as_ptr(), condition, es);
+    }
+    if (*es).verbose {
+        // Runtime keys are known once the scan ran (ANALYZE).
+        let range = if state.nruntime_keys > 0 && !state.keys_ready {
+            "set by parameters at run time".to_string()
+        } else {
+            let keys = if state.nkeys > 0 { std::slice::from_raw_parts(state.keys, state.nkeys as usize) } else { &[] };
+            index::scan::describe_range(state.index, (*node).ss.ss_currentRelation, keys)
+        };
+        let range = std::ffi::CString::new(range).unwrap_or_default();
+        pg_sys::ExplainPropertyText(c"Key Range".as_ptr(), range.as_ptr(), es);
+    }
+    if (*es).analyze {
+        pg_sys::ExplainPropertyUInteger(c"Node Round Trips".as_ptr(), std::ptr::null(), state.round_trips, es);
+    }
+}
