@@ -194,18 +194,23 @@ impl NodeClient {
 
     /// The value of `key` at `read_ts` (none: now), and the timestamp read at.
     pub fn get(&mut self, key: Vec<u8>, read_ts: Option<Ts>, w: &mut dyn FnMut()) -> Result<protocol::Value> {
-        self.get_with(protocol::Get { key, read_ts, row_of_table: None }, w)
-    }
-
-    /// Reads the unique index entry `entry` and the row of `table` it
-    /// names, at one timestamp, in one round trip (`Value::row`).
-    pub fn get_entry_row(&mut self, entry: Vec<u8>, table: u64, read_ts: Option<Ts>, w: &mut dyn FnMut()) -> Result<protocol::Value> {
-        self.get_with(protocol::Get { key: entry, read_ts, row_of_table: Some(table) }, w)
-    }
-
-    fn get_with(&mut self, get: protocol::Get, w: &mut dyn FnMut()) -> Result<protocol::Value> {
-        match self.call(request::Kind::Get(get), w)? {
+        match self.call(request::Kind::Get(protocol::Get { key, read_ts }), w)? {
             response::Kind::Value(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Reads the unique index entries `entries` and the rows of `table`
+    /// they name, at one timestamp, in one round trip.
+    pub fn get_entries(
+        &mut self,
+        entries: Vec<Vec<u8>>,
+        table: u64,
+        read_ts: Option<Ts>,
+        w: &mut dyn FnMut(),
+    ) -> Result<protocol::Entries> {
+        match self.call(request::Kind::GetEntries(protocol::GetEntries { entries, table, read_ts }), w)? {
+            response::Kind::Entries(e) => Ok(e),
             other => Err(unexpected(other)),
         }
     }

@@ -37,7 +37,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub kind: Option<request::Kind>,
 }
 
@@ -64,12 +64,14 @@ pub mod request {
         LockRow(super::LockRow),
         #[prost(message, tag = "10")]
         EndTxn(super::EndTxn),
+        #[prost(message, tag = "11")]
+        GetEntries(super::GetEntries),
     }
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
-    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
     pub kind: Option<response::Kind>,
 }
 
@@ -92,6 +94,8 @@ pub mod response {
         Committed(super::Committed),
         #[prost(message, tag = "8")]
         RowBusy(super::RowBusy),
+        #[prost(message, tag = "9")]
+        Entries(super::Entries),
     }
 }
 
@@ -111,11 +115,19 @@ pub struct Get {
     pub key: Vec<u8>,
     #[prost(message, optional, tag = "2")]
     pub read_ts: Option<Ts>,
-    /// `key` is a unique index entry of this table: also read the row its
-    /// value names, at the same timestamp — a point lookup through an
-    /// index in one round trip.
-    #[prost(uint64, optional, tag = "3")]
-    pub row_of_table: Option<u64>,
+}
+
+/// Read unique index entries of `table` and the rows they name, all at one
+/// timestamp (none: the node picks now and says which): point lookups
+/// through an index, `= ANY(…)` lists included, in one round trip.
+#[derive(Clone, PartialEq, Message)]
+pub struct GetEntries {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub entries: Vec<Vec<u8>>,
+    #[prost(uint64, tag = "2")]
+    pub table: u64,
+    #[prost(message, optional, tag = "3")]
+    pub read_ts: Option<Ts>,
 }
 
 /// Read `[start, end)` in key order (`end` empty: unbounded), or in
@@ -328,8 +340,24 @@ pub struct Value {
     /// The timestamp the read was done at.
     #[prost(message, optional, tag = "2")]
     pub read_ts: Option<Ts>,
-    /// The row an index entry names (`Get::row_of_table`).
-    #[prost(bytes = "vec", optional, tag = "3")]
+}
+
+/// The answer to [`GetEntries`], entry by entry in the order asked.
+#[derive(Clone, PartialEq, Message)]
+pub struct Entries {
+    #[prost(message, repeated, tag = "1")]
+    pub entries: Vec<Entry>,
+    /// The timestamp the reads were done at.
+    #[prost(message, optional, tag = "2")]
+    pub read_ts: Option<Ts>,
+}
+
+/// An index entry's value (none: no such entry) and the row it names.
+#[derive(Clone, PartialEq, Message)]
+pub struct Entry {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub value: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "2")]
     pub row: Option<Vec<u8>>,
 }
 
@@ -445,8 +473,8 @@ mod tests {
 
     #[test]
     fn missing_value_differs_from_empty_value() {
-        let none = Value { value: None, read_ts: None, row: None }.encode_to_vec();
-        let empty = Value { value: Some(Vec::new()), read_ts: None, row: None }.encode_to_vec();
+        let none = Value { value: None, read_ts: None }.encode_to_vec();
+        let empty = Value { value: Some(Vec::new()), read_ts: None }.encode_to_vec();
         assert_eq!(Value::decode(&none[..]).unwrap().value, None);
         assert_eq!(Value::decode(&empty[..]).unwrap().value, Some(Vec::new()));
     }

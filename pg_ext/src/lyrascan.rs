@@ -23,20 +23,23 @@
 //!
 //! At execution the scan builds its scan keys as `IndexScan` does
 //! (`ExecIndexBuildScanKeys`, runtime keys evaluated on every rescan) and
-//! reads through the index AM ([`crate::index`]): the keys become one key
-//! range or a point lookup, and a point lookup on a unique index reads the
-//! entry and its row in **one request** to the node. Tuples the range does
-//! not decide exactly are rechecked against the original quals.
+//! reads through the index AM ([`crate::index`]): the keys become key
+//! ranges or point lookups. Point lookups on a unique index (`=`, `IN
+//! (…)`, `= ANY($1)`) read every entry and its row in **one request** to
+//! the node; a range brings each entry's row along with it, a page of
+//! them per request. Tuples a range does not decide exactly are rechecked
+//! against the original quals.
 //!
 //! `EXPLAIN` shows the index and its condition; `VERBOSE` adds the key
 //! range read; `ANALYZE` the requests sent to the node (round trips), so
 //! a point `SELECT` shows `Node Round Trips: 1`.
 //!
 //! Not done yet: filters, projection and `LIMIT` pushed into the node
-//! (rows are filtered and projected in the backend, as for a seq scan);
-//! `IN (…)` lists (the index AM does not take arrays, so the planner uses
-//! other plans for them); scans with no index condition stay Postgres's
-//! seq scans over the table AM.
+//! (rows are filtered and projected in the backend, as for a seq scan;
+//! the first page of a range is 64 entries whatever the `LIMIT`); the
+//! ranges of an `IN (…)` list on a non-unique index are one request each;
+//! scans with no index condition stay Postgres's seq scans over the table
+//! AM.
 
 use std::ffi::{c_int, CStr};
 
@@ -369,7 +372,7 @@ unsafe extern "C-unwind" fn explain(
             "set by parameters at run time".to_string()
         } else {
             let keys = if state.nkeys > 0 { std::slice::from_raw_parts(state.keys, state.nkeys as usize) } else { &[] };
-            index::scan::describe_range(state.index, (*node).ss.ss_currentRelation, keys)
+            index::ranges::describe(state.index, (*node).ss.ss_currentRelation, keys)
         };
         let range = std::ffi::CString::new(range).unwrap_or_default();
         pg_sys::ExplainPropertyText(c"Key Range".as_ptr(), range.as_ptr(), es);

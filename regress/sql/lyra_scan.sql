@@ -30,6 +30,33 @@ EXPLAIN (COSTS OFF) SELECT id FROM acct WHERE id < 100 ORDER BY id DESC LIMIT 3;
 SELECT id FROM acct WHERE id < 100 ORDER BY id DESC LIMIT 3;
 SELECT min(id), max(id) FROM acct;
 
+-- IN lists and = ANY: the points of a unique index in one round trip, in
+-- key order, duplicates and NULLs dropped; other indexes read one range
+-- per combination of elements.
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT id, owner FROM acct WHERE id IN (5, 3, 700, 3, 99999);
+SELECT id, owner FROM acct WHERE id IN (5, 3, 700, 3, 99999);
+SELECT id FROM acct WHERE id IN (5, 3, 700) ORDER BY id DESC;
+SELECT id FROM acct WHERE id = ANY('{}'::int[]);
+SELECT id FROM acct WHERE id = ANY(ARRAY[1, NULL, 2]);
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT id FROM acct WHERE grp IN (3, 1) AND owner IN ('o3', 'o11', 'o13', 'x');
+SELECT id FROM acct WHERE grp IN (3, 1) AND owner IN ('o3', 'o11', 'o13', 'x') ORDER BY id;
+SELECT id FROM acct WHERE grp = ANY('{2,4}') AND id < 30 ORDER BY grp, owner;
+BEGIN;
+DECLARE c2 SCROLL CURSOR FOR SELECT id FROM acct WHERE id IN (1, 2, 3) ORDER BY id;
+FETCH 2 FROM c2;
+FETCH BACKWARD 1 FROM c2;
+FETCH LAST FROM c2;
+FETCH BACKWARD 5 FROM c2;
+FETCH NEXT FROM c2;
+DECLARE c3 SCROLL CURSOR FOR SELECT id FROM acct WHERE grp IN (1, 2) AND id < 25 ORDER BY grp, owner;
+FETCH 3 FROM c3;
+FETCH BACKWARD 2 FROM c3;
+FETCH ALL FROM c3;
+FETCH BACKWARD 3 FROM c3;
+COMMIT;
+
 -- Parameters: a prepared statement's generic plan takes its key at run time.
 SET plan_cache_mode = force_generic_plan;
 PREPARE by_id(int) AS SELECT owner, bal FROM acct WHERE id = $1;
@@ -37,6 +64,9 @@ EXPLAIN (VERBOSE, COSTS OFF) EXECUTE by_id(7);
 EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE by_id(7);
 EXECUTE by_id(7);
 EXECUTE by_id(8);
+PREPARE by_ids(int[]) AS SELECT id FROM acct WHERE id = ANY($1) ORDER BY id;
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE by_ids('{10,20,30,40}');
+EXECUTE by_ids('{10,20,30,40}');
 RESET plan_cache_mode;
 
 -- The inner side of a nested loop: one lookup per outer row.
@@ -60,6 +90,8 @@ SELECT * FROM acct WHERE id BETWEEN 41 AND 45 ORDER BY id;
 SELECT * FROM acct WHERE id = 42;
 SELECT id, owner FROM acct WHERE grp = 3 AND owner IN ('o43', 'moved', 'new') ORDER BY id;
 SELECT id, owner FROM acct WHERE grp = 3 AND owner >= 'n' AND owner < 'o' ORDER BY id;
+SELECT id, owner FROM acct WHERE id IN (42, 43, 44, 2001) ORDER BY id;
+SELECT id, owner FROM acct WHERE grp = 3 AND owner IN ('new', 'o13') ORDER BY id;
 ROLLBACK;
 SELECT * FROM acct WHERE id BETWEEN 41 AND 45 ORDER BY id;
 

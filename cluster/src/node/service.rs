@@ -56,7 +56,7 @@ use lyra_engine::storage::Engine;
 use lyra_engine::TxnError;
 
 use crate::protocol::{
-    request, response, Done, ErrorCode, ErrorReply, Id, KvPair, LockMode, LockRow, Op, Request,
+    request, response, Done, Entries, Entry, ErrorCode, ErrorReply, Id, KvPair, LockMode, LockRow, Op, Request,
     Response, RowBusy, RowLocked, Scanned, Ts, Value, WaitPolicy,
 };
 
@@ -242,6 +242,7 @@ impl<E: Engine> Service<E> {
         };
         let result: Reply = match kind {
             request::Kind::Get(get) => self.get(conn, get),
+            request::Kind::GetEntries(get) => self.get_entries(conn, get),
             request::Kind::Scan(scan) => self.scan(conn, scan),
             request::Kind::AllocateTableId(_) => self.catalog.allocate_table_id().map(id).map_err(Failure::from),
             request::Kind::AllocateRowIds(a) => {
@@ -363,22 +364,35 @@ impl<E: Engine> Service<E> {
     fn get(&self, conn: &Connection, get: crate::protocol::Get) -> Reply {
         if !is_versioned(&get.key) {
             let value = self.engine.get(&get.key)?;
-            return Ok(response::Kind::Value(Value { value, read_ts: None, row: None }));
+            return Ok(response::Kind::Value(Value { value, read_ts: None }));
         }
         let read_ts = self.read_ts(conn, get.read_ts)?;
         let value = self.mvcc.get(&get.key, read_ts)?;
-        // A unique index entry's value is its row's id (8 bytes).
-        let row = match (get.row_of_table, value.as_deref()) {
-            (Some(table), Some(id)) => {
-                let id: [u8; 8] = id.try_into().map_err(|_| {
-                    Failure(ErrorCode::InvalidInput, "row_of_table: the key is not a unique index entry".into())
-                })?;
-                let key = Key::Row { table, row: RowId(u64::from_be_bytes(id)) }.encode();
-                self.mvcc.get(&key, read_ts)?
-            }
-            _ => None,
-        };
-        Ok(response::Kind::Value(Value { value, read_ts: Some(read_ts.into()), row }))
+        Ok(response::Kind::Value(Value { value, read_ts: Some(read_ts.into()) }))
+    }
+
+    /// Unique index entries and the rows they name, at one timestamp.
+    fn get_entries(&self, conn: &Connection, get: crate::protocol::GetEntries) -> Reply {
+        let not_an_entry = || Failure(ErrorCode::InvalidInput, "get_entries: a key is not a unique index entry".into());
+        if !get.entries.iter().all(|e| matches!(Key::decode(e), Ok(Key::IndexEntry { .. }))) {
+            return Err(not_an_entry());
+        }
+        let read_ts = self.read_ts(conn, get.read_ts)?;
+        let mut entries = Vec::with_capacity(get.entries.len());
+        for key in &get.entries {
+            let value = self.mvcc.get(key, read_ts)?;
+            // A unique index entry's value is its row's id (8 bytes).
+            let row = match value.as_deref() {
+                Some(id) => {
+                    let id: [u8; 8] = id.try_into().map_err(|_| not_an_entry())?;
+                    let row = Key::Row { table: get.table, row: RowId(u64::from_be_bytes(id)) };
+                    self.mvcc.get(&row.encode(), read_ts)?
+                }
+                None => None,
+            };
+            entries.push(Entry { value, row });
+        }
+        Ok(response::Kind::Entries(Entries { entries, read_ts: Some(read_ts.into()) }))
     }
 
     fn scan(&self, conn: &Connection, scan: crate::protocol::Scan) -> Reply {
@@ -485,7 +499,7 @@ fn error(code: ErrorCode, message: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Commit, EndTxn, Get, Scan, Span, StageWrites};
+    use crate::protocol::{Commit, EndTxn, Get, GetEntries, Scan, Span, StageWrites};
     use lyra_engine::keys::{Key, KeyPrefix, RowId};
     use lyra_engine::storage::Memory;
 
@@ -502,7 +516,7 @@ mod tests {
     }
 
     fn get_at(service: &Service<Memory>, key: &[u8], read_ts: Option<Ts>) -> (Option<Vec<u8>>, Option<Ts>) {
-        let get = Get { key: key.to_vec(), read_ts, ..Default::default() };
+        let get = Get { key: key.to_vec(), read_ts };
         match call(service, &mut service.connect(), request::Kind::Get(get)) {
             response::Kind::Value(v) => (v.value, v.read_ts),
             other => panic!("unexpected {other:?}"),
@@ -644,24 +658,24 @@ mod tests {
     }
 
     #[test]
-    fn an_index_entry_and_its_row_in_one_read() {
+    fn index_entries_and_their_rows_in_one_read() {
         let service = service();
-        let entry = Key::IndexEntry { table: 7, index: 8, entry: b"k1".to_vec() }.encode();
+        let entry = |k: &[u8]| Key::IndexEntry { table: 7, index: 8, entry: k.to_vec() }.encode();
         put(&service, row(3), b"row three");
-        put(&service, entry.clone(), &3u64.to_be_bytes());
-        let get = |key: Vec<u8>| Get { key, read_ts: None, row_of_table: Some(7) };
-        let response::Kind::Value(found) = call(&service, &mut service.connect(), request::Kind::Get(get(entry))) else {
-            panic!("not a value")
+        put(&service, row(4), b"row four");
+        put(&service, entry(b"k1"), &3u64.to_be_bytes());
+        put(&service, entry(b"k4"), &4u64.to_be_bytes());
+        let get = |entries: Vec<Vec<u8>>| request::Kind::GetEntries(GetEntries { entries, table: 7, read_ts: None });
+        let asked = vec![entry(b"k4"), entry(b"k2"), entry(b"k1")];
+        let response::Kind::Entries(found) = call(&service, &mut service.connect(), get(asked)) else {
+            panic!("not entries")
         };
-        assert_eq!(found.value, Some(3u64.to_be_bytes().to_vec()));
-        assert_eq!(found.row, Some(b"row three".to_vec()));
-        let missing = Key::IndexEntry { table: 7, index: 8, entry: b"k2".to_vec() }.encode();
-        let response::Kind::Value(none) = call(&service, &mut service.connect(), request::Kind::Get(get(missing))) else {
-            panic!("not a value")
-        };
-        assert_eq!((none.value, none.row), (None, None));
-        // A key whose value is no row id is refused, not misread.
-        let response::Kind::Error(e) = call(&service, &mut service.connect(), request::Kind::Get(get(row(3)))) else {
+        let got: Vec<_> = found.entries.iter().map(|e| (e.value.clone(), e.row.clone())).collect();
+        let id = |n: u64| Some(n.to_be_bytes().to_vec());
+        assert_eq!(got, vec![(id(4), Some(b"row four".to_vec())), (None, None), (id(3), Some(b"row three".to_vec()))]);
+        assert!(found.read_ts.is_some());
+        // A key that is no index entry is refused, not misread.
+        let response::Kind::Error(e) = call(&service, &mut service.connect(), get(vec![entry(b"k1"), row(3)])) else {
             panic!("a row is no index entry")
         };
         assert_eq!(e.code, ErrorCode::InvalidInput as i32);
@@ -822,7 +836,7 @@ mod tests {
         put(&service, row(1), b"v1");
         let mut reader = service.connect();
         let get = |conn: &mut Connection, read_ts| {
-            match call(&service, conn, request::Kind::Get(Get { key: row(1), read_ts, ..Default::default() })) {
+            match call(&service, conn, request::Kind::Get(Get { key: row(1), read_ts })) {
                 response::Kind::Value(v) => (v.value, v.read_ts),
                 other => panic!("unexpected {other:?}"),
             }
@@ -843,7 +857,7 @@ mod tests {
         let versions = service.mvcc.engine().scan(b"v", b"w", 100, usize::MAX).unwrap().len();
         assert_eq!(versions, 1, "only the newest version is left");
         assert_eq!(get(&mut service.connect(), None).0, Some(b"v3".to_vec()));
-        let stale = call(&service, &mut service.connect(), request::Kind::Get(Get { key: row(1), read_ts: snapshot, ..Default::default() }));
+        let stale = call(&service, &mut service.connect(), request::Kind::Get(Get { key: row(1), read_ts: snapshot }));
         assert_eq!(error_code(&stale), Some(ErrorCode::SerializationFailure as i32));
     }
 

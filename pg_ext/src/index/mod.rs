@@ -32,6 +32,7 @@
 
 pub mod btree_classes;
 pub mod entry;
+pub mod ranges;
 pub mod scan;
 pub mod speculative;
 
@@ -73,7 +74,7 @@ pub unsafe extern "C-unwind" fn lyra_index_handler(_fcinfo: pg_sys::FunctionCall
         amcanunique: true,
         amcanmulticol: true,
         amoptionalkey: true,
-        amsearcharray: false,
+        amsearcharray: true,
         amsearchnulls: false,
         amstorage: false,
         amclusterable: false,

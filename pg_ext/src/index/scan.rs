@@ -1,26 +1,22 @@
-//! Index scans: the scan keys become one key range of the index's entries,
-//! read at the scan's snapshot through a table [`Cursor`] (the node's
-//! committed entries merged with this transaction's buffered ones); each
-//! entry hands Postgres the TID of its row, which the table AM fetches.
-//! A unique index searched by its whole key is a point lookup: the entry
-//! and its row come back from the node in one request.
+//! Index scans: the scan keys become key ranges of the index's entries
+//! ([`super::ranges`]), read at the scan's snapshot through a table
+//! [`Cursor`] (the node's committed entries merged with this transaction's
+//! buffered ones), one range after the other; each entry hands Postgres
+//! the TID of its row, which the table AM fetches — from the row the node
+//! sent along with the entry, not with another request.
+//!
+//! A unique index searched by its whole key (`=`, or `= ANY` lists) is
+//! point lookups: the entries and their rows come back from the node in
+//! one request, whatever the number of keys.
+//!
 //! Entries come in index order, forward or backward (the planner counts
 //! on it for `ORDER BY`, merge joins and `max()`; see `withhold_unordered`
 //! in `index` for when it may).
 //!
 //! ```text
-//!   keys on columns 1..k-1 all `=`, column k `>`/`>=` and/or `<`/`<=`:
-//!   start = prefix · enc(=1) … enc(=k-1) · enc(lower) (· successor if `>`)
-//!   end   = prefix · enc(=1) … enc(=k-1) · enc(upper) (· successor if `<=`)
+//!   ranges  [r0) [r1) [r2)        forward: r0 → r2, each from its start;
+//!   cursor        ^ current       backward: r2 → r0, each from its end
 //! ```
-//!
-//! Keys the encoding cannot bound by (text under a collation whose order
-//! is not byte order, non-deterministic collations, a key of another type
-//! of the column's btree family that encodes differently, such as a date
-//! against a timestamp column) just do not narrow the range. The executor
-//! rechecks every tuple, so the range only has to cover the matches —
-//! unless every scan key is an equality that became part of the prefix:
-//! then the range is exact and says so.
 
 use lyra_engine::keys::{memcmp, RowId, TableId};
 use pgrx::itemptr::item_pointer_set_all;
@@ -28,7 +24,8 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 
-use super::entry::{byte_semantics, encode_datum, encodes_like, IndexShape};
+use super::entry::IndexShape;
+use super::ranges::{key_ranges, KeyRange};
 use crate::error::raise;
 use crate::snapshot::{self, ReadTs};
 use crate::tam::{snapshot_cid, Cursor};
@@ -36,42 +33,33 @@ use crate::{node_link, table, txn};
 
 /// Our part of an index scan (`IndexScanDesc.opaque`).
 struct IndexCursor {
+    /// What the keys select, in key order.
+    ranges: Vec<KeyRange>,
+    /// The range `cursor` reads; `None` before the first fetch.
+    current: Option<usize>,
     cursor: Option<Cursor>,
+    /// Every range is one entry of a unique index: looked up together.
+    points: Option<Points>,
     prefix_len: usize,
-    /// The range holds exactly the entries that match the scan keys (all
-    /// of them equalities the encoding decides): no recheck needed. The
-    /// unique check of a NULLS NOT DISTINCT index counts on it, since a
-    /// recheck never matches NULL.
-    exact: bool,
-    /// A unique index searched by its whole key: the one entry, read with
-    /// its row in one round trip instead of through the cursor; taken by
-    /// the first `get_tuple`.
-    point: Option<Point>,
     /// The memory context the scan was begun in.
     cx: pg_sys::MemoryContext,
-    /// The table, and the timestamp the cursor reads at.
-    table: TableId,
-    read_ts: ReadTs,
-}
-
-/// A point lookup: the entry key, read at `read_ts` and command `cid`.
-struct Point {
-    entry: Vec<u8>,
     table: TableId,
     cid: pg_sys::CommandId,
+    /// The timestamp the scan reads at.
     read_ts: ReadTs,
+    /// Have the node send rows with entries (not for index-only scans).
+    with_rows: bool,
 }
 
-/// The key range of a scan's keys.
-struct KeyRange {
-    start: Vec<u8>,
-    end: Vec<u8>,
-    /// The range holds only matches (see [`IndexCursor::exact`]).
-    exact: bool,
-    /// Every key column has an equality (or `IS NULL`), in `start`.
-    whole_key: bool,
-    /// One of those is `IS NULL`.
-    null_key: bool,
+/// Point lookups: the rows found, in key order, once looked up, each with
+/// the committed row the node sent (none for this transaction's entries).
+struct Points {
+    found: Option<Vec<(RowId, Option<Option<Vec<u8>>>)>>,
+    /// Where the scan is: before the first row (-1), at one, or past the
+    /// last (`len`); moves both ways for scrollable cursors.
+    at: isize,
+    /// No row returned yet: a backward scan starts from the last one.
+    fresh: bool,
 }
 
 unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut IndexCursor {
@@ -86,13 +74,16 @@ pub unsafe extern "C-unwind" fn begin(
 ) -> pg_sys::IndexScanDesc {
     let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(IndexCursor {
+        ranges: Vec::new(),
+        current: None,
         cursor: None,
+        points: None,
         prefix_len: 0,
-        exact: false,
-        point: None,
         cx: pg_sys::CurrentMemoryContext,
         table: 0,
+        cid: 0,
         read_ts: ReadTs::default(),
+        with_rows: false,
     });
     (*scan).opaque = state.cast();
     scan
@@ -123,142 +114,25 @@ pub unsafe extern "C-unwind" fn rescan(
     if let Some(old) = &mut state.cursor {
         old.forget_prefetch();
     }
+    let snapshot = (*scan).xs_snapshot;
+    state.ranges = key_ranges(&shape, keys);
+    state.current = None;
+    state.cursor = None;
     state.prefix_len = shape.prefix().len();
     state.table = shape.table;
-    state.exact = false;
-    state.point = None;
-    state.cursor = None;
-    let Some(range) = key_range(&shape, keys) else { return };
-    state.exact = range.exact;
-    let snapshot = (*scan).xs_snapshot;
-    let (cid, read_ts) = (snapshot_cid(snapshot), snapshot::read_ts(snapshot));
-    if range.is_point(&shape) {
-        state.point = Some(Point { entry: range.start, table: shape.table, cid, read_ts });
-    } else {
-        let cursor = Cursor::over(shape.table, cid, read_ts.clone(), range.start, range.end);
-        // Rows come with their entries, unless the scan only counts them.
-        state.cursor = Some(if (*scan).xs_want_itup { cursor } else { cursor.with_rows() });
-        state.read_ts = read_ts;
-    }
-}
-
-impl KeyRange {
-    /// The range is the one entry of a unique index: a point lookup.
-    fn is_point(&self, shape: &IndexShape) -> bool {
-        let unique_entry = shape.unique && (!self.null_key || shape.nulls_not_distinct);
-        unique_entry && self.exact && self.whole_key
-    }
-}
-
-/// What a scan with `keys` reads, for `EXPLAIN VERBOSE`: one entry (a
-/// point lookup) or a range of entries, as the bytes of their keys past
-/// the index's prefix, in hex.
-pub unsafe fn describe_range(index: pg_sys::Relation, heap: pg_sys::Relation, keys: &[pg_sys::ScanKeyData]) -> String {
-    let shape = IndexShape::of(index, heap);
-    let prefix = shape.prefix();
-    let Some(range) = key_range(&shape, keys) else {
-        return "none (a key is NULL)".into();
-    };
-    let show = |key: &[u8], whole: &str| match key.strip_prefix(prefix.as_slice()) {
-        Some([]) | None => whole.to_string(),
-        Some(rest) => format!("0x{}", rest.iter().map(|b| format!("{b:02x}")).collect::<String>()),
-    };
-    if range.is_point(&shape) {
-        format!("point {}", show(&range.start, "?"))
-    } else {
-        format!("[{}, {})", show(&range.start, "index start"), show(&range.end, "index end"))
-    }
-}
-
-/// The key range holding every entry that can satisfy `keys`; `None` if
-/// none can (a key compares with NULL).
-unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<KeyRange> {
-    let is_null = |k: &pg_sys::ScanKeyData| k.sk_flags & pg_sys::SK_ISNULL as i32 != 0;
-    let searches_null = |k: &pg_sys::ScanKeyData| k.sk_flags & pg_sys::SK_SEARCHNULL as i32 != 0;
-    // A comparison with NULL matches nothing; `IS NULL` (only the unique
-    // check of a NULLS NOT DISTINCT index asks it) matches NULL entries.
-    if keys.iter().any(|k| is_null(k) && !searches_null(k)) {
-        return None;
-    }
-    let mut prefix = shape.prefix();
-    // Keys that became part of the equality prefix: if that is all of
-    // them, the range holds exactly the matches.
-    let mut used = 0;
-    let mut null_key = false;
-    for (col, &(typ, collation)) in shape.columns.iter().enumerate() {
-        let on_col = |strategies: &[u16]| {
-            keys.iter().find(|k| {
-                let arg_type = if k.sk_subtype == pg_sys::InvalidOid { typ } else { k.sk_subtype };
-                k.sk_attno as usize == col + 1 && strategies.contains(&k.sk_strategy) && encodes_like(arg_type, typ)
-            })
-        };
-        let (ordered, equal) = byte_semantics(typ, collation);
-        let encode = |key: &pg_sys::ScanKeyData| {
-            let arg_type = if key.sk_subtype == pg_sys::InvalidOid { typ } else { key.sk_subtype };
-            let mut bound = prefix.clone();
-            encode_datum(&mut bound, arg_type, key.sk_argument);
-            bound
-        };
-        if keys.iter().any(|k| k.sk_attno as usize == col + 1 && searches_null(k)) {
-            memcmp::put_null(&mut prefix);
-            used += 1;
-            null_key = true;
-            continue;
-        }
-        if equal {
-            if let Some(key) = on_col(&[pg_sys::BTEqualStrategyNumber as u16]) {
-                prefix = encode(key);
-                used += 1;
-                continue;
-            }
-        }
-        if !ordered {
-            let end = memcmp::prefix_end(&prefix);
-            return Some(KeyRange { start: prefix, end, exact: false, whole_key: false, null_key });
-        }
-        let lower = on_col(&[pg_sys::BTGreaterStrategyNumber as u16, pg_sys::BTGreaterEqualStrategyNumber as u16]);
-        let upper = on_col(&[pg_sys::BTLessStrategyNumber as u16, pg_sys::BTLessEqualStrategyNumber as u16]);
-        if lower.is_none() && upper.is_none() {
-            let end = memcmp::prefix_end(&prefix);
-            return Some(KeyRange { start: prefix, end, exact: used == keys.len(), whole_key: false, null_key });
-        }
-        // A comparison is never true for NULL: the range holds values only.
-        let start = match lower {
-            Some(k) if k.sk_strategy == pg_sys::BTGreaterStrategyNumber as u16 => memcmp::prefix_end(&encode(k)),
-            Some(k) => encode(k),
-            None => [prefix.as_slice(), &[memcmp::VALUE]].concat(),
-        };
-        let end = match upper {
-            Some(k) if k.sk_strategy == pg_sys::BTLessEqualStrategyNumber as u16 => memcmp::prefix_end(&encode(k)),
-            Some(k) => encode(k),
-            None => [prefix.as_slice(), &[memcmp::NULL]].concat(),
-        };
-        return Some(KeyRange { start, end, exact: false, whole_key: false, null_key });
-    }
-    let end = memcmp::prefix_end(&prefix);
-    Some(KeyRange { start: prefix, end, exact: used == keys.len(), whole_key: true, null_key })
+    state.cid = snapshot_cid(snapshot);
+    state.read_ts = snapshot::read_ts(snapshot);
+    state.with_rows = !(*scan).xs_want_itup;
+    let all_points = !state.ranges.is_empty() && state.ranges.iter().all(|r| r.is_point(&shape));
+    state.points = all_points.then_some(Points { found: None, at: -1, fresh: true });
 }
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
     let state = state(scan);
-    let prefix_len = state.prefix_len;
-    let row = if let Some(point) = state.point.take() {
-        match look_up(&point, prefix_len) {
-            Some(row) => row,
-            None => return false,
-        }
-    } else {
-        let Some(cursor) = &mut state.cursor else { return false };
-        let backward = direction == pg_sys::ScanDirection::BackwardScanDirection;
-        let Some((key, value)) = cursor.next_in(backward) else { return false };
-        let row = entry_row(&key[prefix_len..], &value);
-        if let Some(sent) = cursor.take_row() {
-            // The fetch that follows takes it instead of asking the node.
-            crate::tam::prefetched(table::row_key(state.table, row), state.read_ts.get(), sent.map(|r| r.to_vec()));
-        }
-        row
-    };
+    let backward = direction == pg_sys::ScanDirection::BackwardScanDirection;
+    let found = if state.points.is_some() { state.next_point(backward) } else { state.next_in_ranges(backward) };
+    let Some((row, exact)) = found else { return false };
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
     if (*scan).xs_want_itup && (*scan).xs_itup.is_null() {
@@ -273,8 +147,110 @@ pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction
         // In the scan's own memory: it lives as long as the scan.
         (*scan).xs_itup = pg_sys::index_form_tuple_context(desc, values.as_mut_ptr(), isnull.as_mut_ptr(), state.cx);
     }
-    (*scan).xs_recheck = !state.exact;
+    (*scan).xs_recheck = !exact;
     true
+}
+
+impl IndexCursor {
+    /// The next entry's row through the ranges, and whether its range is
+    /// exact. A range that runs out hands over to the next one in the
+    /// direction of the scan.
+    fn next_in_ranges(&mut self, backward: bool) -> Option<(RowId, bool)> {
+        if self.ranges.is_empty() {
+            return None;
+        }
+        let mut current = self.current.unwrap_or(if backward { self.ranges.len() - 1 } else { 0 });
+        loop {
+            if self.current != Some(current) || self.cursor.is_none() {
+                let range = &self.ranges[current];
+                let (start, end) = (range.start.clone(), range.end.clone());
+                let cursor = Cursor::over(self.table, self.cid, self.read_ts.clone(), start, end);
+                self.cursor = Some(if self.with_rows { cursor.with_rows() } else { cursor });
+                self.current = Some(current);
+            }
+            let cursor = self.cursor.as_mut().expect("set above");
+            if let Some((key, value)) = cursor.next_in(backward) {
+                let row = entry_row(&key[self.prefix_len..], &value);
+                if let Some(sent) = cursor.take_row() {
+                    // The fetch that follows takes it instead of asking the node.
+                    let key = table::row_key(self.table, row);
+                    crate::tam::prefetched(key, self.read_ts.get(), sent.map(|r| r.to_vec()));
+                }
+                return Some((row, self.ranges[current].exact));
+            }
+            let next = if backward { current.checked_sub(1) } else { Some(current + 1) };
+            match next.filter(|&n| n < self.ranges.len()) {
+                Some(n) => {
+                    cursor.forget_prefetch();
+                    self.cursor = None;
+                    current = n;
+                }
+                // Stay on this range: a scrollable cursor turning around
+                // reads it again from the end it ran off.
+                None => return None,
+            }
+        }
+    }
+
+    /// The next point lookup's row, in either direction; the first call
+    /// looks them all up.
+    fn next_point(&mut self, backward: bool) -> Option<(RowId, bool)> {
+        if self.points.as_ref().is_some_and(|p| p.found.is_none()) {
+            let found = self.look_up_all();
+            self.points.as_mut().expect("checked above").found = Some(found);
+        }
+        let points = self.points.as_mut()?;
+        let found = points.found.as_mut().expect("looked up above");
+        let len = found.len() as isize;
+        points.at = match (backward, points.fresh) {
+            (true, true) => len - 1,
+            (true, false) => (points.at - 1).max(-1),
+            (false, _) => (points.at + 1).min(len),
+        };
+        points.fresh = false;
+        let (row, sent) = found.get_mut(usize::try_from(points.at).ok()?)?;
+        if let Some(sent) = sent.take() {
+            // The fetch that follows takes it instead of asking the node
+            // (once: a scrollable cursor coming back asks the node).
+            crate::tam::prefetched(table::row_key(self.table, *row), self.read_ts.get(), sent);
+        }
+        Some((*row, true))
+    }
+
+    /// The rows the point entries name, in key order: this transaction's
+    /// own entries from its buffer, the others with their committed rows
+    /// in one request to the node.
+    fn look_up_all(&mut self) -> Vec<(RowId, Option<Option<Vec<u8>>>)> {
+        let mut rows: Vec<Option<(RowId, Option<Option<Vec<u8>>>)>> = vec![None; self.ranges.len()];
+        let mut ask = Vec::new();
+        for (i, range) in self.ranges.iter().enumerate() {
+            let entry = &range.start;
+            if let Some(buffered) = txn::lookup(entry, self.cid) {
+                rows[i] = buffered.map(|value| (entry_row(&entry[self.prefix_len..], &value), None));
+                continue;
+            }
+            let successor = [entry.as_slice(), &[0]].concat();
+            // Entries this transaction removed wholesale (a rebuild) are gone.
+            if txn::range_deleted(entry, &successor, self.cid) {
+                continue;
+            }
+            txn::note_read(entry, &successor);
+            ask.push(i);
+        }
+        if !ask.is_empty() {
+            let entries: Vec<Vec<u8>> = ask.iter().map(|&i| self.ranges[i].start.clone()).collect();
+            let (table, read_ts) = (self.table, self.read_ts.get());
+            let got = node_link::with_node(|c, w| c.get_entries(entries, table, read_ts, w));
+            self.read_ts.learn(got.read_ts);
+            txn::note_ts(got.read_ts);
+            for (&i, entry) in ask.iter().zip(got.entries) {
+                let Some(value) = entry.value else { continue };
+                let row = entry_row(&self.ranges[i].start[self.prefix_len..], &value);
+                rows[i] = Some((row, Some(entry.row)));
+            }
+        }
+        rows.into_iter().flatten().collect()
+    }
 }
 
 /// The row id of an entry (`suffix`: its key past the index prefix).
@@ -285,27 +261,6 @@ fn entry_row(suffix: &[u8], value: &[u8]) -> RowId {
     }
 }
 
-/// The row a point lookup finds: this transaction's own entry if it wrote
-/// one, else the committed entry and its row in one request to the node —
-/// the row waits in the table AM for the fetch that follows.
-unsafe fn look_up(point: &Point, prefix_len: usize) -> Option<RowId> {
-    if let Some(buffered) = txn::lookup(&point.entry, point.cid) {
-        return buffered.map(|value| entry_row(&point.entry[prefix_len..], &value));
-    }
-    let successor = [point.entry.as_slice(), &[0]].concat();
-    // Entries this transaction removed wholesale (a rebuild) are gone.
-    if txn::range_deleted(&point.entry, &successor, point.cid) {
-        return None;
-    }
-    txn::note_read(&point.entry, &successor);
-    let got = node_link::with_node(|c, w| c.get_entry_row(point.entry.clone(), point.table, point.read_ts.get(), w));
-    point.read_ts.learn(got.read_ts);
-    txn::note_ts(got.read_ts);
-    let row = entry_row(&point.entry[prefix_len..], &got.value?);
-    crate::tam::prefetched(table::row_key(point.table, row), got.read_ts, got.row);
-    Some(row)
-}
-
 #[pg_guard]
 pub unsafe extern "C-unwind" fn end(scan: pg_sys::IndexScanDesc) {
     let state = state(scan);
@@ -313,5 +268,5 @@ pub unsafe extern "C-unwind" fn end(scan: pg_sys::IndexScanDesc) {
         cursor.forget_prefetch();
     }
     state.cursor = None;
-    state.point = None;
+    state.points = None;
 }
