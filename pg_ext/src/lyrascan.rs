@@ -18,7 +18,8 @@
 //!   create_plan ──► IndexScan (child) ──plan_path──► CustomScan "LyraScan"
 //!                                                    custom_exprs: index quals
 //!                                                              + original quals
-//!                                                    custom_private: [index, direction, #quals]
+//!                                                    custom_private: [index, direction,
+//!                                                                     #quals, LIMIT hint]
 //! ```
 //!
 //! At execution the scan builds its scan keys as `IndexScan` does
@@ -30,13 +31,15 @@
 //! them per request. Tuples a range does not decide exactly are rechecked
 //! against the original quals.
 //!
-//! `EXPLAIN` shows the index and its condition; `VERBOSE` adds the key
+//! `EXPLAIN` shows the index, its condition and a pushed `LIMIT`;
+//! `VERBOSE` adds the key
 //! range read; `ANALYZE` the requests sent to the node (round trips), so
 //! a point `SELECT` shows `Node Round Trips: 1`.
 //!
 //! Not done yet: filters, projection and `LIMIT` pushed into the node
 //! (rows are filtered and projected in the backend, as for a seq scan;
-//! the first page of a range is 64 entries whatever the `LIMIT`); the
+//! a `LIMIT` sizes the first page of entries when the scan's rows go
+//! straight to it, see [`limit_hint`]); the
 //! ranges of an `IN (…)` list on a non-unique index are one request each;
 //! scans with no index condition stay Postgres's seq scans over the table
 //! AM.
@@ -122,7 +125,7 @@ unsafe fn wrap(rel: *mut pg_sys::RelOptInfo, index_path: *mut pg_sys::IndexPath)
 
 #[pg_guard]
 unsafe extern "C-unwind" fn plan_path(
-    _root: *mut pg_sys::PlannerInfo,
+    root: *mut pg_sys::PlannerInfo,
     rel: *mut pg_sys::RelOptInfo,
     path: *mut pg_sys::CustomPath,
     tlist: *mut pg_sys::List,
@@ -146,9 +149,24 @@ unsafe extern "C-unwind" fn plan_path(
     let mut private = pg_sys::lappend_int(std::ptr::null_mut(), (*child).indexid.to_u32() as c_int);
     private = pg_sys::lappend_int(private, (*child).indexorderdir as c_int);
     private = pg_sys::lappend_int(private, list_len(quals) as c_int);
+    private = pg_sys::lappend_int(private, limit_hint(root, path, (*scan).scan.plan.qual));
     (*scan).custom_private = private;
     (*scan).methods = &raw const SCAN_METHODS;
     scan.cast()
+}
+
+/// The query's `LIMIT` (with its `OFFSET`), if this scan's rows go
+/// straight to it: the query reads only this relation, the scan filters
+/// nothing itself, is not the inner side of a join, and its order is the
+/// one the query asks for (no sort above it needs every row). 0: none.
+unsafe fn limit_hint(root: *mut pg_sys::PlannerInfo, path: *mut pg_sys::CustomPath, filter: *mut pg_sys::List) -> c_int {
+    let limit = (*root).limit_tuples;
+    let alone = pg_sys::bms_membership((*root).all_baserels) == pg_sys::BMS_Membership::BMS_SINGLETON;
+    let ordered = (*root).query_pathkeys.is_null() || pg_sys::pathkeys_contained_in((*root).query_pathkeys, (*path).path.pathkeys);
+    if limit <= 0.0 || !filter.is_null() || !(*path).path.param_info.is_null() || !alone || !ordered {
+        return 0;
+    }
+    limit.ceil().min(4096.0) as c_int
 }
 
 /// The executor state: Postgres's part first, ours after it (plain values
@@ -170,6 +188,8 @@ struct LyraScanState {
     quals_orig: *mut pg_sys::List,
     /// The index's order as the plan reads it (ORDER BY … DESC: backward).
     direction: pg_sys::ScanDirection::Type,
+    /// The `LIMIT` the rows go straight to, if any (0: none).
+    limit: c_int,
     round_trips: u64,
 }
 
@@ -221,6 +241,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
     use_table_slots(node, estate);
     let state = state(node);
     state.direction = pg_sys::list_nth_int(private, 1) as pg_sys::ScanDirection::Type;
+    state.limit = pg_sys::list_nth_int(private, 3);
     state.quals_orig = pg_sys::list_copy_tail(exprs, nquals);
     state.recheck = pg_sys::ExecInitQual(state.quals_orig, node.cast());
     let lock = (*pg_sys::exec_rt_fetch((*plan).scan.scanrelid, estate)).rellockmode;
@@ -266,6 +287,9 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
         let estate = (*node).ss.ps.state;
         let table = (*node).ss.ss_currentRelation;
         state.scan = pg_sys::index_beginscan(table, state.index, (*estate).es_snapshot, state.nkeys, 0);
+        if state.limit > 0 {
+            index::scan::limit_first_page(state.scan, state.limit as u32);
+        }
     }
     if state.nruntime_keys > 0 {
         pg_sys::MemoryContextReset((*state.runtime_cx).ecxt_per_tuple_memory);
@@ -365,6 +389,9 @@ unsafe extern "C-unwind" fn explain(
             false,
         );
         pg_sys::ExplainPropertyText(c"Index Cond".as_ptr(), condition, es);
+    }
+    if state.limit > 0 {
+        pg_sys::ExplainPropertyInteger(c"Pushed Limit".as_ptr(), std::ptr::null(), state.limit.into(), es);
     }
     if (*es).verbose {
         // Runtime keys are known once the scan ran (ANALYZE).

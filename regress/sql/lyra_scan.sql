@@ -25,6 +25,16 @@ SELECT id FROM acct WHERE grp = 3 AND owner = 'o13';
 SELECT count(*) FROM acct WHERE grp = 3;
 SELECT id FROM acct WHERE grp = 3 AND owner > 'o1990' ORDER BY owner LIMIT 5;
 
+-- A LIMIT the scan's rows go straight to sizes its first request; not
+-- under a filter, a sort or a join, which may need more rows.
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+  SELECT id FROM acct WHERE id > 10 ORDER BY id LIMIT 3 OFFSET 2;
+SELECT id FROM acct WHERE id > 10 ORDER BY id LIMIT 3 OFFSET 2;
+EXPLAIN (COSTS OFF) SELECT id FROM acct WHERE id > 10 AND owner LIKE '%7' ORDER BY id LIMIT 3;
+SELECT id FROM acct WHERE id > 10 AND owner LIKE '%7' ORDER BY id LIMIT 3;
+EXPLAIN (COSTS OFF) SELECT id FROM acct WHERE id BETWEEN 10 AND 20 ORDER BY owner LIMIT 3;
+SELECT id FROM acct WHERE id BETWEEN 10 AND 20 ORDER BY owner LIMIT 3;
+
 -- Backward, for ORDER BY … DESC; and min/max.
 EXPLAIN (COSTS OFF) SELECT id FROM acct WHERE id < 100 ORDER BY id DESC LIMIT 3;
 SELECT id FROM acct WHERE id < 100 ORDER BY id DESC LIMIT 3;

@@ -49,6 +49,9 @@ struct IndexCursor {
     read_ts: ReadTs,
     /// Have the node send rows with entries (not for index-only scans).
     with_rows: bool,
+    /// Entries in the first page of a range: the `LIMIT` the scan's rows
+    /// go straight to, if known ([`limit_first_page`]).
+    first_page: Option<u32>,
 }
 
 /// Point lookups: the rows found, in key order, once looked up, each with
@@ -84,6 +87,7 @@ pub unsafe extern "C-unwind" fn begin(
         cid: 0,
         read_ts: ReadTs::default(),
         with_rows: false,
+        first_page: None,
     });
     (*scan).opaque = state.cast();
     scan
@@ -164,7 +168,10 @@ impl IndexCursor {
             if self.current != Some(current) || self.cursor.is_none() {
                 let range = &self.ranges[current];
                 let (start, end) = (range.start.clone(), range.end.clone());
-                let cursor = Cursor::over(self.table, self.cid, self.read_ts.clone(), start, end);
+                let mut cursor = Cursor::over(self.table, self.cid, self.read_ts.clone(), start, end);
+                if let Some(rows) = self.first_page {
+                    cursor = cursor.first_page(rows);
+                }
                 self.cursor = Some(if self.with_rows { cursor.with_rows() } else { cursor });
                 self.current = Some(current);
             }
@@ -251,6 +258,16 @@ impl IndexCursor {
         }
         rows.into_iter().flatten().collect()
     }
+}
+
+/// Has the scan ask for `rows` entries in the first page of each range
+/// (LyraScan, under a `LIMIT`): a `LIMIT 3` reads three entries and rows
+/// on the node, not a page of 64. Only a hint: more pages follow if needed.
+///
+/// # Safety
+/// `scan` is a `lyra_index` scan.
+pub unsafe fn limit_first_page(scan: pg_sys::IndexScanDesc, rows: u32) {
+    state(scan).first_page = Some(rows);
 }
 
 /// The row id of an entry (`suffix`: its key past the index prefix).

@@ -108,6 +108,13 @@ impl Cursor {
         cursor
     }
 
+    /// Asks the node for `rows` in the first page instead of the default
+    /// (a `LIMIT` that the scan's rows go straight to); later pages double.
+    pub fn first_page(mut self, rows: u32) -> Cursor {
+        self.page_rows = rows.clamp(1, MAX_PAGE_ROWS);
+        self
+    }
+
     /// Has the node send each index entry's row with the entry, read at
     /// the same timestamp ([`Cursor::take_row`]).
     pub fn with_rows(mut self) -> Cursor {
