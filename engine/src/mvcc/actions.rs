@@ -336,7 +336,7 @@ pub fn gc<E: Engine>(
     // Commit records sort newest first: once the newest version is
     // decided, every older record goes — one range delete from the first.
     let mut older_from = None;
-    reader.walk_writes(key, safe_ts, |commit_ts, write| {
+    reader.walk_write_records(key, safe_ts, |commit_ts, write, inline| {
         match write.kind {
             WriteKind::Put if !kept_newest => kept_newest = true,
             WriteKind::Delete if !kept_newest => {
@@ -351,7 +351,11 @@ pub fn gc<E: Engine>(
             }
             kind => {
                 older_from.get_or_insert(commit_ts);
-                if kind == WriteKind::Put {
+                // Only a two-phase Put has a data record. Deleting one that
+                // is not there would still leave a tombstone in RocksDB's
+                // memtable, in front of the key's records, where every
+                // scan of the key would step over it until a flush.
+                if kind == WriteKind::Put && inline.is_none() {
                     writer.delete_data(key, write.start_ts);
                 }
                 removed += 1;
@@ -363,4 +367,51 @@ pub fn gc<E: Engine>(
         writer.delete_writes_from(key, from);
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mvcc::keys::MvccKey;
+    use crate::storage::{Memory, WriteBatch, WriteOp};
+
+    fn ts(wall: u64) -> Timestamp {
+        Timestamp::from_wall(wall)
+    }
+
+    /// The data records a batch deletes (point deletes only).
+    fn deleted_data(batch: &WriteBatch) -> Vec<Timestamp> {
+        batch
+            .ops()
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Delete { key } => match MvccKey::decode(key.as_slice()) {
+                    Ok(MvccKey::Data { start_ts, .. }) => Some(start_ts),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gc_deletes_only_data_records_that_exist() {
+        // Versions of one key: two committed in one phase (value inline,
+        // no data record), one in two phases (value in a data record).
+        let engine = Memory::new();
+        let mut writer = MvccWriter::new();
+        writer.put_inline_write(b"k", ts(10), ts(5), b"one");
+        writer.put_data(b"k", ts(15), b"two");
+        writer.put_write(b"k", ts(20), Write { kind: WriteKind::Put, start_ts: ts(15) });
+        writer.put_inline_write(b"k", ts(30), ts(25), b"three");
+        writer.put_inline_write(b"k", ts(40), ts(35), b"four");
+        engine.write(&writer.into_batch(), false).expect("write");
+        let reader = MvccReader::new(&engine);
+        let mut gc_writer = MvccWriter::new();
+        let removed = gc(&reader, &mut gc_writer, b"k", ts(45)).expect("gc");
+        assert_eq!(removed, 3);
+        // A delete of a record that is not there would still leave a
+        // tombstone in front of the key's records for every scan to skip.
+        assert_eq!(deleted_data(&gc_writer.into_batch()), vec![ts(15)]);
+    }
 }

@@ -8,8 +8,9 @@
 //! [`WriteBatch`]; nothing touches the engine until a command applies the
 //! batch, so an action that fails leaves no trace.
 //!
-//! The engine has no iterators, so walking commit records is done in pages
-//! of [`PAGE`] records with `Engine::scan`.
+//! Commit records are walked with `Engine::scan_visit`, which stops where
+//! the walker decides: a read never steps into the older versions behind
+//! the one it wants (see [`MvccReader::walk_write_records`]).
 
 use std::ops::ControlFlow;
 
@@ -18,9 +19,6 @@ use crate::error::{Error, Result, TxnError, TxnResult};
 use crate::hlc::Timestamp;
 use crate::mvcc::LockInfo;
 use crate::storage::{Engine, WriteBatch};
-
-/// How many records one engine scan fetches while walking versions.
-const PAGE: usize = 64;
 
 /// Typed reads of the MVCC keyspace.
 pub struct MvccReader<'a, E: Engine> {
@@ -76,26 +74,33 @@ impl<'a, E: Engine> MvccReader<'a, E> {
         newest: Timestamp,
         mut visit: impl FnMut(Timestamp, Write, Option<&[u8]>) -> ControlFlow<T>,
     ) -> Result<Option<T>> {
-        let (mut cursor, end) = writes_from(key, newest);
-        loop {
-            let page = self.engine.scan(&cursor, &end, PAGE, usize::MAX)?;
-            for (raw, value) in &page {
-                let MvccKey::Write { commit_ts, .. } = MvccKey::decode(raw)? else {
-                    return Err(Error::Corrupt("non-write record among writes".into()));
-                };
-                let (write, inline) = Write::decode_record(value)?;
-                if let ControlFlow::Break(found) = visit(commit_ts, write, inline) {
-                    return Ok(Some(found));
+        let (start, end) = writes_from(key, newest);
+        // Visited lazily and left at the first record that decides: the
+        // engine must not step past it, into older versions that garbage
+        // collection deleted but that RocksDB's memtable still holds (an
+        // iterator skips those one by one, and a hot row has thousands).
+        let mut outcome: Result<Option<T>> = Ok(None);
+        self.engine.scan_visit(&start, &end, usize::MAX, usize::MAX, &mut |raw, value| {
+            let decoded = match MvccKey::decode(raw) {
+                Ok(MvccKey::Write { commit_ts, .. }) => Write::decode_record(value).map(|(w, inline)| (commit_ts, w, inline)),
+                Ok(_) => Err(Error::Corrupt("non-write record among writes".into())),
+                Err(e) => Err(e),
+            };
+            match decoded {
+                Ok((commit_ts, write, inline)) => match visit(commit_ts, write, inline) {
+                    ControlFlow::Continue(()) => true,
+                    ControlFlow::Break(found) => {
+                        outcome = Ok(Some(found));
+                        false
+                    }
+                },
+                Err(e) => {
+                    outcome = Err(e);
+                    false
                 }
             }
-            match page.last() {
-                Some((last, _)) if page.len() == PAGE => {
-                    cursor = last.clone();
-                    cursor.push(0);
-                }
-                _ => return Ok(None),
-            }
-        }
+        })?;
+        outcome
     }
 
     /// The newest Put or Delete of `key` committed at or before `ts`, with

@@ -12,9 +12,15 @@
 //!   W !commit_ts > read_ts                 skip (too new)
 //!   W !commit_ts ≤ read_ts  (first such)   Put → emit value; Delete → hide k;
 //!                                          Rollback → keep looking
-//!   W older                                skip; after SEEK_AFTER of them the
-//!                                          scan restarts past k (a seek)
+//!   W older (the first such)               seek past k's records
 //! ```
+//!
+//! Seeking at the first superseded version, on the same iterator
+//! ([`Engine::walk`]), is what keeps a hot row cheap to scan: the versions
+//! that garbage collection removed stay in RocksDB's memtable until it is
+//! flushed, and an iterator stepping forward skips them one by one (a row
+//! updated a hundred times a second has tens of thousands). A row with
+//! one version costs no seek: its next record is the next row's.
 //!
 //! The visitor gets the unescaped user key and the value; it allocates
 //! nothing per record. A Put committed by 2PC keeps its value in a `Data`
@@ -24,10 +30,7 @@ use super::keys::{key_records, peek_record, unescape_prefix, user_range, Lock, R
 use super::LockInfo;
 use crate::error::{Error, TxnError, TxnResult};
 use crate::hlc::Timestamp;
-use crate::storage::Engine;
-
-/// Superseded versions of one key walked before the scan seeks past it.
-const SEEK_AFTER: usize = 16;
+use crate::storage::{Engine, Step};
 
 /// How a scan ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +46,6 @@ enum Stop {
     Limit,
     /// A 2PC Put whose value lives in its data record.
     NeedsData { key: Vec<u8>, start_ts: Timestamp },
-    /// Too many superseded versions: seek past this key's records.
-    Seek { next: Vec<u8> },
     Failed(TxnError),
 }
 
@@ -71,60 +72,54 @@ pub fn scan_visible<E: Engine>(
         // The key being decided, by its record prefix, and whether it is.
         let mut current: Vec<u8> = Vec::new();
         let mut decided = false;
-        let mut superseded = 0usize;
         let mut stop = None;
-        engine.scan_visit(&from, &raw_end, usize::MAX, usize::MAX, &mut |raw, value| {
+        engine.walk(&from, &raw_end, &mut |raw, value| {
             let (prefix, kind) = match peek_record(raw) {
                 Ok(parts) => parts,
                 Err(e) => {
                     stop = Some(Stop::Failed(e.into()));
-                    return false;
+                    return Step::Stop;
                 }
             };
             if prefix != current.as_slice() {
                 if decided && (rows >= max_rows || bytes >= max_bytes) {
                     stop = Some(Stop::Limit);
-                    return false;
+                    return Step::Stop;
                 }
                 current.clear();
                 current.extend_from_slice(prefix);
                 decided = false;
-                superseded = 0;
             }
             if decided {
-                superseded += 1;
-                if superseded > SEEK_AFTER {
-                    stop = Some(Stop::Seek { next: seek_past(prefix) });
-                    return false;
-                }
-                return true;
+                // A superseded version: skip the key's others with a seek.
+                return Step::Seek(seek_past(prefix));
             }
             match kind {
-                RecordKind::Data(_) => true,
+                RecordKind::Data(_) => Step::Next,
                 RecordKind::Lock => match Lock::decode(value) {
                     Ok(lock) if lock.start_ts <= read_ts => {
                         user_key.clear();
                         unescape_prefix(prefix, &mut user_key);
                         stop = Some(Stop::Failed(TxnError::KeyLocked(LockInfo::new(&user_key, &lock))));
-                        false
+                        Step::Stop
                     }
-                    Ok(_) => true,
+                    Ok(_) => Step::Next,
                     Err(e) => {
                         stop = Some(Stop::Failed(e.into()));
-                        false
+                        Step::Stop
                     }
                 },
-                RecordKind::Write(commit_ts) if commit_ts > read_ts => true,
+                RecordKind::Write(commit_ts) if commit_ts > read_ts => Step::Next,
                 RecordKind::Write(_) => {
                     let (write, inline) = match Write::decode_record(value) {
                         Ok(parts) => parts,
                         Err(e) => {
                             stop = Some(Stop::Failed(e.into()));
-                            return false;
+                            return Step::Stop;
                         }
                     };
                     match (write.kind, inline) {
-                        (WriteKind::Rollback, _) => return true,
+                        (WriteKind::Rollback, _) => return Step::Next,
                         (WriteKind::Delete, _) => decided = true,
                         (WriteKind::Put, Some(value)) => {
                             decided = true;
@@ -138,10 +133,10 @@ pub fn scan_visible<E: Engine>(
                             let mut key = Vec::new();
                             unescape_prefix(prefix, &mut key);
                             stop = Some(Stop::NeedsData { key, start_ts: write.start_ts });
-                            return false;
+                            return Step::Stop;
                         }
                     }
-                    true
+                    Step::Next
                 }
             }
         })?;
@@ -149,7 +144,6 @@ pub fn scan_visible<E: Engine>(
             None => return Ok(ScanEnd { more: false }),
             Some(Stop::Limit) => return Ok(ScanEnd { more: true }),
             Some(Stop::Failed(e)) => return Err(e),
-            Some(Stop::Seek { next }) => from = next,
             Some(Stop::NeedsData { key, start_ts }) => {
                 let value = super::MvccReader::new(engine).load_data(&key, start_ts)?;
                 rows += 1;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::{Engine, KvPair, Memory, RocksDb, WriteBatch, WriteOp};
+use super::{Engine, KvPair, Memory, RocksDb, Step, WriteBatch, WriteOp};
 use crate::error::{Error, Result};
 
 macro_rules! conformance_suite {
@@ -37,6 +37,7 @@ conformance_suite!(
     get_put_delete,
     empty_keys_and_values,
     scan_respects_bounds,
+    walk_steps_seeks_and_stops,
     reverse_scan_respects_bounds_and_limits,
     scan_respects_row_limit,
     scan_respects_byte_limit,
@@ -106,6 +107,34 @@ fn scan_respects_bounds<E: Engine>(engine: Arc<E>) -> Result<()> {
     assert!(scan(b"d", b"b")?.is_empty());
     assert!(scan(b"f", b"")?.is_empty());
     assert_eq!(scan(b"c", b"d")?, [(b"c".to_vec(), b"c".to_vec())]);
+    Ok(())
+}
+
+fn walk_steps_seeks_and_stops<E: Engine>(engine: Arc<E>) -> Result<()> {
+    fill_a_to_e(&*engine)?;
+    // Seek from "a" past "b" (to "bz": lands on "c"), step to "d", stop.
+    let mut seen = Vec::new();
+    engine.walk(b"a", b"", &mut |key, _| {
+        seen.push(key.to_vec());
+        match key {
+            b"a" => Step::Seek(b"bz".to_vec()),
+            b"c" => Step::Next,
+            _ => Step::Stop,
+        }
+    })?;
+    assert_eq!(seen, [b"a".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+    // A seek past the end of the range ends the walk; the end is exclusive.
+    seen.clear();
+    engine.walk(b"b", b"d", &mut |key, _| {
+        seen.push(key.to_vec());
+        if key == b"b" { Step::Next } else { Step::Seek(b"zz".to_vec()) }
+    })?;
+    assert_eq!(seen, [b"b".to_vec(), b"c".to_vec()]);
+    // A seek that does not move forward is refused.
+    let back = engine.walk(b"c", b"", &mut |_, _| Step::Seek(b"b".to_vec()));
+    assert!(matches!(back, Err(Error::InvalidInput(_))), "{back:?}");
+    let same = engine.walk(b"c", b"", &mut |key, _| Step::Seek(key.to_vec()));
+    assert!(matches!(same, Err(Error::InvalidInput(_))), "{same:?}");
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{range_is_empty, Engine, ScanLimits, WriteBatch, WriteOp};
+use super::{backward_seek, range_is_empty, Engine, ScanLimits, Step, WriteBatch, WriteOp};
 use crate::error::{Error, Result};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -75,6 +75,32 @@ impl Engine for Memory {
             }
         }
         Ok(())
+    }
+
+    fn walk(&self, start: &[u8], end: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Step) -> Result<()> {
+        if range_is_empty(start, end) {
+            return Ok(());
+        }
+        let map = self.read()?;
+        let mut from = start.to_vec();
+        loop {
+            let mut seek = None;
+            for (key, value) in map.range::<[u8], _>((Bound::Included(from.as_slice()), upper_bound(end))) {
+                match visit(key, value) {
+                    Step::Next => {}
+                    Step::Seek(target) if target.as_slice() > key.as_slice() => {
+                        seek = Some(target);
+                        break;
+                    }
+                    Step::Seek(_) => return Err(backward_seek()),
+                    Step::Stop => return Ok(()),
+                }
+            }
+            match seek {
+                Some(target) if end.is_empty() || target.as_slice() < end => from = target,
+                _ => return Ok(()),
+            }
+        }
     }
 
     fn scan_visit_reverse(

@@ -132,6 +132,19 @@ impl WriteBatch {
     }
 }
 
+/// What an [`Engine::walk`] visitor asks for after a pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The pair after this one.
+    Next,
+    /// The first pair at or after this key, which must come after the
+    /// current one: a reader skipping the rest of a key's versions moves
+    /// its iterator instead of stepping through them.
+    Seek(Vec<u8>),
+    /// Nothing more.
+    Stop,
+}
+
 /// A byte key-value store. Batches apply atomically and in order (a Put
 /// after a DeleteRange in the same batch survives).
 pub trait Engine: Send + Sync + 'static {
@@ -170,6 +183,12 @@ pub trait Engine: Send + Sync + 'static {
         max_bytes: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()>;
+
+    /// A forward walk of `[start, end)` (end empty: unbounded) that `visit`
+    /// steers pair by pair ([`Step`]), on one iterator: no limits, no
+    /// copies. A `Seek` to a key at or before the current one is refused
+    /// with `InvalidInput`.
+    fn walk(&self, start: &[u8], end: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Step) -> Result<()>;
 
     /// [`Engine::scan_visit`] in descending key order: the pairs of
     /// `[start, end)` from the last one down, with the same limits.
@@ -231,6 +250,11 @@ impl ScanLimits {
 }
 
 /// Whether `[start, end)` contains nothing (an empty end is unbounded).
+/// The error for a [`Step::Seek`] that does not move forward.
+fn backward_seek() -> Error {
+    Error::InvalidInput("a walk can only seek forward".into())
+}
+
 fn range_is_empty(start: &[u8], end: &[u8]) -> bool {
     !end.is_empty() && start >= end
 }

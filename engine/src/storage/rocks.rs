@@ -27,7 +27,7 @@ use rocksdb::{Options, ReadOptions, WriteOptions, DB};
 /// Block cache per node. Sized for a development machine; a setting later.
 const BLOCK_CACHE_BYTES: usize = 256 << 20;
 
-use super::{range_is_empty, Engine, ScanLimits, WriteBatch, WriteOp};
+use super::{backward_seek, range_is_empty, Engine, ScanLimits, Step, WriteBatch, WriteOp};
 use crate::error::{Error, Result};
 
 /// A RocksDB-backed [`Engine`].
@@ -106,6 +106,27 @@ impl Engine for RocksDb {
                 break;
             }
             iter.next();
+        }
+        iter.status().map_err(io)
+    }
+
+    fn walk(&self, start: &[u8], end: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Step) -> Result<()> {
+        if range_is_empty(start, end) {
+            return Ok(());
+        }
+        let mut options = ReadOptions::default();
+        if !end.is_empty() {
+            options.set_iterate_upper_bound(end);
+        }
+        let mut iter = self.db.raw_iterator_opt(options);
+        iter.seek(start);
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            match visit(key, value) {
+                Step::Next => iter.next(),
+                Step::Seek(target) if target.as_slice() > key => iter.seek(&target),
+                Step::Seek(_) => return Err(backward_seek()),
+                Step::Stop => break,
+            }
         }
         iter.status().map_err(io)
     }
