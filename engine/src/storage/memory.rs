@@ -56,27 +56,6 @@ impl Engine for Memory {
         Ok(self.read()?.get(key).cloned())
     }
 
-    fn scan_visit(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        max_rows: usize,
-        max_bytes: usize,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<()> {
-        let mut limits = ScanLimits::new(max_rows, max_bytes)?;
-        if range_is_empty(start, end) {
-            return Ok(());
-        }
-        let map = self.read()?;
-        for (key, value) in map.range::<[u8], _>((Bound::Included(start), upper_bound(end))) {
-            if !visit(key, value) || !limits.take(key, value) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     fn walk(&self, start: &[u8], end: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Step) -> Result<()> {
         if range_is_empty(start, end) {
             return Ok(());

@@ -182,7 +182,13 @@ pub trait Engine: Send + Sync + 'static {
         max_rows: usize,
         max_bytes: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let mut limits = ScanLimits::new(max_rows, max_bytes)?;
+        self.walk(start, end, &mut |key, value| match visit(key, value) && limits.take(key, value) {
+            true => Step::Next,
+            false => Step::Stop,
+        })
+    }
 
     /// A forward walk of `[start, end)` (end empty: unbounded) that `visit`
     /// steers pair by pair ([`Step`]), on one iterator: no limits, no

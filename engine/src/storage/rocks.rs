@@ -83,33 +83,6 @@ impl Engine for RocksDb {
         self.db.get(key).map_err(io)
     }
 
-    fn scan_visit(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        max_rows: usize,
-        max_bytes: usize,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<()> {
-        let mut limits = ScanLimits::new(max_rows, max_bytes)?;
-        if range_is_empty(start, end) {
-            return Ok(());
-        }
-        let mut options = ReadOptions::default();
-        if !end.is_empty() {
-            options.set_iterate_upper_bound(end);
-        }
-        let mut iter = self.db.raw_iterator_opt(options);
-        iter.seek(start);
-        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            if !visit(key, value) || !limits.take(key, value) {
-                break;
-            }
-            iter.next();
-        }
-        iter.status().map_err(io)
-    }
-
     fn walk(&self, start: &[u8], end: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Step) -> Result<()> {
         if range_is_empty(start, end) {
             return Ok(());
