@@ -3,8 +3,8 @@
 //!
 //! One task per connection. A request that may take long (a commit's
 //! fsync, a scan) runs inside `block_in_place`, so it occupies a runtime
-//! thread without stalling the other connections' tasks; point reads run
-//! on the task itself ([`is_quick`]). A malformed frame closes
+//! thread without stalling the other connections' tasks; point reads and
+//! lock attempts run on the task itself ([`is_quick`]). A malformed frame closes
 //! that connection (its staged writes are dropped); it never stops the node.
 //! However a connection ends, its transaction ends with it: its row locks
 //! are released, so a backend killed mid-transaction blocks nobody.
@@ -12,13 +12,15 @@
 //! A `LockRow` that must wait is parked here: the task sleeps until locks
 //! are released somewhere (or 100 ms pass), then tries again; it gives up
 //! at the request's timeout, and when the backend closes the connection
-//! (how a backend cancels a wait: the request cannot be taken back).
+//! (how a backend cancels a wait: the request cannot be taken back). The
+//! hang-up check must clear the socket's readiness when it finds nothing,
+//! or the wait spins (`tests/lock_wait.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
@@ -123,10 +125,8 @@ async fn serve_requests<E: Engine>(
 /// bookkeeping that take microseconds. `block_in_place` hands the runtime
 /// thread's other work to another thread first — a wake-up of a pooled
 /// thread per request, which for a point read costs more than the read.
-/// Commits (fsync), scans (pages of up to thousands of rows) and lock
-/// attempts still go through it: a lock wait's retry loop run inline hung
-/// the `node_socket` lock tests (the holder's commit never completed;
-/// not understood yet, so not done).
+/// Commits (fsync) and scans (pages of up to thousands of rows) still go
+/// through it.
 fn is_quick(kind: &request::Kind) -> bool {
     matches!(
         kind,
@@ -154,7 +154,9 @@ async fn wait_for_lock<E: Engine>(
         let released = service.lock_released().notified();
         tokio::pin!(released);
         released.as_mut().enable();
-        if let LockAttempt::Done(response) = tokio::task::block_in_place(|| service.try_lock(conn, lock)) {
+        // An attempt is the lock table and a point read: quick, as the
+        // requests of `is_quick` are.
+        if let LockAttempt::Done(response) = service.try_lock(conn, lock) {
             return Ok(Some(response));
         }
         let timeout = async {
@@ -173,24 +175,31 @@ async fn wait_for_lock<E: Engine>(
             _ = stop.changed() => return Ok(None),
             readable = stream.readable() => {
                 readable?;
-                if hung_up_or_misbehaved(stream) {
-                    return Ok(None);
+                // Through `try_io`, so that finding nothing clears the
+                // readiness: `readable` reports the readiness left over
+                // from reading the request, and a loop that only peeked
+                // would spin on it for the whole wait.
+                match stream.try_io(Interest::READABLE, || peek(stream)) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    _ => return Ok(None),
                 }
             }
         }
     }
 }
 
-/// Whether the peer closed the socket — or sent something, which a backend
-/// waiting for an answer never does; either way the connection ends.
-fn hung_up_or_misbehaved(stream: &UnixStream) -> bool {
+/// Peeks at what a waiting backend sent: `Ok(0)` means it closed the
+/// socket, `Ok(1)` that it sent something, which a backend waiting for an
+/// answer never does — either way the connection ends; `WouldBlock`:
+/// nothing.
+fn peek(stream: &UnixStream) -> std::io::Result<usize> {
     let mut byte = [0u8; 1];
     // SAFETY: a non-blocking peek of one byte into a local buffer on a
     // socket this task owns.
     let n = unsafe {
         libc::recv(stream.as_raw_fd(), byte.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
     };
-    n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock
+    if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
 fn error_response(code: ErrorCode, message: &str) -> Response {
