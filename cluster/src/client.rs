@@ -109,6 +109,20 @@ impl NodeClient {
     /// blocked writing a response — the two cannot deadlock on full socket
     /// buffers.
     pub fn send(&mut self, kind: request::Kind, while_waiting: &mut dyn FnMut()) -> Result<Ticket> {
+        self.write_request(kind, while_waiting)?;
+        let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
+        self.outstanding = Some(ticket);
+        Ok(ticket)
+    }
+
+    /// Sends a request the node does not answer (`EndTxn { quiet: true }`):
+    /// no round trip. Like [`send`](Self::send), it first reads the unread
+    /// response, if any.
+    pub fn send_quiet(&mut self, kind: request::Kind, while_waiting: &mut dyn FnMut()) -> Result<()> {
+        self.write_request(kind, while_waiting)
+    }
+
+    fn write_request(&mut self, kind: request::Kind, while_waiting: &mut dyn FnMut()) -> Result<()> {
         if self.mid_frame {
             return Err(ClientError::Protocol("connection left mid-request".into()));
         }
@@ -123,9 +137,7 @@ impl NodeClient {
         if self.frame.capacity() > 4 << 20 {
             self.frame = Vec::new();
         }
-        let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
-        self.outstanding = Some(ticket);
-        Ok(ticket)
+        Ok(())
     }
 
     /// The response to `ticket`, waiting for it if it has not arrived.
@@ -246,7 +258,7 @@ impl NodeClient {
 
     /// Ends this connection's transaction without a commit (its locks go).
     pub fn end_txn(&mut self, w: &mut dyn FnMut()) -> Result<()> {
-        self.done(request::Kind::EndTxn(protocol::EndTxn {}), w)
+        self.done(request::Kind::EndTxn(protocol::EndTxn { quiet: false }), w)
     }
 
     pub fn allocate_table_id(&mut self, w: &mut dyn FnMut()) -> Result<u64> {

@@ -291,7 +291,13 @@ pub struct RowLocked {
 /// End the connection's transaction without committing: release its row
 /// locks and forget what it staged.
 #[derive(Clone, PartialEq, Message)]
-pub struct EndTxn {}
+pub struct EndTxn {
+    /// Send no answer: the backend does not wait for it (a transaction
+    /// that only read unpins its snapshot; the node serves the
+    /// connection's requests in order, so the next one comes after it).
+    #[prost(bool, tag = "1")]
+    pub quiet: bool,
+}
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Committed {

@@ -132,6 +132,25 @@ fn a_lock_wait_ends_when_the_holder_commits() {
 }
 
 #[test]
+fn a_quiet_end_of_transaction_releases_locks_without_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeHandle::start(config(dir.path())).unwrap();
+    let socket = config(dir.path()).socket;
+    let mut a = NodeClient::connect(&socket).unwrap();
+    a.commit(commit(vec![Op::put(row(1), b"v1".to_vec())]), &mut no_wait()).unwrap();
+    a.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted");
+    let end = lyra_cluster::protocol::EndTxn { quiet: true };
+    a.send_quiet(lyra_cluster::protocol::request::Kind::EndTxn(end), &mut no_wait()).unwrap();
+    // The lock is gone (another connection gets it at once) ...
+    let mut b = NodeClient::connect(&socket).unwrap();
+    let granted = b.lock_row(LockRow { wait: WaitPolicy::NoWait as i32, ..lock(row(1), 0) }, &mut no_wait()).unwrap();
+    assert!(granted.is_ok(), "the quiet EndTxn released the lock: {granted:?}");
+    // ... and the connection's next request gets its own answer.
+    assert_eq!(get(&mut a, row(1)), Some(b"v1".to_vec()));
+    node.shutdown();
+}
+
+#[test]
 fn a_backend_that_hangs_up_releases_its_locks_and_its_wait() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeHandle::start(config(dir.path())).unwrap();

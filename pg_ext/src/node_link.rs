@@ -148,17 +148,17 @@ pub fn with_node_answer<T>(
     })
 }
 
-/// Sends `kind` without waiting for the answer (dropped when it comes).
-/// Never raises: it runs at transaction end, perhaps while an ERROR
-/// unwinds; a connection that cannot take it is dropped instead, which
-/// ends the node's side of the transaction just as well.
-pub fn send_and_forget(kind: lyra_cluster::protocol::request::Kind) {
+/// Ends the node's side of the transaction (`EndTxn`, which the node does
+/// not answer). Never raises: it runs at transaction end, perhaps while an
+/// ERROR unwinds; a connection that cannot take it is dropped instead,
+/// which ends the node's side of the transaction just as well.
+pub fn end_txn_quietly() {
+    use lyra_cluster::protocol::{request, EndTxn};
     CLIENT.with(|cell| {
         let Ok(mut slot) = cell.try_borrow_mut() else { return };
         let Some(client) = slot.as_mut() else { return };
-        match client.send(kind, &mut || {}) {
-            Ok(ticket) => client.forget(ticket),
-            Err(_) => *slot = None,
+        if client.send_quiet(request::Kind::EndTxn(EndTxn { quiet: true }), &mut || {}).is_err() {
+            *slot = None;
         }
     });
 }

@@ -35,7 +35,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use lyra_cluster::protocol::{request, Commit, EndTxn, LockMode, LockRow, Op, RowLocked, Span, Ts, WaitPolicy};
+use lyra_cluster::protocol::{Commit, LockMode, LockRow, Op, RowLocked, Span, Ts, WaitPolicy};
 use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
@@ -364,7 +364,7 @@ fn commit() {
             node_link::with_node(|client, wait| client.end_txn(wait));
         } else if state.start_ts.is_some() {
             // Only reads: unpin its snapshot on the node, without waiting.
-            node_link::send_and_forget(request::Kind::EndTxn(EndTxn {}));
+            node_link::end_txn_quietly();
         }
         return;
     }
@@ -435,7 +435,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             } else {
                 node_link::forget_all();
                 if NODE_STATE.with(|n| n.borrow().start_ts.is_some() || !n.borrow().locks.is_empty()) {
-                    node_link::send_and_forget(request::Kind::EndTxn(EndTxn {}));
+                    node_link::end_txn_quietly();
                 }
             }
             forget();

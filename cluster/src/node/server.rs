@@ -104,6 +104,7 @@ async fn serve_requests<E: Engine>(
         payload.resize(len, 0);
         stream.read_exact(&mut payload).await?;
         let request = Request::decode(&payload[..]).map_err(|e| invalid_data(e.to_string()))?;
+        let quiet = matches!(&request.kind, Some(request::Kind::EndTxn(end)) if end.quiet);
         let response = match request.kind {
             Some(request::Kind::LockRow(lock)) => match wait_for_lock(&stream, service, conn, &lock, &mut stop).await? {
                 Some(response) => response,
@@ -112,6 +113,9 @@ async fn serve_requests<E: Engine>(
             Some(ref kind) if is_quick(kind) => service.handle(conn, request),
             _ => tokio::task::block_in_place(|| service.handle(conn, request)),
         };
+        if quiet {
+            continue;
+        }
         out.clear();
         encode_frame(&response, &mut out);
         stream.write_all(&out).await?;

@@ -765,7 +765,7 @@ mod tests {
             panic!("a's commit released its lock")
         };
         assert_eq!(relocked.value, Some(b"v2".to_vec()));
-        call(&service, &mut b, request::Kind::EndTxn(EndTxn {}));
+        call(&service, &mut b, request::Kind::EndTxn(EndTxn { quiet: false }));
         assert!(matches!(lock(&service, &mut a, row(1), LockMode::Update, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
         service.disconnect(&mut a);
         assert!(matches!(lock(&service, &mut b, row(1), LockMode::Update, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
@@ -852,7 +852,7 @@ mod tests {
         }
         service.collect_garbage().unwrap();
         assert_eq!(get(&mut reader, snapshot).0, Some(b"v1".to_vec()), "the pinned snapshot still reads");
-        call(&service, &mut reader, request::Kind::EndTxn(EndTxn {}));
+        call(&service, &mut reader, request::Kind::EndTxn(EndTxn { quiet: false }));
         service.collect_garbage().unwrap();
         let versions = service.mvcc.engine().scan(b"v", b"w", 100, usize::MAX).unwrap().len();
         assert_eq!(versions, 1, "only the newest version is left");
