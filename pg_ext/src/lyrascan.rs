@@ -132,8 +132,14 @@ unsafe extern "C-unwind" fn plan_path(
     _clauses: *mut pg_sys::List,
     custom_plans: *mut pg_sys::List,
 ) -> *mut pg_sys::Plan {
-    let child = pg_sys::list_nth(custom_plans, 0) as *mut pg_sys::IndexScan;
-    if (*child).scan.plan.type_ != pg_sys::NodeTag::T_IndexScan {
+    let mut child = pg_sys::list_nth(custom_plans, 0) as *mut pg_sys::IndexScan;
+    // Pseudo-constant quals (`WHERE $1 IS NULL`, `k = 1 AND k = 2`) put a
+    // gating Result over the child; Postgres gates the LyraScan the same
+    // way, so the child's is dropped with it.
+    if (*child).scan.plan.type_ == pg_sys::NodeTag::T_Result {
+        child = (*child).scan.plan.lefttree as *mut pg_sys::IndexScan;
+    }
+    if child.is_null() || (*child).scan.plan.type_ != pg_sys::NodeTag::T_IndexScan {
         error!("LyraScan expected an index scan plan to take its quals from");
     }
     let scan = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomScan>()) as *mut pg_sys::CustomScan;

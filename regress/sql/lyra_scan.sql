@@ -123,6 +123,17 @@ SELECT what FROM ev WHERE at >= date '2026-01-02' ORDER BY at;
 SELECT what FROM ev WHERE at < date '2026-01-02';
 RESET enable_seqscan;
 
+-- Pseudo-constant conditions gate the scan (a Result above it).
+EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE id = 1 AND id = 2;
+SELECT * FROM acct WHERE id = 1 AND id = 2;
+PREPARE gated(int) AS SELECT owner FROM acct WHERE id = 5 AND $1 > 0;
+EXECUTE gated(1);
+EXECUTE gated(0);
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE gated(1);
+EXECUTE gated(1);
+RESET plan_cache_mode;
+
 -- Off: Postgres's own index scan over the same index, same answers.
 SET lyra.enable_lyrascan = off;
 EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE id = 42;
