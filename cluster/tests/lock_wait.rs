@@ -1,24 +1,12 @@
 //! A lock wait must sleep, not spin: measured as this process's CPU time,
 //! so this test has a binary (a process) of its own.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use lyra_cluster::protocol::{LockMode, LockRow, WaitPolicy};
-use lyra_cluster::{NodeClient, NodeConfig, NodeHandle};
-use lyra_engine::keys::{Key, RowId};
-
-fn config(dir: &std::path::Path) -> NodeConfig {
-    NodeConfig { dir: dir.join("lyra"), socket: dir.join("lyra/node.sock"), node_id: 1, worker_threads: 2 }
-}
-
-fn no_wait() -> impl FnMut() {
-    || {}
-}
-
-fn lock(n: u64) -> LockRow {
-    let key = Key::Row { table: 1, row: RowId(n) }.encode();
-    LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0, txn_tag: 7 }
-}
+use common::{config, lock, no_wait, row};
+use lyra_cluster::{NodeClient, NodeHandle};
 
 /// CPU time this process has used (the node runs in it).
 fn process_cpu() -> Duration {
@@ -36,10 +24,10 @@ fn a_lock_wait_sleeps_until_the_lock_is_released() {
     let node = NodeHandle::start(config(dir.path())).unwrap();
     let socket = config(dir.path()).socket;
     let mut holder = NodeClient::connect(&socket).unwrap();
-    holder.lock_row(lock(1), &mut no_wait()).unwrap().expect("granted");
+    holder.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted");
     let waiter = std::thread::spawn(move || {
         let mut waiter = NodeClient::connect(&socket).unwrap();
-        waiter.lock_row(lock(1), &mut no_wait()).unwrap().expect("granted after the holder ends");
+        waiter.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted after the holder ends");
     });
     std::thread::sleep(Duration::from_millis(100));
     let (cpu, wall) = (process_cpu(), Instant::now());

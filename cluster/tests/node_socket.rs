@@ -1,23 +1,13 @@
 //! The node and its blocking client, end to end over a real Unix socket.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use lyra_cluster::protocol::{Commit, ErrorCode, LockMode, LockRow, Op, Scan, WaitPolicy};
-use lyra_cluster::{ClientError, NodeClient, NodeConfig, NodeHandle};
+use common::{config, lock, no_wait, row};
+use lyra_cluster::protocol::{Commit, ErrorCode, LockRow, Op, Scan, WaitPolicy};
+use lyra_cluster::{ClientError, NodeClient, NodeHandle};
 use lyra_engine::keys::{Key, KeyPrefix, RowId};
-
-fn config(dir: &std::path::Path) -> NodeConfig {
-    NodeConfig { dir: dir.join("lyra"), socket: dir.join("lyra/node.sock"), node_id: 1, worker_threads: 2 }
-}
-
-fn no_wait() -> impl FnMut() {
-    || {}
-}
-
-/// Row `n` of table 1 (versioned, as table rows are).
-fn row(n: u64) -> Vec<u8> {
-    Key::Row { table: 1, row: RowId(n) }.encode()
-}
 
 fn commit(ops: Vec<Op>) -> Commit {
     Commit { ops, ..Default::default() }
@@ -30,10 +20,6 @@ fn get(client: &mut NodeClient, key: Vec<u8>) -> Option<Vec<u8>> {
 fn rows_scan(max_rows: u32, max_bytes: u32) -> Scan {
     let (start, end) = KeyPrefix::Rows { table: 1 }.range();
     Scan { start, end, max_rows, max_bytes, read_ts: None, reverse: false, rows_of_table: None }
-}
-
-fn lock(key: Vec<u8>, timeout_ms: u32) -> LockRow {
-    LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms, txn_tag: 7 }
 }
 
 #[test]

@@ -21,8 +21,9 @@
 //!
 //! Postgres has priced and pruned the paths by the time Lyra sees them
 //! (`set_rel_pathlist_hook`), so the hook takes the seq scans out, has the
-//! index paths built again, prices those as LyraScans and offers the seq
-//! scans back at Lyra's price for `add_path` to weigh.
+//! index paths built again if the seq scans may have pruned some
+//! ([`index_paths_may_be_missing`]), prices them as LyraScans and offers
+//! the seq scans back at Lyra's price for `add_path` to weigh.
 //!
 //! So a point lookup (one round trip, one row) beats a seq scan of even a
 //! small table (up to about ten rows, where the two cost the same): the
@@ -69,6 +70,27 @@ pub unsafe fn take_seq_scans(rel: *mut pg_sys::RelOptInfo) -> Vec<*mut pg_sys::P
     }
     (*rel).pathlist = kept;
     seq_scans
+}
+
+/// Whether the heap-priced `seq_scans` may have cost `rel` index paths
+/// that Lyra's prices would keep: no plain index path is left, or a seq
+/// scan is cheaper than every one that is. Otherwise building the index
+/// paths again would give the same ones — work on every plan of a large
+/// table's point lookup (pgbench -S plans each statement) for nothing.
+///
+/// # Safety
+/// As [`take_seq_scans`], with what it returned.
+pub unsafe fn index_paths_may_be_missing(rel: *mut pg_sys::RelOptInfo, seq_scans: &[*mut pg_sys::Path]) -> bool {
+    let paths = (*rel).pathlist;
+    let cheapest_index_path = (0..if paths.is_null() { 0 } else { (*paths).length as usize })
+        .map(|i| (*(*paths).elements.add(i)).ptr_value as *mut pg_sys::Path)
+        .filter(|&p| (*p).pathtype == pg_sys::NodeTag::T_IndexScan && (*p).param_info.is_null())
+        .map(|p| (*p).total_cost)
+        .reduce(f64::min);
+    match cheapest_index_path {
+        None => !seq_scans.is_empty(),
+        Some(cost) => seq_scans.iter().any(|&s| (*s).total_cost < cost),
+    }
 }
 
 /// Offers `seq_scans` (from [`take_seq_scans`]) again, at Lyra's price.

@@ -21,9 +21,9 @@
 //!   columns' order are not offered as ordered ([`index::withhold_unordered`]).
 //! * `set_rel_pathlist_hook`, for a Lyra relation: seq scans priced for
 //!   Lyra ([`crate::cost`]); index paths become `LyraScan` paths
-//!   ([`crate::lyrascan`]); keep it out of parallel plans. A parallel worker is another backend: it would not see this
-//!   transaction's buffered writes, so Lyra tables are scanned by the
-//!   leader only.
+//!   ([`crate::lyrascan`]); keep it out of parallel plans. A parallel
+//!   worker is another backend: it would not see this transaction's
+//!   buffered writes, so Lyra tables are scanned by the leader only.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -402,7 +402,7 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
         return;
     }
     let seq_scans = crate::cost::take_seq_scans(rel);
-    if !seq_scans.is_empty() && !(*rel).indexlist.is_null() {
+    if !(*rel).indexlist.is_null() && crate::cost::index_paths_may_be_missing(rel, &seq_scans) {
         pg_sys::create_index_paths(root, rel);
     }
     crate::lyrascan::offer(rel);

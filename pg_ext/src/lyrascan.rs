@@ -154,7 +154,7 @@ unsafe extern "C-unwind" fn plan_path(
     (*scan).custom_exprs = pg_sys::list_concat(pg_sys::list_copy(quals), (*child).indexqualorig);
     let mut private = pg_sys::lappend_int(std::ptr::null_mut(), (*child).indexid.to_u32() as c_int);
     private = pg_sys::lappend_int(private, (*child).indexorderdir as c_int);
-    private = pg_sys::lappend_int(private, list_len(quals) as c_int);
+    private = pg_sys::lappend_int(private, pg_sys::list_length(quals));
     private = pg_sys::lappend_int(private, limit_hint(root, path, (*scan).scan.plan.qual));
     (*scan).custom_private = private;
     (*scan).methods = &raw const SCAN_METHODS;
@@ -229,11 +229,6 @@ unsafe extern "C-unwind" fn create_state(_scan: *mut pg_sys::CustomScan) -> *mut
 
 unsafe fn state<'a>(node: *mut pg_sys::CustomScanState) -> &'a mut LyraScanState {
     &mut *(node as *mut LyraScanState)
-}
-
-fn list_len(list: *mut pg_sys::List) -> usize {
-    // SAFETY: a List pointer from a plan: null (NIL) or a valid list.
-    if list.is_null() { 0 } else { unsafe { (*list).length as usize } }
 }
 
 #[pg_guard]

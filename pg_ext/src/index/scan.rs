@@ -179,9 +179,7 @@ impl IndexCursor {
             if let Some((key, value)) = cursor.next_in(backward) {
                 let row = entry_row(&key[self.prefix_len..], &value);
                 if let Some(sent) = cursor.take_row() {
-                    // The fetch that follows takes it instead of asking the node.
-                    let key = table::row_key(self.table, row);
-                    crate::tam::prefetched(key, self.read_ts.get(), sent.map(|r| r.to_vec()));
+                    hand_over(self.table, &self.read_ts, row, sent.map(|r| r.to_vec()));
                 }
                 return Some((row, self.ranges[current].exact));
             }
@@ -216,10 +214,9 @@ impl IndexCursor {
         };
         points.fresh = false;
         let (row, sent) = found.get_mut(usize::try_from(points.at).ok()?)?;
+        // Once: a scrollable cursor coming back asks the node.
         if let Some(sent) = sent.take() {
-            // The fetch that follows takes it instead of asking the node
-            // (once: a scrollable cursor coming back asks the node).
-            crate::tam::prefetched(table::row_key(self.table, *row), self.read_ts.get(), sent);
+            hand_over(self.table, &self.read_ts, *row, sent);
         }
         Some((*row, true))
     }
@@ -268,6 +265,12 @@ impl IndexCursor {
 /// `scan` is a `lyra_index` scan.
 pub unsafe fn limit_first_page(scan: pg_sys::IndexScanDesc, rows: u32) {
     state(scan).first_page = Some(rows);
+}
+
+/// Leaves the committed row the node sent with an entry for the table
+/// AM's fetch of it that follows, which then asks the node nothing.
+fn hand_over(table: TableId, read_ts: &ReadTs, row: RowId, sent: Option<Vec<u8>>) {
+    crate::tam::prefetched(table::row_key(table, row), read_ts.get(), sent);
 }
 
 /// The row id of an entry (`suffix`: its key past the index prefix).
