@@ -96,10 +96,23 @@ unsafe extern "C-unwind" fn process_utility(
 ) {
     let routed = route_statement(pstmt, read_only_tree);
     let (pstmt, read_only_tree) = if routed.is_null() { (pstmt, read_only_tree) } else { (routed, false) };
+    let stmt = (*pstmt).utilityStmt;
+    let alter_table = !stmt.is_null() && (*stmt).type_ == pg_sys::NodeTag::T_AlterTableStmt;
+    if alter_table {
+        lend_indexes_as_btree(stmt.cast());
+    }
     match PREV_PROCESS_UTILITY {
         Some(prev) => prev(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
         None => standard_ProcessUtility(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
     }
+    if alter_table {
+        index::btree_classes::give_back();
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn lend_indexes_as_btree(stmt: *mut pg_sys::AlterTableStmt) {
+    index::btree_classes::lend_as_btree(stmt);
 }
 
 extern "C-unwind" {
@@ -214,12 +227,9 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
     let method = (*stmt).accessMethod;
     let method = if method.is_null() { "btree".into() } else { std::ffi::CStr::from_ptr(method).to_string_lossy() };
     match method.as_ref() {
-        "btree" | "lyra_index" => (*stmt).accessMethod = pg_sys::pstrdup(LYRA_INDEX.as_ptr()),
-        // Equality lookups, which a lyra_index serves as well.
-        "hash" => {
-            pgrx::notice!("a hash index on a lyra table is stored as a lyra_index");
-            (*stmt).accessMethod = pg_sys::pstrdup(LYRA_INDEX.as_ptr());
-        }
+        // A hash index serves equality lookups, which a lyra_index serves
+        // as well; like btree, it is converted without a word (\d shows it).
+        "btree" | "hash" | "lyra_index" => (*stmt).accessMethod = pg_sys::pstrdup(LYRA_INDEX.as_ptr()),
         other => raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default)"),
@@ -297,7 +307,7 @@ unsafe fn route_constraint(constraint: *mut pg_sys::Constraint, lyra: bool) {
 }
 
 /// The node pointers of a `List`.
-unsafe fn list_nodes(list: *mut pg_sys::List) -> Vec<*mut pg_sys::Node> {
+pub(crate) unsafe fn list_nodes(list: *mut pg_sys::List) -> Vec<*mut pg_sys::Node> {
     if list.is_null() {
         return Vec::new();
     }

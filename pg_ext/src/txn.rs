@@ -428,6 +428,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             );
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            crate::index::btree_classes::forget_lent();
             // A commit cut short may have staged writes on the node: a new
             // connection ends all that. Locks held are released by EndTxn.
             if COMMITTING.with(|c| c.replace(false)) {
@@ -462,6 +463,7 @@ unsafe extern "C-unwind" fn on_subxact(
             }
         }
         SUBXACT_EVENT_ABORT_SUB => {
+            crate::index::btree_classes::forget_lent();
             if let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == my_subid) {
                 let (_, undo_len, ranges_len, statements) = b.savepoints[pos];
                 b.savepoints.truncate(pos);

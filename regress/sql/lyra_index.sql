@@ -132,7 +132,7 @@ RESET enable_seqscan;
 CREATE TABLE pt_copy (LIKE pt_1 INCLUDING INDEXES) USING lyra;
 \d pt_copy
 DROP TABLE pt, pt_copy;
--- not supported: other access methods, types without an encoding (numeric)
+-- not supported: other access methods, types without an encoding (ranges)
 CREATE INDEX ON acc USING gist (bal);
 -- a hash index becomes a lyra_index (it serves the same equality lookups)
 CREATE INDEX acc_bal_hash ON acc USING hash (bal);
@@ -140,8 +140,8 @@ SET enable_seqscan = off;
 SELECT id FROM acc WHERE bal = 500;
 RESET enable_seqscan;
 DROP INDEX acc_bal_hash;
-CREATE TABLE num (n numeric) USING lyra;
-CREATE INDEX ON num (n);
+CREATE TABLE num (r int4range) USING lyra;
+CREATE INDEX ON num (r);
 -- ALTER TABLE ... ADD PRIMARY KEY / UNIQUE checks existing rows
 CREATE TABLE later (a int, b text) USING lyra;
 INSERT INTO later VALUES (1, 'x'), (1, 'y'), (NULL, 'z');
@@ -166,3 +166,41 @@ SELECT * FROM acc WHERE id = 42;
 INSERT INTO acc VALUES (42, 'x', 1);
 SELECT * FROM acc WHERE id = 42;
 DROP TABLE acc, kinds, num, later;
+-- ALTER TABLE … ADD PRIMARY KEY / UNIQUE USING INDEX on a lyra_index (for
+-- Postgres's check, the index passes as a btree for that statement only)
+CREATE TABLE ui (a int, b text, c int) USING lyra;
+INSERT INTO ui VALUES (1, 'x', 1), (2, 'y', 2), (3, 'z', NULL);
+CREATE UNIQUE INDEX ui_a ON ui (a);
+ALTER TABLE ui ADD CONSTRAINT ui_pk PRIMARY KEY USING INDEX ui_a;
+CREATE UNIQUE INDEX ui_c ON ui (c);
+ALTER TABLE ui ADD PRIMARY KEY USING INDEX ui_c;
+ALTER TABLE ui ADD UNIQUE USING INDEX ui_c;
+\d ui
+CREATE UNIQUE INDEX ui_b_desc ON ui (b DESC);
+ALTER TABLE ui ADD UNIQUE USING INDEX ui_b_desc;
+-- the failed statement left the index a lyra_index in this backend too
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM ui WHERE b = 'x';
+SELECT * FROM ui WHERE b = 'x';
+RESET enable_seqscan;
+CREATE INDEX ui_b ON ui (b);
+ALTER TABLE ui ADD UNIQUE USING INDEX ui_b;
+DROP INDEX ui_b, ui_b_desc;
+INSERT INTO ui VALUES (1, 'w', 5);
+CREATE TABLE ui_ref (a int REFERENCES ui) USING lyra;
+INSERT INTO ui_ref VALUES (1);
+INSERT INTO ui_ref VALUES (4);
+-- a statement that fails after the check (a NULL where the primary key
+-- needs NOT NULL) leaves the index a lyra_index
+CREATE TABLE ui2 (a int) USING lyra;
+INSERT INTO ui2 VALUES (1), (NULL);
+CREATE UNIQUE INDEX ui2_a ON ui2 (a);
+BEGIN;
+SAVEPOINT s;
+ALTER TABLE ui2 ADD PRIMARY KEY USING INDEX ui2_a;
+ROLLBACK TO s;
+SET LOCAL enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM ui2 WHERE a = 1;
+SELECT * FROM ui2 WHERE a = 1;
+COMMIT;
+DROP TABLE ui_ref, ui, ui2;

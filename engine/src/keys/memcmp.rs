@@ -10,7 +10,10 @@
 //!   float           01 f64 bits, sign-flipped:8   float4/8; -0 = 0; one NaN, above +inf
 //!   bool            01 00|01
 //!   bytes           01 escaped bytes 00 01        text (C order), bytea; 00 → 00 FF
-//!   fixed           01 bytes                      uuid (16)
+//!   fixed           01 bytes                      uuid (16), macaddr(8), inet, tid, timetz
+//!   unsigned        01 u64:8 BE                   xid8, pg_lsn
+//!   wide integer    01 (i128 ^ sign bit):16 BE    interval (as its comparison span)
+//!   decimal         01 class [exponent digits…]   numeric (see [`put_decimal`])
 //! ```
 //!
 //! Every column's encoding is prefix-free (fixed width, or terminated), so
@@ -72,6 +75,76 @@ pub fn put_bytes(buf: &mut Vec<u8>, value: &[u8]) {
 pub fn put_fixed(buf: &mut Vec<u8>, value: &[u8]) {
     buf.push(VALUE);
     buf.extend_from_slice(value);
+}
+
+/// Appends an unsigned 64-bit column.
+pub fn put_uint(buf: &mut Vec<u8>, value: u64) {
+    buf.push(VALUE);
+    buf.extend_from_slice(&value.to_be_bytes());
+}
+
+/// Appends a 128-bit integer column.
+pub fn put_i128(buf: &mut Vec<u8>, value: i128) {
+    buf.push(VALUE);
+    buf.extend_from_slice(&((value as u128) ^ (1 << 127)).to_be_bytes());
+}
+
+/// Classes of a decimal, in order; a finite nonzero value's class byte is
+/// followed by its exponent and digits.
+const DEC_NEG_INF: u8 = 0x01;
+const DEC_NEG: u8 = 0x02;
+const DEC_ZERO: u8 = 0x03;
+const DEC_POS: u8 = 0x04;
+const DEC_POS_INF: u8 = 0x05;
+const DEC_NAN: u8 = 0x06;
+
+/// Appends a decimal column, given as Postgres prints a `numeric`
+/// (`-12.500`, `0`, `NaN`, `Infinity`, `-Infinity`), in numeric's order:
+/// -Infinity < negatives < 0 < positives < Infinity < NaN, equal values
+/// (`1.5` and `1.50`) encoded alike.
+///
+/// A finite nonzero value is 0.d₁d₂…dₙ × 10^e with d₁ ≠ 0 and dₙ ≠ 0:
+/// its class, then e (i32, sign bit flipped, big-endian), then each digit
+/// as d + 1, then 00. A larger exponent is a larger magnitude; at equal
+/// exponents the digits compare left to right and a shorter list (its 00
+/// ends first) is the smaller magnitude. A negative value's exponent and
+/// digit bytes are inverted, so larger magnitudes sort first.
+pub fn put_decimal(buf: &mut Vec<u8>, text: &str) -> Result<(), String> {
+    buf.push(VALUE);
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    match magnitude {
+        "NaN" => {
+            buf.push(DEC_NAN);
+            return Ok(());
+        }
+        "Infinity" => {
+            buf.push(if negative { DEC_NEG_INF } else { DEC_POS_INF });
+            return Ok(());
+        }
+        _ => {}
+    }
+    let (whole, fraction) = magnitude.split_once('.').unwrap_or((magnitude, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("not a decimal number: {text:?}"));
+    }
+    let digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).map(|b| b - b'0').collect();
+    let Some(first) = digits.iter().position(|&d| d != 0) else {
+        buf.push(DEC_ZERO);
+        return Ok(());
+    };
+    let last = digits.iter().rposition(|&d| d != 0).expect("a nonzero digit exists");
+    let exponent = i32::try_from(whole.len() as i64 - first as i64).map_err(|_| format!("exponent out of range: {text:?}"))?;
+    let invert = if negative { 0xff } else { 0x00 };
+    buf.push(if negative { DEC_NEG } else { DEC_POS });
+    buf.extend(((exponent as u32) ^ (1 << 31)).to_be_bytes().iter().map(|b| b ^ invert));
+    buf.extend(digits[first..=last].iter().map(|d| (d + 1) ^ invert));
+    buf.push(invert);
+    Ok(())
 }
 
 /// Appends the row id that makes a non-unique entry unique.
@@ -161,7 +234,57 @@ mod tests {
         assert_eq!(prefix_end(&[0xff]), Vec::<u8>::new());
     }
 
+    fn decimal(text: &str) -> Vec<u8> {
+        let mut buf = Vec::new();
+        put_decimal(&mut buf, text).expect("a decimal");
+        buf
+    }
+
+    /// `mantissa × 10^-scale` as Postgres prints a numeric of that scale.
+    fn decimal_text(mantissa: i64, scale: u32) -> String {
+        let digits = mantissa.unsigned_abs().to_string();
+        let digits = format!("{digits:0>width$}", width = scale as usize + 1);
+        let (whole, fraction) = digits.split_at(digits.len() - scale as usize);
+        let sign = if mantissa < 0 { "-" } else { "" };
+        if scale == 0 { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") }
+    }
+
+    #[test]
+    fn decimals_follow_numeric() {
+        let order = [
+            "-Infinity", "-1000", "-999.5", "-10", "-9.99", "-1.5", "-1", "-0.5", "-0.0001", "0", "0.0001", "0.00011",
+            "0.5", "1", "1.05", "1.5", "9.99", "10", "999.5", "1000", "Infinity", "NaN",
+        ];
+        for pair in order.windows(2) {
+            assert!(decimal(pair[0]) < decimal(pair[1]), "{pair:?}");
+        }
+        assert_eq!(decimal("1.50"), decimal("1.5"));
+        assert_eq!(decimal("0.000"), decimal("0"));
+        assert_eq!(decimal("-0"), decimal("0"));
+        assert_eq!(decimal("0100"), decimal("100"));
+        assert!(put_decimal(&mut Vec::new(), "1e5").is_err());
+        assert!(put_decimal(&mut Vec::new(), "").is_err());
+        // prefix-free: a decimal followed by another column still sorts by the decimal first
+        assert!([decimal("1"), int(i64::MAX)].concat() < [decimal("1.5"), int(i64::MIN)].concat());
+        assert!([decimal("-1.5"), int(i64::MAX)].concat() < [decimal("-1"), int(i64::MIN)].concat());
+    }
+
+    #[test]
+    fn wide_and_unsigned_integers_sort_as_numbers() {
+        let wide = |v: i128| { let mut b = Vec::new(); put_i128(&mut b, v); b };
+        let uint = |v: u64| { let mut b = Vec::new(); put_uint(&mut b, v); b };
+        assert!(wide(i128::MIN) < wide(-1) && wide(-1) < wide(0) && wide(0) < wide(i128::MAX));
+        assert!(uint(0) < uint(1 << 63) && uint(1 << 63) < uint(u64::MAX));
+    }
+
     proptest! {
+        #[test]
+        fn decimals_sort_as_numbers(a: i64, sa in 0u32..12, b: i64, sb in 0u32..12) {
+            let value = |m: i64, s: u32| i128::from(m) * 10i128.pow(12 - s);
+            let (ta, tb) = (decimal_text(a, sa), decimal_text(b, sb));
+            prop_assert_eq!(decimal(&ta).cmp(&decimal(&tb)), value(a, sa).cmp(&value(b, sb)), "{} vs {}", ta, tb);
+        }
+
         #[test]
         fn ints_sort_as_numbers(a: i64, b: i64) {
             prop_assert_eq!(int(a).cmp(&int(b)), a.cmp(&b));

@@ -167,3 +167,73 @@ unsafe fn btree_class(class: pg_sys::Oid) -> Option<pg_sys::Oid> {
     pg_sys::ReleaseSysCache(tuple);
     (btree != pg_sys::InvalidOid && pg_sys::get_opclass_input_type(btree) == typ).then_some(btree)
 }
+
+thread_local! {
+    /// Indexes whose cache entries say "btree" for the statement running
+    /// now (see [`lend_as_btree`]), with the access method each really has.
+    static LENT: std::cell::RefCell<Vec<(pg_sys::Oid, pg_sys::Relation, pg_sys::Oid)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `ALTER TABLE t ADD [CONSTRAINT c] PRIMARY KEY | UNIQUE USING INDEX i`
+/// with `i` a lyra_index: Postgres's parse-time check wants a btree
+/// (`transformIndexConstraint`: "index is not a btree", then "does not
+/// have default sorting behavior" from comparing `indclass` with the
+/// default class *of the index's access method*). A lyra_index has
+/// btree's classes and btree's semantics, so for this statement only the
+/// index's relation cache entry (backend-local memory, not the catalog)
+/// names btree as its access method; [`give_back`] restores it after
+/// the statement, and [`forget_lent`] has the entry rebuilt from the
+/// catalog if the statement fails. `i` is held open (so its entry is not
+/// freed) meanwhile. Nothing else of the index changes: its access
+/// method's routines stay Lyra's, and the constraint made is the same
+/// `pg_constraint` row and renamed index heap gets.
+///
+/// # Safety
+/// `stmt` is an `ALTER TABLE` about to run.
+pub unsafe fn lend_as_btree(stmt: *mut pg_sys::AlterTableStmt) {
+    let table = pg_sys::RangeVarGetRelidExtended((*stmt).relation, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
+    if table == pg_sys::InvalidOid {
+        return;
+    }
+    let namespace = pg_sys::get_rel_namespace(table);
+    for cmd in crate::hooks::list_nodes((*stmt).cmds) {
+        let def = (*(cmd as *mut pg_sys::AlterTableCmd)).def;
+        if def.is_null() || (*def).type_ != pg_sys::NodeTag::T_Constraint {
+            continue;
+        }
+        let constraint = def as *mut pg_sys::Constraint;
+        let keyed = matches!((*constraint).contype, pg_sys::ConstrType::CONSTR_PRIMARY | pg_sys::ConstrType::CONSTR_UNIQUE);
+        if !keyed || (*constraint).indexname.is_null() {
+            continue;
+        }
+        let oid = pg_sys::get_relname_relid((*constraint).indexname, namespace);
+        if oid == pg_sys::InvalidOid || pg_sys::get_rel_relkind(oid) != pg_sys::RELKIND_INDEX as std::ffi::c_char {
+            continue;
+        }
+        let index = pg_sys::index_open(oid, pg_sys::AccessShareLock as i32);
+        if !super::is_lyra_index(index) {
+            pg_sys::index_close(index, pg_sys::AccessShareLock as i32);
+            continue;
+        }
+        LENT.with(|l| l.borrow_mut().push((oid, index, (*(*index).rd_rel).relam)));
+        (*(*index).rd_rel).relam = pg_sys::BTREE_AM_OID;
+    }
+}
+
+/// After the statement of [`lend_as_btree`]: the entries name their own
+/// access method again, and the indexes are closed.
+pub unsafe fn give_back() {
+    for (_, index, am) in LENT.with(|l| std::mem::take(&mut *l.borrow_mut())) {
+        (*(*index).rd_rel).relam = am;
+        pg_sys::index_close(index, pg_sys::AccessShareLock as i32);
+    }
+}
+
+/// At (sub)transaction abort: a statement of [`lend_as_btree`] failed
+/// before [`give_back`]; its references were dropped by the abort, so the
+/// entries are thrown away, to be rebuilt from the catalog.
+pub unsafe fn forget_lent() {
+    for (oid, _, _) in LENT.with(|l| std::mem::take(&mut *l.borrow_mut())) {
+        pg_sys::RelationCacheInvalidateEntry(oid);
+    }
+}

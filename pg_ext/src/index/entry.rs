@@ -80,12 +80,14 @@ impl IndexShape {
     }
 }
 
-/// Whether lyra_index can encode values of `typ`.
+/// Whether lyra_index can encode values of `typ` (an operator class's
+/// input type).
 pub fn supported(typ: pg_sys::Oid) -> bool {
     use pg_sys::*;
     [
         INT2OID, INT4OID, INT8OID, OIDOID, DATEOID, TIMEOID, TIMESTAMPOID, TIMESTAMPTZOID, BOOLOID, FLOAT4OID,
-        FLOAT8OID, TEXTOID, VARCHAROID, BPCHAROID, NAMEOID, BYTEAOID, UUIDOID,
+        FLOAT8OID, TEXTOID, VARCHAROID, BPCHAROID, NAMEOID, BYTEAOID, UUIDOID, NUMERICOID, INETOID, CIDROID,
+        MACADDROID, MACADDR8OID, INTERVALOID, XID8OID, PG_LSNOID, MONEYOID, CHAROID, TIMETZOID, TIDOID, ANYENUMOID,
     ]
     .contains(&typ)
 }
@@ -97,7 +99,8 @@ pub fn supported(typ: pg_sys::Oid) -> bool {
 /// those keys do not narrow the range; the executor's recheck applies them.
 pub fn encodes_like(arg: pg_sys::Oid, column: pg_sys::Oid) -> bool {
     use pg_sys::*;
-    const FAMILIES: [&[Oid]; 3] = [&[INT2OID, INT4OID, INT8OID], &[FLOAT4OID, FLOAT8OID], &[TEXTOID, VARCHAROID, NAMEOID]];
+    const FAMILIES: [&[Oid]; 4] =
+        [&[INT2OID, INT4OID, INT8OID], &[FLOAT4OID, FLOAT8OID], &[TEXTOID, VARCHAROID, NAMEOID], &[INETOID, CIDROID]];
     arg == column || FAMILIES.iter().any(|f| f.contains(&arg) && f.contains(&column))
 }
 
@@ -111,12 +114,45 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
     match typ {
         INT2OID => memcmp::put_int(buf, raw as i16 as i64),
         INT4OID | DATEOID => memcmp::put_int(buf, raw as i32 as i64),
-        INT8OID | TIMEOID | TIMESTAMPOID | TIMESTAMPTZOID => memcmp::put_int(buf, raw as i64),
-        OIDOID => memcmp::put_int(buf, raw as u32 as i64),
         BOOLOID => memcmp::put_bool(buf, raw & 0xff != 0),
         FLOAT4OID => memcmp::put_float(buf, f32::from_bits(raw as u32) as f64),
         FLOAT8OID => memcmp::put_float(buf, f64::from_bits(raw)),
-        UUIDOID => memcmp::put_fixed(buf, std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), 16)),
+        INT8OID | TIMEOID | TIMESTAMPOID | TIMESTAMPTZOID | MONEYOID => memcmp::put_int(buf, raw as i64),
+        OIDOID | ANYENUMOID => memcmp::put_int(buf, raw as u32 as i64),
+        XID8OID | PG_LSNOID => memcmp::put_uint(buf, raw),
+        CHAROID => memcmp::put_fixed(buf, &[raw as u8]),
+        UUIDOID => memcmp::put_fixed(buf, by_ref(value, 16)),
+        MACADDROID => memcmp::put_fixed(buf, by_ref(value, 6)),
+        MACADDR8OID => memcmp::put_fixed(buf, by_ref(value, 8)),
+        TIDOID => {
+            // ItemPointerData: block number as two 16-bit halves, then the offset.
+            let tid = &*value.cast_mut_ptr::<pg_sys::ItemPointerData>();
+            let block = (u32::from(tid.ip_blkid.bi_hi) << 16) | u32::from(tid.ip_blkid.bi_lo);
+            memcmp::put_fixed(buf, &[block.to_be_bytes().as_slice(), &tid.ip_posid.to_be_bytes()].concat());
+        }
+        TIMETZOID => {
+            // timetz_cmp: the UTC instant, then the zone (seconds west of UTC).
+            let t = &*value.cast_mut_ptr::<pg_sys::TimeTzADT>();
+            let instant = t.time + i64::from(t.zone) * 1_000_000;
+            let mut bytes = ((instant as u64) ^ (1 << 63)).to_be_bytes().to_vec();
+            bytes.extend_from_slice(&((t.zone as u32) ^ (1 << 31)).to_be_bytes());
+            memcmp::put_fixed(buf, &bytes);
+        }
+        INTERVALOID => {
+            // interval_cmp_value: months count 30 days; equal spans are equal intervals.
+            let i = &*value.cast_mut_ptr::<pg_sys::Interval>();
+            let day_count = i64::from(i.month) * 30 + i64::from(i.day);
+            memcmp::put_i128(buf, i128::from(i.time) + i128::from(day_count) * 86_400_000_000);
+        }
+        NUMERICOID => {
+            let text = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_NUMERIC_OUT), value);
+            let printed = std::ffi::CStr::from_ptr(text).to_str().unwrap_or_default().to_owned();
+            pg_sys::pfree(text.cast());
+            if let Err(e) = memcmp::put_decimal(buf, &printed) {
+                raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e);
+            }
+        }
+        INETOID | CIDROID => put_inet(buf, value),
         NAMEOID => memcmp::put_bytes(buf, std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes()),
         TEXTOID | VARCHAROID | BYTEAOID | BPCHAROID => {
             let original = value.cast_mut_ptr::<pg_sys::varlena>();
@@ -141,10 +177,47 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
     }
 }
 
+/// The `len` bytes a by-reference fixed-length datum points at.
+unsafe fn by_ref<'a>(value: pg_sys::Datum, len: usize) -> &'a [u8] {
+    std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), len)
+}
+
+/// An `inet`/`cidr` in `network_cmp`'s order: family, then the network
+/// part (address masked to its prefix length), then the prefix length,
+/// then the whole address. `network_cmp` compares the first min(bits)
+/// address bits, then the lengths, then the addresses: where the shorter
+/// prefix's bits agree, its masked address is the smaller or equal one,
+/// so the masked address then the length give the same order.
+unsafe fn put_inet(buf: &mut Vec<u8>, value: pg_sys::Datum) {
+    let original = value.cast_mut_ptr::<pg_sys::varlena>();
+    let plain = pg_sys::pg_detoast_datum_packed(original);
+    let data = std::slice::from_raw_parts(pgrx::varlena::vardata_any(plain) as *const u8, pgrx::varlena::varsize_any_exhdr(plain));
+    // inet_struct: family (PGSQL_AF_INET = 2 or PGSQL_AF_INET6 = 3), bits, address (4 or 16 bytes).
+    let (family, bits) = (data[0], data[1] as usize);
+    let address = &data[2..if family == 2 { 6 } else { 18 }];
+    let mut bytes = vec![family];
+    bytes.extend(address.iter().enumerate().map(|(i, &b)| {
+        let kept = bits.saturating_sub(i * 8).min(8);
+        if kept == 0 { 0 } else { b & (0xffu8 << (8 - kept)) }
+    }));
+    bytes.push(bits as u8);
+    bytes.extend_from_slice(address);
+    if plain != original {
+        pg_sys::pfree(plain.cast());
+    }
+    memcmp::put_fixed(buf, &bytes);
+}
+
 /// Whether byte order of `typ` values under `collation` is Postgres's
 /// order (`ordered`) and byte equality its equality (`equal`).
 pub unsafe fn byte_semantics(typ: pg_sys::Oid, collation: pg_sys::Oid) -> (bool, bool) {
     use pg_sys::*;
+    if typ == ANYENUMOID {
+        // An enum value is encoded as its label's OID: equal labels, equal
+        // bytes, but the labels' order (pg_enum.enumsortorder) may be
+        // renumbered by ALTER TYPE … ADD VALUE, so entries are not kept in it.
+        return (false, true);
+    }
     if ![TEXTOID, VARCHAROID, BPCHAROID, NAMEOID].contains(&typ) || collation == InvalidOid {
         return (true, true);
     }

@@ -1,0 +1,95 @@
+-- Index keys of every type lyra_index encodes beyond the basics (numeric,
+-- inet/cidr, macaddr(8), interval, xid8, pg_lsn, money, "char", timetz,
+-- tid, enum): each query through the Lyra index must return what heap
+-- returns by a scan. check_index_type builds a heap table and an indexed
+-- Lyra table with the same values, then for every value as a probe and
+-- every operator compares the matching ids, and compares ORDER BY order.
+CREATE FUNCTION check_index_type(typ text, vals text[]) RETURNS TABLE (checked int, mismatches text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  op text;
+  probe text;
+  h int[];
+  l int[];
+  bad text[] := '{}';
+  n int := 0;
+  same boolean;
+BEGIN
+  EXECUTE format('CREATE TEMP TABLE h (id int, v %s) USING heap', typ);
+  EXECUTE format('CREATE TABLE l (id int, v %s) USING lyra', typ);
+  FOR i IN 1 .. array_length(vals, 1) LOOP
+    EXECUTE format('INSERT INTO h VALUES ($1, $2::%s)', typ) USING i, vals[i];
+  END LOOP;
+  INSERT INTO l SELECT * FROM h;
+  CREATE INDEX l_v ON l (v);
+  PERFORM set_config('enable_seqscan', 'off', true);
+  FOREACH probe IN ARRAY vals LOOP
+    FOREACH op IN ARRAY ARRAY['=', '<', '<=', '>', '>='] LOOP
+      EXECUTE format('SELECT array_agg(id ORDER BY id) FROM h WHERE v %s $1::%s', op, typ) INTO h USING probe;
+      EXECUTE format('SELECT array_agg(id ORDER BY id) FROM l WHERE v %s $1::%s', op, typ) INTO l USING probe;
+      n := n + 1;
+      IF h IS DISTINCT FROM l THEN
+        bad := bad || format('v %s %s: heap %s, lyra %s', op, probe, h, l);
+      END IF;
+    END LOOP;
+  END LOOP;
+  -- the index's order is the type's order (equal values in any order)
+  EXECUTE format('SELECT (SELECT array_agg(v ORDER BY v) FROM h) = (SELECT array_agg(v) FROM (SELECT v FROM l ORDER BY v) s)')
+    INTO same;
+  n := n + 1;
+  IF NOT same THEN
+    bad := bad || 'ORDER BY v differs'::text;
+  END IF;
+  PERFORM set_config('enable_seqscan', 'on', true);
+  DROP TABLE h, l;
+  RETURN QUERY SELECT n, bad;
+END $$;
+-- the index serves these queries
+CREATE TABLE num_keys (n numeric) USING lyra;
+CREATE INDEX ON num_keys (n);
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM num_keys WHERE n BETWEEN 1.5 AND 2;
+RESET enable_seqscan;
+DROP TABLE num_keys;
+SELECT * FROM check_index_type('numeric', ARRAY['NaN', 'Infinity', '-Infinity', '0', '-0.000', '1', '1.0', '1.00', '1.5',
+  '-1.5', '-1', '10', '9.999', '0.001', '-0.001', '123456789012345678901234567890.5', '-99999999999999999999', '1e-20']);
+SELECT * FROM check_index_type('inet', ARRAY['10.0.0.0/8', '10.5.0.0/8', '10.1.0.0/16', '10.0.0.0/16', '9.255.0.0/16',
+  '10.1.2.3', '10.1.2.3/32', '192.168.0.1/24', '::1', '::ffff:10.1.2.3', '2001:db8::/32', '2001:db8::1/64', '0.0.0.0/0']);
+SELECT * FROM check_index_type('cidr', ARRAY['10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '192.168.0.0/16', '::/0',
+  '2001:db8::/32']);
+SELECT * FROM check_index_type('macaddr', ARRAY['08:00:2b:01:02:03', '08:00:2b:01:02:04', '00:00:00:00:00:00',
+  'ff:ff:ff:ff:ff:ff', '08:00:2b:01:02:03']);
+SELECT * FROM check_index_type('macaddr8', ARRAY['08:00:2b:01:02:03:04:05', '08:00:2b:ff:fe:01:02:03',
+  '00:00:00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff:ff:ff']);
+SELECT * FROM check_index_type('interval', ARRAY['1 day', '24 hours', '1 mon', '30 days', '-1 day', '0', '1 year',
+  '-178000000 years', '178000000 years', '1 day 00:00:00.000001', '23:59:59.999999']);
+SELECT * FROM check_index_type('xid8', ARRAY['0', '1', '4294967296', '18446744073709551615', '9223372036854775808']);
+SELECT * FROM check_index_type('pg_lsn', ARRAY['0/0', '0/1', '1/0', 'FFFFFFFF/FFFFFFFF', '80000000/0']);
+SELECT * FROM check_index_type('money', ARRAY['0', '-1.50', '1.50', '92233720368547758.07', '-92233720368547758.08']);
+SELECT * FROM check_index_type('"char"', ARRAY['a', 'b', 'A', E'\\001', E'\\377', '']);
+SELECT * FROM check_index_type('timetz', ARRAY['12:00+00', '13:00+01', '11:00-01', '12:00+01', '00:00+15:59',
+  '24:00-15:59', '12:00:00.000001+00']);
+SELECT * FROM check_index_type('tid', ARRAY['(0,1)', '(0,2)', '(1,0)', '(65536,1)', '(4294967295,65535)']);
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+ALTER TYPE mood ADD VALUE 'meh' BEFORE 'ok';
+SELECT * FROM check_index_type('mood', ARRAY['sad', 'ok', 'happy', 'meh', 'ok']);
+-- uniqueness is the type's equality, not its text
+CREATE TABLE uniq_keys (n numeric UNIQUE, i interval UNIQUE, a inet UNIQUE) USING lyra;
+INSERT INTO uniq_keys VALUES (1.5, '1 day', '10.0.0.1/8');
+INSERT INTO uniq_keys VALUES (1.50, NULL, NULL);
+INSERT INTO uniq_keys VALUES (NULL, '24 hours', NULL);
+INSERT INTO uniq_keys VALUES (NULL, NULL, '10.0.0.1/8');
+INSERT INTO uniq_keys VALUES (2, '1 day 1 second', '10.0.0.1/16');
+SELECT * FROM uniq_keys ORDER BY n;
+DROP TABLE uniq_keys;
+-- an enum index serves equality; ORDER BY sorts (labels may be renumbered)
+CREATE TABLE moods (m mood PRIMARY KEY) USING lyra;
+INSERT INTO moods VALUES ('happy'), ('sad'), ('meh'), ('ok');
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM moods ORDER BY m;
+SELECT * FROM moods ORDER BY m;
+SELECT * FROM moods WHERE m = 'meh';
+RESET enable_seqscan;
+DROP TABLE moods;
+DROP TYPE mood;
+DROP FUNCTION check_index_type;
