@@ -30,6 +30,10 @@ for am in heap lyra; do
   ok=$(grep -c '\.\.\. ok' "$suite/$am.log" || true)
   failed=$(grep -c '\.\.\. FAILED' "$suite/$am.log" || true)
   summary+=("$am: $ok passed, $failed failed")
+  # What kind of difference each failing test shows (order/plan/am/other):
+  # a sorting aid for reading regression.diffs, not a verdict.
+  python3 "$LYRA_ROOT/scripts/pgregress_classify.py" "$suite/src" "$suite/$am/results" --verbose > "$suite/$am.kinds"
+  summary+=("  $(tail -1 "$suite/$am.kinds") (per test: $suite/$am.kinds)")
 done
 crashes=$(grep -c 'terminated by signal' "$(lyra_home)/pgregress/server.log" || true)
 printf '%s\n' "${summary[@]}"

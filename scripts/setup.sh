@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PGRX_VERSION=0.18.1
 PACKAGES=(postgresql-15 postgresql-client-15 postgresql-contrib libclang-dev clang
-          librocksdb-dev protobuf-compiler pkg-config build-essential sudo bc)
+          librocksdb-dev protobuf-compiler pkg-config build-essential sudo bc python3)
 
 install_packages() {
   local missing=()
