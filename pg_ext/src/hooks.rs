@@ -61,7 +61,7 @@ pub fn install() {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
-    refuse_unsupported_plans((*query).plannedstmt);
+    index::btree_classes::lend_for_upsert(query);
     match PREV_EXECUTOR_START {
         Some(prev) => prev(query, eflags),
         None => pg_sys::standard_ExecutorStart(query, eflags),
@@ -77,6 +77,7 @@ unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
         Some(prev) => prev(query),
         None => pg_sys::standard_ExecutorEnd(query),
     }
+    index::btree_classes::give_back_upsert(query);
 }
 
 /// Not `#[pg_guard]`ed, and calling Postgres through a plain declaration:
@@ -97,22 +98,20 @@ unsafe extern "C-unwind" fn process_utility(
     let routed = route_statement(pstmt, read_only_tree);
     let (pstmt, read_only_tree) = if routed.is_null() { (pstmt, read_only_tree) } else { (routed, false) };
     let stmt = (*pstmt).utilityStmt;
-    let alter_table = !stmt.is_null() && (*stmt).type_ == pg_sys::NodeTag::T_AlterTableStmt;
-    if alter_table {
-        lend_indexes_as_btree(stmt.cast());
-    }
+    let lends = !stmt.is_null() && [pg_sys::NodeTag::T_AlterTableStmt, pg_sys::NodeTag::T_IndexStmt].contains(&(*stmt).type_);
+    let mark = if lends { lend_indexes_as_btree(stmt) } else { 0 };
     match PREV_PROCESS_UTILITY {
         Some(prev) => prev(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
         None => standard_ProcessUtility(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
     }
-    if alter_table {
-        index::btree_classes::give_back();
+    if lends {
+        index::btree_classes::give_back(mark);
     }
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn lend_indexes_as_btree(stmt: *mut pg_sys::AlterTableStmt) {
-    index::btree_classes::lend_as_btree(stmt);
+unsafe extern "C-unwind" fn lend_indexes_as_btree(stmt: *mut pg_sys::Node) -> usize {
+    index::btree_classes::lend_as_btree(stmt)
 }
 
 extern "C-unwind" {
@@ -166,28 +165,6 @@ unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
             kept = pg_sys::lappend(kept, p.cast());
         }
         (*stmt).params = kept;
-    }
-}
-
-/// Refuses, before the executor starts, what Postgres itself cannot run on
-/// Lyra tables: `INSERT … ON CONFLICT` into a partitioned table with Lyra
-/// partitions (see [`index::speculative`]).
-unsafe fn refuse_unsupported_plans(stmt: *mut pg_sys::PlannedStmt) {
-    if stmt.is_null() || (*stmt).commandType != pg_sys::CmdType::CMD_INSERT {
-        return;
-    }
-    let mut plans = vec![(*stmt).planTree];
-    plans.extend(list_nodes((*stmt).subplans).into_iter().map(|p| p.cast::<pg_sys::Plan>()));
-    for plan in plans {
-        if plan.is_null() || (*plan).type_ != pg_sys::NodeTag::T_ModifyTable {
-            continue;
-        }
-        let modify = plan as *mut pg_sys::ModifyTable;
-        if (*modify).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_NONE {
-            continue;
-        }
-        let rte = pg_sys::list_nth((*stmt).rtable, (*modify).nominalRelation as i32 - 1) as *mut pg_sys::RangeTblEntry;
-        index::speculative::refuse_partitioned((*rte).relid);
     }
 }
 

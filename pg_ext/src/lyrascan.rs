@@ -104,7 +104,8 @@ pub unsafe fn offer(rel: *mut pg_sys::RelOptInfo) {
             continue;
         }
         let index_path = path as *mut pg_sys::IndexPath;
-        if (*(*index_path).indexinfo).relam != lyra_index {
+        let info = (*index_path).indexinfo;
+        if (*info).relam != lyra_index && !crate::index::btree_classes::is_lent((*info).indexoid) {
             continue;
         }
         (*cell).ptr_value = wrap(rel, index_path).cast();

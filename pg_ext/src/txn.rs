@@ -417,6 +417,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
     use pg_sys::XactEvent::*;
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => {
+            crate::index::btree_classes::give_back_all();
             node_link::forget_all();
             commit();
             crate::snapshot::reset();
@@ -428,7 +429,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             );
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
-            crate::index::btree_classes::forget_lent();
+            crate::index::btree_classes::forget_lent(None);
             // A commit cut short may have staged writes on the node: a new
             // connection ends all that. Locks held are released by EndTxn.
             if COMMITTING.with(|c| c.replace(false)) {
@@ -463,7 +464,7 @@ unsafe extern "C-unwind" fn on_subxact(
             }
         }
         SUBXACT_EVENT_ABORT_SUB => {
-            crate::index::btree_classes::forget_lent();
+            crate::index::btree_classes::forget_lent(Some(my_subid));
             if let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == my_subid) {
                 let (_, undo_len, ranges_len, statements) = b.savepoints[pos];
                 b.savepoints.truncate(pos);

@@ -204,3 +204,26 @@ EXPLAIN (COSTS OFF) SELECT * FROM ui2 WHERE a = 1;
 SELECT * FROM ui2 WHERE a = 1;
 COMMIT;
 DROP TABLE ui_ref, ui, ui2;
+-- attaching Lyra tables and their indexes to a partitioned table's btree
+-- indexes: each partition index that matches is attached, none made twice
+CREATE TABLE pp (id int, v text, PRIMARY KEY (id)) PARTITION BY RANGE (id);
+CREATE TABLE pp1 (id int PRIMARY KEY, v text) USING lyra;
+ALTER TABLE pp ATTACH PARTITION pp1 FOR VALUES FROM (0) TO (100);
+CREATE TABLE pp2 (id int NOT NULL, v text) USING lyra;
+CREATE UNIQUE INDEX pp2_id ON pp2 (id);
+CREATE INDEX pp2_v ON pp2 (v);
+ALTER TABLE pp ATTACH PARTITION pp2 FOR VALUES FROM (100) TO (200);
+CREATE INDEX pp_v ON pp (v);
+CREATE TABLE pp3 (id int NOT NULL, v text) USING lyra;
+CREATE INDEX pp3_v ON pp3 (v);
+CREATE INDEX pp3_v2 ON pp3 (v);
+ALTER TABLE pp ATTACH PARTITION pp3 FOR VALUES FROM (200) TO (300);
+CREATE INDEX pp_id_v ON ONLY pp (id, v);
+CREATE INDEX pp1_id_v ON pp1 (id, v);
+ALTER INDEX pp_id_v ATTACH PARTITION pp1_id_v;
+SELECT c.relname, a.amname, i.inhparent::regclass AS parent
+  FROM pg_class c JOIN pg_am a ON a.oid = c.relam LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+ WHERE c.relname LIKE 'pp%' AND c.relkind IN ('i', 'I') ORDER BY 1;
+INSERT INTO pp VALUES (1, 'a'), (150, 'b'), (250, 'c');
+INSERT INTO pp VALUES (150, 'dup');
+DROP TABLE pp;

@@ -171,43 +171,121 @@ unsafe fn btree_class(class: pg_sys::Oid) -> Option<pg_sys::Oid> {
 thread_local! {
     /// Indexes whose cache entries say "btree" for the statement running
     /// now (see [`lend_as_btree`]), with the access method each really has.
-    static LENT: std::cell::RefCell<Vec<(pg_sys::Oid, pg_sys::Relation, pg_sys::Oid)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LENT: std::cell::RefCell<Vec<Lent>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// `INSERT … ON CONFLICT` statements running that lent indexes, and
+    /// their marks (see [`lend_for_upsert`]).
+    static UPSERTS: std::cell::RefCell<Vec<(*mut pg_sys::QueryDesc, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `ALTER TABLE t ADD [CONSTRAINT c] PRIMARY KEY | UNIQUE USING INDEX i`
-/// with `i` a lyra_index: Postgres's parse-time check wants a btree
-/// (`transformIndexConstraint`: "index is not a btree", then "does not
-/// have default sorting behavior" from comparing `indclass` with the
-/// default class *of the index's access method*). A lyra_index has
-/// btree's classes and btree's semantics, so for this statement only the
-/// index's relation cache entry (backend-local memory, not the catalog)
-/// names btree as its access method; [`give_back`] restores it after
-/// the statement, and [`forget_lent`] has the entry rebuilt from the
-/// catalog if the statement fails. `i` is held open (so its entry is not
-/// freed) meanwhile. Nothing else of the index changes: its access
-/// method's routines stay Lyra's, and the constraint made is the same
-/// `pg_constraint` row and renamed index heap gets.
+/// An index lent as a btree: its oid, its open relation, its real access
+/// method, and the subtransaction that lent it.
+struct Lent {
+    oid: pg_sys::Oid,
+    index: pg_sys::Relation,
+    am: pg_sys::Oid,
+    subxact: pg_sys::SubTransactionId,
+}
+
+/// Whether the index `oid` is lent as a btree now: Lyra's own code still
+/// treats it as the lyra_index it is.
+pub fn is_lent(oid: pg_sys::Oid) -> bool {
+    LENT.with(|l| l.borrow().iter().any(|e| e.oid == oid))
+}
+
+/// Statements that compare a lyra_index with a btree, or check that an
+/// index is a btree, before they use it as one:
+///
+/// * `ALTER TABLE t ADD [CONSTRAINT c] PRIMARY KEY | UNIQUE USING INDEX i`:
+///   `transformIndexConstraint` refuses an index that is not a btree, then
+///   "does not have default sorting behavior" (it compares `indclass`
+///   with the default class *of the index's access method*).
+/// * `ALTER TABLE p ATTACH PARTITION t`, `ALTER INDEX pi ATTACH PARTITION
+///   i`, `CREATE INDEX` on a partitioned table: a partitioned table's index
+///   is a btree (it has no storage and no table AM to route it by); a
+///   Lyra partition's index that matches it is found by `CompareIndexInfo`,
+///   which wants the same access method — without a match, ATTACH makes a
+///   second primary key ("multiple primary keys") or refuses the index.
+///
+/// A lyra_index has btree's classes and btree's semantics, so for these
+/// statements only, the indexes' relation cache entries (backend-local
+/// memory, not the catalog) name btree as their access method;
+/// [`give_back`] restores them after the statement, and [`forget_lent`]
+/// has them rebuilt from the catalog if the statement fails. Each is held
+/// open (so its entry is not freed) meanwhile. Nothing else changes: the
+/// indexes' access method routines stay Lyra's, and what the statement
+/// writes to the catalog (a constraint, a renamed index, a partition
+/// link) is what it writes for a btree.
 ///
 /// # Safety
-/// `stmt` is an `ALTER TABLE` about to run.
-pub unsafe fn lend_as_btree(stmt: *mut pg_sys::AlterTableStmt) {
-    let table = pg_sys::RangeVarGetRelidExtended((*stmt).relation, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
-    if table == pg_sys::InvalidOid {
+/// `stmt` is a utility statement about to run.
+/// Returns the mark to give them back by: statements nest (`CREATE TABLE`
+/// runs its indexes as statements of their own).
+pub unsafe fn lend_as_btree(stmt: *mut pg_sys::Node) -> usize {
+    lend(indexes_compared_with_btree(stmt))
+}
+
+/// `INSERT … ON CONFLICT` into a partitioned table: when the executor
+/// routes the first row to a partition, it opens that partition's indexes
+/// for speculative insertion itself (`ExecInitPartitionInfo` →
+/// `BuildSpeculativeIndexInfo`), which accepts only btrees. The Lyra
+/// partitions' indexes are lent as btrees from `ExecutorStart` to
+/// `ExecutorEnd` of such a statement (Lyra's planner and scan code keep
+/// treating them as lyra_index, see [`is_lent`]).
+///
+/// # Safety
+/// `query` is starting.
+pub unsafe fn lend_for_upsert(query: *mut pg_sys::QueryDesc) {
+    let Some(table) = partitioned_upsert_target((*query).plannedstmt) else {
         return;
+    };
+    let mark = lend(indexes_under(table));
+    UPSERTS.with(|u| u.borrow_mut().push((query, mark)));
+}
+
+/// At `ExecutorEnd` of `query`: gives back what [`lend_for_upsert`] lent.
+///
+/// # Safety
+/// `query` is ending.
+pub unsafe fn give_back_upsert(query: *mut pg_sys::QueryDesc) {
+    let mark = UPSERTS.with(|u| {
+        let mut u = u.borrow_mut();
+        let at = u.iter().rposition(|&(q, _)| q == query)?;
+        let mark = u[at].1;
+        u.truncate(at);
+        Some(mark)
+    });
+    if let Some(mark) = mark {
+        give_back(mark);
     }
-    let namespace = pg_sys::get_rel_namespace(table);
-    for cmd in crate::hooks::list_nodes((*stmt).cmds) {
-        let def = (*(cmd as *mut pg_sys::AlterTableCmd)).def;
-        if def.is_null() || (*def).type_ != pg_sys::NodeTag::T_Constraint {
-            continue;
+}
+
+/// The partitioned table an `INSERT … ON CONFLICT` of `stmt` inserts into.
+unsafe fn partitioned_upsert_target(stmt: *mut pg_sys::PlannedStmt) -> Option<pg_sys::Oid> {
+    if stmt.is_null() || (*stmt).commandType != pg_sys::CmdType::CMD_INSERT {
+        return None;
+    }
+    let mut plans = vec![(*stmt).planTree];
+    plans.extend(crate::hooks::list_nodes((*stmt).subplans).into_iter().map(|p| p.cast::<pg_sys::Plan>()));
+    plans.into_iter().find_map(|plan| {
+        if plan.is_null() || (*plan).type_ != pg_sys::NodeTag::T_ModifyTable {
+            return None;
         }
-        let constraint = def as *mut pg_sys::Constraint;
-        let keyed = matches!((*constraint).contype, pg_sys::ConstrType::CONSTR_PRIMARY | pg_sys::ConstrType::CONSTR_UNIQUE);
-        if !keyed || (*constraint).indexname.is_null() {
-            continue;
+        let modify = plan as *mut pg_sys::ModifyTable;
+        if (*modify).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_NONE {
+            return None;
         }
-        let oid = pg_sys::get_relname_relid((*constraint).indexname, namespace);
-        if oid == pg_sys::InvalidOid || pg_sys::get_rel_relkind(oid) != pg_sys::RELKIND_INDEX as std::ffi::c_char {
+        let rte = pg_sys::list_nth((*stmt).rtable, (*modify).nominalRelation as i32 - 1) as *mut pg_sys::RangeTblEntry;
+        let partitioned = pg_sys::get_rel_relkind((*rte).relid) == pg_sys::RELKIND_PARTITIONED_TABLE as std::ffi::c_char;
+        partitioned.then_some((*rte).relid)
+    })
+}
+
+/// Lends the lyra_index indexes among `oids` as btrees; returns the mark
+/// to give them back by.
+unsafe fn lend(oids: Vec<pg_sys::Oid>) -> usize {
+    let mark = LENT.with(|l| l.borrow().len());
+    for oid in oids {
+        if is_lent(oid) {
             continue;
         }
         let index = pg_sys::index_open(oid, pg_sys::AccessShareLock as i32);
@@ -215,25 +293,137 @@ pub unsafe fn lend_as_btree(stmt: *mut pg_sys::AlterTableStmt) {
             pg_sys::index_close(index, pg_sys::AccessShareLock as i32);
             continue;
         }
-        LENT.with(|l| l.borrow_mut().push((oid, index, (*(*index).rd_rel).relam)));
+        let subxact = pg_sys::GetCurrentSubTransactionId();
+        LENT.with(|l| l.borrow_mut().push(Lent { oid, index, am: (*(*index).rd_rel).relam, subxact }));
         (*(*index).rd_rel).relam = pg_sys::BTREE_AM_OID;
     }
+    mark
 }
 
-/// After the statement of [`lend_as_btree`]: the entries name their own
-/// access method again, and the indexes are closed.
-pub unsafe fn give_back() {
-    for (_, index, am) in LENT.with(|l| std::mem::take(&mut *l.borrow_mut())) {
-        (*(*index).rd_rel).relam = am;
-        pg_sys::index_close(index, pg_sys::AccessShareLock as i32);
+extern "C-unwind" {
+    /// A table and every table under it (no locks taken with `NoLock`).
+    fn find_all_inheritors(parent: pg_sys::Oid, lockmode: pg_sys::LOCKMODE, parents: *mut *mut pg_sys::List) -> *mut pg_sys::List;
+}
+
+/// The indexes `stmt` will compare with a btree (see [`lend_as_btree`]).
+unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oid> {
+    use crate::hooks::list_nodes;
+    let relation_oid = |rv: *mut pg_sys::RangeVar| {
+        if rv.is_null() {
+            return pg_sys::InvalidOid;
+        }
+        pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut())
+    };
+    match (*stmt).type_ {
+        pg_sys::NodeTag::T_IndexStmt => {
+            let table = relation_oid((*(stmt as *mut pg_sys::IndexStmt)).relation);
+            if pg_sys::get_rel_relkind(table) == pg_sys::RELKIND_PARTITIONED_TABLE as std::ffi::c_char {
+                return indexes_under(table);
+            }
+            Vec::new()
+        }
+        pg_sys::NodeTag::T_AlterTableStmt => {
+            let stmt = stmt as *mut pg_sys::AlterTableStmt;
+            let target = relation_oid((*stmt).relation);
+            let mut found = Vec::new();
+            for cmd in list_nodes((*stmt).cmds) {
+                let cmd = cmd as *mut pg_sys::AlterTableCmd;
+                let def = (*cmd).def;
+                if def.is_null() {
+                    continue;
+                }
+                match (*def).type_ {
+                    pg_sys::NodeTag::T_Constraint if target != pg_sys::InvalidOid => {
+                        let constraint = def as *mut pg_sys::Constraint;
+                        let keyed = matches!(
+                            (*constraint).contype,
+                            pg_sys::ConstrType::CONSTR_PRIMARY | pg_sys::ConstrType::CONSTR_UNIQUE
+                        );
+                        if keyed && !(*constraint).indexname.is_null() {
+                            let namespace = pg_sys::get_rel_namespace(target);
+                            found.push(pg_sys::get_relname_relid((*constraint).indexname, namespace));
+                        }
+                    }
+                    pg_sys::NodeTag::T_PartitionCmd if (*cmd).subtype == pg_sys::AlterTableType::AT_AttachPartition => {
+                        let part = relation_oid((*(def as *mut pg_sys::PartitionCmd)).name);
+                        if (*stmt).objtype == pg_sys::ObjectType::OBJECT_INDEX {
+                            found.push(part);
+                        } else {
+                            found.extend(indexes_under(part));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            found.retain(|&oid| oid != pg_sys::InvalidOid && pg_sys::get_rel_relkind(oid) == pg_sys::RELKIND_INDEX as std::ffi::c_char);
+            found
+        }
+        _ => Vec::new(),
     }
 }
 
-/// At (sub)transaction abort: a statement of [`lend_as_btree`] failed
-/// before [`give_back`]; its references were dropped by the abort, so the
-/// entries are thrown away, to be rebuilt from the catalog.
-pub unsafe fn forget_lent() {
-    for (oid, _, _) in LENT.with(|l| std::mem::take(&mut *l.borrow_mut())) {
-        pg_sys::RelationCacheInvalidateEntry(oid);
+/// Every index of `table` and of the tables under it.
+unsafe fn indexes_under(table: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    if table == pg_sys::InvalidOid {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for member in list_oids(find_all_inheritors(table, pg_sys::NoLock as i32, std::ptr::null_mut())) {
+        let rel = pg_sys::RelationIdGetRelation(member);
+        if rel.is_null() {
+            continue;
+        }
+        found.extend(list_oids(pg_sys::RelationGetIndexList(rel)));
+        pg_sys::RelationClose(rel);
+    }
+    found
+}
+
+/// The oids of an oid `List`.
+unsafe fn list_oids(list: *mut pg_sys::List) -> Vec<pg_sys::Oid> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).oid_value).collect()
+}
+
+/// After the statement of [`lend_as_btree`] that returned `mark`: the
+/// entries it lent name their own access method again, and are closed.
+pub unsafe fn give_back(mark: usize) {
+    let lent = LENT.with(|l| {
+        let mut l = l.borrow_mut();
+        let from = mark.min(l.len());
+        l.split_off(from)
+    });
+    for e in lent.into_iter().rev() {
+        (*(*e.index).rd_rel).relam = e.am;
+        pg_sys::index_close(e.index, pg_sys::AccessShareLock as i32);
+    }
+}
+
+/// At commit: a statement that lent indexes and did not give them back
+/// (an `INSERT … ON CONFLICT` whose `ExecutorEnd` a failed subtransaction
+/// skipped) gives them back now, before the transaction's references to
+/// them are checked.
+pub unsafe fn give_back_all() {
+    UPSERTS.with(|u| u.borrow_mut().clear());
+    give_back(0);
+}
+
+/// At abort of the transaction (`subxact` None) or of subtransaction
+/// `subxact`: indexes lent since then were not given back, and their
+/// references were dropped by the abort; their cache entries are thrown
+/// away, to be rebuilt from the catalog.
+pub unsafe fn forget_lent(subxact: Option<pg_sys::SubTransactionId>) {
+    let forgotten = LENT.with(|l| {
+        let mut l = l.borrow_mut();
+        let from = subxact.map_or(0, |s| l.iter().position(|e| e.subxact >= s).unwrap_or(l.len()));
+        l.split_off(from)
+    });
+    if subxact.is_none() {
+        UPSERTS.with(|u| u.borrow_mut().clear());
+    }
+    for e in forgotten {
+        pg_sys::RelationCacheInvalidateEntry(e.oid);
     }
 }

@@ -124,7 +124,7 @@ pub unsafe fn is_lyra_index(index: pg_sys::Relation) -> bool {
     // A syscache lookup, not a cached oid: DROP and CREATE EXTENSION in one
     // session gives the access method a new oid.
     let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), true);
-    am != pg_sys::InvalidOid && (*(*index).rd_rel).relam == am
+    am != pg_sys::InvalidOid && (*(*index).rd_rel).relam == am || btree_classes::is_lent((*index).rd_id)
 }
 
 /// Withholds the index order of every Lyra index of `rel` (as the planner
@@ -144,7 +144,7 @@ pub unsafe fn withhold_unordered(rel: *mut pg_sys::RelOptInfo) {
     }
     for i in 0..(*indexes).length as usize {
         let info = (*(*indexes).elements.add(i)).ptr_value as *mut pg_sys::IndexOptInfo;
-        if (*info).relam != am || (*info).sortopfamily.is_null() {
+        if (*info).relam != am && !btree_classes::is_lent((*info).indexoid) || (*info).sortopfamily.is_null() {
             continue;
         }
         let ordered = (0..(*info).nkeycolumns as usize).all(|c| {

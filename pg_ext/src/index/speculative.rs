@@ -32,9 +32,10 @@
 //! index's (btree) operator family — so the executor finds the indexes
 //! already open and never calls it.
 //!
-//! Not handled: ON CONFLICT on a partitioned table with indexed Lyra
-//! partitions (Postgres opens a partition's indexes itself when it routes
-//! the first row there; refused with a clear error). An arbiter entry locked by an
+//! On a partitioned table, Postgres opens a partition's indexes itself when
+//! it routes the first row there, and accepts only btrees: the partitions'
+//! indexes are lent as btrees for the statement
+//! ([`super::btree_classes::lend_for_upsert`]). An arbiter entry locked by an
 //! insert that then found a conflict stays locked until the transaction
 //! ends, so a later inserter of that key waits for it (heap would not).
 
@@ -134,38 +135,4 @@ unsafe fn add_equality_operators(index: pg_sys::Relation, info: *mut pg_sys::Ind
     (*info).ii_UniqueOps = ops;
     (*info).ii_UniqueProcs = procs;
     (*info).ii_UniqueStrats = strategies;
-}
-
-/// Refuses `ON CONFLICT` into a partitioned table with indexed Lyra
-/// partitions: Postgres opens a partition's arbiter indexes itself, when
-/// it routes the first row there, and accepts only btree ones.
-///
-/// # Safety
-/// `relid` names an existing relation.
-pub unsafe fn refuse_partitioned(relid: pg_sys::Oid) {
-    if pg_sys::get_rel_relkind(relid) == pg_sys::RELKIND_PARTITIONED_TABLE as std::ffi::c_char && has_lyra_partition(relid) {
-        raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "INSERT ... ON CONFLICT into a partitioned table with indexed lyra partitions is not supported",
-        );
-    }
-}
-
-/// Whether a partition of the partitioned table `relid`, at any depth, is
-/// a Lyra table with indexes.
-unsafe fn has_lyra_partition(relid: pg_sys::Oid) -> bool {
-    let rel = pg_sys::RelationIdGetRelation(relid);
-    if rel.is_null() {
-        return false;
-    }
-    let mut found = tam::is_lyra(rel) && (*(*rel).rd_rel).relhasindex;
-    if !found && (*(*rel).rd_rel).relkind == pg_sys::RELKIND_PARTITIONED_TABLE as std::ffi::c_char {
-        let parts = pg_sys::RelationGetPartitionDesc(rel, true);
-        if !parts.is_null() {
-            let oids: Vec<pg_sys::Oid> = (0..(*parts).nparts as usize).map(|i| *(*parts).oids.add(i)).collect();
-            found = oids.into_iter().any(|oid| has_lyra_partition(oid));
-        }
-    }
-    pg_sys::RelationClose(rel);
-    found
 }
