@@ -17,6 +17,9 @@
 //! * `ExecutorStart` / `ExecutorEnd`: each executor's read timestamp
 //!   ([`crate::snapshot`]); the arbiter indexes of `INSERT … ON CONFLICT`
 //!   into a Lyra table ([`index::speculative`]).
+//! * `ProcessUtility`, `ExecutorStart`/`ExecutorEnd` and the planner: Lyra
+//!   indexes lent as btrees where Postgres insists on one, and not while
+//!   planning ([`index::btree_classes::lend_as_btree`]).
 //! * `get_relation_info_hook`: Lyra indexes whose entries are not in their
 //!   columns' order are not offered as ordered ([`index::withhold_unordered`]).
 //! * `set_rel_pathlist_hook`, for a Lyra relation: seq scans priced for
@@ -34,6 +37,7 @@ use crate::{index, table, tam};
 static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
 static mut PREV_SET_REL_PATHLIST: pg_sys::set_rel_pathlist_hook_type = None;
 static mut PREV_GET_RELATION_INFO: pg_sys::get_relation_info_hook_type = None;
+static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
@@ -48,6 +52,8 @@ pub fn install() {
         pg_sys::object_access_hook = Some(object_access);
         PREV_SET_REL_PATHLIST = pg_sys::set_rel_pathlist_hook;
         pg_sys::set_rel_pathlist_hook = Some(set_rel_pathlist);
+        PREV_PLANNER = pg_sys::planner_hook;
+        pg_sys::planner_hook = Some(planner);
         PREV_GET_RELATION_INFO = pg_sys::get_relation_info_hook;
         pg_sys::get_relation_info_hook = Some(get_relation_info);
         PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
@@ -56,6 +62,40 @@ pub fn install() {
         pg_sys::ExecutorStart_hook = Some(executor_start);
         PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(executor_end);
+    }
+}
+
+/// Plans with every index lent as a btree back to lyra_index (see
+/// [`index::btree_classes::unlend_for_planning`]). Not `#[pg_guard]`ed
+/// when nothing is lent (the usual case), for the reason given at
+/// [`process_utility`].
+unsafe extern "C-unwind" fn planner(
+    parse: *mut pg_sys::Query,
+    query_string: *const std::ffi::c_char,
+    cursor_options: std::ffi::c_int,
+    bound_params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    if index::btree_classes::any_lent() {
+        return plan_unlent(parse, query_string, cursor_options, bound_params);
+    }
+    match PREV_PLANNER {
+        Some(prev) => prev(parse, query_string, cursor_options, bound_params),
+        None => standard_planner(parse, query_string, cursor_options, bound_params),
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn plan_unlent(
+    parse: *mut pg_sys::Query,
+    query_string: *const std::ffi::c_char,
+    cursor_options: std::ffi::c_int,
+    bound_params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    // Lends them back when dropped, also when planning fails.
+    let _relend = index::btree_classes::unlend_for_planning();
+    match PREV_PLANNER {
+        Some(prev) => prev(parse, query_string, cursor_options, bound_params),
+        None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
     }
 }
 
@@ -115,6 +155,12 @@ unsafe extern "C-unwind" fn lend_indexes_as_btree(stmt: *mut pg_sys::Node) -> us
 }
 
 extern "C-unwind" {
+    fn standard_planner(
+        parse: *mut pg_sys::Query,
+        query_string: *const std::ffi::c_char,
+        cursor_options: std::ffi::c_int,
+        bound_params: pg_sys::ParamListInfo,
+    ) -> *mut pg_sys::PlannedStmt;
     fn standard_ProcessUtility(
         pstmt: *mut pg_sys::PlannedStmt,
         query: *const std::ffi::c_char,

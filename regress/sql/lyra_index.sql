@@ -227,3 +227,14 @@ SELECT c.relname, a.amname, i.inhparent::regclass AS parent
 INSERT INTO pp VALUES (1, 'a'), (150, 'b'), (250, 'c');
 INSERT INTO pp VALUES (150, 'dup');
 DROP TABLE pp;
+-- ATTACH PARTITION validates a self-referencing foreign key with queries
+-- planned while the partition's indexes are lent (the planner sees them
+-- as lyra_index again)
+CREATE TABLE psf (id bigint PRIMARY KEY, ref bigint REFERENCES psf (id)) PARTITION BY RANGE (id);
+CREATE TABLE psf1 (id bigint PRIMARY KEY, ref bigint) USING lyra;
+INSERT INTO psf1 VALUES (1, NULL), (2, 1);
+ALTER TABLE psf ATTACH PARTITION psf1 FOR VALUES FROM (0) TO (10);
+INSERT INTO psf VALUES (3, 9);
+INSERT INTO psf VALUES (3, 2);
+SELECT * FROM psf ORDER BY id;
+DROP TABLE psf;

@@ -91,3 +91,38 @@ SELECT count(*) FROM audit WHERE op = 'manual';
 SELECT count(*) FROM acct WHERE id = 50;
 DROP TABLE acct, audit;
 DROP FUNCTION audit_fn();
+-- a row this transaction updated, then deleted or merged: row triggers see
+-- the updated version (the lock taken for the delete is stronger than the
+-- update's, and the row is still ours)
+CREATE TABLE target (tid integer, balance integer) USING lyra;
+INSERT INTO target VALUES (1, 10), (2, 20), (3, 30);
+CREATE TABLE source (sid integer, delta integer) USING heap;
+INSERT INTO source VALUES (2, 5), (3, 20), (4, 40);
+CREATE FUNCTION trg() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' THEN RAISE NOTICE '% % ROW: % -> %', TG_WHEN, TG_OP, OLD, NEW;
+  ELSIF TG_OP = 'DELETE' THEN RAISE NOTICE '% % ROW: %', TG_WHEN, TG_OP, OLD;
+  ELSE RAISE NOTICE '% % ROW: %', TG_WHEN, TG_OP, NEW; END IF;
+  IF TG_WHEN = 'BEFORE' AND TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER bru BEFORE UPDATE OR DELETE OR INSERT ON target FOR EACH ROW EXECUTE PROCEDURE trg();
+CREATE TRIGGER aru AFTER UPDATE OR DELETE OR INSERT ON target FOR EACH ROW EXECUTE PROCEDURE trg();
+BEGIN;
+UPDATE target SET balance = 0 WHERE tid = 3;
+DELETE FROM target WHERE tid = 3;
+ROLLBACK;
+BEGIN;
+UPDATE target SET balance = 0 WHERE tid = 3;
+UPDATE target SET balance = 1 WHERE tid = 3;
+ROLLBACK;
+BEGIN;
+UPDATE target SET balance = 0 WHERE tid = 3;
+MERGE INTO target t USING source AS s ON t.tid = s.sid
+WHEN MATCHED AND t.balance > s.delta THEN UPDATE SET balance = t.balance - s.delta
+WHEN MATCHED THEN DELETE
+WHEN NOT MATCHED THEN INSERT VALUES (s.sid, s.delta);
+SELECT * FROM target ORDER BY tid;
+ROLLBACK;
+DROP TABLE target, source;
+DROP FUNCTION trg;

@@ -401,6 +401,42 @@ pub unsafe fn give_back(mark: usize) {
     }
 }
 
+/// Whether any index is lent as a btree now.
+pub fn any_lent() -> bool {
+    LENT.with(|l| !l.borrow().is_empty())
+}
+
+/// While the planner runs, lent indexes are lyra_indexes again: it reads a
+/// btree's metapage for its height (`_bt_getrootheight`), and statements
+/// that lend indexes plan queries of their own (a foreign key's check
+/// during `ATTACH PARTITION`, a trigger's queries during an upsert). The
+/// returned guard lends them back when dropped — also when planning fails.
+pub fn unlend_for_planning() -> Option<Relend> {
+    let any = LENT.with(|l| {
+        let l = l.borrow();
+        for e in l.iter() {
+            // SAFETY: a lent index is held open until given back.
+            unsafe { (*(*e.index).rd_rel).relam = e.am };
+        }
+        !l.is_empty()
+    });
+    any.then_some(Relend)
+}
+
+/// See [`unlend_for_planning`].
+pub struct Relend;
+
+impl Drop for Relend {
+    fn drop(&mut self) {
+        LENT.with(|l| {
+            for e in l.borrow().iter() {
+                // SAFETY: as in unlend_for_planning.
+                unsafe { (*(*e.index).rd_rel).relam = pg_sys::BTREE_AM_OID };
+            }
+        });
+    }
+}
+
 /// At commit: a statement that lent indexes and did not give them back
 /// (an `INSERT … ON CONFLICT` whose `ExecutorEnd` a failed subtransaction
 /// skipped) gives them back now, before the transaction's references to

@@ -503,7 +503,25 @@ pub unsafe extern "C-unwind" fn tuple_lock(
         }
     }
     let wait = wait_policy == pg_sys::LockWaitPolicy::LockWaitBlock;
-    let (value, changed) = match lock_committed_row(rel, tid, &key, mode, wait, snapshot) {
+    let locked = lock_committed_row(rel, tid, &key, mode, wait, snapshot);
+    if let (Some(written_by), RowLock::Held { .. }) = (txn::last_writer(&key), &locked) {
+        // Our own version, locked weaker than now asked (a DELETE after this
+        // transaction's UPDATE): the stronger lock is taken, and the row is
+        // the version we wrote, not the node's committed one — nobody else
+        // could change it since our write locked it.
+        return match txn::lookup(&key, txn::SEE_ALL).flatten() {
+            Some(value) => {
+                failure_data(tmfd, tid, 0);
+                store(rel, slot, &key, &value);
+                pg_sys::TM_Result::TM_Ok
+            }
+            None => {
+                failure_data(tmfd, tid, written_by);
+                pg_sys::TM_Result::TM_Deleted
+            }
+        };
+    }
+    let (value, changed) = match locked {
         RowLock::WouldBlock if wait_policy == pg_sys::LockWaitPolicy::LockWaitSkip => {
             failure_data(tmfd, tid, 0);
             return pg_sys::TM_Result::TM_WouldBlock;
