@@ -93,6 +93,9 @@ thread_local! {
     /// Set while a commit streams to the node; still set at ABORT means the
     /// node may hold staged writes of this transaction.
     static COMMITTING: Cell<bool> = const { Cell::new(false) };
+    /// Between this transaction's engine commit (at PRE_COMMIT) and the end
+    /// of Postgres's commit: see [`delete_range`].
+    static PAST_COMMIT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Notes a timestamp the node read at: the first becomes the transaction's
@@ -238,6 +241,15 @@ pub fn end_speculative(succeeded: bool) {
 
 /// Removes `[start, end)` at commit, and hides buffered keys in it now.
 pub fn delete_range(start: Vec<u8>, end: Vec<u8>, cid: pg_sys::CommandId) {
+    if PAST_COMMIT.with(|p| p.get()) {
+        // `ON COMMIT DELETE ROWS`: Postgres truncates those temp tables (and
+        // rebuilds their indexes) after the PRE_COMMIT callbacks, so after
+        // this transaction's engine commit. The truncate is not
+        // transactional on heap either: it is committed on its own, now.
+        with(|b| b.range_deletes.push((cid, start, end)));
+        commit();
+        return;
+    }
     with(|b| {
         let keys: Vec<Vec<u8>> = b.versions.range(start.clone()..end.clone()).map(|(k, _)| k.clone()).collect();
         for key in keys {
@@ -420,15 +432,18 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             crate::index::btree_classes::give_back_all();
             node_link::forget_all();
             commit();
+            PAST_COMMIT.with(|p| p.set(true));
             crate::snapshot::reset();
             crate::tam::versions::reset();
         }
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => PAST_COMMIT.with(|p| p.set(false)),
         XACT_EVENT_PRE_PREPARE if !is_empty() => {
             raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 "PREPARE TRANSACTION is not supported for transactions that wrote lyra tables"
             );
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            PAST_COMMIT.with(|p| p.set(false));
             crate::index::btree_classes::forget_lent(None);
             // A commit cut short may have staged writes on the node: a new
             // connection ends all that. Locks held are released by EndTxn.

@@ -97,3 +97,25 @@ SELECT count(*) FROM nocols;
 DROP VIEW dv;
 DROP TABLE d, d2, d_copy, tmp, unl, parted, h, nocols;
 DROP FUNCTION estimated_rows(text);
+-- ON COMMIT DELETE ROWS: Postgres truncates after Lyra's commit; the
+-- truncate (rows and index entries) commits on its own, as on heap
+CREATE TEMP TABLE tt (a int PRIMARY KEY, b text) USING lyra ON COMMIT DELETE ROWS;
+INSERT INTO tt VALUES (1, 'x'), (2, 'y');
+SELECT * FROM tt;
+BEGIN;
+INSERT INTO tt VALUES (3, 'z');
+SELECT * FROM tt;
+COMMIT;
+SELECT * FROM tt;
+INSERT INTO tt VALUES (3, 'again');
+BEGIN;
+INSERT INTO tt VALUES (1, 'one');
+INSERT INTO tt VALUES (1, 'dup');
+COMMIT;
+SELECT * FROM tt;
+CREATE TEMP TABLE td (a int) USING lyra ON COMMIT DROP;
+BEGIN;
+CREATE TEMP TABLE td2 (a int) USING lyra ON COMMIT DROP;
+INSERT INTO td2 VALUES (1);
+SELECT * FROM td2;
+COMMIT;
