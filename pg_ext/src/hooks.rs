@@ -395,7 +395,10 @@ unsafe fn new_index_kind(rel: pg_sys::Relation, oid: pg_sys::Oid) -> Option<inde
     if on_lyra && !(*rel).rd_indexcxt.is_null() {
         // Its cache entry was built already (a DEFERRABLE constraint's
         // trigger was created first): its access method cannot change now.
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "DEFERRABLE unique constraints are not supported on lyra tables");
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "a partitioned table's DEFERRABLE unique constraint is not supported on lyra partitions",
+        );
     }
     on_lyra.then_some(index::btree_classes::NewIndex::BtreeOnLyra)
 }

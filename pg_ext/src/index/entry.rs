@@ -24,6 +24,8 @@ pub struct IndexShape {
     pub index: TableId,
     /// Key columns: the type the operator class takes, and the collation.
     pub columns: Vec<(pg_sys::Oid, pg_sys::Oid)>,
+    /// Entries are keyed by their columns alone, the key being the
+    /// constraint (a unique index checked immediately).
     pub unique: bool,
     pub nulls_not_distinct: bool,
 }
@@ -43,7 +45,9 @@ impl IndexShape {
             table: crate::table::table_id(heap),
             index: crate::table::table_id(index),
             columns,
-            unique: (*form).indisunique,
+            // A DEFERRABLE unique index may hold duplicates until its
+            // check: its entries are laid out as a non-unique index's.
+            unique: (*form).indisunique && (*form).indimmediate,
             nulls_not_distinct: (*form).indnullsnotdistinct,
         }
     }

@@ -23,9 +23,15 @@
 //! Scans are ordered and run both ways, except where the encoding's order
 //! is not the column's ([`withhold_unordered`]).
 //!
-//! Not done yet: bitmap scans, `= ANY(array)` keys, index-only scans,
-//! DEFERRABLE unique constraints, descending entries, numeric and other
-//! types without an encoding.
+//! A DEFERRABLE unique index keeps non-unique entries (two rows may hold
+//! one key until the check): its inserts lock the key's *column prefix*
+//! on the node (so concurrent inserters of a key queue as for an immediate
+//! unique index) and report a possible conflict when another live entry
+//! has the key; Postgres then rechecks at the end of the statement or at
+//! COMMIT (`UNIQUE_CHECK_EXISTING`, see [`check_deferred_unique`]).
+//!
+//! Not done yet: bitmap scans, index-only scans, descending entries,
+//! ranges/arrays/composite types/jsonb keys.
 
 // Callback signatures are Postgres's, argument counts included.
 #![allow(clippy::too_many_arguments)]
@@ -219,7 +225,17 @@ unsafe extern "C-unwind" fn build_callback(
     let n = state.shape.columns.len();
     let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
     let (key, value, constrained) = state.shape.entry(values, isnull, row_id_of(tid));
-    if constrained && txn::lookup(&key, txn::SEE_ALL).flatten().is_some() {
+    let duplicate = if constrained {
+        txn::lookup(&key, txn::SEE_ALL).flatten().is_some()
+    } else if deferred_unique(state.index, &state.shape, isnull) {
+        // Entries of a deferrable index end with their row id.
+        let columns = &key[..key.len() - 8];
+        let end = lyra_engine::keys::memcmp::prefix_end(columns);
+        txn::next_visible(columns, None, &end, txn::SEE_ALL, false).is_some()
+    } else {
+        false
+    };
+    if duplicate {
         let described = describe(state.index, values, isnull);
         raise_detail(
             PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
@@ -275,23 +291,57 @@ unsafe extern "C-unwind" fn insert(
     _info: *mut pg_sys::IndexInfo,
 ) -> bool {
     let row = row_id_of(heap_tid);
-    if UNCHANGED.with(|u| u.borrow_mut().remove(&((*index).rd_id, row.0))) {
+    let unchanged = UNCHANGED.with(|u| u.borrow_mut().remove(&((*index).rd_id, row.0)));
+    let deferrable = (*(*index).rd_index).indisunique && !(*(*index).rd_index).indimmediate;
+    if unchanged && !deferrable {
         return true;
     }
     let shape = IndexShape::of(index, heap);
     let n = shape.columns.len();
     let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
     let (key, value, constrained) = shape.entry(values, isnull, row);
+    if deferred_unique(index, &shape, isnull) {
+        // The key without its row id: the columns every duplicate shares.
+        let columns = &key[..key.len() - 8];
+        if unchanged {
+            // An UPDATE that kept the key: the entry stays, but a pending
+            // recheck of the row's previous version would find that
+            // version gone (heap's follows the HOT chain to this one), so
+            // this version asks for a recheck of its own if needed.
+            return check_unique == pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO
+                || !other_live_entry(heap, heap_tid, columns, row, false);
+        }
+        return match check_unique {
+            // The trigger that rechecks a possible conflict: the entry is there.
+            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_EXISTING => {
+                if other_live_entry(heap, heap_tid, columns, row, true) {
+                    duplicate_key(index, values, isnull);
+                }
+                true
+            }
+            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO => {
+                txn::put(key, value, table::current_cid());
+                true
+            }
+            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES => {
+                if other_live_entry(heap, heap_tid, columns, row, true) {
+                    duplicate_key(index, values, isnull);
+                }
+                txn::put(key, value, table::current_cid());
+                true
+            }
+            _ => {
+                let conflict = other_live_entry(heap, heap_tid, columns, row, false);
+                txn::put(key, value, table::current_cid());
+                !conflict
+            }
+        };
+    }
     if constrained {
         match check_unique {
             pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES => {
                 if !claim_unique_entry(heap, heap_tid, &key, row) {
-                    let described = describe(index, values, isnull);
-                    raise_detail(
-                        PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-                        format!("duplicate key value violates unique constraint \"{}\"", table::relation_name(index)),
-                        format!("Key {described} already exists."),
-                    );
+                    duplicate_key(index, values, isnull);
                 }
             }
             // A speculative insertion (INSERT … ON CONFLICT): a conflict
@@ -302,11 +352,7 @@ unsafe extern "C-unwind" fn insert(
                     return false;
                 }
             }
-            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO => {}
-            _ => raise(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                "DEFERRABLE unique constraints are not supported on lyra tables",
-            ),
+            _ => {}
         }
     }
     txn::put(key, value, table::current_cid());
@@ -324,6 +370,54 @@ unsafe fn claim_unique_entry(heap: pg_sys::Relation, heap_tid: pg_sys::ItemPoint
         None => committed,
     };
     existing.is_none_or(|existing| entry_row_id(key, &existing) == Some(row))
+}
+
+/// 23505 for a row with key columns `values`/`isnull` in `index`.
+unsafe fn duplicate_key(index: pg_sys::Relation, values: &[pg_sys::Datum], isnull: &[bool]) -> ! {
+    raise_detail(
+        PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+        format!("duplicate key value violates unique constraint \"{}\"", table::relation_name(index)),
+        format!("Key {} already exists.", describe(index, values, isnull)),
+    )
+}
+
+/// Whether `index` is a DEFERRABLE unique index and the key `isnull`
+/// describes can conflict (NULLs are distinct unless NULLS NOT DISTINCT).
+unsafe fn deferred_unique(index: pg_sys::Relation, shape: &IndexShape, isnull: &[bool]) -> bool {
+    let form = (*index).rd_index;
+    (*form).indisunique && !(*form).indimmediate && (shape.nulls_not_distinct || !isnull.iter().any(|n| *n))
+}
+
+/// Whether a live entry of another row than `row` has the key columns
+/// `columns` (encoded), among the latest committed entries and this
+/// transaction's own — after locking `columns` on the node, which every
+/// inserter of that key does (held until the transaction ends). With
+/// `wait` false (an insert, `UNIQUE_CHECK_PARTIAL`), a lock held by
+/// another inserter counts as a possible conflict, to be rechecked later
+/// with `wait` (`UNIQUE_CHECK_EXISTING`, at the end of the statement or
+/// at COMMIT) — heap's inserts likewise wait only at the recheck.
+unsafe fn other_live_entry(
+    heap: pg_sys::Relation,
+    heap_tid: pg_sys::ItemPointer,
+    columns: &[u8],
+    row: RowId,
+    wait: bool,
+) -> bool {
+    pg_sys::check_for_interrupts!();
+    if txn::held_lock(columns, LockMode::Update).is_none()
+        && txn::lock_row(columns, LockMode::Update, wait, heap, heap_tid).is_none()
+    {
+        return true;
+    }
+    let end = lyra_engine::keys::memcmp::prefix_end(columns);
+    let read_latest = crate::snapshot::ReadTs::default();
+    let mut cursor = crate::tam::Cursor::over(table::table_id(heap), txn::SEE_ALL, read_latest, columns.to_vec(), end);
+    while let Some((key, value)) = cursor.next() {
+        if entry_row_id(&key, &value) != Some(row) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Deletes the entries of row `row` of `heap` whose key `new_slot` (an
@@ -393,6 +487,9 @@ pub unsafe fn remove_entries(
         let new_key = new_slot.filter(|&slot| indexed(slot)).map(|slot| entry_of(slot).0);
         if new_key.as_deref() == Some(old_key.as_slice()) {
             UNCHANGED.with(|u| u.borrow_mut().insert((oid, row.0)));
+            // A deferrable unique index still hears of the new version (see
+            // `insert`): the executor must call the index inserts.
+            changed |= (*(*index).rd_index).indisunique && !(*(*index).rd_index).indimmediate;
         } else {
             if constrained {
                 // Whoever inserts this key next waits for this transaction.
