@@ -238,6 +238,17 @@ INSERT INTO psf VALUES (3, 9);
 INSERT INTO psf VALUES (3, 2);
 SELECT * FROM psf ORDER BY id;
 DROP TABLE psf;
+-- a partitioned table's primary key added after its partition's: the
+-- partition's is attached (not a second one), and foreign keys find it
+CREATE TABLE pkp (a int) PARTITION BY LIST (a);
+CREATE TABLE pkp1 PARTITION OF pkp FOR VALUES IN (1) USING lyra;
+ALTER TABLE pkp1 ADD PRIMARY KEY (a);
+ALTER TABLE pkp ADD PRIMARY KEY (a);
+CREATE TABLE pkp_fk (a int REFERENCES pkp) USING lyra;
+INSERT INTO pkp VALUES (1);
+INSERT INTO pkp_fk VALUES (1);
+INSERT INTO pkp_fk VALUES (2);
+DROP TABLE pkp_fk, pkp;
 -- DEFERRABLE unique constraints: checked at COMMIT (or SET CONSTRAINTS
 -- IMMEDIATE); an UPDATE that keeps the key still has the row checked;
 -- a unique index build on duplicates fails as for an immediate one

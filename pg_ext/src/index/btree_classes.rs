@@ -200,7 +200,8 @@ pub fn is_lent(oid: pg_sys::Oid) -> bool {
 ///   "does not have default sorting behavior" (it compares `indclass`
 ///   with the default class *of the index's access method*).
 /// * `ALTER TABLE p ATTACH PARTITION t`, `ALTER INDEX pi ATTACH PARTITION
-///   i`, `CREATE INDEX` on a partitioned table: a partitioned table's index
+///   i`, `CREATE INDEX` or `ALTER TABLE … ADD PRIMARY KEY / UNIQUE` on a
+///   partitioned table: a partitioned table's index
 ///   is a btree (it has no storage and no table AM to route it by); a
 ///   Lyra partition's index that matches it is found by `CompareIndexInfo`,
 ///   which wants the same access method — without a match, ATTACH makes a
@@ -317,7 +318,7 @@ unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oi
     match (*stmt).type_ {
         pg_sys::NodeTag::T_IndexStmt => {
             let table = relation_oid((*(stmt as *mut pg_sys::IndexStmt)).relation);
-            if pg_sys::get_rel_relkind(table) == pg_sys::RELKIND_PARTITIONED_TABLE as std::ffi::c_char {
+            if partitioned(table) {
                 return indexes_under(table);
             }
             Vec::new()
@@ -342,6 +343,10 @@ unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oi
                         if keyed && !(*constraint).indexname.is_null() {
                             let namespace = pg_sys::get_rel_namespace(target);
                             found.push(pg_sys::get_relname_relid((*constraint).indexname, namespace));
+                        } else if keyed && partitioned(target) {
+                            // a partitioned table's new key: each partition's
+                            // matching index is attached, not made again
+                            found.extend(indexes_under(target));
                         }
                     }
                     pg_sys::NodeTag::T_PartitionCmd if (*cmd).subtype == pg_sys::AlterTableType::AT_AttachPartition => {
@@ -360,6 +365,10 @@ unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oi
         }
         _ => Vec::new(),
     }
+}
+
+unsafe fn partitioned(table: pg_sys::Oid) -> bool {
+    table != pg_sys::InvalidOid && pg_sys::get_rel_relkind(table) == pg_sys::RELKIND_PARTITIONED_TABLE as std::ffi::c_char
 }
 
 /// Every index of `table` and of the tables under it.

@@ -45,6 +45,7 @@ pub unsafe fn row_id_of(tid: pg_sys::ItemPointer) -> RowId {
 /// wrote: the row's TID, or a version TID when after-row triggers of
 /// `event` will fetch that version again.
 unsafe fn set_written_tid(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, row: RowId, cid: pg_sys::CommandId, event: u32) {
+    versions::note_writer(cid);
     let (block, offset) = if versions::has_after_row_triggers(rel, event) {
         versions::name(Version { row, which: Which::After(cid) })
     } else {
@@ -129,20 +130,24 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
 
 /// `xmin` of the Lyra row in `slot`, for the executor code that asks
 /// (ON CONFLICT under REPEATABLE READ: "was the row found inserted by this
-/// transaction?"): this transaction's id for a row it wrote, else
+/// transaction?"): for a row this transaction wrote, the id of the
+/// (sub)transaction that wrote its newest version, else
 /// FrozenTransactionId — committed, and older than any snapshot's horizon.
 ///
 /// # Safety
 /// `slot` holds a row of a Lyra table (its `tts_tableOid` and TID set).
 pub unsafe fn inserting_xid(slot: *mut pg_sys::TupleTableSlot) -> pg_sys::TransactionId {
     let rel = pg_sys::RelationIdGetRelation((*slot).tts_tableOid);
-    let ours = super::is_lyra(rel)
-        && txn::last_writer(&table::row_key(table::table_id(rel), row_id_of(&mut (*slot).tts_tid))).is_some();
+    let ours = if super::is_lyra(rel) {
+        txn::last_writer(&table::row_key(table::table_id(rel), row_id_of(&mut (*slot).tts_tid)))
+    } else {
+        None
+    };
     if !rel.is_null() {
         pg_sys::RelationClose(rel);
     }
-    if ours {
-        pg_sys::GetCurrentTransactionId()
+    if let Some(cid) = ours {
+        versions::writer_xid(cid)
     } else {
         pg_sys::FrozenTransactionId
     }

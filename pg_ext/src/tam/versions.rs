@@ -84,6 +84,33 @@ pub fn reset() {
         v.clear();
         v.shrink_to(1024);
     });
+    WRITERS.with(|w| w.borrow_mut().clear());
+}
+
+thread_local! {
+    /// The subtransaction ids that wrote under each command, for the
+    /// commands that ran inside a subtransaction (a row's `xmin`).
+    static WRITERS: RefCell<std::collections::HashMap<pg_sys::CommandId, pg_sys::TransactionId>> =
+        RefCell::new(std::collections::HashMap::new());
+}
+
+/// Command `cid` writes a row: inside a subtransaction, remembers that
+/// subtransaction's id (taking one, as heap's write would).
+pub fn note_writer(cid: pg_sys::CommandId) {
+    // SAFETY: plain reads of the backend's transaction state.
+    unsafe {
+        if pg_sys::GetCurrentTransactionNestLevel() > 1 {
+            let xid = pg_sys::GetCurrentTransactionId();
+            WRITERS.with(|w| w.borrow_mut().insert(cid, xid));
+        }
+    }
+}
+
+/// The id of the (sub)transaction whose command `cid` wrote a row.
+pub fn writer_xid(cid: pg_sys::CommandId) -> pg_sys::TransactionId {
+    WRITERS.with(|w| w.borrow().get(&cid).copied())
+        // SAFETY: takes the top-level transaction's id, as heap's write would.
+        .unwrap_or_else(|| unsafe { pg_sys::GetTopTransactionId() })
 }
 
 /// Whether writes to `rel` by `event` (`TRIGGER_EVENT_INSERT`, `_UPDATE`,
