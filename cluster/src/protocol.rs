@@ -152,6 +152,70 @@ pub struct Scan {
     /// one round trip per page, not one per row).
     #[prost(uint64, optional, tag = "7")]
     pub rows_of_table: Option<u64>,
+    /// Conditions every row sent must meet (a pushed-down `WHERE`; see
+    /// `lyra_engine::row_filter`): on the rows themselves, or with
+    /// `rows_of_table` on the entries' rows. Rows that fail are skipped.
+    #[prost(message, repeated, tag = "8")]
+    pub filter: Vec<RowCondition>,
+}
+
+/// One condition of [`Scan::filter`].
+#[derive(Clone, PartialEq, Message)]
+pub struct RowCondition {
+    #[prost(uint32, tag = "1")]
+    pub column: u32,
+    #[prost(enumeration = "ValueKind", tag = "2")]
+    pub kind: i32,
+    #[prost(enumeration = "ValueTest", tag = "3")]
+    pub test: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub value: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum ValueKind {
+    Int = 0,
+    Float = 1,
+    Bytes = 2,
+    Bool = 3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum ValueTest {
+    Eq = 0,
+    Ne = 1,
+    Lt = 2,
+    Le = 3,
+    Gt = 4,
+    Ge = 5,
+    IsNull = 6,
+    IsNotNull = 7,
+}
+
+impl RowCondition {
+    /// The engine's form of the condition; `None` for an unknown kind or test.
+    pub fn to_engine(&self) -> Option<lyra_engine::row_filter::Condition> {
+        use lyra_engine::row_filter::{Condition, Kind, Test};
+        let kind = match ValueKind::try_from(self.kind).ok()? {
+            ValueKind::Int => Kind::Int,
+            ValueKind::Float => Kind::Float,
+            ValueKind::Bytes => Kind::Bytes,
+            ValueKind::Bool => Kind::Bool,
+        };
+        let test = match ValueTest::try_from(self.test).ok()? {
+            ValueTest::Eq => Test::Eq,
+            ValueTest::Ne => Test::Ne,
+            ValueTest::Lt => Test::Lt,
+            ValueTest::Le => Test::Le,
+            ValueTest::Gt => Test::Gt,
+            ValueTest::Ge => Test::Ge,
+            ValueTest::IsNull => Test::IsNull,
+            ValueTest::IsNotNull => Test::IsNotNull,
+        };
+        Some(Condition { column: self.column as usize, kind, test, value: self.value.clone() })
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -390,6 +454,11 @@ pub struct Scanned {
     /// The timestamp the scan read at.
     #[prost(message, optional, tag = "3")]
     pub read_ts: Option<Ts>,
+    /// With a filter: the last key the scan looked at, where the next page
+    /// starts (after it) — the page may end with rows the filter skipped,
+    /// or hold none at all.
+    #[prost(bytes = "bytes", optional, tag = "4")]
+    pub resume: Option<bytes::Bytes>,
 }
 
 #[derive(Clone, PartialEq, Message)]

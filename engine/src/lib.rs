@@ -44,6 +44,7 @@ pub mod hlc;
 pub mod keys;
 pub mod mvcc;
 pub mod row;
+pub mod row_filter;
 pub mod storage;
 
 pub use error::{Error, Result, TxnError, TxnResult};

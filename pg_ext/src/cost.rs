@@ -104,6 +104,30 @@ pub unsafe fn add_seq_scans(rel: *mut pg_sys::RelOptInfo, seq_scans: Vec<*mut pg
     }
 }
 
+/// The node reading a row and judging it by a pushed-down filter, per row:
+/// its part of a seq scan's per-row cost that stays when the row is not
+/// sent.
+const NODE_FILTER: f64 = 0.01;
+
+/// The cost of a LyraScan of the whole table whose rows the node filters
+/// (`crate::lyrascan::offer_filtered`): a seq scan that pays the node's
+/// read of every row, but the transfer and the backend's work only for
+/// the rows the filter lets through (`rel.rows`).
+///
+/// # Safety
+/// `rel` is a Lyra base relation whose size and selectivity are set.
+pub unsafe fn filtered_scan(rel: *mut pg_sys::RelOptInfo) -> (f64, f64) {
+    let startup = (*rel).baserestrictcost.startup;
+    let sent = (*rel).rows;
+    let per_sent = pg_sys::cpu_tuple_cost + ROW_TRANSFER + (*rel).baserestrictcost.per_tuple;
+    let mut total = startup + pg_sys::seq_page_cost * (*rel).pages as f64 + (*rel).tuples * NODE_FILTER + sent * per_sent;
+    // It reads the whole table: `enable_seqscan = off` is for it too.
+    if !pg_sys::enable_seqscan {
+        total += pg_sys::disable_cost;
+    }
+    (startup, total)
+}
+
 /// The cost of a LyraScan reading what `index_path` reads: (startup, total).
 ///
 /// # Safety

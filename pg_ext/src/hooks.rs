@@ -443,6 +443,7 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
     }
     crate::lyrascan::offer(rel);
     crate::cost::add_seq_scans(rel, seq_scans);
+    crate::lyrascan::offer_filtered(rel);
     if (*rel).consider_parallel {
         (*rel).consider_parallel = false;
         (*rel).partial_pathlist = std::ptr::null_mut();

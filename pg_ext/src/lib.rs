@@ -28,6 +28,7 @@ mod hooks;
 mod index;
 mod lyrascan;
 mod node_link;
+mod pushdown;
 mod slot;
 mod snapshot;
 mod table;

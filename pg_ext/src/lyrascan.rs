@@ -36,13 +36,18 @@
 //! range read; `ANALYZE` the requests sent to the node (round trips), so
 //! a point `SELECT` shows `Node Round Trips: 1`.
 //!
-//! Not done yet: filters, projection and `LIMIT` pushed into the node
-//! (rows are filtered and projected in the backend, as for a seq scan;
-//! a `LIMIT` sizes the first page of entries when the scan's rows go
-//! straight to it, see [`limit_hint`]); the
-//! ranges of an `IN (…)` list on a non-unique index are one request each;
-//! scans with no index condition stay Postgres's seq scans over the table
-//! AM.
+//! A LyraScan can also read the **whole table with a filter** the node
+//! applies ([`offer_filtered`], `Node Filter` in `EXPLAIN`): the clauses
+//! the node can judge ([`crate::pushdown`]) go with every page request,
+//! and the node sends only the rows that may match. It competes with the
+//! seq scan, which ships every row ([`crate::cost::filtered_scan`]); the
+//! backend evaluates all clauses again on what it gets.
+//!
+//! Not done yet: filters on an index scan's rows, projection pushed into
+//! the node; a `LIMIT` sizes the first page of entries when the scan's
+//! rows go straight to it ([`limit_hint`]), it is not a node-side limit;
+//! the ranges of an `IN (…)` list on a non-unique index are one request
+//! each.
 
 use std::ffi::{c_int, CStr};
 
@@ -112,6 +117,30 @@ pub unsafe fn offer(rel: *mut pg_sys::RelOptInfo) {
     }
 }
 
+/// Offers a LyraScan of the whole table that has the node filter rows by
+/// the clauses of `rel` it can judge ([`crate::pushdown`]), if any: it
+/// competes with the seq scan, which ships every row.
+pub unsafe fn offer_filtered(rel: *mut pg_sys::RelOptInfo) {
+    if !crate::guc::enable_lyrascan() {
+        return;
+    }
+    let (pushed, _) = crate::pushdown::pushable((*rel).baserestrictinfo, (*rel).relid);
+    if pushed.is_null() {
+        return;
+    }
+    let custom = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomPath>()) as *mut pg_sys::CustomPath;
+    (*custom).path.type_ = pg_sys::NodeTag::T_CustomPath;
+    (*custom).path.pathtype = pg_sys::NodeTag::T_CustomScan;
+    (*custom).path.parent = rel;
+    (*custom).path.pathtarget = (*rel).reltarget;
+    (*custom).path.rows = (*rel).rows;
+    ((*custom).path.startup_cost, (*custom).path.total_cost) = crate::cost::filtered_scan(rel);
+    (*custom).flags = pg_sys::CUSTOMPATH_SUPPORT_PROJECTION;
+    (*custom).custom_private = pushed;
+    (*custom).methods = &raw const PATH_METHODS;
+    pg_sys::add_path(rel, custom.cast());
+}
+
 unsafe fn wrap(rel: *mut pg_sys::RelOptInfo, index_path: *mut pg_sys::IndexPath) -> *mut pg_sys::CustomPath {
     let custom = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomPath>()) as *mut pg_sys::CustomPath;
     (*custom).path = (*index_path).path;
@@ -130,9 +159,12 @@ unsafe extern "C-unwind" fn plan_path(
     rel: *mut pg_sys::RelOptInfo,
     path: *mut pg_sys::CustomPath,
     tlist: *mut pg_sys::List,
-    _clauses: *mut pg_sys::List,
+    clauses: *mut pg_sys::List,
     custom_plans: *mut pg_sys::List,
 ) -> *mut pg_sys::Plan {
+    if custom_plans.is_null() {
+        return plan_filtered(rel, path, tlist, clauses);
+    }
     let mut child = pg_sys::list_nth(custom_plans, 0) as *mut pg_sys::IndexScan;
     // Pseudo-constant quals (`WHERE $1 IS NULL`, `k = 1 AND k = 2`) put a
     // gating Result over the child; Postgres gates the LyraScan the same
@@ -157,6 +189,32 @@ unsafe extern "C-unwind" fn plan_path(
     private = pg_sys::lappend_int(private, (*child).indexorderdir as c_int);
     private = pg_sys::lappend_int(private, pg_sys::list_length(quals));
     private = pg_sys::lappend_int(private, limit_hint(root, path, (*scan).scan.plan.qual));
+    (*scan).custom_private = private;
+    (*scan).methods = &raw const SCAN_METHODS;
+    scan.cast()
+}
+
+/// The plan of a filtered table scan ([`offer_filtered`]): every clause
+/// is a qual the backend evaluates (the node's filter only thins the rows
+/// sent); the pushed ones are `custom_exprs`; no index (`custom_private`
+/// starts with 0).
+unsafe fn plan_filtered(
+    rel: *mut pg_sys::RelOptInfo,
+    path: *mut pg_sys::CustomPath,
+    tlist: *mut pg_sys::List,
+    clauses: *mut pg_sys::List,
+) -> *mut pg_sys::Plan {
+    let scan = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomScan>()) as *mut pg_sys::CustomScan;
+    (*scan).scan.plan.type_ = pg_sys::NodeTag::T_CustomScan;
+    (*scan).scan.plan.targetlist = tlist;
+    (*scan).scan.plan.qual = pg_sys::extract_actual_clauses(clauses, false);
+    (*scan).scan.scanrelid = (*rel).relid;
+    (*scan).flags = (*path).flags;
+    (*scan).custom_exprs = pg_sys::list_copy((*path).custom_private);
+    let mut private = pg_sys::lappend_int(std::ptr::null_mut(), 0);
+    private = pg_sys::lappend_int(private, pg_sys::ScanDirection::ForwardScanDirection as c_int);
+    private = pg_sys::lappend_int(private, 0);
+    private = pg_sys::lappend_int(private, 0);
     (*scan).custom_private = private;
     (*scan).methods = &raw const SCAN_METHODS;
     scan.cast()
@@ -198,6 +256,10 @@ struct LyraScanState {
     /// The `LIMIT` the rows go straight to, if any (0: none).
     limit: c_int,
     round_trips: u64,
+    /// A filtered table scan (no index): the table scan, and the clauses
+    /// the node judges.
+    table_scan: pg_sys::TableScanDesc,
+    node_filter: *mut pg_sys::List,
 }
 
 extern "C-unwind" {
@@ -239,8 +301,14 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
     let index_oid = pg_sys::Oid::from(pg_sys::list_nth_int(private, 0) as u32);
     let nquals = pg_sys::list_nth_int(private, 2);
     let exprs = (*plan).custom_exprs;
-    let quals = pg_sys::list_truncate(pg_sys::list_copy(exprs), nquals);
     use_table_slots(node, estate);
+    if index_oid == pg_sys::InvalidOid {
+        // A filtered table scan: begun at the first fetch, as below.
+        state(node).node_filter = exprs;
+        state(node).direction = pg_sys::ScanDirection::ForwardScanDirection;
+        return;
+    }
+    let quals = pg_sys::list_truncate(pg_sys::list_copy(exprs), nquals);
     let state = state(node);
     state.direction = pg_sys::list_nth_int(private, 1) as pg_sys::ScanDirection::Type;
     state.limit = pg_sys::list_nth_int(private, 3);
@@ -311,6 +379,9 @@ unsafe extern "C-unwind" fn exec(node: *mut pg_sys::CustomScanState) -> *mut pg_
 /// The next tuple of the index scan that satisfies the index quals.
 #[pg_guard]
 unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSlot {
+    if state(ss.cast()).index.is_null() {
+        return next_filtered(ss);
+    }
     if !state(ss.cast()).keys_ready {
         start(ss.cast());
     }
@@ -335,10 +406,32 @@ unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::Tup
     }
 }
 
+/// The next row of a filtered table scan (the backend's quals are applied
+/// by `ExecScan`).
+unsafe fn next_filtered(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSlot {
+    let state = state(ss.cast());
+    let estate = (*ss).ps.state;
+    if state.table_scan.is_null() {
+        let plan = (*ss).ps.plan as *mut pg_sys::CustomScan;
+        let (_, conditions) = crate::pushdown::pushable(state.node_filter, (*plan).scan.scanrelid);
+        state.table_scan = pg_sys::table_beginscan((*ss).ss_currentRelation, (*estate).es_snapshot, 0, std::ptr::null_mut());
+        crate::tam::push_filter(state.table_scan, conditions);
+    }
+    let slot = (*ss).ss_ScanTupleSlot;
+    let before = lyra_cluster::client::requests_sent();
+    let found = pg_sys::table_scan_getnextslot(state.table_scan, (*estate).es_direction, slot);
+    state.round_trips += lyra_cluster::client::requests_sent() - before;
+    if !found {
+        return pg_sys::ExecClearTuple(slot);
+    }
+    slot
+}
+
 /// Whether `slot` satisfies the scan's original index quals.
 #[pg_guard]
 unsafe extern "C-unwind" fn recheck(ss: *mut pg_sys::ScanState, slot: *mut pg_sys::TupleTableSlot) -> bool {
-    quals_hold(state(ss.cast()), ss, slot)
+    // A filtered table scan has no index quals: ExecScan applies its quals.
+    state(ss.cast()).index.is_null() || quals_hold(state(ss.cast()), ss, slot)
 }
 
 unsafe fn quals_hold(state: &LyraScanState, ss: *mut pg_sys::ScanState, slot: *mut pg_sys::TupleTableSlot) -> bool {
@@ -354,12 +447,20 @@ unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
     // The next fetch starts the scan again, with the runtime keys'
     // new values.
     state(node).keys_ready = false;
+    let table_scan = state(node).table_scan;
+    if !table_scan.is_null() {
+        pg_sys::table_rescan(table_scan, std::ptr::null_mut());
+    }
     pg_sys::ExecScanReScan(&mut (*node).ss);
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn end(node: *mut pg_sys::CustomScanState) {
     let state = state(node);
+    if !state.table_scan.is_null() {
+        pg_sys::table_endscan(state.table_scan);
+        state.table_scan = std::ptr::null_mut();
+    }
     if !state.scan.is_null() {
         pg_sys::index_endscan(state.scan);
         state.scan = std::ptr::null_mut();
@@ -377,6 +478,16 @@ unsafe extern "C-unwind" fn explain(
     es: *mut pg_sys::ExplainState,
 ) {
     let state = state(node);
+    if state.index.is_null() {
+        let context = pg_sys::set_deparse_context_plan((*es).deparse_cxt, (*node).ss.ps.plan, ancestors);
+        let filter = pg_sys::make_ands_explicit(state.node_filter);
+        let filter = pg_sys::deparse_expression(filter.cast(), context, (*es).verbose, false);
+        pg_sys::ExplainPropertyText(c"Node Filter".as_ptr(), filter, es);
+        if (*es).analyze {
+            pg_sys::ExplainPropertyUInteger(c"Node Round Trips".as_ptr(), std::ptr::null(), state.round_trips, es);
+        }
+        return;
+    }
     let index_name = CStr::from_ptr((*(*state.index).rd_rel).relname.data.as_ptr());
     pg_sys::ExplainPropertyText(c"Index".as_ptr(), index_name.as_ptr(), es);
     if state.direction == pg_sys::ScanDirection::BackwardScanDirection {

@@ -52,6 +52,7 @@ use lyra_engine::keys::{is_versioned, memcmp, Key, RowId};
 use lyra_engine::mvcc::locks::{Acquire, LockMode as Mode, LockTable, Owner};
 use lyra_engine::mvcc::recent::RecentWrites;
 use lyra_engine::mvcc::{scan::scan_visible, scan::scan_visible_reverse, Mvcc};
+use lyra_engine::row_filter;
 use lyra_engine::storage::Engine;
 use lyra_engine::TxnError;
 
@@ -398,14 +399,32 @@ impl<E: Engine> Service<E> {
     fn scan(&self, conn: &Connection, scan: crate::protocol::Scan) -> Reply {
         let max_rows = limit(scan.max_rows, DEFAULT_SCAN_ROWS, MAX_SCAN_ROWS);
         let max_bytes = limit(scan.max_bytes, DEFAULT_SCAN_BYTES, MAX_SCAN_BYTES);
+        let filter: Vec<_> = scan
+            .filter
+            .iter()
+            .map(|c| c.to_engine())
+            .collect::<Option<_>>()
+            .ok_or_else(|| Failure(ErrorCode::InvalidInput, "unknown kind or test in a scan filter".into()))?;
+        // Rows filter themselves as they are visited; entries' rows once read.
+        let filter_rows = !filter.is_empty() && scan.rows_of_table.is_none();
         // Pairs are copied once, into one buffer for the page; each KvPair
         // is a slice of it (no allocation per pair).
         let mut arena = BytesMut::new();
         let mut spans = Vec::new();
+        let mut last_seen = Vec::new();
+        // Rows a filter skips count against the page's bytes (the work of
+        // looking at them), not its rows: a selective filter's page looks
+        // at up to `max_bytes` of rows.
         let mut keep = |k: &[u8], v: &[u8]| {
+            if filter_rows && !row_filter::keeps(v, &filter) {
+                last_seen.clear();
+                last_seen.extend_from_slice(k);
+                return false;
+            }
             spans.push((arena.len(), k.len(), v.len()));
             arena.extend_from_slice(k);
             arena.extend_from_slice(v);
+            true
         };
         let (more, read_ts) = if is_versioned(&scan.start) {
             let read_ts = self.read_ts(conn, scan.read_ts)?;
@@ -414,23 +433,34 @@ impl<E: Engine> Service<E> {
             (end.more, Some(read_ts))
         } else if scan.reverse {
             return Err(Failure(ErrorCode::InvalidInput, "reverse scans are for versioned keys only".into()));
+        } else if !filter.is_empty() {
+            return Err(Failure(ErrorCode::InvalidInput, "filters are for versioned rows only".into()));
         } else {
-            self.engine.scan_visit(&scan.start, &scan.end, max_rows, max_bytes, &mut |k, v| {
-                keep(k, v);
-                true
-            })?;
+            self.engine.scan_visit(&scan.start, &scan.end, max_rows, max_bytes, &mut |k, v| keep(k, v))?;
             // A limit may have stopped the scan exactly at the last key; the
             // client then asks once more and gets an empty, final page.
             (spans.len() >= max_rows || arena.len() >= max_bytes, None)
         };
-        let rows = match (scan.rows_of_table, read_ts) {
+        let mut rows = match (scan.rows_of_table, read_ts) {
             (Some(table), Some(at)) => self.rows_of_entries(table, &arena, &spans, at)?,
             _ => Vec::new(),
         };
+        if !filter.is_empty() && scan.rows_of_table.is_some() {
+            // The last entry looked at is where the next page resumes.
+            if let Some(&(at, k, _)) = spans.last() {
+                last_seen = arena[at..at + k].to_vec();
+            }
+            (spans, rows) = spans
+                .into_iter()
+                .zip(rows)
+                .filter(|(_, row)| row.as_deref().is_none_or(|r| row_filter::keeps(r, &filter)))
+                .unzip();
+        }
+        let resume = (!filter.is_empty()).then(|| bytes::Bytes::from(last_seen));
         let read_ts = read_ts.map(Into::into);
         let arena = arena.freeze();
         let mut rows = rows.into_iter().map(|row| row.map(bytes::Bytes::from));
-        let pairs = spans
+        let pairs: Vec<KvPair> = spans
             .into_iter()
             .map(|(at, k, v)| KvPair {
                 key: arena.slice(at..at + k),
@@ -438,7 +468,14 @@ impl<E: Engine> Service<E> {
                 row: rows.next().flatten(),
             })
             .collect();
-        Ok(response::Kind::Scanned(Scanned { pairs, more, read_ts }))
+        // The resume key is the later of the last pair sent and the last
+        // row skipped (both in scan order).
+        let resume = resume.map(|skipped| match pairs.last() {
+            Some(p) if skipped.is_empty() || (p.key[..] > skipped[..]) != scan.reverse => p.key.clone(),
+            _ => skipped,
+        });
+        let resume = resume.filter(|r| !r.is_empty());
+        Ok(response::Kind::Scanned(Scanned { pairs, more, read_ts, resume }))
     }
 
     /// The rows of `table` that the scanned index entries (`spans` of
@@ -584,7 +621,7 @@ mod tests {
         assert_eq!(get_at(&service, &row(2), snapshot).0, None);
         assert_eq!(get(&service, &row(1)), Some(b"new".to_vec()));
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false, rows_of_table: None };
+        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false, rows_of_table: None, filter: Vec::new() };
         let response::Kind::Scanned(old) = call(&service, &mut service.connect(), request::Kind::Scan(scan(snapshot))) else {
             panic!("not a scan page")
         };
@@ -606,7 +643,7 @@ mod tests {
         let (mut start, end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new() };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };
@@ -694,7 +731,7 @@ mod tests {
         put(&service, plain, b"");
         put(&service, dangling, &9u64.to_be_bytes());
         let (start, end) = KeyPrefix::Index { table: 7, index: 8 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7) };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new() };
         let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("scan answered with something else")
         };
@@ -702,11 +739,83 @@ mod tests {
         assert_eq!(rows, vec![Some(&b"row three"[..]), Some(&b"row four"[..]), None]);
         // Rows of a range that holds no entries are refused, not misread.
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7) };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new() };
         let response::Kind::Error(e) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("rows are no index entries")
         };
         assert_eq!(e.code, ErrorCode::InvalidInput as i32);
+    }
+
+    /// Rows encoded as the backend encodes one int4 column.
+    fn int_row(v: i32) -> Vec<u8> {
+        lyra_engine::row::encode_row(0, &[Some(&v.to_le_bytes()[..])])
+    }
+
+    fn greater_than(v: i64) -> Vec<crate::protocol::RowCondition> {
+        use crate::protocol::{RowCondition, ValueKind, ValueTest};
+        vec![RowCondition { column: 0, kind: ValueKind::Int as i32, test: ValueTest::Gt as i32, value: v.to_le_bytes().to_vec() }]
+    }
+
+    #[test]
+    fn a_filtered_scan_sends_only_matching_rows_and_resumes_past_skipped_ones() {
+        let service = service();
+        for i in 0..20 {
+            put(&service, row(i), &int_row(i as i32));
+        }
+        for reverse in [false, true] {
+            let (start, end) = KeyPrefix::Rows { table: 7 }.range();
+            let (mut start, mut end) = (start, end);
+            let mut seen = Vec::new();
+            let mut pages = 0;
+            loop {
+                // 3 rows or 60 bytes (about 4 rows looked at) a page
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 60, read_ts: None, reverse, rows_of_table: None, filter: greater_than(14) };
+                let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
+                    panic!("scan answered with something else")
+                };
+                pages += 1;
+                // pages of only skipped rows still move the scan on
+                let resume = page.resume.clone().expect("a filtered page says where to resume").to_vec();
+                if reverse {
+                    end = resume;
+                } else {
+                    start = resume;
+                    start.push(0);
+                }
+                seen.extend(page.pairs.iter().map(|p| {
+                    let view = lyra_engine::row::RowView::decode(&p.value).expect("a row");
+                    i32::from_le_bytes(view.column(0).expect("a value").try_into().expect("4 bytes"))
+                }));
+                if !page.more {
+                    break;
+                }
+            }
+            let mut expected: Vec<i32> = (15..20).collect();
+            if reverse {
+                expected.reverse();
+            }
+            assert_eq!(seen, expected, "reverse: {reverse}");
+            assert!(pages >= 5, "20 rows, about 4 looked at a page: {pages} pages");
+        }
+    }
+
+    #[test]
+    fn a_filtered_index_scan_drops_entries_whose_rows_fail() {
+        let service = service();
+        for i in 0..6u64 {
+            put(&service, row(i), &int_row(i as i32 * 10));
+            let entry = Key::IndexEntry { table: 7, index: 8, entry: [&[b'k', i as u8][..], &i.to_be_bytes()].concat() }.encode();
+            put(&service, entry, b"");
+        }
+        let (start, end) = KeyPrefix::Index { table: 7, index: 8 }.range();
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: greater_than(25) };
+        let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
+            panic!("scan answered with something else")
+        };
+        let rows: Vec<Vec<u8>> = page.pairs.iter().map(|p| p.row.clone().expect("a row").to_vec()).collect();
+        assert_eq!(rows, vec![int_row(30), int_row(40), int_row(50)]);
+        let last_entry = Key::IndexEntry { table: 7, index: 8, entry: [&[b'k', 5][..], &5u64.to_be_bytes()].concat() }.encode();
+        assert_eq!(page.resume.as_deref(), Some(&last_entry[..]));
     }
 
     #[test]
@@ -719,7 +828,7 @@ mod tests {
         let (start, mut end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true, rows_of_table: None };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true, rows_of_table: None, filter: Vec::new() };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };

@@ -198,7 +198,8 @@ impl<E: Engine> Mvcc<E> {
     ) -> TxnResult<Vec<KvPair>> {
         let mut pairs = Vec::new();
         scan::scan_visible(&*self.engine, start, end, read_ts, limit.max(1), usize::MAX, &mut |k, v| {
-            pairs.push((k.to_vec(), v.to_vec()))
+            pairs.push((k.to_vec(), v.to_vec()));
+            true
         })?;
         pairs.truncate(limit);
         Ok(pairs)
@@ -215,7 +216,8 @@ impl<E: Engine> Mvcc<E> {
     ) -> TxnResult<Vec<KvPair>> {
         let mut pairs = Vec::new();
         scan::scan_visible_reverse(&*self.engine, start, end, read_ts, limit.max(1), usize::MAX, &mut |k, v| {
-            pairs.push((k.to_vec(), v.to_vec()))
+            pairs.push((k.to_vec(), v.to_vec()));
+            true
         })?;
         pairs.truncate(limit);
         Ok(pairs)

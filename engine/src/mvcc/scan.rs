@@ -50,8 +50,9 @@ enum Stop {
 }
 
 /// Visits every user key in `[start, end)` (`end` empty: unbounded) visible
-/// at `read_ts`, with its value, in key order, until `max_rows` keys or
-/// `max_bytes` of keys and values were visited. Fails with `KeyLocked` at a
+/// at `read_ts`, with its value, in key order, until `visit` took
+/// `max_rows` of them (it answers whether it takes each: a filter may
+/// skip some) or `max_bytes` of keys and values were visited. Fails with `KeyLocked` at a
 /// lock of a transaction started at or before `read_ts`.
 pub fn scan_visible<E: Engine>(
     engine: &E,
@@ -60,7 +61,7 @@ pub fn scan_visible<E: Engine>(
     read_ts: Timestamp,
     max_rows: usize,
     max_bytes: usize,
-    visit: &mut dyn FnMut(&[u8], &[u8]),
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
 ) -> TxnResult<ScanEnd> {
     if max_rows == 0 {
         return Err(Error::InvalidInput("scan max_rows must be at least 1".into()).into());
@@ -125,9 +126,8 @@ pub fn scan_visible<E: Engine>(
                             decided = true;
                             user_key.clear();
                             unescape_prefix(prefix, &mut user_key);
-                            rows += 1;
                             bytes += user_key.len() + value.len();
-                            visit(&user_key, value);
+                            rows += visit(&user_key, value) as usize;
                         }
                         (WriteKind::Put, None) => {
                             let mut key = Vec::new();
@@ -146,9 +146,8 @@ pub fn scan_visible<E: Engine>(
             Some(Stop::Failed(e)) => return Err(e),
             Some(Stop::NeedsData { key, start_ts }) => {
                 let value = super::MvccReader::new(engine).load_data(&key, start_ts)?;
-                rows += 1;
                 bytes += key.len() + value.len();
-                visit(&key, &value);
+                rows += visit(&key, &value) as usize;
                 from = key_records(&key).1;
             }
         }
@@ -175,7 +174,7 @@ pub fn scan_visible_reverse<E: Engine>(
     read_ts: Timestamp,
     max_rows: usize,
     max_bytes: usize,
-    visit: &mut dyn FnMut(&[u8], &[u8]),
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
 ) -> TxnResult<ScanEnd> {
     if max_rows == 0 {
         return Err(Error::InvalidInput("scan max_rows must be at least 1".into()).into());
@@ -196,9 +195,8 @@ pub fn scan_visible_reverse<E: Engine>(
         key.clear();
         unescape_prefix(&prefix, &mut key);
         if let Some(value) = reader.get(&key, read_ts)? {
-            rows += 1;
             bytes += key.len() + value.len();
-            visit(&key, &value);
+            rows += visit(&key, &value) as usize;
         }
         // Every record of the key sorts after its bare prefix.
         cursor = prefix;
@@ -229,7 +227,8 @@ mod tests {
     fn collect(mvcc: &Mvcc<Memory>, read_ts: u64, max_rows: usize) -> (Vec<(Vec<u8>, Vec<u8>)>, bool) {
         let mut out = Vec::new();
         let end = scan_visible(&**mvcc.engine(), b"", b"", ts(read_ts), max_rows, usize::MAX, &mut |k, v| {
-            out.push((k.to_vec(), v.to_vec()))
+            out.push((k.to_vec(), v.to_vec()));
+            true
         })
         .unwrap();
         (out, end.more)
@@ -292,12 +291,14 @@ mod tests {
             for (start, end) in ranges {
                 let mut forward = Vec::new();
                 scan_visible(&**mvcc.engine(), start, end, ts(read_ts), 100, usize::MAX, &mut |k, v| {
-                    forward.push((k.to_vec(), v.to_vec()))
+                    forward.push((k.to_vec(), v.to_vec()));
+                    true
                 })
                 .unwrap();
                 let mut backward = Vec::new();
                 let end_state = scan_visible_reverse(&**mvcc.engine(), start, end, ts(read_ts), 100, usize::MAX, &mut |k, v| {
-                    backward.push((k.to_vec(), v.to_vec()))
+                    backward.push((k.to_vec(), v.to_vec()));
+                    true
                 })
                 .unwrap();
                 assert!(!end_state.more);
@@ -306,7 +307,8 @@ mod tests {
             }
             let mut two = Vec::new();
             let end_state = scan_visible_reverse(&**mvcc.engine(), b"", b"", ts(2000), 2, usize::MAX, &mut |k, _| {
-                two.push(k.to_vec())
+                two.push(k.to_vec());
+                true
             })
             .unwrap();
             assert!(end_state.more);
@@ -320,7 +322,7 @@ mod tests {
         let mut txn = crate::mvcc::Transaction::begin(ts(10));
         txn.put(b"x", b"1");
         txn.prewrite(&mvcc).unwrap();
-        let result = scan_visible(&**mvcc.engine(), b"", b"", ts(10), 10, usize::MAX, &mut |_, _| {});
+        let result = scan_visible(&**mvcc.engine(), b"", b"", ts(10), 10, usize::MAX, &mut |_, _| true);
         assert!(matches!(result, Err(TxnError::KeyLocked(_))));
         assert_eq!(collect(&mvcc, 9, 10).0, vec![]);
     }

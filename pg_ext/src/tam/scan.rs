@@ -18,7 +18,7 @@
 
 use bytes::Bytes;
 use lyra_cluster::client::Ticket;
-use lyra_cluster::protocol::{request, KvPair, Scan};
+use lyra_cluster::protocol::{request, KvPair, RowCondition, Scan};
 use lyra_engine::keys::{Key, KeyPrefix, RowId, TableId};
 use pgrx::itemptr::{item_pointer_get_both, item_pointer_set_all};
 use pgrx::pg_sys;
@@ -74,6 +74,9 @@ pub struct Cursor {
     /// The row the node sent with the entry `next` returned last; `None`
     /// if that entry came from this transaction's buffer.
     last_row: Option<Option<Bytes>>,
+    /// Conditions the node applies to committed rows before sending them
+    /// (a pushed-down `WHERE`, see [`Cursor::set_filter`]).
+    filter: Vec<RowCondition>,
 }
 
 impl Cursor {
@@ -103,6 +106,7 @@ impl Cursor {
             prefetched: None,
             with_rows: false,
             last_row: None,
+            filter: Vec::new(),
         };
         cursor.reset(start, end);
         cursor
@@ -120,6 +124,17 @@ impl Cursor {
     pub fn with_rows(mut self) -> Cursor {
         self.with_rows = true;
         self
+    }
+
+    /// Has the node send only the committed rows that meet `filter` (rows
+    /// or, with [`Cursor::with_rows`], the entries' rows). The caller still
+    /// judges every row it gets: the node keeps what it cannot judge, and
+    /// this transaction's own rows are not filtered. Only for a cursor
+    /// over rows, or over entries when the transaction wrote nothing to
+    /// the table (an entry whose row it changed is not in its buffer, and
+    /// the node would judge the committed row).
+    pub fn set_filter(&mut self, filter: Vec<RowCondition>) {
+        self.filter = filter;
     }
 
     /// The committed row sent with the entry `next` returned last: `None`
@@ -187,7 +202,8 @@ impl Cursor {
     pub fn next(&mut self) -> Option<(Bytes, Bytes)> {
         self.last_row = None;
         loop {
-            if self.pos == self.page.len() && self.node_more {
+            // A filtered page may hold no rows and still not be the last.
+            while self.pos == self.page.len() && self.node_more {
                 self.fetch();
             }
             let buffered = if self.merge_buffer {
@@ -236,8 +252,9 @@ impl Cursor {
         self.read_ts.learn(scanned.read_ts);
         txn::note_ts(scanned.read_ts);
         let (page, more) = (scanned.pairs, scanned.more);
-        if let Some(last) = page.last() {
-            self.next_fetch = last.key.to_vec();
+        // A filtered page resumes past the last row the node looked at.
+        if let Some(last) = scanned.resume.as_ref().or(page.last().map(|p| &p.key)) {
+            self.next_fetch = last.to_vec();
             if !self.reverse {
                 self.next_fetch.push(0);
             }
@@ -266,6 +283,7 @@ impl Cursor {
             read_ts: self.read_ts.get(),
             reverse: self.reverse,
             rows_of_table: self.with_rows.then_some(self.table),
+            filter: self.filter.clone(),
         }
     }
 
@@ -301,6 +319,15 @@ pub unsafe fn store(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, ke
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*slot).tts_tid, block, offset);
     (*slot).tts_tableOid = (*rel).rd_id;
+}
+
+/// Has the node filter the rows of the table scan `scan` by `filter`
+/// before sending them ([`Cursor::set_filter`]); before its first row.
+///
+/// # Safety
+/// `scan` is a scan of a Lyra table.
+pub unsafe fn push_filter(scan: pg_sys::TableScanDesc, filter: Vec<RowCondition>) {
+    cursor(scan).set_filter(filter);
 }
 
 unsafe fn cursor<'a>(scan: pg_sys::TableScanDesc) -> &'a mut Cursor {
