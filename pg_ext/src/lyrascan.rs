@@ -43,8 +43,12 @@
 //! seq scan, which ships every row ([`crate::cost::filtered_scan`]); the
 //! backend evaluates all clauses again on what it gets.
 //!
-//! Not done yet: filters on an index scan's rows, projection pushed into
-//! the node; a `LIMIT` sizes the first page of entries when the scan's
+//! An index scan's own quals that the index does not decide go to the
+//! node the same way, as a filter on the rows it sends with the entries
+//! of a range (`Node Filter`; not for point lookups, and not once the
+//! transaction has written the table, see [`start`]).
+//!
+//! Not done yet: projection pushed into the node; a `LIMIT` sizes the first page of entries when the scan's
 //! rows go straight to it ([`limit_hint`]), it is not a node-side limit;
 //! the ranges of an `IN (…)` list on a non-unique index are one request
 //! each.
@@ -55,6 +59,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::index;
+use lyra_engine::keys::KeyPrefix;
 
 const NAME: &CStr = c"LyraScan";
 
@@ -184,7 +189,10 @@ unsafe extern "C-unwind" fn plan_path(
     (*scan).scan.scanrelid = (*rel).relid;
     (*scan).flags = (*path).flags;
     let quals = (*child).indexqual;
+    // What the index does not decide and the node can judge on each row.
+    let (pushed, _) = crate::pushdown::pushable((*scan).scan.plan.qual, (*rel).relid);
     (*scan).custom_exprs = pg_sys::list_concat(pg_sys::list_copy(quals), (*child).indexqualorig);
+    (*scan).custom_exprs = pg_sys::list_concat((*scan).custom_exprs, pushed);
     let mut private = pg_sys::lappend_int(std::ptr::null_mut(), (*child).indexid.to_u32() as c_int);
     private = pg_sys::lappend_int(private, (*child).indexorderdir as c_int);
     private = pg_sys::lappend_int(private, pg_sys::list_length(quals));
@@ -312,7 +320,9 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
     let state = state(node);
     state.direction = pg_sys::list_nth_int(private, 1) as pg_sys::ScanDirection::Type;
     state.limit = pg_sys::list_nth_int(private, 3);
-    state.quals_orig = pg_sys::list_copy_tail(exprs, nquals);
+    // custom_exprs: index quals, the same as written, the pushed filter
+    state.quals_orig = pg_sys::list_truncate(pg_sys::list_copy_tail(exprs, nquals), nquals);
+    state.node_filter = pg_sys::list_copy_tail(exprs, 2 * nquals);
     state.recheck = pg_sys::ExecInitQual(state.quals_orig, node.cast());
     let lock = (*pg_sys::exec_rt_fetch((*plan).scan.scanrelid, estate)).rellockmode;
     state.index = pg_sys::index_open(index_oid, lock);
@@ -359,6 +369,12 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
         state.scan = pg_sys::index_beginscan(table, state.index, (*estate).es_snapshot, state.nkeys, 0);
         if state.limit > 0 {
             index::scan::limit_first_page(state.scan, state.limit as u32);
+        }
+        let (rows_start, rows_end) = KeyPrefix::Rows { table: crate::table::table_id(table) }.range();
+        if !state.node_filter.is_null() && !crate::txn::wrote_in(&rows_start, &rows_end) {
+            let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
+            let (_, conditions) = crate::pushdown::pushable(state.node_filter, (*plan).scan.scanrelid);
+            index::scan::push_filter(state.scan, conditions);
         }
     }
     if state.nruntime_keys > 0 {
@@ -471,6 +487,15 @@ unsafe extern "C-unwind" fn end(node: *mut pg_sys::CustomScanState) {
     }
 }
 
+/// `Node Filter`: the clauses the node judges (an index scan's only while
+/// its transaction has not written the table, see [`start`]).
+unsafe fn explain_node_filter(node: *mut pg_sys::CustomScanState, ancestors: *mut pg_sys::List, es: *mut pg_sys::ExplainState) {
+    let context = pg_sys::set_deparse_context_plan((*es).deparse_cxt, (*node).ss.ps.plan, ancestors);
+    let filter = pg_sys::make_ands_explicit(state(node).node_filter);
+    let filter = pg_sys::deparse_expression(filter.cast(), context, (*es).verbose, false);
+    pg_sys::ExplainPropertyText(c"Node Filter".as_ptr(), filter, es);
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn explain(
     node: *mut pg_sys::CustomScanState,
@@ -479,10 +504,7 @@ unsafe extern "C-unwind" fn explain(
 ) {
     let state = state(node);
     if state.index.is_null() {
-        let context = pg_sys::set_deparse_context_plan((*es).deparse_cxt, (*node).ss.ps.plan, ancestors);
-        let filter = pg_sys::make_ands_explicit(state.node_filter);
-        let filter = pg_sys::deparse_expression(filter.cast(), context, (*es).verbose, false);
-        pg_sys::ExplainPropertyText(c"Node Filter".as_ptr(), filter, es);
+        explain_node_filter(node, ancestors, es);
         if (*es).analyze {
             pg_sys::ExplainPropertyUInteger(c"Node Round Trips".as_ptr(), std::ptr::null(), state.round_trips, es);
         }
@@ -502,6 +524,9 @@ unsafe extern "C-unwind" fn explain(
             false,
         );
         pg_sys::ExplainPropertyText(c"Index Cond".as_ptr(), condition, es);
+    }
+    if !state.node_filter.is_null() {
+        explain_node_filter(node, ancestors, es);
     }
     if state.limit > 0 {
         pg_sys::ExplainPropertyInteger(c"Pushed Limit".as_ptr(), std::ptr::null(), state.limit.into(), es);

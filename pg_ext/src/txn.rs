@@ -302,6 +302,14 @@ pub fn range_deleted(start: &[u8], end: &[u8], cid: pg_sys::CommandId) -> bool {
     with(|b| b.range_deletes.iter().any(|(c, s, e)| *c < cid && s.as_slice() <= start && e.as_slice() >= end))
 }
 
+/// Whether this transaction wrote (or range-deleted) any key of `[start, end)`.
+pub fn wrote_in(start: &[u8], end: &[u8]) -> bool {
+    with(|b| {
+        b.versions.range(start.to_vec()..end.to_vec()).next().is_some()
+            || b.range_deletes.iter().any(|(_, s, e)| s.as_slice() < end && e.as_slice() > start)
+    })
+}
+
 pub fn is_empty() -> bool {
     with(|b| b.versions.is_empty() && b.range_deletes.is_empty())
 }

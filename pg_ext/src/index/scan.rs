@@ -29,6 +29,7 @@ use super::ranges::{key_ranges, KeyRange};
 use crate::error::raise;
 use crate::snapshot::{self, ReadTs};
 use crate::tam::{snapshot_cid, Cursor};
+use lyra_cluster::protocol::RowCondition;
 use crate::{node_link, table, txn};
 
 /// Our part of an index scan (`IndexScanDesc.opaque`).
@@ -52,6 +53,8 @@ struct IndexCursor {
     /// Entries in the first page of a range: the `LIMIT` the scan's rows
     /// go straight to, if known ([`limit_first_page`]).
     first_page: Option<u32>,
+    /// Conditions the node applies to the rows of ranges ([`push_filter`]).
+    filter: Vec<RowCondition>,
 }
 
 /// Point lookups: the rows found, in key order, once looked up, each with
@@ -88,6 +91,7 @@ pub unsafe extern "C-unwind" fn begin(
         read_ts: ReadTs::default(),
         with_rows: false,
         first_page: None,
+        filter: Vec::new(),
     });
     (*scan).opaque = state.cast();
     scan
@@ -172,6 +176,9 @@ impl IndexCursor {
                 if let Some(rows) = self.first_page {
                     cursor = cursor.first_page(rows);
                 }
+                if self.with_rows && !self.filter.is_empty() {
+                    cursor.set_filter(self.filter.clone());
+                }
                 self.cursor = Some(if self.with_rows { cursor.with_rows() } else { cursor });
                 self.current = Some(current);
             }
@@ -255,6 +262,19 @@ impl IndexCursor {
         }
         rows.into_iter().flatten().collect()
     }
+}
+
+/// Has the node send only the entries of ranges whose rows may meet
+/// `filter` (LyraScan: the quals the index does not decide, see
+/// `crate::pushdown`); point lookups are not filtered. Only while this
+/// transaction has written nothing to the table: an entry it left as it
+/// was may name a row it changed, and the node judges the committed row
+/// (`Cursor::set_filter`).
+///
+/// # Safety
+/// `scan` is a `lyra_index` scan, not yet fetched from.
+pub unsafe fn push_filter(scan: pg_sys::IndexScanDesc, filter: Vec<RowCondition>) {
+    state(scan).filter = filter;
 }
 
 /// Has the scan ask for `rows` entries in the first page of each range
