@@ -157,6 +157,11 @@ pub struct Scan {
     /// `rows_of_table` on the entries' rows. Rows that fail are skipped.
     #[prost(message, repeated, tag = "8")]
     pub filter: Vec<RowCondition>,
+    /// If not empty, the columns (0-based, ascending) the caller reads:
+    /// rows are sent with every other column NULL (a pushed-down
+    /// projection; see `lyra_engine::row::project_into`), after the filter.
+    #[prost(uint32, repeated, tag = "9")]
+    pub columns: Vec<u32>,
 }
 
 /// One condition of [`Scan::filter`].

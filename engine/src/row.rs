@@ -75,6 +75,24 @@ pub fn encode_row_into(buf: &mut Vec<u8>, schema_version: u32, columns: &[Option
     }
 }
 
+/// Appends to `out` the row `row` with only the columns `keep` (sorted
+/// column numbers): every other column becomes NULL, and the row keeps its
+/// length and schema version. A scan that needs a few columns of wide rows
+/// has the node send this (projection pushed down). A row that does not
+/// decode is appended unchanged: its reader reports it.
+pub fn project_into(out: &mut Vec<u8>, row: &[u8], keep: &[usize]) {
+    let Ok(view) = RowView::decode(row) else {
+        out.extend_from_slice(row);
+        return;
+    };
+    let columns: Vec<Option<&[u8]>> = (0..view.len())
+        .map(|i| if keep.binary_search(&i).is_ok() { view.column(i) } else { None })
+        .collect();
+    let mut encoded = Vec::new();
+    encode_row_into(&mut encoded, view.schema_version(), &columns);
+    out.extend_from_slice(&encoded);
+}
+
 /// The exact size of the encoding, so encoding allocates once.
 fn encoded_len(schema_version: u32, columns: &[Option<&[u8]>]) -> usize {
     let header = 1 + varint_len(u64::from(schema_version)) + varint_len(columns.len() as u64);
@@ -222,6 +240,20 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_projected_row_keeps_only_the_columns_asked_for() {
+        let row = encode_row(3, &[Some(b"a"), None, Some(b"ccc"), Some(b"")]);
+        let mut out = vec![9];
+        project_into(&mut out, &row, &[0, 1, 3, 7]);
+        let view = RowView::decode(&out[1..]).expect("a row");
+        assert_eq!(view.schema_version(), 3);
+        assert_eq!(view.columns().collect::<Vec<_>>(), vec![Some(&b"a"[..]), None, None, Some(&b""[..])]);
+        let mut bad = Vec::new();
+        project_into(&mut bad, b"junk", &[0]);
+        assert_eq!(bad, b"junk");
+    }
+
 
     type OwnedColumns = Vec<Option<Vec<u8>>>;
 

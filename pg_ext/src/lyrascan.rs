@@ -223,9 +223,46 @@ unsafe fn plan_filtered(
     private = pg_sys::lappend_int(private, pg_sys::ScanDirection::ForwardScanDirection as c_int);
     private = pg_sys::lappend_int(private, 0);
     private = pg_sys::lappend_int(private, 0);
+    private = pg_sys::lappend(private, needed_columns(rel, (*scan).scan.plan.qual).cast());
     (*scan).custom_private = private;
     (*scan).methods = &raw const SCAN_METHODS;
     scan.cast()
+}
+
+/// The columns (0-based) of `rel` that anything reads from the scan's
+/// rows: its target (every column a later plan node needs) and `quals`.
+/// Empty (meaning all) if that is every column, or a whole-row reference
+/// needs them all. Rows that are updated, deleted or locked are fetched
+/// again whole by the executor, so the scan's rows need no more.
+unsafe fn needed_columns(rel: *mut pg_sys::RelOptInfo, quals: *mut pg_sys::List) -> *mut pg_sys::List {
+    let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+    pg_sys::pull_varattnos((*(*rel).reltarget).exprs.cast(), (*rel).relid, &mut attrs);
+    pg_sys::pull_varattnos(quals.cast(), (*rel).relid, &mut attrs);
+    let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+    let mut columns: *mut pg_sys::List = std::ptr::null_mut();
+    let mut member = -1;
+    loop {
+        member = pg_sys::bms_next_member(attrs, member);
+        if member < 0 {
+            break;
+        }
+        let attno = member + offset;
+        if attno == 0 {
+            return std::ptr::null_mut();
+        }
+        if attno > 0 {
+            columns = pg_sys::lappend_int(columns, attno - 1);
+        }
+    }
+    if pg_sys::list_length(columns) >= (*rel).max_attr as i32 {
+        return std::ptr::null_mut();
+    }
+    // A scan that reads no column (count(*)) asks for one past the last:
+    // an empty list would mean all of them.
+    if columns.is_null() {
+        columns = pg_sys::lappend_int(columns, (*rel).max_attr as c_int);
+    }
+    columns
 }
 
 /// The query's `LIMIT` (with its `OFFSET`), if this scan's rows go
@@ -432,6 +469,10 @@ unsafe fn next_filtered(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSl
         let (_, conditions) = crate::pushdown::pushable(state.node_filter, (*plan).scan.scanrelid);
         state.table_scan = pg_sys::table_beginscan((*ss).ss_currentRelation, (*estate).es_snapshot, 0, std::ptr::null_mut());
         crate::tam::push_filter(state.table_scan, conditions);
+        let columns = node_columns(plan);
+        if !columns.is_empty() {
+            crate::tam::push_columns(state.table_scan, columns);
+        }
     }
     let slot = (*ss).ss_ScanTupleSlot;
     let before = lyra_cluster::client::requests_sent();
@@ -487,6 +528,16 @@ unsafe extern "C-unwind" fn end(node: *mut pg_sys::CustomScanState) {
     }
 }
 
+/// The columns a filtered table scan has the node send (empty: all).
+unsafe fn node_columns(plan: *mut pg_sys::CustomScan) -> Vec<u32> {
+    let private = (*plan).custom_private;
+    if pg_sys::list_length(private) < 5 {
+        return Vec::new();
+    }
+    let columns = pg_sys::list_nth(private, 4) as *mut pg_sys::List;
+    (0..pg_sys::list_length(columns)).map(|i| pg_sys::list_nth_int(columns, i) as u32).collect()
+}
+
 /// `Node Filter`: the clauses the node judges (an index scan's only while
 /// its transaction has not written the table, see [`start`]).
 unsafe fn explain_node_filter(node: *mut pg_sys::CustomScanState, ancestors: *mut pg_sys::List, es: *mut pg_sys::ExplainState) {
@@ -505,6 +556,21 @@ unsafe extern "C-unwind" fn explain(
     let state = state(node);
     if state.index.is_null() {
         explain_node_filter(node, ancestors, es);
+        let columns = node_columns((*node).ss.ps.plan as *mut pg_sys::CustomScan);
+        if (*es).verbose && !columns.is_empty() {
+            let tupdesc = (*(*node).ss.ss_currentRelation).rd_att;
+            let names: Vec<String> = columns
+                .iter()
+                .filter(|&&c| (c as i32) < (*tupdesc).natts)
+                .map(|&c| {
+                    let attr = &*(*tupdesc).attrs.as_ptr().add(c as usize);
+                    CStr::from_ptr(attr.attname.data.as_ptr()).to_string_lossy().into_owned()
+                })
+                .collect();
+            let names = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            let names = std::ffi::CString::new(names).unwrap_or_default();
+            pg_sys::ExplainPropertyText(c"Node Columns".as_ptr(), names.as_ptr(), es);
+        }
         if (*es).analyze {
             pg_sys::ExplainPropertyUInteger(c"Node Round Trips".as_ptr(), std::ptr::null(), state.round_trips, es);
         }

@@ -104,3 +104,22 @@ SELECT count(*), sum(k) FROM ix WHERE k BETWEEN 100 AND 300 AND v = 3;
 ROLLBACK;
 SELECT * FROM ix WHERE k IN (3, 13, 23) AND v = 3 ORDER BY k;
 DROP TABLE ix;
+-- projection: the filtered scan has the node send only the columns read
+-- above it (VERBOSE: Node Columns); rows a statement updates, deletes,
+-- locks or returns whole are fetched again whole
+CREATE TABLE pw (id int, name text, grp int, amount numeric, pad text) USING lyra;
+INSERT INTO pw SELECT g, 'customer ' || g, g % 100, g / 100.0, repeat('x', 200) FROM generate_series(1, 3000) g;
+ANALYZE pw;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*), sum(amount) FROM pw WHERE grp = 7;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM pw WHERE grp = 7;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pw FROM pw WHERE grp = 7;
+SELECT count(*), sum(amount) FROM pw WHERE grp = 7;
+SELECT pw FROM pw WHERE grp = 7 AND id < 200 ORDER BY id;
+BEGIN;
+UPDATE pw SET amount = amount + 1 WHERE grp = 7 AND id < 500 RETURNING id, name, length(pad);
+SELECT count(*), sum(amount), max(length(pad)), max(name) FROM pw WHERE grp = 7;
+DELETE FROM pw WHERE grp = 7 AND id < 300 RETURNING id, name, length(pad);
+SELECT id, name, length(pad) FROM pw WHERE grp = 7 AND id < 500 FOR UPDATE;
+ROLLBACK;
+SELECT count(*), sum(amount), max(length(pad)) FROM pw WHERE grp = 7;
+DROP TABLE pw;

@@ -52,7 +52,7 @@ use lyra_engine::keys::{is_versioned, memcmp, Key, RowId};
 use lyra_engine::mvcc::locks::{Acquire, LockMode as Mode, LockTable, Owner};
 use lyra_engine::mvcc::recent::RecentWrites;
 use lyra_engine::mvcc::{scan::scan_visible, scan::scan_visible_reverse, Mvcc};
-use lyra_engine::row_filter;
+use lyra_engine::{row, row_filter};
 use lyra_engine::storage::Engine;
 use lyra_engine::TxnError;
 
@@ -415,15 +415,24 @@ impl<E: Engine> Service<E> {
         // Rows a filter skips count against the page's bytes (the work of
         // looking at them), not its rows: a selective filter's page looks
         // at up to `max_bytes` of rows.
+        let columns: Vec<usize> = scan.columns.iter().map(|&c| c as usize).collect();
+        let project_rows = !columns.is_empty() && scan.rows_of_table.is_none();
         let mut keep = |k: &[u8], v: &[u8]| {
             if filter_rows && !row_filter::keeps(v, &filter) {
                 last_seen.clear();
                 last_seen.extend_from_slice(k);
                 return false;
             }
-            spans.push((arena.len(), k.len(), v.len()));
+            let at = arena.len();
             arena.extend_from_slice(k);
-            arena.extend_from_slice(v);
+            if project_rows {
+                let mut projected = Vec::with_capacity(v.len());
+                row::project_into(&mut projected, v, &columns);
+                arena.extend_from_slice(&projected);
+            } else {
+                arena.extend_from_slice(v);
+            }
+            spans.push((at, k.len(), arena.len() - at - k.len()));
             true
         };
         let (more, read_ts) = if is_versioned(&scan.start) {
@@ -455,6 +464,13 @@ impl<E: Engine> Service<E> {
                 .zip(rows)
                 .filter(|(_, row)| row.as_deref().is_none_or(|r| row_filter::keeps(r, &filter)))
                 .unzip();
+        }
+        if !columns.is_empty() && scan.rows_of_table.is_some() {
+            for entry_row in rows.iter_mut().flatten() {
+                let mut projected = Vec::with_capacity(entry_row.len());
+                row::project_into(&mut projected, entry_row, &columns);
+                *entry_row = projected;
+            }
         }
         let resume = (!filter.is_empty()).then(|| bytes::Bytes::from(last_seen));
         let read_ts = read_ts.map(Into::into);
@@ -621,7 +637,7 @@ mod tests {
         assert_eq!(get_at(&service, &row(2), snapshot).0, None);
         assert_eq!(get(&service, &row(1)), Some(b"new".to_vec()));
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false, rows_of_table: None, filter: Vec::new() };
+        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new() };
         let response::Kind::Scanned(old) = call(&service, &mut service.connect(), request::Kind::Scan(scan(snapshot))) else {
             panic!("not a scan page")
         };
@@ -643,7 +659,7 @@ mod tests {
         let (mut start, end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new() };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new() };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };
@@ -731,7 +747,7 @@ mod tests {
         put(&service, plain, b"");
         put(&service, dangling, &9u64.to_be_bytes());
         let (start, end) = KeyPrefix::Index { table: 7, index: 8 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new() };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new(), columns: Vec::new() };
         let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("scan answered with something else")
         };
@@ -739,7 +755,7 @@ mod tests {
         assert_eq!(rows, vec![Some(&b"row three"[..]), Some(&b"row four"[..]), None]);
         // Rows of a range that holds no entries are refused, not misread.
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new() };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new(), columns: Vec::new() };
         let response::Kind::Error(e) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("rows are no index entries")
         };
@@ -769,7 +785,7 @@ mod tests {
             let mut pages = 0;
             loop {
                 // 3 rows or 60 bytes (about 4 rows looked at) a page
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 60, read_ts: None, reverse, rows_of_table: None, filter: greater_than(14) };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 60, read_ts: None, reverse, rows_of_table: None, filter: greater_than(14), columns: Vec::new() };
                 let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                     panic!("scan answered with something else")
                 };
@@ -800,6 +816,25 @@ mod tests {
     }
 
     #[test]
+    fn a_projected_scan_sends_only_the_columns_asked_for() {
+        let service = service();
+        let wide = |i: u8| lyra_engine::row::encode_row(0, &[Some(&[i][..]), Some(&[0xaa; 100][..]), Some(&[i, i][..])]);
+        for i in 0..3u8 {
+            put(&service, row(u64::from(i)), &wide(i));
+        }
+        let (start, end) = KeyPrefix::Rows { table: 7 }.range();
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: vec![0, 2] };
+        let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
+            panic!("scan answered with something else")
+        };
+        for (i, pair) in page.pairs.iter().enumerate() {
+            let expected = lyra_engine::row::encode_row(0, &[Some(&[i as u8][..]), None, Some(&[i as u8, i as u8][..])]);
+            assert_eq!(&pair.value[..], &expected[..]);
+        }
+        assert_eq!(page.pairs.len(), 3);
+    }
+
+    #[test]
     fn a_filtered_index_scan_drops_entries_whose_rows_fail() {
         let service = service();
         for i in 0..6u64 {
@@ -808,7 +843,7 @@ mod tests {
             put(&service, entry, b"");
         }
         let (start, end) = KeyPrefix::Index { table: 7, index: 8 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: greater_than(25) };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: greater_than(25), columns: Vec::new() };
         let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("scan answered with something else")
         };
@@ -828,7 +863,7 @@ mod tests {
         let (start, mut end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true, rows_of_table: None, filter: Vec::new() };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true, rows_of_table: None, filter: Vec::new(), columns: Vec::new() };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };

@@ -25,7 +25,7 @@ mod unsupported;
 pub mod versions;
 
 pub use modify::{inserting_xid, prefetched, row_id_of};
-pub use scan::{push_filter, snapshot_cid, Cursor};
+pub use scan::{push_columns, push_filter, snapshot_cid, Cursor};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;

@@ -77,6 +77,8 @@ pub struct Cursor {
     /// Conditions the node applies to committed rows before sending them
     /// (a pushed-down `WHERE`, see [`Cursor::set_filter`]).
     filter: Vec<RowCondition>,
+    /// The columns the caller reads, if not all ([`Cursor::set_columns`]).
+    columns: Vec<u32>,
 }
 
 impl Cursor {
@@ -107,6 +109,7 @@ impl Cursor {
             with_rows: false,
             last_row: None,
             filter: Vec::new(),
+            columns: Vec::new(),
         };
         cursor.reset(start, end);
         cursor
@@ -135,6 +138,14 @@ impl Cursor {
     /// the node would judge the committed row).
     pub fn set_filter(&mut self, filter: Vec<RowCondition>) {
         self.filter = filter;
+    }
+
+    /// Has the node send committed rows with only `columns` (0-based,
+    /// ascending) and every other column NULL. Only for a cursor whose rows
+    /// go straight into a scan slot whose readers need no other column:
+    /// rows a statement writes or locks are fetched again whole.
+    pub fn set_columns(&mut self, columns: Vec<u32>) {
+        self.columns = columns;
     }
 
     /// The committed row sent with the entry `next` returned last: `None`
@@ -284,6 +295,7 @@ impl Cursor {
             reverse: self.reverse,
             rows_of_table: self.with_rows.then_some(self.table),
             filter: self.filter.clone(),
+            columns: self.columns.clone(),
         }
     }
 
@@ -328,6 +340,15 @@ pub unsafe fn store(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, ke
 /// `scan` is a scan of a Lyra table.
 pub unsafe fn push_filter(scan: pg_sys::TableScanDesc, filter: Vec<RowCondition>) {
     cursor(scan).set_filter(filter);
+}
+
+/// Has the node send the rows of `scan` with only `columns`
+/// ([`Cursor::set_columns`]); before its first row.
+///
+/// # Safety
+/// `scan` is a scan of a Lyra table whose rows go to a scan slot only.
+pub unsafe fn push_columns(scan: pg_sys::TableScanDesc, columns: Vec<u32>) {
+    cursor(scan).set_columns(columns);
 }
 
 unsafe fn cursor<'a>(scan: pg_sys::TableScanDesc) -> &'a mut Cursor {
