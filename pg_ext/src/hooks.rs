@@ -443,7 +443,11 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
     }
     crate::lyrascan::offer(rel);
     crate::cost::add_seq_scans(rel, seq_scans);
-    crate::lyrascan::offer_filtered(rel);
+    // An inheritance or partitioning parent is read by appending its
+    // members' scans; a scan of its own would miss their rows.
+    if !(*rte).inh {
+        crate::lyrascan::offer_filtered(rel);
+    }
     if (*rel).consider_parallel {
         (*rel).consider_parallel = false;
         (*rel).partial_pathlist = std::ptr::null_mut();

@@ -123,3 +123,14 @@ SELECT id, name, length(pad) FROM pw WHERE grp = 7 AND id < 500 FOR UPDATE;
 ROLLBACK;
 SELECT count(*), sum(amount), max(length(pad)) FROM pw WHERE grp = 7;
 DROP TABLE pw;
+-- an inheritance parent is scanned member by member, each filtered on the
+-- node (a filtered scan of the parent alone would miss its children)
+CREATE TABLE inh_p (f1 int, f2 text, f3 int DEFAULT 42) USING lyra;
+INSERT INTO inh_p (f1, f2) SELECT g, 'p' || g FROM generate_series(1, 500) g;
+CREATE TABLE inh_c (fc int) INHERITS (inh_p) USING lyra;
+INSERT INTO inh_c SELECT g, 'c' || g, 7, -g FROM generate_series(1, 500) g;
+ANALYZE inh_p, inh_c;
+EXPLAIN (COSTS OFF) UPDATE inh_p SET f3 = f3 + 1 WHERE f1 = 250 RETURNING *;
+UPDATE inh_p SET f3 = f3 + 1 WHERE f1 = 250 RETURNING *;
+SELECT tableoid::regclass, * FROM inh_p WHERE f1 BETWEEN 249 AND 251 ORDER BY 1, 2;
+DROP TABLE inh_p, inh_c;
