@@ -293,12 +293,7 @@ unsafe fn qualify_operator_class(elem: *mut pg_sys::IndexElem) {
 /// column) on a Lyra table: the index behind it is a lyra_index.
 unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
     let lyra = names_lyra_table((*stmt).relation);
-    for cmd in list_nodes((*stmt).cmds) {
-        let cmd = cmd as *mut pg_sys::AlterTableCmd;
-        let def = (*cmd).def;
-        if def.is_null() {
-            continue;
-        }
+    for (_, def) in alter_table_defs(stmt) {
         match (*def).type_ {
             pg_sys::NodeTag::T_Constraint => route_constraint(def.cast(), lyra),
             pg_sys::NodeTag::T_ColumnDef => {
@@ -327,6 +322,17 @@ unsafe fn route_constraint(constraint: *mut pg_sys::Constraint, lyra: bool) {
         }
         _ => {}
     }
+}
+
+/// The subcommands of an `ALTER TABLE` that carry a definition (a
+/// constraint, a column, a partition), with it.
+pub(crate) unsafe fn alter_table_defs(stmt: *mut pg_sys::AlterTableStmt) -> Vec<(*mut pg_sys::AlterTableCmd, *mut pg_sys::Node)> {
+    list_nodes((*stmt).cmds)
+        .into_iter()
+        .map(|cmd| cmd as *mut pg_sys::AlterTableCmd)
+        .filter(|&cmd| !(*cmd).def.is_null())
+        .map(|cmd| (cmd, (*cmd).def))
+        .collect()
 }
 
 /// The node pointers of a `List`.

@@ -18,9 +18,17 @@
 //!   create_plan ──► IndexScan (child) ──plan_path──► CustomScan "LyraScan"
 //!                                                    custom_exprs: index quals
 //!                                                              + original quals
+//!                                                              + node filter
 //!                                                    custom_private: [index, direction,
 //!                                                                     #quals, LIMIT hint]
+//!
+//!   filtered table scan (no index):                  custom_exprs: node filter
+//!                                                    custom_private: [0, forward, 0, 0,
+//!                                                                     node columns…]
 //! ```
+//!
+//! (`custom_private` is an integer list: Postgres copies plans with it as
+//! plain integers, so it must hold nothing else.)
 //!
 //! At execution the scan builds its scan keys as `IndexScan` does
 //! (`ExecIndexBuildScanKeys`, runtime keys evaluated on every rescan) and
@@ -223,7 +231,11 @@ unsafe fn plan_filtered(
     private = pg_sys::lappend_int(private, pg_sys::ScanDirection::ForwardScanDirection as c_int);
     private = pg_sys::lappend_int(private, 0);
     private = pg_sys::lappend_int(private, 0);
-    private = pg_sys::lappend(private, needed_columns(rel, (*scan).scan.plan.qual).cast());
+    // then the columns the node sends (none listed: all); all plain
+    // integers, as the list is an integer list
+    for column in needed_columns(rel, (*scan).scan.plan.qual) {
+        private = pg_sys::lappend_int(private, column);
+    }
     (*scan).custom_private = private;
     (*scan).methods = &raw const SCAN_METHODS;
     scan.cast()
@@ -234,12 +246,12 @@ unsafe fn plan_filtered(
 /// Empty (meaning all) if that is every column, or a whole-row reference
 /// needs them all. Rows that are updated, deleted or locked are fetched
 /// again whole by the executor, so the scan's rows need no more.
-unsafe fn needed_columns(rel: *mut pg_sys::RelOptInfo, quals: *mut pg_sys::List) -> *mut pg_sys::List {
+unsafe fn needed_columns(rel: *mut pg_sys::RelOptInfo, quals: *mut pg_sys::List) -> Vec<c_int> {
     let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
     pg_sys::pull_varattnos((*(*rel).reltarget).exprs.cast(), (*rel).relid, &mut attrs);
     pg_sys::pull_varattnos(quals.cast(), (*rel).relid, &mut attrs);
     let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
-    let mut columns: *mut pg_sys::List = std::ptr::null_mut();
+    let mut columns = Vec::new();
     let mut member = -1;
     loop {
         member = pg_sys::bms_next_member(attrs, member);
@@ -248,19 +260,19 @@ unsafe fn needed_columns(rel: *mut pg_sys::RelOptInfo, quals: *mut pg_sys::List)
         }
         let attno = member + offset;
         if attno == 0 {
-            return std::ptr::null_mut();
+            return Vec::new();
         }
         if attno > 0 {
-            columns = pg_sys::lappend_int(columns, attno - 1);
+            columns.push(attno - 1);
         }
     }
-    if pg_sys::list_length(columns) >= (*rel).max_attr as i32 {
-        return std::ptr::null_mut();
+    if columns.len() >= (*rel).max_attr as usize {
+        return Vec::new();
     }
     // A scan that reads no column (count(*)) asks for one past the last:
-    // an empty list would mean all of them.
-    if columns.is_null() {
-        columns = pg_sys::lappend_int(columns, (*rel).max_attr as c_int);
+    // none listed would mean all of them.
+    if columns.is_empty() {
+        columns.push((*rel).max_attr as c_int);
     }
     columns
 }
@@ -528,14 +540,11 @@ unsafe extern "C-unwind" fn end(node: *mut pg_sys::CustomScanState) {
     }
 }
 
-/// The columns a filtered table scan has the node send (empty: all).
+/// The columns a filtered table scan has the node send (empty: all):
+/// `custom_private` past its first four entries.
 unsafe fn node_columns(plan: *mut pg_sys::CustomScan) -> Vec<u32> {
     let private = (*plan).custom_private;
-    if pg_sys::list_length(private) < 5 {
-        return Vec::new();
-    }
-    let columns = pg_sys::list_nth(private, 4) as *mut pg_sys::List;
-    (0..pg_sys::list_length(columns)).map(|i| pg_sys::list_nth_int(columns, i) as u32).collect()
+    (4..pg_sys::list_length(private)).map(|i| pg_sys::list_nth_int(private, i) as u32).collect()
 }
 
 /// `Node Filter`: the clauses the node judges (an index scan's only while

@@ -122,6 +122,18 @@ DELETE FROM pw WHERE grp = 7 AND id < 300 RETURNING id, name, length(pad);
 SELECT id, name, length(pad) FROM pw WHERE grp = 7 AND id < 500 FOR UPDATE;
 ROLLBACK;
 SELECT count(*), sum(amount), max(length(pad)) FROM pw WHERE grp = 7;
+-- saved plans (prepared statements, PL/pgSQL) are copies of the plan
+PREPARE pw_q (int) AS SELECT count(*), sum(amount) FROM pw WHERE grp = $1;
+EXECUTE pw_q(7); EXECUTE pw_q(7); EXECUTE pw_q(7); EXECUTE pw_q(7); EXECUTE pw_q(7);
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE pw_q(7);
+EXECUTE pw_q(8);
+DEALLOCATE pw_q;
+CREATE FUNCTION pw_sum() RETURNS numeric LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN (SELECT sum(amount) FROM pw WHERE grp = 9);
+END $$;
+SELECT pw_sum(), pw_sum(), pw_sum();
+DROP FUNCTION pw_sum;
 DROP TABLE pw;
 -- an inheritance parent is scanned member by member, each filtered on the
 -- node (a filtered scan of the parent alone would miss its children)

@@ -308,7 +308,6 @@ extern "C-unwind" {
 
 /// The indexes `stmt` will compare with a btree (see [`lend_as_btree`]).
 unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oid> {
-    use crate::hooks::list_nodes;
     let relation_oid = |rv: *mut pg_sys::RangeVar| {
         if rv.is_null() {
             return pg_sys::InvalidOid;
@@ -327,12 +326,7 @@ unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oi
             let stmt = stmt as *mut pg_sys::AlterTableStmt;
             let target = relation_oid((*stmt).relation);
             let mut found = Vec::new();
-            for cmd in list_nodes((*stmt).cmds) {
-                let cmd = cmd as *mut pg_sys::AlterTableCmd;
-                let def = (*cmd).def;
-                if def.is_null() {
-                    continue;
-                }
+            for (cmd, def) in crate::hooks::alter_table_defs(stmt) {
                 match (*def).type_ {
                     pg_sys::NodeTag::T_Constraint if target != pg_sys::InvalidOid => {
                         let constraint = def as *mut pg_sys::Constraint;
