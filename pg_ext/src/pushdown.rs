@@ -145,11 +145,11 @@ fn kind_of(column_type: pg_sys::Oid, const_type: pg_sys::Oid) -> Option<ValueKin
 /// What operator `opno` tests, as a member of the default btree family of
 /// `column_type` (or the negator of its equality: `<>`).
 unsafe fn test_of(opno: pg_sys::Oid, column_type: pg_sys::Oid) -> Option<ValueTest> {
-    let class = pg_sys::GetDefaultOpClass(column_type, pg_sys::BTREE_AM_OID);
-    if class == pg_sys::InvalidOid {
+    // The type cache has it (planning runs this for every comparison).
+    let family = (*pg_sys::lookup_type_cache(column_type, pg_sys::TYPECACHE_BTREE_OPFAMILY as i32)).btree_opf;
+    if family == pg_sys::InvalidOid {
         return None;
     }
-    let family = pg_sys::get_opclass_family(class);
     let strategy = pg_sys::get_op_opfamily_strategy(opno, family);
     Some(match strategy as u32 {
         pg_sys::BTLessStrategyNumber => ValueTest::Lt,
