@@ -67,6 +67,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::index;
+use crate::pushdown::Values;
 use lyra_engine::keys::KeyPrefix;
 
 const NAME: &CStr = c"LyraScan";
@@ -137,7 +138,7 @@ pub unsafe fn offer_filtered(rel: *mut pg_sys::RelOptInfo) {
     if !crate::guc::enable_lyrascan() {
         return;
     }
-    let (pushed, _) = crate::pushdown::pushable((*rel).baserestrictinfo, (*rel).relid);
+    let (pushed, _) = crate::pushdown::pushable((*rel).baserestrictinfo, (*rel).relid, Values::Plan);
     if pushed.is_null() {
         return;
     }
@@ -198,7 +199,7 @@ unsafe extern "C-unwind" fn plan_path(
     (*scan).flags = (*path).flags;
     let quals = (*child).indexqual;
     // What the index does not decide and the node can judge on each row.
-    let (pushed, _) = crate::pushdown::pushable((*scan).scan.plan.qual, (*rel).relid);
+    let (pushed, _) = crate::pushdown::pushable((*scan).scan.plan.qual, (*rel).relid, Values::Plan);
     (*scan).custom_exprs = pg_sys::list_concat(pg_sys::list_copy(quals), (*child).indexqualorig);
     (*scan).custom_exprs = pg_sys::list_concat((*scan).custom_exprs, pushed);
     let mut private = pg_sys::lappend_int(std::ptr::null_mut(), (*child).indexid.to_u32() as c_int);
@@ -422,7 +423,8 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
         let (rows_start, rows_end) = KeyPrefix::Rows { table: crate::table::table_id(table) }.range();
         if !state.node_filter.is_null() && !crate::txn::wrote_in(&rows_start, &rows_end) {
             let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
-            let (_, conditions) = crate::pushdown::pushable(state.node_filter, (*plan).scan.scanrelid);
+            let values = Values::Run((*estate).es_param_list_info);
+            let (_, conditions) = crate::pushdown::pushable(state.node_filter, (*plan).scan.scanrelid, values);
             index::scan::push_filter(state.scan, conditions);
         }
     }
@@ -478,7 +480,8 @@ unsafe fn next_filtered(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSl
     let estate = (*ss).ps.state;
     if state.table_scan.is_null() {
         let plan = (*ss).ps.plan as *mut pg_sys::CustomScan;
-        let (_, conditions) = crate::pushdown::pushable(state.node_filter, (*plan).scan.scanrelid);
+        let values = Values::Run((*estate).es_param_list_info);
+        let (_, conditions) = crate::pushdown::pushable(state.node_filter, (*plan).scan.scanrelid, values);
         state.table_scan = pg_sys::table_beginscan((*ss).ss_currentRelation, (*estate).es_snapshot, 0, std::ptr::null_mut());
         crate::tam::push_filter(state.table_scan, conditions);
         let columns = node_columns(plan);

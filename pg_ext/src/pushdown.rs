@@ -14,6 +14,11 @@
 //!   any                             —                 IS NULL, IS NOT NULL
 //! ```
 //!
+//! The constant may also be a parameter of a prepared statement or a
+//! PL/pgSQL variable (`$1` in a generic plan): the clause is pushed when
+//! planned, and its value taken when the scan starts ([`Values::Run`]);
+//! a NULL or missing value keeps that clause in the backend only.
+//!
 //! Anything else stays with the backend. Pushed clauses are evaluated by
 //! the backend too (the node keeps what it cannot judge), so a clause the
 //! node misjudged in the keeping direction costs only transfer; the
@@ -24,11 +29,21 @@ use pgrx::pg_sys;
 
 use crate::index::entry::byte_semantics;
 
+/// Where the values of parameters come from.
+#[derive(Clone, Copy)]
+pub enum Values {
+    /// Planning: a parameter's value is not known; a clause with one is
+    /// pushable, and its condition's value is left empty.
+    Plan,
+    /// A scan starting: the statement's parameters.
+    Run(pg_sys::ParamListInfo),
+}
+
 /// The node's form of `clause` (a qual of relation `relid`), if it has one.
 ///
 /// # Safety
 /// `clause` is a valid expression node.
-pub unsafe fn condition(clause: *mut pg_sys::Node, relid: pg_sys::Index) -> Option<RowCondition> {
+pub unsafe fn condition(clause: *mut pg_sys::Node, relid: pg_sys::Index, values: Values) -> Option<RowCondition> {
     if clause.is_null() {
         return None;
     }
@@ -45,13 +60,13 @@ pub unsafe fn condition(clause: *mut pg_sys::Node, relid: pg_sys::Index) -> Opti
             };
             Some(RowCondition { column: column.0, kind: ValueKind::Int as i32, test: test as i32, value: Vec::new() })
         }
-        pg_sys::NodeTag::T_OpExpr => comparison(clause as *mut pg_sys::OpExpr, relid),
+        pg_sys::NodeTag::T_OpExpr => comparison(clause as *mut pg_sys::OpExpr, relid, values),
         _ => None,
     }
 }
 
 /// `column op constant` or `constant op column`.
-unsafe fn comparison(op: *mut pg_sys::OpExpr, relid: pg_sys::Index) -> Option<RowCondition> {
+unsafe fn comparison(op: *mut pg_sys::OpExpr, relid: pg_sys::Index, values: Values) -> Option<RowCondition> {
     let args = (*op).args;
     if args.is_null() || (*args).length != 2 {
         return None;
@@ -62,15 +77,29 @@ unsafe fn comparison(op: *mut pg_sys::OpExpr, relid: pg_sys::Index) -> Option<Ro
         (None, Some(var)) => (var, left, true),
         _ => return None,
     };
-    if (*constant).type_ != pg_sys::NodeTag::T_Const {
-        return None;
-    }
-    let constant = constant as *mut pg_sys::Const;
-    if (*constant).constisnull {
-        return None;
-    }
+    // The constant's type, and its value (None: known only at run time).
+    let (const_type, value) = match (*constant).type_ {
+        pg_sys::NodeTag::T_Const => {
+            let c = constant as *mut pg_sys::Const;
+            if (*c).constisnull {
+                return None;
+            }
+            ((*c).consttype, Some((*c).constvalue))
+        }
+        pg_sys::NodeTag::T_Param => {
+            let p = constant as *mut pg_sys::Param;
+            if (*p).paramkind != pg_sys::ParamKind::PARAM_EXTERN {
+                return None;
+            }
+            let value = match values {
+                Values::Plan => None,
+                Values::Run(params) => Some(param_value(params, (*p).paramid, (*p).paramtype)?),
+            };
+            ((*p).paramtype, value)
+        }
+        _ => return None,
+    };
     let (column, column_type) = var;
-    let const_type = (*constant).consttype;
     let kind = kind_of(column_type, const_type)?;
     let mut test = test_of((*op).opno, column_type)?;
     if flipped {
@@ -93,8 +122,28 @@ unsafe fn comparison(op: *mut pg_sys::OpExpr, relid: pg_sys::Index) -> Option<Ro
         }
         _ => {}
     }
-    let value = constant_bytes(kind, const_type, (*constant).constvalue)?;
+    let value = match value {
+        Some(datum) => constant_bytes(kind, const_type, datum)?,
+        None => Vec::new(),
+    };
     Some(RowCondition { column, kind: kind as i32, test: test as i32, value })
+}
+
+/// The value of external parameter `id` of type `typ` (not NULL), if the
+/// statement has it.
+unsafe fn param_value(params: pg_sys::ParamListInfo, id: i32, typ: pg_sys::Oid) -> Option<pg_sys::Datum> {
+    if params.is_null() || id <= 0 || id > (*params).numParams {
+        return None;
+    }
+    let mut workspace = pg_sys::ParamExternData::default();
+    let param = match (*params).paramFetch {
+        Some(fetch) => fetch(params, id, false, &mut workspace),
+        None => (*params).params.as_mut_ptr().add(id as usize - 1),
+    };
+    if param.is_null() || (*param).isnull || (*param).ptype != typ {
+        return None;
+    }
+    Some((*param).value)
 }
 
 /// The expression under any binary-compatible relabelling (`varchar` as
@@ -201,11 +250,15 @@ unsafe fn constant_bytes(kind: ValueKind, typ: pg_sys::Oid, value: pg_sys::Datum
 }
 
 /// The clauses of `clauses` (expressions, or RestrictInfos) the node can
-/// judge, and their conditions.
+/// judge, and their conditions (parameters' values from `values`).
 ///
 /// # Safety
 /// `clauses` is a valid List of expression nodes or RestrictInfos.
-pub unsafe fn pushable(clauses: *mut pg_sys::List, relid: pg_sys::Index) -> (*mut pg_sys::List, Vec<RowCondition>) {
+pub unsafe fn pushable(
+    clauses: *mut pg_sys::List,
+    relid: pg_sys::Index,
+    values: Values,
+) -> (*mut pg_sys::List, Vec<RowCondition>) {
     let mut pushed: *mut pg_sys::List = std::ptr::null_mut();
     let mut conditions = Vec::new();
     for clause in crate::hooks::list_nodes(clauses) {
@@ -218,7 +271,7 @@ pub unsafe fn pushable(clauses: *mut pg_sys::List, relid: pg_sys::Index) -> (*mu
         } else {
             clause
         };
-        if let Some(condition) = condition(expr, relid) {
+        if let Some(condition) = condition(expr, relid, values) {
             pushed = pg_sys::lappend(pushed, expr.cast());
             conditions.push(condition);
         }

@@ -146,3 +146,28 @@ EXPLAIN (COSTS OFF) UPDATE inh_p SET f3 = f3 + 1 WHERE f1 = 250 RETURNING *;
 UPDATE inh_p SET f3 = f3 + 1 WHERE f1 = 250 RETURNING *;
 SELECT tableoid::regclass, * FROM inh_p WHERE f1 BETWEEN 249 AND 251 ORDER BY 1, 2;
 DROP TABLE inh_p, inh_c;
+-- parameters of generic plans (prepared statements, PL/pgSQL variables):
+-- pushed when planned, their values taken when the scan starts (no rows
+-- removed by the backend's filter: the node did it); NULL stays behind
+CREATE TABLE pq (id int, grp int, t text) USING lyra;
+INSERT INTO pq SELECT g, g % 100, 't' || g FROM generate_series(1, 5000) g;
+ANALYZE pq;
+PREPARE q (int) AS SELECT count(*), sum(id) FROM pq WHERE grp = $1;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE q(7);
+EXECUTE q(7);
+EXECUTE q(8);
+EXECUTE q(NULL);
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE q(7);
+PREPARE q2 (text) AS SELECT count(*) FROM pq WHERE t = $1;
+EXECUTE q2('t77');
+PREPARE q3 (bigint) AS SELECT count(*) FROM pq WHERE id > $1;
+EXECUTE q3(4990);
+CREATE FUNCTION pq_f(g int) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN (SELECT count(*) FROM pq WHERE grp = g AND id > 100);
+END $$;
+SELECT pq_f(5), pq_f(6), pq_f(NULL);
+RESET plan_cache_mode;
+DROP FUNCTION pq_f;
+DROP TABLE pq;
