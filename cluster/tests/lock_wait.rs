@@ -5,8 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{config, lock, no_wait, row};
-use lyra_cluster::{NodeClient, NodeHandle};
+use common::{connect, lock, no_wait, row, start_node};
 
 /// CPU time this process has used (the node runs in it).
 fn process_cpu() -> Duration {
@@ -21,12 +20,11 @@ fn a_lock_wait_sleeps_until_the_lock_is_released() {
     // The node once spun through a wait: the readiness left over from
     // reading the request made every `readable()` return at once.
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let socket = config(dir.path()).socket;
-    let mut holder = NodeClient::connect(&socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut holder = connect(&socket);
     holder.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted");
     let waiter = std::thread::spawn(move || {
-        let mut waiter = NodeClient::connect(&socket).unwrap();
+        let mut waiter = connect(&socket);
         waiter.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted after the holder ends");
     });
     std::thread::sleep(Duration::from_millis(100));

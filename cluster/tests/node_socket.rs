@@ -4,9 +4,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{config, lock, no_wait, row};
+use common::{config, connect, lock, no_wait, row, start_node};
 use lyra_cluster::protocol::{Commit, ErrorCode, LockRow, Op, Scan, WaitPolicy};
-use lyra_cluster::{ClientError, NodeClient, NodeHandle};
+use lyra_cluster::{ClientError, NodeClient};
 use lyra_engine::keys::{Key, KeyPrefix, RowId};
 
 fn commit(ops: Vec<Op>) -> Commit {
@@ -25,15 +25,15 @@ fn rows_scan(max_rows: u32, max_bytes: u32) -> Scan {
 #[test]
 fn commit_is_durable_across_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut client = connect(&socket);
     client.stage(vec![Op::put(row(1), vec![7; 2 << 20])], &mut no_wait()).unwrap();
     client.commit(commit(vec![Op::put(row(2), b"2".to_vec())]), &mut no_wait()).unwrap();
     drop(client);
     node.shutdown();
 
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut client = connect(&socket);
     assert_eq!(get(&mut client, row(1)), Some(vec![7; 2 << 20]));
     let page = client.scan(rows_scan(10, 8 << 20), &mut no_wait()).unwrap();
     assert!(!page.more);
@@ -44,11 +44,11 @@ fn commit_is_durable_across_restart() {
 #[test]
 fn writes_staged_by_a_dropped_connection_are_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut client = connect(&socket);
     client.stage(vec![Op::put(row(1), b"1".to_vec())], &mut no_wait()).unwrap();
     drop(client);
-    let mut other = NodeClient::connect(&config(dir.path()).socket).unwrap();
+    let mut other = connect(&socket);
     other.commit(commit(vec![]), &mut no_wait()).unwrap();
     assert_eq!(get(&mut other, row(1)), None);
     node.shutdown();
@@ -57,8 +57,8 @@ fn writes_staged_by_a_dropped_connection_are_lost() {
 #[test]
 fn a_stopped_node_is_a_clear_error_not_a_hang() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut client = connect(&socket);
     get(&mut client, row(1));
     node.shutdown();
     let started = Instant::now();
@@ -72,8 +72,8 @@ fn a_stopped_node_is_a_clear_error_not_a_hang() {
 #[test]
 fn a_pipelined_response_waits_for_its_owner() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let mut client = NodeClient::connect(&config(dir.path()).socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut client = connect(&socket);
     // A page large enough that the node blocks writing it until it is read.
     let ops = (0..64u8).map(|i| Op::put(row(i.into()), vec![i; 64 << 10])).collect();
     client.commit(commit(ops), &mut no_wait()).unwrap();
@@ -97,13 +97,12 @@ fn a_pipelined_response_waits_for_its_owner() {
 #[test]
 fn a_lock_wait_ends_when_the_holder_commits() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let socket = config(dir.path()).socket;
-    let mut holder = NodeClient::connect(&socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut holder = connect(&socket);
     holder.commit(commit(vec![Op::put(row(1), b"v1".to_vec())]), &mut no_wait()).unwrap();
     let held = holder.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().unwrap();
     let waiter = std::thread::spawn(move || {
-        let mut waiter = NodeClient::connect(&socket).unwrap();
+        let mut waiter = connect(&socket);
         let started = Instant::now();
         let locked = waiter.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().unwrap();
         (locked, started.elapsed())
@@ -120,15 +119,14 @@ fn a_lock_wait_ends_when_the_holder_commits() {
 #[test]
 fn a_quiet_end_of_transaction_releases_locks_without_an_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let socket = config(dir.path()).socket;
-    let mut a = NodeClient::connect(&socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut a = connect(&socket);
     a.commit(commit(vec![Op::put(row(1), b"v1".to_vec())]), &mut no_wait()).unwrap();
     a.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted");
     let end = lyra_cluster::protocol::EndTxn { quiet: true };
     a.send_quiet(lyra_cluster::protocol::request::Kind::EndTxn(end), &mut no_wait()).unwrap();
     // The lock is gone (another connection gets it at once) ...
-    let mut b = NodeClient::connect(&socket).unwrap();
+    let mut b = connect(&socket);
     let granted = b.lock_row(LockRow { wait: WaitPolicy::NoWait as i32, ..lock(row(1), 0) }, &mut no_wait()).unwrap();
     assert!(granted.is_ok(), "the quiet EndTxn released the lock: {granted:?}");
     // ... and the connection's next request gets its own answer.
@@ -139,13 +137,12 @@ fn a_quiet_end_of_transaction_releases_locks_without_an_answer() {
 #[test]
 fn a_backend_that_hangs_up_releases_its_locks_and_its_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeHandle::start(config(dir.path())).unwrap();
-    let socket = config(dir.path()).socket;
-    let mut a = NodeClient::connect(&socket).unwrap();
+    let (node, socket) = start_node(dir.path());
+    let mut a = connect(&socket);
     a.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted");
     let b_socket = socket.clone();
     std::thread::spawn(move || {
-        let mut b = NodeClient::connect(&b_socket).unwrap();
+        let mut b = connect(&b_socket);
         b.lock_row(lock(row(2), 0), &mut no_wait()).unwrap().expect("granted");
         // b waits for row 1; a cancel unwinds out of the wait (as a
         // Postgres ERROR does) and the connection is dropped.
@@ -170,7 +167,7 @@ fn a_backend_that_hangs_up_releases_its_locks_and_its_wait() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // A wait with a timeout gives up with LockTimeout.
-    let mut c = NodeClient::connect(&socket).unwrap();
+    let mut c = connect(&socket);
     let started = Instant::now();
     let err = c.lock_row(lock(row(1), 200), &mut no_wait()).unwrap_err();
     assert!(matches!(err, ClientError::Node { code: ErrorCode::LockTimeout, .. }), "{err}");

@@ -3,11 +3,20 @@
 #![allow(dead_code)]
 
 use lyra_cluster::protocol::{LockMode, LockRow, WaitPolicy};
-use lyra_cluster::NodeConfig;
+use lyra_cluster::{NodeClient, NodeConfig, NodeHandle};
 use lyra_engine::keys::{Key, RowId};
 
 pub fn config(dir: &std::path::Path) -> NodeConfig {
     NodeConfig { dir: dir.join("lyra"), socket: dir.join("lyra/node.sock"), node_id: 1, worker_threads: 2 }
+}
+
+/// A node on a fresh directory `dir`, and the socket it listens on.
+pub fn start_node(dir: &std::path::Path) -> (NodeHandle, std::path::PathBuf) {
+    (NodeHandle::start(config(dir)).unwrap(), config(dir).socket)
+}
+
+pub fn connect(socket: &std::path::Path) -> NodeClient {
+    NodeClient::connect(socket).unwrap()
 }
 
 pub fn no_wait() -> impl FnMut() {
