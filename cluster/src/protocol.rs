@@ -159,7 +159,7 @@ pub struct Scan {
     pub filter: Vec<RowCondition>,
     /// If not empty, the columns (0-based, ascending) the caller reads:
     /// rows are sent with every other column NULL (a pushed-down
-    /// projection; see `lyra_engine::row::project_into`), after the filter.
+    /// projection; see `lyra_engine::row::project`), after the filter.
     #[prost(uint32, repeated, tag = "9")]
     pub columns: Vec<u32>,
 }

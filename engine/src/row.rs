@@ -75,22 +75,21 @@ pub fn encode_row_into(buf: &mut Vec<u8>, schema_version: u32, columns: &[Option
     }
 }
 
-/// Appends to `out` the row `row` with only the columns `keep` (sorted
-/// column numbers): every other column becomes NULL, and the row keeps its
-/// length and schema version. A scan that needs a few columns of wide rows
-/// has the node send this (projection pushed down). A row that does not
-/// decode is appended unchanged: its reader reports it.
-pub fn project_into(out: &mut Vec<u8>, row: &[u8], keep: &[usize]) {
+/// The row `row` with only the columns `keep` (sorted column numbers):
+/// every other column becomes NULL, and the row keeps its length and
+/// schema version. A scan that needs a few columns of wide rows has the
+/// node send this (projection pushed down). A row that does not decode is
+/// returned unchanged: its reader reports it.
+pub fn project(row: &[u8], keep: &[usize]) -> Vec<u8> {
     let Ok(view) = RowView::decode(row) else {
-        out.extend_from_slice(row);
-        return;
+        return row.to_vec();
     };
-    let columns: Vec<Option<&[u8]>> = (0..view.len())
-        .map(|i| if keep.binary_search(&i).is_ok() { view.column(i) } else { None })
+    let columns: Vec<Option<&[u8]>> = view
+        .columns()
+        .enumerate()
+        .map(|(i, value)| if keep.binary_search(&i).is_ok() { value } else { None })
         .collect();
-    let mut encoded = Vec::new();
-    encode_row_into(&mut encoded, view.schema_version(), &columns);
-    out.extend_from_slice(&encoded);
+    encode_row(view.schema_version(), &columns)
 }
 
 /// The exact size of the encoding, so encoding allocates once.
@@ -244,14 +243,11 @@ mod tests {
     #[test]
     fn a_projected_row_keeps_only_the_columns_asked_for() {
         let row = encode_row(3, &[Some(b"a"), None, Some(b"ccc"), Some(b"")]);
-        let mut out = vec![9];
-        project_into(&mut out, &row, &[0, 1, 3, 7]);
-        let view = RowView::decode(&out[1..]).expect("a row");
+        let out = project(&row, &[0, 1, 3, 7]);
+        let view = RowView::decode(&out).expect("a row");
         assert_eq!(view.schema_version(), 3);
         assert_eq!(view.columns().collect::<Vec<_>>(), vec![Some(&b"a"[..]), None, None, Some(&b""[..])]);
-        let mut bad = Vec::new();
-        project_into(&mut bad, b"junk", &[0]);
-        assert_eq!(bad, b"junk");
+        assert_eq!(project(b"junk", &[0]), b"junk");
     }
 
 

@@ -426,9 +426,7 @@ impl<E: Engine> Service<E> {
             let at = arena.len();
             arena.extend_from_slice(k);
             if project_rows {
-                let mut projected = Vec::with_capacity(v.len());
-                row::project_into(&mut projected, v, &columns);
-                arena.extend_from_slice(&projected);
+                arena.extend_from_slice(&row::project(v, &columns));
             } else {
                 arena.extend_from_slice(v);
             }
@@ -467,9 +465,7 @@ impl<E: Engine> Service<E> {
         }
         if !columns.is_empty() && scan.rows_of_table.is_some() {
             for entry_row in rows.iter_mut().flatten() {
-                let mut projected = Vec::with_capacity(entry_row.len());
-                row::project_into(&mut projected, entry_row, &columns);
-                *entry_row = projected;
+                *entry_row = row::project(entry_row, &columns);
             }
         }
         let resume = (!filter.is_empty()).then(|| bytes::Bytes::from(last_seen));

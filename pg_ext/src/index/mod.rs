@@ -28,7 +28,7 @@
 //! on the node (so concurrent inserters of a key queue as for an immediate
 //! unique index) and report a possible conflict when another live entry
 //! has the key; Postgres then rechecks at the end of the statement or at
-//! COMMIT (`UNIQUE_CHECK_EXISTING`, see [`check_deferred_unique`]).
+//! COMMIT (`UNIQUE_CHECK_EXISTING`, see [`other_live_entry`]).
 //!
 //! Not done yet: bitmap scans, index-only scans, descending entries,
 //! ranges/arrays/composite types/jsonb keys.
@@ -292,8 +292,7 @@ unsafe extern "C-unwind" fn insert(
 ) -> bool {
     let row = row_id_of(heap_tid);
     let unchanged = UNCHANGED.with(|u| u.borrow_mut().remove(&((*index).rd_id, row.0)));
-    let deferrable = (*(*index).rd_index).indisunique && !(*(*index).rd_index).indimmediate;
-    if unchanged && !deferrable {
+    if unchanged && !is_deferrable_unique(index) {
         return true;
     }
     let shape = IndexShape::of(index, heap);
@@ -303,39 +302,28 @@ unsafe extern "C-unwind" fn insert(
     if deferred_unique(index, &shape, isnull) {
         // The key without its row id: the columns every duplicate shares.
         let columns = &key[..key.len() - 8];
-        if unchanged {
-            // An UPDATE that kept the key: the entry stays, but a pending
-            // recheck of the row's previous version would find that
-            // version gone (heap's follows the HOT chain to this one), so
-            // this version asks for a recheck of its own if needed.
-            return check_unique == pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO
-                || !other_live_entry(heap, heap_tid, columns, row, false);
-        }
-        return match check_unique {
-            // The trigger that rechecks a possible conflict: the entry is there.
-            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_EXISTING => {
+        use pg_sys::IndexUniqueCheck::*;
+        let possible_conflict = match check_unique {
+            UNIQUE_CHECK_NO => false,
+            // The recheck (UNIQUE_CHECK_EXISTING) waits for other inserters
+            // of the key and decides.
+            UNIQUE_CHECK_EXISTING | UNIQUE_CHECK_YES => {
                 if other_live_entry(heap, heap_tid, columns, row, true) {
                     duplicate_key(index, values, isnull);
                 }
-                true
+                false
             }
-            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO => {
-                txn::put(key, value, table::current_cid());
-                true
-            }
-            pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES => {
-                if other_live_entry(heap, heap_tid, columns, row, true) {
-                    duplicate_key(index, values, isnull);
-                }
-                txn::put(key, value, table::current_cid());
-                true
-            }
-            _ => {
-                let conflict = other_live_entry(heap, heap_tid, columns, row, false);
-                txn::put(key, value, table::current_cid());
-                !conflict
-            }
+            // An insert: a conflict it cannot rule out is rechecked later.
+            _ => other_live_entry(heap, heap_tid, columns, row, false),
         };
+        // The recheck's entry is there already, and so is the entry of an
+        // UPDATE that kept the key (which still asks for a recheck: a
+        // pending one of the row's previous version would find that
+        // version gone, where heap's follows the HOT chain to this one).
+        if check_unique != UNIQUE_CHECK_EXISTING && !unchanged {
+            txn::put(key, value, table::current_cid());
+        }
+        return !possible_conflict;
     }
     if constrained {
         match check_unique {
@@ -381,11 +369,15 @@ unsafe fn duplicate_key(index: pg_sys::Relation, values: &[pg_sys::Datum], isnul
     )
 }
 
+/// Whether `index` is a DEFERRABLE unique index.
+unsafe fn is_deferrable_unique(index: pg_sys::Relation) -> bool {
+    (*(*index).rd_index).indisunique && !(*(*index).rd_index).indimmediate
+}
+
 /// Whether `index` is a DEFERRABLE unique index and the key `isnull`
 /// describes can conflict (NULLs are distinct unless NULLS NOT DISTINCT).
 unsafe fn deferred_unique(index: pg_sys::Relation, shape: &IndexShape, isnull: &[bool]) -> bool {
-    let form = (*index).rd_index;
-    (*form).indisunique && !(*form).indimmediate && (shape.nulls_not_distinct || !isnull.iter().any(|n| *n))
+    is_deferrable_unique(index) && (shape.nulls_not_distinct || !isnull.iter().any(|n| *n))
 }
 
 /// Whether a live entry of another row than `row` has the key columns
@@ -489,7 +481,7 @@ pub unsafe fn remove_entries(
             UNCHANGED.with(|u| u.borrow_mut().insert((oid, row.0)));
             // A deferrable unique index still hears of the new version (see
             // `insert`): the executor must call the index inserts.
-            changed |= (*(*index).rd_index).indisunique && !(*(*index).rd_index).indimmediate;
+            changed |= is_deferrable_unique(index);
         } else {
             if constrained {
                 // Whoever inserts this key next waits for this transaction.
