@@ -44,6 +44,9 @@ build_and_install() {
   log "building and installing the lyra extension"
   (cd "$LYRA_ROOT/pg_ext" && cargo pgrx install --release --pg-config "$PG_CONFIG" \
       $(is_root || echo --sudo) >/dev/null)
+  # Upgrade scripts for databases created by an earlier version
+  # (ALTER EXTENSION lyra UPDATE).
+  as_root cp "$LYRA_ROOT"/sql/upgrades/*.sql "$("$PG_CONFIG" --sharedir)/extension/"
 }
 
 install_packages

@@ -237,7 +237,7 @@ CREATE OPERATOR CLASS bpchar_pattern_ops FOR TYPE bpchar USING lyra_index FAMILY
     FUNCTION 1 btbpchar_pattern_cmp(bpchar, bpchar);
 
 -- More types, each encoded in its btree order (pg_ext/src/index/entry.rs);
--- enum values by their labels OID: equality, not order (ALTER TYPE … ADD VALUE
+-- enum values by their label's OID: equality, not order (ALTER TYPE … ADD VALUE
 -- may renumber the labels' order).
 CREATE OPERATOR FAMILY numeric_ops USING lyra_index;
 CREATE OPERATOR CLASS numeric_ops DEFAULT FOR TYPE numeric USING lyra_index FAMILY numeric_ops AS
