@@ -125,12 +125,15 @@ fn a_quiet_end_of_transaction_releases_locks_without_an_answer() {
     a.lock_row(lock(row(1), 0), &mut no_wait()).unwrap().expect("granted");
     let end = lyra_cluster::protocol::EndTxn { quiet: true };
     a.send_quiet(lyra_cluster::protocol::request::Kind::EndTxn(end), &mut no_wait()).unwrap();
-    // The lock is gone (another connection gets it at once) ...
+    // The connection's next request gets its own answer; the node serves a
+    // connection's requests in order, so the quiet EndTxn is done by then ...
+    assert_eq!(get(&mut a, row(1)), Some(b"v1".to_vec()));
+    // ... and its lock is gone: another connection gets it at once. (Asked
+    // before that answer, the lock may still be held: the quiet EndTxn can
+    // still be on its way, and a no-wait request would race it.)
     let mut b = connect(&socket);
     let granted = b.lock_row(LockRow { wait: WaitPolicy::NoWait as i32, ..lock(row(1), 0) }, &mut no_wait()).unwrap();
     assert!(granted.is_ok(), "the quiet EndTxn released the lock: {granted:?}");
-    // ... and the connection's next request gets its own answer.
-    assert_eq!(get(&mut a, row(1)), Some(b"v1".to_vec()));
     node.shutdown();
 }
 

@@ -148,6 +148,20 @@ pub fn with_node_answer<T>(
     })
 }
 
+/// Ends the node's side of a transaction that holds row locks and waits
+/// for the node to say so, as heap's abort releases its locks before
+/// `ROLLBACK` returns: a session told of the rollback that then asks for
+/// the row `NOWAIT` must get it. Never raises (see [`end_txn_quietly`]).
+pub fn end_txn_releasing_locks() {
+    CLIENT.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else { return };
+        let Some(client) = slot.as_mut() else { return };
+        if client.end_txn(&mut || {}).is_err() {
+            *slot = None;
+        }
+    });
+}
+
 /// Ends the node's side of the transaction (`EndTxn`, which the node does
 /// not answer). Never raises: it runs at transaction end, perhaps while an
 /// ERROR unwinds; a connection that cannot take it is dropped instead,

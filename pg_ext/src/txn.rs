@@ -459,7 +459,13 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
                 node_link::disconnect();
             } else {
                 node_link::forget_all();
-                if NODE_STATE.with(|n| n.borrow().start_ts.is_some() || !n.borrow().locks.is_empty()) {
+                let (locked, started) = NODE_STATE.with(|n| {
+                    let n = n.borrow();
+                    (!n.locks.is_empty(), n.start_ts.is_some())
+                });
+                if locked {
+                    node_link::end_txn_releasing_locks();
+                } else if started {
                     node_link::end_txn_quietly();
                 }
             }
