@@ -19,13 +19,23 @@
 //!   /meta/table/{table}/next_row_id       'm' 't' table:8 'n'            u64 BE
 //!   /t/{table}/r/{row}                    't' table:8 'r' row:8          encoded row
 //!   /t/{table}/i/{index}/{entry}          't' table:8 'i' index:8 entry  row id or empty
+//!   /local/range/{range}/hard_state       'l' 'r' range:8 'h'            Raft HardState
+//!   /local/range/{range}/apply_state      'l' 'r' range:8 'a'            applied index, log start, ConfState
+//!   /local/range/{range}/log/{index}      'l' 'r' range:8 'l' index:8    Raft log entry
 //!   └──────── KeyPrefix ────────┘
 //!   Meta              'm'
 //!   RelfileMappings   'm' 'f' node:8
 //!   Table             't' table:8
 //!   Rows              't' table:8 'r'
 //!   Index             't' table:8 'i' index:8
+//!   RangeLocal        'l' 'r' range:8
+//!   RaftLog           'l' 'r' range:8 'l'
 //! ```
+//!
+//! `'l'` keys are a replica's own state (its Raft log and where it stands),
+//! never replicated: each node keeps its own under the same key, and no
+//! range's span covers them. The values' encodings belong to the cluster's
+//! Raft code.
 //!
 //! An index entry is the index's columns in [`memcmp`] encoding; a unique
 //! index entry with no NULL column maps to the row id (8 bytes BE), any
@@ -75,6 +85,15 @@ const NEXT_ROW_ID: u8 = b'n';
 const TABLE: u8 = b't';
 const ROWS: u8 = b'r';
 const INDEX: u8 = b'i';
+const LOCAL: u8 = b'l';
+const RANGE_LOCAL: u8 = b'r';
+const HARD_STATE: u8 = b'h';
+const APPLY_STATE: u8 = b'a';
+const RAFT_LOG: u8 = b'l';
+
+/// A range of the keyspace, replicated by one Raft group (DESIGN §5).
+/// Ranges are numbered from 1.
+pub type RangeId = u64;
 
 /// A key in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +119,14 @@ pub enum Key {
     Row { table: TableId, row: RowId },
     /// An entry of an index on `table` (see the module docs).
     IndexEntry { table: TableId, index: TableId, entry: Vec<u8> },
+    /// This node's replica of `range`: its Raft hard state (term, vote,
+    /// commit).
+    RaftHardState { range: RangeId },
+    /// This node's replica of `range`: the applied index, where its log
+    /// starts, and the configuration applied.
+    RaftApplyState { range: RangeId },
+    /// This node's replica of `range`: the Raft log entry at `index`.
+    RaftLogEntry { range: RangeId, index: u64 },
 }
 
 impl Key {
@@ -110,6 +137,8 @@ impl Key {
             Key::RelfileMapping { node, .. } => KeyPrefix::RelfileMappings { node },
             Key::Row { table, .. } => KeyPrefix::Rows { table },
             Key::IndexEntry { table, index, .. } => KeyPrefix::Index { table, index },
+            Key::RaftHardState { range } | Key::RaftApplyState { range } => KeyPrefix::RangeLocal { range },
+            Key::RaftLogEntry { range, .. } => KeyPrefix::RaftLog { range },
         }
     }
 
@@ -130,6 +159,9 @@ impl Key {
             }
             Key::Row { row, .. } => buf.extend_from_slice(&row.0.to_be_bytes()),
             Key::IndexEntry { entry, .. } => buf.extend_from_slice(entry),
+            Key::RaftHardState { .. } => buf.push(HARD_STATE),
+            Key::RaftApplyState { .. } => buf.push(APPLY_STATE),
+            Key::RaftLogEntry { index, .. } => buf.extend_from_slice(&index.to_be_bytes()),
         }
         buf
     }
@@ -141,6 +173,7 @@ impl Key {
         let key = match reader.u8()? {
             META => Self::decode_meta(&mut reader)?,
             TABLE => Self::decode_table(&mut reader)?,
+            LOCAL => Self::decode_local(&mut reader)?,
             tag => return Err(reader.corrupt(format!("unknown keyspace tag {tag:#04x}"))),
         };
         reader.finish()?;
@@ -164,6 +197,21 @@ impl Key {
                 }
             }
             tag => Err(reader.corrupt(format!("unknown meta tag {tag:#04x}"))),
+        }
+    }
+
+    fn decode_local(reader: &mut Reader) -> Result<Key> {
+        match reader.u8()? {
+            RANGE_LOCAL => {
+                let range = reader.u64_be()?;
+                match reader.u8()? {
+                    HARD_STATE => Ok(Key::RaftHardState { range }),
+                    APPLY_STATE => Ok(Key::RaftApplyState { range }),
+                    RAFT_LOG => Ok(Key::RaftLogEntry { range, index: reader.u64_be()? }),
+                    tag => Err(reader.corrupt(format!("unknown range-local tag {tag:#04x}"))),
+                }
+            }
+            tag => Err(reader.corrupt(format!("unknown local tag {tag:#04x}"))),
         }
     }
 
@@ -198,6 +246,10 @@ pub enum KeyPrefix {
     Rows { table: TableId },
     /// The entries of one index of a table, in index order.
     Index { table: TableId, index: TableId },
+    /// Everything this node keeps of its replica of `range`.
+    RangeLocal { range: RangeId },
+    /// This node's Raft log of `range`, in index order.
+    RaftLog { range: RangeId },
 }
 
 impl KeyPrefix {
@@ -226,12 +278,22 @@ impl KeyPrefix {
                 buf.extend_from_slice(&index.to_be_bytes());
                 buf
             }
+            KeyPrefix::RangeLocal { range } => {
+                let mut buf = vec![LOCAL, RANGE_LOCAL];
+                buf.extend_from_slice(&range.to_be_bytes());
+                buf
+            }
+            KeyPrefix::RaftLog { range } => {
+                let mut buf = KeyPrefix::RangeLocal { range }.encode();
+                buf.push(RAFT_LOG);
+                buf
+            }
         }
     }
 
     /// `[start, end)` covering exactly the keys with this prefix. The end is
     /// the prefix's successor: strip trailing 0xFF bytes, then increment
-    /// the last byte. Lyra's prefixes start with 'm' or 't', so the end is
+    /// the last byte. Lyra's prefixes start with 'l', 'm' or 't', so the end is
     /// never empty (which scans would read as "unbounded").
     pub fn range(&self) -> (Vec<u8>, Vec<u8>) {
         let start = self.encode();
@@ -279,6 +341,9 @@ mod tests {
             }),
             (any::<u64>(), any::<u64>(), any::<Vec<u8>>())
                 .prop_map(|(table, index, entry)| Key::IndexEntry { table, index, entry }),
+            any::<u64>().prop_map(|range| Key::RaftHardState { range }),
+            any::<u64>().prop_map(|range| Key::RaftApplyState { range }),
+            (any::<u64>(), any::<u64>()).prop_map(|(range, index)| Key::RaftLogEntry { range, index }),
         ]
     }
 
@@ -289,6 +354,8 @@ mod tests {
             any::<u64>().prop_map(|table| KeyPrefix::Table { table }),
             any::<u64>().prop_map(|table| KeyPrefix::Rows { table }),
             (any::<u64>(), any::<u64>()).prop_map(|(table, index)| KeyPrefix::Index { table, index }),
+            any::<u64>().prop_map(|range| KeyPrefix::RangeLocal { range }),
+            any::<u64>().prop_map(|range| KeyPrefix::RaftLog { range }),
         ]
     }
 
@@ -311,6 +378,8 @@ mod tests {
             Key::IndexEntry { table, index, .. } => {
                 vec![KeyPrefix::Table { table }, KeyPrefix::Index { table, index }]
             }
+            Key::RaftHardState { range } | Key::RaftApplyState { range } => vec![KeyPrefix::RangeLocal { range }],
+            Key::RaftLogEntry { range, .. } => vec![KeyPrefix::RangeLocal { range }, KeyPrefix::RaftLog { range }],
         }
     }
 
@@ -329,6 +398,8 @@ mod tests {
                 row: RowId(9),
             },
             KeyPrefix::Index { table, index } => Key::IndexEntry { table, index, entry: vec![1, 2] },
+            KeyPrefix::RangeLocal { range } => Key::RaftApplyState { range },
+            KeyPrefix::RaftLog { range } => Key::RaftLogEntry { range, index: 5 },
         }
     }
 
@@ -348,6 +419,9 @@ mod tests {
                 row: RowId(42),
             },
             Key::IndexEntry { table: 3, index: 4, entry: vec![0xff, 0] },
+            Key::RaftHardState { range: 2 },
+            Key::RaftApplyState { range: 2 },
+            Key::RaftLogEntry { range: 2, index: 10 },
         ];
         for key in &keys {
             let chain = prefixes_of(key);
@@ -369,6 +443,8 @@ mod tests {
             KeyPrefix::Table { table: 3 },
             KeyPrefix::Rows { table: 3 },
             KeyPrefix::Index { table: 3, index: 4 },
+            KeyPrefix::RangeLocal { range: 2 },
+            KeyPrefix::RaftLog { range: 2 },
         ];
         for prefix in &prefixes {
             let key = key_under(prefix);
@@ -409,6 +485,12 @@ mod tests {
         #[test]
         fn row_keys_sort_as_tuples(a: (u64, u64), b: (u64, u64)) {
             let encode = |(table, row): (u64, u64)| Key::Row { table, row: RowId(row) }.encode();
+            prop_assert_eq!(encode(a).cmp(&encode(b)), a.cmp(&b));
+        }
+
+        #[test]
+        fn raft_log_keys_sort_as_tuples(a: (u64, u64), b: (u64, u64)) {
+            let encode = |(range, index)| Key::RaftLogEntry { range, index }.encode();
             prop_assert_eq!(encode(a).cmp(&encode(b)), a.cmp(&b));
         }
 

@@ -3,7 +3,14 @@
 //! Used by unit tests and by the cluster's deterministic simulation, where
 //! a node's "disk" must be cheap to create, inspect and throw away. A batch
 //! is applied entirely under the write lock, which gives atomicity for
-//! free; `sync` is meaningless and ignored. Nothing survives a drop.
+//! free. Nothing survives a drop.
+//!
+//! A store made by [`Memory::crashable`] also keeps what a disk would hold
+//! if the machine lost power now: everything up to the last `sync` write,
+//! plus the unsynced batches after it, in order. [`Memory::crash`] throws
+//! away all but a prefix of those batches, as a real crash may (never part
+//! of a batch, never out of order), so a simulation can check that a node
+//! relies on nothing it did not sync.
 //!
 //! A panic while the lock is held poisons it; from then on every call
 //! returns `Error::Io`, since a half-applied batch may be inside.
@@ -21,6 +28,15 @@ type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 #[derive(Debug, Default)]
 pub struct Memory {
     map: RwLock<Map>,
+    /// For a crashable store: the contents as of the last synced write,
+    /// and the batches written since without `sync`.
+    disk: Option<std::sync::Mutex<Disk>>,
+}
+
+#[derive(Debug, Default)]
+struct Disk {
+    synced: Map,
+    unsynced: Vec<WriteBatch>,
 }
 
 impl Memory {
@@ -29,12 +45,54 @@ impl Memory {
         Self::default()
     }
 
+    /// An empty store that can [`crash`](Self::crash). Keeps a second
+    /// copy of its contents: for simulations, not for big tests.
+    pub fn crashable() -> Self {
+        Memory { map: RwLock::default(), disk: Some(Default::default()) }
+    }
+
+    /// The number of batches written without `sync` since the last synced
+    /// one: what a crash now may lose. Always 0 unless crashable.
+    pub fn unsynced_batches(&self) -> usize {
+        self.disk.as_ref().map_or(0, |disk| disk.lock().expect("disk lock").unsynced.len())
+    }
+
+    /// Loses power: the store goes back to its last synced write plus the
+    /// first `keep` of the unsynced batches written after it (all of them
+    /// if fewer). A store not made by [`crashable`](Self::crashable) keeps
+    /// everything.
+    pub fn crash(&self, keep: usize) -> Result<()> {
+        let Some(disk) = &self.disk else { return Ok(()) };
+        let mut map = self.write_lock()?; // first, as `write` takes them
+        let mut disk = disk.lock().expect("disk lock");
+        let kept: Vec<WriteBatch> = disk.unsynced.drain(..).take(keep).collect();
+        for batch in &kept {
+            apply(&mut disk.synced, batch);
+        }
+        *map = disk.synced.clone();
+        Ok(())
+    }
+
     fn read(&self) -> Result<RwLockReadGuard<'_, Map>> {
         self.map.read().map_err(|_| poisoned())
     }
 
     fn write_lock(&self) -> Result<RwLockWriteGuard<'_, Map>> {
         self.map.write().map_err(|_| poisoned())
+    }
+}
+
+fn apply(map: &mut Map, batch: &WriteBatch) {
+    for op in batch.ops() {
+        match op {
+            WriteOp::Put { key, value } => {
+                map.insert(key.clone(), value.clone());
+            }
+            WriteOp::Delete { key } => {
+                map.remove(key);
+            }
+            WriteOp::DeleteRange { start, end } => delete_range(map, start, end),
+        }
     }
 }
 
@@ -103,18 +161,18 @@ impl Engine for Memory {
         Ok(())
     }
 
-    fn write(&self, batch: &WriteBatch, _sync: bool) -> Result<()> {
+    fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()> {
         batch.validate()?;
         let mut map = self.write_lock()?;
-        for op in batch.ops() {
-            match op {
-                WriteOp::Put { key, value } => {
-                    map.insert(key.clone(), value.clone());
+        apply(&mut map, batch);
+        if let Some(disk) = &self.disk {
+            let mut disk = disk.lock().expect("disk lock");
+            disk.unsynced.push(batch.clone());
+            if sync {
+                let Disk { synced, unsynced } = &mut *disk;
+                for batch in unsynced.drain(..) {
+                    apply(synced, &batch);
                 }
-                WriteOp::Delete { key } => {
-                    map.remove(key);
-                }
-                WriteOp::DeleteRange { start, end } => delete_range(&mut map, start, end),
             }
         }
         Ok(())
@@ -132,5 +190,44 @@ fn delete_range(map: &mut Map, start: &[u8], end: &[u8]) {
         .collect();
     for key in doomed {
         map.remove(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.put(key.as_bytes(), b"v".to_vec());
+        batch
+    }
+
+    fn keys(memory: &Memory) -> Vec<Vec<u8>> {
+        memory.scan(b"", b"", 100, usize::MAX).unwrap().into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn a_crash_keeps_synced_writes_and_a_prefix_of_the_rest() {
+        let memory = Memory::crashable();
+        memory.write(&put("a"), false).unwrap();
+        memory.write(&put("b"), true).unwrap(); // syncs "a" too, as a WAL does
+        memory.write(&put("c"), false).unwrap();
+        memory.write(&put("d"), false).unwrap();
+        assert_eq!(memory.unsynced_batches(), 2);
+        memory.crash(1).unwrap();
+        assert_eq!(keys(&memory), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(memory.unsynced_batches(), 0);
+        memory.write(&put("e"), false).unwrap();
+        memory.crash(0).unwrap();
+        assert_eq!(keys(&memory), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn a_store_that_is_not_crashable_keeps_everything() {
+        let memory = Memory::new();
+        memory.write(&put("a"), false).unwrap();
+        memory.crash(0).unwrap();
+        assert_eq!(keys(&memory), vec![b"a".to_vec()]);
     }
 }
