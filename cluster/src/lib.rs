@@ -26,6 +26,7 @@
 pub mod client;
 pub mod node;
 pub mod protocol;
+pub mod raft;
 
 pub use client::{ClientError, NodeClient};
 pub use node::{NodeConfig, NodeHandle};

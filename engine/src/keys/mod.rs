@@ -22,12 +22,14 @@
 //!   /local/range/{range}/hard_state       'l' 'r' range:8 'h'            Raft HardState
 //!   /local/range/{range}/apply_state      'l' 'r' range:8 'a'            applied index, log start, ConfState
 //!   /local/range/{range}/log/{index}      'l' 'r' range:8 'l' index:8    Raft log entry
+//!   /local/range/{range}/tombstone        'l' 'r' range:8 't'            (removed from the range)
 //!   └──────── KeyPrefix ────────┘
 //!   Meta              'm'
 //!   RelfileMappings   'm' 'f' node:8
 //!   Table             't' table:8
 //!   Rows              't' table:8 'r'
 //!   Index             't' table:8 'i' index:8
+//!   Local             'l'
 //!   RangeLocal        'l' 'r' range:8
 //!   RaftLog           'l' 'r' range:8 'l'
 //! ```
@@ -90,6 +92,7 @@ const RANGE_LOCAL: u8 = b'r';
 const HARD_STATE: u8 = b'h';
 const APPLY_STATE: u8 = b'a';
 const RAFT_LOG: u8 = b'l';
+const TOMBSTONE: u8 = b't';
 
 /// A range of the keyspace, replicated by one Raft group (DESIGN §5).
 /// Ranges are numbered from 1.
@@ -127,6 +130,9 @@ pub enum Key {
     RaftApplyState { range: RangeId },
     /// This node's replica of `range`: the Raft log entry at `index`.
     RaftLogEntry { range: RangeId, index: u64 },
+    /// This node was removed from `range` and deleted its replica; late
+    /// messages of the range must not bring it back.
+    RaftTombstone { range: RangeId },
 }
 
 impl Key {
@@ -137,7 +143,9 @@ impl Key {
             Key::RelfileMapping { node, .. } => KeyPrefix::RelfileMappings { node },
             Key::Row { table, .. } => KeyPrefix::Rows { table },
             Key::IndexEntry { table, index, .. } => KeyPrefix::Index { table, index },
-            Key::RaftHardState { range } | Key::RaftApplyState { range } => KeyPrefix::RangeLocal { range },
+            Key::RaftHardState { range } | Key::RaftApplyState { range } | Key::RaftTombstone { range } => {
+                KeyPrefix::RangeLocal { range }
+            }
             Key::RaftLogEntry { range, .. } => KeyPrefix::RaftLog { range },
         }
     }
@@ -161,6 +169,7 @@ impl Key {
             Key::IndexEntry { entry, .. } => buf.extend_from_slice(entry),
             Key::RaftHardState { .. } => buf.push(HARD_STATE),
             Key::RaftApplyState { .. } => buf.push(APPLY_STATE),
+            Key::RaftTombstone { .. } => buf.push(TOMBSTONE),
             Key::RaftLogEntry { index, .. } => buf.extend_from_slice(&index.to_be_bytes()),
         }
         buf
@@ -207,6 +216,7 @@ impl Key {
                 match reader.u8()? {
                     HARD_STATE => Ok(Key::RaftHardState { range }),
                     APPLY_STATE => Ok(Key::RaftApplyState { range }),
+                    TOMBSTONE => Ok(Key::RaftTombstone { range }),
                     RAFT_LOG => Ok(Key::RaftLogEntry { range, index: reader.u64_be()? }),
                     tag => Err(reader.corrupt(format!("unknown range-local tag {tag:#04x}"))),
                 }
@@ -246,6 +256,8 @@ pub enum KeyPrefix {
     Rows { table: TableId },
     /// The entries of one index of a table, in index order.
     Index { table: TableId, index: TableId },
+    /// Everything this node keeps of its replicas, of every range.
+    Local,
     /// Everything this node keeps of its replica of `range`.
     RangeLocal { range: RangeId },
     /// This node's Raft log of `range`, in index order.
@@ -278,6 +290,7 @@ impl KeyPrefix {
                 buf.extend_from_slice(&index.to_be_bytes());
                 buf
             }
+            KeyPrefix::Local => vec![LOCAL],
             KeyPrefix::RangeLocal { range } => {
                 let mut buf = vec![LOCAL, RANGE_LOCAL];
                 buf.extend_from_slice(&range.to_be_bytes());
@@ -343,6 +356,7 @@ mod tests {
                 .prop_map(|(table, index, entry)| Key::IndexEntry { table, index, entry }),
             any::<u64>().prop_map(|range| Key::RaftHardState { range }),
             any::<u64>().prop_map(|range| Key::RaftApplyState { range }),
+            any::<u64>().prop_map(|range| Key::RaftTombstone { range }),
             (any::<u64>(), any::<u64>()).prop_map(|(range, index)| Key::RaftLogEntry { range, index }),
         ]
     }
@@ -354,6 +368,7 @@ mod tests {
             any::<u64>().prop_map(|table| KeyPrefix::Table { table }),
             any::<u64>().prop_map(|table| KeyPrefix::Rows { table }),
             (any::<u64>(), any::<u64>()).prop_map(|(table, index)| KeyPrefix::Index { table, index }),
+            Just(KeyPrefix::Local),
             any::<u64>().prop_map(|range| KeyPrefix::RangeLocal { range }),
             any::<u64>().prop_map(|range| KeyPrefix::RaftLog { range }),
         ]
@@ -378,8 +393,12 @@ mod tests {
             Key::IndexEntry { table, index, .. } => {
                 vec![KeyPrefix::Table { table }, KeyPrefix::Index { table, index }]
             }
-            Key::RaftHardState { range } | Key::RaftApplyState { range } => vec![KeyPrefix::RangeLocal { range }],
-            Key::RaftLogEntry { range, .. } => vec![KeyPrefix::RangeLocal { range }, KeyPrefix::RaftLog { range }],
+            Key::RaftHardState { range } | Key::RaftApplyState { range } | Key::RaftTombstone { range } => {
+                vec![KeyPrefix::Local, KeyPrefix::RangeLocal { range }]
+            }
+            Key::RaftLogEntry { range, .. } => {
+                vec![KeyPrefix::Local, KeyPrefix::RangeLocal { range }, KeyPrefix::RaftLog { range }]
+            }
         }
     }
 
@@ -398,6 +417,7 @@ mod tests {
                 row: RowId(9),
             },
             KeyPrefix::Index { table, index } => Key::IndexEntry { table, index, entry: vec![1, 2] },
+            KeyPrefix::Local => Key::RaftHardState { range: 1 },
             KeyPrefix::RangeLocal { range } => Key::RaftApplyState { range },
             KeyPrefix::RaftLog { range } => Key::RaftLogEntry { range, index: 5 },
         }
@@ -422,6 +442,7 @@ mod tests {
             Key::RaftHardState { range: 2 },
             Key::RaftApplyState { range: 2 },
             Key::RaftLogEntry { range: 2, index: 10 },
+            Key::RaftTombstone { range: 2 },
         ];
         for key in &keys {
             let chain = prefixes_of(key);
@@ -443,6 +464,7 @@ mod tests {
             KeyPrefix::Table { table: 3 },
             KeyPrefix::Rows { table: 3 },
             KeyPrefix::Index { table: 3, index: 4 },
+            KeyPrefix::Local,
             KeyPrefix::RangeLocal { range: 2 },
             KeyPrefix::RaftLog { range: 2 },
         ];

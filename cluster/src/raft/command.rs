@@ -1,0 +1,119 @@
+//! What a range's Raft log carries: [`Command`]s, each a batch of writes
+//! the leader computed, applied in log order by every replica.
+//!
+//! Applying is deterministic: every replica checks the same things against
+//! the same state and gets the same outcome. A command that writes outside
+//! its range's span is refused on every replica alike (an outcome, not a
+//! crash; DESIGN §5); a failure of the disk stops the node instead.
+
+use lyra_engine::storage::WriteBatch;
+
+/// A batch of writes to one range, with the proposer's id for it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Command {
+    /// Chosen by the proposer, to recognise its command when applied.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(message, repeated, tag = "2")]
+    pub ops: Vec<CommandOp>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CommandOp {
+    #[prost(enumeration = "CommandOpKind", tag = "1")]
+    pub kind: i32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub key: Vec<u8>,
+    /// The value of a put; the end of a delete-range.
+    #[prost(bytes = "vec", tag = "3")]
+    pub value: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+pub enum CommandOpKind {
+    Put = 0,
+    Delete = 1,
+    DeleteRange = 2,
+}
+
+impl Command {
+    pub fn new(id: u64) -> Command {
+        Command { id, ops: Vec::new() }
+    }
+
+    pub fn put(mut self, key: Vec<u8>, value: Vec<u8>) -> Command {
+        self.ops.push(CommandOp { kind: CommandOpKind::Put as i32, key, value });
+        self
+    }
+
+    pub fn delete(mut self, key: Vec<u8>) -> Command {
+        self.ops.push(CommandOp { kind: CommandOpKind::Delete as i32, key, value: Vec::new() });
+        self
+    }
+
+    pub fn delete_range(mut self, start: Vec<u8>, end: Vec<u8>) -> Command {
+        self.ops.push(CommandOp { kind: CommandOpKind::DeleteRange as i32, key: start, value: end });
+        self
+    }
+
+    /// Adds the command's writes to `batch` if every one lies in
+    /// `[start, end)`; otherwise adds nothing and says why.
+    pub fn write_into(&self, start: &[u8], end: &[u8], batch: &mut WriteBatch) -> Result<(), String> {
+        let inside = |key: &[u8]| key >= start && key < end;
+        for op in &self.ops {
+            let fits = match CommandOpKind::try_from(op.kind) {
+                Ok(CommandOpKind::Put | CommandOpKind::Delete) => inside(&op.key),
+                Ok(CommandOpKind::DeleteRange) => inside(&op.key) && op.value.as_slice() <= end && op.key < op.value,
+                Err(_) => return Err(format!("unknown write kind {}", op.kind)),
+            };
+            if !fits {
+                return Err(format!("a write to {:?} lies outside the range", op.key));
+            }
+        }
+        for op in &self.ops {
+            match CommandOpKind::try_from(op.kind) {
+                Ok(CommandOpKind::Put) => batch.put(op.key.clone(), op.value.clone()),
+                Ok(CommandOpKind::Delete) => batch.delete(op.key.clone()),
+                Ok(CommandOpKind::DeleteRange) => batch.delete_range(op.key.clone(), op.value.clone()),
+                Err(_) => unreachable!("checked above"),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lyra_engine::storage::WriteOp;
+
+    #[test]
+    fn writes_inside_the_span_go_into_the_batch() {
+        let command = Command::new(1).put(b"b".to_vec(), b"1".to_vec()).delete(b"c".to_vec()).delete_range(b"d".to_vec(), b"m".to_vec());
+        let decoded: Command = prost::Message::decode(&prost::Message::encode_to_vec(&command)[..]).unwrap();
+        let mut batch = WriteBatch::new();
+        decoded.write_into(b"a", b"m", &mut batch).unwrap();
+        assert_eq!(
+            batch.ops(),
+            &[
+                WriteOp::Put { key: b"b".to_vec(), value: b"1".to_vec() },
+                WriteOp::Delete { key: b"c".to_vec() },
+                WriteOp::DeleteRange { start: b"d".to_vec(), end: b"m".to_vec() },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_command_reaching_outside_its_range_writes_nothing() {
+        for command in [
+            Command::new(1).put(b"b".to_vec(), b"1".to_vec()).put(b"m".to_vec(), b"2".to_vec()),
+            Command::new(2).delete(b"0".to_vec()),
+            Command::new(3).delete_range(b"b".to_vec(), b"n".to_vec()),
+            Command::new(4).delete_range(b"c".to_vec(), b"b".to_vec()),
+        ] {
+            let mut batch = WriteBatch::new();
+            assert!(command.write_into(b"a", b"m", &mut batch).is_err(), "{command:?}");
+            assert!(batch.is_empty(), "{command:?}");
+        }
+    }
+}

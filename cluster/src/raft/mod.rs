@@ -1,0 +1,120 @@
+//! Ranges replicated by Raft (DESIGN §5): each range of the keyspace is one
+//! raft-rs group, and a node's [`Store`] drives all the replicas it holds.
+//!
+//! ```text
+//!   Store ──── one tick, one ready round, one synced write for all groups
+//!    ├─ Replica (range 1) ── RawNode ── LogStore ─┐
+//!    ├─ Replica (range 2) ── RawNode ── LogStore ─┼── engine ('l' keys: log,
+//!    └─ ...                                       │    hard/apply state;
+//!                                                 └──  range data)
+//!   out: Envelope { range, raft message }   in: Store::step(Envelope)
+//! ```
+//!
+//! * [`log_store`] — a replica's log, hard state and apply state in the
+//!   engine, as raft-rs's `Storage`; snapshots of a range's data.
+//! * [`replica`] — one group's `RawNode` and state machine, and the ready
+//!   round in raft-rs's documented order.
+//! * [`store`] — the node's replicas, group commit, message routing.
+//! * [`command`] — what the log carries: batches of writes to a range.
+//!
+//! The store is a plain single-threaded object: it neither sleeps nor
+//! talks to the network. The caller ticks it, steps it with messages, asks
+//! it for a ready round and carries the envelopes — the node's event loop
+//! over the gRPC transport, or the deterministic simulation (`sim`), which
+//! drives many stores over a simulated network and clock.
+//!
+//! Not here yet: leader leases and follower reads, splits, the transport,
+//! range 1's catalog of range descriptors, wiring into the node's service
+//! (it still writes the engine directly: replication factor 1 without
+//! Raft). Replica ids are node ids, so a node removed from a range cannot
+//! rejoin that range. A node cut off while its removal committed never
+//! learns of it (the leader no longer talks to it): its stale replica
+//! cannot lead (the members' logs are ahead of it) but stays on its disk
+//! until replica garbage collection, which needs range 1's descriptors.
+
+pub mod command;
+pub mod log_store;
+mod logger;
+pub mod replica;
+pub mod store;
+
+#[cfg(test)]
+mod sim;
+
+use lyra_engine::keys::RangeId;
+use raft::eraftpb::{ConfState, Message};
+
+pub use command::Command;
+pub use replica::Replica;
+pub use store::Store;
+
+/// The Raft settings every replica of a store uses.
+#[derive(Debug, Clone)]
+pub struct RaftConfig {
+    /// Ticks without hearing from a leader before a follower campaigns
+    /// (each election draws a timeout in `[election_tick, 2 × election_tick)`).
+    pub election_tick: usize,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_tick: usize,
+    /// Applied entries kept in the log before it is truncated; a follower
+    /// further behind than the log reaches gets a snapshot.
+    pub compact_after: u64,
+    /// The most entry bytes in one append message.
+    pub max_size_per_msg: u64,
+    /// Append messages in flight to one follower.
+    pub max_inflight_msgs: usize,
+}
+
+impl Default for RaftConfig {
+    /// With a 100 ms tick: heartbeats every 200 ms, elections after 1–2 s.
+    fn default() -> Self {
+        RaftConfig {
+            election_tick: 10,
+            heartbeat_tick: 2,
+            compact_after: 10_000,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+        }
+    }
+}
+
+/// A Raft message of one range, for the transport to carry to `message.to`.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub range: RangeId,
+    pub message: Message,
+}
+
+/// What a ready round did, for the proposers waiting on it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A command was applied at `index` (in `term`): its writes are in
+    /// the range's data, or, if `outcome` is an error, nothing is.
+    Applied { range: RangeId, index: u64, term: u64, id: u64, outcome: Result<(), String> },
+    /// A configuration change was applied.
+    ConfChanged { range: RangeId, index: u64, conf_state: ConfState },
+    /// The replica's data and log were replaced by a snapshot at `index`.
+    SnapshotApplied { range: RangeId, index: u64 },
+    /// The replica was removed from its range and deleted from this node.
+    Removed { range: RangeId },
+}
+
+/// Why a proposal was not taken.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("range {range}: this replica is not the leader (leader: {leader:?})")]
+    NotLeader { range: RangeId, leader: Option<u64> },
+    #[error("range {range} has no replica on this node")]
+    NoSuchRange { range: RangeId },
+    #[error("range {range}: proposal dropped ({reason})")]
+    Dropped { range: RangeId, reason: String },
+}
+
+impl ProposeError {
+    fn from_raft(range: RangeId, e: raft::Error, leader: Option<u64>) -> ProposeError {
+        match e {
+            raft::Error::ProposalDropped => ProposeError::NotLeader { range, leader },
+            other => ProposeError::Dropped { range, reason: other.to_string() },
+        }
+    }
+}

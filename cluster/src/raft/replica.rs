@@ -1,0 +1,299 @@
+//! [`Replica`]: this node's member of one range's Raft group — raft-rs's
+//! `RawNode` over the replica's [`LogStore`], and the state machine that
+//! applies the range's [`Command`]s.
+//!
+//! A ready round follows raft-rs's documented order, split in two around
+//! the one write the [`Store`](super::Store) makes for all its replicas:
+//!
+//! ```text
+//!  begin_ready:   1. messages (a leader's appends go out before its own
+//!                    write: they do not depend on it)
+//!                 2. snapshot → batch
+//!                 3. committed entries → applied into the batch
+//!                 4. new entries + hard state → batch
+//!  ── the store writes the batch (fsync if any replica must sync) ──
+//!  finish_ready:  5. persisted messages (votes, append responses: only
+//!                    once what they promise is on disk)
+//!                 6. advance → light ready: its messages, its committed
+//!                    entries applied, log truncated if long; advance_apply
+//! ```
+//!
+//! Election timeouts: raft-rs draws them from the thread's random
+//! generator; the replica redraws each one from its own seeded generator
+//! whenever raft-rs restarts the election timer, so a simulation replays
+//! exactly from its seed.
+
+use lyra_engine::keys::RangeId;
+use lyra_engine::storage::WriteBatch;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message};
+use raft::{RawNode, Ready, StateRole};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::command::Command;
+use super::log_store::LogStore;
+use super::logger::replica_logger;
+use super::{Envelope, Event, ProposeError, RaftConfig};
+
+/// One ready round's output, shared by every replica of the store.
+#[derive(Default)]
+pub(super) struct Round {
+    pub batch: WriteBatch,
+    pub sync: bool,
+    pub messages: Vec<Envelope>,
+    pub events: Vec<Event>,
+}
+
+pub struct Replica {
+    node: u64,
+    raw: RawNode<LogStore>,
+    rng: StdRng,
+    /// raft-rs's election timeout bounds: `[election_tick, 2 × election_tick)`.
+    election: std::ops::Range<usize>,
+    compact_after: u64,
+    /// Removed from its range: the store drops it after this round.
+    removed: bool,
+}
+
+impl Replica {
+    pub(super) fn new(node: u64, log: LogStore, config: &RaftConfig, seed: u64) -> raft::Result<Replica> {
+        let range = log.range();
+        let raft_config = raft::Config {
+            id: node,
+            election_tick: config.election_tick,
+            heartbeat_tick: config.heartbeat_tick,
+            applied: log.applied(),
+            max_size_per_msg: config.max_size_per_msg,
+            max_inflight_msgs: config.max_inflight_msgs,
+            // A leader cut off from a majority steps down, and a node that
+            // comes back from a partition cannot depose a working leader:
+            // both are needed for leader leases.
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        raft_config.validate()?;
+        let raw = RawNode::new(&raft_config, log, &replica_logger(node, range))?;
+        let mut replica = Replica {
+            node,
+            raw,
+            rng: StdRng::seed_from_u64(seed ^ range.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            election: raft_config.min_election_tick()..raft_config.max_election_tick(),
+            compact_after: config.compact_after.max(1),
+            removed: false,
+        };
+        replica.redraw_election_timeout();
+        Ok(replica)
+    }
+
+    pub fn range(&self) -> RangeId {
+        self.raw.store().range()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    pub fn role(&self) -> StateRole {
+        self.raw.raft.state
+    }
+
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
+    /// The leader this replica knows of, if any.
+    pub fn leader(&self) -> Option<u64> {
+        Some(self.raw.raft.leader_id).filter(|&id| id != raft::INVALID_ID)
+    }
+
+    pub fn applied(&self) -> u64 {
+        self.raw.store().applied()
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.raw.raft.raft_log.committed
+    }
+
+    pub fn first_index(&self) -> u64 {
+        self.raw.store().truncated_index() + 1
+    }
+
+    pub fn conf_state(&self) -> &ConfState {
+        self.raw.store().conf_state()
+    }
+
+    pub fn span(&self) -> (&[u8], &[u8]) {
+        self.raw.store().span()
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.raw.store().is_initialized()
+    }
+
+    pub(super) fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// Deletes a removed replica's data and state: the last thing the
+    /// store writes of it, after its round.
+    pub(super) fn destroy(&mut self, batch: &mut WriteBatch) {
+        self.raw.mut_store().destroy(batch);
+    }
+
+    pub(super) fn tick(&mut self) {
+        self.raw.tick();
+        self.redraw_election_timeout();
+    }
+
+    pub(super) fn step(&mut self, message: Message) -> raft::Result<()> {
+        let stepped = self.raw.step(message);
+        self.redraw_election_timeout();
+        stepped
+    }
+
+    pub(super) fn campaign(&mut self) -> raft::Result<()> {
+        let campaigned = self.raw.campaign();
+        self.redraw_election_timeout();
+        campaigned
+    }
+
+    pub(super) fn report_snapshot(&mut self, to: u64, delivered: bool) {
+        let status = if delivered { raft::SnapshotStatus::Finish } else { raft::SnapshotStatus::Failure };
+        self.raw.report_snapshot(to, status);
+    }
+
+    pub(super) fn report_unreachable(&mut self, to: u64) {
+        self.raw.report_unreachable(to);
+    }
+
+    pub(super) fn transfer_leader(&mut self, to: u64) {
+        self.raw.transfer_leader(to);
+    }
+
+    pub(super) fn propose(&mut self, command: &Command) -> Result<(), ProposeError> {
+        self.check_leader()?;
+        let data = prost::Message::encode_to_vec(command);
+        self.raw.propose(Vec::new(), data).map_err(|e| ProposeError::from_raft(self.range(), e, self.leader()))
+    }
+
+    pub(super) fn propose_conf_change(&mut self, change: ConfChangeV2) -> Result<(), ProposeError> {
+        self.check_leader()?;
+        self.raw.propose_conf_change(Vec::new(), change).map_err(|e| ProposeError::from_raft(self.range(), e, self.leader()))
+    }
+
+    fn check_leader(&self) -> Result<(), ProposeError> {
+        match self.is_leader() {
+            true => Ok(()),
+            false => Err(ProposeError::NotLeader { range: self.range(), leader: self.leader() }),
+        }
+    }
+
+    /// raft-rs restarts the election timer by zeroing the elapsed ticks
+    /// (and drawing a new timeout, from the thread's generator); this draws
+    /// it again from the replica's own.
+    fn redraw_election_timeout(&mut self) {
+        if self.raw.raft.election_elapsed == 0 {
+            let timeout = self.rng.gen_range(self.election.clone());
+            self.raw.raft.set_randomized_election_timeout(timeout);
+        }
+    }
+
+    /// Steps 1–4 of the round (module docs); the ready to finish after the
+    /// store's write, if there was one.
+    pub(super) fn begin_ready(&mut self, round: &mut Round) -> raft::Result<Option<Ready>> {
+        if !self.raw.has_ready() {
+            return Ok(None);
+        }
+        let mut ready = self.raw.ready();
+        self.send(ready.take_messages(), round);
+        if !ready.snapshot().is_empty() {
+            self.raw.mut_store().apply_snapshot(ready.snapshot(), &mut round.batch)?;
+            round.sync = true;
+            round.events.push(Event::SnapshotApplied { range: self.range(), index: self.applied() });
+        }
+        self.apply(ready.take_committed_entries(), round)?;
+        self.raw.mut_store().append(ready.entries(), &mut round.batch);
+        if let Some(hard_state) = ready.hs() {
+            self.raw.mut_store().set_hard_state(hard_state, &mut round.batch);
+        }
+        round.sync |= ready.must_sync();
+        Ok(Some(ready))
+    }
+
+    /// Steps 5–6, once the round's write is done.
+    pub(super) fn finish_ready(&mut self, mut ready: Ready, round: &mut Round) -> raft::Result<()> {
+        self.send(ready.take_persisted_messages(), round);
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            let mut hard_state = self.raw.raft.hard_state();
+            hard_state.commit = commit;
+            self.raw.mut_store().set_hard_state(&hard_state, &mut round.batch);
+        }
+        self.send(light.take_messages(), round);
+        self.apply(light.take_committed_entries(), round)?;
+        self.raw.advance_apply();
+        let log = self.raw.mut_store();
+        if !self.removed && log.applied() - log.truncated_index() >= self.compact_after {
+            let applied = log.applied();
+            log.truncate_to(applied, &mut round.batch)?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, messages: Vec<Message>, round: &mut Round) {
+        let range = self.range();
+        round.messages.extend(messages.into_iter().map(|message| Envelope { range, message }));
+    }
+
+    /// Applies committed entries into the round's batch, with the applied
+    /// index (and configuration) they reach.
+    fn apply(&mut self, entries: Vec<Entry>, round: &mut Round) -> raft::Result<()> {
+        let Some(last) = entries.last().map(|e| e.index) else { return Ok(()) };
+        let range = self.range();
+        let mut conf_state = None;
+        for entry in entries {
+            if self.removed {
+                break;
+            }
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => {} // a new leader's first entry
+                EntryType::EntryNormal => {
+                    let (start, end) = self.span();
+                    let (start, end) = (start.to_vec(), end.to_vec());
+                    let (id, outcome) = match <Command as prost::Message>::decode(&entry.data[..]) {
+                        Ok(command) => (command.id, command.write_into(&start, &end, &mut round.batch)),
+                        Err(e) => (0, Err(format!("undecodable command: {e}"))),
+                    };
+                    round.events.push(Event::Applied { range, index: entry.index, term: entry.term, id, outcome });
+                }
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let applied = match entry.get_entry_type() {
+                        EntryType::EntryConfChange => self.raw.apply_conf_change(&ConfChange::parse_from_bytes(&entry.data)?),
+                        _ => self.raw.apply_conf_change(&ConfChangeV2::parse_from_bytes(&entry.data)?),
+                    };
+                    match applied {
+                        Ok(state) => {
+                            self.removed = !is_member(&state, self.node);
+                            round.events.push(Event::ConfChanged { range, index: entry.index, conf_state: state.clone() });
+                            conf_state = Some(state);
+                        }
+                        // Every replica refuses the same change alike.
+                        Err(e) => tracing::warn!(range, index = entry.index, error = %e, "configuration change refused"),
+                    }
+                }
+            }
+        }
+        self.raw.mut_store().set_applied(last, conf_state, &mut round.batch);
+        if self.removed {
+            round.events.push(Event::Removed { range });
+        }
+        Ok(())
+    }
+}
+
+/// Whether `node` is in the configuration, in any role.
+fn is_member(state: &ConfState, node: u64) -> bool {
+    [&state.voters, &state.learners, &state.voters_outgoing, &state.learners_next].iter().any(|ids| ids.contains(&node))
+}

@@ -1,0 +1,240 @@
+//! [`Store`]: every replica on one node, driven together.
+//!
+//! One tick drives all groups; one ready round collects every replica's
+//! writes into one batch and makes one write — one fsync for all the groups
+//! that must sync (group commit) — before any replica sends what depends on
+//! it. Messages leave as [`Envelope`]s (range + raft-rs message) for the
+//! transport to carry; the [`Event`]s of a round say what was applied.
+//!
+//! A message for a range the node has no replica of creates an empty one
+//! when it comes from the range's leader (an append, heartbeat or
+//! snapshot): that is how a node added to a range gets its replica, which
+//! the leader then fills with a snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lyra_engine::keys::{Key, KeyPrefix, RangeId};
+use lyra_engine::storage::{Engine, Step, WriteBatch};
+use raft::eraftpb::{ConfChangeV2, MessageType};
+
+use super::command::Command;
+use super::log_store::LogStore;
+use super::replica::{Replica, Round};
+use super::{Envelope, Event, ProposeError, RaftConfig};
+
+pub struct Store {
+    node: u64,
+    engine: Arc<dyn Engine>,
+    config: RaftConfig,
+    seed: u64,
+    replicas: BTreeMap<RangeId, Replica>,
+    /// Ranges this node was removed from (their tombstones).
+    removed: std::collections::BTreeSet<RangeId>,
+}
+
+fn engine_error(e: lyra_engine::Error) -> raft::Error {
+    raft::Error::Store(raft::StorageError::Other(e.to_string().into()))
+}
+
+impl Store {
+    /// The node's store with every replica it keeps in `engine`. `seed`
+    /// seeds the replicas' election timeouts.
+    pub fn open(node: u64, engine: Arc<dyn Engine>, config: RaftConfig, seed: u64) -> raft::Result<Store> {
+        let mut store = Store { node, engine, config, seed, replicas: BTreeMap::new(), removed: Default::default() };
+        let (ranges, removed) = store.ranges_on_disk()?;
+        store.removed = removed;
+        for range in ranges {
+            store.add_replica(range)?;
+        }
+        Ok(store)
+    }
+
+    /// The ranges this node keeps a replica of, and those it was removed
+    /// from.
+    fn ranges_on_disk(&self) -> raft::Result<(Vec<RangeId>, std::collections::BTreeSet<RangeId>)> {
+        let (start, end) = KeyPrefix::Local.range();
+        let mut ranges = Vec::new();
+        let mut removed = std::collections::BTreeSet::new();
+        self.engine
+            .walk(&start, &end, &mut |key, _| match Key::decode(key) {
+                Ok(key @ (Key::RaftHardState { .. } | Key::RaftApplyState { .. } | Key::RaftLogEntry { .. } | Key::RaftTombstone { .. })) => {
+                    let range = match key {
+                        Key::RaftTombstone { range } => {
+                            removed.insert(range);
+                            range
+                        }
+                        Key::RaftHardState { range } | Key::RaftApplyState { range } | Key::RaftLogEntry { range, .. } => {
+                            ranges.push(range);
+                            range
+                        }
+                        _ => unreachable!("matched above"),
+                    };
+                    match range.checked_add(1) {
+                        Some(next) => Step::Seek(KeyPrefix::RangeLocal { range: next }.encode()),
+                        None => Step::Stop,
+                    }
+                }
+                _ => Step::Next,
+            })
+            .map_err(engine_error)?;
+        Ok((ranges, removed))
+    }
+
+    fn add_replica(&mut self, range: RangeId) -> raft::Result<&mut Replica> {
+        let log = LogStore::open(range, self.engine.clone())?;
+        let replica = Replica::new(self.node, log, &self.config, self.seed)?;
+        Ok(self.replicas.entry(range).or_insert(replica))
+    }
+
+    pub fn node(&self) -> u64 {
+        self.node
+    }
+
+    /// Creates this node's replica of a new range whose first members are
+    /// `voters` (each of them bootstraps it alike), holding `[start, end)`.
+    pub fn bootstrap_range(&mut self, range: RangeId, voters: &[u64], start: &[u8], end: &[u8]) -> raft::Result<()> {
+        if self.replicas.contains_key(&range) {
+            return Err(raft::Error::Exists { id: range, set: "ranges" });
+        }
+        let mut batch = WriteBatch::new();
+        LogStore::bootstrap(range, voters, start, end, &mut batch);
+        self.engine.write(&batch, true).map_err(engine_error)?;
+        self.add_replica(range)?;
+        Ok(())
+    }
+
+    pub fn replica(&self, range: RangeId) -> Option<&Replica> {
+        self.replicas.get(&range)
+    }
+
+    pub fn replicas(&self) -> impl Iterator<Item = &Replica> {
+        self.replicas.values()
+    }
+
+    /// One tick of every group's logical clock.
+    pub fn tick(&mut self) {
+        for replica in self.replicas.values_mut() {
+            replica.tick();
+        }
+    }
+
+    /// Hands a message from another node to its replica (creating an empty
+    /// one for a leader's message to a range this node does not have yet).
+    /// Messages for this node's removed replicas, or from peers the group
+    /// does not know, are dropped, as a network may drop them.
+    pub fn step(&mut self, envelope: Envelope) -> raft::Result<()> {
+        let Envelope { range, message } = envelope;
+        if message.to != self.node {
+            return Ok(());
+        }
+        if !self.replicas.contains_key(&range) {
+            let from_leader = matches!(
+                message.get_msg_type(),
+                MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot
+            );
+            if !from_leader || self.removed.contains(&range) {
+                return Ok(());
+            }
+            self.add_replica(range)?;
+        }
+        let replica = self.replicas.get_mut(&range).expect("added above");
+        match replica.step(message) {
+            Ok(()) | Err(raft::Error::StepPeerNotFound) | Err(raft::Error::StepLocalMsg) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn replica_mut(&mut self, range: RangeId) -> Result<&mut Replica, ProposeError> {
+        self.replicas.get_mut(&range).ok_or(ProposeError::NoSuchRange { range })
+    }
+
+    /// Proposes a command to `range`: it is replicated, and its
+    /// [`Event::Applied`] reports it once applied here. Only a leader takes
+    /// proposals; the error names the leader if this replica knows it.
+    pub fn propose(&mut self, range: RangeId, command: &Command) -> Result<(), ProposeError> {
+        self.replica_mut(range)?.propose(command)
+    }
+
+    /// Proposes a configuration change (one change, or several entered
+    /// and left through a joint configuration).
+    pub fn propose_conf_change(&mut self, range: RangeId, change: ConfChangeV2) -> Result<(), ProposeError> {
+        self.replica_mut(range)?.propose_conf_change(change)
+    }
+
+    /// Asks the leader of `range` here to hand leadership to `to`.
+    pub fn transfer_leader(&mut self, range: RangeId, to: u64) -> Result<(), ProposeError> {
+        self.replica_mut(range)?.transfer_leader(to);
+        Ok(())
+    }
+
+    /// The transport's word on a snapshot this node sent to `to`: a
+    /// leader waits for it before it sends that follower anything more, so
+    /// a transport must report every snapshot it took, delivered or not.
+    pub fn report_snapshot(&mut self, range: RangeId, to: u64, delivered: bool) {
+        if let Some(replica) = self.replicas.get_mut(&range) {
+            replica.report_snapshot(to, delivered);
+        }
+    }
+
+    /// The transport could not reach `to`: the leader stops streaming
+    /// appends to it and probes instead.
+    pub fn report_unreachable(&mut self, range: RangeId, to: u64) {
+        if let Some(replica) = self.replicas.get_mut(&range) {
+            replica.report_unreachable(to);
+        }
+    }
+
+    /// Starts an election for `range` now.
+    pub fn campaign(&mut self, range: RangeId) -> raft::Result<()> {
+        match self.replicas.get_mut(&range) {
+            Some(replica) => replica.campaign(),
+            None => Err(raft::Error::Store(raft::StorageError::Unavailable)),
+        }
+    }
+
+    /// One ready round for every replica (see [`Replica`]): their messages
+    /// go to `out`, what they applied comes back. An error here is the
+    /// disk's: the node must stop, not go on with replicas that may have
+    /// promised what they did not write.
+    pub fn handle_ready(&mut self, out: &mut Vec<Envelope>) -> raft::Result<Vec<Event>> {
+        let mut round = Round::default();
+        let mut readies = Vec::new();
+        for (&range, replica) in self.replicas.iter_mut() {
+            if let Some(ready) = replica.begin_ready(&mut round)? {
+                readies.push((range, ready));
+            }
+        }
+        if !round.batch.is_empty() {
+            self.engine.write(&round.batch, round.sync).map_err(engine_error)?;
+        }
+        let mut after = Round::default();
+        for (range, ready) in readies {
+            self.replicas.get_mut(&range).expect("replica of a ready").finish_ready(ready, &mut after)?;
+        }
+        // A removed replica goes last, after everything its round wrote
+        // (a hard state written after its deletion would bring it back as
+        // a replica with a commit index and no log). Synced: a replica
+        // that comes back after a crash would vote again.
+        for replica in self.replicas.values_mut().filter(|r| r.is_removed()) {
+            replica.destroy(&mut after.batch);
+            after.sync = true;
+        }
+        let removed = &mut self.removed;
+        self.replicas.retain(|&range, replica| {
+            if replica.is_removed() {
+                removed.insert(range);
+            }
+            !replica.is_removed()
+        });
+        if !after.batch.is_empty() {
+            // Commit indexes and applied entries may be lost in a crash
+            // (the log has them): no fsync unless a replica was removed.
+            self.engine.write(&after.batch, after.sync).map_err(engine_error)?;
+        }
+        out.append(&mut round.messages);
+        out.append(&mut after.messages);
+        round.events.append(&mut after.events);
+        Ok(round.events)
+    }
+}
