@@ -23,7 +23,11 @@
 //! over the gRPC transport, or the deterministic simulation (`sim`), which
 //! drives many stores over a simulated network and clock.
 //!
-//! Not here yet: leader leases and follower reads, splits, the transport,
+//! Reads: [`Store::read_index`] gives a linearizable read point (Raft's
+//! ReadIndex: the leader confirms its leadership with a heartbeat round;
+//! a follower asks the leader), on any replica.
+//!
+//! Not here yet: leader leases (reads without that heartbeat round), splits, the transport,
 //! range 1's catalog of range descriptors, wiring into the node's service
 //! (it still writes the engine directly: replication factor 1 without
 //! Raft). Replica ids are node ids, so a node removed from a range cannot
@@ -97,6 +101,9 @@ pub enum Event {
     SnapshotApplied { range: RangeId, index: u64 },
     /// The replica was removed from its range and deleted from this node.
     Removed { range: RangeId },
+    /// A read asked for with `context` may be served here once this
+    /// replica has applied `index` ([`Store::read_index`]).
+    ReadIndex { range: RangeId, index: u64, context: Vec<u8> },
 }
 
 /// Why a proposal was not taken.

@@ -168,6 +168,15 @@ impl Replica {
         self.raw.report_unreachable(to);
     }
 
+    /// Asks for a linearizable read point: an [`Event::ReadIndex`] comes
+    /// back once the leader has confirmed, by a round of heartbeats, that
+    /// it still leads; a read served after applying up to that index sees
+    /// every write committed before the request. Silently dropped when no
+    /// leader is known (the caller retries, as for a lost message).
+    pub(super) fn read_index(&mut self, context: Vec<u8>) {
+        self.raw.read_index(context);
+    }
+
     pub(super) fn transfer_leader(&mut self, to: u64) {
         self.raw.transfer_leader(to);
     }
@@ -208,6 +217,10 @@ impl Replica {
         }
         let mut ready = self.raw.ready();
         self.send(ready.take_messages(), round);
+        let range = self.range();
+        for read in ready.take_read_states() {
+            round.events.push(Event::ReadIndex { range, index: read.index, context: read.request_ctx });
+        }
         if !ready.snapshot().is_empty() {
             self.raw.mut_store().apply_snapshot(ready.snapshot(), &mut round.batch)?;
             round.sync = true;

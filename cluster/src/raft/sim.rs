@@ -17,6 +17,8 @@
 //!   the same index;
 //! * **no acknowledged write lost** — a command applied by the leader it
 //!   was proposed to stays in the range's history, whatever happens after;
+//! * **linearizable reads** — a read served at its ReadIndex point, on any
+//!   replica, sees every write acknowledged before the read was asked for;
 //!
 //! and at the end, after the faults are healed: every member of every range
 //! applied the same log and holds exactly the data that history leads to.
@@ -39,6 +41,18 @@ struct Node {
     engine: Arc<Memory>,
     /// `None` while the node is down.
     store: Option<Store>,
+}
+
+/// A linearizable read of one key of a range, asked of one node.
+struct Read {
+    id: u64,
+    node: u64,
+    range: RangeId,
+    key: Vec<u8>,
+    /// When it was asked for: it must see every write acknowledged before.
+    started: u64,
+    /// The read point, once the node has it.
+    index: Option<u64>,
 }
 
 struct InFlight {
@@ -80,6 +94,14 @@ struct Sim {
     /// Acknowledged commands: id → (range, index).
     acknowledged: BTreeMap<u64, (RangeId, u64)>,
     next_id: u64,
+    /// Each key's acknowledged writes: (step acknowledged, index).
+    acked_writes: HashMap<Vec<u8>, Vec<(u64, u64)>>,
+    /// The index each applied command was applied at.
+    index_of: HashMap<u64, u64>,
+    /// Reads asked for and not yet served.
+    reads: Vec<Read>,
+    /// Reads served and checked.
+    reads_served: usize,
     /// Every event, for the determinism check.
     trace: Vec<(u64, u64, Event)>,
 }
@@ -110,6 +132,10 @@ impl Sim {
             waiting: HashMap::new(),
             acknowledged: BTreeMap::new(),
             next_id: 1,
+            acked_writes: HashMap::new(),
+            index_of: HashMap::new(),
+            reads: Vec::new(),
+            reads_served: 0,
             trace: Vec::new(),
         };
         for &id in node_ids {
@@ -241,6 +267,60 @@ impl Sim {
         for id in self.up() {
             self.ready(id);
         }
+        self.serve_reads();
+    }
+
+    /// Asks a random up node holding `range` for a read of a random row.
+    fn read(&mut self, range: RangeId) {
+        let holders: Vec<u64> = self.nodes.iter().filter(|(_, n)| n.store.as_ref().is_some_and(|s| s.replica(range).is_some())).map(|(&id, _)| id).collect();
+        if holders.is_empty() {
+            return;
+        }
+        let node = holders[self.rng.gen_range(0..holders.len())];
+        let key = row_key(range, self.rng.gen_range(0..16));
+        self.next_id += 1;
+        let id = self.next_id;
+        self.store(node).expect("up").read_index(range, id.to_be_bytes().to_vec()).expect("replica");
+        self.reads.push(Read { id, node, range, key, started: self.now, index: None });
+    }
+
+    /// Serves every read whose node has applied up to its read point, and
+    /// checks it saw every write acknowledged before it was asked for.
+    fn serve_reads(&mut self) {
+        let mut waiting = Vec::new();
+        for read in std::mem::take(&mut self.reads) {
+            let node = &self.nodes[&read.node];
+            let Some(replica) = node.store.as_ref().and_then(|s| s.replica(read.range)) else { continue };
+            match read.index {
+                // Asked of a replica that knew no leader, or lost on the
+                // way: a client gives up and asks again.
+                None if self.now - read.started > 2_000 => {}
+                Some(index) if replica.applied() >= index => {
+                    let value = node.engine.get(&read.key).expect("read");
+                    self.check_read(&read, value);
+                    self.reads_served += 1;
+                }
+                _ => waiting.push(read),
+            }
+        }
+        self.reads = waiting;
+    }
+
+    fn check_read(&self, read: &Read, value: Option<Vec<u8>>) {
+        let acked = self.acked_writes.get(&read.key).map_or(&[][..], |w| &w[..]);
+        let must_see = acked.iter().filter(|&&(at, _)| at < read.started).map(|&(_, index)| index).max();
+        let seen = value.map(|v| {
+            let id = u64::from_be_bytes(v[..8].try_into().expect("an id"));
+            self.index_of[&id]
+        });
+        assert!(
+            seen >= must_see,
+            "{}: read {} of range {} on node {} saw the write at index {seen:?}, but the one at {must_see:?} was acknowledged before it began",
+            self.context(),
+            read.id,
+            read.range,
+            read.node
+        );
     }
 
     /// Ready rounds on node `id` until it has nothing more to do; sends
@@ -292,9 +372,17 @@ impl Sim {
     }
 
     fn check_event(&mut self, node: u64, event: &Event) {
+        if let Event::ReadIndex { range, index, context } = event {
+            let id = u64::from_be_bytes(context[..].try_into().expect("a read id"));
+            if let Some(read) = self.reads.iter_mut().find(|r| r.id == id && r.node == node && r.range == *range) {
+                read.index.get_or_insert(*index);
+            }
+            return;
+        }
         let Event::Applied { range, index, id, outcome, .. } = event else { return };
         assert_eq!(outcome, &Ok(()), "{}: command {id} refused", self.context());
         let seen = *self.history.entry(*range).or_default().entry(*index).or_insert(*id);
+        self.index_of.insert(*id, *index);
         assert_eq!(
             seen,
             *id,
@@ -304,6 +392,8 @@ impl Sim {
         if self.waiting.get(id) == Some(&node) {
             self.waiting.remove(id);
             self.acknowledged.insert(*id, (*range, *index));
+            let key = self.proposed[id].1.clone();
+            self.acked_writes.entry(key).or_default().push((self.now, *index));
         }
     }
 
@@ -332,6 +422,7 @@ impl Sim {
         node.store = None;
         node.engine.crash(keep).expect("crash");
         self.waiting.retain(|_, &mut at| at != id);
+        self.reads.retain(|read| read.node != id);
     }
 
     fn restart(&mut self, id: u64) {
@@ -590,6 +681,8 @@ fn random_faults_keep_every_range_safe() {
             for _ in 0..40 {
                 let range = sim.rng.gen_range(1..=3);
                 sim.propose(range);
+                let range = sim.rng.gen_range(1..=3);
+                sim.read(range);
                 sim.run(5);
             }
             let quiet = sim.rng.gen_range(0..1000);
@@ -598,6 +691,7 @@ fn random_faults_keep_every_range_safe() {
         }
         sim.settle_and_check(&[1, 2, 3]);
         assert!(sim.acknowledged.len() > 100, "seed {seed}: only {} writes acknowledged", sim.acknowledged.len());
+        assert!(sim.reads_served > 100, "seed {seed}: only {} reads served", sim.reads_served);
     }
 }
 

@@ -185,6 +185,13 @@ impl Store {
         }
     }
 
+    /// Asks `range` for a linearizable read point; see
+    /// [`Event::ReadIndex`]. Works on followers too (the leader answers).
+    pub fn read_index(&mut self, range: RangeId, context: Vec<u8>) -> Result<(), ProposeError> {
+        self.replica_mut(range)?.read_index(context);
+        Ok(())
+    }
+
     /// Starts an election for `range` now.
     pub fn campaign(&mut self, range: RangeId) -> raft::Result<()> {
         match self.replicas.get_mut(&range) {
