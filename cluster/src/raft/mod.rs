@@ -37,16 +37,25 @@
 //! until replica garbage collection, which needs range 1's descriptors.
 
 pub mod command;
+pub mod driver;
+pub mod kv;
 pub mod log_store;
 mod logger;
 pub mod replica;
+pub mod server;
 pub mod store;
+pub mod transport;
 
 #[cfg(test)]
 mod sim;
 
 use lyra_engine::keys::RangeId;
 use raft::eraftpb::{ConfState, Message};
+
+/// The generated gRPC code of `proto/peer.proto`.
+pub mod peer_proto {
+    tonic::include_proto!("lyra.peer");
+}
 
 pub use command::Command;
 pub use replica::Replica;

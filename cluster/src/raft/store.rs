@@ -104,6 +104,11 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this node was removed from `range` (and must not recreate it).
+    pub fn was_removed_from(&self, range: RangeId) -> bool {
+        self.removed.contains(&range)
+    }
+
     pub fn replica(&self, range: RangeId) -> Option<&Replica> {
         self.replicas.get(&range)
     }

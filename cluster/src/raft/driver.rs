@@ -1,0 +1,342 @@
+//! [`RaftLoop`]: the thread that drives a node's [`Store`].
+//!
+//! The store is single-threaded and does blocking I/O (fsync), so it gets a
+//! thread of its own rather than a tokio task. Everything reaches it as an
+//! [`Input`] on one channel — Raft messages from the transport, proposals
+//! and reads from the key-value service — and each turn of the loop takes
+//! *all* inputs waiting before it runs one ready round: proposals that
+//! arrive together share one fsync (group commit across clients and
+//! ranges).
+//!
+//! ```text
+//!  transport ─┐                                   ┌─► Outbox (per-peer queues)
+//!  kv service ┼─► inputs ─► [ step / propose / read ─ tick ─ ready round ]
+//!             │                                   └─► replies (oneshot)
+//! ```
+//!
+//! A proposal is answered once this node *applies* it (the writes are in
+//! its engine), or with the leader to ask instead, or — if it never
+//! applies within [`PATIENCE`] (leadership lost mid-way) — with an error
+//! that says its outcome is unknown. A read is served once the replica has
+//! applied up to its ReadIndex point.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lyra_engine::keys::RangeId;
+use lyra_engine::storage::Engine;
+use raft::eraftpb::MessageType;
+use tokio::sync::oneshot;
+
+use super::{Command, Envelope, Event, ProposeError, Store};
+
+/// How long a proposal or read waits before its caller is told to retry.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Where the loop sends each round's messages: one batch per peer. Must not
+/// block; `false` means the peer's queue is full or unknown (the batch is
+/// dropped, and Raft is told the peer is unreachable).
+pub trait Outbox: Send + 'static {
+    fn send(&self, to: u64, batch: Vec<Envelope>) -> bool;
+}
+
+/// What a proposal came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Proposed {
+    /// Applied at this log index.
+    Applied { index: u64 },
+    /// This node does not lead the range; `leader` may.
+    NotLeader { leader: Option<u64> },
+    /// Refused, or outcome unknown; the message says which.
+    Failed(String),
+}
+
+/// A linearizable read's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadValue {
+    pub value: Option<Vec<u8>>,
+    pub read_index: u64,
+}
+
+/// One range as this node sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeInfo {
+    pub range: RangeId,
+    pub leader: Option<u64>,
+    pub is_leader: bool,
+    pub term: u64,
+    pub commit: u64,
+    pub applied: u64,
+    pub voters: Vec<u64>,
+}
+
+pub enum Input {
+    Raft(Vec<Envelope>),
+    Propose { range: RangeId, command: Command, reply: oneshot::Sender<Proposed> },
+    Read { range: RangeId, key: Vec<u8>, reply: oneshot::Sender<Result<ReadValue, String>> },
+    Status { reply: oneshot::Sender<Vec<RangeInfo>> },
+    /// The transport's word on a snapshot it carried (or failed to).
+    Snapshot { range: RangeId, to: u64, delivered: bool },
+    Stop,
+}
+
+/// A running loop; [`RaftLoop::stop`] ends it.
+pub struct RaftLoop {
+    inputs: mpsc::Sender<Input>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The loop's input channel, made before the loop so that the transport
+/// (which the loop sends through) can hold a sender too.
+pub fn inputs() -> (mpsc::Sender<Input>, mpsc::Receiver<Input>) {
+    mpsc::channel()
+}
+
+impl RaftLoop {
+    /// Starts the loop on its own thread; `tick` is Raft's logical clock.
+    pub fn start(
+        store: Store,
+        engine: Arc<dyn Engine>,
+        outbox: impl Outbox,
+        tick: Duration,
+        (inputs, receiver): (mpsc::Sender<Input>, mpsc::Receiver<Input>),
+    ) -> RaftLoop {
+        let node = store.node();
+        let mut state = LoopState {
+            store,
+            engine,
+            outbox,
+            proposals: HashMap::new(),
+            reads: HashMap::new(),
+            next_id: node << 40,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("lyra-raft-{node}"))
+            .spawn(move || state.run(receiver, tick))
+            .expect("spawn the raft thread");
+        RaftLoop { inputs, thread: Some(thread) }
+    }
+
+    /// A sender for the loop's inputs (the transport and services hold one).
+    pub fn inputs(&self) -> mpsc::Sender<Input> {
+        self.inputs.clone()
+    }
+
+    pub fn stop(mut self) {
+        self.stop_thread();
+    }
+
+    fn stop_thread(&mut self) {
+        let _ = self.inputs.send(Input::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RaftLoop {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+struct PendingRead {
+    range: RangeId,
+    key: Vec<u8>,
+    index: Option<u64>,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<ReadValue, String>>,
+}
+
+struct LoopState<O: Outbox> {
+    store: Store,
+    engine: Arc<dyn Engine>,
+    outbox: O,
+    proposals: HashMap<u64, (Instant, oneshot::Sender<Proposed>)>,
+    reads: HashMap<u64, PendingRead>,
+    /// Ids of proposals and reads: the node's id in the top bits, so ids
+    /// never collide with another node's commands applied here.
+    next_id: u64,
+}
+
+impl<O: Outbox> LoopState<O> {
+    fn run(&mut self, receiver: mpsc::Receiver<Input>, tick: Duration) {
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let first = match receiver.recv_timeout(wait) {
+                Ok(input) => Some(input),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            for input in first.into_iter().chain(std::iter::from_fn(|| receiver.try_recv().ok())) {
+                if matches!(input, Input::Stop) {
+                    return;
+                }
+                self.take(input);
+            }
+            if Instant::now() >= next_tick {
+                self.store.tick();
+                next_tick = Instant::now() + tick;
+                self.expire();
+            }
+            if let Err(e) = self.ready() {
+                // The disk failed: replicas may have promised what they did
+                // not write. Stop the node rather than go on (DESIGN §5).
+                tracing::error!(error = %e, "raft storage failed; stopping the node");
+                std::process::abort();
+            }
+            self.serve_reads();
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn take(&mut self, input: Input) {
+        match input {
+            Input::Raft(envelopes) => {
+                for envelope in envelopes {
+                    if let Err(e) = self.store.step(envelope) {
+                        tracing::warn!(error = %e, "raft message refused");
+                    }
+                }
+            }
+            Input::Propose { range, mut command, reply } => {
+                command.id = self.id();
+                match self.store.propose(range, &command) {
+                    Ok(()) => {
+                        self.proposals.insert(command.id, (Instant::now() + PATIENCE, reply));
+                    }
+                    Err(ProposeError::NotLeader { leader, .. }) => {
+                        let _ = reply.send(Proposed::NotLeader { leader });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Proposed::Failed(e.to_string()));
+                    }
+                }
+            }
+            Input::Read { range, key, reply } => {
+                let id = self.id();
+                match self.store.read_index(range, id.to_be_bytes().to_vec()) {
+                    Ok(()) => {
+                        let deadline = Instant::now() + PATIENCE;
+                        self.reads.insert(id, PendingRead { range, key, index: None, deadline, reply });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            Input::Status { reply } => {
+                let ranges = self
+                    .store
+                    .replicas()
+                    .map(|r| RangeInfo {
+                        range: r.range(),
+                        leader: r.leader(),
+                        is_leader: r.is_leader(),
+                        term: r.term(),
+                        commit: r.commit_index(),
+                        applied: r.applied(),
+                        voters: r.conf_state().voters.clone(),
+                    })
+                    .collect();
+                let _ = reply.send(ranges);
+            }
+            Input::Snapshot { range, to, delivered } => self.store.report_snapshot(range, to, delivered),
+            Input::Stop => {}
+        }
+    }
+
+    /// Ready rounds until the store has nothing more to do.
+    fn ready(&mut self) -> raft::Result<()> {
+        loop {
+            let mut out = Vec::new();
+            let events = self.store.handle_ready(&mut out)?;
+            if out.is_empty() && events.is_empty() {
+                return Ok(());
+            }
+            self.route(out);
+            for event in events {
+                self.answer(event);
+            }
+        }
+    }
+
+    /// Hands each peer its messages in one batch.
+    fn route(&mut self, out: Vec<Envelope>) {
+        let mut by_peer: BTreeMap<u64, Vec<Envelope>> = BTreeMap::new();
+        for envelope in out {
+            by_peer.entry(envelope.message.to).or_default().push(envelope);
+        }
+        for (to, batch) in by_peer {
+            let lost: Vec<(RangeId, bool)> =
+                batch.iter().map(|e| (e.range, e.message.get_msg_type() == MessageType::MsgSnapshot)).collect();
+            if !self.outbox.send(to, batch) {
+                for (range, snapshot) in lost {
+                    if snapshot {
+                        self.store.report_snapshot(range, to, false);
+                    }
+                    self.store.report_unreachable(range, to);
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, event: Event) {
+        match event {
+            Event::Applied { id, index, outcome, .. } => {
+                if let Some((_, reply)) = self.proposals.remove(&id) {
+                    let _ = reply.send(match outcome {
+                        Ok(()) => Proposed::Applied { index },
+                        Err(why) => Proposed::Failed(why),
+                    });
+                }
+            }
+            Event::ReadIndex { index, context, .. } => {
+                let Ok(id) = <[u8; 8]>::try_from(&context[..]).map(u64::from_be_bytes) else { return };
+                if let Some(read) = self.reads.get_mut(&id) {
+                    read.index.get_or_insert(index);
+                }
+            }
+            Event::ConfChanged { .. } | Event::SnapshotApplied { .. } | Event::Removed { .. } => {}
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let ready: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, read)| {
+                let applied = self.store.replica(read.range).map(|r| r.applied());
+                matches!((read.index, applied), (Some(index), Some(applied)) if applied >= index)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ready {
+            let read = self.reads.remove(&id).expect("listed above");
+            let answer = match self.engine.get(&read.key) {
+                Ok(value) => Ok(ReadValue { value, read_index: read.index.expect("ready") }),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = read.reply.send(answer);
+        }
+    }
+
+    /// Answers what waited too long: the caller retries.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        self.proposals.retain(|_, (deadline, _)| *deadline > now);
+        let expired: Vec<u64> = self.reads.iter().filter(|(_, r)| r.deadline <= now).map(|(&id, _)| id).collect();
+        for id in expired {
+            let read = self.reads.remove(&id).expect("listed above");
+            let _ = read.reply.send(Err("no read point within the time allowed (no leader?)".into()));
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The key-value face of a Raft node: the `Kv` gRPC service, and
+//! [`KvClient`], which tools, tests and the benchmark use.
+//!
+//! Keys live in range 1's span under the `k` prefix (`KV_PREFIX`): this is
+//! the test keyspace of a KV-level cluster, not where SQL tables go.
+//!
+//! Writes go to the range's leader. A node that does not lead answers with
+//! the leader it knows; the client follows that answer, or, when no leader
+//! is known (an election), waits a little and asks the next node — a
+//! request is redirected or retried, never silently dropped. A write is
+//! acknowledged once the leader has applied it. When the leader loses its
+//! leadership mid-way the write's outcome is unknown and the client says so
+//! rather than retrying (a retry could apply it twice).
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use lyra_engine::keys::RangeId;
+use tokio::sync::oneshot;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use super::driver::{Input, Proposed, PATIENCE};
+use super::peer_proto::kv_client::KvClient as GrpcKvClient;
+use super::peer_proto::kv_server::Kv;
+use super::peer_proto::{GetRequest, GetResponse, KvPair, NotLeader, PutRequest, PutResponse, RangeStatus, StatusRequest, StatusResponse};
+use super::Command;
+
+/// The range the KV service writes to.
+pub const KV_RANGE: RangeId = 1;
+/// What the service puts before each user key.
+pub const KV_PREFIX: &[u8] = b"k";
+/// Range 1's span in a KV-level cluster: everything below the `'l'`
+/// keyspace of replica-local state.
+pub const KV_SPAN: (&[u8], &[u8]) = (b"", b"l");
+
+fn stored_key(key: &[u8]) -> Vec<u8> {
+    [KV_PREFIX, key].concat()
+}
+
+pub struct KvService {
+    node: u64,
+    peers: BTreeMap<u64, String>,
+    inputs: mpsc::Sender<Input>,
+}
+
+impl KvService {
+    pub fn new(node: u64, peers: BTreeMap<u64, String>, inputs: mpsc::Sender<Input>) -> KvService {
+        KvService { node, peers, inputs }
+    }
+
+    async fn ask<T>(&self, input: impl FnOnce(oneshot::Sender<T>) -> Input) -> Result<T, Status> {
+        let (reply, answer) = oneshot::channel();
+        self.inputs.send(input(reply)).map_err(|_| Status::unavailable("the node is stopping"))?;
+        match tokio::time::timeout(PATIENCE + Duration::from_secs(1), answer).await {
+            Ok(Ok(value)) => Ok(value),
+            // The loop gave up on it (see `driver::PATIENCE`).
+            _ => Err(Status::deadline_exceeded("not applied in time; the outcome is unknown")),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let mut command = Command::new(0);
+        for KvPair { key, value } in request.into_inner().pairs {
+            command = command.put(stored_key(&key), value);
+        }
+        let proposed = self.ask(|reply| Input::Propose { range: KV_RANGE, command, reply }).await?;
+        match proposed {
+            Proposed::Applied { index } => Ok(Response::new(PutResponse { index, not_leader: None })),
+            Proposed::NotLeader { leader } => {
+                let leader_id = leader.unwrap_or(0);
+                let leader_addr = self.peers.get(&leader_id).cloned().unwrap_or_default();
+                Ok(Response::new(PutResponse { index: 0, not_leader: Some(NotLeader { leader_id, leader_addr }) }))
+            }
+            Proposed::Failed(why) => Err(Status::aborted(why)),
+        }
+    }
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let key = stored_key(&request.into_inner().key);
+        let read = self.ask(|reply| Input::Read { range: KV_RANGE, key, reply }).await?;
+        let read = read.map_err(Status::unavailable)?;
+        Ok(Response::new(GetResponse { found: read.value.is_some(), value: read.value.unwrap_or_default(), read_index: read.read_index }))
+    }
+
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let ranges = self.ask(|reply| Input::Status { reply }).await?;
+        let ranges = ranges
+            .into_iter()
+            .map(|r| RangeStatus {
+                range: r.range,
+                leader_id: r.leader.unwrap_or(0),
+                term: r.term,
+                commit: r.commit,
+                applied: r.applied,
+                voters: r.voters,
+                is_leader: r.is_leader,
+            })
+            .collect();
+        Ok(Response::new(StatusResponse { node_id: self.node, ranges }))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error("no node answered within {0:?}: {1}")]
+    Unavailable(Duration, String),
+    #[error("the write's outcome is unknown: {0}")]
+    Unknown(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A client of a cluster's `Kv` service: follows leader redirects, retries
+/// other nodes through elections and failures, within a deadline.
+pub struct KvClient {
+    addrs: Vec<String>,
+    channels: BTreeMap<String, GrpcKvClient<Channel>>,
+    /// The node that last took a write.
+    leader: usize,
+    pub deadline: Duration,
+}
+
+impl KvClient {
+    pub fn new(addrs: Vec<String>) -> KvClient {
+        KvClient { addrs, channels: BTreeMap::new(), leader: 0, deadline: Duration::from_secs(15) }
+    }
+
+    async fn channel(&mut self, addr: &str) -> Result<GrpcKvClient<Channel>, String> {
+        if let Some(client) = self.channels.get(addr) {
+            return Ok(client.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| e.to_string())?;
+        let channel = endpoint
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(PATIENCE + Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = GrpcKvClient::new(channel);
+        self.channels.insert(addr.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// Writes `pairs` atomically; the index they were applied at.
+    pub async fn put(&mut self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<u64, KvError> {
+        let request = PutRequest { pairs: pairs.into_iter().map(|(key, value)| KvPair { key, value }).collect() };
+        let started = Instant::now();
+        let mut last_error = String::from("no attempt");
+        let mut at = self.leader;
+        while started.elapsed() < self.deadline {
+            let addr = self.addrs[at % self.addrs.len()].clone();
+            let answer = match self.channel(&addr).await {
+                Ok(mut client) => client.put(request.clone()).await,
+                Err(e) => Err(Status::unavailable(e)),
+            };
+            match answer {
+                Ok(response) => match response.into_inner() {
+                    PutResponse { not_leader: None, index } => {
+                        self.leader = at % self.addrs.len();
+                        return Ok(index);
+                    }
+                    PutResponse { not_leader: Some(NotLeader { leader_addr, .. }), .. } => {
+                        last_error = format!("{addr} does not lead");
+                        match self.addrs.iter().position(|a| *a == leader_addr) {
+                            Some(leader) if leader != at % self.addrs.len() => at = leader,
+                            _ => {
+                                // An election is on: ask the next node shortly.
+                                at += 1;
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                },
+                // The request reached a leader that then lost its
+                // leadership, or timed out there: it may yet apply.
+                Err(status) if matches!(status.code(), tonic::Code::DeadlineExceeded | tonic::Code::Aborted) => {
+                    return Err(KvError::Unknown(status.message().to_string()));
+                }
+                // The node was unreachable: nothing was proposed there.
+                Err(status) => {
+                    self.channels.remove(&addr);
+                    last_error = format!("{addr}: {}", status.message());
+                    at += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Err(KvError::Unavailable(self.deadline, last_error))
+    }
+
+    /// A linearizable read of `key`, from any node that answers.
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        let started = Instant::now();
+        let mut last_error = String::from("no attempt");
+        let mut at = self.leader;
+        while started.elapsed() < self.deadline {
+            let addr = self.addrs[at % self.addrs.len()].clone();
+            match self.get_from(&addr, key).await {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    last_error = format!("{addr}: {e}");
+                    at += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Err(KvError::Unavailable(self.deadline, last_error))
+    }
+
+    /// A linearizable read served by the node at `addr` (a follower asks
+    /// its leader for the read point, then reads its own copy).
+    pub async fn get_from(&mut self, addr: &str, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let mut client = self.channel(addr).await?;
+        match client.get(GetRequest { key: key.to_vec() }).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                Ok(response.found.then_some(response.value))
+            }
+            Err(status) => {
+                self.channels.remove(addr);
+                Err(status.message().to_string())
+            }
+        }
+    }
+
+    /// What the node at `addr` knows of its ranges.
+    pub async fn status(&mut self, addr: &str) -> Result<StatusResponse, String> {
+        let mut client = self.channel(addr).await?;
+        match client.status(StatusRequest {}).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => {
+                self.channels.remove(addr);
+                Err(status.message().to_string())
+            }
+        }
+    }
+}
