@@ -71,6 +71,8 @@ pub struct RangeInfo {
     pub commit: u64,
     pub applied: u64,
     pub voters: Vec<u64>,
+    /// Snapshots applied to this replica since the loop started.
+    pub snapshots_applied: u64,
 }
 
 pub enum Input {
@@ -111,6 +113,7 @@ impl RaftLoop {
             outbox,
             proposals: HashMap::new(),
             reads: HashMap::new(),
+            snapshots_applied: HashMap::new(),
             next_id: node << 40,
         };
         let thread = std::thread::Builder::new()
@@ -157,6 +160,7 @@ struct LoopState<O: Outbox> {
     outbox: O,
     proposals: HashMap<u64, (Instant, oneshot::Sender<Proposed>)>,
     reads: HashMap<u64, PendingRead>,
+    snapshots_applied: HashMap<RangeId, u64>,
     /// Ids of proposals and reads: the node's id in the top bits, so ids
     /// never collide with another node's commands applied here.
     next_id: u64,
@@ -245,6 +249,7 @@ impl<O: Outbox> LoopState<O> {
                         commit: r.commit_index(),
                         applied: r.applied(),
                         voters: r.conf_state().voters.clone(),
+                        snapshots_applied: self.snapshots_applied.get(&r.range()).copied().unwrap_or(0),
                     })
                     .collect();
                 let _ = reply.send(ranges);
@@ -305,7 +310,8 @@ impl<O: Outbox> LoopState<O> {
                     read.index.get_or_insert(index);
                 }
             }
-            Event::ConfChanged { .. } | Event::SnapshotApplied { .. } | Event::Removed { .. } => {}
+            Event::SnapshotApplied { range, .. } => *self.snapshots_applied.entry(range).or_default() += 1,
+            Event::ConfChanged { .. } | Event::Removed { .. } => {}
         }
     }
 

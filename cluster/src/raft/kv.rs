@@ -99,6 +99,7 @@ impl Kv for KvService {
                 applied: r.applied,
                 voters: r.voters,
                 is_leader: r.is_leader,
+                snapshots_applied: r.snapshots_applied,
             })
             .collect();
         Ok(Response::new(StatusResponse { node_id: self.node, ranges }))
