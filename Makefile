@@ -1,5 +1,5 @@
 # Lyra — the two front doors are `make run` and `make test` (see README.md).
-.PHONY: run stop test bench setup pgregress isolation stress
+.PHONY: run stop test bench kv-bench setup pgregress isolation stress
 
 run:            ## install what is missing, build, start Lyra on :5433, open psql
 	@scripts/run.sh
@@ -12,6 +12,9 @@ test:           ## set up, then every test: cargo test, cargo pgrx test, regress
 
 bench:          ## Lyra vs heap on the same machine, in one run
 	@scripts/bench.sh
+
+kv-bench:       ## replicated KV writes: lyra-node clusters of 1 and 3 nodes
+	@scripts/kv_bench.sh
 
 isolation:      ## only the isolation specs (regress/isolation) on a fresh server
 	@scripts/isolation.sh

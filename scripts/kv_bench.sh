@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Replicated writes at the KV level (no Postgres): lyra-node clusters of 1
+# and 3 nodes on this machine, each written by `lyra-node bench` (closed-loop
+# clients; each write is one Raft command, acknowledged once applied on the
+# leader). Prints writes/s and latency per configuration, in one run.
+#
+#   scripts/kv_bench.sh            KV_BENCH_SECONDS (10) per run
+#
+# Nodes listen on 127.0.0.1:5491-5493; data under $LYRA_HOME/kv-bench.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+SECONDS_PER_RUN="${KV_BENCH_SECONDS:-10}"
+
+log "building lyra-node"
+(cd "$LYRA_ROOT" && cargo build --release -q -p lyra-cluster --bin lyra-node)
+NODE="$CARGO_TARGET_DIR/release/lyra-node"
+home="$(lyra_home)/kv-bench"
+pids=()
+stop_nodes() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  pids=()
+}
+trap stop_nodes EXIT
+
+# start_cluster N: N fresh nodes, returns when one leads range 1.
+start_cluster() {
+  local n="$1" peers=() i
+  rm -rf "$home" && mkdir -p "$home"
+  for i in $(seq 1 "$n"); do peers+=(--peer "$i=127.0.0.1:$((5490 + i))"); done
+  for i in $(seq 1 "$n"); do
+    "$NODE" serve --id "$i" --data "$home/n$i" --listen "127.0.0.1:$((5490 + i))" "${peers[@]}" --bootstrap \
+      2>"$home/n$i.log" &
+    pids+=($!)
+  done
+  CLUSTER=$(for i in $(seq 1 "$n"); do printf '127.0.0.1:%s,' $((5490 + i)); done)
+  CLUSTER="${CLUSTER%,}"
+  for _ in $(seq 1 100); do
+    status=$("$NODE" status --cluster "$CLUSTER" 2>/dev/null || true)
+    [[ "$status" == *" leader "* ]] && return 0
+    sleep 0.1
+  done
+  die "no leader; see $home/*.log"
+}
+
+printf '%-9s %-28s %10s %10s %10s %10s\n' nodes clients writes/s rows/s "p50 (ms)" "p99 (ms)"
+for n in 1 3; do
+  start_cluster "$n"
+  for spec in "1 1" "16 1" "16 10"; do
+    set -- $spec
+    out=$("$NODE" bench --cluster "$CLUSTER" --clients "$1" --pairs "$2" --seconds "$SECONDS_PER_RUN")
+    read -r _ w _ r _ p50 _ p99 _ errors <<<"$out"
+    [ "$errors" = 0 ] || die "$errors failed writes: $out"
+    printf '%-9s %-28s %10s %10s %10s %10s\n' "$n" "$1 (x $2 rows per write)" "$w" "$r" "$p50" "$p99"
+  done
+  stop_nodes
+done
