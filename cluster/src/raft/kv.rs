@@ -31,9 +31,9 @@ use super::Command;
 pub const KV_RANGE: RangeId = 1;
 /// What the service puts before each user key.
 pub const KV_PREFIX: &[u8] = b"k";
-/// Range 1's span in a KV-level cluster: everything below the `'l'`
-/// keyspace of replica-local state.
-pub const KV_SPAN: (&[u8], &[u8]) = (b"", b"l");
+/// Range 1's span in a KV-level cluster: every replicated key (above the
+/// 0x01 keyspace of replica-local state).
+pub const KV_SPAN: (&[u8], &[u8]) = (b"\x02", b"\xff");
 
 fn stored_key(key: &[u8]) -> Vec<u8> {
     [KV_PREFIX, key].concat()

@@ -2,9 +2,10 @@
 //! node's engine, as raft-rs's [`Storage`].
 //!
 //! ```text
-//!   'l' 'r' range 'h'          HardState (term, vote, commit)      rust-protobuf
-//!   'l' 'r' range 'a'          ApplyState (below)                   prost
-//!   'l' 'r' range 'l' index    Entry                                rust-protobuf
+//!   01 'r' range 'h'          HardState (term, vote, commit)      rust-protobuf
+//!   01 'r' range 'a'          ApplyState (below)                   prost
+//!   01 'r' range 'l' index    Entry                                rust-protobuf
+//!   01 'r' range 't'          tombstone (removed from the range)
 //! ```
 //!
 //! The apply state says how far the replica has applied its log, where the
@@ -469,7 +470,7 @@ mod tests {
             assert_eq!(log.conf_state().voters, vec![1, 2, 3]);
             assert_eq!(log.span(), (&b"a"[..], &b"m"[..]));
         }
-        let data = other.scan(b"", b"l", 10, usize::MAX).unwrap();
+        let data = other.scan(b"a", b"m", 10, usize::MAX).unwrap();
         assert_eq!(data, vec![(b"b".to_vec(), b"1".to_vec()), (b"k".to_vec(), b"2".to_vec())]);
     }
 

@@ -4,7 +4,7 @@
 //! ```text
 //!   Store ──── one tick, one ready round, one synced write for all groups
 //!    ├─ Replica (range 1) ── RawNode ── LogStore ─┐
-//!    ├─ Replica (range 2) ── RawNode ── LogStore ─┼── engine ('l' keys: log,
+//!    ├─ Replica (range 2) ── RawNode ── LogStore ─┼── engine (0x01 keys: log,
 //!    └─ ...                                       │    hard/apply state;
 //!                                                 └──  range data)
 //!   out: Envelope { range, raft message }   in: Store::step(Envelope)

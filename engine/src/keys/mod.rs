@@ -19,24 +19,25 @@
 //!   /meta/table/{table}/next_row_id       'm' 't' table:8 'n'            u64 BE
 //!   /t/{table}/r/{row}                    't' table:8 'r' row:8          encoded row
 //!   /t/{table}/i/{index}/{entry}          't' table:8 'i' index:8 entry  row id or empty
-//!   /local/range/{range}/hard_state       'l' 'r' range:8 'h'            Raft HardState
-//!   /local/range/{range}/apply_state      'l' 'r' range:8 'a'            applied index, log start, ConfState
-//!   /local/range/{range}/log/{index}      'l' 'r' range:8 'l' index:8    Raft log entry
-//!   /local/range/{range}/tombstone        'l' 'r' range:8 't'            (removed from the range)
+//!   /local/range/{range}/hard_state       01 'r' range:8 'h'             Raft HardState
+//!   /local/range/{range}/apply_state      01 'r' range:8 'a'             applied index, log start, ConfState
+//!   /local/range/{range}/log/{index}      01 'r' range:8 'l' index:8     Raft log entry
+//!   /local/range/{range}/tombstone        01 'r' range:8 't'             (removed from the range)
 //!   └──────── KeyPrefix ────────┘
 //!   Meta              'm'
 //!   RelfileMappings   'm' 'f' node:8
 //!   Table             't' table:8
 //!   Rows              't' table:8 'r'
 //!   Index             't' table:8 'i' index:8
-//!   Local             'l'
-//!   RangeLocal        'l' 'r' range:8
-//!   RaftLog           'l' 'r' range:8 'l'
+//!   Local             01
+//!   RangeLocal        01 'r' range:8
+//!   RaftLog           01 'r' range:8 'l'
 //! ```
 //!
-//! `'l'` keys are a replica's own state (its Raft log and where it stands),
-//! never replicated: each node keeps its own under the same key, and no
-//! range's span covers them. The values' encodings belong to the cluster's
+//! Local keys (tag 0x01, below every replicated keyspace, so ranges'
+//! spans are one contiguous stretch above them) are a replica's own state
+//! (its Raft log and where it stands), never replicated: each node keeps
+//! its own under the same key, and no range's span covers them. The values' encodings belong to the cluster's
 //! Raft code.
 //!
 //! An index entry is the index's columns in [`memcmp`] encoding; a unique
@@ -87,7 +88,7 @@ const NEXT_ROW_ID: u8 = b'n';
 const TABLE: u8 = b't';
 const ROWS: u8 = b'r';
 const INDEX: u8 = b'i';
-const LOCAL: u8 = b'l';
+const LOCAL: u8 = 0x01;
 const RANGE_LOCAL: u8 = b'r';
 const HARD_STATE: u8 = b'h';
 const APPLY_STATE: u8 = b'a';
@@ -306,7 +307,7 @@ impl KeyPrefix {
 
     /// `[start, end)` covering exactly the keys with this prefix. The end is
     /// the prefix's successor: strip trailing 0xFF bytes, then increment
-    /// the last byte. Lyra's prefixes start with 'l', 'm' or 't', so the end is
+    /// the last byte. Lyra's prefixes start with 0x01, 'm' or 't', so the end is
     /// never empty (which scans would read as "unbounded").
     pub fn range(&self) -> (Vec<u8>, Vec<u8>) {
         let start = self.encode();
@@ -478,6 +479,10 @@ mod tests {
     #[test]
     fn layout_is_as_documented() {
         assert_eq!(Key::NextTableId.encode(), b"mn");
+        // Replica-local keys sort below every replicated key.
+        let (_, local_end) = KeyPrefix::Local.range();
+        assert_eq!(local_end, vec![0x02]);
+        assert!(Key::RaftTombstone { range: u64::MAX }.encode() < Key::NextTableId.encode());
         let row = Key::Row {
             table: 1,
             row: RowId(2),
