@@ -17,6 +17,8 @@ struct Cluster {
     addrs: Vec<String>,
     nodes: BTreeMap<u64, Child>,
     compact_after: u64,
+    /// The nodes that create range 1; the others wait to be added.
+    voters: Vec<u64>,
 }
 
 /// A free port on 127.0.0.1 (the kernel's choice, far above 5450).
@@ -26,13 +28,24 @@ fn free_port() -> u16 {
 
 impl Cluster {
     fn start(size: u64, compact_after: u64) -> Cluster {
+        Cluster::start_with_spares(size, 0, compact_after)
+    }
+
+    /// `size` voters, plus `spares` more nodes started empty (known to
+    /// every node's `--peer` list, not members of anything yet).
+    fn start_with_spares(size: u64, spares: u64, compact_after: u64) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let addrs = (0..size).map(|_| format!("127.0.0.1:{}", free_port())).collect();
-        let mut cluster = Cluster { dir, addrs, nodes: BTreeMap::new(), compact_after };
-        for id in 1..=size {
+        let addrs = (0..size + spares).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let voters = (1..=size).collect();
+        let mut cluster = Cluster { dir, addrs, nodes: BTreeMap::new(), compact_after, voters };
+        for id in 1..=size + spares {
             cluster.start_node(id);
         }
         cluster
+    }
+
+    fn addr(&self, id: u64) -> String {
+        self.addrs[id as usize - 1].clone()
     }
 
     fn data(&self, id: u64) -> PathBuf {
@@ -41,7 +54,11 @@ impl Cluster {
 
     fn start_node(&mut self, id: u64) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_lyra-node"));
-        command.args(["serve", "--id", &id.to_string(), "--listen", &self.addrs[id as usize - 1], "--bootstrap"]);
+        command.args(["serve", "--id", &id.to_string(), "--listen", &self.addrs[id as usize - 1]]);
+        if self.voters.contains(&id) {
+            let voters: Vec<String> = self.voters.iter().map(u64::to_string).collect();
+            command.args(["--bootstrap-voters", &voters.join(",")]);
+        }
         command.args(["--tick-ms", "20", "--compact-after", &self.compact_after.to_string()]);
         command.arg("--data").arg(self.data(id));
         for (i, addr) in self.addrs.iter().enumerate() {
@@ -189,6 +206,80 @@ fn a_rolling_restart_under_writes_loses_nothing() {
         }
         write(&mut client, next..next + 30, &mut acked).await;
         assert!(acked.len() as u64 >= next + 30 - 3, "only {} of {} writes acknowledged", acked.len(), next + 30);
+        check_all(&cluster, &acked).await;
+    });
+}
+
+#[test]
+fn a_partitioned_leader_steps_down_and_the_majority_goes_on() {
+    runtime().block_on(async {
+        let cluster = Cluster::start(3, 10_000);
+        let mut client = cluster.client();
+        let mut acked = BTreeMap::new();
+        write(&mut client, 0..50, &mut acked).await;
+        let leader = cluster.leader().await;
+        let others: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
+        client.isolate(&cluster.addr(leader), others.clone()).await.unwrap();
+        for &id in &others {
+            client.isolate(&cluster.addr(id), vec![leader]).await.unwrap();
+        }
+        // The majority elects a new leader and takes writes ...
+        let mut majority = KvClient::new(others.iter().map(|&id| cluster.addr(id)).collect());
+        write(&mut majority, 50..150, &mut acked).await;
+        assert!(acked.len() >= 148, "only {} writes acknowledged", acked.len());
+        // ... while the cut-off leader acknowledges nothing.
+        let mut cut_off = KvClient::new(vec![cluster.addr(leader)]);
+        cut_off.deadline = Duration::from_secs(3);
+        let lost = cut_off.put(vec![(b"lost".to_vec(), b"x".to_vec())]).await;
+        assert!(lost.is_err(), "the cut-off leader acknowledged a write: {lost:?}");
+        for id in 1..=3 {
+            client.isolate(&cluster.addr(id), vec![]).await.unwrap();
+        }
+        check_all(&cluster, &acked).await;
+    });
+}
+
+#[test]
+fn members_are_added_and_removed_under_writes() {
+    runtime().block_on(async {
+        let mut cluster = Cluster::start_with_spares(3, 1, 50);
+        let mut client = cluster.client();
+        let mut acked = BTreeMap::new();
+        write(&mut client, 0..50, &mut acked).await;
+        // Writes go on while the configuration changes.
+        let addrs = cluster.addrs.clone();
+        let writer = tokio::spawn(async move {
+            let mut client = KvClient::new(addrs);
+            let mut acked = BTreeMap::new();
+            write(&mut client, 50..400, &mut acked).await;
+            acked
+        });
+        let voters = client.change_members(1, vec![4], vec![]).await.unwrap();
+        assert_eq!(voters, vec![1, 2, 3, 4]);
+        // Take node 1 out; its leadership goes first if it has it.
+        if cluster.leader().await == 1 {
+            client.transfer_leader(&cluster.addr(1), 1, 2).await.unwrap();
+            let started = Instant::now();
+            while cluster.leader().await == 1 && started.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let voters = client.change_members(1, vec![], vec![1]).await.unwrap();
+        assert_eq!(voters, vec![2, 3, 4]);
+        acked.extend(writer.await.unwrap());
+        assert!(acked.len() >= 390, "only {} writes acknowledged", acked.len());
+        // Node 1 deleted its replica; the others hold everything.
+        let started = Instant::now();
+        loop {
+            let status = client.status(&cluster.addr(1)).await.unwrap();
+            if status.ranges.is_empty() {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "node 1 still holds {status:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        cluster.kill(1);
+        cluster.addrs.remove(0); // check_all reads through the members
         check_all(&cluster, &acked).await;
     });
 }

@@ -2,7 +2,8 @@
 //! clusters, their tests and benchmarks; and a small client of them.
 //!
 //! ```text
-//! lyra-node serve --id N --data DIR --listen HOST:PORT --peer ID=HOST:PORT ... [--bootstrap] [--tick-ms MS] [--compact-after ENTRIES]
+//! lyra-node serve --id N --data DIR --listen HOST:PORT --peer ID=HOST:PORT ... [--bootstrap | --bootstrap-voters 1,2,3]
+//!                  [--tick-ms MS] [--compact-after ENTRIES]
 //! lyra-node put    --cluster HOST:PORT,... KEY VALUE
 //! lyra-node get    --cluster HOST:PORT,... KEY
 //! lyra-node status --cluster HOST:PORT,...
@@ -10,8 +11,11 @@
 //! ```
 //!
 //! `serve` runs until SIGTERM or SIGINT. `--peer` lists every node of the
-//! cluster, this one included; `--bootstrap` on each first member creates
-//! range 1 with all of them as voters. Logs: `LYRA_LOG` (e.g. `info`).
+//! cluster, this one included (and nodes that may join later);
+//! `--bootstrap` on each first member creates range 1 with all peers as
+//! voters, `--bootstrap-voters` with those only. A node started with
+//! neither waits to be added (`Admin.ChangeMembers`) and gets a snapshot.
+//! Logs: `LYRA_LOG` (e.g. `info`).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -97,12 +101,21 @@ fn serve(args: &Args) -> Result<(), String> {
     if !peers.contains_key(&node) {
         return Err(format!("--peer must list this node ({node}) too"));
     }
+    let bootstrap: Vec<u64> = match (args.flags.iter().any(|f| f == "--bootstrap"), args.options.get("bootstrap-voters")) {
+        (_, Some(voters)) => voters
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|id| id.parse::<u64>().map_err(|_| format!("--bootstrap-voters: bad id {id}")))
+            .collect::<Result<_, _>>()?,
+        (true, None) => peers.keys().copied().collect(),
+        (false, None) => Vec::new(),
+    };
     let config = RaftNodeConfig {
         node,
         dir: args.one("data")?.into(),
         listen: args.one("listen")?.parse().map_err(|e| format!("--listen: {e}"))?,
         peers,
-        bootstrap: args.flags.iter().any(|f| f == "--bootstrap"),
+        bootstrap,
         tick: Duration::from_millis(args.number("tick-ms", 100)?),
         raft: RaftConfig { compact_after: args.number("compact-after", RaftConfig::default().compact_after)?, ..RaftConfig::default() },
     };

@@ -54,6 +54,15 @@ pub enum Proposed {
     Failed(String),
 }
 
+/// What a membership change came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changed {
+    /// Applied: the range's voters now.
+    Voters(Vec<u64>),
+    NotLeader { leader: Option<u64> },
+    Failed(String),
+}
+
 /// A linearizable read's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadValue {
@@ -80,6 +89,10 @@ pub enum Input {
     Propose { range: RangeId, command: Command, reply: oneshot::Sender<Proposed> },
     Read { range: RangeId, key: Vec<u8>, reply: oneshot::Sender<Result<ReadValue, String>> },
     Status { reply: oneshot::Sender<Vec<RangeInfo>> },
+    /// Adds and removes voters of a range (on its leader); answered once
+    /// the leader applied a configuration without the joint part.
+    ChangeMembers { range: RangeId, add: Vec<u64>, remove: Vec<u64>, reply: oneshot::Sender<Changed> },
+    TransferLeader { range: RangeId, to: u64, reply: oneshot::Sender<Result<(), Option<u64>>> },
     /// The transport's word on a snapshot it carried (or failed to).
     Snapshot { range: RangeId, to: u64, delivered: bool },
     Stop,
@@ -114,6 +127,7 @@ impl RaftLoop {
             proposals: HashMap::new(),
             reads: HashMap::new(),
             snapshots_applied: HashMap::new(),
+            changes: Vec::new(),
             next_id: node << 40,
         };
         let thread = std::thread::Builder::new()
@@ -154,6 +168,22 @@ struct PendingRead {
     reply: oneshot::Sender<Result<ReadValue, String>>,
 }
 
+struct PendingChange {
+    range: RangeId,
+    add: Vec<u64>,
+    remove: Vec<u64>,
+    deadline: Instant,
+    reply: oneshot::Sender<Changed>,
+}
+
+impl PendingChange {
+    fn done_by(&self, conf: &raft::eraftpb::ConfState) -> bool {
+        conf.voters_outgoing.is_empty()
+            && self.add.iter().all(|id| conf.voters.contains(id))
+            && self.remove.iter().all(|id| !conf.voters.contains(id))
+    }
+}
+
 struct LoopState<O: Outbox> {
     store: Store,
     engine: Arc<dyn Engine>,
@@ -161,6 +191,7 @@ struct LoopState<O: Outbox> {
     proposals: HashMap<u64, (Instant, oneshot::Sender<Proposed>)>,
     reads: HashMap<u64, PendingRead>,
     snapshots_applied: HashMap<RangeId, u64>,
+    changes: Vec<PendingChange>,
     /// Ids of proposals and reads: the node's id in the top bits, so ids
     /// never collide with another node's commands applied here.
     next_id: u64,
@@ -248,11 +279,48 @@ impl<O: Outbox> LoopState<O> {
                         term: r.term(),
                         commit: r.commit_index(),
                         applied: r.applied(),
-                        voters: r.conf_state().voters.clone(),
+                        voters: sorted(&r.conf_state().voters),
                         snapshots_applied: self.snapshots_applied.get(&r.range()).copied().unwrap_or(0),
                     })
                     .collect();
                 let _ = reply.send(ranges);
+            }
+            Input::ChangeMembers { range, add, remove, reply } => {
+                let mut change = raft::eraftpb::ConfChangeV2::default();
+                for (ids, kind) in [(&add, raft::eraftpb::ConfChangeType::AddNode), (&remove, raft::eraftpb::ConfChangeType::RemoveNode)] {
+                    for &id in ids {
+                        let mut single = raft::eraftpb::ConfChangeSingle::default();
+                        single.set_change_type(kind);
+                        single.node_id = id;
+                        change.mut_changes().push(single);
+                    }
+                }
+                let pending = PendingChange { range, add, remove, deadline: Instant::now() + PATIENCE, reply };
+                if let Some(replica) = self.store.replica(range) {
+                    if pending.done_by(replica.conf_state()) {
+                        let _ = pending.reply.send(Changed::Voters(sorted(&replica.conf_state().voters)));
+                        return;
+                    }
+                }
+                // raft-rs drops a change while another is pending, without
+                // an error: the deadline answers that case.
+                match self.store.propose_conf_change(range, change) {
+                    Ok(()) => self.changes.push(pending),
+                    Err(ProposeError::NotLeader { leader, .. }) => {
+                        let _ = pending.reply.send(Changed::NotLeader { leader });
+                    }
+                    Err(e) => {
+                        let _ = pending.reply.send(Changed::Failed(e.to_string()));
+                    }
+                }
+            }
+            Input::TransferLeader { range, to, reply } => {
+                let answer = match self.store.replica(range) {
+                    Some(replica) if replica.is_leader() => self.store.transfer_leader(range, to).map_err(|_| None),
+                    Some(replica) => Err(replica.leader()),
+                    None => Err(None),
+                };
+                let _ = reply.send(answer);
             }
             Input::Snapshot { range, to, delivered } => self.store.report_snapshot(range, to, delivered),
             Input::Stop => {}
@@ -311,7 +379,16 @@ impl<O: Outbox> LoopState<O> {
                 }
             }
             Event::SnapshotApplied { range, .. } => *self.snapshots_applied.entry(range).or_default() += 1,
-            Event::ConfChanged { .. } | Event::Removed { .. } => {}
+            Event::ConfChanged { range, conf_state, .. } => {
+                for change in std::mem::take(&mut self.changes) {
+                    if change.range == range && change.done_by(&conf_state) {
+                        let _ = change.reply.send(Changed::Voters(sorted(&conf_state.voters)));
+                    } else {
+                        self.changes.push(change);
+                    }
+                }
+            }
+            Event::Removed { .. } => {}
         }
     }
 
@@ -339,10 +416,23 @@ impl<O: Outbox> LoopState<O> {
     fn expire(&mut self) {
         let now = Instant::now();
         self.proposals.retain(|_, (deadline, _)| *deadline > now);
+        for change in std::mem::take(&mut self.changes) {
+            if change.deadline <= now {
+                let _ = change.reply.send(Changed::Failed("not applied in time (another change pending?); retry".into()));
+            } else {
+                self.changes.push(change);
+            }
+        }
         let expired: Vec<u64> = self.reads.iter().filter(|(_, r)| r.deadline <= now).map(|(&id, _)| id).collect();
         for id in expired {
             let read = self.reads.remove(&id).expect("listed above");
             let _ = read.reply.send(Err("no read point within the time allowed (no leader?)".into()));
         }
     }
+}
+
+fn sorted(ids: &[u64]) -> Vec<u64> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids
 }

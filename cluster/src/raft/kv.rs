@@ -22,9 +22,11 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use super::driver::{Input, Proposed, PATIENCE};
+use super::peer_proto::admin_client::AdminClient;
 use super::peer_proto::kv_client::KvClient as GrpcKvClient;
+use super::peer_proto::{ChangeMembersRequest, IsolateRequest, TransferLeaderRequest};
 use super::peer_proto::kv_server::Kv;
-use super::peer_proto::{GetRequest, GetResponse, KvPair, NotLeader, PutRequest, PutResponse, RangeStatus, StatusRequest, StatusResponse};
+use super::peer_proto::{ChangeMembersResponse, GetRequest, GetResponse, KvPair, NotLeader, PutRequest, PutResponse, RangeStatus, StatusRequest, StatusResponse};
 use super::Command;
 
 /// The range the KV service writes to.
@@ -228,6 +230,62 @@ impl KvClient {
                 Err(status.message().to_string())
             }
         }
+    }
+
+    /// Adds and removes voters of `range`, through its leader (following
+    /// redirects); the voters after the change.
+    pub async fn change_members(&mut self, range: RangeId, add: Vec<u64>, remove: Vec<u64>) -> Result<Vec<u64>, KvError> {
+        let request = ChangeMembersRequest { range, add, remove };
+        let started = Instant::now();
+        let mut last_error = String::from("no attempt");
+        let mut at = self.leader;
+        while started.elapsed() < self.deadline {
+            let addr = self.addrs[at % self.addrs.len()].clone();
+            let answer = match self.admin(&addr).await {
+                Ok(mut admin) => admin.change_members(request.clone()).await,
+                Err(e) => Err(Status::unavailable(e)),
+            };
+            match answer {
+                Ok(response) => match response.into_inner() {
+                    ChangeMembersResponse { not_leader: None, voters } => return Ok(voters),
+                    ChangeMembersResponse { not_leader: Some(NotLeader { leader_addr, .. }), .. } => {
+                        last_error = format!("{addr} does not lead");
+                        at = self.addrs.iter().position(|a| *a == leader_addr).unwrap_or(at + 1);
+                    }
+                },
+                Err(status) => {
+                    last_error = format!("{addr}: {}", status.message());
+                    at += 1;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(KvError::Unavailable(self.deadline, last_error))
+    }
+
+    /// Asks the node at `addr`, which must lead `range`, to hand its
+    /// leadership to `to`. Whether it did: see [`Self::status`].
+    pub async fn transfer_leader(&mut self, addr: &str, range: RangeId, to: u64) -> Result<(), String> {
+        let mut admin = self.admin(addr).await?;
+        let response = admin.transfer_leader(TransferLeaderRequest { range, to }).await.map_err(|s| s.message().to_string())?;
+        match response.into_inner().not_leader {
+            None => Ok(()),
+            Some(not) => Err(format!("{addr} does not lead range {range} (leader: {})", not.leader_id)),
+        }
+    }
+
+    /// Fault injection: the node at `addr` drops all Raft traffic to and
+    /// from `peers` (empty: heals).
+    pub async fn isolate(&mut self, addr: &str, peers: Vec<u64>) -> Result<(), String> {
+        let mut admin = self.admin(addr).await?;
+        admin.isolate(IsolateRequest { peers }).await.map_err(|s| s.message().to_string())?;
+        Ok(())
+    }
+
+    async fn admin(&mut self, addr: &str) -> Result<AdminClient<Channel>, String> {
+        let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| e.to_string())?;
+        let channel = endpoint.connect_timeout(Duration::from_millis(500)).connect().await.map_err(|e| e.to_string())?;
+        Ok(AdminClient::new(channel))
     }
 
     /// What the node at `addr` knows of its ranges.

@@ -36,6 +36,7 @@
 //! cannot lead (the members' logs are ahead of it) but stays on its disk
 //! until replica garbage collection, which needs range 1's descriptors.
 
+pub mod admin;
 pub mod command;
 pub mod driver;
 pub mod kv;

@@ -15,7 +15,9 @@ use super::driver::{self, RaftLoop};
 use super::kv::{KvService, KV_RANGE, KV_SPAN};
 use super::peer_proto::kv_server::KvServer;
 use super::peer_proto::peer_server::PeerServer;
-use super::transport::{PeerService, Transport};
+use super::admin::AdminService;
+use super::peer_proto::admin_server::AdminServer;
+use super::transport::{Faults, PeerService, Transport};
 use super::{RaftConfig, Store};
 
 /// The largest gRPC message a node takes: a snapshot of a whole range.
@@ -30,9 +32,10 @@ pub struct RaftNodeConfig {
     pub listen: SocketAddr,
     /// Every node of the cluster, this one included: id → address.
     pub peers: BTreeMap<u64, String>,
-    /// Create range 1 with every peer as a voter, if this node has no
-    /// replica of it yet (each first member does the same).
-    pub bootstrap: bool,
+    /// Create range 1 with these voters, if this node has no replica of it
+    /// yet (each first member does the same); empty: join later (a leader
+    /// adds this node and sends it a snapshot).
+    pub bootstrap: Vec<u64>,
     /// Raft's tick.
     pub tick: Duration,
     pub raft: RaftConfig,
@@ -50,9 +53,8 @@ impl RaftNode {
         let engine: Arc<dyn Engine> = Arc::new(RocksDb::open(&config.dir).map_err(|e| e.to_string())?);
         let mut store =
             Store::open(config.node, engine.clone(), config.raft.clone(), rand::random()).map_err(|e| e.to_string())?;
-        if config.bootstrap && store.replica(KV_RANGE).is_none() && !store.was_removed_from(KV_RANGE) {
-            let voters: Vec<u64> = config.peers.keys().copied().collect();
-            store.bootstrap_range(KV_RANGE, &voters, KV_SPAN.0, KV_SPAN.1).map_err(|e| e.to_string())?;
+        if !config.bootstrap.is_empty() && store.replica(KV_RANGE).is_none() && !store.was_removed_from(KV_RANGE) {
+            store.bootstrap_range(KV_RANGE, &config.bootstrap, KV_SPAN.0, KV_SPAN.1).map_err(|e| e.to_string())?;
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -61,13 +63,15 @@ impl RaftNode {
             .build()
             .map_err(|e| e.to_string())?;
         let (inputs, receiver) = driver::inputs();
-        let transport = Transport::start(runtime.handle(), config.node, &config.peers, inputs.clone());
+        let faults = Arc::new(Faults::default());
+        let transport = Transport::start(runtime.handle(), config.node, &config.peers, inputs.clone(), faults.clone());
         let raft_loop = RaftLoop::start(store, engine, transport, config.tick, (inputs.clone(), receiver));
         let (stop, mut stopped) = watch::channel(false);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(config.listen))
             .map_err(|e| format!("listen on {}: {e}", config.listen))?;
-        let peer = PeerServer::new(PeerService::new(inputs.clone())).max_decoding_message_size(MAX_MESSAGE);
+        let peer = PeerServer::new(PeerService::new(inputs.clone(), faults.clone())).max_decoding_message_size(MAX_MESSAGE);
+        let admin = AdminServer::new(AdminService::new(config.peers.clone(), inputs.clone(), faults));
         let kv = KvServer::new(KvService::new(config.node, config.peers.clone(), inputs));
         runtime.spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -75,6 +79,7 @@ impl RaftNode {
                 .tcp_nodelay(true)
                 .add_service(peer)
                 .add_service(kv)
+                .add_service(admin)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stopped.changed().await;
                 })

@@ -13,9 +13,13 @@
 //!
 //! Inbound, [`PeerService`] turns each received batch into one
 //! [`Input::Raft`] for the loop.
+//!
+//! [`Faults`] is fault injection for tests: peers it blocks get nothing
+//! from this node and are not heard from (an asymmetric cut needs only one
+//! side told).
 
-use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{mpsc, Arc, RwLock};
 use std::time::Duration;
 
 use protobuf::Message as _;
@@ -38,27 +42,51 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Envelopes merged into one gRPC message at most.
 const MAX_MERGED: usize = 4096;
 
+/// Peers this node cuts itself off from (tests' network partitions).
+#[derive(Debug, Default)]
+pub struct Faults {
+    blocked: RwLock<BTreeSet<u64>>,
+}
+
+impl Faults {
+    pub fn blocks(&self, peer: u64) -> bool {
+        self.blocked.read().expect("faults lock").contains(&peer)
+    }
+
+    /// Blocks exactly `peers` from now on (empty: heals).
+    pub fn set(&self, peers: impl IntoIterator<Item = u64>) {
+        *self.blocked.write().expect("faults lock") = peers.into_iter().collect();
+    }
+}
+
 /// The outbound side: a queue and a task per peer.
 pub struct Transport {
     queues: BTreeMap<u64, tokio_mpsc::Sender<Vec<Envelope>>>,
+    faults: Arc<Faults>,
 }
 
 impl Transport {
     /// Starts a sending task for every peer but `node` itself, on `runtime`.
-    pub fn start(runtime: &tokio::runtime::Handle, node: u64, peers: &BTreeMap<u64, String>, inputs: mpsc::Sender<Input>) -> Transport {
+    pub fn start(
+        runtime: &tokio::runtime::Handle,
+        node: u64,
+        peers: &BTreeMap<u64, String>,
+        inputs: mpsc::Sender<Input>,
+        faults: Arc<Faults>,
+    ) -> Transport {
         let mut queues = BTreeMap::new();
         for (&peer, addr) in peers.iter().filter(|(&id, _)| id != node) {
             let (sender, receiver) = tokio_mpsc::channel(QUEUE_BATCHES);
             runtime.spawn(send_to_peer(node, peer, addr.clone(), receiver, inputs.clone()));
             queues.insert(peer, sender);
         }
-        Transport { queues }
+        Transport { queues, faults }
     }
 }
 
 impl Outbox for Transport {
     fn send(&self, to: u64, batch: Vec<Envelope>) -> bool {
-        self.queues.get(&to).is_some_and(|queue| queue.try_send(batch).is_ok())
+        !self.faults.blocks(to) && self.queues.get(&to).is_some_and(|queue| queue.try_send(batch).is_ok())
     }
 }
 
@@ -140,11 +168,12 @@ async fn send_to_peer(
 /// The inbound side: `Peer.Raft` streams into the Raft loop.
 pub struct PeerService {
     inputs: mpsc::Sender<Input>,
+    faults: Arc<Faults>,
 }
 
 impl PeerService {
-    pub fn new(inputs: mpsc::Sender<Input>) -> PeerService {
-        PeerService { inputs }
+    pub fn new(inputs: mpsc::Sender<Input>, faults: Arc<Faults>) -> PeerService {
+        PeerService { inputs, faults }
     }
 }
 
@@ -153,6 +182,9 @@ impl Peer for PeerService {
     async fn raft(&self, request: Request<Streaming<RaftBatch>>) -> Result<Response<RaftDone>, Status> {
         let mut stream = request.into_inner();
         while let Some(batch) = stream.message().await? {
+            if self.faults.blocks(batch.from) {
+                continue;
+            }
             let mut envelopes = Vec::with_capacity(batch.envelopes.len());
             for RaftEnvelope { range, message } in batch.envelopes {
                 match Message::parse_from_bytes(&message) {
