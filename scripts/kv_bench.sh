@@ -15,6 +15,7 @@ log "building lyra-node"
 NODE="$CARGO_TARGET_DIR/release/lyra-node"
 home="$(lyra_home)/kv-bench"
 pids=()
+details=""
 stop_nodes() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -48,9 +49,11 @@ for n in 1 3; do
   for spec in "1 1" "16 1" "16 10"; do
     set -- $spec
     out=$("$NODE" bench --cluster "$CLUSTER" --clients "$1" --pairs "$2" --seconds "$SECONDS_PER_RUN")
-    read -r _ w _ r _ p50 _ p99 _ errors <<<"$out"
+    read -r _ w _ r _ p50 _ p99 _ errors <<<"$(head -n 1 <<<"$out")"
     [ "$errors" = 0 ] || die "$errors failed writes: $out"
     printf '%-9s %-28s %10s %10s %10s %10s\n' "$n" "$1 (x $2 rows per write)" "$w" "$r" "$p50" "$p99"
+    details+="$n node(s), $1 clients x $2 rows:"$'\n'"$(tail -n +2 <<<"$out")"$'\n'
   done
   stop_nodes
 done
+printf '\nWhere the Raft loops spent the time (per node):\n%s' "$details"

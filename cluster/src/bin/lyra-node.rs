@@ -183,6 +183,7 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
     let seconds = args.number("seconds", 10)?;
     let value_bytes = args.number("value-bytes", 100)? as usize;
     let pairs = args.number("pairs", 1)?.max(1);
+    let before = node_stats(&cluster).await;
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -221,5 +222,32 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
         ms(at(0.50)),
         ms(at(0.99))
     );
+    // Where the nodes' Raft loops spent the run.
+    let after = node_stats(&cluster).await;
+    for (addr, (b, a)) in cluster.iter().zip(before.iter().zip(&after)) {
+        let (Some(b), Some(a)) = (b, a) else { continue };
+        let per = |micros: u64, n: u64| if n == 0 { 0.0 } else { micros as f64 / n as f64 };
+        let synced = a.synced_writes - b.synced_writes;
+        let applied = a.commands_applied - b.commands_applied;
+        println!(
+            "  {addr}: {synced} fsynced writes ({:.0} us each, {:.1} commands applied per fsync, {:.0}% of the run), {} unsynced ({:.0} us each), {} rounds, {} messages",
+            per(a.synced_micros - b.synced_micros, synced),
+            if synced == 0 { 0.0 } else { applied as f64 / synced as f64 },
+            (a.synced_micros - b.synced_micros) as f64 / (seconds as f64 * 1e4),
+            a.unsynced_writes - b.unsynced_writes,
+            per(a.unsynced_micros - b.unsynced_micros, a.unsynced_writes - b.unsynced_writes),
+            a.rounds - b.rounds,
+            a.messages_sent - b.messages_sent,
+        );
+    }
     Ok(())
+}
+
+async fn node_stats(cluster: &[String]) -> Vec<Option<lyra_cluster::raft::peer_proto::StatusResponse>> {
+    let mut client = KvClient::new(cluster.to_vec());
+    let mut stats = Vec::new();
+    for addr in cluster {
+        stats.push(client.status(addr).await.ok());
+    }
+    stats
 }

@@ -88,7 +88,7 @@ pub enum Input {
     Raft(Vec<Envelope>),
     Propose { range: RangeId, command: Command, reply: oneshot::Sender<Proposed> },
     Read { range: RangeId, key: Vec<u8>, reply: oneshot::Sender<Result<ReadValue, String>> },
-    Status { reply: oneshot::Sender<Vec<RangeInfo>> },
+    Status { reply: oneshot::Sender<(Vec<RangeInfo>, super::store::StoreStats)> },
     /// Adds and removes voters of a range (on its leader); answered once
     /// the leader applied a configuration without the joint part.
     ChangeMembers { range: RangeId, add: Vec<u64>, remove: Vec<u64>, reply: oneshot::Sender<Changed> },
@@ -283,7 +283,7 @@ impl<O: Outbox> LoopState<O> {
                         snapshots_applied: self.snapshots_applied.get(&r.range()).copied().unwrap_or(0),
                     })
                     .collect();
-                let _ = reply.send(ranges);
+                let _ = reply.send((ranges, self.store.stats().clone()));
             }
             Input::ChangeMembers { range, add, remove, reply } => {
                 let mut change = raft::eraftpb::ConfChangeV2::default();

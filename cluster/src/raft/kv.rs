@@ -90,7 +90,7 @@ impl Kv for KvService {
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let ranges = self.ask(|reply| Input::Status { reply }).await?;
+        let (ranges, stats) = self.ask(|reply| Input::Status { reply }).await?;
         let ranges = ranges
             .into_iter()
             .map(|r| RangeStatus {
@@ -104,7 +104,17 @@ impl Kv for KvService {
                 snapshots_applied: r.snapshots_applied,
             })
             .collect();
-        Ok(Response::new(StatusResponse { node_id: self.node, ranges }))
+        Ok(Response::new(StatusResponse {
+            node_id: self.node,
+            ranges,
+            rounds: stats.rounds,
+            synced_writes: stats.synced_writes,
+            synced_micros: stats.synced_micros,
+            unsynced_writes: stats.unsynced_writes,
+            unsynced_micros: stats.unsynced_micros,
+            commands_applied: stats.commands_applied,
+            messages_sent: stats.messages_sent,
+        }))
     }
 }
 

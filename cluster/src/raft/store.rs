@@ -31,6 +31,37 @@ pub struct Store {
     replicas: BTreeMap<RangeId, Replica>,
     /// Ranges this node was removed from (their tombstones).
     removed: std::collections::BTreeSet<RangeId>,
+    stats: StoreStats,
+}
+
+/// Where a store's time goes, counted since it opened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    /// Ready rounds run.
+    pub rounds: u64,
+    /// Engine writes with fsync, and the time they took.
+    pub synced_writes: u64,
+    pub synced_micros: u64,
+    /// Engine writes without fsync (applied commands, commit indexes).
+    pub unsynced_writes: u64,
+    pub unsynced_micros: u64,
+    /// Commands applied, on this node.
+    pub commands_applied: u64,
+    /// Raft messages handed to the transport.
+    pub messages_sent: u64,
+}
+
+impl StoreStats {
+    fn note_write(&mut self, synced: bool, took: std::time::Duration) {
+        let micros = took.as_micros() as u64;
+        if synced {
+            self.synced_writes += 1;
+            self.synced_micros += micros;
+        } else {
+            self.unsynced_writes += 1;
+            self.unsynced_micros += micros;
+        }
+    }
 }
 
 fn engine_error(e: lyra_engine::Error) -> raft::Error {
@@ -41,7 +72,7 @@ impl Store {
     /// The node's store with every replica it keeps in `engine`. `seed`
     /// seeds the replicas' election timeouts.
     pub fn open(node: u64, engine: Arc<dyn Engine>, config: RaftConfig, seed: u64) -> raft::Result<Store> {
-        let mut store = Store { node, engine, config, seed, replicas: BTreeMap::new(), removed: Default::default() };
+        let mut store = Store { node, engine, config, seed, replicas: BTreeMap::new(), removed: Default::default(), stats: StoreStats::default() };
         let (ranges, removed) = store.ranges_on_disk()?;
         store.removed = removed;
         for range in ranges {
@@ -102,6 +133,10 @@ impl Store {
         self.engine.write(&batch, true).map_err(engine_error)?;
         self.add_replica(range)?;
         Ok(())
+    }
+
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
     }
 
     /// Whether this node was removed from `range` (and must not recreate it).
@@ -217,9 +252,13 @@ impl Store {
                 readies.push((range, ready));
             }
         }
+        let started = std::time::Instant::now();
         if !round.batch.is_empty() {
             self.engine.write(&round.batch, round.sync).map_err(engine_error)?;
+            self.stats.note_write(round.sync, started.elapsed());
         }
+        self.stats.rounds += 1;
+        self.stats.commands_applied += round.events.iter().filter(|e| matches!(e, Event::Applied { .. })).count() as u64;
         let mut after = Round::default();
         for (range, ready) in readies {
             self.replicas.get_mut(&range).expect("replica of a ready").finish_ready(ready, &mut after)?;
@@ -242,8 +281,12 @@ impl Store {
         if !after.batch.is_empty() {
             // Commit indexes and applied entries may be lost in a crash
             // (the log has them): no fsync unless a replica was removed.
+            let started = std::time::Instant::now();
             self.engine.write(&after.batch, after.sync).map_err(engine_error)?;
+            self.stats.note_write(after.sync, started.elapsed());
         }
+        self.stats.commands_applied += after.events.iter().filter(|e| matches!(e, Event::Applied { .. })).count() as u64;
+        self.stats.messages_sent += (round.messages.len() + after.messages.len()) as u64;
         out.append(&mut round.messages);
         out.append(&mut after.messages);
         round.events.append(&mut after.events);
