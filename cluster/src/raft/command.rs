@@ -8,6 +8,12 @@
 
 use lyra_engine::storage::WriteBatch;
 
+/// The refusal of a command that writes outside its range's span, which
+/// happens when a split applied between its proposal and its turn in the
+/// log: nothing was written, and the caller may send it again (to the
+/// range that holds the keys now).
+pub const OUTSIDE_RANGE: &str = "writes outside the range";
+
 /// A batch of writes to one range, with the proposer's id for it.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Command {
@@ -16,6 +22,21 @@ pub struct Command {
     pub id: u64,
     #[prost(message, repeated, tag = "2")]
     pub ops: Vec<CommandOp>,
+    /// Instead of writes: split the range at `split.key` (see
+    /// [`Split`]).
+    #[prost(message, optional, tag = "3")]
+    pub split: Option<Split>,
+}
+
+/// Splits a range in two at `key`: the range keeps `[start, key)`, and a
+/// new range `new_range` — same members, its log starting fresh — takes
+/// `[key, end)`. Its data stays where it is on every node.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Split {
+    #[prost(uint64, tag = "1")]
+    pub new_range: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub key: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -38,7 +59,18 @@ pub enum CommandOpKind {
 
 impl Command {
     pub fn new(id: u64) -> Command {
-        Command { id, ops: Vec::new() }
+        Command { id, ops: Vec::new(), split: None }
+    }
+
+    /// A split of the range at `key` into a new range `new_range`.
+    pub fn split(id: u64, new_range: u64, key: Vec<u8>) -> Command {
+        Command { id, ops: Vec::new(), split: Some(Split { new_range, key }) }
+    }
+
+    /// The bytes of keys and values the command writes (a range's size
+    /// grows by about this much).
+    pub fn size(&self) -> u64 {
+        self.ops.iter().filter(|op| op.kind == CommandOpKind::Put as i32).map(|op| (op.key.len() + op.value.len()) as u64).sum()
     }
 
     pub fn put(mut self, key: Vec<u8>, value: Vec<u8>) -> Command {
@@ -67,7 +99,7 @@ impl Command {
                 Err(_) => return Err(format!("unknown write kind {}", op.kind)),
             };
             if !fits {
-                return Err(format!("a write to {:?} lies outside the range", op.key));
+                return Err(format!("{OUTSIDE_RANGE}: {:?}", op.key));
             }
         }
         for op in &self.ops {

@@ -15,9 +15,9 @@
 //! ```
 //!
 //! A proposal is answered once this node *applies* it (the writes are in
-//! its engine), or with the leader to ask instead, or — if it never
-//! applies within [`PATIENCE`] (leadership lost mid-way) — with an error
-//! that says its outcome is unknown. A read is served once the replica has
+//! its engine), or with the leader to ask instead, or with a refusal
+//! (nothing written); if it never applies within [`PATIENCE`] (leadership
+//! lost mid-way) its answer is dropped: the caller's outcome is unknown. A read is served once the replica has
 //! applied up to its ReadIndex point.
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,7 +50,7 @@ pub enum Proposed {
     Applied { index: u64 },
     /// This node does not lead the range; `leader` may.
     NotLeader { leader: Option<u64> },
-    /// Refused, or outcome unknown; the message says which.
+    /// Refused: nothing was written.
     Failed(String),
 }
 
@@ -86,8 +86,11 @@ pub struct RangeInfo {
 
 pub enum Input {
     Raft(Vec<Envelope>),
-    Propose { range: RangeId, command: Command, reply: oneshot::Sender<Proposed> },
-    Read { range: RangeId, key: Vec<u8>, reply: oneshot::Sender<Result<ReadValue, String>> },
+    /// A command for `range`, or (`None`) for the range that holds its
+    /// first key here.
+    Propose { range: Option<RangeId>, command: Command, reply: oneshot::Sender<Proposed> },
+    /// A read of `key` from `range`, or (`None`) from the range holding it.
+    Read { range: Option<RangeId>, key: Vec<u8>, reply: oneshot::Sender<Result<ReadValue, String>> },
     Status { reply: oneshot::Sender<(Vec<RangeInfo>, super::store::StoreStats)> },
     /// Adds and removes voters of a range (on its leader); answered once
     /// the leader applied a configuration without the joint part.
@@ -244,6 +247,17 @@ impl<O: Outbox> LoopState<O> {
             }
             Input::Propose { range, mut command, reply } => {
                 command.id = self.id();
+                let first_key = command.ops.first().map(|op| op.key.clone()).unwrap_or_default();
+                let Some(range) = range.or_else(|| self.store.range_of(&first_key)) else {
+                    // No replica here holds the key: another node may.
+                    let _ = reply.send(Proposed::NotLeader { leader: None });
+                    return;
+                };
+                if command.ops.iter().any(|op| self.store.range_of(&op.key) != Some(range)) {
+                    let why = "the keys lie in more than one range (writes across ranges are not built yet)";
+                    let _ = reply.send(Proposed::Failed(why.into()));
+                    return;
+                }
                 match self.store.propose(range, &command) {
                     Ok(()) => {
                         self.proposals.insert(command.id, (Instant::now() + PATIENCE, reply));
@@ -258,6 +272,10 @@ impl<O: Outbox> LoopState<O> {
             }
             Input::Read { range, key, reply } => {
                 let id = self.id();
+                let Some(range) = range.or_else(|| self.store.range_of(&key)) else {
+                    let _ = reply.send(Err("no range holds the key on this node".into()));
+                    return;
+                };
                 match self.store.read_index(range, id.to_be_bytes().to_vec()) {
                     Ok(()) => {
                         let deadline = Instant::now() + PATIENCE;
@@ -389,6 +407,7 @@ impl<O: Outbox> LoopState<O> {
                 }
             }
             Event::Removed { .. } => {}
+            Event::Split { range, new_range, index, .. } => tracing::info!(range, new_range, index, "range split"),
         }
     }
 

@@ -27,6 +27,7 @@ use super::peer_proto::kv_client::KvClient as GrpcKvClient;
 use super::peer_proto::{ChangeMembersRequest, IsolateRequest, TransferLeaderRequest};
 use super::peer_proto::kv_server::Kv;
 use super::peer_proto::{ChangeMembersResponse, GetRequest, GetResponse, KvPair, NotLeader, PutRequest, PutResponse, RangeStatus, StatusRequest, StatusResponse};
+use super::command::OUTSIDE_RANGE;
 use super::Command;
 
 /// The range the KV service writes to.
@@ -70,7 +71,7 @@ impl Kv for KvService {
         for KvPair { key, value } in request.into_inner().pairs {
             command = command.put(stored_key(&key), value);
         }
-        let proposed = self.ask(|reply| Input::Propose { range: KV_RANGE, command, reply }).await?;
+        let proposed = self.ask(|reply| Input::Propose { range: None, command, reply }).await?;
         match proposed {
             Proposed::Applied { index } => Ok(Response::new(PutResponse { index, not_leader: None })),
             Proposed::NotLeader { leader } => {
@@ -78,13 +79,14 @@ impl Kv for KvService {
                 let leader_addr = self.peers.get(&leader_id).cloned().unwrap_or_default();
                 Ok(Response::new(PutResponse { index: 0, not_leader: Some(NotLeader { leader_id, leader_addr }) }))
             }
-            Proposed::Failed(why) => Err(Status::aborted(why)),
+            Proposed::Failed(why) if why.starts_with(OUTSIDE_RANGE) => Err(Status::out_of_range(why)),
+            Proposed::Failed(why) => Err(Status::failed_precondition(why)),
         }
     }
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let key = stored_key(&request.into_inner().key);
-        let read = self.ask(|reply| Input::Read { range: KV_RANGE, key, reply }).await?;
+        let read = self.ask(|reply| Input::Read { range: None, key, reply }).await?;
         let read = read.map_err(Status::unavailable)?;
         Ok(Response::new(GetResponse { found: read.value.is_some(), value: read.value.unwrap_or_default(), read_index: read.read_index }))
     }
@@ -192,8 +194,17 @@ impl KvClient {
                 },
                 // The request reached a leader that then lost its
                 // leadership, or timed out there: it may yet apply.
-                Err(status) if matches!(status.code(), tonic::Code::DeadlineExceeded | tonic::Code::Aborted) => {
+                Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
                     return Err(KvError::Unknown(status.message().to_string()));
+                }
+                // Refused as the range split under it: send it again.
+                Err(status) if status.code() == tonic::Code::OutOfRange => {
+                    last_error = format!("{addr}: {}", status.message());
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // Applied as refused (e.g. its keys span two ranges).
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                    return Err(KvError::Refused(status.message().to_string()));
                 }
                 // The node was unreachable: nothing was proposed there.
                 Err(status) => {

@@ -152,6 +152,12 @@ impl LogStore {
         (&self.apply.start, &self.apply.end)
     }
 
+    /// Shrinks the span to `[start, key)` (a split), recorded with the
+    /// next applied index.
+    pub fn narrow_to(&mut self, key: &[u8]) {
+        self.apply.end = key.to_vec();
+    }
+
     pub fn conf_state(&self) -> &ConfState {
         &self.conf_state
     }

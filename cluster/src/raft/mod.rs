@@ -77,6 +77,9 @@ pub struct RaftConfig {
     pub max_size_per_msg: u64,
     /// Append messages in flight to one follower.
     pub max_inflight_msgs: usize,
+    /// A range whose data grew past this many bytes is split in two by its
+    /// leader (`lyra.range_max_bytes`); 0 never splits.
+    pub range_max_bytes: u64,
 }
 
 impl Default for RaftConfig {
@@ -88,6 +91,7 @@ impl Default for RaftConfig {
             compact_after: 10_000,
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
+            range_max_bytes: 64 << 20,
         }
     }
 }
@@ -111,6 +115,9 @@ pub enum Event {
     SnapshotApplied { range: RangeId, index: u64 },
     /// The replica was removed from its range and deleted from this node.
     Removed { range: RangeId },
+    /// The range split at `key` (applied at `index`): `new_range` holds the
+    /// keys from `key` on.
+    Split { range: RangeId, index: u64, new_range: RangeId, key: Vec<u8> },
     /// A read asked for with `context` may be served here once this
     /// replica has applied `index` ([`Store::read_index`]).
     ReadIndex { range: RangeId, index: u64, context: Vec<u8> },

@@ -43,6 +43,17 @@ pub(super) struct Round {
     pub sync: bool,
     pub messages: Vec<Envelope>,
     pub events: Vec<Event>,
+    /// Ranges split off in this round, for the store to create.
+    pub splits: Vec<NewRange>,
+}
+
+/// A range a split created: the store creates this node's replica of it.
+#[derive(Debug, Clone)]
+pub(super) struct NewRange {
+    pub range: RangeId,
+    pub voters: Vec<u64>,
+    pub start: Vec<u8>,
+    pub end: Vec<u8>,
 }
 
 pub struct Replica {
@@ -54,6 +65,11 @@ pub struct Replica {
     compact_after: u64,
     /// Removed from its range: the store drops it after this round.
     removed: bool,
+    /// Bytes written to the range since its size was last measured (an
+    /// estimate: overwrites and deletes are not subtracted).
+    pub(super) grown: u64,
+    /// The tick count when this replica (as leader) last proposed a split.
+    pub(super) split_proposed_at: Option<u64>,
 }
 
 impl Replica {
@@ -82,6 +98,8 @@ impl Replica {
             election: raft_config.min_election_tick()..raft_config.max_election_tick(),
             compact_after: config.compact_after.max(1),
             removed: false,
+            grown: 0,
+            split_proposed_at: None,
         };
         replica.redraw_election_timeout();
         Ok(replica)
@@ -276,7 +294,14 @@ impl Replica {
                     let (start, end) = self.span();
                     let (start, end) = (start.to_vec(), end.to_vec());
                     let (id, outcome) = match <Command as prost::Message>::decode(&entry.data[..]) {
-                        Ok(command) => (command.id, command.write_into(&start, &end, &mut round.batch)),
+                        Ok(Command { id, split: Some(split), .. }) => (id, self.split(&split, entry.index, &start, &end, round)),
+                        Ok(command) => {
+                            let written = command.write_into(&start, &end, &mut round.batch);
+                            if written.is_ok() {
+                                self.grown += command.size();
+                            }
+                            (command.id, written)
+                        }
                         Err(e) => (0, Err(format!("undecodable command: {e}"))),
                     };
                     round.events.push(Event::Applied { range, index: entry.index, term: entry.term, id, outcome });
@@ -302,6 +327,30 @@ impl Replica {
         if self.removed {
             round.events.push(Event::Removed { range });
         }
+        Ok(())
+    }
+}
+
+impl Replica {
+    /// Applies a split: the range keeps `[start, key)`; the store creates
+    /// the new range's replica after the round. Refused alike on every
+    /// replica when the key is not strictly inside the span, or while the
+    /// configuration is joint (the new range starts with plain voters).
+    fn split(&mut self, split: &super::command::Split, index: u64, start: &[u8], end: &[u8], round: &mut Round) -> Result<(), String> {
+        if split.key.as_slice() <= start || split.key.as_slice() >= end {
+            return Err(format!("split key {:?} is not inside the range", split.key));
+        }
+        let conf = self.conf_state();
+        if !conf.voters_outgoing.is_empty() || !conf.learners.is_empty() {
+            return Err("no split while the configuration changes".into());
+        }
+        let voters = conf.voters.clone();
+        self.raw.mut_store().narrow_to(&split.key);
+        self.grown = 0;
+        self.split_proposed_at = None;
+        let range = self.range();
+        round.splits.push(NewRange { range: split.new_range, voters: voters.clone(), start: split.key.clone(), end: end.to_vec() });
+        round.events.push(Event::Split { range, index, new_range: split.new_range, key: split.key.clone() });
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ use raft::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2, MessageType}
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::command::OUTSIDE_RANGE;
 use super::{Command, Envelope, Event, ProposeError, RaftConfig, Store};
 
 /// Steps (milliseconds) per Raft tick.
@@ -94,10 +95,18 @@ struct Sim {
     /// Acknowledged commands: id → (range, index).
     acknowledged: BTreeMap<u64, (RangeId, u64)>,
     next_id: u64,
-    /// Each key's acknowledged writes: (step acknowledged, index).
-    acked_writes: HashMap<Vec<u8>, Vec<(u64, u64)>>,
-    /// The index each applied command was applied at.
-    index_of: HashMap<u64, u64>,
+    /// Each key's acknowledged writes: (step acknowledged, range, index).
+    acked_writes: HashMap<Vec<u8>, Vec<(u64, RangeId, u64)>>,
+    /// The range and index each applied command was applied at.
+    index_of: HashMap<u64, (RangeId, u64)>,
+    /// Commands applied as refused (their range split under them).
+    refused: std::collections::HashSet<u64>,
+    /// Every range there is: bootstrapped, or split off (from its parent).
+    ranges: BTreeSet<RangeId>,
+    parent: HashMap<RangeId, RangeId>,
+    /// Rows per table the writes pick from, and the size of each value.
+    rows: u64,
+    value_bytes: usize,
     /// Reads asked for and not yet served.
     reads: Vec<Read>,
     /// Reads served and checked.
@@ -134,6 +143,11 @@ impl Sim {
             next_id: 1,
             acked_writes: HashMap::new(),
             index_of: HashMap::new(),
+            refused: Default::default(),
+            ranges: BTreeSet::new(),
+            parent: HashMap::new(),
+            rows: 16,
+            value_bytes: 8,
             reads: Vec::new(),
             reads_served: 0,
             trace: Vec::new(),
@@ -162,6 +176,32 @@ impl Sim {
             store.bootstrap_range(range, voters, &start, &end).expect("bootstrap");
         }
         self.history.entry(range).or_default();
+        self.ranges.insert(range);
+    }
+
+    /// The leader (node, range) of the range that holds `key`, as the
+    /// leader with the highest term among up nodes sees it.
+    fn leader_of_key(&self, key: &[u8]) -> Option<(u64, RangeId)> {
+        self.nodes
+            .iter()
+            .filter_map(|(&id, n)| {
+                let store = n.store.as_ref()?;
+                let range = store.range_of(key)?;
+                let replica = store.replica(range)?;
+                replica.is_leader().then_some((replica.term(), id, range))
+            })
+            .max()
+            .map(|(_, id, range)| (id, range))
+    }
+
+    /// How many splits lie between `range` and the range it came from.
+    fn depth(&self, mut range: RangeId) -> usize {
+        let mut depth = 0;
+        while let Some(&parent) = self.parent.get(&range) {
+            range = parent;
+            depth += 1;
+        }
+        depth
     }
 
     fn store(&mut self, id: u64) -> Option<&mut Store> {
@@ -270,14 +310,19 @@ impl Sim {
         self.serve_reads();
     }
 
-    /// Asks a random up node holding `range` for a read of a random row.
-    fn read(&mut self, range: RangeId) {
-        let holders: Vec<u64> = self.nodes.iter().filter(|(_, n)| n.store.as_ref().is_some_and(|s| s.replica(range).is_some())).map(|(&id, _)| id).collect();
+    /// Asks a random up node holding the row for a read of a random row of
+    /// table `table`.
+    fn read(&mut self, table: u64) {
+        let key = row_key(table, self.rng.gen_range(0..self.rows));
+        let holders: Vec<(u64, RangeId)> = self
+            .nodes
+            .iter()
+            .filter_map(|(&id, n)| Some((id, n.store.as_ref()?.range_of(&key)?)))
+            .collect();
         if holders.is_empty() {
             return;
         }
-        let node = holders[self.rng.gen_range(0..holders.len())];
-        let key = row_key(range, self.rng.gen_range(0..16));
+        let (node, range) = holders[self.rng.gen_range(0..holders.len())];
         self.next_id += 1;
         let id = self.next_id;
         self.store(node).expect("up").read_index(range, id.to_be_bytes().to_vec()).expect("replica");
@@ -291,6 +336,10 @@ impl Sim {
         for read in std::mem::take(&mut self.reads) {
             let node = &self.nodes[&read.node];
             let Some(replica) = node.store.as_ref().and_then(|s| s.replica(read.range)) else { continue };
+            let (start, end) = replica.span();
+            if read.key.as_slice() < start || read.key.as_slice() >= end {
+                continue; // the range split under the read: a client asks again
+            }
             match read.index {
                 // Asked of a replica that knew no leader, or lost on the
                 // way: a client gives up and asks again.
@@ -307,11 +356,15 @@ impl Sim {
     }
 
     fn check_read(&self, read: &Read, value: Option<Vec<u8>>) {
+        // A key's writes are ordered by (splits above their range, index):
+        // a key moves only down its ranges' lineage.
         let acked = self.acked_writes.get(&read.key).map_or(&[][..], |w| &w[..]);
-        let must_see = acked.iter().filter(|&&(at, _)| at < read.started).map(|&(_, index)| index).max();
+        let must_see =
+            acked.iter().filter(|&&(at, _, _)| at < read.started).map(|&(_, range, index)| (self.depth(range), index)).max();
         let seen = value.map(|v| {
             let id = u64::from_be_bytes(v[..8].try_into().expect("an id"));
-            self.index_of[&id]
+            let (range, index) = self.index_of[&id];
+            (self.depth(range), index)
         });
         assert!(
             seen >= must_see,
@@ -379,10 +432,24 @@ impl Sim {
             }
             return;
         }
+        if let Event::Split { range, new_range, .. } = event {
+            let parent = *self.parent.entry(*new_range).or_insert(*range);
+            assert_eq!(parent, *range, "{}: range {new_range} split off two ranges", self.context());
+            self.ranges.insert(*new_range);
+            self.history.entry(*new_range).or_default();
+            return;
+        }
         let Event::Applied { range, index, id, outcome, .. } = event else { return };
-        assert_eq!(outcome, &Ok(()), "{}: command {id} refused", self.context());
+        if let Err(why) = outcome {
+            // Only a split under a write may refuse it (and then on every
+            // replica alike: the history check below).
+            assert!(why.starts_with(OUTSIDE_RANGE) || self.proposed.get(id).is_none(), "{}: command {id} refused: {why}", self.context());
+            self.refused.insert(*id);
+        }
         let seen = *self.history.entry(*range).or_default().entry(*index).or_insert(*id);
-        self.index_of.insert(*id, *index);
+        if outcome.is_ok() {
+            self.index_of.insert(*id, (*range, *index));
+        }
         assert_eq!(
             seen,
             *id,
@@ -391,18 +458,22 @@ impl Sim {
         );
         if self.waiting.get(id) == Some(&node) {
             self.waiting.remove(id);
-            self.acknowledged.insert(*id, (*range, *index));
-            let key = self.proposed[id].1.clone();
-            self.acked_writes.entry(key).or_default().push((self.now, *index));
+            if outcome.is_ok() {
+                self.acknowledged.insert(*id, (*range, *index));
+                let key = self.proposed[id].1.clone();
+                self.acked_writes.entry(key).or_default().push((self.now, *range, *index));
+            }
         }
     }
 
-    /// Proposes a write of a random row of `range` to its leader, if any.
-    fn propose(&mut self, range: RangeId) -> Option<u64> {
-        let leader = self.leader(range)?;
+    /// Proposes a write of a random row of table `table` to the leader of
+    /// the range holding it, if any.
+    fn propose(&mut self, table: u64) -> Option<u64> {
+        let key = row_key(table, self.rng.gen_range(0..self.rows));
+        let (leader, range) = self.leader_of_key(&key)?;
         let id = self.next_id;
-        let key = row_key(range, self.rng.gen_range(0..16));
-        let value = id.to_be_bytes().to_vec();
+        let mut value = id.to_be_bytes().to_vec();
+        value.resize(self.value_bytes.max(8), 0);
         let command = Command::new(id).put(key.clone(), value.clone());
         match self.store(leader).expect("leader is up").propose(range, &command) {
             Ok(()) => {
@@ -463,10 +534,29 @@ impl Sim {
         replica.conf_state().voters.clone()
     }
 
+    /// The value history leads `key` to: its last write in the deepest
+    /// range of `range`'s lineage that has one (after a split, writes to a
+    /// key go to the new range; the parent refuses them).
+    fn expected_value(&self, key: &[u8], mut range: RangeId) -> Option<Vec<u8>> {
+        loop {
+            let last = self.history[&range]
+                .values()
+                .rev()
+                .filter(|id| !self.refused.contains(id))
+                .find_map(|id| self.proposed.get(id).filter(|(_, k, _)| k.as_slice() == key));
+            if let Some((_, _, value)) = last {
+                return Some(value.clone());
+            }
+            range = *self.parent.get(&range)?;
+        }
+    }
+
     /// Heals everything, restarts every node, and waits until every member
     /// of every range has applied everything its leader committed; then
     /// checks each member's data against the range's history.
-    fn settle_and_check(&mut self, ranges: &[RangeId]) {
+    fn settle_and_check(&mut self) {
+        let ranges: Vec<RangeId> = self.ranges.iter().copied().collect();
+        let ranges = &ranges[..];
         self.heal();
         for id in self.nodes.keys().copied().collect::<Vec<_>>() {
             if self.nodes[&id].store.is_none() {
@@ -487,13 +577,12 @@ impl Sim {
         };
         self.run_until(20_000, "every range settled", |sim| ranges.iter().all(|&range| settled(sim, range)));
         for &range in ranges {
-            let mut expected = BTreeMap::new();
-            for id in self.history[&range].values() {
-                if let Some((_, key, value)) = self.proposed.get(id) {
-                    expected.insert(key.clone(), value.clone());
-                }
-            }
-            let (start, end) = span(range);
+            let leader = self.leader(range).expect("settled");
+            let (start, end) = self.nodes[&leader].store.as_ref().unwrap().replica(range).unwrap().span();
+            let (start, end) = (start.to_vec(), end.to_vec());
+            let keys: BTreeSet<&Vec<u8>> = self.proposed.values().map(|(_, key, _)| key).filter(|k| **k >= start && **k < end).collect();
+            let expected: BTreeMap<Vec<u8>, Vec<u8>> =
+                keys.into_iter().filter_map(|k| Some((k.clone(), self.expected_value(k, range)?))).collect();
             for member in self.members(range) {
                 let data: BTreeMap<Vec<u8>, Vec<u8>> = self.nodes[&member]
                     .engine
@@ -502,13 +591,13 @@ impl Sim {
                     .into_iter()
                     .collect();
                 if data != expected {
-                    let index_of: HashMap<u64, u64> = self.history[&range].iter().map(|(&index, &id)| (id, index)).collect();
+                    let index_of = |id: u64| self.index_of.get(&id).copied();
                     let value_id = |v: Option<&Vec<u8>>| v.map(|v| u64::from_be_bytes(v[..8].try_into().unwrap()));
                     let mut diffs = String::new();
                     for key in expected.keys().chain(data.keys()).collect::<BTreeSet<_>>() {
                         let (want, got) = (value_id(expected.get(key)), value_id(data.get(key)));
                         if want != got {
-                            let at = |id: Option<u64>| id.and_then(|id| index_of.get(&id).copied());
+                            let at = |id: Option<u64>| id.and_then(index_of);
                             diffs += &format!("\n  key {key:?}: history has command {want:?} (index {:?}), node has {got:?} (index {:?})", at(want), at(got));
                         }
                     }
@@ -562,7 +651,7 @@ fn three_nodes_elect_a_leader_and_replicate() {
     }
     sim.run_until(2_000, "every acknowledgement", |sim| sim.waiting.is_empty());
     assert_eq!(sim.acknowledged.len(), 50);
-    sim.settle_and_check(&[1]);
+    sim.settle_and_check();
 }
 
 #[test]
@@ -584,7 +673,7 @@ fn a_follower_behind_the_truncated_log_gets_a_snapshot() {
     sim.run_until(5_000, "the snapshot", |sim| {
         sim.trace.iter().any(|(_, node, e)| *node == lagging && matches!(e, Event::SnapshotApplied { .. }))
     });
-    sim.settle_and_check(&[1]);
+    sim.settle_and_check();
 }
 
 #[test]
@@ -610,7 +699,7 @@ fn a_partitioned_leader_is_replaced_and_its_uncommitted_writes_are_not_acknowled
     sim.run_until(5_000, "the old leader stepping down", |sim| {
         !sim.nodes[&old].store.as_ref().unwrap().replica(1).unwrap().is_leader()
     });
-    sim.settle_and_check(&[1]);
+    sim.settle_and_check();
 }
 
 #[test]
@@ -630,7 +719,7 @@ fn restarts_that_lose_unsynced_writes_lose_no_acknowledged_write() {
             sim.run(300);
         }
         assert!(sim.acknowledged.len() > 50, "seed {seed}: only {} writes acknowledged", sim.acknowledged.len());
-        sim.settle_and_check(&[1]);
+        sim.settle_and_check();
     }
 }
 
@@ -689,7 +778,7 @@ fn random_faults_keep_every_range_safe() {
             sim.run(quiet);
             random_fault(&mut sim);
         }
-        sim.settle_and_check(&[1, 2, 3]);
+        sim.settle_and_check();
         assert!(sim.acknowledged.len() > 100, "seed {seed}: only {} writes acknowledged", sim.acknowledged.len());
         assert!(sim.reads_served > 100, "seed {seed}: only {} reads served", sim.reads_served);
     }
@@ -734,7 +823,7 @@ fn members_are_added_and_removed_while_writes_go_on() {
             sim.heal();
             sim.run_until(20_000, "the configuration change", |sim| sim.leader(1).is_some_and(|_| wanted(&sim.members(1))));
         }
-        sim.settle_and_check(&[1]);
+        sim.settle_and_check();
         let members = sim.members(1);
         assert_eq!(members.len(), 4, "seed {seed}: members {members:?}");
         // The removed node deleted its replica if it applied its removal;
@@ -767,7 +856,7 @@ fn leadership_moves_where_it_is_sent() {
         sim.run_until(5_000, "the transfer", |sim| sim.leader(1) == Some(target));
         sim.propose(1).expect("the new leader takes proposals");
     }
-    sim.settle_and_check(&[1]);
+    sim.settle_and_check();
 }
 
 #[test]
@@ -787,4 +876,30 @@ fn a_run_replays_exactly_from_its_seed() {
     let (a, b) = (run(), run());
     assert!(!a.is_empty());
     assert!(a == b, "two runs of one seed differ");
+}
+
+#[test]
+fn ranges_split_as_they_grow_under_faults() {
+    for seed in seeds(12) {
+        let config = RaftConfig { compact_after: 30, range_max_bytes: 1_500, ..RaftConfig::default() };
+        let mut sim = Sim::new(seed, &[1, 2, 3, 4, 5], config);
+        sim.rows = 64;
+        sim.value_bytes = 100;
+        sim.bootstrap(1, &[1, 2, 3]);
+        for _ in 0..30 {
+            for _ in 0..40 {
+                sim.propose(1);
+                sim.read(1);
+                sim.run(5);
+            }
+            let quiet = sim.rng.gen_range(0..1000);
+            sim.run(quiet);
+            random_fault(&mut sim);
+        }
+        sim.settle_and_check();
+        let splits = sim.trace.iter().filter(|(_, _, e)| matches!(e, Event::Split { .. })).count();
+        assert!(sim.ranges.len() >= 3, "seed {seed}: only {} ranges ({splits} split events)", sim.ranges.len());
+        assert!(sim.acknowledged.len() > 100, "seed {seed}: only {} writes acknowledged", sim.acknowledged.len());
+        assert!(sim.reads_served > 100, "seed {seed}: only {} reads served", sim.reads_served);
+    }
 }

@@ -32,7 +32,27 @@ pub struct Store {
     /// Ranges this node was removed from (their tombstones).
     removed: std::collections::BTreeSet<RangeId>,
     stats: StoreStats,
+    /// Ticks since the store opened (paces split proposals).
+    ticks: u64,
+    /// Picks new ranges' ids (seeded: the simulation replays).
+    rng: rand::rngs::StdRng,
+    /// Messages the store itself answers with (a refused snapshot), sent
+    /// with the next round's.
+    replies: Vec<Envelope>,
 }
+
+/// A snapshot's span, read from its data without decoding the pairs
+/// (prost skips the fields this struct does not name).
+#[derive(Clone, PartialEq, prost::Message)]
+struct SnapshotSpan {
+    #[prost(bytes = "vec", tag = "1")]
+    start: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    end: Vec<u8>,
+}
+
+/// Ticks a leader waits for its split to apply before it proposes again.
+const SPLIT_RETRY_TICKS: u64 = 50;
 
 /// Where a store's time goes, counted since it opened.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,7 +92,13 @@ impl Store {
     /// The node's store with every replica it keeps in `engine`. `seed`
     /// seeds the replicas' election timeouts.
     pub fn open(node: u64, engine: Arc<dyn Engine>, config: RaftConfig, seed: u64) -> raft::Result<Store> {
-        let mut store = Store { node, engine, config, seed, replicas: BTreeMap::new(), removed: Default::default(), stats: StoreStats::default() };
+        let mut store = Store { node, engine, config, seed, replicas: BTreeMap::new(),
+            removed: Default::default(),
+            stats: StoreStats::default(),
+            ticks: 0,
+            rng: rand::SeedableRng::seed_from_u64(seed ^ 0x5eed_5917),
+            replies: Vec::new(),
+        };
         let (ranges, removed) = store.ranges_on_disk()?;
         store.removed = removed;
         for range in ranges {
@@ -152,11 +178,77 @@ impl Store {
         self.replicas.values()
     }
 
-    /// One tick of every group's logical clock.
+    /// One tick of every group's logical clock; leaders of ranges that
+    /// grew past `range_max_bytes` propose their split.
     pub fn tick(&mut self) {
+        self.ticks += 1;
         for replica in self.replicas.values_mut() {
             replica.tick();
         }
+        if self.config.range_max_bytes > 0 {
+            let ranges: Vec<RangeId> = self.replicas.keys().copied().collect();
+            for range in ranges {
+                if let Err(e) = self.maybe_split(range) {
+                    tracing::warn!(range, error = %e, "split check failed");
+                }
+            }
+        }
+    }
+
+    /// The key ranges this node holds a replica of, by span: the range
+    /// that holds `key`, if any.
+    pub fn range_of(&self, key: &[u8]) -> Option<RangeId> {
+        self.replicas
+            .values()
+            .find(|r| {
+                let (start, end) = r.span();
+                r.is_initialized() && !end.is_empty() && key >= start && key < end
+            })
+            .map(|r| r.range())
+    }
+
+    /// Proposes a split of `range` (led here) at its middle key if its data
+    /// outgrew `range_max_bytes`. The size is measured by a scan only after
+    /// an eighth of the limit was written since the last measurement.
+    fn maybe_split(&mut self, range: RangeId) -> lyra_engine::Result<()> {
+        let max = self.config.range_max_bytes;
+        let replica = self.replicas.get(&range).expect("listed by the caller");
+        let waiting = replica.split_proposed_at.is_some_and(|at| self.ticks < at + SPLIT_RETRY_TICKS);
+        if !replica.is_leader() || waiting || replica.grown < (max / 8).max(1) {
+            return Ok(());
+        }
+        let (start, end) = replica.span();
+        let (start, end) = (start.to_vec(), end.to_vec());
+        let mut size = 0u64;
+        let mut keys = Vec::new();
+        self.engine.scan_visit(&start, &end, usize::MAX, usize::MAX, &mut |key, value| {
+            size += (key.len() + value.len()) as u64;
+            keys.push((key.to_vec(), size));
+            true
+        })?;
+        let replica = self.replicas.get_mut(&range).expect("listed by the caller");
+        replica.grown = 0;
+        if size <= max {
+            return Ok(());
+        }
+        // The first key past half the bytes; never the first key (the
+        // range would keep nothing).
+        let Some(key) = keys.iter().skip(1).find(|(_, upto)| *upto * 2 >= size).map(|(key, _)| key.clone()) else {
+            return Ok(()); // one key: nothing to split
+        };
+        let new_range = loop {
+            let id: u64 = rand::Rng::gen(&mut self.rng);
+            if id > 1 && !self.replicas.contains_key(&id) && !self.removed.contains(&id) {
+                break id;
+            }
+        };
+        let replica = self.replicas.get_mut(&range).expect("listed by the caller");
+        replica.split_proposed_at = Some(self.ticks);
+        match replica.propose(&Command::split(0, new_range, key)) {
+            Ok(()) => tracing::info!(range, new_range, size, "proposed a split"),
+            Err(e) => tracing::debug!(range, error = %e, "split not proposed"),
+        }
+        Ok(())
     }
 
     /// Hands a message from another node to its replica (creating an empty
@@ -167,6 +259,26 @@ impl Store {
         let Envelope { range, message } = envelope;
         if message.to != self.node {
             return Ok(());
+        }
+        match message.get_msg_type() {
+            // Another node refused (or took) a snapshot this one sent.
+            MessageType::MsgSnapStatus => {
+                self.report_snapshot(range, message.from, !message.reject);
+                return Ok(());
+            }
+            MessageType::MsgSnapshot if self.overlaps_another(range, &message) => {
+                // This node's replica of the range that split has not
+                // applied the split yet: the snapshot would overlap it.
+                // Refuse, so that the leader tries again later.
+                let mut refusal = raft::eraftpb::Message::default();
+                refusal.set_msg_type(MessageType::MsgSnapStatus);
+                refusal.from = self.node;
+                refusal.to = message.from;
+                refusal.reject = true;
+                self.replies.push(Envelope { range, message: refusal });
+                return Ok(());
+            }
+            _ => {}
         }
         if !self.replicas.contains_key(&range) {
             let from_leader = matches!(
@@ -240,6 +352,32 @@ impl Store {
         }
     }
 
+    /// Whether a snapshot for `range` covers keys another replica here holds.
+    fn overlaps_another(&self, range: RangeId, message: &raft::eraftpb::Message) -> bool {
+        let Ok(span) = <SnapshotSpan as prost::Message>::decode(&message.get_snapshot().data[..]) else { return false };
+        self.replicas.values().any(|r| {
+            let (start, end) = r.span();
+            r.range() != range && r.is_initialized() && !end.is_empty() && span.start.as_slice() < end && start < span.end.as_slice()
+        })
+    }
+
+    /// Creates this node's replicas of ranges split off in a round (unless
+    /// one exists already: created by a message of the new range's leader,
+    /// it gets a snapshot instead). A crash before this leaves the new
+    /// range to be filled by snapshot too.
+    fn create_split_ranges(&mut self, splits: Vec<super::replica::NewRange>) -> raft::Result<()> {
+        for new in splits {
+            if self.replicas.contains_key(&new.range) || self.removed.contains(&new.range) {
+                continue;
+            }
+            let mut batch = WriteBatch::new();
+            LogStore::bootstrap(new.range, &new.voters, &new.start, &new.end, &mut batch);
+            self.engine.write(&batch, true).map_err(engine_error)?;
+            self.add_replica(new.range)?;
+        }
+        Ok(())
+    }
+
     /// One ready round for every replica (see [`Replica`]): their messages
     /// go to `out`, what they applied comes back. An error here is the
     /// disk's: the node must stop, not go on with replicas that may have
@@ -287,6 +425,9 @@ impl Store {
         }
         self.stats.commands_applied += after.events.iter().filter(|e| matches!(e, Event::Applied { .. })).count() as u64;
         self.stats.messages_sent += (round.messages.len() + after.messages.len()) as u64;
+        self.create_split_ranges(std::mem::take(&mut round.splits))?;
+        self.create_split_ranges(std::mem::take(&mut after.splits))?;
+        out.append(&mut self.replies);
         out.append(&mut round.messages);
         out.append(&mut after.messages);
         round.events.append(&mut after.events);
