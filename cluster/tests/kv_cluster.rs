@@ -19,6 +19,7 @@ struct Cluster {
     compact_after: u64,
     /// The nodes that create range 1; the others wait to be added.
     voters: Vec<u64>,
+    range_max_bytes: u64,
 }
 
 /// A free port on 127.0.0.1 (the kernel's choice, far above 5450).
@@ -28,16 +29,16 @@ fn free_port() -> u16 {
 
 impl Cluster {
     fn start(size: u64, compact_after: u64) -> Cluster {
-        Cluster::start_with_spares(size, 0, compact_after)
+        Cluster::start_with(size, 0, compact_after, 64 << 20)
     }
 
     /// `size` voters, plus `spares` more nodes started empty (known to
     /// every node's `--peer` list, not members of anything yet).
-    fn start_with_spares(size: u64, spares: u64, compact_after: u64) -> Cluster {
+    fn start_with(size: u64, spares: u64, compact_after: u64, range_max_bytes: u64) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let addrs = (0..size + spares).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let voters = (1..=size).collect();
-        let mut cluster = Cluster { dir, addrs, nodes: BTreeMap::new(), compact_after, voters };
+        let mut cluster = Cluster { dir, addrs, nodes: BTreeMap::new(), compact_after, voters, range_max_bytes };
         for id in 1..=size + spares {
             cluster.start_node(id);
         }
@@ -60,6 +61,7 @@ impl Cluster {
             command.args(["--bootstrap-voters", &voters.join(",")]);
         }
         command.args(["--tick-ms", "20", "--compact-after", &self.compact_after.to_string()]);
+        command.args(["--range-max-bytes", &self.range_max_bytes.to_string()]);
         command.arg("--data").arg(self.data(id));
         for (i, addr) in self.addrs.iter().enumerate() {
             command.args(["--peer", &format!("{}={addr}", i + 1)]);
@@ -242,7 +244,7 @@ fn a_partitioned_leader_steps_down_and_the_majority_goes_on() {
 #[test]
 fn members_are_added_and_removed_under_writes() {
     runtime().block_on(async {
-        let mut cluster = Cluster::start_with_spares(3, 1, 50);
+        let mut cluster = Cluster::start_with(3, 1, 50, 64 << 20);
         let mut client = cluster.client();
         let mut acked = BTreeMap::new();
         write(&mut client, 0..50, &mut acked).await;
@@ -280,6 +282,45 @@ fn members_are_added_and_removed_under_writes() {
         }
         cluster.kill(1);
         cluster.addrs.remove(0); // check_all reads through the members
+        check_all(&cluster, &acked).await;
+    });
+}
+
+#[test]
+fn ranges_split_under_writes_and_every_node_agrees() {
+    runtime().block_on(async {
+        let cluster = Cluster::start_with(3, 0, 10_000, 16 << 10);
+        let mut client = cluster.client();
+        let mut acked = BTreeMap::new();
+        for n in 0..600u64 {
+            let (key, value) = (format!("key{n:04}"), format!("{n:0>100}"));
+            match client.put(vec![(key.clone().into_bytes(), value.clone().into_bytes())]).await {
+                Ok(_) => {
+                    acked.insert(key, value);
+                }
+                Err(KvError::Unknown(_)) => {}
+                Err(e) => panic!("write of {key} failed: {e}"),
+            }
+        }
+        assert!(acked.len() >= 595, "only {} writes acknowledged", acked.len());
+        // Every node holds the same ranges, each with all three voters.
+        let started = Instant::now();
+        let ranges = loop {
+            let mut seen = Vec::new();
+            for addr in &cluster.addrs {
+                let status = client.status(addr).await.unwrap();
+                let mut ranges: Vec<(u64, Vec<u64>)> = status.ranges.iter().map(|r| (r.range, r.voters.clone())).collect();
+                ranges.sort();
+                seen.push(ranges);
+            }
+            if seen.windows(2).all(|w| w[0] == w[1]) || started.elapsed() > Duration::from_secs(10) {
+                assert!(seen.windows(2).all(|w| w[0] == w[1]), "nodes disagree on their ranges: {seen:?}");
+                break seen.remove(0);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(ranges.len() >= 3, "600 rows of 100 bytes in 16 KiB ranges made only {} ranges", ranges.len());
+        assert!(ranges.iter().all(|(_, voters)| voters == &vec![1, 2, 3]), "{ranges:?}");
         check_all(&cluster, &acked).await;
     });
 }

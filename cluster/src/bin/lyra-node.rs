@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! lyra-node serve --id N --data DIR --listen HOST:PORT --peer ID=HOST:PORT ... [--bootstrap | --bootstrap-voters 1,2,3]
-//!                  [--tick-ms MS] [--compact-after ENTRIES]
+//!                  [--tick-ms MS] [--compact-after ENTRIES] [--range-max-bytes BYTES]
 //! lyra-node put    --cluster HOST:PORT,... KEY VALUE
 //! lyra-node get    --cluster HOST:PORT,... KEY
 //! lyra-node status --cluster HOST:PORT,...
@@ -117,7 +117,11 @@ fn serve(args: &Args) -> Result<(), String> {
         peers,
         bootstrap,
         tick: Duration::from_millis(args.number("tick-ms", 100)?),
-        raft: RaftConfig { compact_after: args.number("compact-after", RaftConfig::default().compact_after)?, ..RaftConfig::default() },
+        raft: RaftConfig {
+            compact_after: args.number("compact-after", RaftConfig::default().compact_after)?,
+            range_max_bytes: args.number("range-max-bytes", RaftConfig::default().range_max_bytes)?,
+            ..RaftConfig::default()
+        },
     };
     unsafe {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
