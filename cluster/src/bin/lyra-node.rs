@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use lyra_cluster::raft::kv::KvClient;
+use lyra_cluster::raft::kv::{KvClient, KvError};
 use lyra_cluster::raft::server::{RaftNode, RaftNodeConfig};
 use lyra_cluster::raft::RaftConfig;
 
@@ -194,7 +194,7 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
         let cluster = cluster.clone();
         tasks.push(tokio::spawn(async move {
             let mut client = KvClient::new(cluster);
-            let (mut latencies, mut errors) = (Vec::new(), 0u64);
+            let (mut latencies, mut errors, mut across) = (Vec::new(), 0u64, 0u64);
             let mut n = 0u64;
             while Instant::now() < until {
                 let batch = (0..pairs)
@@ -204,23 +204,26 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
                 let started = Instant::now();
                 match client.put(batch).await {
                     Ok(_) => latencies.push(started.elapsed()),
+                    // A batch whose keys a split put in two ranges.
+                    Err(KvError::Refused(why)) if why.contains("more than one range") => across += 1,
                     Err(_) => errors += 1,
                 }
             }
-            (latencies, errors)
+            (latencies, errors, across)
         }));
     }
-    let (mut latencies, mut errors) = (Vec::new(), 0);
+    let (mut latencies, mut errors, mut across) = (Vec::new(), 0, 0);
     for task in tasks {
-        let (l, e) = task.await.map_err(|e| e.to_string())?;
+        let (l, e, a) = task.await.map_err(|e| e.to_string())?;
         latencies.extend(l);
         errors += e;
+        across += a;
     }
     latencies.sort();
     let at = |q: f64| latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "writes/s {:.0} rows/s {:.0} p50_ms {:.3} p99_ms {:.3} errors {errors}",
+        "writes/s {:.0} rows/s {:.0} p50_ms {:.3} p99_ms {:.3} errors {errors} across_ranges {across}",
         latencies.len() as f64 / seconds as f64,
         (latencies.len() as u64 * pairs) as f64 / seconds as f64,
         ms(at(0.50)),

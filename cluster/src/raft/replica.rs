@@ -54,6 +54,10 @@ pub(super) struct NewRange {
     pub voters: Vec<u64>,
     pub start: Vec<u8>,
     pub end: Vec<u8>,
+    /// The parent's leader applied the split here: its replica of the new
+    /// range campaigns at once instead of waiting out an election timeout
+    /// (during which the new range's keys would take no writes).
+    pub campaign: bool,
 }
 
 pub struct Replica {
@@ -68,8 +72,13 @@ pub struct Replica {
     /// Bytes written to the range since its size was last measured (an
     /// estimate: overwrites and deletes are not subtracted).
     pub(super) grown: u64,
+    /// The range's size when last measured (0: not yet).
+    pub(super) measured: u64,
     /// The tick count when this replica (as leader) last proposed a split.
     pub(super) split_proposed_at: Option<u64>,
+    /// The tick at which this replica campaigns (a range just split off
+    /// on its parent's leader).
+    pub(super) campaign_at: Option<u64>,
 }
 
 impl Replica {
@@ -99,7 +108,9 @@ impl Replica {
             compact_after: config.compact_after.max(1),
             removed: false,
             grown: 0,
+            measured: 0,
             split_proposed_at: None,
+            campaign_at: None,
         };
         replica.redraw_election_timeout();
         Ok(replica)
@@ -347,9 +358,11 @@ impl Replica {
         let voters = conf.voters.clone();
         self.raw.mut_store().narrow_to(&split.key);
         self.grown = 0;
+        self.measured = 0;
         self.split_proposed_at = None;
         let range = self.range();
-        round.splits.push(NewRange { range: split.new_range, voters: voters.clone(), start: split.key.clone(), end: end.to_vec() });
+        let campaign = self.is_leader();
+        round.splits.push(NewRange { range: split.new_range, voters, start: split.key.clone(), end: end.to_vec(), campaign });
         round.events.push(Event::Split { range, index, new_range: split.new_range, key: split.key.clone() });
         Ok(())
     }

@@ -184,6 +184,14 @@ impl Store {
         self.ticks += 1;
         for replica in self.replicas.values_mut() {
             replica.tick();
+            if replica.campaign_at.is_some_and(|at| at <= self.ticks) {
+                replica.campaign_at = None;
+                if replica.leader().is_none() {
+                    if let Err(e) = replica.campaign() {
+                        tracing::debug!(range = replica.range(), error = %e, "campaign of a new range failed");
+                    }
+                }
+            }
         }
         if self.config.range_max_bytes > 0 {
             let ranges: Vec<RangeId> = self.replicas.keys().copied().collect();
@@ -208,13 +216,19 @@ impl Store {
     }
 
     /// Proposes a split of `range` (led here) at its middle key if its data
-    /// outgrew `range_max_bytes`. The size is measured by a scan only after
-    /// an eighth of the limit was written since the last measurement.
+    /// outgrew `range_max_bytes`. The size is measured by a scan of the
+    /// range, on this thread: only once the bytes written since the last
+    /// measurement could have taken it past the limit, and never after
+    /// less than a quarter of the limit was written (so a range that stays
+    /// just under the limit by overwriting is scanned at most once per
+    /// quarter of the limit written: at most 4 bytes read per byte
+    /// written).
     fn maybe_split(&mut self, range: RangeId) -> lyra_engine::Result<()> {
         let max = self.config.range_max_bytes;
         let replica = self.replicas.get(&range).expect("listed by the caller");
         let waiting = replica.split_proposed_at.is_some_and(|at| self.ticks < at + SPLIT_RETRY_TICKS);
-        if !replica.is_leader() || waiting || replica.grown < (max / 8).max(1) {
+        let due = replica.grown >= max.saturating_sub(replica.measured).max(max / 4).max(1);
+        if !replica.is_leader() || waiting || !due {
             return Ok(());
         }
         let (start, end) = replica.span();
@@ -228,6 +242,7 @@ impl Store {
         })?;
         let replica = self.replicas.get_mut(&range).expect("listed by the caller");
         replica.grown = 0;
+        replica.measured = size;
         if size <= max {
             return Ok(());
         }
@@ -373,7 +388,14 @@ impl Store {
             let mut batch = WriteBatch::new();
             LogStore::bootstrap(new.range, &new.voters, &new.start, &new.end, &mut batch);
             self.engine.write(&batch, true).map_err(engine_error)?;
-            self.add_replica(new.range)?;
+            let ticks = self.ticks;
+            let replica = self.add_replica(new.range)?;
+            if new.campaign {
+                // A tick or two for the other members to apply the split
+                // too (their replicas do not exist before, and would not
+                // hear the vote request).
+                replica.campaign_at = Some(ticks + 2);
+            }
         }
         Ok(())
     }
