@@ -148,13 +148,20 @@ async fn check_all(cluster: &Cluster, acked: &BTreeMap<String, String>) {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+/// One cluster at a time: three nodes on a 2-core machine with 20 ms
+/// ticks already compete with the test for the cores; six clusters at once
+/// would turn timing into elections.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs a test's body alone (see [`ONE_AT_A_TIME`]) on its own runtime.
+fn run<F: std::future::Future<Output = ()>>(body: F) {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(body);
 }
 
 #[test]
 fn killing_the_leader_loses_no_acknowledged_write() {
-    runtime().block_on(async {
+    run(async {
         let mut cluster = Cluster::start(3, 10_000);
         let mut client = cluster.client();
         let mut acked = BTreeMap::new();
@@ -175,7 +182,7 @@ fn killing_the_leader_loses_no_acknowledged_write() {
 
 #[test]
 fn a_follower_down_past_the_truncated_log_catches_up_by_snapshot() {
-    runtime().block_on(async {
+    run(async {
         let mut cluster = Cluster::start(3, 50);
         let mut client = cluster.client();
         let mut acked = BTreeMap::new();
@@ -193,7 +200,7 @@ fn a_follower_down_past_the_truncated_log_catches_up_by_snapshot() {
 
 #[test]
 fn a_rolling_restart_under_writes_loses_nothing() {
-    runtime().block_on(async {
+    run(async {
         let mut cluster = Cluster::start(3, 100);
         let mut client = cluster.client();
         let mut acked = BTreeMap::new();
@@ -214,7 +221,7 @@ fn a_rolling_restart_under_writes_loses_nothing() {
 
 #[test]
 fn a_partitioned_leader_steps_down_and_the_majority_goes_on() {
-    runtime().block_on(async {
+    run(async {
         let cluster = Cluster::start(3, 10_000);
         let mut client = cluster.client();
         let mut acked = BTreeMap::new();
@@ -243,7 +250,7 @@ fn a_partitioned_leader_steps_down_and_the_majority_goes_on() {
 
 #[test]
 fn members_are_added_and_removed_under_writes() {
-    runtime().block_on(async {
+    run(async {
         let mut cluster = Cluster::start_with(3, 1, 50, 64 << 20);
         let mut client = cluster.client();
         let mut acked = BTreeMap::new();
@@ -288,7 +295,7 @@ fn members_are_added_and_removed_under_writes() {
 
 #[test]
 fn ranges_split_under_writes_and_every_node_agrees() {
-    runtime().block_on(async {
+    run(async {
         let cluster = Cluster::start_with(3, 0, 10_000, 16 << 10);
         let mut client = cluster.client();
         let mut acked = BTreeMap::new();

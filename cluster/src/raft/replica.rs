@@ -79,7 +79,19 @@ pub struct Replica {
     /// The tick at which this replica campaigns (a range just split off
     /// on its parent's leader).
     pub(super) campaign_at: Option<u64>,
+    /// Leader lease: in this term, until this store tick, reads may be
+    /// served here at the commit index without a heartbeat round.
+    lease: Option<(u64, u64)>,
+    /// How long a lease lasts past the heartbeat round that earned it.
+    lease_ticks: u64,
 }
+
+/// The context of a lease renewal's ReadIndex: `L`, term, tick sent.
+const LEASE_RENEWAL: u8 = b'L';
+
+/// Ticks a lease ends before the earliest moment another leader could be
+/// elected: room for the nodes' tick rates to differ.
+pub const LEASE_MARGIN_TICKS: usize = 2;
 
 impl Replica {
     pub(super) fn new(node: u64, log: LogStore, config: &RaftConfig, seed: u64) -> raft::Result<Replica> {
@@ -111,6 +123,8 @@ impl Replica {
             measured: 0,
             split_proposed_at: None,
             campaign_at: None,
+            lease: None,
+            lease_ticks: config.election_tick.saturating_sub(LEASE_MARGIN_TICKS) as u64,
         };
         replica.redraw_election_timeout();
         Ok(replica)
@@ -206,7 +220,46 @@ impl Replica {
         self.raw.read_index(context);
     }
 
+    /// Asks for a heartbeat round that, once a quorum answers, extends the
+    /// lease to `now` + the lease's length. Why this is safe: every member
+    /// that answers heard from this leader at or after `now`, and with
+    /// `check_quorum` it will not vote for anyone else for an election
+    /// timeout after that; any new leader needs one of their votes.
+    pub(super) fn renew_lease(&mut self, now: u64) {
+        if self.is_leader() && self.raw.raft.lead_transferee.is_none() {
+            let mut context = vec![LEASE_RENEWAL];
+            context.extend_from_slice(&self.term().to_be_bytes());
+            context.extend_from_slice(&now.to_be_bytes());
+            self.raw.read_index(context);
+        }
+    }
+
+    /// Whether reads may be served here now, at the commit index, without
+    /// asking the other members. Never while leadership is being handed
+    /// over (the transferee campaigns at once, ignoring leases).
+    pub(super) fn holds_lease(&self, now: u64) -> bool {
+        self.is_leader()
+            && self.raw.raft.lead_transferee.is_none()
+            && self.lease.is_some_and(|(term, until)| term == self.term() && now < until)
+    }
+
+    fn note_lease_renewal(&mut self, context: &[u8]) -> bool {
+        if context.len() != 17 || context[0] != LEASE_RENEWAL {
+            return false;
+        }
+        let term = u64::from_be_bytes(context[1..9].try_into().expect("8 bytes"));
+        let sent = u64::from_be_bytes(context[9..17].try_into().expect("8 bytes"));
+        if term == self.term() && self.is_leader() {
+            let until = sent + self.lease_ticks;
+            if self.lease.is_none_or(|(t, u)| t != term || u < until) {
+                self.lease = Some((term, until));
+            }
+        }
+        true
+    }
+
     pub(super) fn transfer_leader(&mut self, to: u64) {
+        self.lease = None;
         self.raw.transfer_leader(to);
     }
 
@@ -248,7 +301,9 @@ impl Replica {
         self.send(ready.take_messages(), round);
         let range = self.range();
         for read in ready.take_read_states() {
-            round.events.push(Event::ReadIndex { range, index: read.index, context: read.request_ctx });
+            if !self.note_lease_renewal(&read.request_ctx) {
+                round.events.push(Event::ReadIndex { range, index: read.index, context: read.request_ctx });
+            }
         }
         if !ready.snapshot().is_empty() {
             self.raw.mut_store().apply_snapshot(ready.snapshot(), &mut round.batch)?;

@@ -17,8 +17,9 @@
 //!   the same index;
 //! * **no acknowledged write lost** — a command applied by the leader it
 //!   was proposed to stays in the range's history, whatever happens after;
-//! * **linearizable reads** — a read served at its ReadIndex point, on any
-//!   replica, sees every write acknowledged before the read was asked for;
+//! * **linearizable reads** — a read served at its read point (from a
+//!   leader's lease, or Raft's ReadIndex on any replica) sees every write
+//!   acknowledged before the read was asked for;
 //!
 //! and at the end, after the faults are healed: every member of every range
 //! applied the same log and holds exactly the data that history leads to.
@@ -323,6 +324,11 @@ impl Sim {
             return;
         }
         let (node, range) = holders[self.rng.gen_range(0..holders.len())];
+        self.read_from(node, range, key);
+    }
+
+    /// Asks `node` for a read of `key` from its replica of `range`.
+    fn read_from(&mut self, node: u64, range: RangeId, key: Vec<u8>) {
         self.next_id += 1;
         let id = self.next_id;
         self.store(node).expect("up").read_index(range, id.to_be_bytes().to_vec()).expect("replica");
@@ -781,6 +787,8 @@ fn random_faults_keep_every_range_safe() {
         sim.settle_and_check();
         assert!(sim.acknowledged.len() > 100, "seed {seed}: only {} writes acknowledged", sim.acknowledged.len());
         assert!(sim.reads_served > 100, "seed {seed}: only {} reads served", sim.reads_served);
+        let lease_reads: u64 = sim.nodes.values().filter_map(|n| Some(n.store.as_ref()?.stats().lease_reads)).sum();
+        assert!(lease_reads > 0, "seed {seed}: no read was served under a lease");
     }
 }
 
@@ -900,6 +908,40 @@ fn ranges_split_as_they_grow_under_faults() {
         let splits = sim.trace.iter().filter(|(_, _, e)| matches!(e, Event::Split { .. })).count();
         assert!(sim.ranges.len() >= 3, "seed {seed}: only {} ranges ({splits} split events)", sim.ranges.len());
         assert!(sim.acknowledged.len() > 100, "seed {seed}: only {} writes acknowledged", sim.acknowledged.len());
+        assert!(sim.reads_served > 100, "seed {seed}: only {} reads served", sim.reads_served);
+    }
+}
+
+#[test]
+fn a_lease_ends_when_leadership_is_handed_over() {
+    for seed in seeds(8) {
+        let mut sim = Sim::new(seed, &[1, 2, 3], RaftConfig::default());
+        sim.rows = 1;
+        sim.bootstrap(1, &[1, 2, 3]);
+        sim.run_until(5_000, "an election", |sim| sim.leader(1).is_some());
+        for round in 0..4u64 {
+            let old = sim.leader(1).unwrap();
+            let to = if 1 + (old + round) % 3 == old { 1 + old % 3 } else { 1 + (old + round) % 3 };
+            sim.run(50); // the old leader holds a lease by now
+            let term = sim.nodes[&old].store.as_ref().unwrap().replica(1).unwrap().term();
+            sim.store(old).unwrap().transfer_leader(1, to).unwrap();
+            // Once the transferee campaigns, cut the old leader off: it
+            // never hears of the new term, and its lease must not let it
+            // serve reads that miss the new leader's writes.
+            sim.run_until(1_000, "the transferee's campaign", |sim| {
+                sim.nodes[&to].store.as_ref().unwrap().replica(1).unwrap().term() > term
+            });
+            sim.isolate(old);
+            for _ in 0..300 {
+                sim.propose(1);
+                sim.read_from(old, 1, row_key(1, 0));
+                sim.read_from(to, 1, row_key(1, 0));
+                sim.run(1);
+            }
+            sim.heal();
+            sim.run_until(5_000, "the transfer", |sim| sim.leader(1) == Some(to));
+        }
+        sim.settle_and_check();
         assert!(sim.reads_served > 100, "seed {seed}: only {} reads served", sim.reads_served);
     }
 }
