@@ -44,7 +44,7 @@ start_cluster() {
   die "no leader; see $home/*.log"
 }
 
-printf '%-9s %-28s %10s %10s %10s %10s\n' nodes clients writes/s rows/s "p50 (ms)" "p99 (ms)"
+printf '%-9s %-28s %10s %10s %10s %10s\n' nodes clients ops/s rows/s "p50 (ms)" "p99 (ms)"
 for n in 1 3 3s; do
   if [ "$n" = 3s ]; then
     # The cost of splits: the same load on 1 MiB ranges, which split as it
@@ -53,14 +53,26 @@ for n in 1 3 3s; do
     specs=("16 10")
   else
     start_cluster "$n"
-    specs=("1 1" "16 1" "16 10")
+    specs=("1 1" "16 1" "16 10" "16 leader" "16 follower")
   fi
   for spec in "${specs[@]}"; do
     set -- $spec
-    out=$("$NODE" bench --cluster "$CLUSTER" --clients "$1" --pairs "$2" --seconds "$SECONDS_PER_RUN")
+    if [ "$2" = leader ] || [ "$2" = follower ]; then
+      # Linearizable reads of rows the runs above wrote, asked of range 1's
+      # leader (granted under its lease) or of a follower (which asks the
+      # leader for a read point: Raft's ReadIndex).
+      status=$("$NODE" status --cluster "$CLUSTER")
+      at=$( (grep ": $2 term" <<<"$status" || true) | head -n 1 | sed 's/.*(\(.*\)).*/\1/')
+      [ -n "$at" ] || continue
+      out=$("$NODE" bench --cluster "$at" --clients "$1" --reads 1 --seconds "$SECONDS_PER_RUN")
+    else
+      out=$("$NODE" bench --cluster "$CLUSTER" --clients "$1" --pairs "$2" --seconds "$SECONDS_PER_RUN")
+    fi
     read -r _ w _ r _ p50 _ p99 _ errors _ across <<<"$(head -n 1 <<<"$out")"
     [ "$errors" = 0 ] || die "$errors failed writes: $out"
-    printf '%-9s %-28s %10s %10s %10s %10s\n' "$n" "$1 (x $2 rows per write)" "$w" "$r" "$p50" "$p99"
+    what="$1 (x $2 rows per write)"
+    case "$2" in leader|follower) what="$1 (reads at the $2)" ;; esac
+    printf '%-9s %-28s %10s %10s %10s %10s\n' "$n" "$what" "$w" "$r" "$p50" "$p99"
     # Multi-row writes whose rows a split put in two ranges are refused
     # (writes across ranges need two-phase commit, not built yet).
     [ "$across" = 0 ] || printf '%-9s %s\n' "" "($across writes refused: their rows were in two ranges)"

@@ -7,7 +7,7 @@
 //! lyra-node put    --cluster HOST:PORT,... KEY VALUE
 //! lyra-node get    --cluster HOST:PORT,... KEY
 //! lyra-node status --cluster HOST:PORT,...
-//! lyra-node bench  --cluster HOST:PORT,... [--clients N] [--seconds S] [--value-bytes B] [--pairs P]
+//! lyra-node bench  --cluster HOST:PORT,... [--clients N] [--seconds S] [--value-bytes B] [--pairs P] [--reads 1]
 //! ```
 //!
 //! `serve` runs until SIGTERM or SIGINT. `--peer` lists every node of the
@@ -76,6 +76,11 @@ impl Args {
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LYRA_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Die quietly when a reader closes the pipe (`lyra-node status | head`),
+    // as Unix tools do, instead of panicking on the next print.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = parse(std::env::args().skip(1));
     let result = match args.words.first().map(String::as_str) {
         Some("serve") => serve(&args),
@@ -187,6 +192,7 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
     let seconds = args.number("seconds", 10)?;
     let value_bytes = args.number("value-bytes", 100)? as usize;
     let pairs = args.number("pairs", 1)?.max(1);
+    let reads = args.number("reads", 0)? == 1;
     let before = node_stats(&cluster).await;
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -202,6 +208,14 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
                     .collect();
                 n += 1;
                 let started = Instant::now();
+                if reads {
+                    // Linearizable reads of keys the writes above made.
+                    match client.get(format!("bench-{c}-{}-0", n % 1000).as_bytes()).await {
+                        Ok(_) => latencies.push(started.elapsed()),
+                        Err(_) => errors += 1,
+                    }
+                    continue;
+                }
                 match client.put(batch).await {
                     Ok(_) => latencies.push(started.elapsed()),
                     // A batch whose keys a split put in two ranges.
@@ -223,7 +237,7 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
     let at = |q: f64| latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "writes/s {:.0} rows/s {:.0} p50_ms {:.3} p99_ms {:.3} errors {errors} across_ranges {across}",
+        "ops/s {:.0} rows/s {:.0} p50_ms {:.3} p99_ms {:.3} errors {errors} across_ranges {across}",
         latencies.len() as f64 / seconds as f64,
         (latencies.len() as u64 * pairs) as f64 / seconds as f64,
         ms(at(0.50)),
@@ -237,7 +251,7 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
         let synced = a.synced_writes - b.synced_writes;
         let applied = a.commands_applied - b.commands_applied;
         println!(
-            "  {addr}: {synced} fsynced writes ({:.0} us each, {:.1} commands applied per fsync, {:.0}% of the run), {} unsynced ({:.0} us each), {} rounds, {} messages",
+            "  {addr}: {synced} fsynced writes ({:.0} us each, {:.1} commands applied per fsync, {:.0}% of the run), {} unsynced ({:.0} us each), {} rounds, {} messages, {} lease reads, {} ReadIndex reads",
             per(a.synced_micros - b.synced_micros, synced),
             if synced == 0 { 0.0 } else { applied as f64 / synced as f64 },
             (a.synced_micros - b.synced_micros) as f64 / (seconds as f64 * 1e4),
@@ -245,6 +259,8 @@ async fn bench(args: &Args, cluster: Vec<String>) -> Result<(), String> {
             per(a.unsynced_micros - b.unsynced_micros, a.unsynced_writes - b.unsynced_writes),
             a.rounds - b.rounds,
             a.messages_sent - b.messages_sent,
+            a.lease_reads - b.lease_reads,
+            a.read_index_reads - b.read_index_reads,
         );
     }
     Ok(())

@@ -116,6 +116,8 @@ impl Kv for KvService {
             unsynced_micros: stats.unsynced_micros,
             commands_applied: stats.commands_applied,
             messages_sent: stats.messages_sent,
+            lease_reads: stats.lease_reads,
+            read_index_reads: stats.read_index_reads,
         }))
     }
 }

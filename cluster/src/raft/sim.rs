@@ -945,3 +945,18 @@ fn a_lease_ends_when_leadership_is_handed_over() {
         assert!(sim.reads_served > 100, "seed {seed}: only {} reads served", sim.reads_served);
     }
 }
+
+#[test]
+fn a_leader_with_its_lease_grants_reads_without_a_heartbeat_round() {
+    let mut sim = Sim::new(11, &[1, 2, 3], RaftConfig::default());
+    sim.bootstrap(1, &[1, 2, 3]);
+    sim.run_until(5_000, "an election", |sim| sim.leader(1).is_some());
+    sim.run(100);
+    let leader = sim.leader(1).unwrap();
+    for _ in 0..100 {
+        sim.read_from(leader, 1, row_key(1, 0));
+        sim.run(3);
+    }
+    let stats = sim.nodes[&leader].store.as_ref().unwrap().stats().clone();
+    assert!(stats.lease_reads >= 90, "{stats:?}");
+}
