@@ -42,25 +42,42 @@ fn stored_key(key: &[u8]) -> Vec<u8> {
     [KV_PREFIX, key].concat()
 }
 
-pub struct KvService {
-    node: u64,
-    peers: BTreeMap<u64, String>,
-    inputs: mpsc::Sender<Input>,
+/// What a gRPC service of the node needs of the Raft loop: a way to ask
+/// it something and wait, and the peers' addresses for redirects.
+pub(super) struct LoopHandle {
+    pub peers: BTreeMap<u64, String>,
+    pub inputs: mpsc::Sender<Input>,
 }
 
-impl KvService {
-    pub fn new(node: u64, peers: BTreeMap<u64, String>, inputs: mpsc::Sender<Input>) -> KvService {
-        KvService { node, peers, inputs }
-    }
-
-    async fn ask<T>(&self, input: impl FnOnce(oneshot::Sender<T>) -> Input) -> Result<T, Status> {
+impl LoopHandle {
+    /// Sends the loop an input carrying a reply channel and waits for the
+    /// answer. No answer in time (the loop gave up on it, see
+    /// `driver::PATIENCE`) is `DEADLINE_EXCEEDED`: for a write, an unknown
+    /// outcome.
+    pub async fn ask<T>(&self, input: impl FnOnce(oneshot::Sender<T>) -> Input) -> Result<T, Status> {
         let (reply, answer) = oneshot::channel();
         self.inputs.send(input(reply)).map_err(|_| Status::unavailable("the node is stopping"))?;
         match tokio::time::timeout(PATIENCE + Duration::from_secs(1), answer).await {
             Ok(Ok(value)) => Ok(value),
-            // The loop gave up on it (see `driver::PATIENCE`).
-            _ => Err(Status::deadline_exceeded("not applied in time; the outcome is unknown")),
+            _ => Err(Status::deadline_exceeded("no answer in time; the outcome is unknown")),
         }
+    }
+
+    /// The redirect to `leader` (0 and no address: none known).
+    pub fn not_leader(&self, leader: Option<u64>) -> NotLeader {
+        let leader_id = leader.unwrap_or(0);
+        NotLeader { leader_id, leader_addr: self.peers.get(&leader_id).cloned().unwrap_or_default() }
+    }
+}
+
+pub struct KvService {
+    node: u64,
+    handle: LoopHandle,
+}
+
+impl KvService {
+    pub fn new(node: u64, peers: BTreeMap<u64, String>, inputs: mpsc::Sender<Input>) -> KvService {
+        KvService { node, handle: LoopHandle { peers, inputs } }
     }
 }
 
@@ -71,13 +88,11 @@ impl Kv for KvService {
         for KvPair { key, value } in request.into_inner().pairs {
             command = command.put(stored_key(&key), value);
         }
-        let proposed = self.ask(|reply| Input::Propose { range: None, command, reply }).await?;
+        let proposed = self.handle.ask(|reply| Input::Propose { range: None, command, reply }).await?;
         match proposed {
             Proposed::Applied { index } => Ok(Response::new(PutResponse { index, not_leader: None })),
             Proposed::NotLeader { leader } => {
-                let leader_id = leader.unwrap_or(0);
-                let leader_addr = self.peers.get(&leader_id).cloned().unwrap_or_default();
-                Ok(Response::new(PutResponse { index: 0, not_leader: Some(NotLeader { leader_id, leader_addr }) }))
+                Ok(Response::new(PutResponse { index: 0, not_leader: Some(self.handle.not_leader(leader)) }))
             }
             Proposed::Failed(why) if why.starts_with(OUTSIDE_RANGE) => Err(Status::out_of_range(why)),
             Proposed::Failed(why) => Err(Status::failed_precondition(why)),
@@ -86,13 +101,13 @@ impl Kv for KvService {
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let key = stored_key(&request.into_inner().key);
-        let read = self.ask(|reply| Input::Read { range: None, key, reply }).await?;
+        let read = self.handle.ask(|reply| Input::Read { range: None, key, reply }).await?;
         let read = read.map_err(Status::unavailable)?;
         Ok(Response::new(GetResponse { found: read.value.is_some(), value: read.value.unwrap_or_default(), read_index: read.read_index }))
     }
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let (ranges, stats) = self.ask(|reply| Input::Status { reply }).await?;
+        let (ranges, stats) = self.handle.ask(|reply| Input::Status { reply }).await?;
         let ranges = ranges
             .into_iter()
             .map(|r| RangeStatus {
@@ -136,10 +151,17 @@ pub enum KvError {
 /// other nodes through elections and failures, within a deadline.
 pub struct KvClient {
     addrs: Vec<String>,
-    channels: BTreeMap<String, GrpcKvClient<Channel>>,
+    channels: BTreeMap<String, Channel>,
     /// The node that last took a write.
     leader: usize,
     pub deadline: Duration,
+}
+
+/// A node's answer to a request only a range's leader takes.
+enum Led<T> {
+    Done(T),
+    /// Not the leader; the leader's address, if it knows one.
+    NotLeader(String),
 }
 
 impl KvClient {
@@ -147,9 +169,10 @@ impl KvClient {
         KvClient { addrs, channels: BTreeMap::new(), leader: 0, deadline: Duration::from_secs(15) }
     }
 
-    async fn channel(&mut self, addr: &str) -> Result<GrpcKvClient<Channel>, String> {
-        if let Some(client) = self.channels.get(addr) {
-            return Ok(client.clone());
+    /// The connection to `addr` (made once, kept until it fails).
+    async fn channel(&mut self, addr: &str) -> Result<Channel, String> {
+        if let Some(channel) = self.channels.get(addr) {
+            return Ok(channel.clone());
         }
         let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| e.to_string())?;
         let channel = endpoint
@@ -159,56 +182,57 @@ impl KvClient {
             .connect()
             .await
             .map_err(|e| e.to_string())?;
-        let client = GrpcKvClient::new(channel);
-        self.channels.insert(addr.to_string(), client.clone());
-        Ok(client)
+        self.channels.insert(addr.to_string(), channel.clone());
+        Ok(channel)
     }
 
-    /// Writes `pairs` atomically; the index they were applied at.
-    pub async fn put(&mut self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<u64, KvError> {
-        let request = PutRequest { pairs: pairs.into_iter().map(|(key, value)| KvPair { key, value }).collect() };
+    /// Sends a request only a leader takes: to the node that last took
+    /// one, then wherever the answers redirect it; through elections (no
+    /// leader known) and unreachable nodes it tries the next node shortly.
+    /// `DEADLINE_EXCEEDED` is an unknown outcome (the leader may yet apply
+    /// it); `FAILED_PRECONDITION` a refusal (nothing was done);
+    /// `OUT_OF_RANGE` a write a split overtook, sent again.
+    async fn to_leader<T, F>(&mut self, mut call: impl FnMut(Channel) -> F) -> Result<T, KvError>
+    where
+        F: std::future::Future<Output = Result<Led<T>, Status>>,
+    {
         let started = Instant::now();
         let mut last_error = String::from("no attempt");
         let mut at = self.leader;
         while started.elapsed() < self.deadline {
             let addr = self.addrs[at % self.addrs.len()].clone();
             let answer = match self.channel(&addr).await {
-                Ok(mut client) => client.put(request.clone()).await,
+                Ok(channel) => call(channel).await,
                 Err(e) => Err(Status::unavailable(e)),
             };
             match answer {
-                Ok(response) => match response.into_inner() {
-                    PutResponse { not_leader: None, index } => {
-                        self.leader = at % self.addrs.len();
-                        return Ok(index);
-                    }
-                    PutResponse { not_leader: Some(NotLeader { leader_addr, .. }), .. } => {
-                        last_error = format!("{addr} does not lead");
-                        match self.addrs.iter().position(|a| *a == leader_addr) {
-                            Some(leader) if leader != at % self.addrs.len() => at = leader,
-                            _ => {
-                                // An election is on: ask the next node shortly.
-                                at += 1;
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
+                Ok(Led::Done(value)) => {
+                    self.leader = at % self.addrs.len();
+                    return Ok(value);
+                }
+                Ok(Led::NotLeader(leader_addr)) => {
+                    last_error = format!("{addr} does not lead");
+                    match self.addrs.iter().position(|a| *a == leader_addr) {
+                        Some(leader) if leader != at % self.addrs.len() => at = leader,
+                        _ => {
+                            // An election is on: ask the next node shortly.
+                            at += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                     }
-                },
-                // The request reached a leader that then lost its
-                // leadership, or timed out there: it may yet apply.
+                }
                 Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
                     return Err(KvError::Unknown(status.message().to_string()));
                 }
-                // Refused as the range split under it: send it again.
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                    return Err(KvError::Refused(status.message().to_string()));
+                }
                 Err(status) if status.code() == tonic::Code::OutOfRange => {
                     last_error = format!("{addr}: {}", status.message());
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                // Applied as refused (e.g. its keys span two ranges).
-                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                    return Err(KvError::Refused(status.message().to_string()));
-                }
-                // The node was unreachable: nothing was proposed there.
+                // Unreachable, or not done (e.g. another membership change
+                // was pending): nothing was done there; try the next node.
                 Err(status) => {
                     self.channels.remove(&addr);
                     last_error = format!("{addr}: {}", status.message());
@@ -218,6 +242,21 @@ impl KvClient {
             }
         }
         Err(KvError::Unavailable(self.deadline, last_error))
+    }
+
+    /// Writes `pairs` atomically; the index they were applied at.
+    pub async fn put(&mut self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<u64, KvError> {
+        let request = PutRequest { pairs: pairs.into_iter().map(|(key, value)| KvPair { key, value }).collect() };
+        self.to_leader(|channel| {
+            let request = request.clone();
+            async move {
+                Ok(match GrpcKvClient::new(channel).put(request).await?.into_inner() {
+                    PutResponse { not_leader: None, index } => Led::Done(index),
+                    PutResponse { not_leader: Some(NotLeader { leader_addr, .. }), .. } => Led::NotLeader(leader_addr),
+                })
+            }
+        })
+        .await
     }
 
     /// A linearizable read of `key`, from any node that answers.
@@ -242,7 +281,7 @@ impl KvClient {
     /// A linearizable read served by the node at `addr` (a follower asks
     /// its leader for the read point, then reads its own copy).
     pub async fn get_from(&mut self, addr: &str, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let mut client = self.channel(addr).await?;
+        let mut client = GrpcKvClient::new(self.channel(addr).await?);
         match client.get(GetRequest { key: key.to_vec() }).await {
             Ok(response) => {
                 let response = response.into_inner();
@@ -259,31 +298,16 @@ impl KvClient {
     /// redirects); the voters after the change.
     pub async fn change_members(&mut self, range: RangeId, add: Vec<u64>, remove: Vec<u64>) -> Result<Vec<u64>, KvError> {
         let request = ChangeMembersRequest { range, add, remove };
-        let started = Instant::now();
-        let mut last_error = String::from("no attempt");
-        let mut at = self.leader;
-        while started.elapsed() < self.deadline {
-            let addr = self.addrs[at % self.addrs.len()].clone();
-            let answer = match self.admin(&addr).await {
-                Ok(mut admin) => admin.change_members(request.clone()).await,
-                Err(e) => Err(Status::unavailable(e)),
-            };
-            match answer {
-                Ok(response) => match response.into_inner() {
-                    ChangeMembersResponse { not_leader: None, voters } => return Ok(voters),
-                    ChangeMembersResponse { not_leader: Some(NotLeader { leader_addr, .. }), .. } => {
-                        last_error = format!("{addr} does not lead");
-                        at = self.addrs.iter().position(|a| *a == leader_addr).unwrap_or(at + 1);
-                    }
-                },
-                Err(status) => {
-                    last_error = format!("{addr}: {}", status.message());
-                    at += 1;
-                }
+        self.to_leader(|channel| {
+            let request = request.clone();
+            async move {
+                Ok(match AdminClient::new(channel).change_members(request).await?.into_inner() {
+                    ChangeMembersResponse { not_leader: None, voters } => Led::Done(voters),
+                    ChangeMembersResponse { not_leader: Some(NotLeader { leader_addr, .. }), .. } => Led::NotLeader(leader_addr),
+                })
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(KvError::Unavailable(self.deadline, last_error))
+        })
+        .await
     }
 
     /// Asks the node at `addr`, which must lead `range`, to hand its
@@ -306,14 +330,12 @@ impl KvClient {
     }
 
     async fn admin(&mut self, addr: &str) -> Result<AdminClient<Channel>, String> {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| e.to_string())?;
-        let channel = endpoint.connect_timeout(Duration::from_millis(500)).connect().await.map_err(|e| e.to_string())?;
-        Ok(AdminClient::new(channel))
+        Ok(AdminClient::new(self.channel(addr).await?))
     }
 
     /// What the node at `addr` knows of its ranges.
     pub async fn status(&mut self, addr: &str) -> Result<StatusResponse, String> {
-        let mut client = self.channel(addr).await?;
+        let mut client = GrpcKvClient::new(self.channel(addr).await?);
         match client.status(StatusRequest {}).await {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => {
