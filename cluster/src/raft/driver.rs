@@ -22,12 +22,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lyra_engine::keys::RangeId;
-use lyra_engine::storage::Engine;
 use raft::eraftpb::MessageType;
 use tokio::sync::oneshot;
 
@@ -117,7 +115,6 @@ impl RaftLoop {
     /// Starts the loop on its own thread; `tick` is Raft's logical clock.
     pub fn start(
         store: Store,
-        engine: Arc<dyn Engine>,
         outbox: impl Outbox,
         tick: Duration,
         (inputs, receiver): (mpsc::Sender<Input>, mpsc::Receiver<Input>),
@@ -125,7 +122,6 @@ impl RaftLoop {
         let node = store.node();
         let mut state = LoopState {
             store,
-            engine,
             outbox,
             proposals: HashMap::new(),
             reads: HashMap::new(),
@@ -163,13 +159,6 @@ impl Drop for RaftLoop {
     }
 }
 
-struct PendingRead {
-    range: RangeId,
-    key: Vec<u8>,
-    index: Option<u64>,
-    deadline: Instant,
-    reply: oneshot::Sender<Result<ReadValue, String>>,
-}
 
 struct PendingChange {
     range: RangeId,
@@ -189,10 +178,10 @@ impl PendingChange {
 
 struct LoopState<O: Outbox> {
     store: Store,
-    engine: Arc<dyn Engine>,
     outbox: O,
     proposals: HashMap<u64, (Instant, oneshot::Sender<Proposed>)>,
-    reads: HashMap<u64, PendingRead>,
+    /// Reads the store serves, by id: their callers.
+    reads: HashMap<u64, oneshot::Sender<Result<ReadValue, String>>>,
     snapshots_applied: HashMap<RangeId, u64>,
     changes: Vec<PendingChange>,
     /// Ids of proposals and reads: the node's id in the top bits, so ids
@@ -227,7 +216,6 @@ impl<O: Outbox> LoopState<O> {
                 tracing::error!(error = %e, "raft storage failed; stopping the node");
                 std::process::abort();
             }
-            self.serve_reads();
         }
     }
 
@@ -276,10 +264,9 @@ impl<O: Outbox> LoopState<O> {
                     let _ = reply.send(Err("no range holds the key on this node".into()));
                     return;
                 };
-                match self.store.read_index(range, id.to_be_bytes().to_vec()) {
+                match self.store.read(range, key, id.to_be_bytes().to_vec()) {
                     Ok(()) => {
-                        let deadline = Instant::now() + PATIENCE;
-                        self.reads.insert(id, PendingRead { range, key, index: None, deadline, reply });
+                        self.reads.insert(id, reply);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.to_string()));
@@ -390,12 +377,17 @@ impl<O: Outbox> LoopState<O> {
                     });
                 }
             }
-            Event::ReadIndex { index, context, .. } => {
-                let Ok(id) = <[u8; 8]>::try_from(&context[..]).map(u64::from_be_bytes) else { return };
-                if let Some(read) = self.reads.get_mut(&id) {
-                    read.index.get_or_insert(index);
+            Event::Read { context, value, index, .. } => {
+                if let Some(reply) = read_id(&context).and_then(|id| self.reads.remove(&id)) {
+                    let _ = reply.send(Ok(ReadValue { value, read_index: index }));
                 }
             }
+            Event::ReadFailed { context, why, .. } => {
+                if let Some(reply) = read_id(&context).and_then(|id| self.reads.remove(&id)) {
+                    let _ = reply.send(Err(why));
+                }
+            }
+            Event::ReadIndex { .. } => {}
             Event::SnapshotApplied { range, .. } => *self.snapshots_applied.entry(range).or_default() += 1,
             Event::ConfChanged { range, conf_state, .. } => {
                 for change in std::mem::take(&mut self.changes) {
@@ -411,26 +403,6 @@ impl<O: Outbox> LoopState<O> {
         }
     }
 
-    fn serve_reads(&mut self) {
-        let ready: Vec<u64> = self
-            .reads
-            .iter()
-            .filter(|(_, read)| {
-                let applied = self.store.replica(read.range).map(|r| r.applied());
-                matches!((read.index, applied), (Some(index), Some(applied)) if applied >= index)
-            })
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ready {
-            let read = self.reads.remove(&id).expect("listed above");
-            let answer = match self.engine.get(&read.key) {
-                Ok(value) => Ok(ReadValue { value, read_index: read.index.expect("ready") }),
-                Err(e) => Err(e.to_string()),
-            };
-            let _ = read.reply.send(answer);
-        }
-    }
-
     /// Answers what waited too long: the caller retries.
     fn expire(&mut self) {
         let now = Instant::now();
@@ -442,11 +414,6 @@ impl<O: Outbox> LoopState<O> {
                 self.changes.push(change);
             }
         }
-        let expired: Vec<u64> = self.reads.iter().filter(|(_, r)| r.deadline <= now).map(|(&id, _)| id).collect();
-        for id in expired {
-            let read = self.reads.remove(&id).expect("listed above");
-            let _ = read.reply.send(Err("no read point within the time allowed (no leader?)".into()));
-        }
     }
 }
 
@@ -454,4 +421,9 @@ fn sorted(ids: &[u64]) -> Vec<u64> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids
+}
+
+/// The id of a read from its context.
+fn read_id(context: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(context).ok().map(u64::from_be_bytes)
 }

@@ -119,8 +119,16 @@ pub enum Event {
     /// keys from `key` on.
     Split { range: RangeId, index: u64, new_range: RangeId, key: Vec<u8> },
     /// A read asked for with `context` may be served here once this
-    /// replica has applied `index` ([`Store::read_index`]).
+    /// replica has applied `index` ([`Store::read_index`]; [`Store::read`]
+    /// consumes its own).
     ReadIndex { range: RangeId, index: u64, context: Vec<u8> },
+    /// A read asked for with [`Store::read`], served: the key's value at a
+    /// point at least as new as every write acknowledged before the ask.
+    Read { range: RangeId, context: Vec<u8>, value: Option<Vec<u8>>, index: u64 },
+    /// A read that could not be served here (no read point in time — no
+    /// leader —, the range split under it, or the replica went away): the
+    /// caller asks again.
+    ReadFailed { range: RangeId, context: Vec<u8>, why: String },
 }
 
 /// Why a proposal was not taken.

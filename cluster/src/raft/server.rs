@@ -65,7 +65,7 @@ impl RaftNode {
         let (inputs, receiver) = driver::inputs();
         let faults = Arc::new(Faults::default());
         let transport = Transport::start(runtime.handle(), config.node, &config.peers, inputs.clone(), faults.clone());
-        let raft_loop = RaftLoop::start(store, engine, transport, config.tick, (inputs.clone(), receiver));
+        let raft_loop = RaftLoop::start(store, transport, config.tick, (inputs.clone(), receiver));
         let (stop, mut stopped) = watch::channel(false);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(config.listen))

@@ -53,8 +53,6 @@ struct Read {
     key: Vec<u8>,
     /// When it was asked for: it must see every write acknowledged before.
     started: u64,
-    /// The read point, once the node has it.
-    index: Option<u64>,
 }
 
 struct InFlight {
@@ -108,8 +106,8 @@ struct Sim {
     /// Rows per table the writes pick from, and the size of each value.
     rows: u64,
     value_bytes: usize,
-    /// Reads asked for and not yet served.
-    reads: Vec<Read>,
+    /// Reads asked for and not yet served, by id.
+    reads: HashMap<u64, Read>,
     /// Reads served and checked.
     reads_served: usize,
     /// Every event, for the determinism check.
@@ -149,7 +147,7 @@ impl Sim {
             parent: HashMap::new(),
             rows: 16,
             value_bytes: 8,
-            reads: Vec::new(),
+            reads: HashMap::new(),
             reads_served: 0,
             trace: Vec::new(),
         };
@@ -308,7 +306,6 @@ impl Sim {
         for id in self.up() {
             self.ready(id);
         }
-        self.serve_reads();
     }
 
     /// Asks a random up node holding the row for a read of a random row of
@@ -331,36 +328,12 @@ impl Sim {
     fn read_from(&mut self, node: u64, range: RangeId, key: Vec<u8>) {
         self.next_id += 1;
         let id = self.next_id;
-        self.store(node).expect("up").read_index(range, id.to_be_bytes().to_vec()).expect("replica");
-        self.reads.push(Read { id, node, range, key, started: self.now, index: None });
+        self.store(node).expect("up").read(range, key.clone(), id.to_be_bytes().to_vec()).expect("replica");
+        self.reads.insert(id, Read { id, node, range, key, started: self.now });
     }
 
-    /// Serves every read whose node has applied up to its read point, and
-    /// checks it saw every write acknowledged before it was asked for.
-    fn serve_reads(&mut self) {
-        let mut waiting = Vec::new();
-        for read in std::mem::take(&mut self.reads) {
-            let node = &self.nodes[&read.node];
-            let Some(replica) = node.store.as_ref().and_then(|s| s.replica(read.range)) else { continue };
-            let (start, end) = replica.span();
-            if read.key.as_slice() < start || read.key.as_slice() >= end {
-                continue; // the range split under the read: a client asks again
-            }
-            match read.index {
-                // Asked of a replica that knew no leader, or lost on the
-                // way: a client gives up and asks again.
-                None if self.now - read.started > 2_000 => {}
-                Some(index) if replica.applied() >= index => {
-                    let value = node.engine.get(&read.key).expect("read");
-                    self.check_read(&read, value);
-                    self.reads_served += 1;
-                }
-                _ => waiting.push(read),
-            }
-        }
-        self.reads = waiting;
-    }
-
+    /// Checks that a read saw every write acknowledged before it was asked
+    /// for.
     fn check_read(&self, read: &Read, value: Option<Vec<u8>>) {
         // A key's writes are ordered by (splits above their range, index):
         // a key moves only down its ranges' lineage.
@@ -431,12 +404,21 @@ impl Sim {
     }
 
     fn check_event(&mut self, node: u64, event: &Event) {
-        if let Event::ReadIndex { range, index, context } = event {
-            let id = u64::from_be_bytes(context[..].try_into().expect("a read id"));
-            if let Some(read) = self.reads.iter_mut().find(|r| r.id == id && r.node == node && r.range == *range) {
-                read.index.get_or_insert(*index);
+        match event {
+            Event::Read { context, value, .. } => {
+                let id = u64::from_be_bytes(context[..].try_into().expect("a read id"));
+                let read = self.reads.remove(&id).expect("a read this simulation asked for");
+                assert_eq!(read.node, node, "{}: read {id} served by another node", self.context());
+                self.check_read(&read, value.clone());
+                self.reads_served += 1;
+                return;
             }
-            return;
+            Event::ReadFailed { context, .. } => {
+                let id = u64::from_be_bytes(context[..].try_into().expect("a read id"));
+                self.reads.remove(&id); // a client asks again
+                return;
+            }
+            _ => {}
         }
         if let Event::Split { range, new_range, .. } = event {
             let parent = *self.parent.entry(*new_range).or_insert(*range);
@@ -499,7 +481,7 @@ impl Sim {
         node.store = None;
         node.engine.crash(keep).expect("crash");
         self.waiting.retain(|_, &mut at| at != id);
-        self.reads.retain(|read| read.node != id);
+        self.reads.retain(|_, read| read.node != id);
     }
 
     fn restart(&mut self, id: u64) {

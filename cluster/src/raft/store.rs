@@ -11,7 +11,7 @@
 //! snapshot): that is how a node added to a range gets its replica, which
 //! the leader then fills with a snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use lyra_engine::keys::{Key, KeyPrefix, RangeId};
@@ -39,9 +39,24 @@ pub struct Store {
     /// Messages the store itself answers with (a refused snapshot), sent
     /// with the next round's.
     replies: Vec<Envelope>,
-    /// Read points granted under a lease, returned by the next round.
-    granted: Vec<Event>,
+    /// Events the store makes itself (read points granted under a lease,
+    /// reads given up), returned by the next round.
+    pending_events: Vec<Event>,
+    /// Reads asked for with [`Store::read`], by context.
+    reads: HashMap<Vec<u8>, PendingRead>,
 }
+
+struct PendingRead {
+    range: RangeId,
+    key: Vec<u8>,
+    /// The read point, once known.
+    index: Option<u64>,
+    /// The tick it was asked at.
+    asked: u64,
+}
+
+/// Ticks a read waits for its read point before it is given up.
+const READ_PATIENCE_TICKS: u64 = 50;
 
 /// A snapshot's span, read from its data without decoding the pairs
 /// (prost skips the fields this struct does not name).
@@ -104,7 +119,8 @@ impl Store {
             ticks: 0,
             rng: rand::SeedableRng::seed_from_u64(seed ^ 0x5eed_5917),
             replies: Vec::new(),
-            granted: Vec::new(),
+            pending_events: Vec::new(),
+            reads: HashMap::new(),
         };
         let (ranges, removed) = store.ranges_on_disk()?;
         store.removed = removed;
@@ -189,6 +205,7 @@ impl Store {
     /// grew past `range_max_bytes` propose their split.
     pub fn tick(&mut self) {
         self.ticks += 1;
+        self.expire_reads();
         let renew = self.ticks % self.config.heartbeat_tick.max(1) as u64 == 0;
         for replica in self.replicas.values_mut() {
             replica.tick();
@@ -372,7 +389,7 @@ impl Store {
         let replica = self.replica_mut(range)?;
         if replica.holds_lease(now) {
             let index = replica.commit_index();
-            self.granted.push(Event::ReadIndex { range, index, context });
+            self.pending_events.push(Event::ReadIndex { range, index, context });
             self.stats.lease_reads += 1;
         } else {
             replica.read_index(context);
@@ -475,9 +492,75 @@ impl Store {
         out.append(&mut round.messages);
         out.append(&mut after.messages);
         round.events.append(&mut after.events);
-        let mut events = std::mem::take(&mut self.granted);
+        let mut events = std::mem::take(&mut self.pending_events);
         events.append(&mut round.events);
+        // Read points for this store's own reads are consumed here.
+        events.retain(|event| match event {
+            Event::ReadIndex { context, index, .. } => match self.reads.get_mut(context) {
+                Some(read) => {
+                    read.index.get_or_insert(*index);
+                    false
+                }
+                None => true,
+            },
+            _ => true,
+        });
+        self.serve_reads(&mut events)?;
         Ok(events)
+    }
+
+    /// Reads `key` from `range` linearizably: an [`Event::Read`] (or
+    /// [`Event::ReadFailed`]) with `context` comes back from a later round,
+    /// once this replica has applied up to the read point — granted under
+    /// the leader's lease, or asked of the leader.
+    pub fn read(&mut self, range: RangeId, key: Vec<u8>, context: Vec<u8>) -> Result<(), ProposeError> {
+        self.read_index(range, context.clone())?;
+        self.reads.insert(context, PendingRead { range, key, index: None, asked: self.ticks });
+        Ok(())
+    }
+
+    /// Serves the reads whose replica has applied up to their read point.
+    fn serve_reads(&mut self, events: &mut Vec<Event>) -> raft::Result<()> {
+        let mut done = Vec::new();
+        for (context, read) in &self.reads {
+            let failed = |why: &str| Event::ReadFailed { range: read.range, context: context.clone(), why: why.into() };
+            let Some(replica) = self.replicas.get(&read.range) else {
+                done.push((context.clone(), failed("the replica is gone")));
+                continue;
+            };
+            let Some(index) = read.index.filter(|&index| replica.applied() >= index) else { continue };
+            let (start, end) = replica.span();
+            // A split applied since the read was routed: the key's writes go
+            // to another range now, which this node may lag behind on.
+            let event = if read.key.as_slice() < start || read.key.as_slice() >= end {
+                failed("the range split under the read")
+            } else {
+                let value = self.engine.get(&read.key).map_err(engine_error)?;
+                Event::Read { range: read.range, context: context.clone(), value, index }
+            };
+            done.push((context.clone(), event));
+        }
+        for (context, event) in done {
+            self.reads.remove(&context);
+            events.push(event);
+        }
+        Ok(())
+    }
+
+    /// Gives up the reads that got no read point in time (no leader).
+    fn expire_reads(&mut self) {
+        let now = self.ticks;
+        let expired: Vec<Vec<u8>> = self
+            .reads
+            .iter()
+            .filter(|(_, read)| read.index.is_none() && now >= read.asked + READ_PATIENCE_TICKS)
+            .map(|(context, _)| context.clone())
+            .collect();
+        for context in expired {
+            let read = self.reads.remove(&context).expect("listed above");
+            let why = "no read point in time (no leader?)".to_string();
+            self.pending_events.push(Event::ReadFailed { range: read.range, context, why });
+        }
     }
 }
 
