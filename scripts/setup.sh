@@ -44,9 +44,16 @@ build_and_install() {
   log "building and installing the lyra extension"
   (cd "$LYRA_ROOT/pg_ext" && cargo pgrx install --release --pg-config "$PG_CONFIG" \
       $(is_root || echo --sudo) >/dev/null)
-  # Upgrade scripts for databases created by an earlier version
-  # (ALTER EXTENSION lyra UPDATE).
-  as_root cp "$LYRA_ROOT"/sql/upgrades/*.sql "$("$PG_CONFIG" --sharedir)/extension/"
+  # Upgrade scripts for databases created by an earlier version (ALTER
+  # EXTENSION lyra UPDATE): each is the section of sql/lyra_am.sql between
+  # "-- upgrade A--B begin" and "-- upgrade A--B end", the objects version
+  # B added, so they are written once.
+  local am="$LYRA_ROOT/sql/lyra_am.sql" dir pair
+  dir="$("$PG_CONFIG" --sharedir)/extension"
+  for pair in $(sed -n 's/^-- upgrade \(.*\) begin$/\1/p' "$am"); do
+    sed -n "/^-- upgrade $pair begin\$/,/^-- upgrade $pair end\$/p" "$am" \
+      | as_root tee "$dir/lyra--$pair.sql" >/dev/null
+  done
 }
 
 install_packages

@@ -236,6 +236,10 @@ CREATE OPERATOR CLASS bpchar_pattern_ops FOR TYPE bpchar USING lyra_index FAMILY
     OPERATOR 5 ~>~,
     FUNCTION 1 btbpchar_pattern_cmp(bpchar, bpchar);
 
+-- upgrade 0.1.0--0.2.0 begin
+-- lyra 0.1.0 -> 0.2.0: operator classes for the key types lyra_index
+-- encodes since 0.2.0 (ALTER EXTENSION lyra UPDATE; `make run` runs it).
+-- scripts/setup.sh installs this section as lyra--0.1.0--0.2.0.sql.
 -- More types, each encoded in its btree order (pg_ext/src/index/entry.rs);
 -- enum values by their label's OID: equality, not order (ALTER TYPE … ADD VALUE
 -- may renumber the labels' order).
@@ -338,3 +342,4 @@ CREATE OPERATOR CLASS enum_ops DEFAULT FOR TYPE anyenum USING lyra_index FAMILY 
 -- btree's cidr_ops: network_ops for cidr columns by that name.
 CREATE OPERATOR CLASS cidr_ops FOR TYPE inet USING lyra_index FAMILY network_ops AS
     STORAGE inet;
+-- upgrade 0.1.0--0.2.0 end

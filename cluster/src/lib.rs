@@ -18,10 +18,12 @@
 //! * [`protocol`] — the request/response messages and the framing.
 //! * [`node`] — the service: a tokio runtime serving the socket.
 //! * [`client`] — the blocking client (no threads, no tokio).
+//! * [`raft`] — ranges as raft-rs groups, their gRPC transport and services,
+//!   and the `lyra-node` binary's node (KV level: replicated, split, leased).
 //!
-//! Not here yet: Raft groups, ranges, gRPC between nodes (multi-Raft
-//! replication issue). A single node is the replication-factor-1 case of the
-//! same design: its writes are durable once the engine's WAL is fsynced.
+//! Not here yet: the node inside Postgres on [`raft`] — it still writes its
+//! engine directly, so SQL tables are not replicated (a single node's
+//! writes are durable once the engine's WAL is fsynced).
 
 pub mod client;
 pub mod node;

@@ -15,7 +15,8 @@
 //! (engine, connection state, request) so it is tested without sockets;
 //! [`server`] is the socket shell around it.
 //!
-//! Not here yet: Raft groups, gRPC to other nodes.
+//! Not here yet: running on Raft groups ([`crate::raft`] has them, for
+//! `lyra-node`), gRPC to other nodes.
 
 pub mod server;
 pub mod service;

@@ -235,13 +235,17 @@ impl<O: Outbox> LoopState<O> {
             }
             Input::Propose { range, mut command, reply } => {
                 command.id = self.id();
-                let first_key = command.ops.first().map(|op| op.key.clone()).unwrap_or_default();
-                let Some(range) = range.or_else(|| self.store.range_of(&first_key)) else {
+                let first_key = command.ops.first().map_or(&[][..], |op| &op.key[..]);
+                let Some(range) = range.or_else(|| self.store.range_of(first_key)) else {
                     // No replica here holds the key: another node may.
                     let _ = reply.send(Proposed::NotLeader { leader: None });
                     return;
                 };
-                if command.ops.iter().any(|op| self.store.range_of(&op.key) != Some(range)) {
+                let in_one_range = self.store.replica(range).is_none_or(|replica| {
+                    let (start, end) = replica.span();
+                    command.ops.iter().all(|op| op.key.as_slice() >= start && op.key.as_slice() < end)
+                });
+                if !in_one_range {
                     let why = "the keys lie in more than one range (writes across ranges are not built yet)";
                     let _ = reply.send(Proposed::Failed(why.into()));
                     return;

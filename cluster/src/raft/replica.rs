@@ -357,12 +357,11 @@ impl Replica {
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {} // a new leader's first entry
                 EntryType::EntryNormal => {
-                    let (start, end) = self.span();
-                    let (start, end) = (start.to_vec(), end.to_vec());
                     let (id, outcome) = match <Command as prost::Message>::decode(&entry.data[..]) {
-                        Ok(Command { id, split: Some(split), .. }) => (id, self.split(&split, entry.index, &start, &end, round)),
+                        Ok(Command { id, split: Some(split), .. }) => (id, self.split(&split, entry.index, round)),
                         Ok(command) => {
-                            let written = command.write_into(&start, &end, &mut round.batch);
+                            let (start, end) = self.raw.store().span();
+                            let written = command.write_into(start, end, &mut round.batch);
                             if written.is_ok() {
                                 self.grown += command.size();
                             }
@@ -402,10 +401,12 @@ impl Replica {
     /// the new range's replica after the round. Refused alike on every
     /// replica when the key is not strictly inside the span, or while the
     /// configuration is joint (the new range starts with plain voters).
-    fn split(&mut self, split: &super::command::Split, index: u64, start: &[u8], end: &[u8], round: &mut Round) -> Result<(), String> {
+    fn split(&mut self, split: &super::command::Split, index: u64, round: &mut Round) -> Result<(), String> {
+        let (start, end) = self.span();
         if split.key.as_slice() <= start || split.key.as_slice() >= end {
             return Err(format!("split key {:?} is not inside the range", split.key));
         }
+        let end = end.to_vec();
         let conf = self.conf_state();
         if !conf.voters_outgoing.is_empty() || !conf.learners.is_empty() {
             return Err("no split while the configuration changes".into());
@@ -417,7 +418,7 @@ impl Replica {
         self.split_proposed_at = None;
         let range = self.range();
         let campaign = self.is_leader();
-        round.splits.push(NewRange { range: split.new_range, voters, start: split.key.clone(), end: end.to_vec(), campaign });
+        round.splits.push(NewRange { range: split.new_range, voters, start: split.key.clone(), end, campaign });
         round.events.push(Event::Split { range, index, new_range: split.new_range, key: split.key.clone() });
         Ok(())
     }

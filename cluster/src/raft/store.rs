@@ -137,25 +137,24 @@ impl Store {
         let mut ranges = Vec::new();
         let mut removed = std::collections::BTreeSet::new();
         self.engine
-            .walk(&start, &end, &mut |key, _| match Key::decode(key) {
-                Ok(key @ (Key::RaftHardState { .. } | Key::RaftApplyState { .. } | Key::RaftLogEntry { .. } | Key::RaftTombstone { .. })) => {
-                    let range = match key {
-                        Key::RaftTombstone { range } => {
-                            removed.insert(range);
-                            range
-                        }
-                        Key::RaftHardState { range } | Key::RaftApplyState { range } | Key::RaftLogEntry { range, .. } => {
-                            ranges.push(range);
-                            range
-                        }
-                        _ => unreachable!("matched above"),
-                    };
-                    match range.checked_add(1) {
-                        Some(next) => Step::Seek(KeyPrefix::RangeLocal { range: next }.encode()),
-                        None => Step::Stop,
+            .walk(&start, &end, &mut |key, _| {
+                let (range, tombstone) = match Key::decode(key) {
+                    Ok(Key::RaftTombstone { range }) => (range, true),
+                    Ok(Key::RaftHardState { range } | Key::RaftApplyState { range } | Key::RaftLogEntry { range, .. }) => {
+                        (range, false)
                     }
+                    _ => return Step::Next,
+                };
+                if tombstone {
+                    removed.insert(range);
+                } else {
+                    ranges.push(range);
                 }
-                _ => Step::Next,
+                // The range's other keys say nothing more: on to the next.
+                match range.checked_add(1) {
+                    Some(next) => Step::Seek(KeyPrefix::RangeLocal { range: next }.encode()),
+                    None => Step::Stop,
+                }
             })
             .map_err(engine_error)?;
         Ok((ranges, removed))
@@ -259,13 +258,20 @@ impl Store {
         if !replica.is_leader() || waiting || !due {
             return Ok(());
         }
+        // Candidate split keys: the key at each 64th of the limit (so the
+        // scan keeps a few dozen keys, not every key of the range), never
+        // the range's first key (it would keep nothing).
         let (start, end) = replica.span();
-        let (start, end) = (start.to_vec(), end.to_vec());
-        let mut size = 0u64;
-        let mut keys = Vec::new();
-        self.engine.scan_visit(&start, &end, usize::MAX, usize::MAX, &mut |key, value| {
+        let every = (max / 64).max(1);
+        let (mut size, mut next_sample) = (0u64, every);
+        let mut samples: Vec<(Vec<u8>, u64)> = Vec::new();
+        self.engine.scan_visit(start, end, usize::MAX, usize::MAX, &mut |key, value| {
+            let first = size == 0;
             size += (key.len() + value.len()) as u64;
-            keys.push((key.to_vec(), size));
+            if !first && size >= next_sample {
+                samples.push((key.to_vec(), size));
+                next_sample = size + every;
+            }
             true
         })?;
         let replica = self.replicas.get_mut(&range).expect("listed by the caller");
@@ -274,9 +280,8 @@ impl Store {
         if size <= max {
             return Ok(());
         }
-        // The first key past half the bytes; never the first key (the
-        // range would keep nothing).
-        let Some(key) = keys.iter().skip(1).find(|(_, upto)| *upto * 2 >= size).map(|(key, _)| key.clone()) else {
+        // The first sample past half the bytes.
+        let Some(key) = samples.into_iter().find(|(_, upto)| *upto * 2 >= size).map(|(key, _)| key) else {
             return Ok(()); // one key: nothing to split
         };
         let new_range = loop {
