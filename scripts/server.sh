@@ -5,6 +5,8 @@
 #   server.sh kill NAME         kill -9 the postmaster and the lyra node
 # The data directory is $LYRA_HOME/NAME/data, the log $LYRA_HOME/NAME/server.log,
 # and the server listens on localhost:PORT and a socket in $LYRA_HOME/NAME.
+# LYRA_CONF: more postgresql.conf lines for a server created now (a cluster
+# node's lyra.node_id, lyra.listen_addr, lyra.join).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 cmd="${1:?usage: server.sh start|stop|kill NAME [PORT]}"
@@ -24,6 +26,7 @@ unix_socket_directories = '$dir'
 max_connections = 100
 max_prepared_transactions = 10
 lyra.log_level = 'warn'
+${LYRA_CONF:-}
 CONF
 }
 

@@ -5,6 +5,7 @@
 #   3. the pg_regress suites in regress/ against a real server (scripts/regress.sh)
 #   4. the isolation specs in regress/isolation/ (scripts/isolation.sh)
 #   5. the pgbench concurrency stress test (scripts/stress.sh)
+#   6. SQL on a three-node cluster under a leader kill (scripts/cluster_test.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$LYRA_ROOT/scripts/setup.sh"
@@ -28,3 +29,4 @@ fi
 "$LYRA_ROOT/scripts/regress.sh"
 "$LYRA_ROOT/scripts/isolation.sh"
 "$LYRA_ROOT/scripts/stress.sh"
+"$LYRA_ROOT/scripts/cluster_test.sh"

@@ -343,3 +343,20 @@ CREATE OPERATOR CLASS enum_ops DEFAULT FOR TYPE anyenum USING lyra_index FAMILY 
 CREATE OPERATOR CLASS cidr_ops FOR TYPE inet USING lyra_index FAMILY network_ops AS
     STORAGE inet;
 -- upgrade 0.1.0--0.2.0 end
+
+-- upgrade 0.2.0--0.3.0 begin
+-- lyra 0.2.0 -> 0.3.0: admin functions (pg_ext/src/admin.rs).
+-- scripts/setup.sh installs this section as lyra--0.2.0--0.3.0.sql.
+CREATE FUNCTION nodes() RETURNS TABLE (node_id bigint, address text, is_local boolean)
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_nodes_wrapper';
+COMMENT ON FUNCTION nodes() IS 'The nodes of this node''s Lyra cluster.';
+CREATE FUNCTION ranges() RETURNS TABLE (
+    range_id bigint, start_key bytea, end_key bytea, voters bigint[], leader bigint,
+    lease_here boolean, term bigint, applied_index bigint, commit_index bigint)
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_ranges_wrapper';
+COMMENT ON FUNCTION ranges() IS 'This node''s replicas of Lyra ranges.';
+CREATE FUNCTION transfer_lease(range_id bigint, node_id bigint) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_transfer_lease_wrapper';
+COMMENT ON FUNCTION transfer_lease(bigint, bigint) IS
+    'Moves a range''s lease to another of its voters (superuser or lyra_admin).';
+-- upgrade 0.2.0--0.3.0 end

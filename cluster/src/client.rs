@@ -286,6 +286,19 @@ impl NodeClient {
         }
     }
 
+    /// The node's view of its cluster (admin functions).
+    pub fn cluster_status(&mut self, w: &mut dyn FnMut()) -> Result<protocol::ClusterInfo> {
+        match self.call(request::Kind::ClusterStatus(protocol::ClusterStatus {}), w)? {
+            response::Kind::Cluster(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Moves `range`'s lease to node `to`; returns once this node sees it there.
+    pub fn transfer_lease(&mut self, range: u64, to: u64, w: &mut dyn FnMut()) -> Result<()> {
+        self.done(request::Kind::TransferLease(protocol::TransferLease { range, to }), w)
+    }
+
     pub fn discard_staged(&mut self, w: &mut dyn FnMut()) -> Result<()> {
         self.done(request::Kind::DiscardStaged(protocol::DiscardStaged {}), w)
     }

@@ -37,7 +37,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
     pub kind: Option<request::Kind>,
 }
 
@@ -66,12 +66,16 @@ pub mod request {
         EndTxn(super::EndTxn),
         #[prost(message, tag = "11")]
         GetEntries(super::GetEntries),
+        #[prost(message, tag = "12")]
+        ClusterStatus(super::ClusterStatus),
+        #[prost(message, tag = "13")]
+        TransferLease(super::TransferLease),
     }
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
-    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub kind: Option<response::Kind>,
 }
 
@@ -96,7 +100,68 @@ pub mod response {
         RowBusy(super::RowBusy),
         #[prost(message, tag = "9")]
         Entries(super::Entries),
+        #[prost(message, tag = "10")]
+        Cluster(super::ClusterInfo),
     }
+}
+
+/// What this node knows of its cluster: the nodes, and its replicas.
+#[derive(Clone, PartialEq, Message)]
+pub struct ClusterStatus {}
+
+/// Moves the lease (leadership) of `range` to node `to`; answered `Done`
+/// once this node sees `to` lead it.
+#[derive(Clone, PartialEq, Message)]
+pub struct TransferLease {
+    #[prost(uint64, tag = "1")]
+    pub range: u64,
+    #[prost(uint64, tag = "2")]
+    pub to: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ClusterInfo {
+    #[prost(uint64, tag = "1")]
+    pub node_id: u64,
+    #[prost(message, repeated, tag = "2")]
+    pub nodes: Vec<NodeInfo>,
+    #[prost(message, repeated, tag = "3")]
+    pub ranges: Vec<ReplicaInfo>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct NodeInfo {
+    #[prost(uint64, tag = "1")]
+    pub node_id: u64,
+    /// Empty: a node alone, without a gRPC address.
+    #[prost(string, tag = "2")]
+    pub address: String,
+}
+
+/// This node's replica of a range.
+#[derive(Clone, PartialEq, Message)]
+pub struct ReplicaInfo {
+    #[prost(uint64, tag = "1")]
+    pub range: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub start: Vec<u8>,
+    /// Empty: unbounded.
+    #[prost(bytes = "vec", tag = "3")]
+    pub end: Vec<u8>,
+    #[prost(uint64, repeated, tag = "4")]
+    pub voters: Vec<u64>,
+    /// 0: none known.
+    #[prost(uint64, tag = "5")]
+    pub leader: u64,
+    /// This node holds the range's lease now (serves its reads and writes).
+    #[prost(bool, tag = "6")]
+    pub lease_here: bool,
+    #[prost(uint64, tag = "7")]
+    pub term: u64,
+    #[prost(uint64, tag = "8")]
+    pub commit: u64,
+    #[prost(uint64, tag = "9")]
+    pub applied: u64,
 }
 
 /// A hybrid logical timestamp (see `lyra_engine::hlc::Timestamp`).
@@ -398,6 +463,11 @@ pub enum ErrorCode {
     Deadlock = 6,
     /// The lock wait ran past its timeout (SQLSTATE 55P03).
     LockTimeout = 7,
+    /// This node does not hold the lease of a range the request needs
+    /// (another node does, or none yet): nothing was done (SQLSTATE 57P03).
+    NotServed = 8,
+    /// A write's outcome is unknown (SQLSTATE 40003).
+    Ambiguous = 9,
 }
 
 #[derive(Clone, PartialEq, Message)]

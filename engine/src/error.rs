@@ -28,7 +28,9 @@
 use crate::hlc::Timestamp;
 use crate::mvcc::LockInfo;
 
-/// Everything that can go wrong in the engine.
+/// Everything that can go wrong in the engine. (Two variants only an
+/// engine over replicated ranges returns: [`Error::NotServed`] and
+/// [`Error::Ambiguous`].)
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// RocksDB or the disk under it failed.
@@ -43,6 +45,15 @@ pub enum Error {
     /// The table has handed out every row id up to [`crate::keys::RowId::MAX`].
     #[error("row id space of table {0} is exhausted")]
     RowIdsExhausted(u64),
+    /// This node cannot serve these keys now: it does not hold the lease
+    /// of their range (another node does, or none yet), or their range is
+    /// not on this node. Nothing was read or written.
+    #[error("{0}")]
+    NotServed(String),
+    /// A write whose outcome is unknown: proposed, but not seen applied in
+    /// time (leadership changed under it). It may or may not take effect.
+    #[error("{0}")]
+    Ambiguous(String),
 }
 
 /// The engine's result type.

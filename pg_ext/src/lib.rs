@@ -20,6 +20,7 @@
 
 use pgrx::prelude::*;
 
+mod admin;
 mod cost;
 mod datum;
 mod error;

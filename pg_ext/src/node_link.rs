@@ -131,6 +131,8 @@ pub fn report_node_error(code: ErrorCode, message: String) -> ! {
         ErrorCode::Corrupt => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
         ErrorCode::InvalidInput => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         ErrorCode::RowIdsExhausted => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        ErrorCode::NotServed => PgSqlErrorCode::ERRCODE_CANNOT_CONNECT_NOW,
+        ErrorCode::Ambiguous => PgSqlErrorCode::ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN,
     };
     raise(sqlstate, format!("lyra node: {message}"))
 }

@@ -29,6 +29,24 @@ pub const NODE_DIR: &str = "lyra";
 pub const NODE_SOCKET: &str = "lyra/node.sock";
 pub const NODE_PID_FILE: &str = "lyra/node.pid";
 
+/// The node's settings from the `lyra.*` GUCs (`guc.rs`).
+fn node_config() -> Result<NodeConfig, String> {
+    let mut config = NodeConfig::single(PathBuf::from(NODE_DIR), PathBuf::from(NODE_SOCKET));
+    config.node_id = crate::guc::node_id();
+    config.bootstrap = vec![config.node_id];
+    config.raft.range_max_bytes = crate::guc::range_max_bytes();
+    if let Some(listen) = crate::guc::listen_addr() {
+        config.listen = Some(listen.parse().map_err(|e| format!("lyra.listen_addr = '{listen}': {e}"))?);
+        let join = crate::guc::join();
+        if !join.is_empty() {
+            config.bootstrap.clear();
+        }
+        config.join = Some(join);
+        config.replication_factor = crate::guc::replication_factor();
+    }
+    Ok(config)
+}
+
 pub fn register() {
     BackgroundWorkerBuilder::new("lyra node")
         .set_type("lyra node")
@@ -45,11 +63,13 @@ pub fn register() {
 pub extern "C-unwind" fn lyra_node_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     init_logging(&crate::guc::log_level());
-    let config = NodeConfig {
-        dir: PathBuf::from(NODE_DIR),
-        socket: PathBuf::from(NODE_SOCKET),
-        node_id: 1,
-        worker_threads: 2,
+    let config = match node_config() {
+        Ok(config) => config,
+        Err(e) => {
+            log!("lyra node cannot start: {e}");
+            // SAFETY: ends this worker process (see below).
+            unsafe { pg_sys::proc_exit(1) };
+        }
     };
     let node = match NodeHandle::start(config) {
         Ok(node) => {

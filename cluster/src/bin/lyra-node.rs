@@ -118,7 +118,7 @@ fn serve(args: &Args) -> Result<(), String> {
     let config = RaftNodeConfig {
         node,
         dir: args.one("data")?.into(),
-        listen: args.one("listen")?.parse().map_err(|e| format!("--listen: {e}"))?,
+        listen: Some(args.one("listen")?.parse().map_err(|e| format!("--listen: {e}"))?),
         peers,
         bootstrap,
         tick: Duration::from_millis(args.number("tick-ms", 100)?),
@@ -127,6 +127,9 @@ fn serve(args: &Args) -> Result<(), String> {
             range_max_bytes: args.number("range-max-bytes", RaftConfig::default().range_max_bytes)?,
             ..RaftConfig::default()
         },
+        threads: 2,
+        join: None,
+        replication_factor: 0,
     };
     unsafe {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);

@@ -31,7 +31,9 @@ use tokio::time::Instant;
 
 use super::service::{Connection, LockAttempt, Service};
 use super::NodeError;
-use crate::protocol::{encode_frame, frame_len, request, response, ErrorCode, ErrorReply, LockRow, Request, Response};
+use crate::protocol::{
+    encode_frame, frame_len, request, response, ClusterInfo, Done, ErrorCode, ErrorReply, LockRow, Request, Response,
+};
 
 /// A parked lock request tries again at least this often.
 const RETRY_LOCK_AFTER: Duration = Duration::from_millis(100);
@@ -51,17 +53,75 @@ pub async fn bind(path: &Path) -> Result<UnixListener, NodeError> {
     UnixListener::bind(path).map_err(listen_err)
 }
 
+/// What backends' admin functions ask of the node's cluster side (the
+/// Raft node under the service); blocking calls.
+pub trait NodeAdmin: Send + Sync {
+    fn cluster(&self) -> Result<ClusterInfo, String>;
+    fn transfer_lease(&self, range: u64, to: u64) -> Result<(), String>;
+}
+
+/// The node's service, one generation at a time: a generation lives
+/// while its engine is not [stale](Engine::stale) (the node kept its
+/// leases). A connection moves to the next generation at its next request;
+/// one that was inside a transaction gets a retryable error for it.
+pub struct Services<E: Engine> {
+    make: Box<dyn Fn(Option<&E>) -> Service<E> + Send + Sync>,
+    current: std::sync::Mutex<Arc<Service<E>>>,
+    admin: Option<Arc<dyn NodeAdmin>>,
+}
+
+impl<E: Engine> Services<E> {
+    /// `make` builds a generation: the first from `None`, each next one
+    /// from its predecessor's engine.
+    pub fn new(make: impl Fn(Option<&E>) -> Service<E> + Send + Sync + 'static) -> Services<E> {
+        let first = Arc::new(make(None));
+        Services { make: Box::new(make), current: std::sync::Mutex::new(first), admin: None }
+    }
+
+    /// Answers cluster requests with `admin`.
+    pub fn with_admin(mut self, admin: Arc<dyn NodeAdmin>) -> Services<E> {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// A cluster request's answer.
+    fn admin(&self, kind: &request::Kind) -> Response {
+        let Some(admin) = &self.admin else {
+            return error_response(ErrorCode::InvalidInput, "this node runs no cluster");
+        };
+        let answer = tokio::task::block_in_place(|| match kind {
+            request::Kind::ClusterStatus(_) => admin.cluster().map(response::Kind::Cluster),
+            request::Kind::TransferLease(t) => admin.transfer_lease(t.range, t.to).map(|()| response::Kind::Done(Done {})),
+            _ => Err("not a cluster request".into()),
+        });
+        match answer {
+            Ok(kind) => Response { kind: Some(kind) },
+            Err(message) => error_response(ErrorCode::InvalidInput, &message),
+        }
+    }
+
+    /// The current generation, started anew if the last one went stale.
+    pub fn current(&self) -> Arc<Service<E>> {
+        let mut current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.engine().stale() {
+            *current = Arc::new((self.make)(Some(current.engine())));
+            tracing::info!("the node lost a lease: its service starts a new generation");
+        }
+        Arc::clone(&current)
+    }
+}
+
 /// Accepts connections until `stop` turns true.
-pub async fn serve<E: Engine>(listener: UnixListener, service: Arc<Service<E>>, mut stop: watch::Receiver<bool>) {
+pub async fn serve<E: Engine>(listener: UnixListener, services: Arc<Services<E>>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let service = Arc::clone(&service);
+                    let services = Arc::clone(&services);
                     let stop = stop.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = serve_connection(stream, service, stop).await {
+                        if let Err(e) = serve_connection(stream, services, stop).await {
                             tracing::debug!(error = %e, "backend connection closed");
                         }
                     });
@@ -77,18 +137,20 @@ pub async fn serve<E: Engine>(listener: UnixListener, service: Arc<Service<E>>, 
 
 async fn serve_connection<E: Engine>(
     stream: UnixStream,
-    service: Arc<Service<E>>,
+    services: Arc<Services<E>>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let mut service = services.current();
     let mut conn = service.connect();
-    let result = serve_requests(stream, &service, &mut conn, stop).await;
+    let result = serve_requests(stream, &services, &mut service, &mut conn, stop).await;
     service.disconnect(&mut conn);
     result
 }
 
 async fn serve_requests<E: Engine>(
     mut stream: UnixStream,
-    service: &Service<E>,
+    services: &Services<E>,
+    service: &mut Arc<Service<E>>,
     conn: &mut Connection,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -105,13 +167,39 @@ async fn serve_requests<E: Engine>(
         stream.read_exact(&mut payload).await?;
         let request = Request::decode(&payload[..]).map_err(|e| invalid_data(e.to_string()))?;
         let quiet = matches!(&request.kind, Some(request::Kind::EndTxn(end)) if end.quiet);
+        let ends = matches!(&request.kind, Some(request::Kind::EndTxn(_)));
+        let current = services.current();
+        if !Arc::ptr_eq(&current, service) {
+            let was_open = service.in_transaction(conn);
+            service.disconnect(conn);
+            *service = current;
+            *conn = service.connect();
+            if was_open && !ends {
+                out.clear();
+                let message = "this node's lease on a range moved during the transaction; retry the transaction";
+                encode_frame(&error_response(ErrorCode::SerializationFailure, message), &mut out);
+                stream.write_all(&out).await?;
+                continue;
+            }
+        }
+        let service = &**service;
         let response = match request.kind {
+            Some(ref kind @ (request::Kind::ClusterStatus(_) | request::Kind::TransferLease(_))) => services.admin(kind),
             Some(request::Kind::LockRow(lock)) => match wait_for_lock(&stream, service, conn, &lock, &mut stop).await? {
                 Some(response) => response,
                 None => return Ok(()),
             },
             Some(ref kind) if is_quick(kind) => service.handle(conn, request),
             _ => tokio::task::block_in_place(|| service.handle(conn, request)),
+        };
+        // A request that found its generation stale: the lease moved under
+        // its transaction, which fails as a serialization failure (a
+        // retry runs on the next generation).
+        let response = match response.kind {
+            Some(response::Kind::Error(e)) if e.code == ErrorCode::NotServed as i32 && service.engine().stale() => {
+                error_response(ErrorCode::SerializationFailure, &e.message)
+            }
+            _ => response,
         };
         if quiet {
             continue;

@@ -76,7 +76,9 @@ pub struct Service<E: Engine> {
     catalog: Catalog<E>,
     node_id: u64,
     mvcc: Mvcc<E>,
-    hlc: Hlc,
+    /// Shared with the node's Raft loop, which moves it past every
+    /// replicated command it applies.
+    hlc: Arc<Hlc>,
     /// Held while a commit group picks its timestamps and writes, and while
     /// a reader picks a fresh one (see the module comment).
     commit_latch: Mutex<()>,
@@ -85,7 +87,9 @@ pub struct Service<E: Engine> {
     locks: Mutex<LockTable>,
     /// Woken whenever locks are released, so waiters try again.
     released: tokio::sync::Notify,
-    recent: Mutex<RecentWrites>,
+    /// With the engine epoch it began at: a range taken over since then
+    /// was written elsewhere, which the log does not know.
+    recent: Mutex<(u64, RecentWrites)>,
     next_connection: AtomicU64,
     /// Connection → the oldest timestamp its open transaction uses.
     pins: Mutex<HashMap<Owner, Timestamp>>,
@@ -125,6 +129,8 @@ impl From<lyra_engine::Error> for Failure {
             lyra_engine::Error::Corrupt(_) => ErrorCode::Corrupt,
             lyra_engine::Error::InvalidInput(_) => ErrorCode::InvalidInput,
             lyra_engine::Error::RowIdsExhausted(_) => ErrorCode::RowIdsExhausted,
+            lyra_engine::Error::NotServed(_) => ErrorCode::NotServed,
+            lyra_engine::Error::Ambiguous(_) => ErrorCode::Ambiguous,
         };
         Failure(code, e.to_string())
     }
@@ -145,6 +151,12 @@ impl From<TxnError> for Failure {
 
 type Reply = Result<response::Kind, Failure>;
 
+/// A node's clock: the system's, refusing peers further ahead than the
+/// maximum offset.
+pub fn system_clock() -> Hlc {
+    Hlc::system(MAX_CLOCK_OFFSET)
+}
+
 mod commit;
 
 impl<E: Engine> Service<E> {
@@ -154,11 +166,18 @@ impl<E: Engine> Service<E> {
 
     /// A service on `hlc` (tests inject a clock).
     pub fn with_clock(engine: Arc<E>, node_id: u64, hlc: Hlc) -> Self {
+        Self::with_shared_clock(engine, node_id, Arc::new(hlc))
+    }
+
+    /// A service on a clock shared with the node (its Raft loop).
+    pub fn with_shared_clock(engine: Arc<E>, node_id: u64, hlc: Arc<Hlc>) -> Self {
         let catalog = Catalog::new(Arc::clone(&engine));
         // Commits before this start are not remembered: reads older than
         // now cannot be validated (their connections are gone anyway).
         let horizon = hlc.now();
+        let recent = Mutex::new((engine.epoch(), RecentWrites::new(horizon, RECENT_WRITE_KEYS)));
         Service {
+            recent,
             mvcc: Mvcc::new(Arc::clone(&engine)),
             engine,
             catalog,
@@ -168,7 +187,6 @@ impl<E: Engine> Service<E> {
             commit_queue: Mutex::new(Vec::new()),
             locks: Mutex::new(LockTable::new()),
             released: tokio::sync::Notify::new(),
-            recent: Mutex::new(RecentWrites::new(horizon, RECENT_WRITE_KEYS)),
             next_connection: AtomicU64::new(1),
             pins: Mutex::new(HashMap::new()),
             garbage: Mutex::new(BTreeSet::new()),
@@ -199,6 +217,28 @@ impl<E: Engine> Service<E> {
 
     pub fn node_id(&self) -> u64 {
         self.node_id
+    }
+
+    /// The engine this service runs on.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// Whether the connection is inside a transaction: it read at a
+    /// pinned timestamp, holds row locks or staged writes.
+    pub fn in_transaction(&self, conn: &Connection) -> bool {
+        !conn.staged.is_empty() || lock(&self.pins).contains_key(&conn.id)
+    }
+
+    /// The log of recent writes, started over if the engine took a range
+    /// over since it began (see [`Engine::epoch`]).
+    fn recent_writes(&self) -> MutexGuard<'_, (u64, RecentWrites)> {
+        let mut recent = lock(&self.recent);
+        let epoch = self.engine.epoch();
+        if recent.0 != epoch {
+            *recent = (epoch, RecentWrites::new(self.hlc.now(), RECENT_WRITE_KEYS));
+        }
+        recent
     }
 
     /// State for a new connection.
@@ -262,6 +302,9 @@ impl<E: Engine> Service<E> {
             request::Kind::EndTxn(_) => {
                 self.disconnect(conn);
                 Ok(done())
+            }
+            request::Kind::ClusterStatus(_) | request::Kind::TransferLease(_) => {
+                Err(Failure(ErrorCode::InvalidInput, "cluster requests are for the node, not its storage service".into()))
             }
             request::Kind::LockRow(lock) => {
                 return match self.try_lock(conn, &lock) {

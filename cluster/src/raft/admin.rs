@@ -1,18 +1,21 @@
-//! The `Admin` gRPC service: membership changes and leadership transfers
-//! on a running cluster, and fault injection for tests.
+//! The `Admin` gRPC service: joins, membership changes and leadership
+//! transfers on a running cluster, and fault injection for tests.
 
-use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc};
+
+use lyra_engine::keys::Key;
 
 use tonic::{Request, Response, Status};
 
-use super::driver::{Changed, Input};
+use super::directory::Directory;
+use super::driver::{Changed, Input, Proposed};
 use super::kv::LoopHandle;
 use super::peer_proto::admin_server::Admin;
 use super::peer_proto::{
-    ChangeMembersRequest, ChangeMembersResponse, IsolateRequest, IsolateResponse, TransferLeaderRequest,
-    TransferLeaderResponse,
+    ChangeMembersRequest, ChangeMembersResponse, IsolateRequest, IsolateResponse, JoinRequest, JoinResponse,
+    TransferLeaderRequest, TransferLeaderResponse,
 };
+use super::Command;
 use super::transport::Faults;
 
 pub struct AdminService {
@@ -21,8 +24,8 @@ pub struct AdminService {
 }
 
 impl AdminService {
-    pub fn new(peers: BTreeMap<u64, String>, inputs: mpsc::Sender<Input>, faults: Arc<Faults>) -> AdminService {
-        AdminService { handle: LoopHandle { peers, inputs }, faults }
+    pub fn new(directory: Arc<Directory>, inputs: mpsc::Sender<Input>, faults: Arc<Faults>) -> AdminService {
+        AdminService { handle: LoopHandle { directory, inputs }, faults }
     }
 }
 
@@ -30,8 +33,8 @@ impl AdminService {
 impl Admin for AdminService {
     async fn change_members(&self, request: Request<ChangeMembersRequest>) -> Result<Response<ChangeMembersResponse>, Status> {
         let ChangeMembersRequest { range, add, remove } = request.into_inner();
-        if let Some(unknown) = add.iter().find(|id| !self.handle.peers.contains_key(id)) {
-            return Err(Status::invalid_argument(format!("node {unknown} has no address on this node (--peer)")));
+        if let Some(unknown) = add.iter().find(|&&id| self.handle.directory.get(id).is_none()) {
+            return Err(Status::invalid_argument(format!("node {unknown} has no address on this node (not joined)")));
         }
         match self.handle.ask(|reply| Input::ChangeMembers { range, add, remove, reply }).await? {
             Changed::Voters(voters) => Ok(Response::new(ChangeMembersResponse { voters, not_leader: None })),
@@ -47,6 +50,24 @@ impl Admin for AdminService {
         match self.handle.ask(|reply| Input::TransferLeader { range, to, reply }).await? {
             Ok(()) => Ok(Response::new(TransferLeaderResponse { not_leader: None })),
             Err(leader) => Ok(Response::new(TransferLeaderResponse { not_leader: Some(self.handle.not_leader(leader)) })),
+        }
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let JoinRequest { node, address } = request.into_inner();
+        if node == 0 || address.is_empty() {
+            return Err(Status::invalid_argument("a joining node needs an id above 0 and an address"));
+        }
+        let command = Command::new(0).put(Key::NodeAddress { node }.encode(), address.clone().into_bytes());
+        match self.handle.ask(|reply| Input::Propose { range: None, command, reply }).await? {
+            Proposed::Applied { .. } => {
+                self.handle.directory.learn(node, address);
+                Ok(Response::new(JoinResponse { nodes: self.handle.directory.entries(), not_leader: None }))
+            }
+            Proposed::NotLeader { leader } => {
+                Ok(Response::new(JoinResponse { nodes: Vec::new(), not_leader: Some(self.handle.not_leader(leader)) }))
+            }
+            Proposed::Failed(why) => Err(Status::unavailable(why)),
         }
     }
 

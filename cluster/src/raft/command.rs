@@ -26,6 +26,12 @@ pub struct Command {
     /// [`Split`]).
     #[prost(message, optional, tag = "3")]
     pub split: Option<Split>,
+    /// The proposer's hybrid clock when it proposed (an encoded
+    /// `Timestamp`; empty: none): at or above every timestamp the writes
+    /// carry. Every replica that applies the command moves its node's
+    /// clock past it ([`super::Store::applied_clock`]).
+    #[prost(bytes = "vec", tag = "4")]
+    pub clock: Vec<u8>,
 }
 
 /// Splits a range in two at `key`: the range keeps `[start, key)`, and a
@@ -59,12 +65,12 @@ pub enum CommandOpKind {
 
 impl Command {
     pub fn new(id: u64) -> Command {
-        Command { id, ops: Vec::new(), split: None }
+        Command { id, ops: Vec::new(), split: None, clock: Vec::new() }
     }
 
     /// A split of the range at `key` into a new range `new_range`.
     pub fn split(id: u64, new_range: u64, key: Vec<u8>) -> Command {
-        Command { id, ops: Vec::new(), split: Some(Split { new_range, key }) }
+        Command { id, ops: Vec::new(), split: Some(Split { new_range, key }), clock: Vec::new() }
     }
 
     /// The bytes of keys and values the command writes (a range's size

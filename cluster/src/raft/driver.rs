@@ -20,8 +20,8 @@
 //! lost mid-way) its answer is dropped: the caller's outcome is unknown. A read is served once the replica has
 //! applied up to its ReadIndex point.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,9 @@ use lyra_engine::keys::RangeId;
 use raft::eraftpb::MessageType;
 use tokio::sync::oneshot;
 
+use lyra_engine::hlc::Hlc;
+
+use super::replicated::{RangeServing, Serving};
 use super::{Command, Envelope, Event, ProposeError, Store};
 
 /// How long a proposal or read waits before its caller is told to retry.
@@ -78,6 +81,8 @@ pub struct RangeInfo {
     pub commit: u64,
     pub applied: u64,
     pub voters: Vec<u64>,
+    /// The range's keys: `[start, end)`, end empty = unbounded.
+    pub span: (Vec<u8>, Vec<u8>),
     /// Snapshots applied to this replica since the loop started.
     pub snapshots_applied: u64,
 }
@@ -111,16 +116,41 @@ pub fn inputs() -> (mpsc::Sender<Input>, mpsc::Receiver<Input>) {
     mpsc::channel()
 }
 
+/// What the loop tells the rest of the node after each turn.
+#[derive(Default, Clone)]
+pub struct LoopHooks {
+    /// Which ranges this node may serve, and until when.
+    pub serving: Option<Arc<Serving>>,
+    /// The node's clock, moved past every applied command's clock.
+    pub clock: Option<Arc<Hlc>>,
+    /// The nodes' addresses, read again from the engine every tick.
+    pub directory: Option<Arc<super::directory::Directory>>,
+}
+
 impl RaftLoop {
     /// Starts the loop on its own thread; `tick` is Raft's logical clock.
     pub fn start(
         store: Store,
         outbox: impl Outbox,
         tick: Duration,
+        inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
+    ) -> RaftLoop {
+        RaftLoop::start_with(store, outbox, tick, inputs, LoopHooks::default())
+    }
+
+    /// [`RaftLoop::start`], telling `hooks` what changed after each turn.
+    pub fn start_with(
+        store: Store,
+        outbox: impl Outbox,
+        tick: Duration,
         (inputs, receiver): (mpsc::Sender<Input>, mpsc::Receiver<Input>),
+        hooks: LoopHooks,
     ) -> RaftLoop {
         let node = store.node();
         let mut state = LoopState {
+            hooks,
+            tick,
+            ticked_at: VecDeque::from([(store.ticks(), Instant::now())]),
             store,
             outbox,
             proposals: HashMap::new(),
@@ -177,6 +207,11 @@ impl PendingChange {
 }
 
 struct LoopState<O: Outbox> {
+    hooks: LoopHooks,
+    tick: Duration,
+    /// When the store's recent ticks happened (a lease is counted from the
+    /// tick its heartbeat round was sent at).
+    ticked_at: VecDeque<(u64, Instant)>,
     store: Store,
     outbox: O,
     proposals: HashMap<u64, (Instant, oneshot::Sender<Proposed>)>,
@@ -207,8 +242,15 @@ impl<O: Outbox> LoopState<O> {
             }
             if Instant::now() >= next_tick {
                 self.store.tick();
+                self.ticked_at.push_back((self.store.ticks(), Instant::now()));
+                if self.ticked_at.len() > 256 {
+                    self.ticked_at.pop_front();
+                }
                 next_tick = Instant::now() + tick;
                 self.expire();
+                if let Some(directory) = &self.hooks.directory {
+                    directory.refresh_from(self.store.engine());
+                }
             }
             if let Err(e) = self.ready() {
                 // The disk failed: replicas may have promised what they did
@@ -216,7 +258,46 @@ impl<O: Outbox> LoopState<O> {
                 tracing::error!(error = %e, "raft storage failed; stopping the node");
                 std::process::abort();
             }
+            self.publish();
         }
+    }
+
+    /// Tells the hooks what this turn changed: the clock first (a range
+    /// served from now on may hold commits up to it), then the leases.
+    fn publish(&mut self) {
+        if let Some(clock) = &self.hooks.clock {
+            let applied = self.store.applied_clock();
+            if applied > clock.last() {
+                if let Err(e) = clock.update(applied) {
+                    tracing::warn!(error = %e, "an applied command's clock is ahead of this node's");
+                }
+            }
+        }
+        let Some(serving) = &self.hooks.serving else { return };
+        let now_tick = self.store.ticks();
+        let ranges = self
+            .store
+            .replicas()
+            .filter(|r| r.is_initialized())
+            .map(|r| {
+                let (start, end) = r.span();
+                // A lease counts from the instant its round was sent, in
+                // real time: ticks may run late, never early.
+                let lease_until = r.lease(now_tick).filter(|lease| r.applied() >= lease.index).and_then(|lease| {
+                    let sent_at = self.ticked_at.iter().find(|(tick, _)| *tick == lease.sent)?.1;
+                    Some(sent_at + self.tick * (lease.until - lease.sent) as u32)
+                });
+                RangeServing {
+                    range: r.range(),
+                    start: start.to_vec(),
+                    end: end.to_vec(),
+                    term: r.term(),
+                    leader: r.leader(),
+                    lease_until,
+                }
+            })
+            .collect();
+        serving.publish(ranges);
     }
 
     fn id(&mut self) -> u64 {
@@ -289,6 +370,7 @@ impl<O: Outbox> LoopState<O> {
                         commit: r.commit_index(),
                         applied: r.applied(),
                         voters: sorted(&r.conf_state().voters),
+                        span: (r.span().0.to_vec(), r.span().1.to_vec()),
                         snapshots_applied: self.snapshots_applied.get(&r.range()).copied().unwrap_or(0),
                     })
                     .collect();

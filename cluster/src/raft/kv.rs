@@ -13,7 +13,7 @@
 //! rather than retrying (a retry could apply it twice).
 
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use lyra_engine::keys::RangeId;
@@ -28,13 +28,14 @@ use super::peer_proto::{ChangeMembersRequest, IsolateRequest, TransferLeaderRequ
 use super::peer_proto::kv_server::Kv;
 use super::peer_proto::{ChangeMembersResponse, GetRequest, GetResponse, KvPair, NotLeader, PutRequest, PutResponse, RangeStatus, StatusRequest, StatusResponse};
 use super::command::OUTSIDE_RANGE;
+use super::directory::Directory;
 use super::Command;
 
 /// The range the KV service writes to.
 pub const KV_RANGE: RangeId = 1;
 /// What the service puts before each user key.
 pub const KV_PREFIX: &[u8] = b"k";
-/// Range 1's span in a KV-level cluster: every replicated key (above the
+/// Range 1's span, which a cluster starts with: every replicated key (above the
 /// 0x01 keyspace of replica-local state).
 pub const KV_SPAN: (&[u8], &[u8]) = (b"\x02", b"\xff");
 
@@ -45,7 +46,7 @@ fn stored_key(key: &[u8]) -> Vec<u8> {
 /// What a gRPC service of the node needs of the Raft loop: a way to ask
 /// it something and wait, and the peers' addresses for redirects.
 pub(super) struct LoopHandle {
-    pub peers: BTreeMap<u64, String>,
+    pub directory: Arc<Directory>,
     pub inputs: mpsc::Sender<Input>,
 }
 
@@ -66,7 +67,7 @@ impl LoopHandle {
     /// The redirect to `leader` (0 and no address: none known).
     pub fn not_leader(&self, leader: Option<u64>) -> NotLeader {
         let leader_id = leader.unwrap_or(0);
-        NotLeader { leader_id, leader_addr: self.peers.get(&leader_id).cloned().unwrap_or_default() }
+        NotLeader { leader_id, leader_addr: self.directory.get(leader_id).unwrap_or_default() }
     }
 }
 
@@ -76,8 +77,8 @@ pub struct KvService {
 }
 
 impl KvService {
-    pub fn new(node: u64, peers: BTreeMap<u64, String>, inputs: mpsc::Sender<Input>) -> KvService {
-        KvService { node, handle: LoopHandle { peers, inputs } }
+    pub fn new(node: u64, directory: Arc<Directory>, inputs: mpsc::Sender<Input>) -> KvService {
+        KvService { node, handle: LoopHandle { directory, inputs } }
     }
 }
 

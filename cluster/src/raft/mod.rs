@@ -38,11 +38,13 @@
 
 pub mod admin;
 pub mod command;
+pub mod directory;
 pub mod driver;
 pub mod kv;
 pub mod log_store;
 mod logger;
 pub mod replica;
+pub mod replicated;
 pub mod server;
 pub mod store;
 pub mod transport;

@@ -23,6 +23,7 @@
 //! whenever raft-rs restarts the election timer, so a simulation replays
 //! exactly from its seed.
 
+use lyra_engine::hlc::Timestamp;
 use lyra_engine::keys::RangeId;
 use lyra_engine::storage::WriteBatch;
 use protobuf::Message as _;
@@ -45,6 +46,8 @@ pub(super) struct Round {
     pub events: Vec<Event>,
     /// Ranges split off in this round, for the store to create.
     pub splits: Vec<NewRange>,
+    /// The latest proposer clock among the commands applied ([`Command::clock`]).
+    pub clock: Timestamp,
 }
 
 /// A range a split created: the store creates this node's replica of it.
@@ -79,11 +82,25 @@ pub struct Replica {
     /// The tick at which this replica campaigns (a range just split off
     /// on its parent's leader).
     pub(super) campaign_at: Option<u64>,
-    /// Leader lease: in this term, until this store tick, reads may be
-    /// served here at the commit index without a heartbeat round.
-    lease: Option<(u64, u64)>,
+    /// Leader lease: reads may be served here at the commit index
+    /// without a heartbeat round ([`Lease`]).
+    lease: Option<Lease>,
     /// How long a lease lasts past the heartbeat round that earned it.
     lease_ticks: u64,
+}
+
+/// A leader's lease: in `term`, from the heartbeat round sent at store
+/// tick `sent` until tick `until` (= `sent` + the lease's length). `index`
+/// is the commit index the round confirmed, which covers every entry of
+/// earlier terms (raft-rs answers a leader's ReadIndex only once it has
+/// committed an entry of its own term): once the replica has applied it,
+/// its data holds everything any earlier leader acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub term: u64,
+    pub sent: u64,
+    pub until: u64,
+    pub index: u64,
 }
 
 /// The context of a lease renewal's ReadIndex: `L`, term, tick sent.
@@ -240,10 +257,16 @@ impl Replica {
     pub(super) fn holds_lease(&self, now: u64) -> bool {
         self.is_leader()
             && self.raw.raft.lead_transferee.is_none()
-            && self.lease.is_some_and(|(term, until)| term == self.term() && now < until)
+            && self.lease.is_some_and(|lease| lease.term == self.term() && now < lease.until)
     }
 
-    fn note_lease_renewal(&mut self, context: &[u8]) -> bool {
+    /// The lease, while it is held at store tick `now` (see
+    /// [`Replica::holds_lease`]).
+    pub fn lease(&self, now: u64) -> Option<Lease> {
+        self.lease.filter(|_| self.holds_lease(now))
+    }
+
+    fn note_lease_renewal(&mut self, context: &[u8], index: u64) -> bool {
         if context.len() != 17 || context[0] != LEASE_RENEWAL {
             return false;
         }
@@ -251,8 +274,8 @@ impl Replica {
         let sent = u64::from_be_bytes(context[9..17].try_into().expect("8 bytes"));
         if term == self.term() && self.is_leader() {
             let until = sent + self.lease_ticks;
-            if self.lease.is_none_or(|(t, u)| t != term || u < until) {
-                self.lease = Some((term, until));
+            if self.lease.is_none_or(|lease| lease.term != term || lease.until < until) {
+                self.lease = Some(Lease { term, sent, until, index });
             }
         }
         true
@@ -301,7 +324,7 @@ impl Replica {
         self.send(ready.take_messages(), round);
         let range = self.range();
         for read in ready.take_read_states() {
-            if !self.note_lease_renewal(&read.request_ctx) {
+            if !self.note_lease_renewal(&read.request_ctx, read.index) {
                 round.events.push(Event::ReadIndex { range, index: read.index, context: read.request_ctx });
             }
         }
@@ -360,6 +383,9 @@ impl Replica {
                     let (id, outcome) = match <Command as prost::Message>::decode(&entry.data[..]) {
                         Ok(Command { id, split: Some(split), .. }) => (id, self.split(&split, entry.index, round)),
                         Ok(command) => {
+                            if let Ok(clock) = Timestamp::decode(&command.clock) {
+                                round.clock = round.clock.max(clock);
+                            }
                             let (start, end) = self.raw.store().span();
                             let written = command.write_into(start, end, &mut round.batch);
                             if written.is_ok() {

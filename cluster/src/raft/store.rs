@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use lyra_engine::hlc::Timestamp;
 use lyra_engine::keys::{Key, KeyPrefix, RangeId};
 use lyra_engine::storage::{Engine, Step, WriteBatch};
 use raft::eraftpb::{ConfChangeV2, MessageType};
@@ -44,6 +45,8 @@ pub struct Store {
     pending_events: Vec<Event>,
     /// Reads asked for with [`Store::read`], by context.
     reads: HashMap<Vec<u8>, PendingRead>,
+    /// The latest proposer clock of any command applied here.
+    clock: Timestamp,
 }
 
 struct PendingRead {
@@ -121,6 +124,7 @@ impl Store {
             replies: Vec::new(),
             pending_events: Vec::new(),
             reads: HashMap::new(),
+            clock: Timestamp::ZERO,
         };
         let (ranges, removed) = store.ranges_on_disk()?;
         store.removed = removed;
@@ -181,6 +185,24 @@ impl Store {
         self.engine.write(&batch, true).map_err(engine_error)?;
         self.add_replica(range)?;
         Ok(())
+    }
+
+    /// The latest clock a proposer stamped on a command applied here: a
+    /// node's hybrid clock must stay above it, since commits in the data
+    /// it holds may be stamped up to it (a new leaseholder's commits must
+    /// land above its predecessors').
+    pub fn applied_clock(&self) -> Timestamp {
+        self.clock
+    }
+
+    /// The engine the store keeps its replicas in.
+    pub fn engine(&self) -> &dyn Engine {
+        &*self.engine
+    }
+
+    /// Ticks since the store opened.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
     }
 
     pub fn stats(&self) -> &StoreStats {
@@ -497,6 +519,7 @@ impl Store {
         out.append(&mut round.messages);
         out.append(&mut after.messages);
         round.events.append(&mut after.events);
+        self.clock = self.clock.max(round.clock).max(after.clock);
         let mut events = std::mem::take(&mut self.pending_events);
         events.append(&mut round.events);
         // Read points for this store's own reads are consumed here.

@@ -1,6 +1,8 @@
 //! Raft messages between nodes over gRPC (tonic, `proto/peer.proto`).
 //!
-//! Outbound, [`Transport`] keeps one bounded queue and one task per peer.
+//! Outbound, [`Transport`] keeps one bounded queue and one task per peer,
+//! started the first time the Raft loop sends to it (its address from the
+//! [`Directory`]; a peer with none yet is unreachable).
 //! The task holds one client-streaming `Peer.Raft` call open and sends each
 //! batch the Raft loop routed to that peer, merging batches that queued up
 //! meanwhile (messages to one peer coalesced across groups). A peer that
@@ -19,7 +21,7 @@
 //! side told).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{mpsc, Arc, RwLock};
+use std::sync::{mpsc, Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use protobuf::Message as _;
@@ -29,6 +31,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::directory::Directory;
 use super::driver::{Input, Outbox};
 use super::peer_proto::peer_client::PeerClient;
 use super::peer_proto::peer_server::Peer;
@@ -61,32 +64,40 @@ impl Faults {
 
 /// The outbound side: a queue and a task per peer.
 pub struct Transport {
-    queues: BTreeMap<u64, tokio_mpsc::Sender<Vec<Envelope>>>,
+    node: u64,
+    runtime: tokio::runtime::Handle,
+    directory: Arc<Directory>,
+    inputs: mpsc::Sender<Input>,
+    queues: Mutex<BTreeMap<u64, tokio_mpsc::Sender<Vec<Envelope>>>>,
     faults: Arc<Faults>,
 }
 
 impl Transport {
-    /// Starts a sending task for every peer but `node` itself, on `runtime`.
+    /// A transport of `node` whose sending tasks run on `runtime`.
     pub fn start(
         runtime: &tokio::runtime::Handle,
         node: u64,
-        peers: &BTreeMap<u64, String>,
+        directory: Arc<Directory>,
         inputs: mpsc::Sender<Input>,
         faults: Arc<Faults>,
     ) -> Transport {
-        let mut queues = BTreeMap::new();
-        for (&peer, addr) in peers.iter().filter(|(&id, _)| id != node) {
-            let (sender, receiver) = tokio_mpsc::channel(QUEUE_BATCHES);
-            runtime.spawn(send_to_peer(node, peer, addr.clone(), receiver, inputs.clone()));
-            queues.insert(peer, sender);
-        }
-        Transport { queues, faults }
+        Transport { node, runtime: runtime.clone(), directory, inputs, queues: Mutex::new(BTreeMap::new()), faults }
     }
 }
 
 impl Outbox for Transport {
     fn send(&self, to: u64, batch: Vec<Envelope>) -> bool {
-        !self.faults.blocks(to) && self.queues.get(&to).is_some_and(|queue| queue.try_send(batch).is_ok())
+        if self.faults.blocks(to) || to == self.node {
+            return false;
+        }
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        if !queues.contains_key(&to) {
+            let Some(addr) = self.directory.get(to) else { return false };
+            let (sender, receiver) = tokio_mpsc::channel(QUEUE_BATCHES);
+            self.runtime.spawn(send_to_peer(self.node, to, addr, receiver, self.inputs.clone()));
+            queues.insert(to, sender);
+        }
+        queues.get(&to).is_some_and(|queue| queue.try_send(batch).is_ok())
     }
 }
 

@@ -7,7 +7,7 @@ use lyra_cluster::{NodeClient, NodeConfig, NodeHandle};
 use lyra_engine::keys::{Key, RowId};
 
 pub fn config(dir: &std::path::Path) -> NodeConfig {
-    NodeConfig { dir: dir.join("lyra"), socket: dir.join("lyra/node.sock"), node_id: 1, worker_threads: 2 }
+    NodeConfig::single(dir.join("lyra"), dir.join("lyra/node.sock"))
 }
 
 /// A node on a fresh directory `dir`, and the socket it listens on.

@@ -15,6 +15,7 @@
 //! ```text
 //!   key                                   bytes                          value
 //!   /meta/next_table_id                   'm' 'n'                        u64 BE
+//!   /meta/node/{node}/address             'm' 'a' node:8                 gRPC address (UTF-8)
 //!   /meta/relfile/{node}/{spc}/{db}/{rel} 'm' 'f' node:8 spc:4 db:4 rel:4 TableId BE
 //!   /meta/table/{table}/next_row_id       'm' 't' table:8 'n'            u64 BE
 //!   /t/{table}/r/{row}                    't' table:8 'r' row:8          encoded row
@@ -25,6 +26,7 @@
 //!   /local/range/{range}/tombstone        01 'r' range:8 't'             (removed from the range)
 //!   └──────── KeyPrefix ────────┘
 //!   Meta              'm'
+//!   NodeAddresses     'm' 'a'
 //!   RelfileMappings   'm' 'f' node:8
 //!   Table             't' table:8
 //!   Rows              't' table:8 'r'
@@ -83,6 +85,7 @@ pub type TableId = u64;
 const META: u8 = b'm';
 const NEXT_TABLE_ID: u8 = b'n';
 const RELFILE: u8 = b'f';
+const NODE_ADDRESS: u8 = b'a';
 const TABLE_META: u8 = b't';
 const NEXT_ROW_ID: u8 = b'n';
 const TABLE: u8 = b't';
@@ -104,6 +107,9 @@ pub type RangeId = u64;
 pub enum Key {
     /// The next table id to hand out (u64 BE). Absent means 1.
     NextTableId,
+    /// Where node `node` of the cluster listens for other nodes (its
+    /// gRPC address, UTF-8): the cluster's directory of nodes.
+    NodeAddress { node: u64 },
     /// A node-local Postgres relation file (relfilenode) → the cluster
     /// table id stored there (u64 BE).
     RelfileMapping {
@@ -141,6 +147,7 @@ impl Key {
     pub fn prefix(&self) -> KeyPrefix {
         match *self {
             Key::NextTableId | Key::NextRowId { .. } => KeyPrefix::Meta,
+            Key::NodeAddress { .. } => KeyPrefix::NodeAddresses,
             Key::RelfileMapping { node, .. } => KeyPrefix::RelfileMappings { node },
             Key::Row { table, .. } => KeyPrefix::Rows { table },
             Key::IndexEntry { table, index, .. } => KeyPrefix::Index { table, index },
@@ -156,6 +163,7 @@ impl Key {
         let mut buf = self.prefix().encode();
         match self {
             Key::NextTableId => buf.push(NEXT_TABLE_ID),
+            Key::NodeAddress { node } => buf.extend_from_slice(&node.to_be_bytes()),
             Key::RelfileMapping { spc, db, rel, .. } => {
                 buf.extend_from_slice(&spc.to_be_bytes());
                 buf.extend_from_slice(&db.to_be_bytes());
@@ -193,6 +201,7 @@ impl Key {
     fn decode_meta(reader: &mut Reader) -> Result<Key> {
         match reader.u8()? {
             NEXT_TABLE_ID => Ok(Key::NextTableId),
+            NODE_ADDRESS => Ok(Key::NodeAddress { node: reader.u64_be()? }),
             RELFILE => Ok(Key::RelfileMapping {
                 node: reader.u64_be()?,
                 spc: reader.u32_be()?,
@@ -249,6 +258,8 @@ impl Key {
 pub enum KeyPrefix {
     /// The cluster catalog: every `/meta/...` key.
     Meta,
+    /// Every node's address.
+    NodeAddresses,
     /// Every relfile mapping of one node.
     RelfileMappings { node: u64 },
     /// Everything stored under one table: its rows and its indexes.
@@ -270,6 +281,7 @@ impl KeyPrefix {
     pub fn encode(&self) -> Vec<u8> {
         match *self {
             KeyPrefix::Meta => vec![META],
+            KeyPrefix::NodeAddresses => vec![META, NODE_ADDRESS],
             KeyPrefix::RelfileMappings { node } => {
                 let mut buf = vec![META, RELFILE];
                 buf.extend_from_slice(&node.to_be_bytes());
@@ -346,6 +358,7 @@ mod tests {
     fn any_key() -> impl Strategy<Value = Key> {
         prop_oneof![
             Just(Key::NextTableId),
+            any::<u64>().prop_map(|node| Key::NodeAddress { node }),
             (any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>())
                 .prop_map(|(node, spc, db, rel)| Key::RelfileMapping { node, spc, db, rel }),
             any::<u64>().prop_map(|table| Key::NextRowId { table }),
@@ -365,6 +378,7 @@ mod tests {
     fn any_prefix() -> impl Strategy<Value = KeyPrefix> {
         prop_oneof![
             Just(KeyPrefix::Meta),
+            Just(KeyPrefix::NodeAddresses),
             any::<u64>().prop_map(|node| KeyPrefix::RelfileMappings { node }),
             any::<u64>().prop_map(|table| KeyPrefix::Table { table }),
             any::<u64>().prop_map(|table| KeyPrefix::Rows { table }),
@@ -387,6 +401,7 @@ mod tests {
     fn prefixes_of(key: &Key) -> Vec<KeyPrefix> {
         match *key {
             Key::NextTableId | Key::NextRowId { .. } => vec![KeyPrefix::Meta],
+            Key::NodeAddress { .. } => vec![KeyPrefix::Meta, KeyPrefix::NodeAddresses],
             Key::RelfileMapping { node, .. } => {
                 vec![KeyPrefix::Meta, KeyPrefix::RelfileMappings { node }]
             }
@@ -407,6 +422,7 @@ mod tests {
     fn key_under(prefix: &KeyPrefix) -> Key {
         match *prefix {
             KeyPrefix::Meta => Key::NextTableId,
+            KeyPrefix::NodeAddresses => Key::NodeAddress { node: 4 },
             KeyPrefix::RelfileMappings { node } => Key::RelfileMapping {
                 node,
                 spc: 1,
@@ -428,6 +444,7 @@ mod tests {
     fn keys_and_prefixes_stay_in_step() {
         let keys = [
             Key::NextTableId,
+            Key::NodeAddress { node: 2 },
             Key::RelfileMapping {
                 node: 7,
                 spc: 1663,
@@ -461,6 +478,7 @@ mod tests {
         }
         let prefixes = [
             KeyPrefix::Meta,
+            KeyPrefix::NodeAddresses,
             KeyPrefix::RelfileMappings { node: 7 },
             KeyPrefix::Table { table: 3 },
             KeyPrefix::Rows { table: 3 },

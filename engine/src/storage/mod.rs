@@ -226,6 +226,23 @@ pub trait Engine: Send + Sync + 'static {
     /// Apply atomically; with sync=true the batch is durable (WAL fsynced)
     /// when this returns.
     fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()>;
+
+    /// For an engine that serves a replicated keyspace only while it holds
+    /// the lease of each range: whether what a layer above keeps in memory
+    /// about the data (row locks, recent writes) may be untrue because a
+    /// lease was lost (others may have written since). That layer must
+    /// start over on a fresh engine. A local engine is never stale.
+    fn stale(&self) -> bool {
+        false
+    }
+
+    /// Counts the times the engine began serving keys it did not serve
+    /// before (a node taking a range's lease over): memory of recent
+    /// writes older than the last change lacks writes made elsewhere. A
+    /// local engine stays at 0.
+    fn epoch(&self) -> u64 {
+        0
+    }
 }
 
 /// The size limits of one scan, shared by every engine's scan loop.

@@ -136,7 +136,7 @@ impl<E: Engine> Service<E> {
             return Ok(());
         }
         let spans: Vec<_> = commit.read_spans.iter().map(|s| (s.start.clone(), s.end.clone())).collect();
-        let stale = match lock(&self.recent).conflicts(read_ts, &spans) {
+        let stale = match self.recent_writes().1.conflicts(read_ts, &spans) {
             Some(stale) => stale,
             // Too old for the log: walk the stored versions instead (none
             // above a pinned snapshot has been collected).
@@ -172,7 +172,7 @@ impl<E: Engine> Service<E> {
         }
         drop(garbage);
         keys.sort_unstable();
-        lock(&self.recent).record(commit_ts, keys);
+        self.recent_writes().1.record(commit_ts, keys);
         tracing::debug!(%commit_ts, "committed");
     }
 }

@@ -1,0 +1,157 @@
+//! [`Directory`]: where every node of the cluster listens, and how a node
+//! joins.
+//!
+//! The cluster's directory is replicated: node `n`'s gRPC address is the
+//! value of [`Key::NodeAddress`] in range 1, written when the node joins.
+//! Each node keeps a copy in memory that its transport and redirects use,
+//! filled from three places: the addresses it was started with, the
+//! answer to its join, and the keys its replica of range 1 applied (read
+//! again on every tick).
+//!
+//! Joining (`lyra.join`): a node calls `Admin.Join` on any node it knows,
+//! which writes its address through range 1's leader (following
+//! redirects) and answers with the whole directory. A node that starts a
+//! cluster joins itself. Joining again (a restart) rewrites the same key.
+//! Replicas follow: every leader adds nodes of the directory as voters of
+//! its ranges until each has `lyra.replication_factor` of them
+//! ([`replicate_up`]).
+
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use lyra_engine::keys::{Key, KeyPrefix};
+use lyra_engine::storage::Engine;
+
+use super::driver::{Changed, Input, RangeInfo};
+use super::kv::LoopHandle;
+use super::peer_proto::admin_client::AdminClient;
+use super::peer_proto::{JoinRequest, NodeEntry};
+
+/// Node id → gRPC address.
+#[derive(Debug, Default)]
+pub struct Directory {
+    addresses: RwLock<BTreeMap<u64, String>>,
+}
+
+impl Directory {
+    pub fn new(known: BTreeMap<u64, String>) -> Directory {
+        Directory { addresses: RwLock::new(known) }
+    }
+
+    pub fn get(&self, node: u64) -> Option<String> {
+        self.addresses.read().unwrap_or_else(PoisonError::into_inner).get(&node).cloned()
+    }
+
+    pub fn all(&self) -> BTreeMap<u64, String> {
+        self.addresses.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn learn(&self, node: u64, address: String) {
+        let mut addresses = self.addresses.write().unwrap_or_else(PoisonError::into_inner);
+        if addresses.get(&node) != Some(&address) {
+            tracing::info!(node, address, "learned a node's address");
+            addresses.insert(node, address);
+        }
+    }
+
+    /// Learns the addresses this node's engine holds (what its replica of
+    /// range 1 applied).
+    pub fn refresh_from(&self, engine: &dyn Engine) {
+        let (start, end) = KeyPrefix::NodeAddresses.range();
+        let mut found = Vec::new();
+        let scanned = engine.scan_visit(&start, &end, 1 << 16, usize::MAX, &mut |key, value| {
+            if let (Ok(Key::NodeAddress { node }), Ok(address)) = (Key::decode(key), std::str::from_utf8(value)) {
+                found.push((node, address.to_string()));
+            }
+            true
+        });
+        if let Err(e) = scanned {
+            tracing::warn!(error = %e, "reading the node directory failed");
+        }
+        for (node, address) in found {
+            self.learn(node, address);
+        }
+    }
+
+    pub fn entries(&self) -> Vec<NodeEntry> {
+        self.all().into_iter().map(|(node, address)| NodeEntry { node, address }).collect()
+    }
+}
+
+/// Joins the cluster through `via` (addresses of nodes already in it; this
+/// node's own address when it starts the cluster), retrying until a node
+/// takes the join, following redirects to range 1's leader.
+pub async fn join(node: u64, address: String, via: Vec<String>, directory: Arc<Directory>) {
+    let mut targets = via.clone();
+    let mut attempt = 0u32;
+    loop {
+        for target in std::mem::take(&mut targets) {
+            match ask_to_join(node, &address, &target).await {
+                Ok(Joined::Done(nodes)) => {
+                    for entry in nodes {
+                        directory.learn(entry.node, entry.address);
+                    }
+                    tracing::info!(node, via = target, "joined the cluster");
+                    return;
+                }
+                Ok(Joined::Redirect(leader)) => targets.push(leader),
+                Err(why) => tracing::debug!(node, via = target, why, "join attempt failed"),
+            }
+        }
+        attempt += 1;
+        if attempt % 20 == 0 {
+            tracing::warn!(node, ?via, "still trying to join the cluster");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if targets.is_empty() {
+            targets = via.clone();
+        }
+    }
+}
+
+enum Joined {
+    Done(Vec<NodeEntry>),
+    Redirect(String),
+}
+
+async fn ask_to_join(node: u64, address: &str, target: &str) -> Result<Joined, String> {
+    let mut client = AdminClient::connect(format!("http://{target}")).await.map_err(|e| e.to_string())?;
+    let reply = client
+        .join(JoinRequest { node, address: address.to_string() })
+        .await
+        .map_err(|e| e.to_string())?
+        .into_inner();
+    match reply.not_leader {
+        Some(redirect) if !redirect.leader_addr.is_empty() => Ok(Joined::Redirect(redirect.leader_addr)),
+        Some(_) => Err("no leader of range 1 known yet".into()),
+        None => Ok(Joined::Done(reply.nodes)),
+    }
+}
+
+/// Every second: for each range this node leads with fewer voters than
+/// `factor` (capped by the number of nodes), adds one node of the
+/// directory that is not a voter yet (lowest id first).
+pub async fn replicate_up(factor: usize, directory: Arc<Directory>, inputs: mpsc::Sender<Input>) {
+    let handle = LoopHandle { directory: directory.clone(), inputs };
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Ok((ranges, _)) = handle.ask(|reply| Input::Status { reply }).await else { continue };
+        let nodes = directory.all();
+        let target = factor.min(nodes.len());
+        for range in ranges.iter().filter(|r| r.is_leader && r.voters.len() < target) {
+            let Some(&add) = nodes.keys().find(|id| !range.voters.contains(id)) else { continue };
+            add_voter(&handle, range, add).await;
+        }
+    }
+}
+
+async fn add_voter(handle: &LoopHandle, range: &RangeInfo, add: u64) {
+    let range_id = range.range;
+    let asked = handle.ask(|reply| Input::ChangeMembers { range: range_id, add: vec![add], remove: Vec::new(), reply }).await;
+    match asked {
+        Ok(Changed::Voters(voters)) => tracing::info!(range = range_id, add, ?voters, "added a replica"),
+        Ok(other) => tracing::debug!(range = range_id, add, ?other, "adding a replica did not happen"),
+        Err(e) => tracing::debug!(range = range_id, add, error = %e, "adding a replica did not happen"),
+    }
+}

@@ -1,0 +1,337 @@
+//! [`ReplicatedEngine`]: the node's [`Engine`] over its Raft ranges, so that
+//! the node's SQL service ([`crate::node::service`]) runs unchanged on
+//! replicated data.
+//!
+//! A node serves a range's keys only while it holds the range's **lease**
+//! ([`Serving`], published by the Raft loop after each turn):
+//!
+//! * **reads** go to the local engine directly — the leaseholder has
+//!   applied everything any leader acknowledged ([`super::replica::Lease`]),
+//!   and everything it acknowledged itself it applied before answering;
+//! * **writes** become one Raft command of the range, and return once this
+//!   node applied it (so the next read here sees them). A batch whose keys
+//!   lie in two ranges is refused: writes across ranges need two-phase
+//!   commit, not built yet.
+//!
+//! The service above keeps state in memory that is true only while no
+//! other node writes its keys: row locks, recent writes (SERIALIZABLE),
+//! versions to collect. So an engine is one **generation**: it remembers
+//! the leader term in which it first served each range, and once a range's
+//! lease is lost (another term, or a write refused because this node no
+//! longer leads) it turns [`stale`](Engine::stale) and refuses everything;
+//! the node starts a new service on [`ReplicatedEngine::next_generation`],
+//! and transactions open on the old one fail with a retryable error.
+//! Taking a range over within a generation bumps its [`epoch`](Engine::epoch)
+//! (the service forgets its recent writes, which lack the other node's).
+//!
+//! Every command carries the proposer's hybrid clock, and every replica
+//! that applies one moves its node's clock past it
+//! ([`super::Store::applied_clock`]): a new leaseholder's commits land
+//! above its predecessors'.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use lyra_engine::hlc::Hlc;
+use lyra_engine::keys::RangeId;
+use lyra_engine::storage::{Engine, KvPair, Step, WriteBatch, WriteOp};
+use lyra_engine::{Error, Result};
+use tokio::sync::oneshot;
+
+use super::command::{CommandOp, CommandOpKind};
+use super::driver::{Input, Proposed};
+use super::Command;
+
+/// One range as the Raft loop last published it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeServing {
+    pub range: RangeId,
+    pub start: Vec<u8>,
+    /// Empty: unbounded.
+    pub end: Vec<u8>,
+    pub term: u64,
+    pub leader: Option<u64>,
+    /// Until when this node may serve the range: its lease, once it has
+    /// applied what the lease covers. `None`: not now.
+    pub lease_until: Option<Instant>,
+}
+
+impl RangeServing {
+    fn serves_now(&self, now: Instant) -> bool {
+        self.lease_until.is_some_and(|until| now < until)
+    }
+
+    fn overlaps(&self, start: &[u8], end: &[u8]) -> bool {
+        (end.is_empty() || self.start.as_slice() < end) && (self.end.is_empty() || start < self.end.as_slice())
+    }
+}
+
+/// The ranges this node holds and which of them it may serve; written by
+/// the Raft loop, read by every request.
+#[derive(Debug, Default)]
+pub struct Serving {
+    ranges: RwLock<Vec<RangeServing>>,
+}
+
+impl Serving {
+    pub fn publish(&self, mut ranges: Vec<RangeServing>) {
+        ranges.sort_by(|a, b| a.start.cmp(&b.start));
+        *self.ranges.write().unwrap_or_else(PoisonError::into_inner) = ranges;
+    }
+
+    pub fn ranges(&self) -> Vec<RangeServing> {
+        self.ranges.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The ranges covering `[start, end)` (end empty: unbounded), in key
+    /// order, if they cover all of it.
+    fn covering(&self, start: &[u8], end: &[u8]) -> std::result::Result<Vec<RangeServing>, String> {
+        let ranges = self.ranges.read().unwrap_or_else(PoisonError::into_inner);
+        let mut covering = Vec::new();
+        let mut reached = start.to_vec();
+        for range in ranges.iter().filter(|r| r.overlaps(start, end)) {
+            if range.start.as_slice() > reached.as_slice() {
+                break;
+            }
+            reached = range.end.clone();
+            covering.push(range.clone());
+            if reached.is_empty() || (!end.is_empty() && reached.as_slice() >= end) {
+                return Ok(covering);
+            }
+        }
+        Err(format!("no range on this node holds the keys from {:?}", String::from_utf8_lossy(&reached)))
+    }
+}
+
+/// How long a request waits for this node to be able to serve a range it
+/// leads (or that has no leader yet) before it is refused: an election and
+/// a first lease take about two election timeouts.
+const WAIT_FOR_LEASE: Duration = Duration::from_secs(4);
+
+/// The node's engine over its replicated ranges (module docs).
+pub struct ReplicatedEngine {
+    node: u64,
+    local: Arc<dyn Engine>,
+    serving: Arc<Serving>,
+    inputs: mpsc::Sender<Input>,
+    hlc: Arc<Hlc>,
+    /// Range → the leader term this generation serves it in.
+    terms: Mutex<HashMap<RangeId, u64>>,
+    stale: AtomicBool,
+    epoch: AtomicU64,
+}
+
+impl ReplicatedEngine {
+    pub fn new(
+        node: u64,
+        local: Arc<dyn Engine>,
+        serving: Arc<Serving>,
+        inputs: mpsc::Sender<Input>,
+        hlc: Arc<Hlc>,
+    ) -> ReplicatedEngine {
+        ReplicatedEngine {
+            node,
+            local,
+            serving,
+            inputs,
+            hlc,
+            terms: Mutex::new(HashMap::new()),
+            stale: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh generation on the same node and ranges.
+    pub fn next_generation(&self) -> ReplicatedEngine {
+        ReplicatedEngine::new(self.node, self.local.clone(), self.serving.clone(), self.inputs.clone(), self.hlc.clone())
+    }
+
+    /// The node's clock (shared by every generation).
+    pub fn clock(&self) -> Arc<Hlc> {
+        self.hlc.clone()
+    }
+
+    /// Checks that this generation may serve `[start, end)` now (waiting a
+    /// moment for a lease this node is about to hold); the ranges it spans.
+    fn serve(&self, start: &[u8], end: &[u8]) -> Result<Vec<RangeId>> {
+        let deadline = Instant::now() + WAIT_FOR_LEASE;
+        loop {
+            if self.stale() {
+                return Err(self.moved());
+            }
+            let refusal = match self.serving.covering(start, end) {
+                Ok(ranges) => match self.adopt(&ranges) {
+                    Ok(ids) => return Ok(ids),
+                    Err(refusal) => refusal,
+                },
+                Err(why) => Refusal::Wait(why),
+            };
+            match refusal {
+                Refusal::Wait(why) if Instant::now() < deadline => {
+                    tracing::trace!(why, "waiting for a lease");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Refusal::Wait(why) | Refusal::Now(why) => return Err(Error::NotServed(why)),
+                Refusal::Moved => return Err(self.moved()),
+            }
+        }
+    }
+
+    /// Takes `ranges` into this generation if this node serves them all.
+    fn adopt(&self, ranges: &[RangeServing]) -> std::result::Result<Vec<RangeId>, Refusal> {
+        let now = Instant::now();
+        let mut terms = self.terms.lock().unwrap_or_else(PoisonError::into_inner);
+        for range in ranges {
+            if !range.serves_now(now) {
+                return Err(match range.leader {
+                    // A range this generation served, led elsewhere now:
+                    // its memory of the range is over.
+                    Some(leader) if leader != self.node && terms.contains_key(&range.range) => {
+                        self.stale.store(true, Ordering::SeqCst);
+                        Refusal::Moved
+                    }
+                    Some(leader) if leader != self.node => Refusal::Now(format!(
+                        "range {} is served by node {leader}, not by this node (node {})",
+                        range.range, self.node
+                    )),
+                    _ => Refusal::Wait(format!("range {} has no lease holder yet", range.range)),
+                });
+            }
+            match terms.get(&range.range) {
+                Some(&term) if term == range.term => {}
+                Some(_) => {
+                    self.stale.store(true, Ordering::SeqCst);
+                    return Err(Refusal::Moved);
+                }
+                None => {
+                    terms.insert(range.range, range.term);
+                    self.epoch.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        Ok(ranges.iter().map(|r| r.range).collect())
+    }
+
+    fn moved(&self) -> Error {
+        Error::NotServed("this node's lease on a range moved; its open transactions must restart".into())
+    }
+
+    /// The one range all of `batch`'s keys lie in.
+    fn range_of_batch(&self, batch: &WriteBatch) -> Result<RangeId> {
+        let mut range = None;
+        for op in batch.ops() {
+            let ids = match op {
+                WriteOp::Put { key, .. } | WriteOp::Delete { key } => self.serve(key, &successor(key))?,
+                WriteOp::DeleteRange { start, end } => self.serve(start, end)?,
+            };
+            for id in ids {
+                if range.is_some_and(|r| r != id) {
+                    return Err(Error::NotServed(
+                        "a transaction wrote rows in more than one range; writes across ranges \
+                         (two-phase commit) are not supported yet"
+                            .into(),
+                    ));
+                }
+                range = Some(id);
+            }
+        }
+        range.ok_or_else(|| Error::InvalidInput("an empty write".into()))
+    }
+}
+
+enum Refusal {
+    /// Not now, maybe in a moment.
+    Wait(String),
+    /// Not here.
+    Now(String),
+    /// This generation lost a lease.
+    Moved,
+}
+
+/// The smallest key after `key`.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+impl Engine for ReplicatedEngine {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.serve(key, &successor(key))?;
+        self.local.get(key)
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8], max_rows: usize, max_bytes: usize) -> Result<Vec<KvPair>> {
+        self.serve(start, end)?;
+        self.local.scan(start, end, max_rows, max_bytes)
+    }
+
+    fn walk(&self, start: &[u8], end: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Step) -> Result<()> {
+        self.serve(start, end)?;
+        self.local.walk(start, end, visit)
+    }
+
+    fn scan_visit_reverse(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        max_rows: usize,
+        max_bytes: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        self.serve(start, end)?;
+        self.local.scan_visit_reverse(start, end, max_rows, max_bytes, visit)
+    }
+
+    /// One Raft command; returns once applied here. Every write is durable
+    /// (the Raft log is synced), whatever `sync` asks.
+    fn write(&self, batch: &WriteBatch, _sync: bool) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let range = self.range_of_batch(batch)?;
+        let ops = batch
+            .ops()
+            .iter()
+            .map(|op| match op.clone() {
+                WriteOp::Put { key, value } => CommandOp { kind: CommandOpKind::Put as i32, key, value },
+                WriteOp::Delete { key } => CommandOp { kind: CommandOpKind::Delete as i32, key, value: Vec::new() },
+                WriteOp::DeleteRange { start, end } => {
+                    CommandOp { kind: CommandOpKind::DeleteRange as i32, key: start, value: end }
+                }
+            })
+            .collect();
+        let command = Command { id: 0, ops, split: None, clock: self.hlc.now().encode().to_vec() };
+        let (reply, answer) = oneshot::channel();
+        if self.inputs.send(Input::Propose { range: Some(range), command, reply }).is_err() {
+            return Err(Error::NotServed("the node's Raft loop has stopped".into()));
+        }
+        match answer.blocking_recv() {
+            Ok(Proposed::Applied { .. }) => Ok(()),
+            Ok(Proposed::NotLeader { .. }) => {
+                self.stale.store(true, Ordering::SeqCst);
+                Err(self.moved())
+            }
+            Ok(Proposed::Failed(why)) => Err(Error::NotServed(format!("range {range} refused the write: {why}"))),
+            Err(_) => {
+                // Nothing is known of this write: the service's memory of
+                // what it wrote cannot be trusted either.
+                self.stale.store(true, Ordering::SeqCst);
+                Err(Error::Ambiguous(format!(
+                    "the write to range {range} was not applied in time (leadership changing?); \
+                     it may or may not have taken effect"
+                )))
+            }
+        }
+    }
+
+    fn stale(&self) -> bool {
+        self.stale.load(Ordering::SeqCst)
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+}
