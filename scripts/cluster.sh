@@ -30,7 +30,7 @@ start() {
 lyra.listen_addr = '127.0.0.1:$((grpc + i - 1))'
 lyra.join = '$join'
 lyra.replication_factor = ${LYRA_REPLICATION_FACTOR:-3}
-lyra.range_max_bytes = '${LYRA_RANGE_MAX_BYTES:-64MB}'" \
+lyra.range_max_bytes = '${LYRA_RANGE_MAX_BYTES:-0}'" \
       "$LYRA_ROOT/scripts/server.sh" start "$name$i" $((pg + i - 1))
   done
   # The admin functions on every node (tables are per node until DDL

@@ -8,7 +8,7 @@
 //! | `lyra.listen_addr` | `''` | `host:port` other nodes reach this node's gRPC server at; empty: a node alone, no server |
 //! | `lyra.join` | `''` | comma-separated addresses of nodes already in the cluster; empty (with a listen address): start a new cluster |
 //! | `lyra.replication_factor` | `3` | voters per range, capped by the number of nodes |
-//! | `lyra.range_max_bytes` | `64MB` | a range larger than this splits in two |
+//! | `lyra.range_max_bytes` | `0` | a range larger than this splits in two; 0 never (the default until writes across ranges exist) |
 //!
 //! The cluster settings are read when the node starts (server start).
 
@@ -24,7 +24,10 @@ pub static NODE_ID: GucSetting<i32> = GucSetting::<i32>::new(1);
 pub static LISTEN_ADDR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static JOIN: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static REPLICATION_FACTOR: GucSetting<i32> = GucSetting::<i32>::new(3);
-pub static RANGE_MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(64 << 20);
+/// 0 by default: a split would put one transaction's rows and index
+/// entries in two ranges, and writes across ranges (two-phase commit) do
+/// not exist yet.
+pub static RANGE_MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 pub fn register() {
     GucRegistry::define_bool_guc(
@@ -90,10 +93,10 @@ fn register_cluster_settings() {
     );
     GucRegistry::define_int_guc(
         c"lyra.range_max_bytes",
-        c"A range whose data grows past this splits in two.",
-        c"Read when the node starts.",
+        c"A range whose data grows past this splits in two (0: never).",
+        c"Read when the node starts. Transactions whose writes span two ranges fail until two-phase commit exists.",
         &RANGE_MAX_BYTES,
-        4096,
+        0,
         i32::MAX,
         GucContext::Postmaster,
         GucFlags::UNIT_BYTE,

@@ -110,6 +110,11 @@ impl Serving {
 /// a first lease take about two election timeouts.
 const WAIT_FOR_LEASE: Duration = Duration::from_secs(4);
 
+/// The largest write batch one command carries (one transaction's
+/// writes): an entry must fit in one gRPC message to reach the other
+/// replicas (`server::MAX_MESSAGE`), with room for what is batched with it.
+pub const MAX_COMMAND_BYTES: usize = 256 << 20;
+
 /// The node's engine over its replicated ranges (module docs).
 pub struct ReplicatedEngine {
     node: u64,
@@ -218,6 +223,11 @@ impl ReplicatedEngine {
         Error::NotServed("this node's lease on a range moved; its open transactions must restart".into())
     }
 
+    #[cfg(test)]
+    fn covering_now(&self, key: &[u8]) -> std::result::Result<Vec<RangeServing>, String> {
+        self.serving.covering(key, &successor(key))
+    }
+
     /// The one range all of `batch`'s keys lie in.
     fn range_of_batch(&self, batch: &WriteBatch) -> Result<RangeId> {
         let mut range = None;
@@ -304,6 +314,14 @@ impl Engine for ReplicatedEngine {
             })
             .collect();
         let command = Command { id: 0, ops, split: None, clock: self.hlc.now().encode().to_vec() };
+        let bytes = prost::Message::encoded_len(&command);
+        if bytes > MAX_COMMAND_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "a transaction writing {} MB cannot be replicated (at most {} MB per commit)",
+                bytes >> 20,
+                MAX_COMMAND_BYTES >> 20
+            )));
+        }
         let (reply, answer) = oneshot::channel();
         if self.inputs.send(Input::Propose { range: Some(range), command, reply }).is_err() {
             return Err(Error::NotServed("the node's Raft loop has stopped".into()));
@@ -333,5 +351,93 @@ impl Engine for ReplicatedEngine {
 
     fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lyra_engine::storage::Memory;
+
+    fn range(range: RangeId, start: &[u8], end: &[u8], term: u64, leader: u64, leased: bool) -> RangeServing {
+        let lease_until = leased.then(|| Instant::now() + Duration::from_secs(60));
+        RangeServing { range, start: start.to_vec(), end: end.to_vec(), term, leader: Some(leader), lease_until }
+    }
+
+    fn engine(node: u64, serving: &Arc<Serving>) -> ReplicatedEngine {
+        let local: Arc<dyn Engine> = Arc::new(Memory::new());
+        let mut batch = WriteBatch::new();
+        batch.put(b"a".to_vec(), b"1".to_vec());
+        batch.put(b"p".to_vec(), b"2".to_vec());
+        local.write(&batch, false).unwrap();
+        let (inputs, _) = mpsc::channel();
+        ReplicatedEngine::new(node, local, serving.clone(), inputs, Arc::new(Hlc::system(500_000)))
+    }
+
+    #[test]
+    fn reads_are_served_only_under_a_lease_of_every_range_they_touch() {
+        let serving = Arc::new(Serving::default());
+        serving.publish(vec![range(2, b"m", b"\xff", 7, 2, false), range(1, b"\x02", b"m", 7, 1, true)]);
+        let engine = engine(1, &serving);
+        assert_eq!(engine.get(b"a").unwrap(), Some(b"1".to_vec()));
+        // Range 2 is node 2's: refused at once, naming it.
+        let started = Instant::now();
+        match engine.get(b"p") {
+            Err(Error::NotServed(why)) => assert!(why.contains("served by node 2"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "no wait for a lease held elsewhere");
+        assert!(matches!(engine.scan(b"a", b"z", 10, 1 << 20), Err(Error::NotServed(_))));
+        assert!(!engine.stale(), "a range never served here is not a lost lease");
+        // No range holds the keys past 0xff.
+        assert!(matches!(engine.covering_now(b"\xff\x01"), Err(_)));
+    }
+
+    #[test]
+    fn a_lease_lost_and_regained_ends_the_generation() {
+        let serving = Arc::new(Serving::default());
+        serving.publish(vec![range(1, b"\x02", b"\xff", 7, 1, true)]);
+        let first = engine(1, &serving);
+        first.get(b"a").unwrap();
+        let epoch = first.epoch();
+        assert!(epoch > 0, "taking a range over moves the epoch");
+        first.get(b"p").unwrap();
+        assert_eq!(first.epoch(), epoch, "the same range in the same term: no new epoch");
+        // Node 2 led the range in term 8; this node leads again in term 9.
+        serving.publish(vec![range(1, b"\x02", b"\xff", 9, 1, true)]);
+        assert!(matches!(first.get(b"a"), Err(Error::NotServed(_))));
+        assert!(first.stale());
+        let mut batch = WriteBatch::new();
+        batch.put(b"b".to_vec(), b"3".to_vec());
+        assert!(matches!(first.write(&batch, true), Err(Error::NotServed(_))), "a stale generation writes nothing");
+        let next = first.next_generation();
+        assert!(!next.stale());
+        assert_eq!(next.get(b"a").unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[test]
+    fn a_range_led_elsewhere_after_serving_it_here_makes_the_generation_stale() {
+        let serving = Arc::new(Serving::default());
+        serving.publish(vec![range(1, b"\x02", b"\xff", 7, 1, true)]);
+        let engine = engine(1, &serving);
+        engine.get(b"a").unwrap();
+        serving.publish(vec![range(1, b"\x02", b"\xff", 8, 3, false)]);
+        assert!(matches!(engine.get(b"a"), Err(Error::NotServed(_))));
+        assert!(engine.stale());
+    }
+
+    #[test]
+    fn a_batch_across_ranges_is_refused() {
+        let serving = Arc::new(Serving::default());
+        serving.publish(vec![range(1, b"\x02", b"m", 7, 1, true), range(2, b"m", b"\xff", 7, 1, true)]);
+        let engine = engine(1, &serving);
+        let mut batch = WriteBatch::new();
+        batch.put(b"a".to_vec(), b"x".to_vec());
+        batch.put(b"p".to_vec(), b"y".to_vec());
+        match engine.write(&batch, true) {
+            Err(Error::NotServed(why)) => assert!(why.contains("more than one range"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(engine.get(b"a").unwrap(), Some(b"1".to_vec()), "nothing written");
     }
 }

@@ -33,7 +33,7 @@ use super::transport::{Faults, PeerService, Transport};
 use super::{RaftConfig, Store};
 
 /// The largest gRPC message a node takes: a snapshot of a whole range.
-const MAX_MESSAGE: usize = 256 << 20;
+const MAX_MESSAGE: usize = 1 << 30;
 
 #[derive(Debug, Clone)]
 pub struct RaftNodeConfig {

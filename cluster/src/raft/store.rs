@@ -284,6 +284,7 @@ impl Store {
         // scan keeps a few dozen keys, not every key of the range), never
         // the range's first key (it would keep nothing).
         let (start, end) = replica.span();
+        let range_start = start.to_vec();
         let every = (max / 64).max(1);
         let (mut size, mut next_sample) = (0u64, every);
         let mut samples: Vec<(Vec<u8>, u64)> = Vec::new();
@@ -302,9 +303,15 @@ impl Store {
         if size <= max {
             return Ok(());
         }
-        // The first sample past half the bytes.
-        let Some(key) = samples.into_iter().find(|(_, upto)| *upto * 2 >= size).map(|(key, _)| key) else {
-            return Ok(()); // one key: nothing to split
+        // The first sample past half the bytes, moved back to the start of
+        // its row: every version of a row stays in one range.
+        let Some(key) = samples
+            .into_iter()
+            .find(|(_, upto)| *upto * 2 >= size)
+            .map(|(key, _)| row_boundary(key))
+            .filter(|key| *key > range_start)
+        else {
+            return Ok(()); // one key (or one row): nothing to split
         };
         let new_range = loop {
             let id: u64 = rand::Rng::gen(&mut self.rng);
@@ -589,6 +596,15 @@ impl Store {
             let why = "no read point in time (no leader?)".to_string();
             self.pending_events.push(Event::ReadFailed { range: read.range, context, why });
         }
+    }
+}
+
+/// The first key of the row (MVCC user key) `key` is a record of; other
+/// keys as they are.
+fn row_boundary(key: Vec<u8>) -> Vec<u8> {
+    match lyra_engine::mvcc::keys::MvccKey::decode(&key) {
+        Ok(record) => lyra_engine::mvcc::keys::key_records(record.user_key()).0,
+        Err(_) => key,
     }
 }
 
