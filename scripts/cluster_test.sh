@@ -11,6 +11,11 @@
 #   5. the lease moves back to node 1: every acknowledged row is there
 #   6. the lease moves away and back under an open transaction: that
 #      transaction fails with 40001, the next one works
+#   7. range 1 splits where the table data begins; SQL goes on over both
+#      ranges, and every node holds both
+#   8. a replica removed and added back (lyra.remove_replica/add_replica)
+#   9. node 3 decommissioned: its replicas go, the ranges keep two voters,
+#      and SQL goes on
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 NAME=ctest PG=5455 GRPC=7455
 CLUSTER="$LYRA_ROOT/scripts/cluster.sh"
@@ -108,4 +113,34 @@ SQL
 grep -q "40001: .*lease on a range moved" <<<"$out" || fail "an open transaction survived a lease move: $out"
 [ "$(tail -1 <<<"$out")" = $((1001 + acked)) ] || fail "after the move: $out"
 echo "ok 6: a transaction open across a lease move fails (40001); the next one reads $((1001 + acked)) rows"
+rows=$((1002 + acked))
+
+# 7. a split where the MVCC keyspace ('v') begins: rows on one side, the
+#    catalog on the other
+new=$(q 1 "SELECT lyra.split_range(1, '\\x76')")
+[ "$(q 1 "SELECT count(*) FROM lyra.ranges()")" = 2 ] || fail "no split: $(q 1 "SELECT * FROM lyra.ranges()")"
+q 1 "INSERT INTO acc VALUES (-1, -1)" >/dev/null
+[ "$(q 1 "SELECT count(*) FROM acc")" = $rows ] || fail "rows after the split: $(q 1 "SELECT count(*) FROM acc")"
+for i in 2 3; do
+  wait_for "[ \"\$(q $i 'SELECT count(*) FROM lyra.ranges()')\" = 2 ]" 10 || fail "node $i does not hold both ranges"
+done
+echo "ok 7: range 1 split at 'v' into range $new; SQL goes on over both ($rows rows), every node holds both"
+
+# 8. a replica removed and added back
+q 1 "SELECT lyra.remove_replica($new, 3)" >/dev/null
+[ "$(q 1 "SELECT voters::text FROM lyra.ranges() WHERE range_id = $new")" = "{1,2}" ] || fail "node 3 not removed"
+wait_for "[ \"\$(q 3 'SELECT count(*) FROM lyra.ranges()')\" = 1 ]" 10 || fail "node 3 kept its removed replica"
+q 1 "SELECT lyra.add_replica($new, 3)" >/dev/null
+[ "$(q 1 "SELECT voters::text FROM lyra.ranges() WHERE range_id = $new")" = "{1,2,3}" ] || fail "node 3 not added back"
+echo "ok 8: node 3's replica of range $new removed and added back"
+
+# 9. node 3 decommissioned
+q 2 "SELECT lyra.decommission_node(3)" >/dev/null
+wait_for "[ \"\$(q 1 \"SELECT count(*) FROM lyra.ranges() WHERE voters::text = '{1,2}'\")\" = 2 ]" 20 \
+  || fail "replicas stay on node 3: $(q 1 "SELECT * FROM lyra.ranges()")"
+wait_for "[ \"\$(q 3 'SELECT count(*) FROM lyra.ranges()')\" = 0 ]" 10 || fail "node 3 kept replicas"
+[ "$(q 1 "SELECT decommissioned FROM lyra.nodes() WHERE node_id = 3")" = t ] || fail "node 3 not marked"
+q 1 "INSERT INTO acc VALUES (-2, -2)" >/dev/null
+[ "$(q 1 "SELECT count(*) FROM acc")" = $((rows + 1)) ] || fail "rows after the decommission"
+echo "ok 9: node 3 decommissioned: both ranges on nodes 1 and 2, node 3 holds none, SQL goes on"
 log "cluster test passed"

@@ -347,7 +347,7 @@ CREATE OPERATOR CLASS cidr_ops FOR TYPE inet USING lyra_index FAMILY network_ops
 -- upgrade 0.2.0--0.3.0 begin
 -- lyra 0.2.0 -> 0.3.0: admin functions (pg_ext/src/admin.rs).
 -- scripts/setup.sh installs this section as lyra--0.2.0--0.3.0.sql.
-CREATE FUNCTION nodes() RETURNS TABLE (node_id bigint, address text, is_local boolean)
+CREATE FUNCTION nodes() RETURNS TABLE (node_id bigint, address text, is_local boolean, decommissioned boolean)
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_nodes_wrapper';
 COMMENT ON FUNCTION nodes() IS 'The nodes of this node''s Lyra cluster.';
 CREATE FUNCTION ranges() RETURNS TABLE (
@@ -359,4 +359,20 @@ CREATE FUNCTION transfer_lease(range_id bigint, node_id bigint) RETURNS void
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_transfer_lease_wrapper';
 COMMENT ON FUNCTION transfer_lease(bigint, bigint) IS
     'Moves a range''s lease to another of its voters (superuser or lyra_admin).';
+CREATE FUNCTION add_replica(range_id bigint, node_id bigint) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_add_replica_wrapper';
+COMMENT ON FUNCTION add_replica(bigint, bigint) IS
+    'Adds a node as a voter of a range (superuser or lyra_admin).';
+CREATE FUNCTION remove_replica(range_id bigint, node_id bigint) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_remove_replica_wrapper';
+COMMENT ON FUNCTION remove_replica(bigint, bigint) IS
+    'Removes a node from a range''s voters (superuser or lyra_admin).';
+CREATE FUNCTION split_range(range_id bigint, key bytea) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_split_range_wrapper';
+COMMENT ON FUNCTION split_range(bigint, bytea) IS
+    'Splits a range at a key; returns the new range (superuser or lyra_admin).';
+CREATE FUNCTION decommission_node(node_id bigint) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_decommission_node_wrapper';
+COMMENT ON FUNCTION decommission_node(bigint) IS
+    'Moves every replica off a node, which takes no new ones (superuser or lyra_admin).';
 -- upgrade 0.2.0--0.3.0 end

@@ -299,6 +299,21 @@ impl NodeClient {
         self.done(request::Kind::TransferLease(protocol::TransferLease { range, to }), w)
     }
 
+    /// Adds and removes voters of `range`.
+    pub fn change_replicas(&mut self, range: u64, add: Vec<u64>, remove: Vec<u64>, w: &mut dyn FnMut()) -> Result<()> {
+        self.done(request::Kind::ChangeReplicas(protocol::ChangeReplicas { range, add, remove }), w)
+    }
+
+    /// Splits `range` at `key`; the new range's id.
+    pub fn split_range(&mut self, range: u64, key: Vec<u8>, w: &mut dyn FnMut()) -> Result<u64> {
+        self.id(request::Kind::SplitRange(protocol::SplitRange { range, key }), w)
+    }
+
+    /// Decommissions `node`.
+    pub fn decommission(&mut self, node: u64, w: &mut dyn FnMut()) -> Result<()> {
+        self.done(request::Kind::Decommission(protocol::Decommission { node }), w)
+    }
+
     pub fn discard_staged(&mut self, w: &mut dyn FnMut()) -> Result<()> {
         self.done(request::Kind::DiscardStaged(protocol::DiscardStaged {}), w)
     }

@@ -37,7 +37,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16")]
     pub kind: Option<request::Kind>,
 }
 
@@ -70,6 +70,12 @@ pub mod request {
         ClusterStatus(super::ClusterStatus),
         #[prost(message, tag = "13")]
         TransferLease(super::TransferLease),
+        #[prost(message, tag = "14")]
+        ChangeReplicas(super::ChangeReplicas),
+        #[prost(message, tag = "15")]
+        SplitRange(super::SplitRange),
+        #[prost(message, tag = "16")]
+        Decommission(super::Decommission),
     }
 }
 
@@ -119,6 +125,35 @@ pub struct TransferLease {
     pub to: u64,
 }
 
+/// Adds and removes voters of `range`; answered `Done` once its leader
+/// applied the change.
+#[derive(Clone, PartialEq, Message)]
+pub struct ChangeReplicas {
+    #[prost(uint64, tag = "1")]
+    pub range: u64,
+    #[prost(uint64, repeated, tag = "2")]
+    pub add: Vec<u64>,
+    #[prost(uint64, repeated, tag = "3")]
+    pub remove: Vec<u64>,
+}
+
+/// Splits `range` at `key`; answered with the new range's `Id`.
+#[derive(Clone, PartialEq, Message)]
+pub struct SplitRange {
+    #[prost(uint64, tag = "1")]
+    pub range: u64,
+    #[prost(bytes = "vec", tag = "2")]
+    pub key: Vec<u8>,
+}
+
+/// Decommissions `node`: answered `Done` once recorded; its replicas move
+/// away after.
+#[derive(Clone, PartialEq, Message)]
+pub struct Decommission {
+    #[prost(uint64, tag = "1")]
+    pub node: u64,
+}
+
 #[derive(Clone, PartialEq, Message)]
 pub struct ClusterInfo {
     #[prost(uint64, tag = "1")]
@@ -136,6 +171,8 @@ pub struct NodeInfo {
     /// Empty: a node alone, without a gRPC address.
     #[prost(string, tag = "2")]
     pub address: String,
+    #[prost(bool, tag = "3")]
+    pub decommissioned: bool,
 }
 
 /// This node's replica of a range.

@@ -8,19 +8,28 @@
 //! | `lyra.nodes()` | anyone | node id, gRPC address (empty: a node alone), whether it is this node |
 //! | `lyra.ranges()` | anyone | this node's replicas: range id, span, voters, leader, lease here, term, applied and commit index |
 //! | `lyra.transfer_lease(range, node)` | superuser or `lyra_admin` | returns once this node sees `node` lead the range |
+//! | `lyra.add_replica(range, node)`, `lyra.remove_replica(range, node)` | superuser or `lyra_admin` | return once the range's leader applied the change (a leader being removed hands leadership over first) |
+//! | `lyra.split_range(range, key)` | superuser or `lyra_admin` | the new range's id, once the split applied here |
+//! | `lyra.decommission_node(node)` | superuser or `lyra_admin` | returns once recorded; the node's replicas then move to other nodes |
 
 use pgrx::prelude::*;
 
 use crate::error::raise;
 use crate::node_link::with_node;
 
-type NodeRow = (i64, String, bool);
+type NodeRow = (i64, String, bool, bool);
 
 #[pg_extern(sql = false)]
-fn lyra_nodes() -> TableIterator<'static, (name!(node_id, i64), name!(address, String), name!(is_local, bool))> {
+fn lyra_nodes() -> TableIterator<
+    'static,
+    (name!(node_id, i64), name!(address, String), name!(is_local, bool), name!(decommissioned, bool)),
+> {
     let info = with_node(|client, w| client.cluster_status(w));
-    let rows: Vec<NodeRow> =
-        info.nodes.into_iter().map(|n| (n.node_id as i64, n.address, n.node_id == info.node_id)).collect();
+    let rows: Vec<NodeRow> = info
+        .nodes
+        .into_iter()
+        .map(|n| (n.node_id as i64, n.address, n.node_id == info.node_id, n.decommissioned))
+        .collect();
     TableIterator::new(rows)
 }
 
@@ -64,10 +73,43 @@ fn lyra_ranges() -> TableIterator<
 #[pg_extern(sql = false)]
 fn lyra_transfer_lease(range_id: i64, node_id: i64) {
     require_admin("lyra.transfer_lease");
+    let (range, node) = ids(range_id, node_id);
+    with_node(|client, w| client.transfer_lease(range, node, w));
+}
+
+#[pg_extern(sql = false)]
+fn lyra_add_replica(range_id: i64, node_id: i64) {
+    require_admin("lyra.add_replica");
+    let (range, node) = ids(range_id, node_id);
+    with_node(|client, w| client.change_replicas(range, vec![node], Vec::new(), w));
+}
+
+#[pg_extern(sql = false)]
+fn lyra_remove_replica(range_id: i64, node_id: i64) {
+    require_admin("lyra.remove_replica");
+    let (range, node) = ids(range_id, node_id);
+    with_node(|client, w| client.change_replicas(range, Vec::new(), vec![node], w));
+}
+
+#[pg_extern(sql = false)]
+fn lyra_split_range(range_id: i64, key: &[u8]) -> i64 {
+    require_admin("lyra.split_range");
+    let (range, _) = ids(range_id, 1);
+    with_node(|client, w| client.split_range(range, key.to_vec(), w)) as i64
+}
+
+#[pg_extern(sql = false)]
+fn lyra_decommission_node(node_id: i64) {
+    require_admin("lyra.decommission_node");
+    let (_, node) = ids(1, node_id);
+    with_node(|client, w| client.decommission(node, w));
+}
+
+fn ids(range_id: i64, node_id: i64) -> (u64, u64) {
     if range_id <= 0 || node_id <= 0 {
         raise(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "range and node ids are positive");
     }
-    with_node(|client, w| client.transfer_lease(range_id as u64, node_id as u64, w));
+    (range_id as u64, node_id as u64)
 }
 
 /// Refuses callers that are neither superusers nor members of `lyra_admin`.

@@ -32,7 +32,8 @@ use tokio::time::Instant;
 use super::service::{Connection, LockAttempt, Service};
 use super::NodeError;
 use crate::protocol::{
-    encode_frame, frame_len, request, response, ClusterInfo, Done, ErrorCode, ErrorReply, LockRow, Request, Response,
+    encode_frame, frame_len, request, response, ClusterInfo, Done, ErrorCode, ErrorReply, Id, LockRow, Request,
+    Response,
 };
 
 /// A parked lock request tries again at least this often.
@@ -58,6 +59,9 @@ pub async fn bind(path: &Path) -> Result<UnixListener, NodeError> {
 pub trait NodeAdmin: Send + Sync {
     fn cluster(&self) -> Result<ClusterInfo, String>;
     fn transfer_lease(&self, range: u64, to: u64) -> Result<(), String>;
+    fn change_replicas(&self, range: u64, add: Vec<u64>, remove: Vec<u64>) -> Result<(), String>;
+    fn split_range(&self, range: u64, key: Vec<u8>) -> Result<u64, String>;
+    fn decommission(&self, node: u64) -> Result<(), String>;
 }
 
 /// The node's service, one generation at a time: a generation lives
@@ -92,6 +96,11 @@ impl<E: Engine> Services<E> {
         let answer = tokio::task::block_in_place(|| match kind {
             request::Kind::ClusterStatus(_) => admin.cluster().map(response::Kind::Cluster),
             request::Kind::TransferLease(t) => admin.transfer_lease(t.range, t.to).map(|()| response::Kind::Done(Done {})),
+            request::Kind::ChangeReplicas(c) => {
+                admin.change_replicas(c.range, c.add.clone(), c.remove.clone()).map(|()| response::Kind::Done(Done {}))
+            }
+            request::Kind::SplitRange(s) => admin.split_range(s.range, s.key.clone()).map(|id| response::Kind::Id(Id { id })),
+            request::Kind::Decommission(d) => admin.decommission(d.node).map(|()| response::Kind::Done(Done {})),
             _ => Err("not a cluster request".into()),
         });
         match answer {
@@ -184,7 +193,13 @@ async fn serve_requests<E: Engine>(
         }
         let service = &**service;
         let response = match request.kind {
-            Some(ref kind @ (request::Kind::ClusterStatus(_) | request::Kind::TransferLease(_))) => services.admin(kind),
+            Some(
+                ref kind @ (request::Kind::ClusterStatus(_)
+                | request::Kind::TransferLease(_)
+                | request::Kind::ChangeReplicas(_)
+                | request::Kind::SplitRange(_)
+                | request::Kind::Decommission(_)),
+            ) => services.admin(kind),
             Some(request::Kind::LockRow(lock)) => match wait_for_lock(&stream, service, conn, &lock, &mut stop).await? {
                 Some(response) => response,
                 None => return Ok(()),

@@ -303,7 +303,11 @@ impl<E: Engine> Service<E> {
                 self.disconnect(conn);
                 Ok(done())
             }
-            request::Kind::ClusterStatus(_) | request::Kind::TransferLease(_) => {
+            request::Kind::ClusterStatus(_)
+            | request::Kind::TransferLease(_)
+            | request::Kind::ChangeReplicas(_)
+            | request::Kind::SplitRange(_)
+            | request::Kind::Decommission(_) => {
                 Err(Failure(ErrorCode::InvalidInput, "cluster requests are for the node, not its storage service".into()))
             }
             request::Kind::LockRow(lock) => {

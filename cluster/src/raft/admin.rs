@@ -8,12 +8,13 @@ use lyra_engine::keys::Key;
 use tonic::{Request, Response, Status};
 
 use super::directory::Directory;
-use super::driver::{Changed, Input, Proposed};
+use super::driver::{Changed, Input, Proposed, Split};
 use super::kv::LoopHandle;
 use super::peer_proto::admin_server::Admin;
 use super::peer_proto::{
-    ChangeMembersRequest, ChangeMembersResponse, IsolateRequest, IsolateResponse, JoinRequest, JoinResponse,
-    TransferLeaderRequest, TransferLeaderResponse,
+    ChangeMembersRequest, ChangeMembersResponse, DecommissionRequest, DecommissionResponse, IsolateRequest,
+    IsolateResponse, JoinRequest, JoinResponse, SplitRangeRequest, SplitRangeResponse, TransferLeaderRequest,
+    TransferLeaderResponse,
 };
 use super::Command;
 use super::transport::Faults;
@@ -58,6 +59,9 @@ impl Admin for AdminService {
         if node == 0 || address.is_empty() {
             return Err(Status::invalid_argument("a joining node needs an id above 0 and an address"));
         }
+        if self.handle.directory.is_decommissioned(node) {
+            return Err(Status::failed_precondition(format!("node {node} was decommissioned; give it another id")));
+        }
         let command = Command::new(0).put(Key::NodeAddress { node }.encode(), address.clone().into_bytes());
         match self.handle.ask(|reply| Input::Propose { range: None, command, reply }).await? {
             Proposed::Applied { .. } => {
@@ -66,6 +70,29 @@ impl Admin for AdminService {
             }
             Proposed::NotLeader { leader } => {
                 Ok(Response::new(JoinResponse { nodes: Vec::new(), not_leader: Some(self.handle.not_leader(leader)) }))
+            }
+            Proposed::Failed(why) => Err(Status::unavailable(why)),
+        }
+    }
+
+    async fn split_range(&self, request: Request<SplitRangeRequest>) -> Result<Response<SplitRangeResponse>, Status> {
+        let SplitRangeRequest { range, key } = request.into_inner();
+        match self.handle.ask(|reply| Input::Split { range, key, reply }).await? {
+            Split::Done { new_range } => Ok(Response::new(SplitRangeResponse { new_range, not_leader: None })),
+            Split::NotLeader { leader } => {
+                Ok(Response::new(SplitRangeResponse { new_range: 0, not_leader: Some(self.handle.not_leader(leader)) }))
+            }
+            Split::Failed(why) => Err(Status::failed_precondition(why)),
+        }
+    }
+
+    async fn decommission(&self, request: Request<DecommissionRequest>) -> Result<Response<DecommissionResponse>, Status> {
+        let node = request.into_inner().node;
+        let command = Command::new(0).put(Key::NodeDecommissioned { node }.encode(), Vec::new());
+        match self.handle.ask(|reply| Input::Propose { range: None, command, reply }).await? {
+            Proposed::Applied { .. } => Ok(Response::new(DecommissionResponse { not_leader: None })),
+            Proposed::NotLeader { leader } => {
+                Ok(Response::new(DecommissionResponse { not_leader: Some(self.handle.not_leader(leader)) }))
             }
             Proposed::Failed(why) => Err(Status::unavailable(why)),
         }

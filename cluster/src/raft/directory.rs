@@ -13,10 +13,10 @@
 //! redirects) and answers with the whole directory. A node that starts a
 //! cluster joins itself. Joining again (a restart) rewrites the same key.
 //! Replicas follow: every leader adds nodes of the directory as voters of
-//! its ranges until each has `lyra.replication_factor` of them
-//! ([`replicate_up`]).
+//! its ranges until each has `lyra.replication_factor` of them, and moves
+//! replicas off decommissioned nodes ([`place_replicas`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{mpsc, Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -28,15 +28,26 @@ use super::kv::LoopHandle;
 use super::peer_proto::admin_client::AdminClient;
 use super::peer_proto::{JoinRequest, NodeEntry};
 
-/// Node id → gRPC address.
+/// Node id → gRPC address, and the nodes decommissioned.
 #[derive(Debug, Default)]
 pub struct Directory {
     addresses: RwLock<BTreeMap<u64, String>>,
+    decommissioned: RwLock<BTreeSet<u64>>,
 }
 
 impl Directory {
     pub fn new(known: BTreeMap<u64, String>) -> Directory {
-        Directory { addresses: RwLock::new(known) }
+        Directory { addresses: RwLock::new(known), decommissioned: RwLock::default() }
+    }
+
+    pub fn is_decommissioned(&self, node: u64) -> bool {
+        self.decommissioned.read().unwrap_or_else(PoisonError::into_inner).contains(&node)
+    }
+
+    /// The nodes that may hold replicas: every known node not decommissioned.
+    pub fn active(&self) -> Vec<u64> {
+        let gone = self.decommissioned.read().unwrap_or_else(PoisonError::into_inner).clone();
+        self.all().into_keys().filter(|node| !gone.contains(node)).collect()
     }
 
     pub fn get(&self, node: u64) -> Option<String> {
@@ -55,9 +66,23 @@ impl Directory {
         }
     }
 
-    /// Learns the addresses this node's engine holds (what its replica of
-    /// range 1 applied).
+    /// Learns the addresses and decommissions this node's engine holds
+    /// (what its replica of range 1 applied).
     pub fn refresh_from(&self, engine: &dyn Engine) {
+        let (start, end) = KeyPrefix::DecommissionedNodes.range();
+        let mut gone = Vec::new();
+        let scanned = engine.scan_visit(&start, &end, 1 << 16, usize::MAX, &mut |key, _| {
+            if let Ok(Key::NodeDecommissioned { node }) = Key::decode(key) {
+                gone.push(node);
+            }
+            true
+        });
+        if let Err(e) = scanned {
+            tracing::warn!(error = %e, "reading the decommissioned nodes failed");
+        }
+        if !gone.is_empty() {
+            self.decommissioned.write().unwrap_or_else(PoisonError::into_inner).extend(gone);
+        }
         let (start, end) = KeyPrefix::NodeAddresses.range();
         let mut found = Vec::new();
         let scanned = engine.scan_visit(&start, &end, 1 << 16, usize::MAX, &mut |key, value| {
@@ -129,29 +154,45 @@ async fn ask_to_join(node: u64, address: &str, target: &str) -> Result<Joined, S
     }
 }
 
-/// Every second: for each range this node leads with fewer voters than
-/// `factor` (capped by the number of nodes), adds one node of the
-/// directory that is not a voter yet (lowest id first).
-pub async fn replicate_up(factor: usize, directory: Arc<Directory>, inputs: mpsc::Sender<Input>) {
+/// Every second, one step for each range this node leads: with fewer
+/// voters on active nodes than `factor` (capped by the number of active
+/// nodes), add an active node that is not a voter yet (lowest id first);
+/// otherwise, with a voter on a decommissioned node, remove it — or, if
+/// that voter is this node, hand leadership to another voter first.
+pub async fn place_replicas(node: u64, factor: usize, directory: Arc<Directory>, inputs: mpsc::Sender<Input>) {
     let handle = LoopHandle { directory: directory.clone(), inputs };
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Ok((ranges, _)) = handle.ask(|reply| Input::Status { reply }).await else { continue };
-        let nodes = directory.all();
-        let target = factor.min(nodes.len());
-        for range in ranges.iter().filter(|r| r.is_leader && r.voters.len() < target) {
-            let Some(&add) = nodes.keys().find(|id| !range.voters.contains(id)) else { continue };
-            add_voter(&handle, range, add).await;
+        let active = directory.active();
+        let target = factor.min(active.len()).max(1);
+        for range in ranges.iter().filter(|r| r.is_leader) {
+            let (leaving, staying): (Vec<u64>, Vec<u64>) =
+                range.voters.iter().partition(|&&voter| directory.is_decommissioned(voter));
+            let spare = active.iter().copied().find(|id| !range.voters.contains(id));
+            match (spare, leaving.first()) {
+                (Some(add), _) if staying.len() < target => change(&handle, range, vec![add], Vec::new()).await,
+                (_, Some(&gone)) if gone == node => {
+                    if let Some(&to) = staying.first() {
+                        let range_id = range.range;
+                        let _ = handle.ask(|reply| Input::TransferLeader { range: range_id, to, reply }).await;
+                    }
+                }
+                (_, Some(&gone)) => change(&handle, range, Vec::new(), vec![gone]).await,
+                _ => {}
+            }
         }
     }
 }
 
-async fn add_voter(handle: &LoopHandle, range: &RangeInfo, add: u64) {
+async fn change(handle: &LoopHandle, range: &RangeInfo, add: Vec<u64>, remove: Vec<u64>) {
     let range_id = range.range;
-    let asked = handle.ask(|reply| Input::ChangeMembers { range: range_id, add: vec![add], remove: Vec::new(), reply }).await;
+    let asked = handle
+        .ask(|reply| Input::ChangeMembers { range: range_id, add: add.clone(), remove: remove.clone(), reply })
+        .await;
     match asked {
-        Ok(Changed::Voters(voters)) => tracing::info!(range = range_id, add, ?voters, "added a replica"),
-        Ok(other) => tracing::debug!(range = range_id, add, ?other, "adding a replica did not happen"),
-        Err(e) => tracing::debug!(range = range_id, add, error = %e, "adding a replica did not happen"),
+        Ok(Changed::Voters(voters)) => tracing::info!(range = range_id, ?add, ?remove, ?voters, "moved replicas"),
+        Ok(other) => tracing::debug!(range = range_id, ?add, ?remove, ?other, "moving replicas did not happen"),
+        Err(e) => tracing::debug!(range = range_id, ?add, ?remove, error = %e, "moving replicas did not happen"),
     }
 }

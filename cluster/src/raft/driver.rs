@@ -64,6 +64,15 @@ pub enum Changed {
     Failed(String),
 }
 
+/// What a split came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Split {
+    /// Applied: the new range holds the keys from the split key on.
+    Done { new_range: RangeId },
+    NotLeader { leader: Option<u64> },
+    Failed(String),
+}
+
 /// A linearizable read's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadValue {
@@ -99,6 +108,9 @@ pub enum Input {
     /// the leader applied a configuration without the joint part.
     ChangeMembers { range: RangeId, add: Vec<u64>, remove: Vec<u64>, reply: oneshot::Sender<Changed> },
     TransferLeader { range: RangeId, to: u64, reply: oneshot::Sender<Result<(), Option<u64>>> },
+    /// Splits a range at `key` (on its leader); answered with the new
+    /// range once applied here.
+    Split { range: RangeId, key: Vec<u8>, reply: oneshot::Sender<Split> },
     /// The transport's word on a snapshot it carried (or failed to).
     Snapshot { range: RangeId, to: u64, delivered: bool },
     Stop,
@@ -157,6 +169,7 @@ impl RaftLoop {
             reads: HashMap::new(),
             snapshots_applied: HashMap::new(),
             changes: Vec::new(),
+            splits: HashMap::new(),
             next_id: node << 40,
         };
         let thread = std::thread::Builder::new()
@@ -219,6 +232,8 @@ struct LoopState<O: Outbox> {
     reads: HashMap<u64, oneshot::Sender<Result<ReadValue, String>>>,
     snapshots_applied: HashMap<RangeId, u64>,
     changes: Vec<PendingChange>,
+    /// Splits asked for, by command id: the new range, the deadline, the caller.
+    splits: HashMap<u64, (RangeId, Instant, oneshot::Sender<Split>)>,
     /// Ids of proposals and reads: the node's id in the top bits, so ids
     /// never collide with another node's commands applied here.
     next_id: u64,
@@ -413,6 +428,20 @@ impl<O: Outbox> LoopState<O> {
                 };
                 let _ = reply.send(answer);
             }
+            Input::Split { range, key, reply } => {
+                let id = self.id();
+                match self.store.propose_split(range, key, id) {
+                    Ok(new_range) => {
+                        self.splits.insert(id, (new_range, Instant::now() + PATIENCE, reply));
+                    }
+                    Err(ProposeError::NotLeader { leader, .. }) => {
+                        let _ = reply.send(Split::NotLeader { leader });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Split::Failed(e.to_string()));
+                    }
+                }
+            }
             Input::Snapshot { range, to, delivered } => self.store.report_snapshot(range, to, delivered),
             Input::Stop => {}
         }
@@ -455,6 +484,13 @@ impl<O: Outbox> LoopState<O> {
 
     fn answer(&mut self, event: Event) {
         match event {
+            Event::Applied { id, outcome, .. } if self.splits.contains_key(&id) => {
+                let (new_range, _, reply) = self.splits.remove(&id).expect("checked above");
+                let _ = reply.send(match outcome {
+                    Ok(()) => Split::Done { new_range },
+                    Err(why) => Split::Failed(why),
+                });
+            }
             Event::Applied { id, index, outcome, .. } => {
                 if let Some((_, reply)) = self.proposals.remove(&id) {
                     let _ = reply.send(match outcome {
@@ -493,6 +529,7 @@ impl<O: Outbox> LoopState<O> {
     fn expire(&mut self) {
         let now = Instant::now();
         self.proposals.retain(|_, (deadline, _)| *deadline > now);
+        self.splits.retain(|_, (_, deadline, _)| *deadline > now);
         for change in std::mem::take(&mut self.changes) {
             if change.deadline <= now {
                 let _ = change.reply.send(Changed::Failed("not applied in time (another change pending?); retry".into()));

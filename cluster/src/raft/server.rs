@@ -15,12 +15,14 @@ use lyra_engine::storage::{Engine, RocksDb};
 use tokio::sync::watch;
 
 use super::directory::{self, Directory};
-use super::driver::RangeInfo;
+use super::command::Command;
+use super::driver::{Changed, Proposed, RangeInfo, Split as DriverSplit};
 use super::kv::LoopHandle;
 use super::peer_proto::admin_client::AdminClient;
-use super::peer_proto::TransferLeaderRequest;
+use super::peer_proto::{ChangeMembersRequest, DecommissionRequest, SplitRangeRequest, TransferLeaderRequest};
 use crate::node::server::NodeAdmin;
 use crate::protocol::{ClusterInfo, NodeInfo, ReplicaInfo};
+use lyra_engine::keys::Key;
 use std::time::Instant;
 use super::driver::{self, Input, LoopHooks, RaftLoop};
 use super::replicated::{ReplicatedEngine, Serving};
@@ -135,7 +137,7 @@ impl RaftNode {
             runtime.spawn(directory::join(config.node, listen.to_string(), via, directory.clone()));
         }
         if config.replication_factor > 0 {
-            runtime.spawn(directory::replicate_up(config.replication_factor, directory, inputs));
+            runtime.spawn(directory::place_replicas(config.node, config.replication_factor, directory, inputs));
         }
         runtime.spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -201,7 +203,8 @@ impl Drop for RaftNode {
     }
 }
 
-/// The node's answers to admin functions, from its Raft loop.
+/// The node's answers to admin functions, from its Raft loop; what only a
+/// range's leader can do is asked of it, here or on its node over gRPC.
 struct RaftAdmin {
     node: u64,
     handle: LoopHandle,
@@ -209,22 +212,100 @@ struct RaftAdmin {
     runtime: tokio::runtime::Handle,
 }
 
-/// How long a lease transfer may take before the caller hears it failed.
-const TRANSFER_PATIENCE: Duration = Duration::from_secs(10);
+/// How long an admin change may take before the caller hears it failed.
+const ADMIN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// One attempt at something only a range's leader does.
+enum Attempt<T> {
+    Done(T),
+    /// Not the leader; this one may be (`None`: none known yet).
+    Leader(Option<u64>),
+}
 
 impl RaftAdmin {
     fn ranges(&self) -> Result<Vec<RangeInfo>, String> {
         let (ranges, _) = self.runtime.block_on(self.handle.ask(|reply| Input::Status { reply })).map_err(|e| e.to_string())?;
         Ok(ranges)
     }
+
+    fn range(&self, range: u64) -> Result<RangeInfo, String> {
+        let found = self.ranges()?.into_iter().find(|r| r.range == range);
+        found.ok_or_else(|| format!("range {range} has no replica on this node"))
+    }
+
+    /// Runs `local` on this node's loop, or `remote` on the leader's node
+    /// (by its address), following leadership until done or out of time.
+    fn on_leader<T>(
+        &self,
+        what: &str,
+        mut local: impl FnMut() -> Result<Attempt<T>, String>,
+        mut remote: impl FnMut(String) -> Result<Attempt<T>, String>,
+    ) -> Result<T, String> {
+        let deadline = Instant::now() + ADMIN_PATIENCE;
+        let mut next = local()?;
+        loop {
+            let leader = match next {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Leader(leader) => leader,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!("{what}: no leader answered in time (last known: {leader:?})"));
+            }
+            next = match leader.filter(|&l| l != self.node).and_then(|l| self.handle.directory.get(l)) {
+                Some(address) => match remote(address) {
+                    Ok(attempt) => attempt,
+                    Err(e) => {
+                        tracing::debug!(what, error = %e, "asking the leader failed");
+                        std::thread::sleep(Duration::from_millis(100));
+                        local()?
+                    }
+                },
+                None => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    local()?
+                }
+            };
+        }
+    }
+
+    /// A gRPC call to the Admin service at `address`.
+    fn remote<T, F>(&self, address: String, call: impl FnOnce(AdminClient<tonic::transport::Channel>) -> F) -> Result<T, String>
+    where
+        F: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        self.runtime.block_on(async {
+            let client = AdminClient::connect(format!("http://{address}")).await.map_err(|e| e.to_string())?;
+            call(client).await.map_err(|e| e.message().to_string())
+        })
+    }
+
+    /// Waits until this node sees `done` hold of `range`.
+    fn wait_for(&self, range: u64, what: &str, done: impl Fn(&RangeInfo) -> bool) -> Result<(), String> {
+        let deadline = Instant::now() + ADMIN_PATIENCE;
+        while !done(&self.range(range)?) {
+            if Instant::now() >= deadline {
+                return Err(format!("range {range}: {what} not seen here in time"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+fn redirect(not_leader: Option<super::peer_proto::NotLeader>) -> Option<u64> {
+    not_leader.map(|n| n.leader_id).filter(|&id| id != 0)
 }
 
 impl NodeAdmin for RaftAdmin {
     fn cluster(&self) -> Result<ClusterInfo, String> {
-        let mut nodes: Vec<NodeInfo> =
-            self.handle.directory.all().into_iter().map(|(node_id, address)| NodeInfo { node_id, address }).collect();
+        let directory = &self.handle.directory;
+        let mut nodes: Vec<NodeInfo> = directory
+            .all()
+            .into_iter()
+            .map(|(node_id, address)| NodeInfo { node_id, address, decommissioned: directory.is_decommissioned(node_id) })
+            .collect();
         if !nodes.iter().any(|n| n.node_id == self.node) {
-            nodes.push(NodeInfo { node_id: self.node, address: String::new() });
+            nodes.push(NodeInfo { node_id: self.node, address: String::new(), decommissioned: false });
             nodes.sort_by_key(|n| n.node_id);
         }
         let now = Instant::now();
@@ -233,57 +314,140 @@ impl NodeAdmin for RaftAdmin {
         let ranges = self
             .ranges()?
             .into_iter()
-            .map(|r| {
-                let (start, end) = r.span.clone();
-                ReplicaInfo {
-                    range: r.range,
-                    start,
-                    end,
-                    voters: r.voters,
-                    leader: r.leader.unwrap_or(0),
-                    lease_here: leased.get(&r.range).copied().unwrap_or(false),
-                    term: r.term,
-                    commit: r.commit,
-                    applied: r.applied,
-                }
+            .map(|r| ReplicaInfo {
+                range: r.range,
+                start: r.span.0,
+                end: r.span.1,
+                voters: r.voters,
+                leader: r.leader.unwrap_or(0),
+                lease_here: leased.get(&r.range).copied().unwrap_or(false),
+                term: r.term,
+                commit: r.commit,
+                applied: r.applied,
             })
             .collect();
         Ok(ClusterInfo { node_id: self.node, nodes, ranges })
     }
 
     fn transfer_lease(&self, range: u64, to: u64) -> Result<(), String> {
-        let deadline = Instant::now() + TRANSFER_PATIENCE;
+        let voters = self.range(range)?.voters;
+        if !voters.contains(&to) {
+            return Err(format!("node {to} is not a voter of range {range} (voters: {voters:?})"));
+        }
+        let ask_here = || {
+            let asked = self.runtime.block_on(self.handle.ask(|reply| Input::TransferLeader { range, to, reply }));
+            Ok(match asked.map_err(|e| e.to_string())? {
+                Ok(()) => Attempt::Done(()),
+                Err(leader) => Attempt::Leader(leader),
+            })
+        };
+        let ask_there = |address| {
+            let reply = self.remote(address, |mut c| async move { c.transfer_leader(TransferLeaderRequest { range, to }).await })?;
+            Ok(match reply.into_inner().not_leader {
+                None => Attempt::Done(()),
+                not_leader => Attempt::Leader(redirect(not_leader)),
+            })
+        };
+        // Asked again until `to` leads: a transfer the target could not
+        // take (behind on the log) is simply dropped by Raft.
+        let deadline = Instant::now() + ADMIN_PATIENCE;
         loop {
-            let info = self.ranges()?.into_iter().find(|r| r.range == range);
-            let Some(info) = info else { return Err(format!("range {range} has no replica on this node")) };
-            if !info.voters.contains(&to) {
-                return Err(format!("node {to} is not a voter of range {range} (voters: {:?})", info.voters));
-            }
-            if info.leader == Some(to) {
+            if self.range(range)?.leader == Some(to) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(format!("the lease of range {range} did not move to node {to} in time"));
             }
-            // Ask the leader (here or on its node), then look again.
-            match info.leader {
-                Some(leader) if leader == self.node => {
-                    let _ = self.runtime.block_on(self.handle.ask(|reply| Input::TransferLeader { range, to, reply }));
-                }
-                Some(leader) => {
-                    if let Some(address) = self.handle.directory.get(leader) {
-                        let asked = self.runtime.block_on(async {
-                            let mut client = AdminClient::connect(format!("http://{address}")).await.map_err(|e| e.to_string())?;
-                            client.transfer_leader(TransferLeaderRequest { range, to }).await.map_err(|e| e.to_string())
-                        });
-                        if let Err(e) = asked {
-                            tracing::debug!(range, to, leader, error = %e, "asking the leader to transfer failed");
-                        }
-                    }
-                }
-                None => {}
-            }
+            self.on_leader("transfer_lease", ask_here, ask_there)?;
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    fn change_replicas(&self, range: u64, add: Vec<u64>, remove: Vec<u64>) -> Result<(), String> {
+        if let Some(unknown) = add.iter().find(|&&id| self.handle.directory.get(id).is_none()) {
+            return Err(format!("node {unknown} is not in the cluster's directory"));
+        }
+        let info = self.range(range)?;
+        // A leader removed from its own range stops leading only once the
+        // change applied; hand leadership over first.
+        if let Some(leader) = info.leader.filter(|l| remove.contains(l)) {
+            let Some(&to) = info.voters.iter().find(|v| !remove.contains(v)) else {
+                return Err(format!("range {range} would have no voter left"));
+            };
+            self.transfer_lease(range, to)?;
+            tracing::info!(range, from = leader, to, "moved leadership off a replica being removed");
+        }
+        let ask_here = || {
+            let (add, remove) = (add.clone(), remove.clone());
+            let asked = self.runtime.block_on(self.handle.ask(|reply| Input::ChangeMembers { range, add, remove, reply }));
+            match asked.map_err(|e| e.to_string())? {
+                Changed::Voters(_) => Ok(Attempt::Done(())),
+                Changed::NotLeader { leader } => Ok(Attempt::Leader(leader)),
+                Changed::Failed(why) => Err(why),
+            }
+        };
+        let ask_there = |address| {
+            let request = ChangeMembersRequest { range, add: add.clone(), remove: remove.clone() };
+            let reply = self.remote(address, |mut c| async move { c.change_members(request).await })?;
+            Ok(match reply.into_inner().not_leader {
+                None => Attempt::Done(()),
+                not_leader => Attempt::Leader(redirect(not_leader)),
+            })
+        };
+        self.on_leader("change_replicas", ask_here, ask_there)?;
+        if add.iter().chain(&remove).any(|&node| node == self.node) {
+            return Ok(()); // this node's own replica comes or goes: nothing to watch here
+        }
+        self.wait_for(range, "the new configuration", |r| {
+            add.iter().all(|n| r.voters.contains(n)) && remove.iter().all(|n| !r.voters.contains(n))
+        })
+    }
+
+    fn split_range(&self, range: u64, key: Vec<u8>) -> Result<u64, String> {
+        let ask_here = || {
+            let key = key.clone();
+            let asked = self.runtime.block_on(self.handle.ask(|reply| Input::Split { range, key, reply }));
+            match asked.map_err(|e| e.to_string())? {
+                DriverSplit::Done { new_range } => Ok(Attempt::Done(new_range)),
+                DriverSplit::NotLeader { leader } => Ok(Attempt::Leader(leader)),
+                DriverSplit::Failed(why) => Err(why),
+            }
+        };
+        let ask_there = |address| {
+            let request = SplitRangeRequest { range, key: key.clone() };
+            let reply = self.remote(address, |mut c| async move { c.split_range(request).await })?.into_inner();
+            Ok(match reply.not_leader {
+                None => Attempt::Done(reply.new_range),
+                not_leader => Attempt::Leader(redirect(not_leader)),
+            })
+        };
+        let new_range = self.on_leader("split_range", ask_here, ask_there)?;
+        // Answered once applied on the leader; here, once applied here.
+        self.wait_for(range, "the split", |r| r.span.1 == key)?;
+        Ok(new_range)
+    }
+
+    fn decommission(&self, node: u64) -> Result<(), String> {
+        if self.handle.directory.get(node).is_none() {
+            return Err(format!("node {node} is not in the cluster's directory"));
+        }
+        let key = Key::NodeDecommissioned { node }.encode();
+        let ask_here = || {
+            let command = Command::new(0).put(key.clone(), Vec::new());
+            let asked = self.runtime.block_on(self.handle.ask(|reply| Input::Propose { range: None, command, reply }));
+            match asked.map_err(|e| e.to_string())? {
+                Proposed::Applied { .. } => Ok(Attempt::Done(())),
+                Proposed::NotLeader { leader } => Ok(Attempt::Leader(leader)),
+                Proposed::Failed(why) => Err(why),
+            }
+        };
+        let ask_there = |address| {
+            let reply = self.remote(address, |mut c| async move { c.decommission(DecommissionRequest { node }).await })?;
+            Ok(match reply.into_inner().not_leader {
+                None => Attempt::Done(()),
+                not_leader => Attempt::Leader(redirect(not_leader)),
+            })
+        };
+        self.on_leader("decommission", ask_here, ask_there)
     }
 }

@@ -313,19 +313,29 @@ impl Store {
         else {
             return Ok(()); // one key (or one row): nothing to split
         };
-        let new_range = loop {
-            let id: u64 = rand::Rng::gen(&mut self.rng);
-            if id > 1 && !self.replicas.contains_key(&id) && !self.removed.contains(&id) {
-                break id;
-            }
-        };
-        let replica = self.replicas.get_mut(&range).expect("listed by the caller");
-        replica.split_proposed_at = Some(self.ticks);
-        match replica.propose(&Command::split(0, new_range, key)) {
-            Ok(()) => tracing::info!(range, new_range, size, "proposed a split"),
+        match self.propose_split(range, key, 0) {
+            Ok(new_range) => tracing::info!(range, new_range, size, "proposed a split"),
             Err(e) => tracing::debug!(range, error = %e, "split not proposed"),
         }
         Ok(())
+    }
+
+    /// Proposes splitting `range` at `key` (on its leader), as command
+    /// `id`; the new range's id. The split is refused when applied unless
+    /// `key` lies strictly inside the range.
+    pub fn propose_split(&mut self, range: RangeId, key: Vec<u8>, id: u64) -> Result<RangeId, ProposeError> {
+        // Ids below 2^53 read the same as SQL bigints and JSON numbers.
+        let new_range = loop {
+            let id: u64 = rand::Rng::gen_range(&mut self.rng, 2..1u64 << 53);
+            if !self.replicas.contains_key(&id) && !self.removed.contains(&id) {
+                break id;
+            }
+        };
+        let ticks = self.ticks;
+        let replica = self.replicas.get_mut(&range).ok_or(ProposeError::NoSuchRange { range })?;
+        replica.split_proposed_at = Some(ticks);
+        replica.propose(&Command::split(id, new_range, key))?;
+        Ok(new_range)
     }
 
     /// Hands a message from another node to its replica (creating an empty

@@ -16,6 +16,7 @@
 //!   key                                   bytes                          value
 //!   /meta/next_table_id                   'm' 'n'                        u64 BE
 //!   /meta/node/{node}/address             'm' 'a' node:8                 gRPC address (UTF-8)
+//!   /meta/node/{node}/decommissioned      'm' 'x' node:8                 (empty)
 //!   /meta/relfile/{node}/{spc}/{db}/{rel} 'm' 'f' node:8 spc:4 db:4 rel:4 TableId BE
 //!   /meta/table/{table}/next_row_id       'm' 't' table:8 'n'            u64 BE
 //!   /t/{table}/r/{row}                    't' table:8 'r' row:8          encoded row
@@ -27,6 +28,7 @@
 //!   └──────── KeyPrefix ────────┘
 //!   Meta              'm'
 //!   NodeAddresses     'm' 'a'
+//!   Decommissioned    'm' 'x'
 //!   RelfileMappings   'm' 'f' node:8
 //!   Table             't' table:8
 //!   Rows              't' table:8 'r'
@@ -86,6 +88,7 @@ const META: u8 = b'm';
 const NEXT_TABLE_ID: u8 = b'n';
 const RELFILE: u8 = b'f';
 const NODE_ADDRESS: u8 = b'a';
+const DECOMMISSIONED: u8 = b'x';
 const TABLE_META: u8 = b't';
 const NEXT_ROW_ID: u8 = b'n';
 const TABLE: u8 = b't';
@@ -110,6 +113,9 @@ pub enum Key {
     /// Where node `node` of the cluster listens for other nodes (its
     /// gRPC address, UTF-8): the cluster's directory of nodes.
     NodeAddress { node: u64 },
+    /// Node `node` is leaving the cluster: its replicas move to other
+    /// nodes, and it gets no new ones.
+    NodeDecommissioned { node: u64 },
     /// A node-local Postgres relation file (relfilenode) → the cluster
     /// table id stored there (u64 BE).
     RelfileMapping {
@@ -148,6 +154,7 @@ impl Key {
         match *self {
             Key::NextTableId | Key::NextRowId { .. } => KeyPrefix::Meta,
             Key::NodeAddress { .. } => KeyPrefix::NodeAddresses,
+            Key::NodeDecommissioned { .. } => KeyPrefix::DecommissionedNodes,
             Key::RelfileMapping { node, .. } => KeyPrefix::RelfileMappings { node },
             Key::Row { table, .. } => KeyPrefix::Rows { table },
             Key::IndexEntry { table, index, .. } => KeyPrefix::Index { table, index },
@@ -163,7 +170,7 @@ impl Key {
         let mut buf = self.prefix().encode();
         match self {
             Key::NextTableId => buf.push(NEXT_TABLE_ID),
-            Key::NodeAddress { node } => buf.extend_from_slice(&node.to_be_bytes()),
+            Key::NodeAddress { node } | Key::NodeDecommissioned { node } => buf.extend_from_slice(&node.to_be_bytes()),
             Key::RelfileMapping { spc, db, rel, .. } => {
                 buf.extend_from_slice(&spc.to_be_bytes());
                 buf.extend_from_slice(&db.to_be_bytes());
@@ -202,6 +209,7 @@ impl Key {
         match reader.u8()? {
             NEXT_TABLE_ID => Ok(Key::NextTableId),
             NODE_ADDRESS => Ok(Key::NodeAddress { node: reader.u64_be()? }),
+            DECOMMISSIONED => Ok(Key::NodeDecommissioned { node: reader.u64_be()? }),
             RELFILE => Ok(Key::RelfileMapping {
                 node: reader.u64_be()?,
                 spc: reader.u32_be()?,
@@ -260,6 +268,8 @@ pub enum KeyPrefix {
     Meta,
     /// Every node's address.
     NodeAddresses,
+    /// Every decommissioned node.
+    DecommissionedNodes,
     /// Every relfile mapping of one node.
     RelfileMappings { node: u64 },
     /// Everything stored under one table: its rows and its indexes.
@@ -282,6 +292,7 @@ impl KeyPrefix {
         match *self {
             KeyPrefix::Meta => vec![META],
             KeyPrefix::NodeAddresses => vec![META, NODE_ADDRESS],
+            KeyPrefix::DecommissionedNodes => vec![META, DECOMMISSIONED],
             KeyPrefix::RelfileMappings { node } => {
                 let mut buf = vec![META, RELFILE];
                 buf.extend_from_slice(&node.to_be_bytes());
@@ -359,6 +370,7 @@ mod tests {
         prop_oneof![
             Just(Key::NextTableId),
             any::<u64>().prop_map(|node| Key::NodeAddress { node }),
+            any::<u64>().prop_map(|node| Key::NodeDecommissioned { node }),
             (any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>())
                 .prop_map(|(node, spc, db, rel)| Key::RelfileMapping { node, spc, db, rel }),
             any::<u64>().prop_map(|table| Key::NextRowId { table }),
@@ -379,6 +391,7 @@ mod tests {
         prop_oneof![
             Just(KeyPrefix::Meta),
             Just(KeyPrefix::NodeAddresses),
+            Just(KeyPrefix::DecommissionedNodes),
             any::<u64>().prop_map(|node| KeyPrefix::RelfileMappings { node }),
             any::<u64>().prop_map(|table| KeyPrefix::Table { table }),
             any::<u64>().prop_map(|table| KeyPrefix::Rows { table }),
@@ -402,6 +415,7 @@ mod tests {
         match *key {
             Key::NextTableId | Key::NextRowId { .. } => vec![KeyPrefix::Meta],
             Key::NodeAddress { .. } => vec![KeyPrefix::Meta, KeyPrefix::NodeAddresses],
+            Key::NodeDecommissioned { .. } => vec![KeyPrefix::Meta, KeyPrefix::DecommissionedNodes],
             Key::RelfileMapping { node, .. } => {
                 vec![KeyPrefix::Meta, KeyPrefix::RelfileMappings { node }]
             }
@@ -423,6 +437,7 @@ mod tests {
         match *prefix {
             KeyPrefix::Meta => Key::NextTableId,
             KeyPrefix::NodeAddresses => Key::NodeAddress { node: 4 },
+            KeyPrefix::DecommissionedNodes => Key::NodeDecommissioned { node: 4 },
             KeyPrefix::RelfileMappings { node } => Key::RelfileMapping {
                 node,
                 spc: 1,
@@ -445,6 +460,7 @@ mod tests {
         let keys = [
             Key::NextTableId,
             Key::NodeAddress { node: 2 },
+            Key::NodeDecommissioned { node: 2 },
             Key::RelfileMapping {
                 node: 7,
                 spc: 1663,
@@ -479,6 +495,7 @@ mod tests {
         let prefixes = [
             KeyPrefix::Meta,
             KeyPrefix::NodeAddresses,
+            KeyPrefix::DecommissionedNodes,
             KeyPrefix::RelfileMappings { node: 7 },
             KeyPrefix::Table { table: 3 },
             KeyPrefix::Rows { table: 3 },
