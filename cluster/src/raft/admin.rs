@@ -63,7 +63,7 @@ impl Admin for AdminService {
             return Err(Status::failed_precondition(format!("node {node} was decommissioned; give it another id")));
         }
         let command = Command::new(0).put(Key::NodeAddress { node }.encode(), address.clone().into_bytes());
-        match self.handle.ask(|reply| Input::Propose { range: None, command, reply }).await? {
+        match self.handle.ask(|reply| Input::Propose { range: None, term: None, command, reply }).await? {
             Proposed::Applied { .. } => {
                 self.handle.directory.learn(node, address);
                 Ok(Response::new(JoinResponse { nodes: self.handle.directory.entries(), not_leader: None }))
@@ -89,7 +89,7 @@ impl Admin for AdminService {
     async fn decommission(&self, request: Request<DecommissionRequest>) -> Result<Response<DecommissionResponse>, Status> {
         let node = request.into_inner().node;
         let command = Command::new(0).put(Key::NodeDecommissioned { node }.encode(), Vec::new());
-        match self.handle.ask(|reply| Input::Propose { range: None, command, reply }).await? {
+        match self.handle.ask(|reply| Input::Propose { range: None, term: None, command, reply }).await? {
             Proposed::Applied { .. } => Ok(Response::new(DecommissionResponse { not_leader: None })),
             Proposed::NotLeader { leader } => {
                 Ok(Response::new(DecommissionResponse { not_leader: Some(self.handle.not_leader(leader)) }))

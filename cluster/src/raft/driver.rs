@@ -99,8 +99,10 @@ pub struct RangeInfo {
 pub enum Input {
     Raft(Vec<Envelope>),
     /// A command for `range`, or (`None`) for the range that holds its
-    /// first key here.
-    Propose { range: Option<RangeId>, command: Command, reply: oneshot::Sender<Proposed> },
+    /// first key here; with a `term`, only if this node leads the range in
+    /// that term (a command evaluated under one leadership must not be
+    /// proposed under a later one).
+    Propose { range: Option<RangeId>, term: Option<u64>, command: Command, reply: oneshot::Sender<Proposed> },
     /// A read of `key` from `range`, or (`None`) from the range holding it.
     Read { range: Option<RangeId>, key: Vec<u8>, reply: oneshot::Sender<Result<ReadValue, String>> },
     Status { reply: oneshot::Sender<(Vec<RangeInfo>, super::store::StoreStats)> },
@@ -329,7 +331,7 @@ impl<O: Outbox> LoopState<O> {
                     }
                 }
             }
-            Input::Propose { range, mut command, reply } => {
+            Input::Propose { range, term, mut command, reply } => {
                 command.id = self.id();
                 let first_key = command.ops.first().map_or(&[][..], |op| &op.key[..]);
                 let Some(range) = range.or_else(|| self.store.range_of(first_key)) else {
@@ -345,6 +347,12 @@ impl<O: Outbox> LoopState<O> {
                     let why = "the keys lie in more than one range (writes across ranges are not built yet)";
                     let _ = reply.send(Proposed::Failed(why.into()));
                     return;
+                }
+                if let (Some(term), Some(replica)) = (term, self.store.replica(range)) {
+                    if replica.term() != term {
+                        let _ = reply.send(Proposed::NotLeader { leader: replica.leader() });
+                        return;
+                    }
                 }
                 match self.store.propose(range, &command) {
                     Ok(()) => {

@@ -89,7 +89,7 @@ impl Kv for KvService {
         for KvPair { key, value } in request.into_inner().pairs {
             command = command.put(stored_key(&key), value);
         }
-        let proposed = self.handle.ask(|reply| Input::Propose { range: None, command, reply }).await?;
+        let proposed = self.handle.ask(|reply| Input::Propose { range: None, term: None, command, reply }).await?;
         match proposed {
             Proposed::Applied { index } => Ok(Response::new(PutResponse { index, not_leader: None })),
             Proposed::NotLeader { leader } => {

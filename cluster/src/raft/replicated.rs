@@ -159,8 +159,9 @@ impl ReplicatedEngine {
     }
 
     /// Checks that this generation may serve `[start, end)` now (waiting a
-    /// moment for a lease this node is about to hold); the ranges it spans.
-    fn serve(&self, start: &[u8], end: &[u8]) -> Result<Vec<RangeId>> {
+    /// moment for a lease this node is about to hold); the ranges it spans,
+    /// with the term this generation serves each in.
+    fn serve(&self, start: &[u8], end: &[u8]) -> Result<Vec<(RangeId, u64)>> {
         let deadline = Instant::now() + WAIT_FOR_LEASE;
         loop {
             if self.stale() {
@@ -185,7 +186,7 @@ impl ReplicatedEngine {
     }
 
     /// Takes `ranges` into this generation if this node serves them all.
-    fn adopt(&self, ranges: &[RangeServing]) -> std::result::Result<Vec<RangeId>, Refusal> {
+    fn adopt(&self, ranges: &[RangeServing]) -> std::result::Result<Vec<(RangeId, u64)>, Refusal> {
         let now = Instant::now();
         let mut terms = self.terms.lock().unwrap_or_else(PoisonError::into_inner);
         for range in ranges {
@@ -216,7 +217,7 @@ impl ReplicatedEngine {
                 }
             }
         }
-        Ok(ranges.iter().map(|r| r.range).collect())
+        Ok(ranges.iter().map(|r| (r.range, r.term)).collect())
     }
 
     fn moved(&self) -> Error {
@@ -228,8 +229,9 @@ impl ReplicatedEngine {
         self.serving.covering(key, &successor(key))
     }
 
-    /// The one range all of `batch`'s keys lie in.
-    fn range_of_batch(&self, batch: &WriteBatch) -> Result<RangeId> {
+    /// The one range all of `batch`'s keys lie in, and this generation's
+    /// term of it.
+    fn range_of_batch(&self, batch: &WriteBatch) -> Result<(RangeId, u64)> {
         let mut range = None;
         for op in batch.ops() {
             let ids = match op {
@@ -301,7 +303,7 @@ impl Engine for ReplicatedEngine {
         if batch.is_empty() {
             return Ok(());
         }
-        let range = self.range_of_batch(batch)?;
+        let (range, term) = self.range_of_batch(batch)?;
         let ops = batch
             .ops()
             .iter()
@@ -323,7 +325,7 @@ impl Engine for ReplicatedEngine {
             )));
         }
         let (reply, answer) = oneshot::channel();
-        if self.inputs.send(Input::Propose { range: Some(range), command, reply }).is_err() {
+        if self.inputs.send(Input::Propose { range: Some(range), term: Some(term), command, reply }).is_err() {
             return Err(Error::NotServed("the node's Raft loop has stopped".into()));
         }
         match answer.blocking_recv() {

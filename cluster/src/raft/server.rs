@@ -434,7 +434,7 @@ impl NodeAdmin for RaftAdmin {
         let key = Key::NodeDecommissioned { node }.encode();
         let ask_here = || {
             let command = Command::new(0).put(key.clone(), Vec::new());
-            let asked = self.runtime.block_on(self.handle.ask(|reply| Input::Propose { range: None, command, reply }));
+            let asked = self.runtime.block_on(self.handle.ask(|reply| Input::Propose { range: None, term: None, command, reply }));
             match asked.map_err(|e| e.to_string())? {
                 Proposed::Applied { .. } => Ok(Attempt::Done(())),
                 Proposed::NotLeader { leader } => Ok(Attempt::Leader(leader)),
