@@ -8,7 +8,7 @@ use lyra_engine::keys::Key;
 use tonic::{Request, Response, Status};
 
 use super::directory::Directory;
-use super::driver::{Changed, Input, Proposed, Split};
+use super::driver::{Changed, Input, Split};
 use super::kv::LoopHandle;
 use super::peer_proto::admin_server::Admin;
 use super::peer_proto::{
@@ -16,7 +16,6 @@ use super::peer_proto::{
     IsolateResponse, JoinRequest, JoinResponse, SplitRangeRequest, SplitRangeResponse, TransferLeaderRequest,
     TransferLeaderResponse,
 };
-use super::Command;
 use super::transport::Faults;
 
 pub struct AdminService {
@@ -62,16 +61,13 @@ impl Admin for AdminService {
         if self.handle.directory.is_decommissioned(node) {
             return Err(Status::failed_precondition(format!("node {node} was decommissioned; give it another id")));
         }
-        let command = Command::new(0).put(Key::NodeAddress { node }.encode(), address.clone().into_bytes());
-        match self.handle.ask(|reply| Input::Propose { range: None, term: None, command, reply }).await? {
-            Proposed::Applied { .. } => {
+        let key = Key::NodeAddress { node }.encode();
+        match self.handle.put_catalog(key, address.clone().into_bytes()).await? {
+            Ok(()) => {
                 self.handle.directory.learn(node, address);
                 Ok(Response::new(JoinResponse { nodes: self.handle.directory.entries(), not_leader: None }))
             }
-            Proposed::NotLeader { leader } => {
-                Ok(Response::new(JoinResponse { nodes: Vec::new(), not_leader: Some(self.handle.not_leader(leader)) }))
-            }
-            Proposed::Failed(why) => Err(Status::unavailable(why)),
+            Err(redirect) => Ok(Response::new(JoinResponse { nodes: Vec::new(), not_leader: Some(redirect) })),
         }
     }
 
@@ -88,14 +84,8 @@ impl Admin for AdminService {
 
     async fn decommission(&self, request: Request<DecommissionRequest>) -> Result<Response<DecommissionResponse>, Status> {
         let node = request.into_inner().node;
-        let command = Command::new(0).put(Key::NodeDecommissioned { node }.encode(), Vec::new());
-        match self.handle.ask(|reply| Input::Propose { range: None, term: None, command, reply }).await? {
-            Proposed::Applied { .. } => Ok(Response::new(DecommissionResponse { not_leader: None })),
-            Proposed::NotLeader { leader } => {
-                Ok(Response::new(DecommissionResponse { not_leader: Some(self.handle.not_leader(leader)) }))
-            }
-            Proposed::Failed(why) => Err(Status::unavailable(why)),
-        }
+        let put = self.handle.put_catalog(Key::NodeDecommissioned { node }.encode(), Vec::new()).await?;
+        Ok(Response::new(DecommissionResponse { not_leader: put.err() }))
     }
 
     async fn isolate(&self, request: Request<IsolateRequest>) -> Result<Response<IsolateResponse>, Status> {

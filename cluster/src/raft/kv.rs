@@ -64,6 +64,17 @@ impl LoopHandle {
         }
     }
 
+    /// Writes `key` = `value` through the leader of the range holding it
+    /// (a cluster catalog key: range 1); `Err` inside: ask this leader.
+    pub async fn put_catalog(&self, key: Vec<u8>, value: Vec<u8>) -> Result<Result<(), NotLeader>, Status> {
+        let command = Command::new(0).put(key, value);
+        match self.ask(|reply| Input::Propose { range: None, term: None, command, reply }).await? {
+            Proposed::Applied { .. } => Ok(Ok(())),
+            Proposed::NotLeader { leader } => Ok(Err(self.not_leader(leader))),
+            Proposed::Failed(why) => Err(Status::unavailable(why)),
+        }
+    }
+
     /// The redirect to `leader` (0 and no address: none known).
     pub fn not_leader(&self, leader: Option<u64>) -> NotLeader {
         let leader_id = leader.unwrap_or(0);

@@ -15,8 +15,7 @@ use lyra_engine::storage::{Engine, RocksDb};
 use tokio::sync::watch;
 
 use super::directory::{self, Directory};
-use super::command::Command;
-use super::driver::{Changed, Proposed, RangeInfo, Split as DriverSplit};
+use super::driver::{Changed, RangeInfo, Split as DriverSplit};
 use super::kv::LoopHandle;
 use super::peer_proto::admin_client::AdminClient;
 use super::peer_proto::{ChangeMembersRequest, DecommissionRequest, SplitRangeRequest, TransferLeaderRequest};
@@ -293,7 +292,11 @@ impl RaftAdmin {
 }
 
 fn redirect(not_leader: Option<super::peer_proto::NotLeader>) -> Option<u64> {
-    not_leader.map(|n| n.leader_id).filter(|&id| id != 0)
+    not_leader.and_then(redirect_to)
+}
+
+fn redirect_to(not_leader: super::peer_proto::NotLeader) -> Option<u64> {
+    Some(not_leader.leader_id).filter(|&id| id != 0)
 }
 
 impl NodeAdmin for RaftAdmin {
@@ -433,13 +436,11 @@ impl NodeAdmin for RaftAdmin {
         }
         let key = Key::NodeDecommissioned { node }.encode();
         let ask_here = || {
-            let command = Command::new(0).put(key.clone(), Vec::new());
-            let asked = self.runtime.block_on(self.handle.ask(|reply| Input::Propose { range: None, term: None, command, reply }));
-            match asked.map_err(|e| e.to_string())? {
-                Proposed::Applied { .. } => Ok(Attempt::Done(())),
-                Proposed::NotLeader { leader } => Ok(Attempt::Leader(leader)),
-                Proposed::Failed(why) => Err(why),
-            }
+            let put = self.runtime.block_on(self.handle.put_catalog(key.clone(), Vec::new()));
+            Ok(match put.map_err(|e| e.message().to_string())? {
+                Ok(()) => Attempt::Done(()),
+                Err(redirect) => Attempt::Leader(redirect_to(redirect)),
+            })
         };
         let ask_there = |address| {
             let reply = self.remote(address, |mut c| async move { c.decommission(DecommissionRequest { node }).await })?;
