@@ -3,8 +3,9 @@
 //!
 //! Every Postgres server with Lyra preloaded runs one background worker, the
 //! *node* (DESIGN §2). The node owns the engine (RocksDB under
-//! `$PGDATA/lyra`), the catalog allocators and, in later work, the Raft
-//! groups, the HLC and the transaction coordinator. Backends never open
+//! `$PGDATA/lyra`), the catalog allocators, its replicas of the Raft
+//! groups and the HLC (a transaction coordinator for writes across ranges
+//! is later work). Backends never open
 //! RocksDB and never start threads: they talk to their node through a small
 //! blocking client over a Unix socket.
 //!
@@ -21,9 +22,9 @@
 //! * [`raft`] — ranges as raft-rs groups, their gRPC transport and services,
 //!   and the `lyra-node` binary's node (KV level: replicated, split, leased).
 //!
-//! Not here yet: the node inside Postgres on [`raft`] — it still writes its
-//! engine directly, so SQL tables are not replicated (a single node's
-//! writes are durable once the engine's WAL is fsynced).
+//! The node inside Postgres runs on [`raft`]: its service reads and
+//! writes through [`raft::replicated::ReplicatedEngine`], so every SQL
+//! commit is a Raft command of its range.
 
 pub mod client;
 pub mod node;

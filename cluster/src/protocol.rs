@@ -26,7 +26,10 @@
 //! transaction that commits nothing, releasing its locks. Catalog keys
 //! (`m…`) are not versioned.
 //!
-//! Not here yet: routing to ranges on other nodes (replication issue).
+//! A node serves requests for the ranges it holds the lease of; others
+//! are refused (`NotServed`), not forwarded yet. Cluster requests
+//! (`ClusterStatus`, `TransferLease`, `ChangeReplicas`, `SplitRange`,
+//! `Decommission`) are answered by the node's Raft side.
 
 use prost::Message;
 

@@ -5,7 +5,7 @@
 //! tables) go into a buffer in the backend, not to the node. Reads merge the
 //! buffer over what the node has committed, so a transaction sees its own
 //! writes. At `PRE_COMMIT` the buffer is streamed to the node in chunks and
-//! applied there as one atomic, fsynced batch; at `ABORT` it is dropped.
+//! applied there as one atomic Raft command; at `ABORT` it is dropped.
 //! Nothing of a transaction is visible to anyone else before its commit, and
 //! all of it is after.
 //!

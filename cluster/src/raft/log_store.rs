@@ -265,7 +265,10 @@ impl LogStore {
         }
         let (start, end) = KeyPrefix::RangeLocal { range: self.range }.range();
         batch.delete_range(start, end);
-        batch.put(Key::RaftTombstone { range: self.range }.encode(), Vec::new());
+        // The tombstone keeps the term and vote: a replica created again
+        // (the node added back) must not vote twice in a term.
+        let hard_state = self.hard_state.write_to_bytes().expect("encode HardState");
+        batch.put(Key::RaftTombstone { range: self.range }.encode(), hard_state);
     }
 }
 

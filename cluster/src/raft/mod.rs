@@ -27,11 +27,12 @@
 //! ReadIndex: the leader confirms its leadership with a heartbeat round;
 //! a follower asks the leader), on any replica.
 //!
-//! Not here yet: leader leases (reads without that heartbeat round), splits, the transport,
-//! range 1's catalog of range descriptors, wiring into the node's service
-//! (it still writes the engine directly: replication factor 1 without
-//! Raft). Replica ids are node ids, so a node removed from a range cannot
-//! rejoin that range. A node cut off while its removal committed never
+//! Leader leases, splits, the gRPC transport, joins and the node's
+//! [`replicated::ReplicatedEngine`] are built on top (see each module).
+//!
+//! Not here yet: range 1's catalog of range descriptors. Replica ids are
+//! node ids: a node added back to a range it was removed from starts a new
+//! replica from its tombstone's term and vote ([`Store::step`]). A node cut off while its removal committed never
 //! learns of it (the leader no longer talks to it): its stale replica
 //! cannot lead (the members' logs are ahead of it) but stays on its disk
 //! until replica garbage collection, which needs range 1's descriptors.

@@ -172,6 +172,11 @@ impl Replica {
         self.raw.store().applied()
     }
 
+    /// The index of the last entry in this replica's log.
+    pub fn last_index(&self) -> u64 {
+        self.raw.raft.raft_log.last_index()
+    }
+
     pub fn commit_index(&self) -> u64 {
         self.raw.raft.raft_log.committed
     }

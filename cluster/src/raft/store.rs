@@ -17,6 +17,7 @@ use std::sync::Arc;
 use lyra_engine::hlc::Timestamp;
 use lyra_engine::keys::{Key, KeyPrefix, RangeId};
 use lyra_engine::storage::{Engine, Step, WriteBatch};
+use protobuf::Message as _;
 use raft::eraftpb::{ConfChangeV2, MessageType};
 
 use super::command::Command;
@@ -339,9 +340,10 @@ impl Store {
     }
 
     /// Hands a message from another node to its replica (creating an empty
-    /// one for a leader's message to a range this node does not have yet).
-    /// Messages for this node's removed replicas, or from peers the group
-    /// does not know, are dropped, as a network may drop them.
+    /// one for a leader's message to a range this node does not have yet,
+    /// or was removed from, in a term at or after its removal: added
+    /// back). Other messages for removed replicas, and messages from peers
+    /// the group does not know, are dropped, as a network may drop them.
     pub fn step(&mut self, envelope: Envelope) -> raft::Result<()> {
         let Envelope { range, message } = envelope;
         if message.to != self.node {
@@ -372,16 +374,53 @@ impl Store {
                 message.get_msg_type(),
                 MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot
             );
-            if !from_leader || self.removed.contains(&range) {
+            if !from_leader || (self.removed.contains(&range) && !self.revive(range, message.term)?) {
                 return Ok(());
             }
             self.add_replica(range)?;
         }
         let replica = self.replicas.get_mut(&range).expect("added above");
+        let mut message = message;
+        if message.get_msg_type() == MessageType::MsgHeartbeat && message.commit > replica.last_index() {
+            // A heartbeat sent to this node's previous replica of the range
+            // (before its removal; replica ids are node ids) carries how far
+            // that one had the log; raft-rs would panic on it. Entries this
+            // replica has came from this leader or a later one (a heartbeat
+            // of an older term is ignored), so they may be committed, and
+            // no further.
+            message.commit = replica.last_index();
+        }
         match replica.step(message) {
             Ok(()) | Err(raft::Error::StepPeerNotFound) | Err(raft::Error::StepLocalMsg) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// A leader of `range` in `term` talks to this node, which was removed
+    /// from the range: if `term` is not older than the removal, the node
+    /// was added back. Its tombstone goes, and its new (empty) replica
+    /// starts from the term and vote it had, never voting twice in a term.
+    /// A tombstone without them (written before they were kept) stays.
+    fn revive(&mut self, range: RangeId, term: u64) -> raft::Result<bool> {
+        let key = Key::RaftTombstone { range }.encode();
+        let tombstone = self.engine.get(&key).map_err(engine_error)?.unwrap_or_default();
+        if tombstone.is_empty() {
+            return Ok(false);
+        }
+        let removed_at = raft::eraftpb::HardState::parse_from_bytes(&tombstone)?;
+        if term < removed_at.term {
+            return Ok(false);
+        }
+        let mut hard_state = raft::eraftpb::HardState::default();
+        hard_state.term = removed_at.term;
+        hard_state.vote = removed_at.vote;
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        batch.put(Key::RaftHardState { range }.encode(), hard_state.write_to_bytes()?);
+        self.engine.write(&batch, true).map_err(engine_error)?;
+        self.removed.remove(&range);
+        tracing::info!(range, term, "added back to a range it was removed from");
+        Ok(true)
     }
 
     fn replica_mut(&mut self, range: RangeId) -> Result<&mut Replica, ProposeError> {
