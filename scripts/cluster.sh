@@ -44,11 +44,15 @@ lyra.range_max_bytes = '${LYRA_RANGE_MAX_BYTES:-0}'" \
   for _ in $(seq 300); do
     local short
     short=$(node_psql 1 -d postgres -Atc "SELECT count(*) FROM lyra.ranges() WHERE cardinality(voters) < $want")
-    [ "$short" = 0 ] && return 0
+    [ "$short" = 0 ] && break
     sleep 0.1
   done
-  node_psql 1 -d postgres -c 'SELECT * FROM lyra.ranges()' >&2
-  die "cluster $name: ranges did not reach $want voters"
+  [ "$short" = 0 ] || { node_psql 1 -d postgres -c 'SELECT * FROM lyra.ranges()' >&2
+    die "cluster $name: ranges did not reach $want voters"; }
+  # SQL runs on the leaseholder (tables live in node 1's catalog until DDL
+  # propagates): after a restart the leases may be anywhere; bring them
+  # to node 1.
+  node_psql 1 -d postgres -Atc 'SELECT lyra.transfer_lease(range_id, 1) FROM lyra.ranges() WHERE leader IS DISTINCT FROM 1' >/dev/null
 }
 
 case "$cmd" in
