@@ -2,6 +2,8 @@
 # SQL on a replicated cluster (issue 5): three Postgres+Lyra nodes on this
 # machine (scripts/cluster.sh, Postgres on 5455-5457, gRPC on 7455-7457).
 #   1. a Lyra table written through node 1 is replicated to nodes 2 and 3
+#   1b. pgbench's TPC-B on node 1, 8 clients for 10 s: no failed
+#      transaction, node 1 keeps the lease, the balances add up
 #   2. a writer inserts rows one at a time into node 1 and notes each
 #      acknowledged id; node 1 is killed (-9) under it
 #   3. nodes 2 and 3 elect a new leader within seconds, and take writes
@@ -59,6 +61,20 @@ for i in 2 3; do
   wait_for "[ \"\$(range1 $i applied_index)\" -ge $commit ]" 10 || fail "node $i did not apply up to $commit"
 done
 echo "ok 1: a table written through node 1 is applied on nodes 2 and 3 (index $commit)"
+
+# 1b. concurrent transactions replicated to three nodes
+bench=(pgbench -h localhost -p $PG -U postgres -d postgres)
+PGOPTIONS='-c default_table_access_method=lyra' "${bench[@]}" -q -i -I dtgp -s 1 >/dev/null 2>&1 || fail "pgbench -i"
+out=$("${bench[@]}" -n -c 8 -j 2 -T 10 2>&1) || fail "pgbench: $out"
+failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+done_txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+[ "$failed" = 0 ] || fail "$failed transactions failed: $out"
+[ "$(range1 1 leader)" = 1 ] || fail "node 1 lost the lease under load: $(q 1 "SELECT * FROM lyra.ranges()")"
+sums=$(q 1 "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history)
+              AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(delta) FROM pgbench_history)
+              AND (SELECT count(*) FROM pgbench_history) = $done_txns")
+[ "$sums" = t ] || fail "TPC-B balances do not add up"
+echo "ok 1b: TPC-B on node 1 with three voters: $done_txns transactions, none failed, balances add up, node 1 kept the lease"
 
 # 2. a writer under a leader kill
 (

@@ -90,6 +90,9 @@ impl NodeConfig {
     }
 }
 
+/// Threads of the Raft node's runtime (transport, gRPC).
+const RAFT_THREADS: usize = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("cannot open the node's storage in {path}: {source}")]
@@ -108,6 +111,11 @@ pub enum NodeError {
 /// it, less gracefully.
 pub struct NodeHandle {
     raft: Option<RaftNode>,
+    /// The backends' service runs here, apart from the Raft node's runtime
+    /// (its transport and gRPC server): requests that block a thread (a
+    /// commit waiting for Raft, a read waiting for a lease) must never
+    /// hold up the heartbeats that keep the lease.
+    runtime: Option<tokio::runtime::Runtime>,
     stop: watch::Sender<bool>,
 }
 
@@ -125,7 +133,7 @@ impl NodeHandle {
             bootstrap: config.bootstrap.clone(),
             tick: config.tick,
             raft: config.raft.clone(),
-            threads: config.worker_threads,
+            threads: RAFT_THREADS,
             join: config.join.clone(),
             replication_factor: config.replication_factor,
         })
@@ -138,13 +146,18 @@ impl NodeHandle {
             service::Service::with_shared_clock(Arc::new(engine), node_id, clock)
         });
         let services = Arc::new(services.with_admin(raft.admin()));
-        let runtime = raft.runtime().clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads.max(1))
+            .thread_name("lyra-node")
+            .enable_all()
+            .build()
+            .map_err(NodeError::Runtime)?;
         let listener = runtime.block_on(server::bind(&config.socket))?;
         let (stop, stopped) = watch::channel(false);
         runtime.spawn(server::serve(listener, Arc::clone(&services), stopped));
         runtime.spawn(collect_garbage(services));
         tracing::info!(node_id = config.node_id, dir = %config.dir.display(), "lyra node started");
-        Ok(NodeHandle { raft: Some(raft), stop })
+        Ok(NodeHandle { raft: Some(raft), runtime: Some(runtime), stop })
     }
 
     /// Stops accepting, gives in-flight requests a moment to finish, and
@@ -156,6 +169,9 @@ impl NodeHandle {
 
     fn stop_all(&mut self) {
         let _ = self.stop.send(true);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
         if let Some(raft) = self.raft.take() {
             raft.shutdown();
         }

@@ -177,7 +177,10 @@ impl ReplicatedEngine {
             match refusal {
                 Refusal::Wait(why) if Instant::now() < deadline => {
                     tracing::trace!(why, "waiting for a lease");
-                    std::thread::sleep(Duration::from_millis(5));
+                    // Off the async worker, if on one (a point read runs on
+                    // its connection's task): a sleeping worker would hold
+                    // up every other connection.
+                    tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(5)));
                 }
                 Refusal::Wait(why) | Refusal::Now(why) => return Err(Error::NotServed(why)),
                 Refusal::Moved => return Err(self.moved()),
