@@ -24,9 +24,8 @@ use lyra_engine::keys::{Key, KeyPrefix};
 use lyra_engine::storage::Engine;
 
 use super::driver::{Changed, Input, RangeInfo};
-use super::kv::LoopHandle;
-use super::peer_proto::admin_client::AdminClient;
-use super::peer_proto::{JoinRequest, NodeEntry};
+use super::kv::{KvClient, LoopHandle};
+use super::peer_proto::NodeEntry;
 
 /// Node id → gRPC address, and the nodes decommissioned.
 #[derive(Debug, Default)]
@@ -105,52 +104,24 @@ impl Directory {
 }
 
 /// Joins the cluster through `via` (addresses of nodes already in it; this
-/// node's own address when it starts the cluster), retrying until a node
-/// takes the join, following redirects to range 1's leader.
+/// node's own address when it starts the cluster), following redirects to
+/// range 1's leader, until a leader takes the join.
 pub async fn join(node: u64, address: String, via: Vec<String>, directory: Arc<Directory>) {
-    let mut targets = via.clone();
-    let mut attempt = 0u32;
+    let mut client = KvClient::new(via.clone());
     loop {
-        for target in std::mem::take(&mut targets) {
-            match ask_to_join(node, &address, &target).await {
-                Ok(Joined::Done(nodes)) => {
-                    for entry in nodes {
-                        directory.learn(entry.node, entry.address);
-                    }
-                    tracing::info!(node, via = target, "joined the cluster");
-                    return;
+        match client.join(node, &address).await {
+            Ok(nodes) => {
+                for entry in nodes {
+                    directory.learn(entry.node, entry.address);
                 }
-                Ok(Joined::Redirect(leader)) => targets.push(leader),
-                Err(why) => tracing::debug!(node, via = target, why, "join attempt failed"),
+                tracing::info!(node, "joined the cluster");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(node, ?via, error = %e, "still trying to join the cluster");
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
-        attempt += 1;
-        if attempt % 20 == 0 {
-            tracing::warn!(node, ?via, "still trying to join the cluster");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        if targets.is_empty() {
-            targets = via.clone();
-        }
-    }
-}
-
-enum Joined {
-    Done(Vec<NodeEntry>),
-    Redirect(String),
-}
-
-async fn ask_to_join(node: u64, address: &str, target: &str) -> Result<Joined, String> {
-    let mut client = AdminClient::connect(format!("http://{target}")).await.map_err(|e| e.to_string())?;
-    let reply = client
-        .join(JoinRequest { node, address: address.to_string() })
-        .await
-        .map_err(|e| e.to_string())?
-        .into_inner();
-    match reply.not_leader {
-        Some(redirect) if !redirect.leader_addr.is_empty() => Ok(Joined::Redirect(redirect.leader_addr)),
-        Some(_) => Err("no leader of range 1 known yet".into()),
-        None => Ok(Joined::Done(reply.nodes)),
     }
 }
 

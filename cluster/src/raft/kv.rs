@@ -24,7 +24,10 @@ use tonic::{Request, Response, Status};
 use super::driver::{Input, Proposed, PATIENCE};
 use super::peer_proto::admin_client::AdminClient;
 use super::peer_proto::kv_client::KvClient as GrpcKvClient;
-use super::peer_proto::{ChangeMembersRequest, IsolateRequest, TransferLeaderRequest};
+use super::peer_proto::{
+    ChangeMembersRequest, DecommissionRequest, IsolateRequest, JoinRequest, NodeEntry, SplitRangeRequest,
+    TransferLeaderRequest,
+};
 use super::peer_proto::kv_server::Kv;
 use super::peer_proto::{ChangeMembersResponse, GetRequest, GetResponse, KvPair, NotLeader, PutRequest, PutResponse, RangeStatus, StatusRequest, StatusResponse};
 use super::command::OUTSIDE_RANGE;
@@ -176,6 +179,14 @@ enum Led<T> {
     NotLeader(String),
 }
 
+/// An answer that carries `not_leader` when the node did not lead.
+fn led<T>(not_leader: Option<NotLeader>, done: T) -> Led<T> {
+    match not_leader {
+        None => Led::Done(done),
+        Some(NotLeader { leader_addr, .. }) => Led::NotLeader(leader_addr),
+    }
+}
+
 impl KvClient {
     pub fn new(addrs: Vec<String>) -> KvClient {
         KvClient { addrs, channels: BTreeMap::new(), leader: 0, deadline: Duration::from_secs(15) }
@@ -317,6 +328,50 @@ impl KvClient {
                     ChangeMembersResponse { not_leader: None, voters } => Led::Done(voters),
                     ChangeMembersResponse { not_leader: Some(NotLeader { leader_addr, .. }), .. } => Led::NotLeader(leader_addr),
                 })
+            }
+        })
+        .await
+    }
+
+    /// Hands `range`'s leadership to `to`, through its leader (following
+    /// redirects): asked, not yet done (see [`Self::status`]).
+    pub async fn move_leadership(&mut self, range: RangeId, to: u64) -> Result<(), KvError> {
+        self.to_leader(|channel| async move {
+            let reply = AdminClient::new(channel).transfer_leader(TransferLeaderRequest { range, to }).await?;
+            Ok(led(reply.into_inner().not_leader, ()))
+        })
+        .await
+    }
+
+    /// Splits `range` at `key`, through its leader; the new range.
+    pub async fn split_range(&mut self, range: RangeId, key: Vec<u8>) -> Result<u64, KvError> {
+        self.to_leader(|channel| {
+            let request = SplitRangeRequest { range, key: key.clone() };
+            async move {
+                let reply = AdminClient::new(channel).split_range(request).await?.into_inner();
+                Ok(led(reply.not_leader, reply.new_range))
+            }
+        })
+        .await
+    }
+
+    /// Decommissions `node`, through range 1's leader.
+    pub async fn decommission(&mut self, node: u64) -> Result<(), KvError> {
+        self.to_leader(|channel| async move {
+            let reply = AdminClient::new(channel).decommission(DecommissionRequest { node }).await?;
+            Ok(led(reply.into_inner().not_leader, ()))
+        })
+        .await
+    }
+
+    /// Joins node `node` (listening at `address`) to the cluster, through
+    /// range 1's leader; every node's address.
+    pub async fn join(&mut self, node: u64, address: &str) -> Result<Vec<NodeEntry>, KvError> {
+        self.to_leader(|channel| {
+            let request = JoinRequest { node, address: address.to_string() };
+            async move {
+                let reply = AdminClient::new(channel).join(request).await?.into_inner();
+                Ok(led(reply.not_leader, reply.nodes))
             }
         })
         .await

@@ -16,9 +16,7 @@ use tokio::sync::watch;
 
 use super::directory::{self, Directory};
 use super::driver::{Changed, RangeInfo, Split as DriverSplit};
-use super::kv::LoopHandle;
-use super::peer_proto::admin_client::AdminClient;
-use super::peer_proto::{ChangeMembersRequest, DecommissionRequest, SplitRangeRequest, TransferLeaderRequest};
+use super::kv::{KvClient, KvError, LoopHandle};
 use crate::node::server::NodeAdmin;
 use crate::protocol::{ClusterInfo, NodeInfo, ReplicaInfo};
 use lyra_engine::keys::Key;
@@ -232,50 +230,34 @@ impl RaftAdmin {
         found.ok_or_else(|| format!("range {range} has no replica on this node"))
     }
 
-    /// Runs `local` on this node's loop, or `remote` on the leader's node
-    /// (by its address), following leadership until done or out of time.
+    /// Runs `local` on this node's loop; if another node leads, `remote`
+    /// through a [`KvClient`] that starts at that leader and follows
+    /// leadership from there (the client that tools use).
     fn on_leader<T>(
         &self,
         what: &str,
         mut local: impl FnMut() -> Result<Attempt<T>, String>,
-        mut remote: impl FnMut(String) -> Result<Attempt<T>, String>,
+        remote: impl AsyncFnOnce(&mut KvClient) -> Result<T, KvError>,
     ) -> Result<T, String> {
         let deadline = Instant::now() + ADMIN_PATIENCE;
-        let mut next = local()?;
         loop {
-            let leader = match next {
+            match local()? {
                 Attempt::Done(value) => return Ok(value),
-                Attempt::Leader(leader) => leader,
-            };
-            if Instant::now() >= deadline {
-                return Err(format!("{what}: no leader answered in time (last known: {leader:?})"));
-            }
-            next = match leader.filter(|&l| l != self.node).and_then(|l| self.handle.directory.get(l)) {
-                Some(address) => match remote(address) {
-                    Ok(attempt) => attempt,
-                    Err(e) => {
-                        tracing::debug!(what, error = %e, "asking the leader failed");
-                        std::thread::sleep(Duration::from_millis(100));
-                        local()?
-                    }
-                },
-                None => {
-                    std::thread::sleep(Duration::from_millis(100));
-                    local()?
+                Attempt::Leader(Some(leader)) if leader != self.node => {
+                    // The leader first, then every other node.
+                    let nodes = self.handle.directory.all();
+                    let first = nodes.get(&leader).cloned();
+                    let rest = nodes.into_iter().filter(|&(id, _)| id != leader).map(|(_, address)| address);
+                    let addresses: Vec<String> = first.into_iter().chain(rest).collect();
+                    let mut client = KvClient::new(addresses);
+                    client.deadline = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+                    return self.runtime.block_on(remote(&mut client)).map_err(|e| format!("{what}: {e}"));
                 }
-            };
+                // No leader known yet (an election): ask again shortly.
+                Attempt::Leader(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                Attempt::Leader(_) => return Err(format!("{what}: no leader in time")),
+            }
         }
-    }
-
-    /// A gRPC call to the Admin service at `address`.
-    fn remote<T, F>(&self, address: String, call: impl FnOnce(AdminClient<tonic::transport::Channel>) -> F) -> Result<T, String>
-    where
-        F: std::future::Future<Output = Result<T, tonic::Status>>,
-    {
-        self.runtime.block_on(async {
-            let client = AdminClient::connect(format!("http://{address}")).await.map_err(|e| e.to_string())?;
-            call(client).await.map_err(|e| e.message().to_string())
-        })
     }
 
     /// Waits until this node sees `done` hold of `range`.
@@ -289,14 +271,6 @@ impl RaftAdmin {
         }
         Ok(())
     }
-}
-
-fn redirect(not_leader: Option<super::peer_proto::NotLeader>) -> Option<u64> {
-    not_leader.and_then(redirect_to)
-}
-
-fn redirect_to(not_leader: super::peer_proto::NotLeader) -> Option<u64> {
-    Some(not_leader.leader_id).filter(|&id| id != 0)
 }
 
 impl NodeAdmin for RaftAdmin {
@@ -344,13 +318,6 @@ impl NodeAdmin for RaftAdmin {
                 Err(leader) => Attempt::Leader(leader),
             })
         };
-        let ask_there = |address| {
-            let reply = self.remote(address, |mut c| async move { c.transfer_leader(TransferLeaderRequest { range, to }).await })?;
-            Ok(match reply.into_inner().not_leader {
-                None => Attempt::Done(()),
-                not_leader => Attempt::Leader(redirect(not_leader)),
-            })
-        };
         // Asked again until `to` leads: a transfer the target could not
         // take (behind on the log) is simply dropped by Raft.
         let deadline = Instant::now() + ADMIN_PATIENCE;
@@ -361,7 +328,7 @@ impl NodeAdmin for RaftAdmin {
             if Instant::now() >= deadline {
                 return Err(format!("the lease of range {range} did not move to node {to} in time"));
             }
-            self.on_leader("transfer_lease", ask_here, ask_there)?;
+            self.on_leader("transfer_lease", ask_here, async |client| client.move_leadership(range, to).await)?;
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -389,15 +356,10 @@ impl NodeAdmin for RaftAdmin {
                 Changed::Failed(why) => Err(why),
             }
         };
-        let ask_there = |address| {
-            let request = ChangeMembersRequest { range, add: add.clone(), remove: remove.clone() };
-            let reply = self.remote(address, |mut c| async move { c.change_members(request).await })?;
-            Ok(match reply.into_inner().not_leader {
-                None => Attempt::Done(()),
-                not_leader => Attempt::Leader(redirect(not_leader)),
-            })
-        };
-        self.on_leader("change_replicas", ask_here, ask_there)?;
+        let (add_there, remove_there) = (add.clone(), remove.clone());
+        self.on_leader("change_replicas", ask_here, async |client| {
+            client.change_members(range, add_there, remove_there).await.map(|_| ())
+        })?;
         if add.iter().chain(&remove).any(|&node| node == self.node) {
             return Ok(()); // this node's own replica comes or goes: nothing to watch here
         }
@@ -416,15 +378,8 @@ impl NodeAdmin for RaftAdmin {
                 DriverSplit::Failed(why) => Err(why),
             }
         };
-        let ask_there = |address| {
-            let request = SplitRangeRequest { range, key: key.clone() };
-            let reply = self.remote(address, |mut c| async move { c.split_range(request).await })?.into_inner();
-            Ok(match reply.not_leader {
-                None => Attempt::Done(reply.new_range),
-                not_leader => Attempt::Leader(redirect(not_leader)),
-            })
-        };
-        let new_range = self.on_leader("split_range", ask_here, ask_there)?;
+        let key_there = key.clone();
+        let new_range = self.on_leader("split_range", ask_here, async |client| client.split_range(range, key_there).await)?;
         // Answered once applied on the leader; here, once applied here.
         self.wait_for(range, "the split", |r| r.span.1 == key)?;
         Ok(new_range)
@@ -439,16 +394,9 @@ impl NodeAdmin for RaftAdmin {
             let put = self.runtime.block_on(self.handle.put_catalog(key.clone(), Vec::new()));
             Ok(match put.map_err(|e| e.message().to_string())? {
                 Ok(()) => Attempt::Done(()),
-                Err(redirect) => Attempt::Leader(redirect_to(redirect)),
+                Err(redirect) => Attempt::Leader(Some(redirect.leader_id).filter(|&id| id != 0)),
             })
         };
-        let ask_there = |address| {
-            let reply = self.remote(address, |mut c| async move { c.decommission(DecommissionRequest { node }).await })?;
-            Ok(match reply.into_inner().not_leader {
-                None => Attempt::Done(()),
-                not_leader => Attempt::Leader(redirect(not_leader)),
-            })
-        };
-        self.on_leader("decommission", ask_here, ask_there)
+        self.on_leader("decommission", ask_here, async |client| client.decommission(node).await)
     }
 }
