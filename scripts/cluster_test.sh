@@ -19,6 +19,10 @@
 #      the leader adds it back, and node 3 holds the range again
 #   9. node 3 decommissioned: its replicas go, the ranges keep two voters,
 #      and SQL goes on
+#  10. a fourth node joins without an id (lyra.node_id = 0): the cluster
+#      gives it id 4, the leaders make it a voter of every range, and it
+#      keeps its id across a restart; node 3, with no replica left, still
+#      lists every range from range 1's descriptors
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 NAME=ctest PG=5455 GRPC=7455
 CLUSTER="$LYRA_ROOT/scripts/cluster.sh"
@@ -28,7 +32,7 @@ touch "$work/acked"
 
 stop_all() {
   [ -n "${writer:-}" ] && kill "$writer" 2>/dev/null
-  "$CLUSTER" stop "$NAME" 3 || true
+  "$CLUSTER" stop "$NAME" 4 || true
   rm -rf "$work"
 }
 trap stop_all EXIT
@@ -47,7 +51,7 @@ range1() { q "$1" "SELECT $2 FROM lyra.ranges() WHERE range_id = 1" 2>/dev/null;
 log "cluster test: building lyra-node"
 (cd "$LYRA_ROOT" && cargo build --release -q -p lyra-cluster --bin lyra-node)
 home="$(lyra_home)"
-rm -rf "$home/${NAME}1" "$home/${NAME}2" "$home/${NAME}3"
+rm -rf "$home/${NAME}1" "$home/${NAME}2" "$home/${NAME}3" "$home/${NAME}4"
 log "cluster test: three nodes"
 "$CLUSTER" start "$NAME" $PG $GRPC 3 >/dev/null
 
@@ -139,7 +143,7 @@ new=$(q 1 "SELECT lyra.split_range(1, '\\x76')")
 q 1 "INSERT INTO acc VALUES (-1, -1)" >/dev/null
 [ "$(q 1 "SELECT count(*) FROM acc")" = $rows ] || fail "rows after the split: $(q 1 "SELECT count(*) FROM acc")"
 for i in 2 3; do
-  wait_for "[ \"\$(q $i 'SELECT count(*) FROM lyra.ranges()')\" = 2 ]" 10 || fail "node $i does not hold both ranges"
+  wait_for "[ \"\$(q $i 'SELECT count(*) FROM lyra.ranges() WHERE replica_here')\" = 2 ]" 10 || fail "node $i does not hold both ranges"
 done
 echo "ok 7: range 1 split at 'v' into range $new; SQL goes on over both ($rows rows), every node holds both"
 
@@ -158,9 +162,29 @@ echo "ok 8: node 3's replica of range $new removed; the leader added it back and
 q 2 "SELECT lyra.decommission_node(3)" >/dev/null
 wait_for "[ \"\$(q 1 \"SELECT count(*) FROM lyra.ranges() WHERE voters::text = '{1,2}'\")\" = 2 ]" 20 \
   || fail "replicas stay on node 3: $(q 1 "SELECT * FROM lyra.ranges()")"
-wait_for "[ \"\$(q 3 'SELECT count(*) FROM lyra.ranges()')\" = 0 ]" 10 || fail "node 3 kept replicas"
+wait_for "[ \"\$(q 3 'SELECT count(*) FROM lyra.ranges() WHERE replica_here')\" = 0 ]" 10 || fail "node 3 kept replicas"
 [ "$(q 1 "SELECT decommissioned FROM lyra.nodes() WHERE node_id = 3")" = t ] || fail "node 3 not marked"
 q 1 "INSERT INTO acc VALUES (-2, -2)" >/dev/null
 [ "$(q 1 "SELECT count(*) FROM acc")" = $((rows + 1)) ] || fail "rows after the decommission"
 echo "ok 9: node 3 decommissioned: both ranges on nodes 1 and 2, node 3 holds none, SQL goes on"
+
+# 10. a node without an id joins
+start4() {
+  LYRA_CONF="lyra.listen_addr = '127.0.0.1:$((GRPC + 3))'
+lyra.join = '127.0.0.1:$((GRPC + 1))'" "$LYRA_ROOT/scripts/server.sh" start "${NAME}4" $((PG + 3)) >/dev/null
+}
+start4
+q 4 "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS lyra; ALTER EXTENSION lyra UPDATE" >/dev/null
+wait_for "[ \"\$(q 4 'SELECT node_id FROM lyra.nodes() WHERE is_local' 2>/dev/null)\" = 4 ]" 20 \
+  || fail "node 4 has no id 4: $(q 4 'SELECT * FROM lyra.nodes()' 2>&1)"
+wait_for "[ \"\$(q 1 \"SELECT count(*) FROM lyra.ranges() WHERE voters::text = '{1,2,4}'\")\" = 2 ]" 30 \
+  || fail "node 4 is not a voter of both ranges: $(q 1 "SELECT * FROM lyra.ranges()")"
+wait_for "[ \"\$(q 4 'SELECT count(*) FROM lyra.ranges() WHERE replica_here')\" = 2 ]" 20 || fail "node 4 holds no replicas"
+listed=$(q 3 "SELECT count(*) FROM lyra.ranges() WHERE NOT replica_here AND voters::text = '{1,2,4}'")
+[ "$listed" = 2 ] || fail "node 3 does not list the ranges from the catalog: $(q 3 "SELECT * FROM lyra.ranges()")"
+"$LYRA_ROOT/scripts/server.sh" stop "${NAME}4"
+start4
+wait_for "[ \"\$(q 4 'SELECT node_id FROM lyra.nodes() WHERE is_local' 2>/dev/null)\" = 4 ]" 20 || fail "node 4 lost its id"
+[ "$(q 1 "SELECT count(*) FROM lyra.nodes()")" = 4 ] || fail "nodes after node 4's restart: $(q 1 "SELECT * FROM lyra.nodes()")"
+echo "ok 10: node 4 joined without an id, got id 4, holds both ranges, and kept its id across a restart; node 3 lists the ranges from the catalog"
 log "cluster test passed"

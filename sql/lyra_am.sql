@@ -376,3 +376,25 @@ CREATE FUNCTION decommission_node(node_id bigint) RETURNS void
 COMMENT ON FUNCTION decommission_node(bigint) IS
     'Moves every replica off a node, which takes no new ones (superuser or lyra_admin).';
 -- upgrade 0.2.0--0.3.0 end
+
+-- upgrade 0.3.0--0.4.0 begin
+-- lyra 0.3.0 -> 0.4.0: lyra.ranges() lists every range of the cluster (this
+-- node's replicas, and the others from range 1's descriptors), with the
+-- bytes each holds here; lyra.split_range(key) finds the range itself;
+-- the schema is usable by everyone.
+DROP FUNCTION ranges();
+CREATE FUNCTION ranges() RETURNS TABLE (
+    range_id bigint, start_key bytea, end_key bytea, voters bigint[], leader bigint,
+    lease_here boolean, term bigint, applied_index bigint, commit_index bigint,
+    replica_here boolean, size_bytes bigint)
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_ranges_wrapper';
+COMMENT ON FUNCTION ranges() IS
+    'Every range of the Lyra cluster: this node''s replicas, and the others as range 1''s descriptors say.';
+CREATE FUNCTION split_range(key bytea) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_split_range_at_wrapper';
+COMMENT ON FUNCTION split_range(bytea) IS
+    'Splits the range holding a key at that key; returns the new range (superuser or lyra_admin).';
+-- Anyone may read the cluster's state (nodes(), ranges()); the functions
+-- that change it check for a superuser or lyra_admin themselves.
+GRANT USAGE ON SCHEMA lyra TO PUBLIC;
+-- upgrade 0.3.0--0.4.0 end

@@ -178,7 +178,8 @@ pub struct NodeInfo {
     pub decommissioned: bool,
 }
 
-/// This node's replica of a range.
+/// A range of the cluster: as this node's replica sees it, or (no
+/// replica here) as the catalog describes it.
 #[derive(Clone, PartialEq, Message)]
 pub struct ReplicaInfo {
     #[prost(uint64, tag = "1")]
@@ -202,6 +203,13 @@ pub struct ReplicaInfo {
     pub commit: u64,
     #[prost(uint64, tag = "9")]
     pub applied: u64,
+    /// This node holds a replica (else term, commit, applied and size are
+    /// 0 and the rest comes from the catalog).
+    #[prost(bool, tag = "10")]
+    pub replica_here: bool,
+    /// Bytes of keys and values of the range in this node's replica.
+    #[prost(uint64, tag = "11")]
+    pub size: u64,
 }
 
 /// A hybrid logical timestamp (see `lyra_engine::hlc::Timestamp`).

@@ -331,3 +331,49 @@ fn ranges_split_under_writes_and_every_node_agrees() {
         check_all(&cluster, &acked).await;
     });
 }
+
+/// Node 4 holds no replica: from the catalog of range descriptors it
+/// fetched, it points writes at the range's leader and sends reads on to
+/// the range's members. A voter cut off while it is removed never hears
+/// of its removal from the group; once it can talk again, the catalog and
+/// the leader tell it, and it deletes its replica.
+#[test]
+fn any_node_routes_by_the_catalog_and_a_replica_removed_behind_its_back_is_deleted() {
+    use lyra_cluster::raft::peer_proto::kv_client::KvClient as GrpcKv;
+    use lyra_cluster::raft::peer_proto::{KvPair, PutRequest};
+    run(async {
+        let cluster = Cluster::start_with(3, 1, 10_000, 64 << 20);
+        let mut client = cluster.client();
+        let mut acked = BTreeMap::new();
+        write(&mut client, 0..20, &mut acked).await;
+        let leader = cluster.leader().await;
+        let node4 = cluster.addr(4);
+        let started = Instant::now();
+        while client.get_from(&node4, b"key0").await != Ok(Some(b"v0".to_vec())) {
+            assert!(started.elapsed() < Duration::from_secs(10), "node 4 does not forward reads\n{}", cluster.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut grpc = GrpcKv::connect(format!("http://{node4}")).await.unwrap();
+        let pair = KvPair { key: b"key-x".to_vec(), value: b"x".to_vec() };
+        let answer = grpc.put(PutRequest { pairs: vec![pair] }).await.unwrap().into_inner();
+        let redirect = answer.not_leader.expect("node 4 leads nothing");
+        assert_eq!((redirect.leader_id, redirect.leader_addr), (leader, cluster.addr(leader)));
+
+        let zombie = (1..=3).find(|&id| id != leader).unwrap();
+        let others: Vec<u64> = (1..=4).filter(|&id| id != zombie).collect();
+        client.isolate(&cluster.addr(zombie), others).await.unwrap();
+        let voters = client.change_members(1, vec![4], vec![zombie]).await.unwrap();
+        assert!(!voters.contains(&zombie) && voters.contains(&4), "{voters:?}");
+        write(&mut client, 20..40, &mut acked).await;
+        assert!(!client.status(&cluster.addr(zombie)).await.unwrap().ranges.is_empty(), "cut off: still holds its replica");
+        client.isolate(&cluster.addr(zombie), vec![]).await.unwrap();
+        let started = Instant::now();
+        while !client.status(&cluster.addr(zombie)).await.unwrap().ranges.is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(15), "the zombie replica stays\n{}", cluster.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Every node serves every acknowledged write: the members from
+        // their replicas, node {zombie} by sending reads on.
+        check_all(&cluster, &acked).await;
+    });
+}

@@ -6,10 +6,10 @@
 //! | function | who | returns |
 //! |---|---|---|
 //! | `lyra.nodes()` | anyone | node id, gRPC address (empty: a node alone), whether it is this node |
-//! | `lyra.ranges()` | anyone | this node's replicas: range id, span, voters, leader, lease here, term, applied and commit index |
+//! | `lyra.ranges()` | anyone | every range of the cluster: id, span, voters, leader, lease here, and for a replica on this node its term, applied and commit index and size in bytes (the others from range 1's descriptors) |
 //! | `lyra.transfer_lease(range, node)` | superuser or `lyra_admin` | returns once this node sees `node` lead the range |
 //! | `lyra.add_replica(range, node)`, `lyra.remove_replica(range, node)` | superuser or `lyra_admin` | return once the range's leader applied the change (a leader being removed hands leadership over first) |
-//! | `lyra.split_range(range, key)` | superuser or `lyra_admin` | the new range's id, once the split applied here |
+//! | `lyra.split_range(range, key)`, `lyra.split_range(key)` | superuser or `lyra_admin` | the new range's id, once the split applied here (the second finds the range holding the key) |
 //! | `lyra.decommission_node(node)` | superuser or `lyra_admin` | returns once recorded; the node's replicas then move to other nodes |
 
 use pgrx::prelude::*;
@@ -44,9 +44,11 @@ fn lyra_ranges() -> TableIterator<
         name!(voters, Vec<i64>),
         name!(leader, Option<i64>),
         name!(lease_here, bool),
-        name!(term, i64),
-        name!(applied_index, i64),
-        name!(commit_index, i64),
+        name!(term, Option<i64>),
+        name!(applied_index, Option<i64>),
+        name!(commit_index, Option<i64>),
+        name!(replica_here, bool),
+        name!(size_bytes, Option<i64>),
     ),
 > {
     let info = with_node(|client, w| client.cluster_status(w));
@@ -54,16 +56,19 @@ fn lyra_ranges() -> TableIterator<
         .ranges
         .into_iter()
         .map(|r| {
+            let here = |value: u64| r.replica_here.then_some(value as i64);
             (
                 r.range as i64,
-                r.start,
-                Some(r.end).filter(|end| !end.is_empty()),
-                r.voters.into_iter().map(|v| v as i64).collect(),
+                r.start.clone(),
+                Some(r.end.clone()).filter(|end| !end.is_empty()),
+                r.voters.iter().map(|&v| v as i64).collect(),
                 Some(r.leader as i64).filter(|&leader| leader != 0),
                 r.lease_here,
-                r.term as i64,
-                r.applied as i64,
-                r.commit as i64,
+                here(r.term),
+                here(r.applied),
+                here(r.commit),
+                r.replica_here,
+                here(r.size),
             )
         })
         .collect();
@@ -96,6 +101,13 @@ fn lyra_split_range(range_id: i64, key: &[u8]) -> i64 {
     require_admin("lyra.split_range");
     let (range, _) = ids(range_id, 1);
     with_node(|client, w| client.split_range(range, key.to_vec(), w)) as i64
+}
+
+#[pg_extern(sql = false)]
+fn lyra_split_range_at(key: &[u8]) -> i64 {
+    require_admin("lyra.split_range");
+    // Range 0: the range holding the key.
+    with_node(|client, w| client.split_range(0, key.to_vec(), w)) as i64
 }
 
 #[pg_extern(sql = false)]

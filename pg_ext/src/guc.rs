@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `lyra.log_level` | `warn` | the node's log filter (`error`, `warn`, `info`, `debug`, `trace`, or a `tracing` env-filter directive); read when the node starts |
 //! | `lyra.enable_lyrascan` | `on` | read Lyra tables through the LyraScan custom scan |
-//! | `lyra.node_id` | `1` | this node's id in its cluster (unique per node) |
+//! | `lyra.node_id` | `0` | this node's id in its cluster (unique per node); 0: the id its data directory keeps, else 1 for a node that starts a cluster, else one the cluster gives it when it joins |
 //! | `lyra.listen_addr` | `''` | `host:port` other nodes reach this node's gRPC server at; empty: a node alone, no server |
 //! | `lyra.join` | `''` | comma-separated addresses of nodes already in the cluster; empty (with a listen address): start a new cluster |
 //! | `lyra.replication_factor` | `3` | voters per range, capped by the number of nodes |
@@ -20,7 +20,7 @@ pub static LOG_LEVEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>
 
 pub static ENABLE_LYRASCAN: GucSetting<bool> = GucSetting::<bool>::new(true);
 
-pub static NODE_ID: GucSetting<i32> = GucSetting::<i32>::new(1);
+pub static NODE_ID: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static LISTEN_ADDR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static JOIN: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static REPLICATION_FACTOR: GucSetting<i32> = GucSetting::<i32>::new(3);
@@ -58,9 +58,9 @@ fn register_cluster_settings() {
     GucRegistry::define_int_guc(
         c"lyra.node_id",
         c"This node's id in its Lyra cluster.",
-        c"Unique per node. Read when the node starts.",
+        c"Unique per node; 0: kept in the node's directory, given by the cluster when the node joins. Read when the node starts.",
         &NODE_ID,
-        1,
+        0,
         i32::MAX,
         GucContext::Postmaster,
         GucFlags::default(),

@@ -49,7 +49,8 @@ pub struct NodeConfig {
     pub dir: PathBuf,
     /// The Unix socket backends connect to.
     pub socket: PathBuf,
-    /// This node's id in the cluster (1 for a single node).
+    /// This node's id in the cluster (1 for a single node); 0: the one its
+    /// directory keeps, else one the cluster gives it when it joins.
     pub node_id: u64,
     /// Threads of the node's runtime.
     pub worker_threads: usize,
@@ -139,7 +140,7 @@ impl NodeHandle {
         })
         .map_err(|why| NodeError::Raft { path: db_path.display().to_string(), why })?;
         let first = raft.replicated_engine();
-        let node_id = config.node_id;
+        let node_id = raft.node_id();
         let services = Services::new(move |previous: Option<&ReplicatedEngine>| {
             let engine = previous.map_or_else(|| first.next_generation(), ReplicatedEngine::next_generation);
             let clock = engine.clock();
@@ -156,7 +157,7 @@ impl NodeHandle {
         let (stop, stopped) = watch::channel(false);
         runtime.spawn(server::serve(listener, Arc::clone(&services), stopped));
         runtime.spawn(collect_garbage(services));
-        tracing::info!(node_id = config.node_id, dir = %config.dir.display(), "lyra node started");
+        tracing::info!(node_id, dir = %config.dir.display(), "lyra node started");
         Ok(NodeHandle { raft: Some(raft), runtime: Some(runtime), stop })
     }
 

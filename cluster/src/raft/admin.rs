@@ -1,5 +1,6 @@
 //! The `Admin` gRPC service: joins, membership changes and leadership
-//! transfers on a running cluster, and fault injection for tests.
+//! transfers on a running cluster, the catalog of range descriptors, and
+//! fault injection for tests.
 
 use std::sync::{mpsc, Arc};
 
@@ -12,10 +13,13 @@ use super::driver::{Changed, Input, Split};
 use super::kv::LoopHandle;
 use super::peer_proto::admin_server::Admin;
 use super::peer_proto::{
-    ChangeMembersRequest, ChangeMembersResponse, DecommissionRequest, DecommissionResponse, IsolateRequest,
-    IsolateResponse, JoinRequest, JoinResponse, SplitRangeRequest, SplitRangeResponse, TransferLeaderRequest,
+    CatalogRequest, CatalogResponse, ChangeMembersRequest, ChangeMembersResponse, DecommissionRequest,
+    DecommissionResponse, DescribeResponse, IsolateRequest, IsolateResponse, JoinRequest, JoinResponse,
+    MembersRequest, MembersResponse, RangeDescriptor, SplitRangeRequest, SplitRangeResponse, TransferLeaderRequest,
     TransferLeaderResponse,
 };
+use super::Command;
+use prost::Message as _;
 use super::transport::Faults;
 
 pub struct AdminService {
@@ -55,19 +59,63 @@ impl Admin for AdminService {
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
         let JoinRequest { node, address } = request.into_inner();
-        if node == 0 || address.is_empty() {
-            return Err(Status::invalid_argument("a joining node needs an id above 0 and an address"));
+        if address.is_empty() {
+            return Err(Status::invalid_argument("a joining node needs an address"));
         }
         if self.handle.directory.is_decommissioned(node) {
             return Err(Status::failed_precondition(format!("node {node} was decommissioned; give it another id")));
         }
-        let key = Key::NodeAddress { node }.encode();
-        match self.handle.put_catalog(key, address.clone().into_bytes()).await? {
-            Ok(()) => {
-                self.handle.directory.learn(node, address);
-                Ok(Response::new(JoinResponse { nodes: self.handle.directory.entries(), not_leader: None }))
+        // A new id: the lowest above every known one that no node holds
+        // when the write applies (range 1's replicas check), else the next.
+        let mut candidate = (node == 0).then(|| self.handle.directory.next_node_id());
+        let node = loop {
+            let id = candidate.unwrap_or(node);
+            let key = Key::NodeAddress { node: id }.encode();
+            let mut command = Command::new(0);
+            if candidate.is_some() {
+                command = command.if_absent(key.clone());
             }
-            Err(redirect) => Ok(Response::new(JoinResponse { nodes: Vec::new(), not_leader: Some(redirect) })),
+            match self.handle.write_catalog(command.put(key, address.clone().into_bytes())).await {
+                Ok(Ok(())) => break id,
+                Ok(Err(redirect)) => {
+                    return Ok(Response::new(JoinResponse { nodes: Vec::new(), not_leader: Some(redirect), node: 0 }));
+                }
+                Err(status) if status.code() == tonic::Code::FailedPrecondition && candidate.is_some() => {
+                    candidate = Some(id + 1);
+                }
+                Err(status) => return Err(status),
+            }
+        };
+        self.handle.directory.learn(node, address);
+        Ok(Response::new(JoinResponse { nodes: self.handle.directory.entries(), not_leader: None, node }))
+    }
+
+    async fn describe(&self, request: Request<RangeDescriptor>) -> Result<Response<DescribeResponse>, Status> {
+        let descriptor = request.into_inner();
+        if self.handle.directory.range(descriptor.range).is_some_and(|known| known.index > descriptor.index) {
+            return Ok(Response::new(DescribeResponse { not_leader: None }));
+        }
+        let key = Key::RangeDescriptor { range: descriptor.range }.encode();
+        match self.handle.put_catalog(key, descriptor.encode_to_vec()).await? {
+            Ok(()) => {
+                self.handle.directory.note_range(descriptor);
+                Ok(Response::new(DescribeResponse { not_leader: None }))
+            }
+            Err(redirect) => Ok(Response::new(DescribeResponse { not_leader: Some(redirect) })),
+        }
+    }
+
+    async fn catalog(&self, _: Request<CatalogRequest>) -> Result<Response<CatalogResponse>, Status> {
+        Ok(Response::new(self.handle.directory.catalog()))
+    }
+
+    async fn members(&self, request: Request<MembersRequest>) -> Result<Response<MembersResponse>, Status> {
+        let range = request.into_inner().range;
+        let (ranges, _) = self.handle.ask(|reply| Input::Status { reply }).await?;
+        match ranges.into_iter().find(|r| r.range == range) {
+            Some(info) if info.is_leader => Ok(Response::new(MembersResponse { members: info.members, not_leader: None })),
+            Some(info) => Ok(Response::new(MembersResponse { members: Vec::new(), not_leader: Some(self.handle.not_leader(info.leader)) })),
+            None => Ok(Response::new(MembersResponse { members: Vec::new(), not_leader: Some(self.handle.not_leader(None)) })),
         }
     }
 

@@ -61,7 +61,13 @@ pub enum CommandOpKind {
     Put = 0,
     Delete = 1,
     DeleteRange = 2,
+    /// A condition, not a write: the command applies only if `key` has no
+    /// value (checked by every replica against the same state).
+    Absent = 3,
 }
+
+/// The refusal of a command whose condition did not hold.
+pub const CONDITION_FAILED: &str = "condition failed";
 
 impl Command {
     pub fn new(id: u64) -> Command {
@@ -89,6 +95,23 @@ impl Command {
         self
     }
 
+    /// Applies only if `key` has no value when the command's turn comes.
+    pub fn if_absent(mut self, key: Vec<u8>) -> Command {
+        self.ops.push(CommandOp { kind: CommandOpKind::Absent as i32, key, value: Vec::new() });
+        self
+    }
+
+    /// Why the command must not apply, if a condition fails: `present`
+    /// says whether a key has a value in the state the command applies to.
+    pub fn unmet_condition<E>(&self, present: impl Fn(&[u8]) -> Result<bool, E>) -> Result<Option<String>, E> {
+        for op in self.ops.iter().filter(|op| op.kind == CommandOpKind::Absent as i32) {
+            if present(&op.key)? {
+                return Ok(Some(format!("{CONDITION_FAILED}: {:?} has a value", op.key)));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn delete_range(mut self, start: Vec<u8>, end: Vec<u8>) -> Command {
         self.ops.push(CommandOp { kind: CommandOpKind::DeleteRange as i32, key: start, value: end });
         self
@@ -100,7 +123,7 @@ impl Command {
         let inside = |key: &[u8]| key >= start && key < end;
         for op in &self.ops {
             let fits = match CommandOpKind::try_from(op.kind) {
-                Ok(CommandOpKind::Put | CommandOpKind::Delete) => inside(&op.key),
+                Ok(CommandOpKind::Put | CommandOpKind::Delete | CommandOpKind::Absent) => inside(&op.key),
                 Ok(CommandOpKind::DeleteRange) => inside(&op.key) && op.value.as_slice() <= end && op.key < op.value,
                 Err(_) => return Err(format!("unknown write kind {}", op.kind)),
             };
@@ -113,6 +136,7 @@ impl Command {
                 Ok(CommandOpKind::Put) => batch.put(op.key.clone(), op.value.clone()),
                 Ok(CommandOpKind::Delete) => batch.delete(op.key.clone()),
                 Ok(CommandOpKind::DeleteRange) => batch.delete_range(op.key.clone(), op.value.clone()),
+                Ok(CommandOpKind::Absent) => {}
                 Err(_) => unreachable!("checked above"),
             }
         }
@@ -148,10 +172,22 @@ mod tests {
             Command::new(2).delete(b"0".to_vec()),
             Command::new(3).delete_range(b"b".to_vec(), b"n".to_vec()),
             Command::new(4).delete_range(b"c".to_vec(), b"b".to_vec()),
+            Command::new(5).if_absent(b"z".to_vec()).put(b"b".to_vec(), b"1".to_vec()),
         ] {
             let mut batch = WriteBatch::new();
             assert!(command.write_into(b"a", b"m", &mut batch).is_err(), "{command:?}");
             assert!(batch.is_empty(), "{command:?}");
         }
+    }
+
+    #[test]
+    fn a_condition_is_checked_and_never_written() {
+        let command = Command::new(1).if_absent(b"b".to_vec()).put(b"b".to_vec(), b"1".to_vec());
+        assert_eq!(command.unmet_condition(|_| Ok::<_, ()>(false)), Ok(None));
+        let unmet = command.unmet_condition(|key| Ok::<_, ()>(key == b"b")).unwrap().expect("b has a value");
+        assert!(unmet.starts_with(CONDITION_FAILED), "{unmet}");
+        let mut batch = WriteBatch::new();
+        command.write_into(b"a", b"m", &mut batch).unwrap();
+        assert_eq!(batch.ops(), &[WriteOp::Put { key: b"b".to_vec(), value: b"1".to_vec() }]);
     }
 }

@@ -37,6 +37,9 @@ use super::{Command, Envelope, Event, ProposeError, Store};
 /// How long a proposal or read waits before its caller is told to retry.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
+/// How a read of a key no replica here holds is refused.
+pub const NO_RANGE: &str = "no range holds the key on this node";
+
 /// Where the loop sends each round's messages: one batch per peer. Must not
 /// block; `false` means the peer's queue is full or unknown (the batch is
 /// dropped, and Raft is told the peer is unreachable).
@@ -90,6 +93,11 @@ pub struct RangeInfo {
     pub commit: u64,
     pub applied: u64,
     pub voters: Vec<u64>,
+    /// Voters and learners, incoming and outgoing (mid-change).
+    pub members: Vec<u64>,
+    /// The replica holds the range's data (not only a leader's first
+    /// message yet).
+    pub initialized: bool,
     /// The range's keys: `[start, end)`, end empty = unbounded.
     pub span: (Vec<u8>, Vec<u8>),
     /// Snapshots applied to this replica since the loop started.
@@ -115,6 +123,10 @@ pub enum Input {
     Split { range: RangeId, key: Vec<u8>, reply: oneshot::Sender<Split> },
     /// The transport's word on a snapshot it carried (or failed to).
     Snapshot { range: RangeId, to: u64, delivered: bool },
+    /// Deletes this node's replica of `range`, which is no member of it
+    /// any more (its leader said so); `false`: not deleted (no such
+    /// replica, or it leads).
+    Forget { range: RangeId, reply: oneshot::Sender<bool> },
     Stop,
 }
 
@@ -369,7 +381,7 @@ impl<O: Outbox> LoopState<O> {
             Input::Read { range, key, reply } => {
                 let id = self.id();
                 let Some(range) = range.or_else(|| self.store.range_of(&key)) else {
-                    let _ = reply.send(Err("no range holds the key on this node".into()));
+                    let _ = reply.send(Err(NO_RANGE.into()));
                     return;
                 };
                 match self.store.read(range, key, id.to_be_bytes().to_vec()) {
@@ -393,6 +405,8 @@ impl<O: Outbox> LoopState<O> {
                         commit: r.commit_index(),
                         applied: r.applied(),
                         voters: sorted(&r.conf_state().voters),
+                        members: members(r.conf_state()),
+                        initialized: r.is_initialized(),
                         span: (r.span().0.to_vec(), r.span().1.to_vec()),
                         snapshots_applied: self.snapshots_applied.get(&r.range()).copied().unwrap_or(0),
                     })
@@ -451,6 +465,9 @@ impl<O: Outbox> LoopState<O> {
                 }
             }
             Input::Snapshot { range, to, delivered } => self.store.report_snapshot(range, to, delivered),
+            Input::Forget { range, reply } => {
+                let _ = reply.send(self.store.forget(range));
+            }
             Input::Stop => {}
         }
     }
@@ -546,6 +563,15 @@ impl<O: Outbox> LoopState<O> {
             }
         }
     }
+}
+
+/// Every member of a configuration, once.
+fn members(conf: &raft::eraftpb::ConfState) -> Vec<u64> {
+    let all = [&conf.voters, &conf.voters_outgoing, &conf.learners, &conf.learners_next];
+    let mut ids: Vec<u64> = all.into_iter().flatten().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 fn sorted(ids: &[u64]) -> Vec<u64> {

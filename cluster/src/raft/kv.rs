@@ -1,8 +1,9 @@
 //! The key-value face of a Raft node: the `Kv` gRPC service, and
 //! [`KvClient`], which tools, tests and the benchmark use.
 //!
-//! Keys live in range 1's span under the `k` prefix (`KV_PREFIX`): this is
-//! the test keyspace of a KV-level cluster, not where SQL tables go.
+//! Keys live under the `w` prefix (`KV_PREFIX`), above the catalog and
+//! SQL's keyspaces: this is the test keyspace of a KV-level cluster, not
+//! where SQL tables go.
 //!
 //! Writes go to the range's leader. A node that does not lead answers with
 //! the leader it knows; the client follows that answer, or, when no leader
@@ -21,7 +22,7 @@ use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
-use super::driver::{Input, Proposed, PATIENCE};
+use super::driver::{Input, Proposed, NO_RANGE, PATIENCE};
 use super::peer_proto::admin_client::AdminClient;
 use super::peer_proto::kv_client::KvClient as GrpcKvClient;
 use super::peer_proto::{
@@ -30,14 +31,17 @@ use super::peer_proto::{
 };
 use super::peer_proto::kv_server::Kv;
 use super::peer_proto::{ChangeMembersResponse, GetRequest, GetResponse, KvPair, NotLeader, PutRequest, PutResponse, RangeStatus, StatusRequest, StatusResponse};
-use super::command::OUTSIDE_RANGE;
+use super::command::{CONDITION_FAILED, OUTSIDE_RANGE};
+use super::peer_proto::{CatalogRequest, CatalogResponse, MembersRequest, RangeDescriptor};
+use lyra_engine::keys::Key;
+use prost::Message as _;
 use super::directory::Directory;
 use super::Command;
 
 /// The range the KV service writes to.
 pub const KV_RANGE: RangeId = 1;
 /// What the service puts before each user key.
-pub const KV_PREFIX: &[u8] = b"k";
+pub const KV_PREFIX: &[u8] = b"w";
 /// Range 1's span, which a cluster starts with: every replicated key (above the
 /// 0x01 keyspace of replica-local state).
 pub const KV_SPAN: (&[u8], &[u8]) = (b"\x02", b"\xff");
@@ -70,12 +74,40 @@ impl LoopHandle {
     /// Writes `key` = `value` through the leader of the range holding it
     /// (a cluster catalog key: range 1); `Err` inside: ask this leader.
     pub async fn put_catalog(&self, key: Vec<u8>, value: Vec<u8>) -> Result<Result<(), NotLeader>, Status> {
-        let command = Command::new(0).put(key, value);
+        self.write_catalog(Command::new(0).put(key, value)).await
+    }
+
+    /// [`Self::put_catalog`] of a command; a condition that failed is
+    /// `FAILED_PRECONDITION`.
+    pub async fn write_catalog(&self, command: Command) -> Result<Result<(), NotLeader>, Status> {
         match self.ask(|reply| Input::Propose { range: None, term: None, command, reply }).await? {
             Proposed::Applied { .. } => Ok(Ok(())),
             Proposed::NotLeader { leader } => Ok(Err(self.not_leader(leader))),
+            Proposed::Failed(why) if why.starts_with(CONDITION_FAILED) => Err(Status::failed_precondition(why)),
             Proposed::Failed(why) => Err(Status::unavailable(why)),
         }
+    }
+
+    /// Records `descriptor` in range 1 (unless the catalog has a newer
+    /// one): here if this node leads range 1, else through its
+    /// leader over gRPC.
+    pub async fn describe(&self, descriptor: RangeDescriptor) -> Result<(), String> {
+        if self.directory.range(descriptor.range).is_some_and(|known| known.index > descriptor.index) {
+            return Ok(());
+        }
+        let key = Key::RangeDescriptor { range: descriptor.range }.encode();
+        let put = self.put_catalog(key, descriptor.encode_to_vec()).await.map_err(|s| s.message().to_string())?;
+        if let Err(redirect) = put {
+            // The leader first, then every other node.
+            let nodes = self.directory.all();
+            let first = nodes.get(&redirect.leader_id).cloned();
+            let rest = nodes.into_iter().filter(|&(id, _)| id != redirect.leader_id).map(|(_, address)| address);
+            let mut client = KvClient::new(first.into_iter().chain(rest).collect());
+            client.deadline = Duration::from_secs(3);
+            client.describe(descriptor.clone()).await.map_err(|e| e.to_string())?;
+        }
+        self.directory.note_range(descriptor);
+        Ok(())
     }
 
     /// The redirect to `leader` (0 and no address: none known).
@@ -103,10 +135,13 @@ impl Kv for KvService {
         for KvPair { key, value } in request.into_inner().pairs {
             command = command.put(stored_key(&key), value);
         }
+        let first_key = command.ops.first().map(|op| op.key.clone()).unwrap_or_default();
         let proposed = self.handle.ask(|reply| Input::Propose { range: None, term: None, command, reply }).await?;
         match proposed {
             Proposed::Applied { index } => Ok(Response::new(PutResponse { index, not_leader: None })),
             Proposed::NotLeader { leader } => {
+                // No replica here: the catalog knows the range's leader.
+                let leader = leader.or_else(|| self.handle.directory.locate(&first_key).map(|d| d.leader));
                 Ok(Response::new(PutResponse { index: 0, not_leader: Some(self.handle.not_leader(leader)) }))
             }
             Proposed::Failed(why) if why.starts_with(OUTSIDE_RANGE) => Err(Status::out_of_range(why)),
@@ -115,9 +150,12 @@ impl Kv for KvService {
     }
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        let key = stored_key(&request.into_inner().key);
-        let read = self.handle.ask(|reply| Input::Read { range: None, key, reply }).await?;
-        let read = read.map_err(Status::unavailable)?;
+        let GetRequest { key: user_key, forwarded } = request.into_inner();
+        let key = stored_key(&user_key);
+        let read = match self.handle.ask(|reply| Input::Read { range: None, key: key.clone(), reply }).await? {
+            Err(why) if why.starts_with(NO_RANGE) && !forwarded => return self.forward_get(&key, user_key).await,
+            read => read.map_err(Status::unavailable)?,
+        };
         Ok(Response::new(GetResponse { found: read.value.is_some(), value: read.value.unwrap_or_default(), read_index: read.read_index }))
     }
 
@@ -149,6 +187,35 @@ impl Kv for KvService {
             lease_reads: stats.lease_reads,
             read_index_reads: stats.read_index_reads,
         }))
+    }
+}
+
+impl KvService {
+    /// Sends a read on to the members of the range the catalog says holds
+    /// `key` (its leader first): this node has no replica of it.
+    async fn forward_get(&self, key: &[u8], user_key: Vec<u8>) -> Result<Response<GetResponse>, Status> {
+        let Some(descriptor) = self.handle.directory.locate(key) else {
+            return Err(Status::unavailable(format!("{NO_RANGE}, and the catalog names none")));
+        };
+        let mut members = descriptor.voters.clone();
+        members.sort_by_key(|&id| id != descriptor.leader);
+        let addresses: Vec<String> = members.iter().filter_map(|&id| self.handle.directory.get(id)).collect();
+        let mut client = KvClient::new(addresses.clone());
+        let mut last_error = format!("range {}: no member's address known", descriptor.range);
+        for address in &addresses {
+            let channel = match client.channel(address).await {
+                Ok(channel) => channel,
+                Err(e) => {
+                    last_error = format!("{address}: {e}");
+                    continue;
+                }
+            };
+            match GrpcKvClient::new(channel).get(GetRequest { key: user_key.clone(), forwarded: true }).await {
+                Ok(response) => return Ok(response),
+                Err(status) => last_error = format!("{address}: {}", status.message()),
+            }
+        }
+        Err(Status::unavailable(last_error))
     }
 }
 
@@ -219,6 +286,9 @@ impl KvClient {
     where
         F: std::future::Future<Output = Result<Led<T>, Status>>,
     {
+        if self.addrs.is_empty() {
+            return Err(KvError::Unavailable(Duration::ZERO, "no node to ask".into()));
+        }
         let started = Instant::now();
         let mut last_error = String::from("no attempt");
         let mut at = self.leader;
@@ -235,6 +305,10 @@ impl KvClient {
                 }
                 Ok(Led::NotLeader(leader_addr)) => {
                     last_error = format!("{addr} does not lead");
+                    // A leader this client was not told of is asked too.
+                    if !leader_addr.is_empty() && !self.addrs.contains(&leader_addr) {
+                        self.addrs.push(leader_addr.clone());
+                    }
                     match self.addrs.iter().position(|a| *a == leader_addr) {
                         Some(leader) if leader != at % self.addrs.len() => at = leader,
                         _ => {
@@ -284,6 +358,9 @@ impl KvClient {
 
     /// A linearizable read of `key`, from any node that answers.
     pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        if self.addrs.is_empty() {
+            return Err(KvError::Unavailable(Duration::ZERO, "no node to ask".into()));
+        }
         let started = Instant::now();
         let mut last_error = String::from("no attempt");
         let mut at = self.leader;
@@ -305,7 +382,7 @@ impl KvClient {
     /// its leader for the read point, then reads its own copy).
     pub async fn get_from(&mut self, addr: &str, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         let mut client = GrpcKvClient::new(self.channel(addr).await?);
-        match client.get(GetRequest { key: key.to_vec() }).await {
+        match client.get(GetRequest { key: key.to_vec(), forwarded: false }).await {
             Ok(response) => {
                 let response = response.into_inner();
                 Ok(response.found.then_some(response.value))
@@ -364,17 +441,55 @@ impl KvClient {
         .await
     }
 
-    /// Joins node `node` (listening at `address`) to the cluster, through
-    /// range 1's leader; every node's address.
-    pub async fn join(&mut self, node: u64, address: &str) -> Result<Vec<NodeEntry>, KvError> {
+    /// Joins node `node` (listening at `address`; 0: give it a new id) to
+    /// the cluster, through range 1's leader; its id and every node's
+    /// address.
+    pub async fn join(&mut self, node: u64, address: &str) -> Result<(u64, Vec<NodeEntry>), KvError> {
         self.to_leader(|channel| {
             let request = JoinRequest { node, address: address.to_string() };
             async move {
                 let reply = AdminClient::new(channel).join(request).await?.into_inner();
-                Ok(led(reply.not_leader, reply.nodes))
+                Ok(led(reply.not_leader, (reply.node, reply.nodes)))
             }
         })
         .await
+    }
+
+    /// Records a range's descriptor in range 1, through its leader.
+    pub async fn describe(&mut self, descriptor: RangeDescriptor) -> Result<(), KvError> {
+        self.to_leader(|channel| {
+            let descriptor = descriptor.clone();
+            async move { Ok(led(AdminClient::new(channel).describe(descriptor).await?.into_inner().not_leader, ())) }
+        })
+        .await
+    }
+
+    /// What the node at `addr` knows of the cluster catalog.
+    pub async fn catalog(&mut self, addr: &str) -> Result<CatalogResponse, String> {
+        let mut admin = self.admin(addr).await?;
+        match admin.catalog(CatalogRequest {}).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => {
+                self.channels.remove(addr);
+                Err(status.message().to_string())
+            }
+        }
+    }
+
+    /// The members of `range` if the node at `addr` leads it (`None`: it
+    /// does not).
+    pub async fn members(&mut self, addr: &str, range: RangeId) -> Result<Option<Vec<u64>>, String> {
+        let mut admin = self.admin(addr).await?;
+        match admin.members(MembersRequest { range }).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                Ok(response.not_leader.is_none().then_some(response.members))
+            }
+            Err(status) => {
+                self.channels.remove(addr);
+                Err(status.message().to_string())
+            }
+        }
     }
 
     /// Asks the node at `addr`, which must lead `range`, to hand its

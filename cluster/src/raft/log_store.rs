@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lyra_engine::keys::{Key, KeyPrefix, RangeId};
-use lyra_engine::storage::{Engine, WriteBatch};
+use lyra_engine::storage::{Engine, WriteBatch, WriteOp};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
@@ -150,6 +150,20 @@ impl LogStore {
     /// The span of keys this replica holds (empty until it is initialized).
     pub fn span(&self) -> (&[u8], &[u8]) {
         (&self.apply.start, &self.apply.end)
+    }
+
+    /// Whether `key` of the range's data has a value once `pending` (the
+    /// writes of entries applied before, not yet in the engine) is written.
+    pub fn has_value(&self, key: &[u8], pending: &WriteBatch) -> raft::Result<bool> {
+        for op in pending.ops().iter().rev() {
+            match op {
+                WriteOp::Put { key: k, .. } if k == key => return Ok(true),
+                WriteOp::Delete { key: k } if k == key => return Ok(false),
+                WriteOp::DeleteRange { start, end } if key >= &start[..] && key < &end[..] => return Ok(false),
+                _ => {}
+            }
+        }
+        Ok(self.engine.get(key).map_err(storage_error)?.is_some())
     }
 
     /// Shrinks the span to `[start, key)` (a split), recorded with the

@@ -201,6 +201,12 @@ impl Replica {
         self.removed
     }
 
+    /// Marks the replica removed (its range dropped it without its
+    /// knowing): the store deletes it after its next round.
+    pub(super) fn mark_removed(&mut self) {
+        self.removed = true;
+    }
+
     /// Deletes a removed replica's data and state: the last thing the
     /// store writes of it, after its round.
     pub(super) fn destroy(&mut self, batch: &mut WriteBatch) {
@@ -391,8 +397,13 @@ impl Replica {
                             if let Ok(clock) = Timestamp::decode(&command.clock) {
                                 round.clock = round.clock.max(clock);
                             }
-                            let (start, end) = self.raw.store().span();
-                            let written = command.write_into(start, end, &mut round.batch);
+                            let store = self.raw.store();
+                            let (start, end) = store.span();
+                            let unmet = command.unmet_condition(|key| store.has_value(key, &round.batch))?;
+                            let written = match unmet {
+                                Some(why) => Err(why),
+                                None => command.write_into(start, end, &mut round.batch),
+                            };
                             if written.is_ok() {
                                 self.grown += command.size();
                             }

@@ -41,6 +41,7 @@ use lyra_engine::{Error, Result};
 use tokio::sync::oneshot;
 
 use super::command::{CommandOp, CommandOpKind};
+use super::directory::Directory;
 use super::driver::{Input, Proposed};
 use super::Command;
 
@@ -86,8 +87,8 @@ impl Serving {
     }
 
     /// The ranges covering `[start, end)` (end empty: unbounded), in key
-    /// order, if they cover all of it.
-    fn covering(&self, start: &[u8], end: &[u8]) -> std::result::Result<Vec<RangeServing>, String> {
+    /// order, if they cover all of it; else the first key none covers.
+    fn covering(&self, start: &[u8], end: &[u8]) -> std::result::Result<Vec<RangeServing>, Vec<u8>> {
         let ranges = self.ranges.read().unwrap_or_else(PoisonError::into_inner);
         let mut covering = Vec::new();
         let mut reached = start.to_vec();
@@ -101,7 +102,7 @@ impl Serving {
                 return Ok(covering);
             }
         }
-        Err(format!("no range on this node holds the keys from {:?}", String::from_utf8_lossy(&reached)))
+        Err(reached)
     }
 }
 
@@ -122,6 +123,8 @@ pub struct ReplicatedEngine {
     serving: Arc<Serving>,
     inputs: mpsc::Sender<Input>,
     hlc: Arc<Hlc>,
+    /// Where the ranges this node has no replica of are.
+    directory: Option<Arc<Directory>>,
     /// Range → the leader term this generation serves it in.
     terms: Mutex<HashMap<RangeId, u64>>,
     stale: AtomicBool,
@@ -142,15 +145,24 @@ impl ReplicatedEngine {
             serving,
             inputs,
             hlc,
+            directory: None,
             terms: Mutex::new(HashMap::new()),
             stale: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
         }
     }
 
+    /// Names the nodes serving ranges this node holds no replica of in
+    /// refusals, from `directory`.
+    pub fn with_directory(mut self, directory: Arc<Directory>) -> ReplicatedEngine {
+        self.directory = Some(directory);
+        self
+    }
+
     /// A fresh generation on the same node and ranges.
     pub fn next_generation(&self) -> ReplicatedEngine {
-        ReplicatedEngine::new(self.node, self.local.clone(), self.serving.clone(), self.inputs.clone(), self.hlc.clone())
+        let next = ReplicatedEngine::new(self.node, self.local.clone(), self.serving.clone(), self.inputs.clone(), self.hlc.clone());
+        ReplicatedEngine { directory: self.directory.clone(), ..next }
     }
 
     /// The node's clock (shared by every generation).
@@ -172,7 +184,7 @@ impl ReplicatedEngine {
                     Ok(ids) => return Ok(ids),
                     Err(refusal) => refusal,
                 },
-                Err(why) => Refusal::Wait(why),
+                Err(missing) => self.not_here(&missing),
             };
             match refusal {
                 Refusal::Wait(why) if Instant::now() < deadline => {
@@ -223,12 +235,30 @@ impl ReplicatedEngine {
         Ok(ranges.iter().map(|r| (r.range, r.term)).collect())
     }
 
+    /// Why keys from `missing` on cannot be served here: another node's
+    /// range (the catalog names it), or none known yet (a split or a
+    /// snapshot on its way: wait).
+    fn not_here(&self, missing: &[u8]) -> Refusal {
+        let shown = String::from_utf8_lossy(missing);
+        let elsewhere = self.directory.as_ref().and_then(|d| Some((d.locate(missing)?, d)));
+        match elsewhere {
+            Some((range, directory)) if !range.voters.contains(&self.node) => Refusal::Now(format!(
+                "the keys from {shown:?} are in range {}, served by node {} ({}); this node (node {}) holds no replica of it",
+                range.range,
+                range.leader,
+                directory.get(range.leader).unwrap_or_default(),
+                self.node
+            )),
+            _ => Refusal::Wait(format!("no range on this node holds the keys from {shown:?}")),
+        }
+    }
+
     fn moved(&self) -> Error {
         Error::NotServed("this node's lease on a range moved; its open transactions must restart".into())
     }
 
     #[cfg(test)]
-    fn covering_now(&self, key: &[u8]) -> std::result::Result<Vec<RangeServing>, String> {
+    fn covering_now(&self, key: &[u8]) -> std::result::Result<Vec<RangeServing>, Vec<u8>> {
         self.serving.covering(key, &successor(key))
     }
 
@@ -363,6 +393,7 @@ impl Engine for ReplicatedEngine {
 mod tests {
     use super::*;
     use lyra_engine::storage::Memory;
+    use crate::raft::peer_proto::RangeDescriptor;
 
     fn range(range: RangeId, start: &[u8], end: &[u8], term: u64, leader: u64, leased: bool) -> RangeServing {
         let lease_until = leased.then(|| Instant::now() + Duration::from_secs(60));
@@ -396,6 +427,30 @@ mod tests {
         assert!(!engine.stale(), "a range never served here is not a lost lease");
         // No range holds the keys past 0xff.
         assert!(matches!(engine.covering_now(b"\xff\x01"), Err(_)));
+    }
+
+    #[test]
+    fn keys_of_a_range_without_a_replica_here_are_refused_naming_its_leader() {
+        let serving = Arc::new(Serving::default());
+        serving.publish(vec![range(1, b"\x02", b"m", 7, 1, true)]);
+        let directory = Arc::new(Directory::new([(3, "10.0.0.3:7000".to_string())].into()));
+        let descriptor = |voters: Vec<u64>| RangeDescriptor { range: 9, start: b"m".to_vec(), end: Vec::new(), voters, leader: 3, term: 2, index: 10 };
+        directory.note_range(descriptor(vec![2, 3, 4]));
+        let engine = engine(1, &serving).with_directory(directory.clone());
+        let started = Instant::now();
+        match engine.get(b"p") {
+            Err(Error::NotServed(why)) => {
+                assert!(why.contains("range 9, served by node 3 (10.0.0.3:7000)"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "no wait for a range this node is not in");
+        // A range this node is a voter of, not here yet (a snapshot on its
+        // way): waited for, then refused.
+        directory.note_range(RangeDescriptor { index: 11, ..descriptor(vec![1, 2, 3]) });
+        let started = Instant::now();
+        assert!(matches!(engine.get(b"p"), Err(Error::NotServed(_))));
+        assert!(started.elapsed() >= WAIT_FOR_LEASE, "waited for the replica");
     }
 
     #[test]

@@ -75,8 +75,21 @@ pub struct RaftNode {
 }
 
 impl RaftNode {
-    pub fn start(config: RaftNodeConfig) -> Result<RaftNode, String> {
+    pub fn start(mut config: RaftNodeConfig) -> Result<RaftNode, String> {
         std::fs::create_dir_all(&config.dir).map_err(|e| format!("{}: {e}", config.dir.display()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads.max(1))
+            .enable_all()
+            .thread_name("lyra-node")
+            .build()
+            .map_err(|e| e.to_string())?;
+        let directory = Arc::new(Directory::new(config.peers.clone()));
+        if config.node == 0 {
+            config.node = runtime.block_on(node_id(&config, &directory))?;
+            for voter in config.bootstrap.iter_mut().filter(|voter| **voter == 0) {
+                *voter = config.node;
+            }
+        }
         let engine: Arc<dyn Engine> = Arc::new(RocksDb::open(&config.dir).map_err(|e| e.to_string())?);
         let mut store =
             Store::open(config.node, engine.clone(), config.raft.clone(), rand::random()).map_err(|e| e.to_string())?;
@@ -90,15 +103,8 @@ impl RaftNode {
         for range in alone {
             store.campaign(range).map_err(|e| e.to_string())?;
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.threads.max(1))
-            .enable_all()
-            .thread_name("lyra-node")
-            .build()
-            .map_err(|e| e.to_string())?;
         let (inputs, receiver) = driver::inputs();
         let faults = Arc::new(Faults::default());
-        let directory = Arc::new(Directory::new(config.peers.clone()));
         directory.refresh_from(&*engine);
         let transport = Transport::start(runtime.handle(), config.node, directory.clone(), inputs.clone(), faults.clone());
         let serving = Arc::new(Serving::default());
@@ -121,8 +127,9 @@ impl RaftNode {
             clock,
             directory: directory.clone(),
         };
-        let Some(listen) = config.listen else { return Ok(node) };
         let runtime = node.runtime.as_ref().expect("set above");
+        runtime.spawn(directory::tend(config.node, config.replication_factor, directory.clone(), inputs.clone()));
+        let Some(listen) = config.listen else { return Ok(node) };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(listen))
             .map_err(|e| format!("listen on {listen}: {e}"))?;
@@ -131,10 +138,7 @@ impl RaftNode {
         let kv = KvServer::new(KvService::new(config.node, directory.clone(), inputs.clone()));
         if let Some(via) = config.join.clone() {
             let via = if via.is_empty() { vec![listen.to_string()] } else { via };
-            runtime.spawn(directory::join(config.node, listen.to_string(), via, directory.clone()));
-        }
-        if config.replication_factor > 0 {
-            runtime.spawn(directory::place_replicas(config.node, config.replication_factor, directory, inputs));
+            runtime.spawn(async move { directory::join(config.node, listen.to_string(), via, directory).await });
         }
         runtime.spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -154,6 +158,11 @@ impl RaftNode {
         Ok(node)
     }
 
+    /// This node's id (given by the cluster if it was started with 0).
+    pub fn node_id(&self) -> u64 {
+        self.node
+    }
+
     /// The node's runtime, for the services that run beside Raft.
     pub fn runtime(&self) -> &tokio::runtime::Handle {
         self.runtime.as_ref().expect("the runtime lives until shutdown").handle()
@@ -162,6 +171,7 @@ impl RaftNode {
     /// A first generation of the engine over this node's ranges.
     pub fn replicated_engine(&self) -> ReplicatedEngine {
         ReplicatedEngine::new(self.node, self.engine.clone(), self.serving.clone(), self.inputs.clone(), self.clock.clone())
+            .with_directory(self.directory.clone())
     }
 
     /// The node's hybrid clock.
@@ -173,6 +183,7 @@ impl RaftNode {
     pub fn admin(&self) -> Arc<dyn NodeAdmin> {
         Arc::new(RaftAdmin {
             node: self.node,
+            engine: self.engine.clone(),
             handle: LoopHandle { directory: self.directory.clone(), inputs: self.inputs.clone() },
             serving: self.serving.clone(),
             runtime: self.runtime().clone(),
@@ -200,10 +211,50 @@ impl Drop for RaftNode {
     }
 }
 
+/// The file in a node's data directory that keeps the id the cluster gave
+/// it.
+const NODE_ID_FILE: &str = "LYRA_NODE_ID";
+
+/// How long a node without an id tries to join for one before it gives up
+/// (and, inside Postgres, the worker restarts and tries again).
+const JOIN_FOR_ID: Duration = Duration::from_secs(20);
+
+/// The id of a node started without one: the one its data directory
+/// keeps; else 1 for a node that starts a cluster (no one to join); else a
+/// new one from the cluster it joins, kept in the data directory at once.
+async fn node_id(config: &RaftNodeConfig, directory: &Arc<Directory>) -> Result<u64, String> {
+    let file = config.dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => return text.trim().parse().map_err(|e| format!("{}: {e}", file.display())),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{}: {e}", file.display())),
+        Err(_) => {}
+    }
+    let id = match (&config.join, config.listen) {
+        (Some(via), Some(listen)) if !via.is_empty() => {
+            tracing::info!(?via, "joining the cluster for a node id");
+            // Bounded: the caller (a Postgres worker) must be able to stop;
+            // it tries again when restarted.
+            let joined = directory::join(0, listen.to_string(), via.clone(), directory.clone());
+            tokio::time::timeout(JOIN_FOR_ID, joined)
+                .await
+                .map_err(|_| format!("no node of {via:?} gave this node an id within {JOIN_FOR_ID:?}"))?
+        }
+        _ => 1,
+    };
+    let write = || -> std::io::Result<()> {
+        let mut out = std::fs::File::create(&file)?;
+        std::io::Write::write_all(&mut out, format!("{id}\n").as_bytes())?;
+        out.sync_all()
+    };
+    write().map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(id)
+}
+
 /// The node's answers to admin functions, from its Raft loop; what only a
 /// range's leader can do is asked of it, here or on its node over gRPC.
 struct RaftAdmin {
     node: u64,
+    engine: Arc<dyn Engine>,
     handle: LoopHandle,
     serving: Arc<Serving>,
     runtime: tokio::runtime::Handle,
@@ -225,9 +276,52 @@ impl RaftAdmin {
         Ok(ranges)
     }
 
+    /// `range` as this node's replica sees it, or else as the catalog
+    /// describes it.
     fn range(&self, range: u64) -> Result<RangeInfo, String> {
-        let found = self.ranges()?.into_iter().find(|r| r.range == range);
-        found.ok_or_else(|| format!("range {range} has no replica on this node"))
+        if let Some(here) = self.ranges()?.into_iter().find(|r| r.range == range) {
+            return Ok(here);
+        }
+        let Some(d) = self.handle.directory.range(range) else {
+            return Err(format!("range {range} is unknown here: no replica on this node, and not in the catalog"));
+        };
+        Ok(RangeInfo {
+            range,
+            leader: Some(d.leader).filter(|&leader| leader != 0),
+            is_leader: false,
+            term: d.term,
+            commit: 0,
+            applied: 0,
+            members: d.voters.clone(),
+            voters: d.voters,
+            initialized: false,
+            span: (d.start, d.end),
+            snapshots_applied: 0,
+        })
+    }
+
+    /// The range holding `key`: this node's replica of it, or the
+    /// catalog's.
+    fn range_of(&self, key: &[u8]) -> Result<u64, String> {
+        let holds = |start: &[u8], end: &[u8]| start <= key && (end.is_empty() || key < end);
+        let here = self.ranges()?.into_iter().find(|r| r.initialized && holds(&r.span.0, &r.span.1));
+        here.map(|r| r.range)
+            .or_else(|| self.handle.directory.locate(key).map(|d| d.range))
+            .ok_or_else(|| format!("no range known here holds the key {:?}", String::from_utf8_lossy(key)))
+    }
+
+    /// Bytes of keys and values in `[start, end)` of this node's engine
+    /// (a scan: a moment per hundred megabytes).
+    fn size_here(&self, start: &[u8], end: &[u8]) -> Result<u64, String> {
+        let mut size = 0u64;
+        let end = if end.is_empty() { KV_SPAN.1 } else { end };
+        self.engine
+            .scan_visit(start, end, usize::MAX, usize::MAX, &mut |key, value| {
+                size += (key.len() + value.len()) as u64;
+                true
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(size)
     }
 
     /// Runs `local` on this node's loop; if another node leads, `remote`
@@ -236,12 +330,16 @@ impl RaftAdmin {
     fn on_leader<T>(
         &self,
         what: &str,
+        range: u64,
         mut local: impl FnMut() -> Result<Attempt<T>, String>,
         remote: impl AsyncFnOnce(&mut KvClient) -> Result<T, KvError>,
     ) -> Result<T, String> {
         let deadline = Instant::now() + ADMIN_PATIENCE;
         loop {
-            match local()? {
+            let info = self.range(range)?;
+            // No replica here: to the leader the catalog names.
+            let attempt = if info.initialized { local()? } else { Attempt::Leader(info.leader) };
+            match attempt {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Leader(Some(leader)) if leader != self.node => {
                     // The leader first, then every other node.
@@ -288,10 +386,10 @@ impl NodeAdmin for RaftAdmin {
         let now = Instant::now();
         let leased: std::collections::HashMap<_, _> =
             self.serving.ranges().into_iter().map(|r| (r.range, r.lease_until.is_some_and(|until| now < until))).collect();
-        let ranges = self
-            .ranges()?
-            .into_iter()
-            .map(|r| ReplicaInfo {
+        let mut ranges: BTreeMap<u64, ReplicaInfo> = BTreeMap::new();
+        for r in self.ranges()?.into_iter().filter(|r| r.initialized) {
+            let size = self.size_here(&r.span.0, &r.span.1)?;
+            let info = ReplicaInfo {
                 range: r.range,
                 start: r.span.0,
                 end: r.span.1,
@@ -301,8 +399,23 @@ impl NodeAdmin for RaftAdmin {
                 term: r.term,
                 commit: r.commit,
                 applied: r.applied,
-            })
-            .collect();
+                replica_here: true,
+                size,
+            };
+            ranges.insert(r.range, info);
+        }
+        for d in directory.ranges() {
+            ranges.entry(d.range).or_insert(ReplicaInfo {
+                range: d.range,
+                start: d.start,
+                end: d.end,
+                voters: d.voters,
+                leader: d.leader,
+                ..ReplicaInfo::default()
+            });
+        }
+        let mut ranges: Vec<ReplicaInfo> = ranges.into_values().collect();
+        ranges.sort_by(|a, b| a.start.cmp(&b.start).then(a.range.cmp(&b.range)));
         Ok(ClusterInfo { node_id: self.node, nodes, ranges })
     }
 
@@ -328,7 +441,7 @@ impl NodeAdmin for RaftAdmin {
             if Instant::now() >= deadline {
                 return Err(format!("the lease of range {range} did not move to node {to} in time"));
             }
-            self.on_leader("transfer_lease", ask_here, async |client| client.move_leadership(range, to).await)?;
+            self.on_leader("transfer_lease", range, ask_here, async |client| client.move_leadership(range, to).await)?;
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -357,7 +470,7 @@ impl NodeAdmin for RaftAdmin {
             }
         };
         let (add_there, remove_there) = (add.clone(), remove.clone());
-        self.on_leader("change_replicas", ask_here, async |client| {
+        self.on_leader("change_replicas", range, ask_here, async |client| {
             client.change_members(range, add_there, remove_there).await.map(|_| ())
         })?;
         if add.iter().chain(&remove).any(|&node| node == self.node) {
@@ -369,6 +482,10 @@ impl NodeAdmin for RaftAdmin {
     }
 
     fn split_range(&self, range: u64, key: Vec<u8>) -> Result<u64, String> {
+        let range = match range {
+            0 => self.range_of(&key)?,
+            range => range,
+        };
         let ask_here = || {
             let key = key.clone();
             let asked = self.runtime.block_on(self.handle.ask(|reply| Input::Split { range, key, reply }));
@@ -379,7 +496,7 @@ impl NodeAdmin for RaftAdmin {
             }
         };
         let key_there = key.clone();
-        let new_range = self.on_leader("split_range", ask_here, async |client| client.split_range(range, key_there).await)?;
+        let new_range = self.on_leader("split_range", range, ask_here, async |client| client.split_range(range, key_there).await)?;
         // Answered once applied on the leader; here, once applied here.
         self.wait_for(range, "the split", |r| r.span.1 == key)?;
         Ok(new_range)
@@ -397,6 +514,6 @@ impl NodeAdmin for RaftAdmin {
                 Err(redirect) => Attempt::Leader(Some(redirect.leader_id).filter(|&id| id != 0)),
             })
         };
-        self.on_leader("decommission", ask_here, async |client| client.decommission(node).await)
+        self.on_leader("decommission", KV_RANGE, ask_here, async |client| client.decommission(node).await)
     }
 }

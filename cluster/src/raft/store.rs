@@ -210,6 +210,19 @@ impl Store {
         &self.stats
     }
 
+    /// Deletes this node's replica of `range` (with the next ready round,
+    /// leaving a tombstone as a removal does) unless it leads: the range's
+    /// leader said this node is no member, a removal it never heard of.
+    pub fn forget(&mut self, range: RangeId) -> bool {
+        match self.replicas.get_mut(&range) {
+            Some(replica) if !replica.is_leader() => {
+                replica.mark_removed();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this node was removed from `range` (and must not recreate it).
     pub fn was_removed_from(&self, range: RangeId) -> bool {
         self.removed.contains(&range)
@@ -310,7 +323,7 @@ impl Store {
             .into_iter()
             .find(|(_, upto)| *upto * 2 >= size)
             .map(|(key, _)| row_boundary(key))
-            .filter(|key| *key > range_start)
+            .filter(|key| *key > range_start && !in_catalog(key))
         else {
             return Ok(()); // one key (or one row): nothing to split
         };
@@ -323,8 +336,13 @@ impl Store {
 
     /// Proposes splitting `range` at `key` (on its leader), as command
     /// `id`; the new range's id. The split is refused when applied unless
-    /// `key` lies strictly inside the range.
+    /// `key` lies strictly inside the range, and at once if the catalog's
+    /// keys would not all stay in range 1 (DESIGN §5).
     pub fn propose_split(&mut self, range: RangeId, key: Vec<u8>, id: u64) -> Result<RangeId, ProposeError> {
+        if in_catalog(&key) {
+            let reason = "the cluster catalog (keys below 'n') stays in range 1: split at 'n' or above".into();
+            return Err(ProposeError::Dropped { range, reason });
+        }
         // Ids below 2^53 read the same as SQL bigints and JSON numbers.
         let new_range = loop {
             let id: u64 = rand::Rng::gen_range(&mut self.rng, 2..1u64 << 53);
@@ -657,6 +675,13 @@ fn row_boundary(key: Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// Whether a split at `key` would move part of the cluster catalog
+/// (`/meta/...`: nodes, range descriptors, SQL's ids) out of range 1,
+/// which every node must find it in.
+fn in_catalog(key: &[u8]) -> bool {
+    key < KeyPrefix::Meta.range().1.as_slice()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -703,4 +728,36 @@ mod tests {
         assert!(replica.applied() >= 100 + 6, "applied {}", replica.applied());
         assert_eq!(engine.scan(&start, &end, 1000, usize::MAX).unwrap().len(), 100);
     }
+
+    /// A conditional write (a join taking a node id) sees the writes of
+    /// the entries applied before it, in the same round or earlier.
+    #[test]
+    fn a_condition_sees_every_write_applied_before_it() {
+        let engine: Arc<dyn Engine> = Arc::new(lyra_engine::storage::Memory::new());
+        let mut store = Store::open(1, engine.clone(), RaftConfig::default(), 1).unwrap();
+        store.bootstrap_range(1, &[1], b"\x02", b"\xff").unwrap();
+        store.campaign(1).unwrap();
+        let mut out = Vec::new();
+        store.handle_ready(&mut out).unwrap();
+        let key = Key::NodeAddress { node: 4 }.encode();
+        let take = |id: u64| Command::new(id).if_absent(key.clone()).put(key.clone(), id.to_string().into_bytes());
+        store.propose(1, &take(1)).unwrap();
+        store.propose(1, &take(2)).unwrap();
+        let mut events = store.handle_ready(&mut out).unwrap();
+        store.propose(1, &take(3)).unwrap();
+        events.extend(store.handle_ready(&mut out).unwrap());
+        let outcomes: Vec<(u64, bool)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Applied { id, outcome, .. } if *id > 0 => Some((*id, outcome.is_ok())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(outcomes, vec![(1, true), (2, false), (3, false)]);
+        assert_eq!(engine.get(&key).unwrap(), Some(b"1".to_vec()));
+        // The catalog stays in range 1.
+        assert!(matches!(store.propose_split(1, b"ma".to_vec(), 9), Err(ProposeError::Dropped { .. })));
+        assert!(store.propose_split(1, b"v".to_vec(), 9).is_ok());
+    }
 }
+

@@ -17,6 +17,7 @@
 //!   /meta/next_table_id                   'm' 'n'                        u64 BE
 //!   /meta/node/{node}/address             'm' 'a' node:8                 gRPC address (UTF-8)
 //!   /meta/node/{node}/decommissioned      'm' 'x' node:8                 (empty)
+//!   /meta/range/{range}                   'm' 'd' range:8                range descriptor
 //!   /meta/relfile/{node}/{spc}/{db}/{rel} 'm' 'f' node:8 spc:4 db:4 rel:4 TableId BE
 //!   /meta/table/{table}/next_row_id       'm' 't' table:8 'n'            u64 BE
 //!   /t/{table}/r/{row}                    't' table:8 'r' row:8          encoded row
@@ -29,6 +30,7 @@
 //!   Meta              'm'
 //!   NodeAddresses     'm' 'a'
 //!   Decommissioned    'm' 'x'
+//!   RangeDescriptors  'm' 'd'
 //!   RelfileMappings   'm' 'f' node:8
 //!   Table             't' table:8
 //!   Rows              't' table:8 'r'
@@ -89,6 +91,7 @@ const NEXT_TABLE_ID: u8 = b'n';
 const RELFILE: u8 = b'f';
 const NODE_ADDRESS: u8 = b'a';
 const DECOMMISSIONED: u8 = b'x';
+const RANGE_DESCRIPTOR: u8 = b'd';
 const TABLE_META: u8 = b't';
 const NEXT_ROW_ID: u8 = b'n';
 const TABLE: u8 = b't';
@@ -116,6 +119,9 @@ pub enum Key {
     /// Node `node` is leaving the cluster: its replicas move to other
     /// nodes, and it gets no new ones.
     NodeDecommissioned { node: u64 },
+    /// Range `range`'s descriptor (span, voters, leader), written by its
+    /// leader; the cluster's routing table (the cluster crate encodes it).
+    RangeDescriptor { range: RangeId },
     /// A node-local Postgres relation file (relfilenode) → the cluster
     /// table id stored there (u64 BE).
     RelfileMapping {
@@ -155,6 +161,7 @@ impl Key {
             Key::NextTableId | Key::NextRowId { .. } => KeyPrefix::Meta,
             Key::NodeAddress { .. } => KeyPrefix::NodeAddresses,
             Key::NodeDecommissioned { .. } => KeyPrefix::DecommissionedNodes,
+            Key::RangeDescriptor { .. } => KeyPrefix::RangeDescriptors,
             Key::RelfileMapping { node, .. } => KeyPrefix::RelfileMappings { node },
             Key::Row { table, .. } => KeyPrefix::Rows { table },
             Key::IndexEntry { table, index, .. } => KeyPrefix::Index { table, index },
@@ -171,6 +178,7 @@ impl Key {
         match self {
             Key::NextTableId => buf.push(NEXT_TABLE_ID),
             Key::NodeAddress { node } | Key::NodeDecommissioned { node } => buf.extend_from_slice(&node.to_be_bytes()),
+            Key::RangeDescriptor { range } => buf.extend_from_slice(&range.to_be_bytes()),
             Key::RelfileMapping { spc, db, rel, .. } => {
                 buf.extend_from_slice(&spc.to_be_bytes());
                 buf.extend_from_slice(&db.to_be_bytes());
@@ -210,6 +218,7 @@ impl Key {
             NEXT_TABLE_ID => Ok(Key::NextTableId),
             NODE_ADDRESS => Ok(Key::NodeAddress { node: reader.u64_be()? }),
             DECOMMISSIONED => Ok(Key::NodeDecommissioned { node: reader.u64_be()? }),
+            RANGE_DESCRIPTOR => Ok(Key::RangeDescriptor { range: reader.u64_be()? }),
             RELFILE => Ok(Key::RelfileMapping {
                 node: reader.u64_be()?,
                 spc: reader.u32_be()?,
@@ -270,6 +279,8 @@ pub enum KeyPrefix {
     NodeAddresses,
     /// Every decommissioned node.
     DecommissionedNodes,
+    /// Every range's descriptor.
+    RangeDescriptors,
     /// Every relfile mapping of one node.
     RelfileMappings { node: u64 },
     /// Everything stored under one table: its rows and its indexes.
@@ -293,6 +304,7 @@ impl KeyPrefix {
             KeyPrefix::Meta => vec![META],
             KeyPrefix::NodeAddresses => vec![META, NODE_ADDRESS],
             KeyPrefix::DecommissionedNodes => vec![META, DECOMMISSIONED],
+            KeyPrefix::RangeDescriptors => vec![META, RANGE_DESCRIPTOR],
             KeyPrefix::RelfileMappings { node } => {
                 let mut buf = vec![META, RELFILE];
                 buf.extend_from_slice(&node.to_be_bytes());
@@ -371,6 +383,7 @@ mod tests {
             Just(Key::NextTableId),
             any::<u64>().prop_map(|node| Key::NodeAddress { node }),
             any::<u64>().prop_map(|node| Key::NodeDecommissioned { node }),
+            any::<u64>().prop_map(|range| Key::RangeDescriptor { range }),
             (any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>())
                 .prop_map(|(node, spc, db, rel)| Key::RelfileMapping { node, spc, db, rel }),
             any::<u64>().prop_map(|table| Key::NextRowId { table }),
@@ -392,6 +405,7 @@ mod tests {
             Just(KeyPrefix::Meta),
             Just(KeyPrefix::NodeAddresses),
             Just(KeyPrefix::DecommissionedNodes),
+            Just(KeyPrefix::RangeDescriptors),
             any::<u64>().prop_map(|node| KeyPrefix::RelfileMappings { node }),
             any::<u64>().prop_map(|table| KeyPrefix::Table { table }),
             any::<u64>().prop_map(|table| KeyPrefix::Rows { table }),
@@ -416,6 +430,7 @@ mod tests {
             Key::NextTableId | Key::NextRowId { .. } => vec![KeyPrefix::Meta],
             Key::NodeAddress { .. } => vec![KeyPrefix::Meta, KeyPrefix::NodeAddresses],
             Key::NodeDecommissioned { .. } => vec![KeyPrefix::Meta, KeyPrefix::DecommissionedNodes],
+            Key::RangeDescriptor { .. } => vec![KeyPrefix::Meta, KeyPrefix::RangeDescriptors],
             Key::RelfileMapping { node, .. } => {
                 vec![KeyPrefix::Meta, KeyPrefix::RelfileMappings { node }]
             }
@@ -438,6 +453,7 @@ mod tests {
             KeyPrefix::Meta => Key::NextTableId,
             KeyPrefix::NodeAddresses => Key::NodeAddress { node: 4 },
             KeyPrefix::DecommissionedNodes => Key::NodeDecommissioned { node: 4 },
+            KeyPrefix::RangeDescriptors => Key::RangeDescriptor { range: 4 },
             KeyPrefix::RelfileMappings { node } => Key::RelfileMapping {
                 node,
                 spc: 1,
@@ -461,6 +477,7 @@ mod tests {
             Key::NextTableId,
             Key::NodeAddress { node: 2 },
             Key::NodeDecommissioned { node: 2 },
+            Key::RangeDescriptor { range: 2 },
             Key::RelfileMapping {
                 node: 7,
                 spc: 1663,
@@ -496,6 +513,7 @@ mod tests {
             KeyPrefix::Meta,
             KeyPrefix::NodeAddresses,
             KeyPrefix::DecommissionedNodes,
+            KeyPrefix::RangeDescriptors,
             KeyPrefix::RelfileMappings { node: 7 },
             KeyPrefix::Table { table: 3 },
             KeyPrefix::Rows { table: 3 },
@@ -514,6 +532,7 @@ mod tests {
     #[test]
     fn layout_is_as_documented() {
         assert_eq!(Key::NextTableId.encode(), b"mn");
+        assert_eq!(Key::RangeDescriptor { range: 7 }.encode(), b"md\0\0\0\0\0\0\0\x07");
         // Replica-local keys sort below every replicated key.
         let (_, local_end) = KeyPrefix::Local.range();
         assert_eq!(local_end, vec![0x02]);
