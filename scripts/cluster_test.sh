@@ -23,6 +23,9 @@
 #      gives it id 4, the leaders make it a voter of every range, and it
 #      keeps its id across a restart; node 3, with no replica left, still
 #      lists every range from range 1's descriptors
+#  11. a fifth node started to wait (lyra.join = 'wait') is added by
+#      lyra.add_node on node 1: id 5, no replica (the ranges have their
+#      three voters), yet it lists every range and forwards KV reads
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 NAME=ctest PG=5455 GRPC=7455
 CLUSTER="$LYRA_ROOT/scripts/cluster.sh"
@@ -32,7 +35,7 @@ touch "$work/acked"
 
 stop_all() {
   [ -n "${writer:-}" ] && kill "$writer" 2>/dev/null
-  "$CLUSTER" stop "$NAME" 4 || true
+  "$CLUSTER" stop "$NAME" 5 || true
   rm -rf "$work"
 }
 trap stop_all EXIT
@@ -51,7 +54,7 @@ range1() { q "$1" "SELECT $2 FROM lyra.ranges() WHERE range_id = 1" 2>/dev/null;
 log "cluster test: building lyra-node"
 (cd "$LYRA_ROOT" && cargo build --release -q -p lyra-cluster --bin lyra-node)
 home="$(lyra_home)"
-rm -rf "$home/${NAME}1" "$home/${NAME}2" "$home/${NAME}3" "$home/${NAME}4"
+rm -rf "$home/${NAME}1" "$home/${NAME}2" "$home/${NAME}3" "$home/${NAME}4" "$home/${NAME}5"
 log "cluster test: three nodes"
 "$CLUSTER" start "$NAME" $PG $GRPC 3 >/dev/null
 
@@ -187,4 +190,22 @@ start4
 wait_for "[ \"\$(q 4 'SELECT node_id FROM lyra.nodes() WHERE is_local' 2>/dev/null)\" = 4 ]" 20 || fail "node 4 lost its id"
 [ "$(q 1 "SELECT count(*) FROM lyra.nodes()")" = 4 ] || fail "nodes after node 4's restart: $(q 1 "SELECT * FROM lyra.nodes()")"
 echo "ok 10: node 4 joined without an id, got id 4, holds both ranges, and kept its id across a restart; node 3 lists the ranges from the catalog"
+# 11. a node waits to be added
+LYRA_CONF="lyra.listen_addr = '127.0.0.1:$((GRPC + 4))'
+lyra.join = 'wait'" "$LYRA_ROOT/scripts/server.sh" start "${NAME}5" $((PG + 4)) >/dev/null
+out=$(q 1 "SELECT lyra.add_node('127.0.0.1:$((GRPC + 2))')" 2>&1) && fail "a member was added again: $out"
+grep -q "not waiting to be added" <<<"$out" || fail "unclear refusal of a running node: $out"
+added=""
+wait_for "added=\$(q 1 \"SELECT lyra.add_node('127.0.0.1:$((GRPC + 4))')\" 2>/dev/null)" 30 || fail "lyra.add_node failed"
+[ "$added" = 5 ] || fail "the added node's id: $added"
+q 5 "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS lyra; ALTER EXTENSION lyra UPDATE" >/dev/null
+wait_for "[ \"\$(q 5 'SELECT node_id FROM lyra.nodes() WHERE is_local' 2>/dev/null)\" = 5 ]" 20 || fail "node 5 does not know its id"
+wait_for "[ \"\$(q 5 'SELECT count(*) FROM lyra.ranges() WHERE NOT replica_here')\" = 2 ]" 10 \
+  || fail "node 5 does not list the ranges: $(q 5 'SELECT * FROM lyra.ranges()')"
+"$NODE" put --cluster "127.0.0.1:$GRPC" after-add added >/dev/null || fail "KV write"
+[ "$("$NODE" get --cluster "127.0.0.1:$((GRPC + 4))" after-add)" = added ] || fail "node 5 does not forward a read"
+"$LYRA_ROOT/scripts/server.sh" stop "${NAME}5"
+"$LYRA_ROOT/scripts/server.sh" start "${NAME}5" $((PG + 4)) >/dev/null
+wait_for "[ \"\$(q 5 'SELECT count(*) FROM lyra.nodes()' 2>/dev/null)\" = 5 ]" 20 || fail "node 5 after a restart: $(q 5 'SELECT * FROM lyra.nodes()' 2>&1)"
+echo "ok 11: node 5 waited and was added by lyra.add_node (id 5); without a replica it lists both ranges, forwards reads, and rejoins after a restart"
 log "cluster test passed"

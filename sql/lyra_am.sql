@@ -394,6 +394,10 @@ CREATE FUNCTION split_range(key bytea) RETURNS bigint
     LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_split_range_at_wrapper';
 COMMENT ON FUNCTION split_range(bytea) IS
     'Splits the range holding a key at that key; returns the new range (superuser or lyra_admin).';
+CREATE FUNCTION add_node(address text) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_add_node_wrapper';
+COMMENT ON FUNCTION add_node(text) IS
+    'Adds the node waiting at a gRPC address (lyra.join = ''wait'') to this cluster; returns its id (superuser or lyra_admin).';
 -- Anyone may read the cluster's state (nodes(), ranges()); the functions
 -- that change it check for a superuser or lyra_admin themselves.
 GRANT USAGE ON SCHEMA lyra TO PUBLIC;

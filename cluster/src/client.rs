@@ -314,6 +314,11 @@ impl NodeClient {
         self.done(request::Kind::Decommission(protocol::Decommission { node }), w)
     }
 
+    /// Adds the node waiting at `address` to the cluster; its new id.
+    pub fn add_node(&mut self, address: String, w: &mut dyn FnMut()) -> Result<u64> {
+        self.id(request::Kind::AddNode(protocol::AddNode { address }), w)
+    }
+
     pub fn discard_staged(&mut self, w: &mut dyn FnMut()) -> Result<()> {
         self.done(request::Kind::DiscardStaged(protocol::DiscardStaged {}), w)
     }

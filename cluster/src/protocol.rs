@@ -29,7 +29,7 @@
 //! A node serves requests for the ranges it holds the lease of; others
 //! are refused (`NotServed`), not forwarded yet. Cluster requests
 //! (`ClusterStatus`, `TransferLease`, `ChangeReplicas`, `SplitRange`,
-//! `Decommission`) are answered by the node's Raft side.
+//! `Decommission`, `AddNode`) are answered by the node's Raft side.
 
 use prost::Message;
 
@@ -40,7 +40,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17")]
     pub kind: Option<request::Kind>,
 }
 
@@ -79,6 +79,8 @@ pub mod request {
         SplitRange(super::SplitRange),
         #[prost(message, tag = "16")]
         Decommission(super::Decommission),
+        #[prost(message, tag = "17")]
+        AddNode(super::AddNode),
     }
 }
 
@@ -155,6 +157,14 @@ pub struct SplitRange {
 pub struct Decommission {
     #[prost(uint64, tag = "1")]
     pub node: u64,
+}
+
+/// Adds the node waiting at `address` (`lyra.join = 'wait'`) to this
+/// node's cluster; answered with its new `Id`.
+#[derive(Clone, PartialEq, Message)]
+pub struct AddNode {
+    #[prost(string, tag = "1")]
+    pub address: String,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -661,6 +671,25 @@ mod tests {
         let len = frame_len(buf[..4].try_into().unwrap()).unwrap();
         assert_eq!(len, buf.len() - 4);
         assert_eq!(Request::decode(&buf[4..]).unwrap(), req);
+    }
+
+    /// Every request kind survives the wire (a kind missing from the
+    /// oneof's tag list is dropped silently: the node sees an empty
+    /// request).
+    #[test]
+    fn cluster_requests_round_trip() {
+        let kinds = [
+            request::Kind::ClusterStatus(ClusterStatus {}),
+            request::Kind::TransferLease(TransferLease { range: 2, to: 3 }),
+            request::Kind::ChangeReplicas(ChangeReplicas { range: 2, add: vec![4], remove: vec![1] }),
+            request::Kind::SplitRange(SplitRange { range: 0, key: b"w".to_vec() }),
+            request::Kind::Decommission(Decommission { node: 3 }),
+            request::Kind::AddNode(AddNode { address: "127.0.0.1:7445".into() }),
+        ];
+        for kind in kinds {
+            let request = Request { kind: Some(kind) };
+            assert_eq!(Request::decode(&request.encode_to_vec()[..]).unwrap(), request);
+        }
     }
 
     #[test]

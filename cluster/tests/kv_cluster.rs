@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lyra_cluster::raft::kv::{KvClient, KvError};
+use lyra_cluster::raft::peer_proto::kv_client::KvClient as GrpcKv;
+use lyra_cluster::raft::peer_proto::{KvPair, PutRequest};
 
 struct Cluster {
     dir: tempfile::TempDir,
@@ -236,11 +238,15 @@ fn a_partitioned_leader_steps_down_and_the_majority_goes_on() {
         let mut majority = KvClient::new(others.iter().map(|&id| cluster.addr(id)).collect());
         write(&mut majority, 50..150, &mut acked).await;
         assert!(acked.len() >= 148, "only {} writes acknowledged", acked.len());
-        // ... while the cut-off leader acknowledges nothing.
-        let mut cut_off = KvClient::new(vec![cluster.addr(leader)]);
-        cut_off.deadline = Duration::from_secs(3);
-        let lost = cut_off.put(vec![(b"lost".to_vec(), b"x".to_vec())]).await;
-        assert!(lost.is_err(), "the cut-off leader acknowledged a write: {lost:?}");
+        // ... while the cut-off leader acknowledges nothing: it redirects
+        // (to the leader the catalog names) or fails, never applies.
+        let mut cut_off = GrpcKv::connect(format!("http://{}", cluster.addr(leader))).await.unwrap();
+        let pair = KvPair { key: b"lost".to_vec(), value: b"x".to_vec() };
+        let lost = cut_off.put(PutRequest { pairs: vec![pair] }).await;
+        assert!(
+            lost.as_ref().map_or(true, |answer| answer.get_ref().not_leader.is_some()),
+            "the cut-off leader acknowledged a write: {lost:?}"
+        );
         for id in 1..=3 {
             client.isolate(&cluster.addr(id), vec![]).await.unwrap();
         }
@@ -339,8 +345,6 @@ fn ranges_split_under_writes_and_every_node_agrees() {
 /// the leader tell it, and it deletes its replica.
 #[test]
 fn any_node_routes_by_the_catalog_and_a_replica_removed_behind_its_back_is_deleted() {
-    use lyra_cluster::raft::peer_proto::kv_client::KvClient as GrpcKv;
-    use lyra_cluster::raft::peer_proto::{KvPair, PutRequest};
     run(async {
         let cluster = Cluster::start_with(3, 1, 10_000, 64 << 20);
         let mut client = cluster.client();

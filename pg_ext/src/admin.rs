@@ -10,6 +10,7 @@
 //! | `lyra.transfer_lease(range, node)` | superuser or `lyra_admin` | returns once this node sees `node` lead the range |
 //! | `lyra.add_replica(range, node)`, `lyra.remove_replica(range, node)` | superuser or `lyra_admin` | return once the range's leader applied the change (a leader being removed hands leadership over first) |
 //! | `lyra.split_range(range, key)`, `lyra.split_range(key)` | superuser or `lyra_admin` | the new range's id, once the split applied here (the second finds the range holding the key) |
+//! | `lyra.add_node(address)` | superuser or `lyra_admin` | the new node's id: the node waiting at `address` (`lyra.join = 'wait'`) joined through this node's cluster |
 //! | `lyra.decommission_node(node)` | superuser or `lyra_admin` | returns once recorded; the node's replicas then move to other nodes |
 
 use pgrx::prelude::*;
@@ -108,6 +109,12 @@ fn lyra_split_range_at(key: &[u8]) -> i64 {
     require_admin("lyra.split_range");
     // Range 0: the range holding the key.
     with_node(|client, w| client.split_range(0, key.to_vec(), w)) as i64
+}
+
+#[pg_extern(sql = false)]
+fn lyra_add_node(address: &str) -> i64 {
+    require_admin("lyra.add_node");
+    with_node(|client, w| client.add_node(address.to_string(), w)) as i64
 }
 
 #[pg_extern(sql = false)]

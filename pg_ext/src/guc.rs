@@ -6,7 +6,7 @@
 //! | `lyra.enable_lyrascan` | `on` | read Lyra tables through the LyraScan custom scan |
 //! | `lyra.node_id` | `0` | this node's id in its cluster (unique per node); 0: the id its data directory keeps, else 1 for a node that starts a cluster, else one the cluster gives it when it joins |
 //! | `lyra.listen_addr` | `''` | `host:port` other nodes reach this node's gRPC server at; empty: a node alone, no server |
-//! | `lyra.join` | `''` | comma-separated addresses of nodes already in the cluster; empty (with a listen address): start a new cluster |
+//! | `lyra.join` | `''` | comma-separated addresses of nodes already in the cluster; empty (with a listen address): start a new cluster; `wait`: wait to be added by `lyra.add_node` on a node of a cluster |
 //! | `lyra.replication_factor` | `3` | voters per range, capped by the number of nodes |
 //! | `lyra.range_max_bytes` | `0` | a range larger than this splits in two; 0 never (the default until writes across ranges exist) |
 //!
@@ -115,6 +115,9 @@ pub fn node_id() -> u64 {
 pub fn listen_addr() -> Option<String> {
     Some(string(&LISTEN_ADDR)).filter(|s| !s.is_empty())
 }
+
+/// `lyra.join = 'wait'`: wait to be added with `lyra.add_node`.
+pub const JOIN_WAIT: &str = "wait";
 
 pub fn join() -> Vec<String> {
     string(&JOIN).split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()

@@ -41,7 +41,11 @@ fn node_config() -> Result<NodeConfig, String> {
         if !join.is_empty() {
             config.bootstrap.clear();
         }
-        config.join = Some(join);
+        if join == [crate::guc::JOIN_WAIT] {
+            config.wait_to_be_added = true;
+        } else {
+            config.join = Some(join);
+        }
         config.replication_factor = crate::guc::replication_factor();
     }
     Ok(config)

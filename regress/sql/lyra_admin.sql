@@ -41,4 +41,6 @@ DROP ROLE adm_reader;
 -- Unknown ranges and nodes are errors, not hangs.
 SELECT lyra.transfer_lease(12345, 1);
 SELECT lyra.add_replica(1, 7);
+-- A node alone (no lyra.listen_addr) has no cluster to add a node to.
+SELECT lyra.add_node('127.0.0.1:1');
 DROP TABLE adm;

@@ -130,6 +130,7 @@ fn serve(args: &Args) -> Result<(), String> {
         threads: 2,
         join: None,
         replication_factor: 0,
+        wait_to_be_added: false,
     };
     unsafe {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);

@@ -69,6 +69,8 @@ pub struct NodeConfig {
     pub join: Option<Vec<String>>,
     /// Voters per range (capped by the number of nodes).
     pub replication_factor: usize,
+    /// Wait to be added (see [`RaftNodeConfig::wait_to_be_added`]).
+    pub wait_to_be_added: bool,
 }
 
 impl NodeConfig {
@@ -87,6 +89,7 @@ impl NodeConfig {
             raft: RaftConfig::default(),
             join: None,
             replication_factor: 1,
+            wait_to_be_added: false,
         }
     }
 }
@@ -137,6 +140,7 @@ impl NodeHandle {
             threads: RAFT_THREADS,
             join: config.join.clone(),
             replication_factor: config.replication_factor,
+            wait_to_be_added: config.wait_to_be_added,
         })
         .map_err(|why| NodeError::Raft { path: db_path.display().to_string(), why })?;
         let first = raft.replicated_engine();

@@ -62,6 +62,8 @@ pub trait NodeAdmin: Send + Sync {
     fn change_replicas(&self, range: u64, add: Vec<u64>, remove: Vec<u64>) -> Result<(), String>;
     fn split_range(&self, range: u64, key: Vec<u8>) -> Result<u64, String>;
     fn decommission(&self, node: u64) -> Result<(), String>;
+    /// Adds the node waiting at `address`; its new id.
+    fn add_node(&self, address: &str) -> Result<u64, String>;
 }
 
 /// The node's service, one generation at a time: a generation lives
@@ -101,6 +103,7 @@ impl<E: Engine> Services<E> {
             }
             request::Kind::SplitRange(s) => admin.split_range(s.range, s.key.clone()).map(|id| response::Kind::Id(Id { id })),
             request::Kind::Decommission(d) => admin.decommission(d.node).map(|()| response::Kind::Done(Done {})),
+            request::Kind::AddNode(a) => admin.add_node(&a.address).map(|id| response::Kind::Id(Id { id })),
             _ => Err("not a cluster request".into()),
         });
         match answer {
@@ -198,7 +201,8 @@ async fn serve_requests<E: Engine>(
                 | request::Kind::TransferLease(_)
                 | request::Kind::ChangeReplicas(_)
                 | request::Kind::SplitRange(_)
-                | request::Kind::Decommission(_)),
+                | request::Kind::Decommission(_)
+                | request::Kind::AddNode(_)),
             ) => services.admin(kind),
             Some(request::Kind::LockRow(lock)) => match wait_for_lock(&stream, service, conn, &lock, &mut stop).await? {
                 Some(response) => response,

@@ -307,7 +307,8 @@ impl<E: Engine> Service<E> {
             | request::Kind::TransferLease(_)
             | request::Kind::ChangeReplicas(_)
             | request::Kind::SplitRange(_)
-            | request::Kind::Decommission(_) => {
+            | request::Kind::Decommission(_)
+            | request::Kind::AddNode(_) => {
                 Err(Failure(ErrorCode::InvalidInput, "cluster requests are for the node, not its storage service".into()))
             }
             request::Kind::LockRow(lock) => {

@@ -32,7 +32,8 @@ use super::peer_proto::{
 use super::peer_proto::kv_server::Kv;
 use super::peer_proto::{ChangeMembersResponse, GetRequest, GetResponse, KvPair, NotLeader, PutRequest, PutResponse, RangeStatus, StatusRequest, StatusResponse};
 use super::command::{CONDITION_FAILED, OUTSIDE_RANGE};
-use super::peer_proto::{CatalogRequest, CatalogResponse, MembersRequest, RangeDescriptor};
+use super::peer_proto::invitation_client::InvitationClient;
+use super::peer_proto::{CatalogRequest, CatalogResponse, InviteRequest, MembersRequest, RangeDescriptor};
 use lyra_engine::keys::Key;
 use prost::Message as _;
 use super::directory::Directory;
@@ -462,6 +463,19 @@ impl KvClient {
             async move { Ok(led(AdminClient::new(channel).describe(descriptor).await?.into_inner().not_leader, ())) }
         })
         .await
+    }
+
+    /// Asks the node waiting at `addr` to join the cluster through `via`;
+    /// its new id.
+    pub async fn invite(&mut self, addr: &str, via: Vec<String>) -> Result<u64, String> {
+        let channel = self.channel(addr).await.map_err(|e| format!("no node answers at {addr}: {e}"))?;
+        match InvitationClient::new(channel).invite(InviteRequest { via }).await {
+            Ok(response) => Ok(response.into_inner().node),
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                Err(format!("the node at {addr} is not waiting to be added (start it with lyra.join = 'wait')"))
+            }
+            Err(status) => Err(format!("{addr}: {}", status.message())),
+        }
     }
 
     /// What the node at `addr` knows of the cluster catalog.

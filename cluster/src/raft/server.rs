@@ -29,6 +29,8 @@ use super::peer_proto::peer_server::PeerServer;
 use super::admin::AdminService;
 use super::peer_proto::admin_server::AdminServer;
 use super::transport::{Faults, PeerService, Transport};
+use super::peer_proto::invitation_server::{Invitation, InvitationServer};
+use super::peer_proto::{InviteRequest, InviteResponse};
 use super::{RaftConfig, Store};
 
 /// The largest gRPC message a node takes: a snapshot of a whole range.
@@ -60,6 +62,10 @@ pub struct RaftNodeConfig {
     /// Voters each range this node leads is brought up to (capped by the
     /// number of nodes); 0: never add any.
     pub replication_factor: usize,
+    /// A node without an id waits to be added (`lyra.add_node` on a node
+    /// of a cluster, `lyra.join = 'wait'`) instead of joining or starting a
+    /// cluster.
+    pub wait_to_be_added: bool,
 }
 
 pub struct RaftNode {
@@ -85,10 +91,7 @@ impl RaftNode {
             .map_err(|e| e.to_string())?;
         let directory = Arc::new(Directory::new(config.peers.clone()));
         if config.node == 0 {
-            config.node = runtime.block_on(node_id(&config, &directory))?;
-            for voter in config.bootstrap.iter_mut().filter(|voter| **voter == 0) {
-                *voter = config.node;
-            }
+            runtime.block_on(take_identity(&mut config, &directory))?;
         }
         let engine: Arc<dyn Engine> = Arc::new(RocksDb::open(&config.dir).map_err(|e| e.to_string())?);
         let mut store =
@@ -219,35 +222,139 @@ const NODE_ID_FILE: &str = "LYRA_NODE_ID";
 /// (and, inside Postgres, the worker restarts and tries again).
 const JOIN_FOR_ID: Duration = Duration::from_secs(20);
 
-/// The id of a node started without one: the one its data directory
+/// The file beside a node's id that keeps the addresses it was added
+/// through (`lyra.join = 'wait'`): it joins through them again when it
+/// restarts.
+const JOINED_VIA_FILE: &str = "LYRA_JOINED_VIA";
+
+/// How long a node waits to be added before it gives up (a Postgres
+/// worker must be able to stop; it is restarted and waits again).
+const WAIT_TO_BE_ADDED: Duration = Duration::from_secs(10);
+
+/// Gives a node started without an id its id: the one its data directory
 /// keeps; else 1 for a node that starts a cluster (no one to join); else a
-/// new one from the cluster it joins, kept in the data directory at once.
-async fn node_id(config: &RaftNodeConfig, directory: &Arc<Directory>) -> Result<u64, String> {
+/// new one from the cluster it joins (or is added to, waiting), kept in
+/// the data directory at once.
+async fn take_identity(config: &mut RaftNodeConfig, directory: &Arc<Directory>) -> Result<(), String> {
     let file = config.dir.join(NODE_ID_FILE);
-    match std::fs::read_to_string(&file) {
-        Ok(text) => return text.trim().parse().map_err(|e| format!("{}: {e}", file.display())),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{}: {e}", file.display())),
-        Err(_) => {}
-    }
-    let id = match (&config.join, config.listen) {
-        (Some(via), Some(listen)) if !via.is_empty() => {
-            tracing::info!(?via, "joining the cluster for a node id");
-            // Bounded: the caller (a Postgres worker) must be able to stop;
-            // it tries again when restarted.
-            let joined = directory::join(0, listen.to_string(), via.clone(), directory.clone());
-            tokio::time::timeout(JOIN_FOR_ID, joined)
-                .await
-                .map_err(|_| format!("no node of {via:?} gave this node an id within {JOIN_FOR_ID:?}"))?
-        }
-        _ => 1,
+    let via_file = config.dir.join(JOINED_VIA_FILE);
+    let read = |path: &std::path::Path| match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
     };
+    let id = match read(&file)? {
+        Some(text) => text.trim().parse().map_err(|e| format!("{}: {e}", file.display()))?,
+        None => {
+            let (id, via) = match (&config.join, config.listen) {
+                (_, Some(listen)) if config.wait_to_be_added => {
+                    let (id, via) = wait_to_be_added(listen, directory).await?;
+                    (id, Some(via))
+                }
+                (_, None) if config.wait_to_be_added => {
+                    return Err("a node that waits to be added needs lyra.listen_addr".into());
+                }
+                (Some(via), Some(listen)) if !via.is_empty() => {
+                    tracing::info!(?via, "joining the cluster for a node id");
+                    // Bounded: the caller (a Postgres worker) must be able
+                    // to stop; it tries again when restarted.
+                    let joined = directory::join(0, listen.to_string(), via.clone(), directory.clone());
+                    let id = tokio::time::timeout(JOIN_FOR_ID, joined)
+                        .await
+                        .map_err(|_| format!("no node of {via:?} gave this node an id within {JOIN_FOR_ID:?}"))?;
+                    (id, None)
+                }
+                _ => (1, None),
+            };
+            if let Some(via) = via {
+                write_synced(&via_file, &via.join("\n"))?;
+            }
+            write_synced(&file, &id.to_string())?;
+            id
+        }
+    };
+    if config.wait_to_be_added {
+        // Added once: rejoin through the nodes it was added through.
+        let via = read(&via_file)?.unwrap_or_default();
+        config.join = Some(via.lines().map(String::from).filter(|a| !a.is_empty()).collect());
+        config.bootstrap.clear();
+    }
+    config.node = id;
+    for voter in config.bootstrap.iter_mut().filter(|voter| **voter == 0) {
+        *voter = id;
+    }
+    Ok(())
+}
+
+fn write_synced(path: &std::path::Path, text: &str) -> Result<(), String> {
     let write = || -> std::io::Result<()> {
-        let mut out = std::fs::File::create(&file)?;
-        std::io::Write::write_all(&mut out, format!("{id}\n").as_bytes())?;
+        let mut out = std::fs::File::create(path)?;
+        std::io::Write::write_all(&mut out, format!("{text}\n").as_bytes())?;
         out.sync_all()
     };
-    write().map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok(id)
+    write().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Serves `Invitation` on `listen` until a node of a cluster invites this
+/// one (or [`WAIT_TO_BE_ADDED`] passes): joins through the addresses it
+/// was given, for a new id. The id and those addresses.
+async fn wait_to_be_added(listen: SocketAddr, directory: &Arc<Directory>) -> Result<(u64, Vec<String>), String> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("listen on {listen}: {e}"))?;
+    let (joined, mut added) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let invitations = Invitations {
+        listen: listen.to_string(),
+        directory: directory.clone(),
+        joined: tokio::sync::Mutex::new(Some(joined)),
+    };
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(InvitationServer::new(invitations))
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            }),
+    );
+    tracing::info!(%listen, "waiting to be added to a cluster (lyra.add_node)");
+    let waited = tokio::time::timeout(WAIT_TO_BE_ADDED, &mut added).await;
+    let _ = stop.send(());
+    // A shutdown lets an invitation under way finish first.
+    let _ = server.await;
+    match waited {
+        Ok(Ok(outcome)) => Ok(outcome),
+        _ => added.try_recv().map_err(|_| {
+            format!("waiting to be added to a cluster: run lyra.add_node('{listen}') on one of its nodes")
+        }),
+    }
+}
+
+/// The `Invitation` service of a node waiting to be added.
+struct Invitations {
+    listen: String,
+    directory: Arc<Directory>,
+    /// Taken by the first invitation (a node joins one cluster once).
+    joined: tokio::sync::Mutex<Option<tokio::sync::oneshot::Sender<(u64, Vec<String>)>>>,
+}
+
+#[tonic::async_trait]
+impl Invitation for Invitations {
+    async fn invite(&self, request: tonic::Request<InviteRequest>) -> Result<tonic::Response<InviteResponse>, tonic::Status> {
+        let via = request.into_inner().via;
+        if via.is_empty() {
+            return Err(tonic::Status::invalid_argument("an invitation names the nodes to join through"));
+        }
+        let mut joined = self.joined.lock().await;
+        if joined.is_none() {
+            return Err(tonic::Status::failed_precondition("this node was added already"));
+        }
+        let join = directory::join(0, self.listen.clone(), via.clone(), self.directory.clone());
+        let node = tokio::time::timeout(JOIN_FOR_ID, join)
+            .await
+            .map_err(|_| tonic::Status::unavailable(format!("could not join through {via:?} in time")))?;
+        if let Some(joined) = joined.take() {
+            let _ = joined.send((node, via));
+        }
+        Ok(tonic::Response::new(InviteResponse { node }))
+    }
 }
 
 /// The node's answers to admin functions, from its Raft loop; what only a
@@ -500,6 +607,22 @@ impl NodeAdmin for RaftAdmin {
         // Answered once applied on the leader; here, once applied here.
         self.wait_for(range, "the split", |r| r.span.1 == key)?;
         Ok(new_range)
+    }
+
+    fn add_node(&self, address: &str) -> Result<u64, String> {
+        let via: Vec<String> = self.handle.directory.all().into_values().filter(|a| !a.is_empty()).collect();
+        if via.is_empty() {
+            return Err("this node runs alone (no lyra.listen_addr): it has no cluster to add a node to".into());
+        }
+        let node = self.runtime.block_on(KvClient::new(Vec::new()).invite(address, via))?;
+        let deadline = Instant::now() + ADMIN_PATIENCE;
+        while self.handle.directory.get(node).is_none() {
+            if Instant::now() >= deadline {
+                return Err(format!("node {node} joined, but this node has not heard of it in time"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(node)
     }
 
     fn decommission(&self, node: u64) -> Result<(), String> {
