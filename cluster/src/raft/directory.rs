@@ -57,6 +57,8 @@ pub struct Directory {
     addresses: RwLock<BTreeMap<u64, String>>,
     decommissioned: RwLock<BTreeSet<u64>>,
     ranges: RwLock<BTreeMap<RangeId, RangeDescriptor>>,
+    /// Wakes [`tend`] early: a key no known range holds (a miss).
+    missed: tokio::sync::Notify,
 }
 
 impl Directory {
@@ -171,6 +173,23 @@ impl Directory {
             .cloned()
     }
 
+    /// [`Self::locate`], and on a miss asks [`tend`] to fetch the catalog
+    /// at once and waits for it a moment (a range this node never heard
+    /// of: a split under way, or a node that just joined).
+    pub async fn locate_fresh(&self, key: &[u8]) -> Option<RangeDescriptor> {
+        let deadline = tokio::time::Instant::now() + TEND_EVERY;
+        loop {
+            if let Some(found) = self.locate(key) {
+                return Some(found);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            self.missed.notify_one();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Everything this node knows of the catalog, for a node without a
     /// replica of range 1.
     pub fn catalog(&self) -> CatalogResponse {
@@ -244,7 +263,10 @@ const TEND_EVERY: Duration = Duration::from_secs(1);
 pub async fn tend(node: u64, factor: usize, directory: Arc<Directory>, inputs: mpsc::Sender<Input>) {
     let handle = LoopHandle { directory: directory.clone(), inputs };
     loop {
-        tokio::time::sleep(TEND_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(TEND_EVERY) => {}
+            _ = directory.missed.notified() => {}
+        }
         let Ok((ranges, _)) = handle.ask(|reply| Input::Status { reply }).await else { continue };
         // Range 1's leader reads the catalog from its engine (every tick);
         // other nodes ask it: a replica of range 1 here may be a zombie's.
@@ -343,5 +365,48 @@ async fn change(handle: &LoopHandle, range: &RangeInfo, add: Vec<u64>, remove: V
         Ok(Changed::Voters(voters)) => tracing::info!(range = range_id, ?add, ?remove, ?voters, "moved replicas"),
         Ok(other) => tracing::debug!(range = range_id, ?add, ?remove, ?other, "moving replicas did not happen"),
         Err(e) => tracing::debug!(range = range_id, ?add, ?remove, error = %e, "moving replicas did not happen"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(range: RangeId, start: &[u8], end: &[u8], leader: u64, index: u64) -> RangeDescriptor {
+        RangeDescriptor { range, start: start.to_vec(), end: end.to_vec(), voters: vec![1, 2, 3], leader, term: 1, index }
+    }
+
+    #[test]
+    fn an_older_descriptor_never_replaces_a_newer_one() {
+        let directory = Directory::default();
+        directory.note_range(descriptor(1, b"\x02", b"", 1, 20));
+        directory.note_range(descriptor(1, b"\x02", b"", 2, 10)); // a zombie's stale copy
+        assert_eq!(directory.range(1).unwrap().leader, 1);
+        directory.note_range(descriptor(1, b"\x02", b"", 3, 30));
+        assert_eq!(directory.range(1).unwrap().leader, 3);
+    }
+
+    #[test]
+    fn a_key_is_located_in_the_newest_range_holding_it() {
+        let directory = Directory::default();
+        // Range 1 split at 'v' into range 7; range 1's new descriptor has
+        // not arrived yet, range 7's has.
+        directory.note_range(descriptor(1, b"\x02", b"", 1, 20));
+        directory.note_range(descriptor(7, b"v", b"", 2, 5));
+        assert_eq!(directory.locate(b"m").unwrap().range, 1);
+        assert_eq!(directory.locate(b"v").unwrap().range, 7);
+        assert_eq!(directory.locate(b"w1").unwrap().range, 7);
+        directory.note_range(descriptor(1, b"\x02", b"v", 1, 21));
+        assert_eq!(directory.locate(b"u").unwrap().range, 1);
+        assert_eq!(directory.locate(b"v").unwrap().range, 7);
+        assert!(directory.locate(b"\x01").is_none(), "replica-local keys are in no range");
+    }
+
+    #[test]
+    fn a_new_node_id_is_above_every_known_and_departed_one() {
+        let directory = Directory::new([(1, "a".to_string()), (2, "b".to_string())].into());
+        assert_eq!(directory.next_node_id(), 3);
+        directory.learn_catalog(CatalogResponse { nodes: Vec::new(), decommissioned: vec![5], ranges: Vec::new() });
+        assert_eq!(directory.next_node_id(), 6);
     }
 }

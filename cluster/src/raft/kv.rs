@@ -142,7 +142,10 @@ impl Kv for KvService {
             Proposed::Applied { index } => Ok(Response::new(PutResponse { index, not_leader: None })),
             Proposed::NotLeader { leader } => {
                 // No replica here: the catalog knows the range's leader.
-                let leader = leader.or_else(|| self.handle.directory.locate(&first_key).map(|d| d.leader));
+                let leader = match leader {
+                    Some(leader) => Some(leader),
+                    None => self.handle.directory.locate_fresh(&first_key).await.map(|d| d.leader),
+                };
                 Ok(Response::new(PutResponse { index: 0, not_leader: Some(self.handle.not_leader(leader)) }))
             }
             Proposed::Failed(why) if why.starts_with(OUTSIDE_RANGE) => Err(Status::out_of_range(why)),
@@ -195,7 +198,7 @@ impl KvService {
     /// Sends a read on to the members of the range the catalog says holds
     /// `key` (its leader first): this node has no replica of it.
     async fn forward_get(&self, key: &[u8], user_key: Vec<u8>) -> Result<Response<GetResponse>, Status> {
-        let Some(descriptor) = self.handle.directory.locate(key) else {
+        let Some(descriptor) = self.handle.directory.locate_fresh(key).await else {
             return Err(Status::unavailable(format!("{NO_RANGE}, and the catalog names none")));
         };
         let mut members = descriptor.voters.clone();
