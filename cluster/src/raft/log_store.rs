@@ -27,6 +27,7 @@
 //! message starts empty, at 0, so the leader must send it a snapshot,
 //! which is how it learns its range's span and configuration.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -82,7 +83,16 @@ pub struct LogStore {
     apply: ApplyState,
     conf_state: ConfState,
     last_index: u64,
+    /// The terms of the log's last entries (at most [`TERMS_KEPT`]), so
+    /// that `term()` of an index near the end — which raft-rs asks on
+    /// every heartbeat round, append and commit — reads no entry: an entry
+    /// holding a large transaction (a bulk load's, hundreds of MB) would
+    /// be read whole for its term each time.
+    terms: BTreeMap<u64, u64>,
 }
+
+/// How many of the last entries' terms a replica keeps in memory.
+const TERMS_KEPT: usize = 1024;
 
 fn storage_error(e: impl std::fmt::Display) -> raft::Error {
     raft::Error::Store(StorageError::Other(e.to_string().into()))
@@ -107,15 +117,17 @@ impl LogStore {
         let conf_state = ConfState::parse_from_bytes(&apply.conf_state)?;
         let (start, end) = KeyPrefix::RaftLog { range }.range();
         let mut last_index = apply.truncated_index;
+        let mut terms = BTreeMap::new();
         engine
             .scan_visit_reverse(&start, &end, 1, usize::MAX, &mut |_, value| {
                 if let Ok(entry) = decode_entry(value) {
                     last_index = entry.index;
+                    terms.insert(entry.index, entry.term);
                 }
                 false
             })
             .map_err(storage_error)?;
-        Ok(LogStore { range, engine, hard_state, apply, conf_state, last_index })
+        Ok(LogStore { range, engine, hard_state, apply, conf_state, last_index, terms })
     }
 
     /// Writes the state a range's first members start with: log applied up
@@ -194,8 +206,13 @@ impl LogStore {
                 Key::RaftLogEntry { range, index: self.last_index + 1 }.encode(),
             );
         }
+        self.terms.split_off(&first.index);
         for entry in entries {
             batch.put(Key::RaftLogEntry { range, index: entry.index }.encode(), entry.write_to_bytes().expect("encode Entry"));
+            self.terms.insert(entry.index, entry.term);
+        }
+        while self.terms.len() > TERMS_KEPT {
+            self.terms.pop_first();
         }
         self.last_index = entries.last().expect("not empty").index;
     }
@@ -235,6 +252,7 @@ impl LogStore {
         );
         self.apply.truncated_index = index;
         self.apply.truncated_term = term;
+        self.terms = self.terms.split_off(&(index + 1));
         self.write_apply_state(batch);
         Ok(())
     }
@@ -267,6 +285,7 @@ impl LogStore {
         };
         self.conf_state = conf_state;
         self.last_index = meta.index;
+        self.terms.clear();
         self.write_apply_state(batch);
         Ok(())
     }
@@ -342,6 +361,9 @@ impl Storage for LogStore {
         }
         if index > self.last_index {
             return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        if let Some(&term) = self.terms.get(&index) {
+            return Ok(term);
         }
         let key = Key::RaftLogEntry { range: self.range, index }.encode();
         match self.engine.get(&key).map_err(storage_error)? {
@@ -441,6 +463,35 @@ mod tests {
         assert_eq!(indexes(&reopened.entries(6, 10, None, no_context()).unwrap()), expected);
         assert_eq!(reopened.term(9).unwrap(), 7);
         assert!(matches!(reopened.term(10), Err(raft::Error::Store(StorageError::Unavailable))));
+    }
+
+    /// The last entries' terms come from memory (an entry can be a bulk
+    /// load's hundreds of MB), and stay right across overwrites,
+    /// truncation and reopening.
+    #[test]
+    fn the_last_entries_terms_are_known_without_reading_them() {
+        let (engine, mut log) = bootstrapped();
+        write(&engine, |b| log.append(&(6..=10).map(|i| entry(i, 6)).collect::<Vec<_>>(), b));
+        write(&engine, |b| log.append(&[entry(8, 7), entry(9, 7)], b));
+        // Behind the log's back: entry 9's bytes go.
+        write(&engine, |b| b.delete(Key::RaftLogEntry { range: 7, index: 9 }.encode()));
+        assert_eq!(log.term(9).unwrap(), 7, "from memory, not read");
+        assert_eq!(log.term(8).unwrap(), 7, "the overwritten term is gone");
+        assert!(matches!(log.term(10), Err(raft::Error::Store(StorageError::Unavailable))));
+        write(&engine, |b| log.append(&[entry(9, 7)], b));
+        log.apply.applied = 9;
+        write(&engine, |b| log.truncate_to(7, b).unwrap());
+        assert_eq!((log.term(7).unwrap(), log.term(8).unwrap()), (6, 7));
+        assert!(matches!(log.term(6), Err(raft::Error::Store(StorageError::Compacted))));
+        // Many appends: only the last TERMS_KEPT stay in memory; older
+        // ones are read.
+        let many: Vec<Entry> = (10..10 + 2 * TERMS_KEPT as u64).map(|i| entry(i, 8)).collect();
+        write(&engine, |b| log.append(&many, b));
+        assert_eq!(log.terms.len(), TERMS_KEPT);
+        assert_eq!((log.term(10).unwrap(), log.term(9 + 2 * TERMS_KEPT as u64).unwrap()), (8, 8));
+        let reopened = LogStore::open(7, engine.clone()).unwrap();
+        assert_eq!(reopened.terms.len(), 1, "the last entry's term, read when opened");
+        assert_eq!(reopened.term(12).unwrap(), 8);
     }
 
     #[test]
