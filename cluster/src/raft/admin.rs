@@ -19,7 +19,6 @@ use super::peer_proto::{
     TransferLeaderResponse,
 };
 use super::Command;
-use prost::Message as _;
 use super::transport::Faults;
 
 pub struct AdminService {
@@ -91,18 +90,8 @@ impl Admin for AdminService {
     }
 
     async fn describe(&self, request: Request<RangeDescriptor>) -> Result<Response<DescribeResponse>, Status> {
-        let descriptor = request.into_inner();
-        if self.handle.directory.range(descriptor.range).is_some_and(|known| known.index > descriptor.index) {
-            return Ok(Response::new(DescribeResponse { not_leader: None }));
-        }
-        let key = Key::RangeDescriptor { range: descriptor.range }.encode();
-        match self.handle.put_catalog(key, descriptor.encode_to_vec()).await? {
-            Ok(()) => {
-                self.handle.directory.note_range(descriptor);
-                Ok(Response::new(DescribeResponse { not_leader: None }))
-            }
-            Err(redirect) => Ok(Response::new(DescribeResponse { not_leader: Some(redirect) })),
-        }
+        let recorded = self.handle.record_range(request.into_inner()).await?;
+        Ok(Response::new(DescribeResponse { not_leader: recorded.err() }))
     }
 
     async fn catalog(&self, _: Request<CatalogRequest>) -> Result<Response<CatalogResponse>, Status> {

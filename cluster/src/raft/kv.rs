@@ -89,15 +89,25 @@ impl LoopHandle {
         }
     }
 
-    /// Records `descriptor` in range 1 (unless the catalog has a newer
-    /// one): here if this node leads range 1, else through its
-    /// leader over gRPC.
-    pub async fn describe(&self, descriptor: RangeDescriptor) -> Result<(), String> {
+    /// Records `descriptor` in range 1 through this node's replica
+    /// (unless the catalog has a newer one); `Err` inside: ask this
+    /// leader.
+    pub async fn record_range(&self, descriptor: RangeDescriptor) -> Result<Result<(), NotLeader>, Status> {
         if self.directory.range(descriptor.range).is_some_and(|known| known.index > descriptor.index) {
-            return Ok(());
+            return Ok(Ok(()));
         }
         let key = Key::RangeDescriptor { range: descriptor.range }.encode();
-        let put = self.put_catalog(key, descriptor.encode_to_vec()).await.map_err(|s| s.message().to_string())?;
+        let put = self.put_catalog(key, descriptor.encode_to_vec()).await?;
+        if put.is_ok() {
+            self.directory.note_range(descriptor);
+        }
+        Ok(put)
+    }
+
+    /// [`Self::record_range`] here if this node leads range 1, else
+    /// through its leader over gRPC.
+    pub async fn describe(&self, descriptor: RangeDescriptor) -> Result<(), String> {
+        let put = self.record_range(descriptor.clone()).await.map_err(|s| s.message().to_string())?;
         if let Err(redirect) = put {
             // The leader first, then every other node.
             let nodes = self.directory.all();
@@ -386,16 +396,9 @@ impl KvClient {
     /// its leader for the read point, then reads its own copy).
     pub async fn get_from(&mut self, addr: &str, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         let mut client = GrpcKvClient::new(self.channel(addr).await?);
-        match client.get(GetRequest { key: key.to_vec(), forwarded: false }).await {
-            Ok(response) => {
-                let response = response.into_inner();
-                Ok(response.found.then_some(response.value))
-            }
-            Err(status) => {
-                self.channels.remove(addr);
-                Err(status.message().to_string())
-            }
-        }
+        let response = client.get(GetRequest { key: key.to_vec(), forwarded: false }).await;
+        let response = self.answer_of(addr, response)?;
+        Ok(response.found.then_some(response.value))
     }
 
     /// Adds and removes voters of `range`, through its leader (following
@@ -483,30 +486,16 @@ impl KvClient {
 
     /// What the node at `addr` knows of the cluster catalog.
     pub async fn catalog(&mut self, addr: &str) -> Result<CatalogResponse, String> {
-        let mut admin = self.admin(addr).await?;
-        match admin.catalog(CatalogRequest {}).await {
-            Ok(response) => Ok(response.into_inner()),
-            Err(status) => {
-                self.channels.remove(addr);
-                Err(status.message().to_string())
-            }
-        }
+        let response = self.admin(addr).await?.catalog(CatalogRequest {}).await;
+        self.answer_of(addr, response)
     }
 
     /// The members of `range` if the node at `addr` leads it (`None`: it
     /// does not).
     pub async fn members(&mut self, addr: &str, range: RangeId) -> Result<Option<Vec<u64>>, String> {
-        let mut admin = self.admin(addr).await?;
-        match admin.members(MembersRequest { range }).await {
-            Ok(response) => {
-                let response = response.into_inner();
-                Ok(response.not_leader.is_none().then_some(response.members))
-            }
-            Err(status) => {
-                self.channels.remove(addr);
-                Err(status.message().to_string())
-            }
-        }
+        let response = self.admin(addr).await?.members(MembersRequest { range }).await;
+        let response = self.answer_of(addr, response)?;
+        Ok(response.not_leader.is_none().then_some(response.members))
     }
 
     /// Asks the node at `addr`, which must lead `range`, to hand its
@@ -534,13 +523,16 @@ impl KvClient {
 
     /// What the node at `addr` knows of its ranges.
     pub async fn status(&mut self, addr: &str) -> Result<StatusResponse, String> {
-        let mut client = GrpcKvClient::new(self.channel(addr).await?);
-        match client.status(StatusRequest {}).await {
-            Ok(response) => Ok(response.into_inner()),
-            Err(status) => {
-                self.channels.remove(addr);
-                Err(status.message().to_string())
-            }
-        }
+        let response = GrpcKvClient::new(self.channel(addr).await?).status(StatusRequest {}).await;
+        self.answer_of(addr, response)
+    }
+
+    /// The answer of the node at `addr`; on an error its connection is
+    /// dropped (made again on the next request).
+    fn answer_of<T>(&mut self, addr: &str, response: Result<Response<T>, Status>) -> Result<T, String> {
+        response.map(Response::into_inner).map_err(|status| {
+            self.channels.remove(addr);
+            status.message().to_string()
+        })
     }
 }
