@@ -262,6 +262,8 @@ const TEND_EVERY: Duration = Duration::from_secs(1);
 /// or, if that voter is this node, hand leadership to another voter first.
 pub async fn tend(node: u64, factor: usize, directory: Arc<Directory>, inputs: mpsc::Sender<Input>) {
     let handle = LoopHandle { directory: directory.clone(), inputs };
+    // Kept across turns: its connections are made once, not every second.
+    let mut client = KvClient::new(Vec::new());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(TEND_EVERY) => {}
@@ -271,7 +273,7 @@ pub async fn tend(node: u64, factor: usize, directory: Arc<Directory>, inputs: m
         // Range 1's leader reads the catalog from its engine (every tick);
         // other nodes ask it: a replica of range 1 here may be a zombie's.
         if !ranges.iter().any(|r| r.range == KV_RANGE && r.is_leader) {
-            fetch_catalog(node, &directory).await;
+            fetch_catalog(node, &directory, &mut client).await;
         }
         for range in ranges.iter().filter(|r| r.is_leader && r.initialized) {
             let descriptor = RangeDescriptor {
@@ -294,17 +296,16 @@ pub async fn tend(node: u64, factor: usize, directory: Arc<Directory>, inputs: m
             place_replicas(node, factor, &handle, &ranges).await;
         }
         for range in ranges.iter().filter(|r| !r.is_leader && r.initialized) {
-            collect_if_zombie(node, &handle, range).await;
+            collect_if_zombie(node, &handle, range, &mut client).await;
         }
     }
 }
 
 /// Learns the catalog from another node (range 1's leader first).
-async fn fetch_catalog(node: u64, directory: &Directory) {
+async fn fetch_catalog(node: u64, directory: &Directory, client: &mut KvClient) {
     let leader = directory.range(KV_RANGE).map(|d| d.leader);
     let mut nodes: Vec<(u64, String)> = directory.all().into_iter().filter(|&(id, _)| id != node).collect();
     nodes.sort_by_key(|&(id, _)| Some(id) != leader);
-    let mut client = KvClient::new(nodes.iter().map(|(_, address)| address.clone()).collect());
     for (_, address) in &nodes {
         match client.catalog(address).await {
             Ok(catalog) => return directory.learn_catalog(catalog),
@@ -337,13 +338,12 @@ async fn place_replicas(node: u64, factor: usize, handle: &LoopHandle, ranges: &
 
 /// Deletes this node's replica of `range` if the catalog no longer lists
 /// this node and the range's leader confirms it is no member.
-async fn collect_if_zombie(node: u64, handle: &LoopHandle, range: &RangeInfo) {
+async fn collect_if_zombie(node: u64, handle: &LoopHandle, range: &RangeInfo, client: &mut KvClient) {
     let Some(descriptor) = handle.directory.range(range.range) else { return };
     if descriptor.voters.contains(&node) || descriptor.leader == node {
         return;
     }
     let Some(address) = handle.directory.get(descriptor.leader) else { return };
-    let mut client = KvClient::new(vec![address.clone()]);
     match client.members(&address, range.range).await {
         Ok(Some(members)) if !members.contains(&node) => {
             let range_id = range.range;
