@@ -95,49 +95,22 @@ impl Directory {
     /// Learns the addresses and decommissions this node's engine holds
     /// (what its replica of range 1 applied).
     pub fn refresh_from(&self, engine: &dyn Engine) {
-        let (start, end) = KeyPrefix::DecommissionedNodes.range();
-        let mut gone = Vec::new();
-        let scanned = engine.scan_visit(&start, &end, 1 << 16, usize::MAX, &mut |key, _| {
+        read_prefix(engine, KeyPrefix::DecommissionedNodes, "the decommissioned nodes", |key, _| {
             if let Ok(Key::NodeDecommissioned { node }) = Key::decode(key) {
-                gone.push(node);
+                self.decommissioned.write().unwrap_or_else(PoisonError::into_inner).insert(node);
             }
-            true
         });
-        if let Err(e) = scanned {
-            tracing::warn!(error = %e, "reading the decommissioned nodes failed");
-        }
-        if !gone.is_empty() {
-            self.decommissioned.write().unwrap_or_else(PoisonError::into_inner).extend(gone);
-        }
-        let (start, end) = KeyPrefix::NodeAddresses.range();
-        let mut found = Vec::new();
-        let scanned = engine.scan_visit(&start, &end, 1 << 16, usize::MAX, &mut |key, value| {
+        read_prefix(engine, KeyPrefix::NodeAddresses, "the node directory", |key, value| {
             if let (Ok(Key::NodeAddress { node }), Ok(address)) = (Key::decode(key), std::str::from_utf8(value)) {
-                found.push((node, address.to_string()));
+                self.learn(node, address.to_string());
             }
-            true
         });
-        if let Err(e) = scanned {
-            tracing::warn!(error = %e, "reading the node directory failed");
-        }
-        for (node, address) in found {
-            self.learn(node, address);
-        }
-        let (start, end) = KeyPrefix::RangeDescriptors.range();
-        let mut descriptors = Vec::new();
-        let scanned = engine.scan_visit(&start, &end, 1 << 16, usize::MAX, &mut |_, value| {
+        read_prefix(engine, KeyPrefix::RangeDescriptors, "the range descriptors", |_, value| {
             match RangeDescriptor::decode(value) {
-                Ok(descriptor) => descriptors.push(descriptor),
+                Ok(descriptor) => self.note_range(descriptor),
                 Err(e) => tracing::warn!(error = %e, "an undecodable range descriptor"),
             }
-            true
         });
-        if let Err(e) = scanned {
-            tracing::warn!(error = %e, "reading the range descriptors failed");
-        }
-        for descriptor in descriptors {
-            self.note_range(descriptor);
-        }
     }
 
     /// Takes `descriptor` in unless a newer one is known.
@@ -221,6 +194,19 @@ impl Directory {
 
     pub fn entries(&self) -> Vec<NodeEntry> {
         self.all().into_iter().map(|(node, address)| NodeEntry { node, address }).collect()
+    }
+}
+
+/// Calls `visit` on every key and value under `prefix` in `engine`; a
+/// failed read is logged (the next tick reads again).
+fn read_prefix(engine: &dyn Engine, prefix: KeyPrefix, what: &str, mut visit: impl FnMut(&[u8], &[u8])) {
+    let (start, end) = prefix.range();
+    let scanned = engine.scan_visit(&start, &end, 1 << 16, usize::MAX, &mut |key, value| {
+        visit(key, value);
+        true
+    });
+    if let Err(e) = scanned {
+        tracing::warn!(error = %e, "reading {what} failed");
     }
 }
 

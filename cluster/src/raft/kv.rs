@@ -131,11 +131,24 @@ impl LoopHandle {
 pub struct KvService {
     node: u64,
     handle: LoopHandle,
+    /// Connections to the nodes reads are forwarded to, made once.
+    forward_to: std::sync::Mutex<BTreeMap<String, Channel>>,
 }
 
 impl KvService {
     pub fn new(node: u64, directory: Arc<Directory>, inputs: mpsc::Sender<Input>) -> KvService {
-        KvService { node, handle: LoopHandle { directory, inputs } }
+        KvService { node, handle: LoopHandle { directory, inputs }, forward_to: Default::default() }
+    }
+
+    /// The connection to `addr` reads are forwarded through.
+    async fn forward_channel(&self, addr: &str) -> Result<Channel, String> {
+        let known = self.forward_to.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(addr).cloned();
+        if let Some(channel) = known {
+            return Ok(channel);
+        }
+        let channel = connect(addr).await?;
+        self.forward_to.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(addr.to_string(), channel.clone());
+        Ok(channel)
     }
 }
 
@@ -214,10 +227,9 @@ impl KvService {
         let mut members = descriptor.voters.clone();
         members.sort_by_key(|&id| id != descriptor.leader);
         let addresses: Vec<String> = members.iter().filter_map(|&id| self.handle.directory.get(id)).collect();
-        let mut client = KvClient::new(addresses.clone());
         let mut last_error = format!("range {}: no member's address known", descriptor.range);
         for address in &addresses {
-            let channel = match client.channel(address).await {
+            let channel = match self.forward_channel(address).await {
                 Ok(channel) => channel,
                 Err(e) => {
                     last_error = format!("{address}: {e}");
@@ -226,11 +238,26 @@ impl KvService {
             };
             match GrpcKvClient::new(channel).get(GetRequest { key: user_key.clone(), forwarded: true }).await {
                 Ok(response) => return Ok(response),
-                Err(status) => last_error = format!("{address}: {}", status.message()),
+                Err(status) => {
+                    self.forward_to.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(address);
+                    last_error = format!("{address}: {}", status.message());
+                }
             }
         }
         Err(Status::unavailable(last_error))
     }
+}
+
+/// A connection to the node at `addr`.
+async fn connect(addr: &str) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| e.to_string())?;
+    endpoint
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(PATIENCE + Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,14 +305,7 @@ impl KvClient {
         if let Some(channel) = self.channels.get(addr) {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| e.to_string())?;
-        let channel = endpoint
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(PATIENCE + Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .map_err(|e| e.to_string())?;
+        let channel = connect(addr).await?;
         self.channels.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }
