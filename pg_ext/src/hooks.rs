@@ -101,6 +101,7 @@ unsafe extern "C-unwind" fn plan_unlent(
 
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
+    crate::tam::versions::statement_started();
     index::btree_classes::lend_for_upsert(query);
     match PREV_EXECUTOR_START {
         Some(prev) => prev(query, eflags),

@@ -132,9 +132,13 @@ unsafe extern "C-unwind" fn getsysattr(
         *isnull = false;
         return pg_sys::Datum::from(crate::tam::inserting_xid(slot).into_inner());
     }
+    if attnum == pg_sys::MaxTransactionIdAttributeNumber as std::ffi::c_int {
+        *isnull = false;
+        return pg_sys::Datum::from(crate::tam::locking_xid(slot).into_inner());
+    }
     raise(
         PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-        format!("lyra rows have no system column {attnum} (only ctid, tableoid and xmin)"),
+        format!("lyra rows have no system column {attnum} (only ctid, tableoid, xmin and xmax)"),
     )
 }
 

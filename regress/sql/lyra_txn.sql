@@ -93,13 +93,16 @@ DROP TABLE acct, audit;
 DROP FUNCTION audit_fn();
 -- a row this transaction updated, then deleted or merged: row triggers see
 -- the updated version (the lock taken for the delete is stronger than the
--- update's, and the row is still ours)
+-- update's, and the row is still ours). The trigger function runs a
+-- statement first (PERFORM): that advances the command counter past the
+-- writing command's, and the old row must still be the one before the write
 CREATE TABLE target (tid integer, balance integer) USING lyra;
 INSERT INTO target VALUES (1, 10), (2, 20), (3, 30);
 CREATE TABLE source (sid integer, delta integer) USING heap;
 INSERT INTO source VALUES (2, 5), (3, 20), (4, 40);
 CREATE FUNCTION trg() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM 1;
   IF TG_OP = 'UPDATE' THEN RAISE NOTICE '% % ROW: % -> %', TG_WHEN, TG_OP, OLD, NEW;
   ELSIF TG_OP = 'DELETE' THEN RAISE NOTICE '% % ROW: %', TG_WHEN, TG_OP, OLD;
   ELSE RAISE NOTICE '% % ROW: %', TG_WHEN, TG_OP, NEW; END IF;
@@ -143,3 +146,27 @@ SELECT a.xmin = b.xmin AS same_writer FROM sx a, sx b WHERE a.a = 6 AND b.a = 7;
 SELECT a.xmin = b.xmin AS same_writer FROM sx a, sx b WHERE a.a = 7 AND b.a = 8;
 COMMIT;
 DROP TABLE sx;
+-- a cursor FOR UPDATE fetching rows a later command of its transaction
+-- updated skips them, as heap does (it raised "attempted to lock invisible
+-- tuple")
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+CREATE TABLE cursor_t (a int) USING lyra;
+INSERT INTO cursor_t VALUES (1);
+DECLARE c1 NO SCROLL CURSOR FOR SELECT * FROM cursor_t FOR UPDATE;
+UPDATE cursor_t SET a = 2;
+FETCH ALL FROM c1;
+COMMIT;
+DROP TABLE cursor_t;
+-- xmax: this transaction's id for a row it locked, updated or deleted, 0
+-- for a row it inserted or nobody touched
+CREATE TABLE ux (a int PRIMARY KEY, b text) USING lyra;
+INSERT INTO ux VALUES (1, 'x') ON CONFLICT (a) DO UPDATE SET b = 'y'
+  RETURNING b, xmin = pg_current_xact_id()::xid AS xmin_ours, xmax = 0 AS xmax_zero;
+INSERT INTO ux VALUES (1, 'x') ON CONFLICT (a) DO UPDATE SET b = 'y'
+  RETURNING b, xmin = pg_current_xact_id()::xid AS xmin_ours, xmax = pg_current_xact_id()::xid AS xmax_ours;
+INSERT INTO ux VALUES (2, 'z');
+SELECT a, xmax FROM ux ORDER BY a;
+BEGIN;
+DELETE FROM ux WHERE a = 1 RETURNING a, xmax = pg_current_xact_id()::xid AS xmax_ours;
+COMMIT;
+DROP TABLE ux;

@@ -24,7 +24,7 @@ mod scan;
 mod unsupported;
 pub mod versions;
 
-pub use modify::{inserting_xid, prefetched, row_id_of};
+pub use modify::{inserting_xid, locking_xid, prefetched, row_id_of};
 pub use scan::{push_columns, push_filter, snapshot_cid, Cursor};
 
 use pgrx::pg_sys;

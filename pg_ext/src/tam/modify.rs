@@ -137,20 +137,41 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
 /// # Safety
 /// `slot` holds a row of a Lyra table (its `tts_tableOid` and TID set).
 pub unsafe fn inserting_xid(slot: *mut pg_sys::TupleTableSlot) -> pg_sys::TransactionId {
+    match with_slot_row_key(slot, txn::last_writer).flatten() {
+        Some(cid) => versions::writer_xid(cid),
+        None => pg_sys::FrozenTransactionId,
+    }
+}
+
+/// `xmax` of the Lyra row in `slot`: this transaction's id if it locked
+/// the row (to update or delete it, or `FOR …`), else 0 — what heap shows
+/// for a row this transaction deleted or locked (`DELETE … RETURNING xmax`,
+/// the updating path of ON CONFLICT DO UPDATE) and for a row nobody
+/// touched. Unlike heap, the lockers and deleters of other transactions
+/// are not shown (the node keeps no Postgres transaction ids).
+///
+/// # Safety
+/// As [`inserting_xid`].
+pub unsafe fn locking_xid(slot: *mut pg_sys::TupleTableSlot) -> pg_sys::TransactionId {
+    match with_slot_row_key(slot, |key| txn::held_lock(key, LockMode::KeyShare)).flatten() {
+        Some(_) => pg_sys::GetCurrentTransactionIdIfAny(),
+        None => pg_sys::InvalidTransactionId,
+    }
+}
+
+/// `f` of the row key of the Lyra row in `slot`; `None` if the slot's
+/// relation is not a Lyra table.
+unsafe fn with_slot_row_key<T>(slot: *mut pg_sys::TupleTableSlot, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
     let rel = pg_sys::RelationIdGetRelation((*slot).tts_tableOid);
-    let ours = if super::is_lyra(rel) {
-        txn::last_writer(&table::row_key(table::table_id(rel), row_id_of(&mut (*slot).tts_tid)))
+    let result = if super::is_lyra(rel) {
+        Some(f(&table::row_key(table::table_id(rel), row_id_of(&mut (*slot).tts_tid))))
     } else {
         None
     };
     if !rel.is_null() {
         pg_sys::RelationClose(rel);
     }
-    if let Some(cid) = ours {
-        versions::writer_xid(cid)
-    } else {
-        pg_sys::FrozenTransactionId
-    }
+    result
 }
 
 /// What a `SnapshotAny` fetch by `tid` reads from the write buffer: the
@@ -166,11 +187,18 @@ unsafe fn buffered_for_any(tid: pg_sys::ItemPointer, key: &[u8]) -> Option<Optio
             Which::After(cid) => txn::lookup(key, cid.saturating_add(1)),
         };
     }
-    match txn::lookup(key, pg_sys::GetCurrentCommandId(false)) {
+    match txn::lookup(key, command_before(key)) {
         Some(Some(row)) => Some(Some(row)),
         Some(None) => txn::lookup(key, txn::SEE_ANY),
         None => None,
     }
+}
+
+/// The command whose write a `SnapshotAny` fetch of the row `key` reads
+/// past: the running statement's update or delete of it (see
+/// [`versions::note_write`]), else the current command.
+unsafe fn command_before(key: &[u8]) -> pg_sys::CommandId {
+    versions::just_written_by(key).unwrap_or_else(|| pg_sys::GetCurrentCommandId(false))
 }
 
 /// Whether `value` is the version of `key` a dirty snapshot fetched last —
@@ -370,6 +398,7 @@ pub unsafe extern "C-unwind" fn tuple_delete(
             crate::index::remove_entries(rel, tid, &old, None);
         }
     }
+    versions::note_write(&key, cid);
     txn::delete(key, cid);
     pg_sys::TM_Result::TM_Ok
 }
@@ -407,6 +436,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
     }
     let mut value = Vec::new();
     datum::encode_slot(slot, &mut value);
+    versions::note_write(&key, cid);
     txn::put(key, value, cid);
     set_written_tid(rel, slot, row_id_of(otid), cid, pg_sys::TRIGGER_EVENT_UPDATE);
     pg_sys::TM_Result::TM_Ok
@@ -430,7 +460,7 @@ pub unsafe extern "C-unwind" fn tuple_fetch_row_version(
         && (versions::has_after_row_triggers(rel, pg_sys::TRIGGER_EVENT_UPDATE)
             || versions::has_after_row_triggers(rel, pg_sys::TRIGGER_EVENT_DELETE));
     if old_row_for_trigger {
-        let which = Which::Before(pg_sys::GetCurrentCommandId(false));
+        let which = Which::Before(command_before(&key));
         let (block, offset) = versions::name(Version { row: row_id_of(tid), which });
         item_pointer_set_all(&mut (*slot).tts_tid, block, offset);
     }
@@ -480,7 +510,14 @@ pub unsafe extern "C-unwind" fn tuple_lock(
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
     let mode = lock_mode(mode);
     if let Some(written_by) = txn::last_writer(&key) {
-        if written_by >= cid {
+        if written_by > cid {
+            // A later command of this transaction changed the row the
+            // caller saw (a cursor's FOR UPDATE fetched after an UPDATE of
+            // its rows): heap's "self-modified", which ExecLockRows skips.
+            failure_data(tmfd, tid, written_by);
+            return pg_sys::TM_Result::TM_SelfModified;
+        }
+        if written_by == cid {
             failure_data(tmfd, tid, written_by);
             // This very command wrote the row's newest version (ON CONFLICT
             // DO UPDATE meeting a row it inserted or updated itself): heap

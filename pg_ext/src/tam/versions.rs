@@ -85,6 +85,49 @@ pub fn reset() {
         v.shrink_to(1024);
     });
     WRITERS.with(|w| w.borrow_mut().clear());
+    JUST_WRITTEN.with(|j| j.borrow_mut().take());
+}
+
+thread_local! {
+    /// The row the running statement updated or deleted last, and the
+    /// command that did: until the next statement starts.
+    static JUST_WRITTEN: RefCell<Option<(Vec<u8>, pg_sys::CommandId)>> = const { RefCell::new(None) };
+}
+
+/// Command `cid` updated or deleted the row `key`. Right after, Postgres
+/// fetches the row's old version with `SnapshotAny` (an after-row
+/// trigger's old row, `DELETE … RETURNING`): the version before `cid`,
+/// not before the *current* command id, which a BEFORE row trigger's
+/// statements have advanced past `cid` by then (its OLD would otherwise
+/// be the new row).
+pub fn note_write(key: &[u8], cid: pg_sys::CommandId) {
+    JUST_WRITTEN.with(|j| {
+        let mut j = j.borrow_mut();
+        match j.as_mut() {
+            Some((k, c)) => {
+                k.clear();
+                k.extend_from_slice(key);
+                *c = cid;
+            }
+            None => *j = Some((key.to_vec(), cid)),
+        }
+    });
+}
+
+/// The command of the running statement that last updated or deleted
+/// `key`, if it was the statement's last write (see [`note_write`]).
+pub fn just_written_by(key: &[u8]) -> Option<pg_sys::CommandId> {
+    JUST_WRITTEN.with(|j| j.borrow().as_ref().filter(|(k, _)| k == key).map(|(_, c)| *c))
+}
+
+/// A statement starts (its own or one inside a function or trigger):
+/// what an earlier one wrote last is not "just written" any more.
+pub fn statement_started() {
+    JUST_WRITTEN.with(|j| {
+        if let Some((k, _)) = j.borrow_mut().as_mut() {
+            k.clear();
+        }
+    });
 }
 
 thread_local! {
