@@ -445,7 +445,9 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             crate::tam::versions::reset();
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => PAST_COMMIT.with(|p| p.set(false)),
-        XACT_EVENT_PRE_PREPARE if !is_empty() => {
+        // A transaction that touched temporary objects gets Postgres's own
+        // refusal, raised right after this callback.
+        XACT_EVENT_PRE_PREPARE if !is_empty() && !touched_temporary_objects() => {
             raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 "PREPARE TRANSACTION is not supported for transactions that wrote lyra tables"
             );
@@ -503,4 +505,11 @@ unsafe extern "C-unwind" fn on_subxact(
         }
         _ => {}
     });
+}
+
+/// Whether this transaction used a temporary table or schema, which
+/// Postgres refuses to `PREPARE` on its own account.
+fn touched_temporary_objects() -> bool {
+    // SAFETY: a plain read of the backend's transaction flags.
+    unsafe { pg_sys::MyXactFlags as u32 & pg_sys::XACT_FLAGS_ACCESSEDTEMPNAMESPACE != 0 }
 }

@@ -15,6 +15,12 @@ BEGIN;
 INSERT INTO e VALUES (2, 'two');
 PREPARE TRANSACTION 'lyra_px';
 SELECT count(*) FROM e;
+-- a temporary Lyra table: Postgres's own refusal, as for heap
+CREATE TEMP TABLE e_temp (a int) USING lyra;
+BEGIN;
+INSERT INTO e_temp VALUES (1);
+PREPARE TRANSACTION 'lyra_px';
+DROP TABLE e_temp;
 -- a SCROLL cursor goes backward over a Lyra scan too (it once could not)
 BEGIN;
 INSERT INTO e VALUES (2, 'two'), (3, 'three');
