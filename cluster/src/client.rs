@@ -214,14 +214,8 @@ impl NodeClient {
 
     /// Reads the unique index entries `entries` and the rows of `table`
     /// they name, at one timestamp, in one round trip.
-    pub fn get_entries(
-        &mut self,
-        entries: Vec<Vec<u8>>,
-        table: u64,
-        read_ts: Option<Ts>,
-        w: &mut dyn FnMut(),
-    ) -> Result<protocol::Entries> {
-        match self.call(request::Kind::GetEntries(protocol::GetEntries { entries, table, read_ts }), w)? {
+    pub fn get_entries(&mut self, get: protocol::GetEntries, w: &mut dyn FnMut()) -> Result<protocol::Entries> {
+        match self.call(request::Kind::GetEntries(get), w)? {
             response::Kind::Entries(e) => Ok(e),
             other => Err(unexpected(other)),
         }

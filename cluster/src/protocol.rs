@@ -251,6 +251,16 @@ pub struct GetEntries {
     pub table: u64,
     #[prost(message, optional, tag = "3")]
     pub read_ts: Option<Ts>,
+    /// Also lock each row found, in this mode, if no one else holds it and
+    /// nothing newer than `read_ts` was committed to it (an UPDATE or
+    /// DELETE by key: the row lock it takes next comes with the read,
+    /// saving it a round trip). A row not locked so is locked the usual
+    /// way (`LockRow`) when written.
+    #[prost(enumeration = "LockMode", optional, tag = "4")]
+    pub lock: Option<i32>,
+    /// The locking transaction's tag (see `LockRow::txn_tag`).
+    #[prost(uint64, tag = "5")]
+    pub txn_tag: u64,
 }
 
 /// Read `[start, end)` in key order (`end` empty: unbounded), or in
@@ -562,6 +572,9 @@ pub struct Entry {
     pub value: Option<Vec<u8>>,
     #[prost(bytes = "vec", optional, tag = "2")]
     pub row: Option<Vec<u8>>,
+    /// The row's lock, when `GetEntries::lock` asked for it and it was taken.
+    #[prost(message, optional, tag = "3")]
+    pub locked: Option<RowLocked>,
 }
 
 /// A scanned pair. `Bytes`, not `Vec`: decoding a page slices the frame

@@ -420,6 +420,9 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
         if state.limit > 0 {
             index::scan::limit_first_page(state.scan, state.limit as u32);
         }
+        if let Some(mode) = write_lock_mode(node) {
+            index::scan::lock_rows(state.scan, mode);
+        }
         let (rows_start, rows_end) = KeyPrefix::Rows { table: crate::table::table_id(table) }.range();
         if !state.node_filter.is_null() && !crate::txn::wrote_in(&rows_start, &rows_end) {
             let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
@@ -436,6 +439,29 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
     pg_sys::index_rescan(state.scan, state.keys, state.nkeys, std::ptr::null_mut(), 0);
     state.round_trips += lyra_cluster::client::requests_sent() - before;
     state.keys_ready = true;
+}
+
+/// The row lock to take while reading, when this scan finds the rows of
+/// an UPDATE or DELETE of one table by key and nothing else: the statement
+/// reads no other table, and the scan has no quals of its own, so every
+/// row it returns goes on to be written — and its lock (`FOR NO KEY
+/// UPDATE` for an UPDATE, `FOR UPDATE` for a DELETE, as the write takes
+/// it) comes with the read instead of a round trip of its own. Heap locks
+/// exactly those rows too, when it writes them.
+unsafe fn write_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<lyra_cluster::protocol::LockMode> {
+    use lyra_cluster::protocol::LockMode;
+    let stmt = (*(*node).ss.ps.state).es_plannedstmt;
+    let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
+    let mode = match (*stmt).commandType {
+        pg_sys::CmdType::CMD_UPDATE => LockMode::NoKeyUpdate,
+        pg_sys::CmdType::CMD_DELETE => LockMode::Update,
+        _ => return None,
+    };
+    let targets = (*stmt).resultRelations;
+    let only_target = pg_sys::list_length((*stmt).rtable) == 1
+        && pg_sys::list_length(targets) == 1
+        && pg_sys::list_nth_int(targets, 0) as pg_sys::Index == (*plan).scan.scanrelid;
+    (only_target && (*plan).scan.plan.qual.is_null()).then_some(mode)
 }
 
 #[pg_guard]

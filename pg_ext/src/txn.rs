@@ -81,6 +81,9 @@ struct NodeState {
     locks: HashMap<Vec<u8>, (LockMode, Ts)>,
     /// SERIALIZABLE: the key spans read, validated at commit.
     read_spans: Vec<Span>,
+    /// Locks taken along with a read (an UPDATE or DELETE by key), with
+    /// the node's answer, until the write that follows takes them.
+    read_locks: HashMap<Vec<u8>, RowLocked>,
 }
 
 /// SERIALIZABLE read spans kept one by one up to this many; beyond, they
@@ -166,13 +169,7 @@ pub unsafe fn lock_row(
 ) -> Option<RowLocked> {
     // The holder's xid lock is what waiters wait on: take an xid.
     let xid = pg_sys::GetTopTransactionId();
-    let request = LockRow {
-        key: key.to_vec(),
-        mode: mode as i32,
-        wait: WaitPolicy::NoWait as i32,
-        timeout_ms: 0,
-        txn_tag: u64::from(xid.into_inner()),
-    };
+    let request = LockRow { key: key.to_vec(), mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: lock_tag() };
     let locked = loop {
         match node_link::with_node(|client, w| client.lock_row(request.clone(), w)) {
             Ok(locked) => break locked,
@@ -191,14 +188,49 @@ pub unsafe fn lock_row(
             }
         }
     };
-    let lock_ts = locked.lock_ts.unwrap_or_default();
+    hold(key, mode, locked.lock_ts.unwrap_or_default());
+    Some(locked)
+}
+
+/// Records a row lock the node granted (at `lock_ts`).
+fn hold(key: &[u8], mode: LockMode, lock_ts: Ts) {
     note_ts(Some(lock_ts));
     NODE_STATE.with(|n| {
         let mut n = n.borrow_mut();
         let entry = n.locks.entry(key.to_vec()).or_insert((mode, lock_ts));
         entry.0 = entry.0.max(mode);
     });
-    Some(locked)
+}
+
+/// The id the node tags this transaction's row locks with: its top-level
+/// xid, which a transaction waiting for one of them waits on.
+///
+/// # Safety
+/// Inside a transaction (takes an xid if it has none).
+pub unsafe fn lock_tag() -> u64 {
+    u64::from(pg_sys::GetTopTransactionId().into_inner())
+}
+
+/// A row lock the node took along with a read of `key` (an UPDATE or
+/// DELETE by key): held from now on, and its answer kept for the write
+/// that follows ([`take_read_lock`]) — which then needs no `LockRow`.
+pub fn held_with_read(key: Vec<u8>, mode: LockMode, locked: RowLocked) {
+    hold(&key, mode, locked.lock_ts.unwrap_or_default());
+    NODE_STATE.with(|n| n.borrow_mut().read_locks.insert(key, locked));
+}
+
+/// The newest committed version of `key` (`None` inside: a deletion), if
+/// a read took its lock and the write has not come yet: while the lock is
+/// held nobody else can commit to the row, so it is still the newest —
+/// what the `SnapshotAny` fetch of the row to update asks the node for.
+pub fn read_lock_row(key: &[u8]) -> Option<Option<Vec<u8>>> {
+    NODE_STATE.with(|n| n.borrow().read_locks.get(key).map(|locked| locked.value.clone()))
+}
+
+/// The answer of the lock a read took on `key` for this write, if any
+/// (once: a later write of the row holds the lock and needs no answer).
+pub fn take_read_lock(key: &[u8]) -> Option<RowLocked> {
+    NODE_STATE.with(|n| n.borrow_mut().read_locks.remove(key))
 }
 
 fn with<T>(f: impl FnOnce(&mut WriteBuffer) -> T) -> T {

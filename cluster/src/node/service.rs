@@ -331,12 +331,8 @@ impl<E: Engine> Service<E> {
     /// leaves the connection waiting in the lock table (for deadlock
     /// detection) until it tries again, or [`cancel_wait`](Self::cancel_wait).
     pub fn try_lock(&self, conn: &Connection, request: &LockRow) -> LockAttempt {
-        let mode = match LockMode::try_from(request.mode) {
-            Ok(LockMode::KeyShare) => Mode::KeyShare,
-            Ok(LockMode::Share) => Mode::Share,
-            Ok(LockMode::NoKeyUpdate) => Mode::NoKeyUpdate,
-            Ok(LockMode::Update) => Mode::Update,
-            Err(_) => return LockAttempt::Done(error(ErrorCode::InvalidInput, format!("unknown lock mode {}", request.mode))),
+        let Some(mode) = lock_mode(request.mode) else {
+            return LockAttempt::Done(error(ErrorCode::InvalidInput, format!("unknown lock mode {}", request.mode)));
         };
         if !is_versioned(&request.key) {
             return LockAttempt::Done(error(ErrorCode::InvalidInput, "only table rows can be locked".into()));
@@ -360,6 +356,21 @@ impl<E: Engine> Service<E> {
                 LockAttempt::Done(Response { kind: Some(response::Kind::RowBusy(RowBusy { holders })) })
             }
             Acquire::Blocked { .. } => LockAttempt::Blocked,
+        }
+    }
+
+    /// Locks the row `key` for the connection if no one else holds it
+    /// (never waits): the lock a read for an UPDATE or DELETE takes along
+    /// (`GetEntries::lock`). `None`: held by others.
+    fn lock_if_free(&self, conn: &Connection, key: &[u8], mode: Mode, txn_tag: u64) -> Result<Option<RowLocked>, Failure> {
+        lock(&self.txn_tags).insert(conn.id, txn_tag);
+        if !matches!(self.lock_table().try_acquire(conn.id, key, mode), Acquire::Granted) {
+            self.cancel_wait(conn);
+            return Ok(None);
+        }
+        match self.locked_row(conn, key)? {
+            response::Kind::RowLocked(locked) => Ok(Some(locked)),
+            _ => unreachable!("locked_row answers RowLocked"),
         }
     }
 
@@ -426,20 +437,29 @@ impl<E: Engine> Service<E> {
         if !get.entries.iter().all(|e| matches!(Key::decode(e), Ok(Key::IndexEntry { .. }))) {
             return Err(not_an_entry());
         }
+        let lock_rows = match get.lock {
+            Some(mode) => Some(lock_mode(mode).ok_or_else(|| Failure(ErrorCode::InvalidInput, format!("unknown lock mode {mode}")))?),
+            None => None,
+        };
         let read_ts = self.read_ts(conn, get.read_ts)?;
         let mut entries = Vec::with_capacity(get.entries.len());
         for key in &get.entries {
             let value = self.mvcc.get(key, read_ts)?;
             // A unique index entry's value is its row's id (8 bytes).
-            let row = match value.as_deref() {
+            let (row, locked) = match value.as_deref() {
                 Some(id) => {
                     let id: [u8; 8] = id.try_into().map_err(|_| not_an_entry())?;
-                    let row = Key::Row { table: get.table, row: RowId(u64::from_be_bytes(id)) };
-                    self.mvcc.get(&row.encode(), read_ts)?
+                    let row_key = Key::Row { table: get.table, row: RowId(u64::from_be_bytes(id)) }.encode();
+                    let row = self.mvcc.get(&row_key, read_ts)?;
+                    let locked = match lock_rows {
+                        Some(mode) if row.is_some() => self.lock_if_free(conn, &row_key, mode, get.txn_tag)?,
+                        _ => None,
+                    };
+                    (row, locked)
                 }
-                None => None,
+                None => (None, None),
             };
-            entries.push(Entry { value, row });
+            entries.push(Entry { value, row, locked });
         }
         Ok(response::Kind::Entries(Entries { entries, read_ts: Some(read_ts.into()) }))
     }
@@ -591,6 +611,17 @@ fn done() -> response::Kind {
 
 fn error(code: ErrorCode, message: String) -> Response {
     Response { kind: Some(response::Kind::Error(ErrorReply { code: code as i32, message })) }
+}
+
+/// The lock table's mode for a protocol `LockMode`.
+fn lock_mode(mode: i32) -> Option<Mode> {
+    match LockMode::try_from(mode) {
+        Ok(LockMode::KeyShare) => Some(Mode::KeyShare),
+        Ok(LockMode::Share) => Some(Mode::Share),
+        Ok(LockMode::NoKeyUpdate) => Some(Mode::NoKeyUpdate),
+        Ok(LockMode::Update) => Some(Mode::Update),
+        Err(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -762,7 +793,7 @@ mod tests {
         put(&service, row(4), b"row four");
         put(&service, entry(b"k1"), &3u64.to_be_bytes());
         put(&service, entry(b"k4"), &4u64.to_be_bytes());
-        let get = |entries: Vec<Vec<u8>>| request::Kind::GetEntries(GetEntries { entries, table: 7, read_ts: None });
+        let get = |entries: Vec<Vec<u8>>| request::Kind::GetEntries(GetEntries { entries, table: 7, ..Default::default() });
         let asked = vec![entry(b"k4"), entry(b"k2"), entry(b"k1")];
         let response::Kind::Entries(found) = call(&service, &mut service.connect(), get(asked)) else {
             panic!("not entries")
@@ -776,6 +807,40 @@ mod tests {
             panic!("a row is no index entry")
         };
         assert_eq!(e.code, ErrorCode::InvalidInput as i32);
+    }
+
+    #[test]
+    fn a_read_by_key_for_an_update_locks_the_rows_no_one_else_holds() {
+        let service = service();
+        let entry = |k: &[u8]| Key::IndexEntry { table: 7, index: 8, entry: k.to_vec() }.encode();
+        put(&service, row(3), b"row three");
+        put(&service, row(4), b"row four");
+        put(&service, entry(b"k3"), &3u64.to_be_bytes());
+        put(&service, entry(b"k4"), &4u64.to_be_bytes());
+        let (mut writer, mut other) = (service.connect(), service.connect());
+        // Someone else holds row 4.
+        assert!(matches!(lock(&service, &mut other, row(4), LockMode::Share, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
+        let get = GetEntries {
+            entries: vec![entry(b"k3"), entry(b"k4"), entry(b"k9")],
+            table: 7,
+            lock: Some(LockMode::NoKeyUpdate as i32),
+            ..Default::default()
+        };
+        let response::Kind::Entries(found) = call(&service, &mut writer, request::Kind::GetEntries(get)) else {
+            panic!("not entries")
+        };
+        let locked: Vec<_> = found.entries.iter().map(|e| e.locked.as_ref().map(|l| l.value.clone())).collect();
+        // Row 3 locked, with its newest version; row 4 read but left to the
+        // usual lock (it would have to wait); no row, no lock.
+        assert_eq!(locked, vec![Some(Some(b"row three".to_vec())), None, None]);
+        assert_eq!(found.entries[1].row.as_deref(), Some(&b"row four"[..]));
+        // The lock is real: another transaction cannot take row 3 now...
+        assert!(matches!(lock(&service, &mut other, row(3), LockMode::Share, WaitPolicy::NoWait), response::Kind::RowBusy(_)));
+        // ...and the reader is not left waiting behind row 4's holder.
+        call(&service, &mut other, request::Kind::EndTxn(EndTxn::default()));
+        assert!(matches!(lock(&service, &mut writer, row(4), LockMode::Update, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
+        call(&service, &mut writer, request::Kind::EndTxn(EndTxn::default()));
+        assert!(matches!(lock(&service, &mut other, row(3), LockMode::Update, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
     }
 
     #[test]
@@ -1079,3 +1144,4 @@ mod tests {
         }
     }
 }
+

@@ -29,7 +29,7 @@ use super::ranges::{key_ranges, KeyRange};
 use crate::error::raise;
 use crate::snapshot::{self, ReadTs};
 use crate::tam::{snapshot_cid, Cursor};
-use lyra_cluster::protocol::RowCondition;
+use lyra_cluster::protocol::{GetEntries, LockMode, RowCondition};
 use crate::{node_link, table, txn};
 
 /// Our part of an index scan (`IndexScanDesc.opaque`).
@@ -55,6 +55,8 @@ struct IndexCursor {
     first_page: Option<u32>,
     /// Conditions the node applies to the rows of ranges ([`push_filter`]).
     filter: Vec<RowCondition>,
+    /// Lock the rows of point lookups as they are read ([`lock_rows`]).
+    lock_rows: Option<LockMode>,
 }
 
 /// Point lookups: the rows found, in key order, once looked up, each with
@@ -92,6 +94,7 @@ pub unsafe extern "C-unwind" fn begin(
         with_rows: false,
         first_page: None,
         filter: Vec::new(),
+        lock_rows: None,
     });
     (*scan).opaque = state.cast();
     scan
@@ -250,13 +253,23 @@ impl IndexCursor {
         }
         if !ask.is_empty() {
             let entries: Vec<Vec<u8>> = ask.iter().map(|&i| self.ranges[i].start.clone()).collect();
-            let (table, read_ts) = (self.table, self.read_ts.get());
-            let got = node_link::with_node(|c, w| c.get_entries(entries, table, read_ts, w));
+            let get = GetEntries {
+                entries,
+                table: self.table,
+                read_ts: self.read_ts.get(),
+                lock: self.lock_rows.map(|mode| mode as i32),
+                // SAFETY: a scan runs inside a transaction.
+                txn_tag: if self.lock_rows.is_some() { unsafe { txn::lock_tag() } } else { 0 },
+            };
+            let got = node_link::with_node(|c, w| c.get_entries(get.clone(), w));
             self.read_ts.learn(got.read_ts);
             txn::note_ts(got.read_ts);
             for (&i, entry) in ask.iter().zip(got.entries) {
                 let Some(value) = entry.value else { continue };
                 let row = entry_row(&self.ranges[i].start[self.prefix_len..], &value);
+                if let (Some(mode), Some(locked)) = (self.lock_rows, entry.locked) {
+                    txn::held_with_read(table::row_key(self.table, row), mode, locked);
+                }
                 rows[i] = Some((row, Some(entry.row)));
             }
         }
@@ -275,6 +288,18 @@ impl IndexCursor {
 /// `scan` is a `lyra_index` scan, not yet fetched from.
 pub unsafe fn push_filter(scan: pg_sys::IndexScanDesc, filter: Vec<RowCondition>) {
     state(scan).filter = filter;
+}
+
+/// Has the scan's point lookups lock the rows they find in `mode` as they
+/// read them (LyraScan of an UPDATE or DELETE by key, see
+/// `crate::lyrascan`): the row lock the write then needs came with the
+/// read, one round trip instead of two. A row someone else holds is read
+/// without it and locked the usual way, waiting, when written.
+///
+/// # Safety
+/// `scan` is a `lyra_index` scan.
+pub unsafe fn lock_rows(scan: pg_sys::IndexScanDesc, mode: LockMode) {
+    state(scan).lock_rows = Some(mode);
 }
 
 /// Has the scan ask for `rows` entries in the first page of each range

@@ -24,7 +24,7 @@ use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
 
-use lyra_cluster::protocol::{LockMode, Ts};
+use lyra_cluster::protocol::{LockMode, RowLocked, Ts};
 
 use super::scan::{snapshot_cid, store};
 use super::versions::{self, Version, Which};
@@ -106,6 +106,10 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
     let buffered = if any { buffered_for_any(tid, &key) } else { txn::lookup(&key, snapshot_cid(snapshot)) };
     let value = match buffered {
         Some(buffered) => buffered,
+        // The row an UPDATE or DELETE by key is about to write: its read
+        // brought the lock and the newest version (the executor fetches
+        // the old row before the write).
+        None if any && txn::read_lock_row(&key).is_some() => txn::read_lock_row(&key).flatten(),
         // A row inserted by the current command has no version before it.
         None if any => node_link::with_node(|c, w| c.get(key.clone(), None, w)).value.or_else(|| {
             txn::lookup(&key, txn::SEE_ANY).flatten()
@@ -233,9 +237,15 @@ unsafe fn lock_committed_row(
     wait: bool,
     snapshot: pg_sys::Snapshot,
 ) -> RowLock {
-    let Some(locked) = txn::lock_row(key, mode, wait, rel, tid) else {
-        return RowLock::WouldBlock;
-    };
+    match txn::lock_row(key, mode, wait, rel, tid) {
+        Some(locked) => row_lock(locked, snapshot),
+        None => RowLock::WouldBlock,
+    }
+}
+
+/// What the node's answer to a granted row lock means for a statement
+/// reading at `snapshot`.
+unsafe fn row_lock(locked: RowLocked, snapshot: pg_sys::Snapshot) -> RowLock {
     let read_ts = snapshot::read_ts(snapshot).get();
     let changed = match (locked.latest_ts, read_ts) {
         (Some(latest), Some(read)) => latest > read,
@@ -289,10 +299,17 @@ unsafe fn before_write(
             return None;
         }
     }
-    if txn::held_lock(key, mode).is_some() {
+    // The read that found the row may have locked it already (LyraScan:
+    // an UPDATE or DELETE by key); its answer stands while the lock is held.
+    let read_lock = txn::take_read_lock(key).filter(|_| txn::held_lock(key, mode).is_some());
+    if read_lock.is_none() && txn::held_lock(key, mode).is_some() {
         return None;
     }
-    match lock_committed_row(rel, tid, key, mode, wait, snapshot) {
+    let lock = match read_lock {
+        Some(locked) => row_lock(locked, snapshot),
+        None => lock_committed_row(rel, tid, key, mode, wait, snapshot),
+    };
+    match lock {
         RowLock::WouldBlock => {
             failure_data(tmfd, tid, 0);
             Some(pg_sys::TM_Result::TM_WouldBlock)
