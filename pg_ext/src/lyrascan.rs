@@ -420,7 +420,7 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
         if state.limit > 0 {
             index::scan::limit_first_page(state.scan, state.limit as u32);
         }
-        if let Some(mode) = write_lock_mode(node) {
+        if let Some(mode) = read_lock_mode(node) {
             index::scan::lock_rows(state.scan, mode);
         }
         let (rows_start, rows_end) = KeyPrefix::Rows { table: crate::table::table_id(table) }.range();
@@ -441,27 +441,56 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
     state.keys_ready = true;
 }
 
-/// The row lock to take while reading, when this scan finds the rows of
-/// an UPDATE or DELETE of one table by key and nothing else: the statement
-/// reads no other table, and the scan has no quals of its own, so every
-/// row it returns goes on to be written — and its lock (`FOR NO KEY
-/// UPDATE` for an UPDATE, `FOR UPDATE` for a DELETE, as the write takes
-/// it) comes with the read instead of a round trip of its own. Heap locks
-/// exactly those rows too, when it writes them.
-unsafe fn write_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<lyra_cluster::protocol::LockMode> {
+/// The row lock to take while reading, when every row this scan returns
+/// goes on to be locked: the statement reads this one table and nothing
+/// else, the scan has no quals of its own, and it is an UPDATE or DELETE
+/// of the table (`FOR NO KEY UPDATE` for an UPDATE, `FOR UPDATE` for a
+/// DELETE, as the write takes it) or a `SELECT … FOR …` right under its
+/// `LockRows` (a foreign key's check of its referenced row is one). The
+/// lock then comes with the read instead of a round trip of its own;
+/// heap locks exactly those rows too.
+unsafe fn read_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<lyra_cluster::protocol::LockMode> {
     use lyra_cluster::protocol::LockMode;
     let stmt = (*(*node).ss.ps.state).es_plannedstmt;
     let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
-    let mode = match (*stmt).commandType {
-        pg_sys::CmdType::CMD_UPDATE => LockMode::NoKeyUpdate,
-        pg_sys::CmdType::CMD_DELETE => LockMode::Update,
-        _ => return None,
-    };
-    let targets = (*stmt).resultRelations;
-    let only_target = pg_sys::list_length((*stmt).rtable) == 1
-        && pg_sys::list_length(targets) == 1
-        && pg_sys::list_nth_int(targets, 0) as pg_sys::Index == (*plan).scan.scanrelid;
-    (only_target && (*plan).scan.plan.qual.is_null()).then_some(mode)
+    let relid = (*plan).scan.scanrelid;
+    if pg_sys::list_length((*stmt).rtable) != 1 || !(*plan).scan.plan.qual.is_null() {
+        return None;
+    }
+    match (*stmt).commandType {
+        pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE => {
+            let targets = (*stmt).resultRelations;
+            let only_target = pg_sys::list_length(targets) == 1 && pg_sys::list_nth_int(targets, 0) as pg_sys::Index == relid;
+            let mode = match (*stmt).commandType {
+                pg_sys::CmdType::CMD_UPDATE => LockMode::NoKeyUpdate,
+                _ => LockMode::Update,
+            };
+            only_target.then_some(mode)
+        }
+        pg_sys::CmdType::CMD_SELECT => {
+            let top = (*stmt).planTree;
+            let marks = (*stmt).rowMarks;
+            let locked_right_above = !top.is_null()
+                && (*top).type_ == pg_sys::NodeTag::T_LockRows
+                && (*top).lefttree == plan.cast()
+                && pg_sys::list_length(marks) == 1;
+            if !locked_right_above {
+                return None;
+            }
+            let mark = pg_sys::list_nth(marks, 0) as *mut pg_sys::PlanRowMark;
+            if (*mark).rti != relid {
+                return None;
+            }
+            match (*mark).markType {
+                pg_sys::RowMarkType::ROW_MARK_EXCLUSIVE => Some(LockMode::Update),
+                pg_sys::RowMarkType::ROW_MARK_NOKEYEXCLUSIVE => Some(LockMode::NoKeyUpdate),
+                pg_sys::RowMarkType::ROW_MARK_SHARE => Some(LockMode::Share),
+                pg_sys::RowMarkType::ROW_MARK_KEYSHARE => Some(LockMode::KeyShare),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 #[pg_guard]

@@ -562,7 +562,12 @@ pub unsafe extern "C-unwind" fn tuple_lock(
         }
     }
     let wait = wait_policy == pg_sys::LockWaitPolicy::LockWaitBlock;
-    let locked = lock_committed_row(rel, tid, &key, mode, wait, snapshot);
+    // `SELECT … FOR …` by key (a foreign key's check among them): the
+    // read may have brought the lock already.
+    let locked = match txn::take_read_lock(&key).filter(|_| txn::held_lock(&key, mode).is_some()) {
+        Some(locked) => row_lock(locked, snapshot),
+        None => lock_committed_row(rel, tid, &key, mode, wait, snapshot),
+    };
     if let (Some(written_by), RowLock::Held { .. }) = (txn::last_writer(&key), &locked) {
         // Our own version, locked weaker than now asked (a DELETE after this
         // transaction's UPDATE): the stronger lock is taken, and the row is
