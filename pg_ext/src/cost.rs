@@ -25,6 +25,11 @@
 //! ([`index_paths_may_be_missing`]), prices them as LyraScans and offers
 //! the seq scans back at Lyra's price for `add_path` to weigh.
 //!
+//! A statement that locks the rows it reads (UPDATE, DELETE, `FOR …`)
+//! pays a round trip per row for the locks on top of a whole-table scan;
+//! a LyraScan point lookup takes them with its read
+//! ([`lock_round_trips`]).
+//!
 //! So a point lookup (one round trip, one row) beats a seq scan of even a
 //! small table (up to about ten rows, where the two cost the same): the
 //! seq scan of a hot table walks every row's uncollected versions on the
@@ -97,10 +102,37 @@ pub unsafe fn index_paths_may_be_missing(rel: *mut pg_sys::RelOptInfo, seq_scans
 ///
 /// # Safety
 /// As [`take_seq_scans`].
-pub unsafe fn add_seq_scans(rel: *mut pg_sys::RelOptInfo, seq_scans: Vec<*mut pg_sys::Path>) {
+pub unsafe fn add_seq_scans(rel: *mut pg_sys::RelOptInfo, seq_scans: Vec<*mut pg_sys::Path>, locks: f64) {
     for path in seq_scans {
-        (*path).total_cost += (*rel).tuples * ROW_TRANSFER;
+        (*path).total_cost += (*rel).tuples * ROW_TRANSFER + locks;
         pg_sys::add_path(rel, path);
+    }
+}
+
+/// What locking the rows a scan of `rel` returns costs the statement when
+/// it locks them (an UPDATE or DELETE of `rel`, or `SELECT … FOR …`): a
+/// round trip each — except where a LyraScan point lookup takes the lock
+/// with its read (`crate::lyrascan`), so this goes on the whole-table
+/// scans only. It makes `UPDATE … WHERE pk = $1` on a small table a point
+/// lookup (one round trip) rather than a scan and a lock (two):
+/// pgbench's `branches`, ten rows.
+///
+/// # Safety
+/// `root` and `rel` are the planner's, for a base relation.
+pub unsafe fn lock_round_trips(root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::RelOptInfo) -> f64 {
+    let parse = (*root).parse;
+    let written = matches!((*parse).commandType, pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE)
+        && (*parse).resultRelation as pg_sys::Index == (*rel).relid;
+    let marks = (*root).rowMarks;
+    let marked = !marks.is_null()
+        && (0..(*marks).length as usize).any(|i| {
+            let mark = (*(*marks).elements.add(i)).ptr_value as *mut pg_sys::PlanRowMark;
+            (*mark).rti == (*rel).relid && (*mark).markType <= pg_sys::RowMarkType::ROW_MARK_KEYSHARE
+        });
+    if written || marked {
+        (*rel).rows * pg_sys::seq_page_cost
+    } else {
+        0.0
     }
 }
 
@@ -116,11 +148,11 @@ const NODE_FILTER: f64 = 0.01;
 ///
 /// # Safety
 /// `rel` is a Lyra base relation whose size and selectivity are set.
-pub unsafe fn filtered_scan(rel: *mut pg_sys::RelOptInfo) -> (f64, f64) {
+pub unsafe fn filtered_scan(rel: *mut pg_sys::RelOptInfo, locks: f64) -> (f64, f64) {
     let startup = (*rel).baserestrictcost.startup;
     let sent = (*rel).rows;
     let per_sent = pg_sys::cpu_tuple_cost + ROW_TRANSFER + (*rel).baserestrictcost.per_tuple;
-    let mut total = startup + pg_sys::seq_page_cost * (*rel).pages as f64 + (*rel).tuples * NODE_FILTER + sent * per_sent;
+    let mut total = startup + pg_sys::seq_page_cost * (*rel).pages as f64 + (*rel).tuples * NODE_FILTER + sent * per_sent + locks;
     // It reads the whole table: `enable_seqscan = off` is for it too.
     if !pg_sys::enable_seqscan {
         total += pg_sys::disable_cost;

@@ -449,11 +449,12 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
         pg_sys::create_index_paths(root, rel);
     }
     crate::lyrascan::offer(rel);
-    crate::cost::add_seq_scans(rel, seq_scans);
+    let locks = crate::cost::lock_round_trips(root, rel);
+    crate::cost::add_seq_scans(rel, seq_scans, locks);
     // An inheritance or partitioning parent is read by appending its
     // members' scans; a scan of its own would miss their rows.
     if !(*rte).inh {
-        crate::lyrascan::offer_filtered(rel);
+        crate::lyrascan::offer_filtered(rel, locks);
     }
     if (*rel).consider_parallel {
         (*rel).consider_parallel = false;

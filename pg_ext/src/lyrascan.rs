@@ -134,7 +134,7 @@ pub unsafe fn offer(rel: *mut pg_sys::RelOptInfo) {
 /// Offers a LyraScan of the whole table that has the node filter rows by
 /// the clauses of `rel` it can judge ([`crate::pushdown`]), if any: it
 /// competes with the seq scan, which ships every row.
-pub unsafe fn offer_filtered(rel: *mut pg_sys::RelOptInfo) {
+pub unsafe fn offer_filtered(rel: *mut pg_sys::RelOptInfo, locks: f64) {
     if !crate::guc::enable_lyrascan() {
         return;
     }
@@ -148,7 +148,7 @@ pub unsafe fn offer_filtered(rel: *mut pg_sys::RelOptInfo) {
     (*custom).path.parent = rel;
     (*custom).path.pathtarget = (*rel).reltarget;
     (*custom).path.rows = (*rel).rows;
-    ((*custom).path.startup_cost, (*custom).path.total_cost) = crate::cost::filtered_scan(rel);
+    ((*custom).path.startup_cost, (*custom).path.total_cost) = crate::cost::filtered_scan(rel, locks);
     (*custom).flags = pg_sys::CUSTOMPATH_SUPPORT_PROJECTION;
     (*custom).custom_private = pushed;
     (*custom).methods = &raw const PATH_METHODS;

@@ -140,4 +140,19 @@ EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE id = 42;
 SELECT * FROM acct WHERE id = 42;
 RESET lyra.enable_lyrascan;
 
+-- a statement that locks what it reads finds a small table's row by key:
+-- the point lookup takes the lock with its read (one round trip), a scan
+-- would read, then lock (two); a plain read of it needs no lock and may
+-- scan the ten rows instead
+CREATE TABLE small (id int PRIMARY KEY, v int) USING lyra;
+INSERT INTO small SELECT g, 0 FROM generate_series(1, 10) g;
+ANALYZE small;
+EXPLAIN (COSTS OFF) UPDATE small SET v = v + 1 WHERE id = 3;
+EXPLAIN (COSTS OFF) DELETE FROM small WHERE id = 3;
+EXPLAIN (COSTS OFF) SELECT * FROM small WHERE id = 3 FOR UPDATE;
+EXPLAIN (COSTS OFF) SELECT * FROM small WHERE id = 3;
+UPDATE small SET v = v + 1 WHERE id = 3;
+SELECT * FROM small WHERE id = 3 FOR UPDATE;
+DROP TABLE small;
+
 DROP TABLE acct, pick, ev;
