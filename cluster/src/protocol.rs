@@ -251,11 +251,11 @@ pub struct GetEntries {
     pub table: u64,
     #[prost(message, optional, tag = "3")]
     pub read_ts: Option<Ts>,
-    /// Also lock each row found, in this mode, if no one else holds it and
-    /// nothing newer than `read_ts` was committed to it (an UPDATE or
-    /// DELETE by key: the row lock it takes next comes with the read,
-    /// saving it a round trip). A row not locked so is locked the usual
-    /// way (`LockRow`) when written.
+    /// Also lock each row found, in this mode, if no one else holds it (an
+    /// UPDATE, DELETE or `SELECT … FOR …` by key: the row lock it takes
+    /// next comes with the read, saving it a round trip); `Entry::locked`
+    /// answers as `LockRow` would. A row not locked so is locked the usual
+    /// way (`LockRow`) after.
     #[prost(enumeration = "LockMode", optional, tag = "4")]
     pub lock: Option<i32>,
     /// The locking transaction's tag (see `LockRow::txn_tag`).

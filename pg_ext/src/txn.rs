@@ -81,8 +81,9 @@ struct NodeState {
     locks: HashMap<Vec<u8>, (LockMode, Ts)>,
     /// SERIALIZABLE: the key spans read, validated at commit.
     read_spans: Vec<Span>,
-    /// Locks taken along with a read (an UPDATE or DELETE by key), with
-    /// the node's answer, until the write that follows takes them.
+    /// Locks taken along with a read (an UPDATE, DELETE or `SELECT … FOR
+    /// …` by key), with the node's answer, until the write or row lock
+    /// that follows takes them.
     read_locks: HashMap<Vec<u8>, RowLocked>,
 }
 
@@ -211,9 +212,10 @@ pub unsafe fn lock_tag() -> u64 {
     u64::from(pg_sys::GetTopTransactionId().into_inner())
 }
 
-/// A row lock the node took along with a read of `key` (an UPDATE or
-/// DELETE by key): held from now on, and its answer kept for the write
-/// that follows ([`take_read_lock`]) — which then needs no `LockRow`.
+/// A row lock the node took along with a read of `key` (an UPDATE,
+/// DELETE or `SELECT … FOR …` by key): held from now on, and its answer
+/// kept for the write or row lock that follows ([`take_read_lock`]) —
+/// which then needs no `LockRow`.
 pub fn held_with_read(key: Vec<u8>, mode: LockMode, locked: RowLocked) {
     hold(&key, mode, locked.lock_ts.unwrap_or_default());
     NODE_STATE.with(|n| n.borrow_mut().read_locks.insert(key, locked));

@@ -291,10 +291,10 @@ pub unsafe fn push_filter(scan: pg_sys::IndexScanDesc, filter: Vec<RowCondition>
 }
 
 /// Has the scan's point lookups lock the rows they find in `mode` as they
-/// read them (LyraScan of an UPDATE or DELETE by key, see
-/// `crate::lyrascan`): the row lock the write then needs came with the
-/// read, one round trip instead of two. A row someone else holds is read
-/// without it and locked the usual way, waiting, when written.
+/// read them (LyraScan of an UPDATE, DELETE or `SELECT … FOR …` by key,
+/// see `crate::lyrascan`): the row lock the statement then needs came
+/// with the read, one round trip instead of two. A row someone else
+/// holds is read without it and locked the usual way, waiting, after.
 ///
 /// # Safety
 /// `scan` is a `lyra_index` scan.
