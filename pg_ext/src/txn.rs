@@ -229,10 +229,11 @@ pub fn read_lock_row(key: &[u8]) -> Option<Option<Vec<u8>>> {
     NODE_STATE.with(|n| n.borrow().read_locks.get(key).map(|locked| locked.value.clone()))
 }
 
-/// The answer of the lock a read took on `key` for this write, if any
-/// (once: a later write of the row holds the lock and needs no answer).
-pub fn take_read_lock(key: &[u8]) -> Option<RowLocked> {
-    NODE_STATE.with(|n| n.borrow_mut().read_locks.remove(key))
+/// The answer of the lock a read took on `key`, if it holds at least
+/// `mode` (taken: once used, the lock is just held).
+pub fn take_read_lock(key: &[u8], mode: LockMode) -> Option<RowLocked> {
+    let locked = NODE_STATE.with(|n| n.borrow_mut().read_locks.remove(key))?;
+    held_lock(key, mode).map(|_| locked)
 }
 
 fn with<T>(f: impl FnOnce(&mut WriteBuffer) -> T) -> T {

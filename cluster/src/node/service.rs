@@ -359,18 +359,18 @@ impl<E: Engine> Service<E> {
         }
     }
 
-    /// Locks the row `key` for the connection if no one else holds it
-    /// (never waits): the lock a read for an UPDATE or DELETE takes along
-    /// (`GetEntries::lock`). `None`: held by others.
-    fn lock_if_free(&self, conn: &Connection, key: &[u8], mode: Mode, txn_tag: u64) -> Result<Option<RowLocked>, Failure> {
-        lock(&self.txn_tags).insert(conn.id, txn_tag);
-        if !matches!(self.lock_table().try_acquire(conn.id, key, mode), Acquire::Granted) {
-            self.cancel_wait(conn);
-            return Ok(None);
-        }
-        match self.locked_row(conn, key)? {
-            response::Kind::RowLocked(locked) => Ok(Some(locked)),
-            _ => unreachable!("locked_row answers RowLocked"),
+    /// Locks the row `key` for the connection in `mode` if no one else
+    /// holds it — a `LockRow` that does not wait: the lock a read by key
+    /// takes along (`GetEntries::lock`). `None`: held by others.
+    fn lock_if_free(&self, conn: &Connection, key: &[u8], mode: i32, txn_tag: u64) -> Result<Option<RowLocked>, Failure> {
+        let request = LockRow { key: key.to_vec(), mode, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag };
+        match self.try_lock(conn, &request) {
+            LockAttempt::Done(Response { kind: Some(response::Kind::RowLocked(locked)) }) => Ok(Some(locked)),
+            LockAttempt::Done(Response { kind: Some(response::Kind::Error(e)) }) => {
+                Err(Failure(ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Io), e.message))
+            }
+            // RowBusy: others hold it (a request that does not wait is never left blocked).
+            _ => Ok(None),
         }
     }
 
@@ -437,10 +437,6 @@ impl<E: Engine> Service<E> {
         if !get.entries.iter().all(|e| matches!(Key::decode(e), Ok(Key::IndexEntry { .. }))) {
             return Err(not_an_entry());
         }
-        let lock_rows = match get.lock {
-            Some(mode) => Some(lock_mode(mode).ok_or_else(|| Failure(ErrorCode::InvalidInput, format!("unknown lock mode {mode}")))?),
-            None => None,
-        };
         let read_ts = self.read_ts(conn, get.read_ts)?;
         let mut entries = Vec::with_capacity(get.entries.len());
         for key in &get.entries {
@@ -451,7 +447,7 @@ impl<E: Engine> Service<E> {
                     let id: [u8; 8] = id.try_into().map_err(|_| not_an_entry())?;
                     let row_key = Key::Row { table: get.table, row: RowId(u64::from_be_bytes(id)) }.encode();
                     let row = self.mvcc.get(&row_key, read_ts)?;
-                    let locked = match lock_rows {
+                    let locked = match get.lock {
                         Some(mode) if row.is_some() => self.lock_if_free(conn, &row_key, mode, get.txn_tag)?,
                         _ => None,
                     };
@@ -1144,4 +1140,3 @@ mod tests {
         }
     }
 }
-

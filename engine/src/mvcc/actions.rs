@@ -335,15 +335,14 @@ pub fn gc<E: Engine>(
     let mut removed = 0;
     // Commit records sort newest first: once the newest version is
     // decided, every older record goes. A few go one by one; many (a hot
-    // row's) as one range delete from the first — see GC_RANGE_DELETE_MIN.
-    let mut older_from = None;
+    // row's) as one range delete from the first — see GC_RANGE_DELETE_MIN
+    // (so no more than that many are kept here).
     let mut older = Vec::new();
     reader.walk_write_records(key, safe_ts, |commit_ts, write, inline| {
         match write.kind {
             WriteKind::Put if !kept_newest => kept_newest = true,
             WriteKind::Delete if !kept_newest => {
                 kept_newest = true;
-                older_from = Some(commit_ts);
                 older.push(commit_ts);
                 removed += 1;
             }
@@ -353,7 +352,6 @@ pub fn gc<E: Engine>(
                 removed += 1;
             }
             kind => {
-                older_from.get_or_insert(commit_ts);
                 if older.len() < GC_RANGE_DELETE_MIN {
                     older.push(commit_ts);
                 }
@@ -369,9 +367,10 @@ pub fn gc<E: Engine>(
         }
         ControlFlow::<()>::Continue(())
     })?;
-    match older_from {
-        Some(from) if older.len() >= GC_RANGE_DELETE_MIN => writer.delete_writes_from(key, from),
-        _ => older.into_iter().for_each(|commit_ts| writer.delete_write(key, commit_ts)),
+    if older.len() >= GC_RANGE_DELETE_MIN {
+        writer.delete_writes_from(key, older[0]);
+    } else {
+        older.into_iter().for_each(|commit_ts| writer.delete_write(key, commit_ts));
     }
     Ok(removed)
 }
@@ -382,10 +381,10 @@ pub fn gc<E: Engine>(
 /// checks them on each seek and get): one per collected key — TPC-B left
 /// one behind for each account it updated, 38,000 in a development
 /// database, where checking them was 12% of a point read's CPU (`perf`).
-/// Point tombstones cost only a walk that
-/// steps over them, which a read never does (it stops at the newest
-/// version, and the deleted ones sort after it); below this count the
-/// walk in the next collection of the key stays short.
+/// Point tombstones cost only a walk that steps over them, which a read
+/// never does (it stops at the newest version, and the deleted ones sort
+/// after it); below this count the walk in the next collection of the key
+/// stays short.
 const GC_RANGE_DELETE_MIN: usize = 32;
 
 #[cfg(test)]

@@ -160,13 +160,13 @@ pub(crate) fn commit_ts_of(records_start: &[u8], raw: &[u8]) -> Result<Timestamp
 
 /// `[start, end)` of the commit records of `key` with commit_ts ≤ `newest`,
 /// newest first.
-pub(crate) fn writes_from(key: &[u8], newest: Timestamp) -> (Vec<u8>, Vec<u8>) {
-    let start = MvccKey::Write {
-        key: key.to_vec(),
-        commit_ts: newest,
-    }
-    .encode();
-    let mut end = key_records(key).0;
+/// Takes `key_records(key).0`, which its callers have already.
+pub(crate) fn writes_from(records_start: &[u8], newest: Timestamp) -> (Vec<u8>, Vec<u8>) {
+    let mut start = Vec::with_capacity(records_start.len() + 1 + Timestamp::ENCODED_LEN);
+    start.extend_from_slice(records_start);
+    start.push(WRITE);
+    start.extend_from_slice(&inverted(newest));
+    let mut end = records_start.to_vec();
     end.push(WRITE + 1);
     (start, end)
 }

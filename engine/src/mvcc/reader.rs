@@ -82,8 +82,8 @@ impl<'a, E: Engine> MvccReader<'a, E> {
         newest: Timestamp,
         mut visit: impl FnMut(Timestamp, Write, Option<&[u8]>) -> ControlFlow<T>,
     ) -> Result<Option<T>> {
-        let (start, end) = writes_from(key, newest);
         let records = key_records(key).0;
+        let (start, end) = writes_from(&records, newest);
         // Visited lazily and left at the first record that decides: the
         // engine must not step past it, into older versions that garbage
         // collection deleted but that RocksDB's memtable still holds (an
@@ -111,14 +111,19 @@ impl<'a, E: Engine> MvccReader<'a, E> {
     pub fn version_at(&self, key: &[u8], ts: Timestamp) -> Result<Option<(Timestamp, Option<Vec<u8>>)>> {
         let found = self.walk_write_records(key, ts, |commit_ts, write, inline| match write.kind {
             WriteKind::Rollback => ControlFlow::Continue(()),
-            WriteKind::Delete => ControlFlow::Break((commit_ts, None, write.start_ts)),
-            WriteKind::Put => ControlFlow::Break((commit_ts, Some(inline.map(<[u8]>::to_vec)), write.start_ts)),
+            _ => ControlFlow::Break((commit_ts, write, inline.map(<[u8]>::to_vec))),
         })?;
-        Ok(match found {
-            None => None,
-            Some((commit_ts, None, _)) => Some((commit_ts, None)),
-            Some((commit_ts, Some(Some(value)), _)) => Some((commit_ts, Some(value))),
-            Some((commit_ts, Some(None), start_ts)) => Some((commit_ts, Some(self.load_data(key, start_ts)?))),
+        found.map(|version| self.with_value(key, version)).transpose()
+    }
+
+    /// A version found by a walk — `(commit_ts, write, inline value)` of a
+    /// Put or Delete — as `(commit_ts, value)`: `None` for a Delete, a
+    /// two-phase Put's value read from its data record.
+    fn with_value(&self, key: &[u8], (commit_ts, write, inline): (Timestamp, Write, Option<Vec<u8>>)) -> Result<(Timestamp, Option<Vec<u8>>)> {
+        Ok(match (write.kind, inline) {
+            (WriteKind::Delete, _) => (commit_ts, None),
+            (_, Some(value)) => (commit_ts, Some(value)),
+            (_, None) => (commit_ts, Some(self.load_data(key, write.start_ts)?)),
         })
     }
 
@@ -164,7 +169,7 @@ impl<'a, E: Engine> MvccReader<'a, E> {
     pub fn get(&self, key: &[u8], read_ts: Timestamp) -> TxnResult<Option<Vec<u8>>> {
         let records = key_records(key).0;
         let lock_key = lock_record(&records);
-        let (below_read_ts, end) = writes_from(key, read_ts);
+        let (below_read_ts, end) = writes_from(&records, read_ts);
         let mut outcome: TxnResult<Option<(Timestamp, Write, Option<Vec<u8>>)>> = Ok(None);
         let mut sought = false;
         self.engine.walk(&lock_key, &end, &mut |raw, value| {
@@ -199,10 +204,8 @@ impl<'a, E: Engine> MvccReader<'a, E> {
             }
         })?;
         Ok(match outcome? {
+            Some(version) => self.with_value(key, version)?.1,
             None => None,
-            Some((_, write, _)) if write.kind == WriteKind::Delete => None,
-            Some((_, _, Some(value))) => Some(value),
-            Some((_, write, None)) => Some(self.load_data(key, write.start_ts)?),
         })
     }
 

@@ -106,14 +106,16 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
     let buffered = if any { buffered_for_any(tid, &key) } else { txn::lookup(&key, snapshot_cid(snapshot)) };
     let value = match buffered {
         Some(buffered) => buffered,
-        // The row an UPDATE or DELETE by key is about to write: its read
-        // brought the lock and the newest version (the executor fetches
-        // the old row before the write).
-        None if any && txn::read_lock_row(&key).is_some() => txn::read_lock_row(&key).flatten(),
-        // A row inserted by the current command has no version before it.
-        None if any => node_link::with_node(|c, w| c.get(key.clone(), None, w)).value.or_else(|| {
-            txn::lookup(&key, txn::SEE_ANY).flatten()
-        }),
+        None if any => match txn::read_lock_row(&key) {
+            // The row an UPDATE by key is about to write: its read brought
+            // the lock and the newest version (the executor fetches the
+            // old row before the write).
+            Some(newest) => newest,
+            // A row inserted by the current command has no version before it.
+            None => node_link::with_node(|c, w| c.get(key.clone(), None, w)).value.or_else(|| {
+                txn::lookup(&key, txn::SEE_ANY).flatten()
+            }),
+        },
         None => {
             let read_ts = snapshot::read_ts(snapshot);
             txn::note_read(&key, &key_successor(&key));
@@ -228,7 +230,8 @@ enum RowLock {
 }
 
 /// Locks the committed row `key` of `rel` at `tid` in `mode` for this
-/// transaction, waiting if `wait` (see [`txn::lock_row`]).
+/// transaction, waiting if `wait` (see [`txn::lock_row`]) — or takes the
+/// lock the read of the row brought ([`txn::held_with_read`]).
 unsafe fn lock_committed_row(
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
@@ -237,6 +240,11 @@ unsafe fn lock_committed_row(
     wait: bool,
     snapshot: pg_sys::Snapshot,
 ) -> RowLock {
+    // The read that found the row may have taken the lock already
+    // (LyraScan, by key): its answer stands while the lock is held.
+    if let Some(locked) = txn::take_read_lock(key, mode) {
+        return row_lock(locked, snapshot);
+    }
     match txn::lock_row(key, mode, wait, rel, tid) {
         Some(locked) => row_lock(locked, snapshot),
         None => RowLock::WouldBlock,
@@ -299,17 +307,12 @@ unsafe fn before_write(
             return None;
         }
     }
-    // The read that found the row may have locked it already (LyraScan:
-    // an UPDATE or DELETE by key); its answer stands while the lock is held.
-    let read_lock = txn::take_read_lock(key).filter(|_| txn::held_lock(key, mode).is_some());
-    if read_lock.is_none() && txn::held_lock(key, mode).is_some() {
+    // Held already — unless a read just took it (LyraScan, by key): then
+    // its answer is checked as a lock's below.
+    if txn::held_lock(key, mode).is_some() && txn::read_lock_row(key).is_none() {
         return None;
     }
-    let lock = match read_lock {
-        Some(locked) => row_lock(locked, snapshot),
-        None => lock_committed_row(rel, tid, key, mode, wait, snapshot),
-    };
-    match lock {
+    match lock_committed_row(rel, tid, key, mode, wait, snapshot) {
         RowLock::WouldBlock => {
             failure_data(tmfd, tid, 0);
             Some(pg_sys::TM_Result::TM_WouldBlock)
@@ -562,12 +565,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
         }
     }
     let wait = wait_policy == pg_sys::LockWaitPolicy::LockWaitBlock;
-    // `SELECT … FOR …` by key (a foreign key's check among them): the
-    // read may have brought the lock already.
-    let locked = match txn::take_read_lock(&key).filter(|_| txn::held_lock(&key, mode).is_some()) {
-        Some(locked) => row_lock(locked, snapshot),
-        None => lock_committed_row(rel, tid, &key, mode, wait, snapshot),
-    };
+    let locked = lock_committed_row(rel, tid, &key, mode, wait, snapshot);
     if let (Some(written_by), RowLock::Held { .. }) = (txn::last_writer(&key), &locked) {
         // Our own version, locked weaker than now asked (a DELETE after this
         // transaction's UPDATE): the stronger lock is taken, and the row is

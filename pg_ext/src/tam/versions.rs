@@ -101,17 +101,7 @@ thread_local! {
 /// statements have advanced past `cid` by then (its OLD would otherwise
 /// be the new row).
 pub fn note_write(key: &[u8], cid: pg_sys::CommandId) {
-    JUST_WRITTEN.with(|j| {
-        let mut j = j.borrow_mut();
-        match j.as_mut() {
-            Some((k, c)) => {
-                k.clear();
-                k.extend_from_slice(key);
-                *c = cid;
-            }
-            None => *j = Some((key.to_vec(), cid)),
-        }
-    });
+    JUST_WRITTEN.with(|j| *j.borrow_mut() = Some((key.to_vec(), cid)));
 }
 
 /// The command of the running statement that last updated or deleted
@@ -123,11 +113,7 @@ pub fn just_written_by(key: &[u8]) -> Option<pg_sys::CommandId> {
 /// A statement starts (its own or one inside a function or trigger):
 /// what an earlier one wrote last is not "just written" any more.
 pub fn statement_started() {
-    JUST_WRITTEN.with(|j| {
-        if let Some((k, _)) = j.borrow_mut().as_mut() {
-            k.clear();
-        }
-    });
+    JUST_WRITTEN.with(|j| j.borrow_mut().take());
 }
 
 thread_local! {
