@@ -31,13 +31,13 @@
 //! backend that lost its connection mid-transaction) is refused with
 //! "snapshot too old" rather than answered wrongly.
 //!
-//! Two rules make snapshots exact without a timestamp cache or in-flight
-//! tracking: a commit picks its timestamp and writes under the commit
-//! latch, and a reader that asks for "now" takes its timestamp under the
-//! same latch. So a read at `ts` sees every commit below `ts` and none can
-//! land below it later. Concurrent commits share that latch and one
-//! fsync: they are written in groups ([`commit`]). Waiting for a lock is not done here (the socket
-//! shell waits, see [`super::server`]): [`Service::try_lock`] either
+//! Snapshots are exact without a timestamp cache: commits pick their
+//! timestamps and are written in groups, one group at a time, sharing one
+//! fsync ([`commit`]); a reader that asks for "now" gets a timestamp below
+//! which every commit is written and none can land later — now, or just
+//! below the group being written, so it never waits for a commit. Waiting
+//! for a lock is not done here (the socket shell waits, see
+//! [`super::server`]): [`Service::try_lock`] either
 //! answers or says the request is blocked.
 
 use std::collections::{BTreeSet, HashMap};
@@ -79,11 +79,8 @@ pub struct Service<E: Engine> {
     /// Shared with the node's Raft loop, which moves it past every
     /// replicated command it applies.
     hlc: Arc<Hlc>,
-    /// Held while a commit group picks its timestamps and writes, and while
-    /// a reader picks a fresh one (see the module comment).
-    commit_latch: Mutex<()>,
-    /// Commits waiting for the next group ([`commit`]).
-    commit_queue: Mutex<Vec<commit::PendingCommit>>,
+    /// Commits waiting for a group, and the group being written ([`commit`]).
+    commits: commit::Commits,
     locks: Mutex<LockTable>,
     /// Woken whenever locks are released, so waiters try again.
     released: tokio::sync::Notify,
@@ -183,8 +180,7 @@ impl<E: Engine> Service<E> {
             catalog,
             node_id,
             hlc,
-            commit_latch: Mutex::new(()),
-            commit_queue: Mutex::new(Vec::new()),
+            commits: commit::Commits::default(),
             locks: Mutex::new(LockTable::new()),
             released: tokio::sync::Notify::new(),
             next_connection: AtomicU64::new(1),
@@ -404,10 +400,15 @@ impl<E: Engine> Service<E> {
         lock(&self.locks)
     }
 
-    /// A timestamp above every commit so far, with all of them applied.
+    /// A timestamp every commit below which is written, and below which no
+    /// commit can land later: now, or just below the group being written
+    /// (see [`commit`]). It never waits for a commit.
     fn fresh_ts(&self) -> Timestamp {
-        let _latch = lock(&self.commit_latch);
-        self.hlc.now()
+        let now = self.hlc.now();
+        match self.commits.floor() {
+            Some(floor) if floor <= now => floor.prev(),
+            _ => now,
+        }
     }
 
     /// The timestamp a read asked for, or a fresh one; pinned for the
@@ -631,7 +632,7 @@ mod tests {
         Service::new(Arc::new(Memory::new()), 1)
     }
 
-    fn call(service: &Service<Memory>, conn: &mut Connection, kind: request::Kind) -> response::Kind {
+    fn call<E: Engine>(service: &Service<E>, conn: &mut Connection, kind: request::Kind) -> response::Kind {
         service.handle(conn, Request { kind: Some(kind) }).kind.expect("a response always has a kind")
     }
 
@@ -639,7 +640,7 @@ mod tests {
         Key::Row { table: 7, row: RowId(n) }.encode()
     }
 
-    fn get_at(service: &Service<Memory>, key: &[u8], read_ts: Option<Ts>) -> (Option<Vec<u8>>, Option<Ts>) {
+    fn get_at<E: Engine>(service: &Service<E>, key: &[u8], read_ts: Option<Ts>) -> (Option<Vec<u8>>, Option<Ts>) {
         let get = Get { key: key.to_vec(), read_ts };
         match call(service, &mut service.connect(), request::Kind::Get(get)) {
             response::Kind::Value(v) => (v.value, v.read_ts),
@@ -647,21 +648,21 @@ mod tests {
         }
     }
 
-    fn get(service: &Service<Memory>, key: &[u8]) -> Option<Vec<u8>> {
+    fn get<E: Engine>(service: &Service<E>, key: &[u8]) -> Option<Vec<u8>> {
         get_at(service, key, None).0
     }
 
-    fn commit(service: &Service<Memory>, conn: &mut Connection, commit: Commit) -> response::Kind {
+    fn commit<E: Engine>(service: &Service<E>, conn: &mut Connection, commit: Commit) -> response::Kind {
         call(service, conn, request::Kind::Commit(commit))
     }
 
-    fn put(service: &Service<Memory>, key: Vec<u8>, value: &[u8]) {
+    fn put<E: Engine>(service: &Service<E>, key: Vec<u8>, value: &[u8]) {
         let ops = vec![Op::put(key, value.to_vec())];
         let reply = commit(service, &mut service.connect(), Commit { ops, ..Default::default() });
         assert!(matches!(reply, response::Kind::Committed(_)), "{reply:?}");
     }
 
-    fn lock(service: &Service<Memory>, conn: &mut Connection, key: Vec<u8>, mode: LockMode, wait: WaitPolicy) -> response::Kind {
+    fn lock<E: Engine>(service: &Service<E>, conn: &mut Connection, key: Vec<u8>, mode: LockMode, wait: WaitPolicy) -> response::Kind {
         let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag: 0 };
         call(service, conn, request::Kind::LockRow(lock))
     }
@@ -779,6 +780,150 @@ mod tests {
                 assert_eq!(get(&service, &row(t * 1000 + i)), Some(vec![t as u8, i as u8]));
             }
         }
+    }
+
+    /// An engine whose writes wait for permits the test hands out.
+    #[derive(Default)]
+    struct Gated {
+        inner: Memory,
+        /// (permits left, writers waiting for one)
+        gate: std::sync::Mutex<(usize, usize)>,
+        changed: std::sync::Condvar,
+    }
+
+    impl Gated {
+        /// Lets `n` more writes through.
+        fn allow(&self, n: usize) {
+            super::lock(&self.gate).0 += n;
+            self.changed.notify_all();
+        }
+
+        /// Returns once `n` writers wait for a permit.
+        fn await_writers(&self, n: usize) {
+            let mut gate = super::lock(&self.gate);
+            while gate.1 < n {
+                gate = self.changed.wait(gate).unwrap();
+            }
+        }
+    }
+
+    impl Engine for Gated {
+        fn get(&self, key: &[u8]) -> lyra_engine::Result<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+
+        fn walk(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            visit: &mut dyn FnMut(&[u8], &[u8]) -> lyra_engine::storage::Step,
+        ) -> lyra_engine::Result<()> {
+            self.inner.walk(start, end, visit)
+        }
+
+        fn scan_visit_reverse(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            max_rows: usize,
+            max_bytes: usize,
+            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> lyra_engine::Result<()> {
+            self.inner.scan_visit_reverse(start, end, max_rows, max_bytes, visit)
+        }
+
+        fn write(&self, batch: &lyra_engine::storage::WriteBatch, sync: bool) -> lyra_engine::Result<()> {
+            let mut gate = super::lock(&self.gate);
+            gate.1 += 1;
+            self.changed.notify_all();
+            while gate.0 == 0 {
+                gate = self.changed.wait(gate).unwrap();
+            }
+            gate.0 -= 1;
+            gate.1 -= 1;
+            drop(gate);
+            self.inner.write(batch, sync)
+        }
+    }
+
+    /// A service on a [`Gated`] engine, and a committer on its own thread
+    /// (returns the commit timestamp).
+    fn gated() -> (Arc<Gated>, Arc<Service<Gated>>) {
+        let engine = Arc::new(Gated::default());
+        engine.allow(usize::MAX / 2);
+        let service = Arc::new(Service::new(Arc::clone(&engine), 1));
+        put(&service, row(1), b"old");
+        *super::lock(&engine.gate) = (0, 0);
+        (engine, service)
+    }
+
+    fn commit_in_thread(service: &Arc<Service<Gated>>, key: Vec<u8>, value: &[u8]) -> std::sync::mpsc::Receiver<Timestamp> {
+        let (done, answer) = std::sync::mpsc::channel();
+        let service = Arc::clone(service);
+        let ops = vec![Op::put(key, value.to_vec())];
+        std::thread::spawn(move || match commit(&service, &mut service.connect(), Commit { ops, ..Default::default() }) {
+            response::Kind::Committed(c) => done.send(Timestamp::from(c.commit_ts.expect("a commit ts"))).unwrap(),
+            other => panic!("commit failed: {other:?}"),
+        });
+        answer
+    }
+
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+    #[test]
+    fn a_fresh_read_does_not_wait_for_a_commit_being_written() {
+        let (engine, service) = gated();
+        let writer = commit_in_thread(&service, row(1), b"new");
+        engine.await_writers(1);
+        let (read, answer) = std::sync::mpsc::channel();
+        let reader = Arc::clone(&service);
+        std::thread::spawn(move || read.send(get_at(&reader, &row(1), None)).unwrap());
+        let (value, read_ts) = answer.recv_timeout(PATIENCE).expect("the read waited for the commit being written");
+        assert_eq!(value, Some(b"old".to_vec()));
+        engine.allow(1);
+        let commit_ts = writer.recv_timeout(PATIENCE).expect("the commit finishes");
+        assert!(Timestamp::from(read_ts.expect("a read ts")) < commit_ts, "the read is below the commit in flight");
+        // Nothing landed below the read after it: its snapshot holds.
+        assert_eq!(get_at(&service, &row(1), read_ts).0, Some(b"old".to_vec()));
+        let (value, after) = get_at(&service, &row(1), None);
+        assert_eq!(value, Some(b"new".to_vec()));
+        assert!(Timestamp::from(after.expect("a read ts")) >= commit_ts);
+    }
+
+    #[test]
+    fn a_group_is_visible_and_answered_once_written_not_after_the_next() {
+        let (engine, service) = gated();
+        // A first group holds the leadership while three commits queue:
+        // the first two form one group, the third (same key as the first)
+        // the next.
+        let first = commit_in_thread(&service, row(9), b"0");
+        engine.await_writers(1);
+        let mut waiting = Vec::new();
+        for (n, (key, value)) in [(row(2), b"x"), (row(3), b"x"), (row(2), b"y")].into_iter().enumerate() {
+            waiting.push(commit_in_thread(&service, key, value));
+            while service.commits.queued() <= n {
+                std::thread::yield_now();
+            }
+        }
+        engine.allow(1);
+        first.recv_timeout(PATIENCE).expect("the first group is written");
+        engine.await_writers(1);
+        engine.allow(1);
+        engine.await_writers(1);
+        // The second group is written, the third waits at the gate: a fresh
+        // read sees the second (whose commits may have released their row
+        // locks), and of its two commits the one not leading returns now.
+        assert_eq!(get(&service, &row(2)), Some(b"x".to_vec()));
+        assert_eq!(get(&service, &row(3)), Some(b"x".to_vec()));
+        let since = std::time::Instant::now();
+        while !waiting[..2].iter().any(|w| w.try_recv().is_ok()) {
+            assert!(since.elapsed() < PATIENCE, "a commit waited for a later group than its own");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(waiting[2].try_recv().is_err(), "the third group is not written yet");
+        engine.allow(1);
+        waiting[2].recv_timeout(PATIENCE).expect("the third group is written");
+        assert_eq!(get(&service, &row(2)), Some(b"y".to_vec()));
     }
 
     #[test]

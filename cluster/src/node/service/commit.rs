@@ -1,34 +1,48 @@
 //! Commits, in groups: concurrent commits share one write and one fsync.
 //!
-//! Every commit must pick its timestamp and be written under the commit
-//! latch (see the service's module comment), and a durable write costs an
-//! fsync — milliseconds, against microseconds for everything else. One
+//! Every commit must pick its timestamp and be written while no other
+//! group is being written, and a durable write costs an fsync (a Raft
+//! round) — a millisecond, against microseconds for everything else. One
 //! commit per fsync caps the node at a few hundred commits a second
-//! however many backends wait. So a commit queues itself, then takes the
-//! latch; whoever gets it first is the leader and commits everything
-//! queued by then, its own commit included:
+//! however many backends wait. So a commit queues itself; if no group is
+//! being written, it becomes the *leader* and commits everything queued
+//! by then, its own commit included; otherwise it waits until a group
+//! answers it or the leader steps down:
 //!
 //! ```text
-//!   backend 1  queue ─ latch ──────────── (leader) ─────────────┐
-//!   backend 2  queue ─ latch (waits) ·······························► answered already
-//!   backend 3  queue ─ latch (waits) ·······························► answered already
+//!   backend 1  queue ─ lead ──────────── (leader) ─────────────┐
+//!   backend 2  queue ─ wait ········································► answered
+//!   backend 3  queue ─ wait ········································► answered
+//!                      floor = now (every commit below lands at or above it)
 //!                      for each queued commit, in order:
 //!                        SERIALIZABLE read validation (recent writes)
 //!                        commit_ts = hlc.now(); checks against seen_at
 //!                        its writes join the group's batch; its keys
 //!                        become recent writes (later members see them)
 //!                      one atomic batch, one fsync; answer every member
+//!                      floor = none, step down
 //! ```
 //!
 //! A member whose checks fail is answered with its error and adds
 //! nothing. The checks read the stored data, not the group's batch, so a
 //! commit writing a key an earlier member of the group writes starts a new
 //! group after the current one is written (row locks make that rare: two
-//! transactions write one row only one after the other). Readers taking a
-//! fresh timestamp wait for the latch, as before, so a read never sees a
-//! commit that is not yet durable.
+//! transactions write one row only one after the other). A member returns
+//! as soon as its group is written, without waiting for the leader's
+//! later groups (it holds row locks others may wait for).
+//!
+//! **Reads never wait for a group.** A reader asking for a fresh
+//! timestamp takes `now`, or — while a group is being written — the
+//! timestamp just below the group's *floor*, which the leader takes from
+//! the clock before it picks any commit timestamp of the group. Every
+//! commit below the answer is written; none can land below it later
+//! (commits in flight are at or above the floor, later ones above `now`).
+//! The reader takes `now` before it looks at the floor, and the leader
+//! sets the floor under the same mutex, so a group that starts in between
+//! has a floor above the reader's `now`. A commit acknowledged to its
+//! client is below every fresh timestamp taken after the acknowledgement.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use lyra_engine::hlc::Timestamp;
 use lyra_engine::keys::is_versioned;
@@ -55,6 +69,56 @@ pub(super) struct PendingCommit {
 /// Where the leader leaves a member's reply.
 type Answer = Arc<Mutex<Option<Reply>>>;
 
+/// The commit groups' shared state.
+#[derive(Default)]
+pub(super) struct Commits {
+    state: Mutex<GroupState>,
+    /// Signalled when a group is written and when the leader steps down.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GroupState {
+    /// Commits waiting for the next group.
+    queue: Vec<PendingCommit>,
+    /// Whether a leader is writing groups.
+    leading: bool,
+    /// While a group is being written: a timestamp at or below each of its
+    /// commits'.
+    floor: Option<Timestamp>,
+}
+
+impl Commits {
+    fn state(&self) -> MutexGuard<'_, GroupState> {
+        lock(&self.state)
+    }
+
+    /// The floor of the group being written, if one is.
+    pub(super) fn floor(&self) -> Option<Timestamp> {
+        self.state().floor
+    }
+
+    /// How many commits wait for a group.
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.state().queue.len()
+    }
+}
+
+/// The leader's turn: whatever happens (even a panic), it steps down, so
+/// the waiting commits go on.
+struct Leading<'a>(&'a Commits);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.leading = false;
+        state.floor = None;
+        drop(state);
+        self.0.changed.notify_all();
+    }
+}
+
 /// A commit's MVCC writes, each with the timestamp its transaction last
 /// saw the row at.
 type Checked = Vec<(Mutation, Option<Timestamp>)>;
@@ -72,20 +136,31 @@ impl<E: Engine> Service<E> {
         let (raw, mutations) = parse(ops)?;
         let answer: Answer = Arc::default();
         let pending = PendingCommit { raw, mutations, start_ts, read_ts, read_spans, answer: Arc::clone(&answer) };
-        lock(&self.commit_queue).push(pending);
-        let _latch = lock(&self.commit_latch);
+        let mut state = self.commits.state();
+        state.queue.push(pending);
+        while state.leading {
+            if let Some(reply) = lock(&answer).take() {
+                return reply;
+            }
+            state = self.commits.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
         if let Some(reply) = lock(&answer).take() {
             return reply;
         }
-        let queued = std::mem::take(&mut *lock(&self.commit_queue));
+        state.leading = true;
+        let queued = std::mem::take(&mut state.queue);
+        drop(state);
+        let leading = Leading(&self.commits);
         self.commit_queued(queued);
+        drop(leading);
         let reply = lock(&answer).take();
         reply.unwrap_or_else(|| Err(Failure(ErrorCode::Io, "the commit group did not answer".into())))
     }
 
     /// Commits `queued`, in order, in as few groups as their keys allow,
-    /// and answers each. Runs under the commit latch.
+    /// and answers each. Runs as the leader.
     fn commit_queued(&self, queued: Vec<PendingCommit>) {
+        self.raise_floor();
         let mut group = Some(self.mvcc.commit_group());
         let mut members: Vec<(Answer, Timestamp)> = Vec::new();
         for commit in queued {
@@ -95,6 +170,7 @@ impl<E: Engine> Service<E> {
             }
             if group.as_ref().is_some_and(|g| g.overlaps(&commit.mutations)) {
                 self.write_group(group.take(), &mut members);
+                self.raise_floor();
                 group = Some(self.mvcc.commit_group());
             }
             let current = group.as_mut().expect("a group is always open here");
@@ -112,12 +188,24 @@ impl<E: Engine> Service<E> {
         self.write_group(group, &mut members);
     }
 
-    /// Writes a group with one sync and answers its members.
+    /// Takes the next group's floor from the clock, before the group picks
+    /// any commit timestamp.
+    fn raise_floor(&self) {
+        let mut state = self.commits.state();
+        state.floor = Some(self.hlc.now());
+    }
+
+    /// Writes a group with one sync and answers its members. The floor
+    /// goes before the answers: a member may release its row locks as soon
+    /// as it is answered, and whoever locks such a row next must get a
+    /// fresh timestamp above the member's commit.
     fn write_group(&self, group: Option<CommitGroup<'_, E>>, members: &mut Vec<(Answer, Timestamp)>) {
         let written = group.map_or(Ok(()), CommitGroup::write);
         if members.len() > 1 {
             tracing::debug!(commits = members.len(), "group committed");
         }
+        let mut state = self.commits.state();
+        state.floor = None;
         for (answer, commit_ts) in members.drain(..) {
             let reply = match &written {
                 Ok(()) => Ok(response::Kind::Committed(Committed { commit_ts: Some(commit_ts.into()) })),
@@ -125,6 +213,10 @@ impl<E: Engine> Service<E> {
             };
             *lock(&answer) = Some(reply);
         }
+        // Answered under the mutex, which a member holds from finding no
+        // answer until it waits: none misses this wake-up.
+        drop(state);
+        self.commits.changed.notify_all();
     }
 
     /// SERIALIZABLE: fails a commit whose reads were written since its
