@@ -1,10 +1,12 @@
 //! The node's socket shell: accept backends on a Unix socket and serve each
 //! connection's frames in order with [`Service::handle`].
 //!
-//! One task per connection. A request that may take long (a commit's
-//! fsync, a scan) runs inside `block_in_place`, so it occupies a runtime
-//! thread without stalling the other connections' tasks; point reads and
-//! lock attempts run on the task itself ([`is_quick`]). A malformed frame closes
+//! One task per connection. A request that may take long (a scan) runs
+//! inside `block_in_place`, so it occupies a runtime thread without
+//! stalling the other connections' tasks; point reads and lock attempts
+//! run on the task itself ([`is_quick`]). A commit waits for its group
+//! without a thread; only the group's leader blocks one, for the write
+//! ([`commit_and_wait`]). A malformed frame closes
 //! that connection (its staged writes are dropped); it never stops the node.
 //! However a connection ends, its transaction ends with it: its row locks
 //! are released, so a backend killed mid-transaction blocks nobody.
@@ -29,11 +31,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::service::{Connection, LockAttempt, Service};
+use super::service::{unanswered, Connection, LockAttempt, Outcome, Service};
 use super::NodeError;
 use crate::protocol::{
-    encode_frame, frame_len, request, response, ClusterInfo, Done, ErrorCode, ErrorReply, Id, LockRow, Request,
-    Response,
+    encode_frame, frame_len, request, response, ClusterInfo, Commit, Done, ErrorCode, ErrorReply, Id, LockRow,
+    Request, Response,
 };
 
 /// A parked lock request tries again at least this often.
@@ -208,6 +210,7 @@ async fn serve_requests<E: Engine>(
                 Some(response) => response,
                 None => return Ok(()),
             },
+            Some(request::Kind::Commit(commit)) => commit_and_wait(service, conn, commit).await,
             Some(ref kind) if is_quick(kind) => service.handle(conn, request),
             _ => tokio::task::block_in_place(|| service.handle(conn, request)),
         };
@@ -236,8 +239,8 @@ async fn serve_requests<E: Engine>(
 /// bookkeeping that take microseconds. `block_in_place` hands the runtime
 /// thread's other work to another thread first — a wake-up of a pooled
 /// thread per request, which for a point read costs more than the read.
-/// Commits (fsync) and scans (pages of up to thousands of rows) still go
-/// through it.
+/// Scans (pages of up to thousands of rows) still go through it; commits
+/// wait apart ([`commit_and_wait`]).
 fn is_quick(kind: &request::Kind) -> bool {
     matches!(
         kind,
@@ -248,6 +251,19 @@ fn is_quick(kind: &request::Kind) -> bool {
             | request::Kind::DiscardStaged(_)
             | request::Kind::EndTxn(_)
     )
+}
+
+/// Queues a commit and waits for its outcome without holding a runtime
+/// thread; only a commit told to lead its group blocks one, for the write.
+async fn commit_and_wait<E: Engine>(service: &Service<E>, conn: &mut Connection, commit: Commit) -> Response {
+    let mut outcomes = service.queue_commit(conn, commit);
+    loop {
+        match outcomes.recv().await {
+            Some(Outcome::Lead) => tokio::task::block_in_place(|| service.lead_group()),
+            Some(Outcome::Done(response)) => return response,
+            None => return unanswered(),
+        }
+    }
 }
 
 /// Tries `lock` until granted, refused, timed out, or the backend hangs up

@@ -119,6 +119,12 @@ pub enum LockAttempt {
 /// A failed request, as it goes back to the backend.
 struct Failure(ErrorCode, String);
 
+impl From<Failure> for Response {
+    fn from(Failure(code, message): Failure) -> Response {
+        error(code, message)
+    }
+}
+
 impl From<lyra_engine::Error> for Failure {
     fn from(e: lyra_engine::Error) -> Failure {
         let code = match e {
@@ -155,6 +161,8 @@ pub fn system_clock() -> Hlc {
 }
 
 mod commit;
+
+pub use commit::{unanswered, Outcome, Outcomes};
 
 impl<E: Engine> Service<E> {
     pub fn new(engine: Arc<E>, node_id: u64) -> Self {
@@ -246,9 +254,16 @@ impl<E: Engine> Service<E> {
     /// staged writes, locks and pin go.
     pub fn disconnect(&self, conn: &mut Connection) {
         conn.staged.clear();
-        self.release_locks(conn);
-        lock(&self.pins).remove(&conn.id);
-        lock(&self.txn_tags).remove(&conn.id);
+        self.end_transaction(conn.id);
+    }
+
+    /// The transaction of connection `owner` is over: its locks and pin go.
+    fn end_transaction(&self, owner: Owner) {
+        if self.lock_table().release_all(owner) > 0 {
+            self.released.notify_waiters();
+        }
+        lock(&self.pins).remove(&owner);
+        lock(&self.txn_tags).remove(&owner);
     }
 
     /// Keeps versions at `ts` (`None`: a fresh timestamp, returned) for the
@@ -290,7 +305,7 @@ impl<E: Engine> Service<E> {
                 conn.staged.extend(stage.ops);
                 Ok(done())
             }
-            request::Kind::Commit(commit) => self.commit(conn, commit),
+            request::Kind::Commit(commit) => return self.commit_blocking(conn, commit),
             request::Kind::DiscardStaged(_) => {
                 conn.staged.clear();
                 Ok(done())
@@ -319,7 +334,7 @@ impl<E: Engine> Service<E> {
         };
         match result {
             Ok(kind) => Response { kind: Some(kind) },
-            Err(Failure(code, message)) => error(code, message),
+            Err(failure) => failure.into(),
         }
     }
 
@@ -388,12 +403,6 @@ impl<E: Engine> Service<E> {
             None => (None, None),
         };
         Ok(response::Kind::RowLocked(RowLocked { lock_ts: Some(lock_ts.into()), latest_ts, value }))
-    }
-
-    fn release_locks(&self, conn: &Connection) {
-        if self.lock_table().release_all(conn.id) > 0 {
-            self.released.notify_waiters();
-        }
     }
 
     fn lock_table(&self) -> MutexGuard<'_, LockTable> {
@@ -575,17 +584,6 @@ impl<E: Engine> Service<E> {
                 Ok(self.mvcc.get(&Key::Row { table, row }.encode(), read_ts)?)
             })
             .collect()
-    }
-
-    /// Applies the transaction: its staged and final writes in one batch at
-    /// a fresh commit timestamp, after the checks. Its locks are released
-    /// whatever the outcome: a failed commit aborts the transaction.
-    fn commit(&self, conn: &mut Connection, commit: crate::protocol::Commit) -> Reply {
-        let mut ops = std::mem::take(&mut conn.staged);
-        ops.extend(commit.ops);
-        let result = self.apply_commit(ops, commit.start_ts, commit.read_ts, commit.read_spans);
-        self.disconnect(conn);
-        result
     }
 }
 
@@ -786,22 +784,30 @@ mod tests {
     #[derive(Default)]
     struct Gated {
         inner: Memory,
-        /// (permits left, writers waiting for one)
-        gate: std::sync::Mutex<(usize, usize)>,
+        gate: std::sync::Mutex<Gate>,
         changed: std::sync::Condvar,
+    }
+
+    #[derive(Default)]
+    struct Gate {
+        permits: usize,
+        /// Writers waiting for a permit.
+        waiting: usize,
+        /// Writes done since the gate closed.
+        done: usize,
     }
 
     impl Gated {
         /// Lets `n` more writes through.
         fn allow(&self, n: usize) {
-            super::lock(&self.gate).0 += n;
+            super::lock(&self.gate).permits += n;
             self.changed.notify_all();
         }
 
-        /// Returns once `n` writers wait for a permit.
-        fn await_writers(&self, n: usize) {
+        /// Returns once `done` writes are done and a writer waits for a permit.
+        fn await_writer_after(&self, done: usize) {
             let mut gate = super::lock(&self.gate);
-            while gate.1 < n {
+            while gate.done < done || gate.waiting == 0 {
                 gate = self.changed.wait(gate).unwrap();
             }
         }
@@ -834,15 +840,18 @@ mod tests {
 
         fn write(&self, batch: &lyra_engine::storage::WriteBatch, sync: bool) -> lyra_engine::Result<()> {
             let mut gate = super::lock(&self.gate);
-            gate.1 += 1;
+            gate.waiting += 1;
             self.changed.notify_all();
-            while gate.0 == 0 {
+            while gate.permits == 0 {
                 gate = self.changed.wait(gate).unwrap();
             }
-            gate.0 -= 1;
-            gate.1 -= 1;
+            gate.permits -= 1;
+            gate.waiting -= 1;
             drop(gate);
-            self.inner.write(batch, sync)
+            let written = self.inner.write(batch, sync);
+            super::lock(&self.gate).done += 1;
+            self.changed.notify_all();
+            written
         }
     }
 
@@ -853,7 +862,7 @@ mod tests {
         engine.allow(usize::MAX / 2);
         let service = Arc::new(Service::new(Arc::clone(&engine), 1));
         put(&service, row(1), b"old");
-        *super::lock(&engine.gate) = (0, 0);
+        *super::lock(&engine.gate) = Gate::default();
         (engine, service)
     }
 
@@ -874,7 +883,7 @@ mod tests {
     fn a_fresh_read_does_not_wait_for_a_commit_being_written() {
         let (engine, service) = gated();
         let writer = commit_in_thread(&service, row(1), b"new");
-        engine.await_writers(1);
+        engine.await_writer_after(0);
         let (read, answer) = std::sync::mpsc::channel();
         let reader = Arc::clone(&service);
         std::thread::spawn(move || read.send(get_at(&reader, &row(1), None)).unwrap());
@@ -897,7 +906,7 @@ mod tests {
         // the first two form one group, the third (same key as the first)
         // the next.
         let first = commit_in_thread(&service, row(9), b"0");
-        engine.await_writers(1);
+        engine.await_writer_after(0);
         let mut waiting = Vec::new();
         for (n, (key, value)) in [(row(2), b"x"), (row(3), b"x"), (row(2), b"y")].into_iter().enumerate() {
             waiting.push(commit_in_thread(&service, key, value));
@@ -907,9 +916,9 @@ mod tests {
         }
         engine.allow(1);
         first.recv_timeout(PATIENCE).expect("the first group is written");
-        engine.await_writers(1);
+        engine.await_writer_after(1);
         engine.allow(1);
-        engine.await_writers(1);
+        engine.await_writer_after(2);
         // The second group is written, the third waits at the gate: a fresh
         // read sees the second (whose commits may have released their row
         // locks), and of its two commits the one not leading returns now.

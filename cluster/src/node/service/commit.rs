@@ -4,32 +4,35 @@
 //! group is being written, and a durable write costs an fsync (a Raft
 //! round) — a millisecond, against microseconds for everything else. One
 //! commit per fsync caps the node at a few hundred commits a second
-//! however many backends wait. So a commit queues itself; if no group is
-//! being written, it becomes the *leader* and commits everything queued
-//! by then, its own commit included; otherwise it waits until a group
-//! answers it or the leader steps down:
+//! however many backends wait. So a commit queues itself
+//! ([`Service::queue_commit`]) and waits for its [`Outcome`]. If no group
+//! is being written, it is told to *lead* ([`Service::lead_group`]): it
+//! commits everything queued by then, its own commit included, and hands
+//! the leadership to the oldest commit queued meanwhile, if any:
 //!
 //! ```text
-//!   backend 1  queue ─ lead ──────────── (leader) ─────────────┐
-//!   backend 2  queue ─ wait ········································► answered
-//!   backend 3  queue ─ wait ········································► answered
+//!   backend 1  queue ─ Lead ─ lead_group ──────────────────────┐
+//!   backend 2  queue ─ wait ·······································► Done
+//!   backend 3  queue ─ wait ·······································► Done
 //!                      floor = now (every commit below lands at or above it)
 //!                      for each queued commit, in order:
 //!                        SERIALIZABLE read validation (recent writes)
 //!                        commit_ts = hlc.now(); checks against seen_at
 //!                        its writes join the group's batch; its keys
 //!                        become recent writes (later members see them)
-//!                      one atomic batch, one fsync; answer every member
-//!                      floor = none, step down
+//!                      one atomic batch, one fsync; floor = none;
+//!                      each member's transaction ends (row locks go), Done
+//!   backend 4  queue ─ wait ····· Lead (handed over) ─ lead_group ─ …
 //! ```
 //!
 //! A member whose checks fail is answered with its error and adds
 //! nothing. The checks read the stored data, not the group's batch, so a
 //! commit writing a key an earlier member of the group writes starts a new
 //! group after the current one is written (row locks make that rare: two
-//! transactions write one row only one after the other). A member returns
-//! as soon as its group is written, without waiting for the leader's
-//! later groups (it holds row locks others may wait for).
+//! transactions write one row only one after the other). A member's row
+//! locks go as soon as its group is written, and only the leader blocks
+//! a thread: the others wait on their outcome (the socket shell awaits it
+//! without holding a runtime thread).
 //!
 //! **Reads never wait for a group.** A reader asking for a fresh
 //! timestamp takes `now`, or — while a group is being written — the
@@ -42,7 +45,9 @@
 //! has a floor above the reader's `now`. A commit acknowledged to its
 //! client is below every fresh timestamp taken after the acknowledgement.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
 
 use lyra_engine::hlc::Timestamp;
 use lyra_engine::keys::is_versioned;
@@ -52,7 +57,10 @@ use lyra_engine::storage::{Engine, WriteBatch, WriteOp};
 use lyra_engine::TxnError;
 
 use super::{lock, Failure, Reply, Service};
-use crate::protocol::{response, Committed, ErrorCode, Op, OpKind, Span, Ts};
+use lyra_engine::mvcc::locks::Owner;
+
+use super::Connection;
+use crate::protocol::{response, Commit, Committed, ErrorCode, Op, OpKind, Response, Span, Ts};
 
 /// A commit waiting for the group that writes it.
 pub(super) struct PendingCommit {
@@ -63,25 +71,34 @@ pub(super) struct PendingCommit {
     /// SERIALIZABLE: the snapshot its reads were at, and what it read.
     read_ts: Option<Ts>,
     read_spans: Vec<Span>,
+    /// The connection whose transaction this is.
+    owner: Owner,
     answer: Answer,
 }
 
-/// Where the leader leaves a member's reply.
-type Answer = Arc<Mutex<Option<Reply>>>;
+/// What a queued commit hears: lead the next group, or its reply (its
+/// transaction is over by then).
+#[derive(Debug)]
+pub enum Outcome {
+    Lead,
+    Done(Response),
+}
+
+/// Where a queued commit hears its outcomes (a `Lead`, then `Done`).
+pub type Outcomes = mpsc::UnboundedReceiver<Outcome>;
+type Answer = mpsc::UnboundedSender<Outcome>;
 
 /// The commit groups' shared state.
 #[derive(Default)]
 pub(super) struct Commits {
     state: Mutex<GroupState>,
-    /// Signalled when a group is written and when the leader steps down.
-    changed: Condvar,
 }
 
 #[derive(Default)]
 struct GroupState {
     /// Commits waiting for the next group.
     queue: Vec<PendingCommit>,
-    /// Whether a leader is writing groups.
+    /// Whether a commit has been told to lead and has not handed over yet.
     leading: bool,
     /// While a group is being written: a timestamp at or below each of its
     /// commits'.
@@ -105,17 +122,17 @@ impl Commits {
     }
 }
 
-/// The leader's turn: whatever happens (even a panic), it steps down, so
-/// the waiting commits go on.
+/// The leader's turn: when it ends, even by a panic, the leadership goes
+/// to the oldest commit queued meanwhile, so none waits for ever.
 struct Leading<'a>(&'a Commits);
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
         let mut state = self.0.state();
-        state.leading = false;
         state.floor = None;
-        drop(state);
-        self.0.changed.notify_all();
+        // A commit whose caller is gone (its receiver dropped) cannot lead:
+        // it is left for the next leader, the one after it is asked.
+        state.leading = state.queue.iter().any(|next| next.answer.send(Outcome::Lead).is_ok());
     }
 }
 
@@ -124,37 +141,54 @@ impl Drop for Leading<'_> {
 type Checked = Vec<(Mutation, Option<Timestamp>)>;
 
 impl<E: Engine> Service<E> {
-    /// Applies a transaction's writes in one atomic batch at a fresh commit
-    /// timestamp, after the checks, in whichever group writes it.
-    pub(super) fn apply_commit(
-        &self,
-        ops: Vec<Op>,
-        start_ts: Option<Ts>,
-        read_ts: Option<Ts>,
-        read_spans: Vec<Span>,
-    ) -> Reply {
-        let (raw, mutations) = parse(ops)?;
-        let answer: Answer = Arc::default();
-        let pending = PendingCommit { raw, mutations, start_ts, read_ts, read_spans, answer: Arc::clone(&answer) };
-        let mut state = self.commits.state();
-        state.queue.push(pending);
-        while state.leading {
-            if let Some(reply) = lock(&answer).take() {
-                return reply;
+    /// Queues the connection's commit — its staged writes and the final
+    /// ones — to be applied in one atomic batch at a fresh commit
+    /// timestamp, after the checks, in whichever group writes it. The
+    /// caller waits for its [`Outcome`]s: on `Lead` it calls
+    /// [`Service::lead_group`], on `Done` its transaction is over (its
+    /// locks released, even when the commit failed).
+    pub fn queue_commit(&self, conn: &mut Connection, commit: Commit) -> Outcomes {
+        let (answer, outcomes) = mpsc::unbounded_channel();
+        let mut ops = std::mem::take(&mut conn.staged);
+        ops.extend(commit.ops);
+        match parse(ops) {
+            Ok((raw, mutations)) => {
+                let (start_ts, read_ts, read_spans) = (commit.start_ts, commit.read_ts, commit.read_spans);
+                let mut state = self.commits.state();
+                if !state.leading {
+                    state.leading = true;
+                    let _ = answer.send(Outcome::Lead);
+                }
+                let owner = conn.id;
+                state.queue.push(PendingCommit { raw, mutations, start_ts, read_ts, read_spans, owner, answer });
             }
-            state = self.commits.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+            Err(failure) => {
+                self.end_transaction(conn.id);
+                let _ = answer.send(Outcome::Done(failure.into()));
+            }
         }
-        if let Some(reply) = lock(&answer).take() {
-            return reply;
-        }
-        state.leading = true;
-        let queued = std::mem::take(&mut state.queue);
-        drop(state);
-        let leading = Leading(&self.commits);
+        outcomes
+    }
+
+    /// Leads one turn: writes every commit queued now (blocks for the
+    /// writes), then hands the leadership on.
+    pub fn lead_group(&self) {
+        let queued = std::mem::take(&mut self.commits.state().queue);
+        let _leading = Leading(&self.commits);
         self.commit_queued(queued);
-        drop(leading);
-        let reply = lock(&answer).take();
-        reply.unwrap_or_else(|| Err(Failure(ErrorCode::Io, "the commit group did not answer".into())))
+    }
+
+    /// A commit from start to end on this thread (tests, and callers
+    /// without a runtime): queue, lead when told, wait for the reply.
+    pub(super) fn commit_blocking(&self, conn: &mut Connection, commit: Commit) -> Response {
+        let mut outcomes = self.queue_commit(conn, commit);
+        loop {
+            match outcomes.blocking_recv() {
+                Some(Outcome::Lead) => self.lead_group(),
+                Some(Outcome::Done(reply)) => return reply,
+                None => return unanswered(),
+            }
+        }
     }
 
     /// Commits `queued`, in order, in as few groups as their keys allow,
@@ -162,10 +196,10 @@ impl<E: Engine> Service<E> {
     fn commit_queued(&self, queued: Vec<PendingCommit>) {
         self.raise_floor();
         let mut group = Some(self.mvcc.commit_group());
-        let mut members: Vec<(Answer, Timestamp)> = Vec::new();
+        let mut members: Vec<(Answer, Owner, Timestamp)> = Vec::new();
         for commit in queued {
             if let Err(failure) = self.validate_reads(&commit) {
-                *lock(&commit.answer) = Some(Err(failure));
+                self.answer(&commit.answer, commit.owner, Err(failure));
                 continue;
             }
             if group.as_ref().is_some_and(|g| g.overlaps(&commit.mutations)) {
@@ -180,9 +214,9 @@ impl<E: Engine> Service<E> {
             match current.add(commit.raw, &commit.mutations, start_ts, commit_ts) {
                 Ok(()) => {
                     self.remember_writes(commit_ts, &commit.mutations, keys);
-                    members.push((commit.answer, commit_ts));
+                    members.push((commit.answer, commit.owner, commit_ts));
                 }
-                Err(e) => *lock(&commit.answer) = Some(Err(e.into())),
+                Err(e) => self.answer(&commit.answer, commit.owner, Err(e.into())),
             }
         }
         self.write_group(group, &mut members);
@@ -196,27 +230,34 @@ impl<E: Engine> Service<E> {
     }
 
     /// Writes a group with one sync and answers its members. The floor
-    /// goes before the answers: a member may release its row locks as soon
-    /// as it is answered, and whoever locks such a row next must get a
-    /// fresh timestamp above the member's commit.
-    fn write_group(&self, group: Option<CommitGroup<'_, E>>, members: &mut Vec<(Answer, Timestamp)>) {
+    /// goes first: a member's row locks go with its answer, and whoever
+    /// locks such a row next must get a fresh timestamp above the member's
+    /// commit.
+    fn write_group(&self, group: Option<CommitGroup<'_, E>>, members: &mut Vec<(Answer, Owner, Timestamp)>) {
         let written = group.map_or(Ok(()), CommitGroup::write);
         if members.len() > 1 {
             tracing::debug!(commits = members.len(), "group committed");
         }
-        let mut state = self.commits.state();
-        state.floor = None;
-        for (answer, commit_ts) in members.drain(..) {
+        self.commits.state().floor = None;
+        for (answer, owner, commit_ts) in members.drain(..) {
             let reply = match &written {
                 Ok(()) => Ok(response::Kind::Committed(Committed { commit_ts: Some(commit_ts.into()) })),
                 Err(e) => Err(Failure(ErrorCode::Io, e.to_string())),
             };
-            *lock(&answer) = Some(reply);
+            self.answer(&answer, owner, reply);
         }
-        // Answered under the mutex, which a member holds from finding no
-        // answer until it waits: none misses this wake-up.
-        drop(state);
-        self.commits.changed.notify_all();
+    }
+
+    /// Ends a member's transaction (its locks go: a failed commit aborts
+    /// it) and tells it how its commit went.
+    fn answer(&self, answer: &Answer, owner: Owner, reply: Reply) {
+        self.end_transaction(owner);
+        let response = match reply {
+            Ok(kind) => Response { kind: Some(kind) },
+            Err(failure) => failure.into(),
+        };
+        // A caller that stopped waiting (its connection is gone) needs no answer.
+        let _ = answer.send(Outcome::Done(response));
     }
 
     /// SERIALIZABLE: fails a commit whose reads were written since its
@@ -267,6 +308,11 @@ impl<E: Engine> Service<E> {
         self.recent_writes().1.record(commit_ts, keys);
         tracing::debug!(%commit_ts, "committed");
     }
+}
+
+/// The reply of a commit whose group never answered (its leader failed).
+pub fn unanswered() -> Response {
+    Failure(ErrorCode::Io, "the commit group did not answer".into()).into()
 }
 
 /// A commit's ops as raw engine writes and checked MVCC mutations.
