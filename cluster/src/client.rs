@@ -27,6 +27,9 @@ use crate::protocol::{self, encode_frame, frame_len, request, response, ErrorCod
 
 /// How often a blocked read or write hands control to `while_waiting`.
 const POLL: Duration = Duration::from_millis(100);
+/// Bytes a response's first read asks for: the header and most point
+/// answers whole.
+const FIRST_READ: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -184,13 +187,25 @@ impl NodeClient {
     /// client is unusable), the inner one the node's answer to the request.
     fn read_response(&mut self, while_waiting: &mut dyn FnMut()) -> Result<Result<response::Kind>> {
         self.mid_frame = true;
-        let mut header = [0u8; 4];
-        self.read_exact(&mut header, while_waiting)?;
+        // One read brings the header and, for most responses, the whole
+        // payload: only one response is ever in flight, so nothing after
+        // it can be in the socket yet.
+        let mut first = [0u8; FIRST_READ];
+        let mut got = 0;
+        while got < 4 {
+            got += self.read_some(&mut first[got..], while_waiting)?;
+        }
+        let header: [u8; 4] = first[..4].try_into().expect("four bytes");
         let len = frame_len(header).map_err(ClientError::Protocol)?;
+        let early = got - 4;
+        if early > len {
+            return Err(ClientError::Protocol("bytes after a response frame".into()));
+        }
         // The payload becomes a `Bytes` that scanned pairs slice into, so
         // each response gets its own buffer.
         let mut payload = vec![0u8; len];
-        self.read_exact(&mut payload, while_waiting)?;
+        payload[..early].copy_from_slice(&first[4..got]);
+        self.read_exact(&mut payload[early..], while_waiting)?;
         self.mid_frame = false;
         let response =
             Response::decode(bytes::Bytes::from(payload)).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -346,15 +361,24 @@ impl NodeClient {
 
     fn read_exact(&mut self, mut buf: &mut [u8], while_waiting: &mut dyn FnMut()) -> Result<()> {
         while !buf.is_empty() {
+            let n = self.read_some(buf, while_waiting)?;
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+
+    /// Reads at least one byte into `buf` (not empty), running
+    /// `while_waiting` at each poll interval without data.
+    fn read_some(&mut self, buf: &mut [u8], while_waiting: &mut dyn FnMut()) -> Result<usize> {
+        loop {
             match self.stream.read(buf) {
                 Ok(0) => return Err(ClientError::Disconnected(ErrorKind::UnexpectedEof.into())),
-                Ok(n) => buf = &mut buf[n..],
+                Ok(n) => return Ok(n),
                 Err(e) if is_timeout(&e) => while_waiting(),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(ClientError::Disconnected(e)),
             }
         }
-        Ok(())
     }
 }
 
