@@ -164,10 +164,11 @@ pub fn one_phase_write_checked<E: Engine>(
     check_commit_ts(start_ts, commit_ts)?;
     let key = mutation.key();
     if let Some(seen) = conflict_after {
-        if let Some(lock) = reader.load_lock(key)? {
+        let (lock, newest) = reader.lock_and_newest(key)?;
+        if let Some(lock) = lock {
             return Err(TxnError::KeyLocked(LockInfo::new(key, &lock)));
         }
-        if let Some((newest, write)) = reader.newest_version(key, Timestamp::MAX)? {
+        if let Some((newest, write)) = newest {
             if newest > seen {
                 return Err(TxnError::WriteConflict {
                     key: key.to_vec(),

@@ -136,6 +136,41 @@ impl<'a, E: Engine> MvccReader<'a, E> {
         })
     }
 
+    /// [`load_lock`](Self::load_lock) and [`newest_version`](Self::newest_version)
+    /// at any timestamp, in one walk: the lock record sorts just before
+    /// the commit records. What a commit checks for each row it writes.
+    pub fn lock_and_newest(&self, key: &[u8]) -> Result<(Option<Lock>, Option<(Timestamp, Write)>)> {
+        let records = key_records(key).0;
+        let lock_key = lock_record(&records);
+        let end = writes_from(&records, Timestamp::MAX).1;
+        let mut lock = None;
+        let mut newest = None;
+        let mut failed = None;
+        self.engine.walk(&lock_key, &end, &mut |raw, value| {
+            let decoded = if raw == lock_key.as_slice() {
+                Lock::decode(value).map(|found| lock = Some(found))
+            } else {
+                commit_record(&records, raw, value).map(|(commit_ts, write, _)| {
+                    if write.kind != WriteKind::Rollback {
+                        newest = Some((commit_ts, write));
+                    }
+                })
+            };
+            match decoded {
+                Err(e) => {
+                    failed = Some(e);
+                    Step::Stop
+                }
+                Ok(()) if newest.is_some() => Step::Stop,
+                Ok(()) => Step::Next,
+            }
+        })?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((lock, newest)),
+        }
+    }
+
     /// The record the transaction started at `start_ts` left on `key` (its
     /// commit record or rollback marker), as `(commit_ts, write)`.
     pub fn txn_record(
@@ -334,7 +369,7 @@ mod tests {
     /// with locks older and newer than the read, rollback markers, deletes,
     /// two-phase and inline versions, and versions newer than the read.
     #[test]
-    fn get_answers_as_a_lock_lookup_then_version_at() {
+    fn one_walk_reads_answer_as_lock_lookups_then_version_walks() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move |below: u64| {
             seed ^= seed << 13;
@@ -385,6 +420,8 @@ mod tests {
                     };
                     assert_eq!(got, expected, "case {case}, key {}, read at {read}", key.escape_ascii());
                 }
+                let apart = (reader.load_lock(key).expect("lock"), reader.newest_version(key, Timestamp::MAX).expect("newest"));
+                assert_eq!(reader.lock_and_newest(key).expect("one walk"), apart, "case {case}, key {}", key.escape_ascii());
             }
         }
     }

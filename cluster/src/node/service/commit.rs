@@ -52,14 +52,12 @@ use tokio::sync::mpsc;
 use lyra_engine::hlc::Timestamp;
 use lyra_engine::keys::is_versioned;
 use lyra_engine::mvcc::keys::user_range;
+use lyra_engine::mvcc::locks::Owner;
 use lyra_engine::mvcc::{CommitGroup, Mutation};
 use lyra_engine::storage::{Engine, WriteBatch, WriteOp};
 use lyra_engine::TxnError;
 
-use super::{lock, Failure, Reply, Service};
-use lyra_engine::mvcc::locks::Owner;
-
-use super::Connection;
+use super::{lock, Connection, Failure, Reply, Service};
 use crate::protocol::{response, Commit, Committed, ErrorCode, Op, OpKind, Response, Span, Ts};
 
 /// A commit waiting for the group that writes it.
@@ -130,8 +128,8 @@ impl Drop for Leading<'_> {
     fn drop(&mut self) {
         let mut state = self.0.state();
         state.floor = None;
-        // A commit whose caller is gone (its receiver dropped) cannot lead:
-        // it is left for the next leader, the one after it is asked.
+        // A commit whose caller is gone (its receiver dropped) cannot lead;
+        // the next one is asked, and whoever leads writes it too.
         state.leading = state.queue.iter().any(|next| next.answer.send(Outcome::Lead).is_ok());
     }
 }
