@@ -168,18 +168,19 @@ async fn serve_requests<E: Engine>(
     conn: &mut Connection,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let mut payload = Vec::new();
+    let mut inbox = Inbox::default();
     let mut out = Vec::new();
     loop {
-        let mut header = [0u8; 4];
-        tokio::select! {
-            _ = stop.changed() => return Ok(()),
-            read = stream.read_exact(&mut header) => { read?; }
-        }
-        let len = frame_len(header).map_err(invalid_data)?;
-        payload.resize(len, 0);
-        stream.read_exact(&mut payload).await?;
-        let request = Request::decode(&payload[..]).map_err(|e| invalid_data(e.to_string()))?;
+        let request = match inbox.next_frame()? {
+            Some(payload) => Request::decode(payload).map_err(|e| invalid_data(e.to_string()))?,
+            None => {
+                tokio::select! {
+                    _ = stop.changed() => return Ok(()),
+                    read = inbox.fill(&mut stream) => { read?; }
+                }
+                continue;
+            }
+        };
         let quiet = matches!(&request.kind, Some(request::Kind::EndTxn(end)) if end.quiet);
         let ends = matches!(&request.kind, Some(request::Kind::EndTxn(_)));
         let current = services.current();
@@ -229,11 +230,64 @@ async fn serve_requests<E: Engine>(
         out.clear();
         encode_frame(&response, &mut out);
         stream.write_all(&out).await?;
-        if payload.capacity() > 4 << 20 {
-            payload = Vec::new(); // do not keep one huge frame's buffer for the connection's life
+    }
+}
+
+/// The bytes a connection has sent and the node has not served yet. One
+/// read takes whatever the socket holds — a request's header and payload
+/// together, or a quiet `EndTxn` and the next request — where reading a
+/// frame's header and then its payload cost two system calls.
+#[derive(Default)]
+struct Inbox {
+    bytes: Vec<u8>,
+    /// Where the first unserved frame starts.
+    start: usize,
+}
+
+impl Inbox {
+    /// The next whole frame's payload, if the inbox holds one.
+    fn next_frame(&mut self) -> std::io::Result<Option<&[u8]>> {
+        let unread = &self.bytes[self.start..];
+        let Some(header) = unread.first_chunk::<4>() else { return Ok(None) };
+        let len = frame_len(*header).map_err(invalid_data)?;
+        if unread.len() < 4 + len {
+            return Ok(None);
+        }
+        let payload = self.start + 4..self.start + 4 + len;
+        self.start = payload.end;
+        Ok(Some(&self.bytes[payload]))
+    }
+
+    /// Drops the served frames; and one huge frame's buffer, not kept for
+    /// the connection's life.
+    fn compact(&mut self) {
+        self.bytes.drain(..self.start);
+        self.start = 0;
+        if self.bytes.is_empty() && self.bytes.capacity() > 4 << 20 {
+            self.bytes = Vec::new();
+        }
+    }
+
+    /// Reads what the socket holds (waiting for at least one byte); an
+    /// end of stream with no whole frame left is an error, as a short
+    /// frame was before.
+    async fn fill(&mut self, stream: &mut UnixStream) -> std::io::Result<()> {
+        self.compact();
+        // Room for the rest of a frame whose header is in, else a read's worth.
+        let wanted = match self.bytes.first_chunk::<4>() {
+            Some(header) => (4 + frame_len(*header).map_err(invalid_data)?).saturating_sub(self.bytes.len()),
+            None => 0,
+        };
+        self.bytes.reserve(wanted.max(READ_AHEAD));
+        match stream.read_buf(&mut self.bytes).await? {
+            0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            _ => Ok(()),
         }
     }
 }
+
+/// The least room an inbox read offers.
+const READ_AHEAD: usize = 8 << 10;
 
 /// Requests served on the connection's task itself: point reads and
 /// bookkeeping that take microseconds. `block_in_place` hands the runtime
@@ -335,4 +389,33 @@ fn error_response(code: ErrorCode, message: &str) -> Response {
 
 fn invalid_data(msg: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames come out whole and in order however the bytes arrived: two
+    /// in one read, a third split across reads, its header too.
+    #[test]
+    fn an_inbox_hands_out_whole_frames_in_order() {
+        let mut sent = Vec::new();
+        for payload in [&b"one"[..], b"", b"three"] {
+            sent.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            sent.extend_from_slice(payload);
+        }
+        let mut inbox = Inbox::default();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        // The first read ends inside the third frame's header.
+        for chunk in [&sent[..9], &sent[9..13], &sent[13..]] {
+            inbox.compact();
+            inbox.bytes.extend_from_slice(chunk);
+            while let Some(frame) = inbox.next_frame().expect("valid frames") {
+                got.push(frame.to_vec());
+            }
+        }
+        assert_eq!(got, vec![b"one".to_vec(), Vec::new(), b"three".to_vec()]);
+        let mut oversized = Inbox { bytes: u32::MAX.to_be_bytes().to_vec(), start: 0 };
+        assert!(oversized.next_frame().is_err(), "a frame over the limit is refused");
+    }
 }
