@@ -125,6 +125,14 @@ impl From<Failure> for Response {
     }
 }
 
+/// A request's outcome as it goes back to the backend.
+fn respond(reply: Reply) -> Response {
+    match reply {
+        Ok(kind) => Response { kind: Some(kind) },
+        Err(failure) => failure.into(),
+    }
+}
+
 impl From<lyra_engine::Error> for Failure {
     fn from(e: lyra_engine::Error) -> Failure {
         let code = match e {
@@ -332,10 +340,7 @@ impl<E: Engine> Service<E> {
                 };
             }
         };
-        match result {
-            Ok(kind) => Response { kind: Some(kind) },
-            Err(failure) => failure.into(),
-        }
+        respond(result)
     }
 
     /// One attempt at a row lock. A `Block` request that cannot be granted
@@ -355,10 +360,7 @@ impl<E: Engine> Service<E> {
             self.lock_table().acquire(conn.id, &request.key, mode)
         };
         match outcome {
-            Acquire::Granted => LockAttempt::Done(match self.locked_row(conn, &request.key) {
-                Ok(kind) => Response { kind: Some(kind) },
-                Err(Failure(code, message)) => error(code, message),
-            }),
+            Acquire::Granted => LockAttempt::Done(respond(self.locked_row(conn, &request.key))),
             Acquire::Deadlock => LockAttempt::Done(error(ErrorCode::Deadlock, "deadlock detected".into())),
             Acquire::Blocked { holders } if request.wait == WaitPolicy::NoWait as i32 => {
                 self.cancel_wait(conn);
@@ -935,14 +937,23 @@ mod tests {
         assert_eq!(get(&service, &row(2)), Some(b"y".to_vec()));
     }
 
+    /// A unique index entry of table 7's index 8.
+    fn entry(key: &[u8]) -> Vec<u8> {
+        Key::IndexEntry { table: 7, index: 8, entry: key.to_vec() }.encode()
+    }
+
+    /// Rows of table 7 and their unique entries: (entry key, row id, row).
+    fn put_indexed_rows<const N: usize>(service: &Service<Memory>, rows: [(&[u8; 2], u64, &[u8]); N]) {
+        for (key, id, value) in rows {
+            put(service, row(id), value);
+            put(service, entry(key), &id.to_be_bytes());
+        }
+    }
+
     #[test]
     fn index_entries_and_their_rows_in_one_read() {
         let service = service();
-        let entry = |k: &[u8]| Key::IndexEntry { table: 7, index: 8, entry: k.to_vec() }.encode();
-        put(&service, row(3), b"row three");
-        put(&service, row(4), b"row four");
-        put(&service, entry(b"k1"), &3u64.to_be_bytes());
-        put(&service, entry(b"k4"), &4u64.to_be_bytes());
+        put_indexed_rows(&service, [(b"k1", 3, b"row three"), (b"k4", 4, b"row four")]);
         let get = |entries: Vec<Vec<u8>>| request::Kind::GetEntries(GetEntries { entries, table: 7, ..Default::default() });
         let asked = vec![entry(b"k4"), entry(b"k2"), entry(b"k1")];
         let response::Kind::Entries(found) = call(&service, &mut service.connect(), get(asked)) else {
@@ -962,11 +973,7 @@ mod tests {
     #[test]
     fn a_read_by_key_for_an_update_locks_the_rows_no_one_else_holds() {
         let service = service();
-        let entry = |k: &[u8]| Key::IndexEntry { table: 7, index: 8, entry: k.to_vec() }.encode();
-        put(&service, row(3), b"row three");
-        put(&service, row(4), b"row four");
-        put(&service, entry(b"k3"), &3u64.to_be_bytes());
-        put(&service, entry(b"k4"), &4u64.to_be_bytes());
+        put_indexed_rows(&service, [(b"k3", 3, b"row three"), (b"k4", 4, b"row four")]);
         let (mut writer, mut other) = (service.connect(), service.connect());
         // Someone else holds row 4.
         assert!(matches!(lock(&service, &mut other, row(4), LockMode::Share, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
@@ -997,9 +1004,9 @@ mod tests {
     fn an_index_range_and_its_rows_in_one_scan() {
         let service = service();
         // A unique entry maps to its row id; a non-unique one ends with it.
-        let unique = Key::IndexEntry { table: 7, index: 8, entry: b"a".to_vec() }.encode();
-        let plain = Key::IndexEntry { table: 7, index: 8, entry: [&b"b"[..], &4u64.to_be_bytes()].concat() }.encode();
-        let dangling = Key::IndexEntry { table: 7, index: 8, entry: b"c".to_vec() }.encode();
+        let unique = entry(b"a");
+        let plain = entry(&[&b"b"[..], &4u64.to_be_bytes()].concat());
+        let dangling = entry(b"c");
         put(&service, row(3), b"row three");
         put(&service, row(4), b"row four");
         put(&service, unique, &3u64.to_be_bytes());
@@ -1098,8 +1105,7 @@ mod tests {
         let service = service();
         for i in 0..6u64 {
             put(&service, row(i), &int_row(i as i32 * 10));
-            let entry = Key::IndexEntry { table: 7, index: 8, entry: [&[b'k', i as u8][..], &i.to_be_bytes()].concat() }.encode();
-            put(&service, entry, b"");
+            put(&service, entry(&[&[b'k', i as u8][..], &i.to_be_bytes()].concat()), b"");
         }
         let (start, end) = KeyPrefix::Index { table: 7, index: 8 }.range();
         let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: greater_than(25), columns: Vec::new() };
@@ -1108,7 +1114,7 @@ mod tests {
         };
         let rows: Vec<Vec<u8>> = page.pairs.iter().map(|p| p.row.clone().expect("a row").to_vec()).collect();
         assert_eq!(rows, vec![int_row(30), int_row(40), int_row(50)]);
-        let last_entry = Key::IndexEntry { table: 7, index: 8, entry: [&[b'k', 5][..], &5u64.to_be_bytes()].concat() }.encode();
+        let last_entry = entry(&[&[b'k', 5][..], &5u64.to_be_bytes()].concat());
         assert_eq!(page.resume.as_deref(), Some(&last_entry[..]));
     }
 

@@ -57,7 +57,7 @@ use lyra_engine::mvcc::{CommitGroup, Mutation};
 use lyra_engine::storage::{Engine, WriteBatch, WriteOp};
 use lyra_engine::TxnError;
 
-use super::{lock, Connection, Failure, Reply, Service};
+use super::{lock, respond, Connection, Failure, Reply, Service};
 use crate::protocol::{response, Commit, Committed, ErrorCode, Op, OpKind, Response, Span, Ts};
 
 /// A commit waiting for the group that writes it.
@@ -250,12 +250,8 @@ impl<E: Engine> Service<E> {
     /// it) and tells it how its commit went.
     fn answer(&self, answer: &Answer, owner: Owner, reply: Reply) {
         self.end_transaction(owner);
-        let response = match reply {
-            Ok(kind) => Response { kind: Some(kind) },
-            Err(failure) => failure.into(),
-        };
         // A caller that stopped waiting (its connection is gone) needs no answer.
-        let _ = answer.send(Outcome::Done(response));
+        let _ = answer.send(Outcome::Done(respond(reply)));
     }
 
     /// SERIALIZABLE: fails a commit whose reads were written since its
