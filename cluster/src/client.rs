@@ -15,8 +15,9 @@
 //! [`protocol`]: crate::protocol
 
 use std::collections::{HashMap, HashSet};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -369,14 +370,44 @@ impl NodeClient {
 
     /// Reads at least one byte into `buf` (not empty), running
     /// `while_waiting` at each poll interval without data.
+    ///
+    /// Waits in `poll` for readability, not in a blocking `recv`: a
+    /// process asleep in `recv` on a Unix socket is woken by every event
+    /// on it, including the node reading the request just sent (which
+    /// frees the sender's buffer space and wakes its writers), so each
+    /// round trip would cost the backend a spurious wake-up and the node
+    /// the cross-CPU call that delivers it. `poll` for `POLLIN` is woken
+    /// only by data, a hang-up or an error.
     fn read_some(&mut self, buf: &mut [u8], while_waiting: &mut dyn FnMut()) -> Result<usize> {
+        let fd = self.stream.as_raw_fd();
         loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Err(ClientError::Disconnected(ErrorKind::UnexpectedEof.into())),
-                Ok(n) => return Ok(n),
-                Err(e) if is_timeout(&e) => while_waiting(),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(ClientError::Disconnected(e)),
+            // SAFETY: `buf` is valid for `buf.len()` bytes; `fd` is our open socket.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            if n > 0 {
+                return Ok(n as usize);
+            }
+            if n == 0 {
+                return Err(ClientError::Disconnected(ErrorKind::UnexpectedEof.into()));
+            }
+            let e = std::io::Error::last_os_error();
+            match e.kind() {
+                ErrorKind::WouldBlock => {}
+                ErrorKind::Interrupted => continue,
+                _ => return Err(ClientError::Disconnected(e)),
+            }
+            let mut ready = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(&mut ready, 1, POLL.as_millis() as libc::c_int) } {
+                n if n > 0 => {}
+                // The interval passed, or a signal came (a cancel, say).
+                0 => while_waiting(),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != ErrorKind::Interrupted {
+                        return Err(ClientError::Disconnected(e));
+                    }
+                    while_waiting();
+                }
             }
         }
     }
