@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use lyra_cluster::protocol::{Commit, LockMode, LockRow, Op, RowLocked, Span, Ts, WaitPolicy};
+use lyra_engine::keys::RowId;
 use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
@@ -85,6 +86,9 @@ struct NodeState {
     /// …` by key), with the node's answer, until the write or row lock
     /// that follows takes them.
     read_locks: HashMap<Vec<u8>, RowLocked>,
+    /// Unique index entries whose rows a read locked, and those rows
+    /// ([`locked_entry`]).
+    locked_entries: HashMap<Vec<u8>, RowId>,
 }
 
 /// SERIALIZABLE read spans kept one by one up to this many; beyond, they
@@ -219,6 +223,22 @@ pub unsafe fn lock_tag() -> u64 {
 pub fn held_with_read(key: Vec<u8>, mode: LockMode, locked: RowLocked) {
     hold(&key, mode, locked.lock_ts.unwrap_or_default());
     NODE_STATE.with(|n| n.borrow_mut().read_locks.insert(key, locked));
+}
+
+/// Notes that the row a point lookup found at the unique index entry
+/// `entry` was locked by that read ([`held_with_read`]).
+pub fn note_locked_entry(entry: Vec<u8>, row: RowId) {
+    NODE_STATE.with(|n| n.borrow_mut().locked_entries.insert(entry, row));
+}
+
+/// The row at the unique index entry `entry`, if a read of the entry
+/// locked that row earlier in this transaction. The entry names the same
+/// row for as long as the lock is held (to the end of the transaction):
+/// nobody else can change or delete the row, and no other row can take
+/// the entry while it has it. This transaction's own changes to the entry
+/// are in the buffer, which readers consult first.
+pub fn locked_entry(entry: &[u8]) -> Option<RowId> {
+    NODE_STATE.with(|n| n.borrow().locked_entries.get(entry).copied())
 }
 
 /// The newest committed version of `key` (`None` inside: a deletion), if

@@ -155,4 +155,26 @@ UPDATE small SET v = v + 1 WHERE id = 3;
 SELECT * FROM small WHERE id = 3 FOR UPDATE;
 DROP TABLE small;
 
+-- a row this transaction locked by key and then wrote is read back by key
+-- from its own buffer: no round trip (TPC-B's SELECT after its UPDATE)
+BEGIN;
+UPDATE acct SET bal = bal + 1 WHERE id = 7;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT bal FROM acct WHERE id = 7;
+SELECT bal FROM acct WHERE id = 7;
+-- rolled back to before the write: the node's row again
+SAVEPOINT s;
+UPDATE acct SET bal = 0 WHERE id = 7;
+SELECT bal FROM acct WHERE id = 7;
+ROLLBACK TO s;
+SELECT bal FROM acct WHERE id = 7;
+-- a key changed by this transaction: the old key finds nothing, the new one the row
+UPDATE acct SET id = 9007 WHERE id = 7;
+SELECT id, bal FROM acct WHERE id = 7;
+SELECT id, bal FROM acct WHERE id = 9007;
+-- locked but not written (FOR UPDATE): read from the node
+SELECT bal FROM acct WHERE id = 8 FOR UPDATE;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT bal FROM acct WHERE id = 8;
+ROLLBACK;
+SELECT id, bal FROM acct WHERE id IN (7, 9007);
+
 DROP TABLE acct, pick, ev;

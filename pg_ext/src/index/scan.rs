@@ -249,6 +249,16 @@ impl IndexCursor {
                 continue;
             }
             txn::note_read(entry, &successor);
+            // A row this transaction locked through this entry and has
+            // written since (TPC-B's SELECT after its UPDATE): its own
+            // version is what the fetch returns, so the node has nothing
+            // to add.
+            if let Some(row) = txn::locked_entry(entry) {
+                if matches!(txn::lookup(&table::row_key(self.table, row), self.cid), Some(Some(_))) {
+                    rows[i] = Some((row, None));
+                    continue;
+                }
+            }
             ask.push(i);
         }
         if !ask.is_empty() {
@@ -268,6 +278,11 @@ impl IndexCursor {
                 let Some(value) = entry.value else { continue };
                 let row = entry_row(&self.ranges[i].start[self.prefix_len..], &value);
                 if let (Some(mode), Some(locked)) = (self.lock_rows, entry.locked) {
+                    // The row read is its newest version: it has this entry
+                    // now, and keeps it while locked.
+                    if locked.value.is_some() && locked.value == entry.row {
+                        txn::note_locked_entry(self.ranges[i].start.clone(), row);
+                    }
                     txn::held_with_read(table::row_key(self.table, row), mode, locked);
                 }
                 rows[i] = Some((row, Some(entry.row)));
