@@ -121,13 +121,13 @@ fn blocks(high_water: u64) -> u64 {
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_estimate_size(
     rel: pg_sys::Relation,
-    _attr_widths: *mut i32,
+    attr_widths: *mut i32,
     pages: *mut pg_sys::BlockNumber,
     tuples: *mut f64,
     allvisfrac: *mut f64,
 ) {
     let high_water = table::row_id_high_water_estimate(table::table_id(rel));
-    let cur_pages = blocks(high_water);
+    let mut cur_pages = blocks(high_water);
     let relpages = (*(*rel).rd_rel).relpages;
     let reltuples = (*(*rel).rd_rel).reltuples;
     // After ANALYZE, scale its density to today's size; before, assume every
@@ -137,9 +137,26 @@ pub unsafe extern "C-unwind" fn relation_estimate_size(
     } else {
         high_water as f64
     };
+    // Never analyzed: heap's rule, at least ten pages' worth of rows of this
+    // width — a table just created and being filled is not planned for as
+    // if it were to stay tiny (an inheritance parent is often empty: not it).
+    if relpages == 0 && !(*(*rel).rd_rel).relhassubclass {
+        let width = pg_sys::get_rel_data_width(rel, attr_widths) as usize + HEAP_TUPLE_OVERHEAD;
+        let width = width.next_multiple_of(8);
+        let density = (pg_sys::BLCKSZ as usize - PAGE_HEADER) / width;
+        *tuples = (*tuples).max((density * MIN_UNANALYZED_PAGES as usize) as f64);
+        cur_pages = cur_pages.max(MIN_UNANALYZED_PAGES);
+    }
     *pages = cur_pages.min(u32::MAX as u64 - 1) as pg_sys::BlockNumber;
     *allvisfrac = 0.0;
 }
+
+/// Pages a never-analyzed table is assumed to have at least (heap's rule).
+const MIN_UNANALYZED_PAGES: u64 = 10;
+/// What heap adds to each row's data in a page (tuple header, line
+/// pointer) and what a page header takes: the density heap assumes.
+const HEAP_TUPLE_OVERHEAD: usize = 24 + 4;
+const PAGE_HEADER: usize = 24;
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_needs_toast_table(_rel: pg_sys::Relation) -> bool {
