@@ -402,3 +402,26 @@ COMMENT ON FUNCTION add_node(text) IS
 -- that change it check for a superuser or lyra_admin themselves.
 GRANT USAGE ON SCHEMA lyra TO PUBLIC;
 -- upgrade 0.3.0--0.4.0 end
+
+-- upgrade 0.4.0--0.5.0 begin
+-- lyra 0.4.0 -> 0.5.0: keys of array and composite types (any array, any
+-- composite type, and domains over them), as btree's array_ops and
+-- record_ops. Their entries are equal exactly when the values are; they
+-- serve equality (unique constraints, lookups by key), not order.
+CREATE OPERATOR FAMILY array_ops USING lyra_index;
+CREATE OPERATOR CLASS array_ops DEFAULT FOR TYPE anyarray USING lyra_index FAMILY array_ops AS
+    OPERATOR 1 <,
+    OPERATOR 2 <=,
+    OPERATOR 3 =,
+    OPERATOR 4 >=,
+    OPERATOR 5 >,
+    FUNCTION 1 btarraycmp(anyarray, anyarray);
+CREATE OPERATOR FAMILY record_ops USING lyra_index;
+CREATE OPERATOR CLASS record_ops DEFAULT FOR TYPE record USING lyra_index FAMILY record_ops AS
+    OPERATOR 1 <,
+    OPERATOR 2 <=,
+    OPERATOR 3 =,
+    OPERATOR 4 >=,
+    OPERATOR 5 >,
+    FUNCTION 1 btrecordcmp(record, record);
+-- upgrade 0.4.0--0.5.0 end

@@ -293,6 +293,10 @@ unsafe fn qualify_operator_class(elem: *mut pg_sys::IndexElem) {
 /// `ALTER TABLE … ADD PRIMARY KEY / UNIQUE` (as a constraint or with a new
 /// column) on a Lyra table: the index behind it is a lyra_index.
 unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
+    if (*stmt).objtype == pg_sys::ObjectType::OBJECT_TYPE {
+        refuse_reshaping_keyed_type(stmt);
+        return;
+    }
     let lyra = names_lyra_table((*stmt).relation);
     for (_, def) in alter_table_defs(stmt) {
         match (*def).type_ {
@@ -304,6 +308,32 @@ unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
             }
             _ => {}
         }
+    }
+}
+
+/// `ALTER TYPE … ADD / DROP ATTRIBUTE` of a composite type that lyra_index
+/// keys hold: refused. Their entries encode the attributes the values had
+/// when written, and would no longer be found by the values' new shape
+/// (heap's btree compares values as the type is now).
+unsafe fn refuse_reshaping_keyed_type(stmt: *mut pg_sys::AlterTableStmt) {
+    let reshapes = list_nodes((*stmt).cmds).into_iter().any(|cmd| {
+        let subtype = (*(cmd as *mut pg_sys::AlterTableCmd)).subtype;
+        subtype == pg_sys::AlterTableType::AT_AddColumn || subtype == pg_sys::AlterTableType::AT_DropColumn
+    });
+    if !reshapes {
+        return;
+    }
+    let flags = pg_sys::RVROption::RVR_MISSING_OK as u32;
+    let relid = pg_sys::RangeVarGetRelidExtended((*stmt).relation, pg_sys::NoLock as i32, flags, None, std::ptr::null_mut());
+    if relid == pg_sys::InvalidOid {
+        return;
+    }
+    let typ = pg_sys::get_rel_type_id(relid);
+    if let Some(index) = index::keyed_with(typ) {
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("cannot add or drop attributes of a composite type that keys of lyra_index \"{index}\" hold; drop that index first"),
+        );
     }
 }
 

@@ -84,16 +84,118 @@ impl IndexShape {
     }
 }
 
-/// Whether lyra_index can encode values of `typ` (an operator class's
-/// input type).
-pub fn supported(typ: pg_sys::Oid) -> bool {
+/// The types [`encode_datum`] encodes (operator classes' input types;
+/// `anyarray` and `record` take any array and composite value).
+const ENCODED: [pg_sys::Oid; 32] = {
     use pg_sys::*;
     [
         INT2OID, INT4OID, INT8OID, OIDOID, DATEOID, TIMEOID, TIMESTAMPOID, TIMESTAMPTZOID, BOOLOID, FLOAT4OID,
         FLOAT8OID, TEXTOID, VARCHAROID, BPCHAROID, NAMEOID, BYTEAOID, UUIDOID, NUMERICOID, INETOID, CIDROID,
         MACADDROID, MACADDR8OID, INTERVALOID, XID8OID, PG_LSNOID, MONEYOID, CHAROID, TIMETZOID, TIDOID, ANYENUMOID,
+        ANYARRAYOID, RECORDOID,
     ]
-    .contains(&typ)
+};
+
+/// Whether lyra_index can encode values of `typ` (an operator class's
+/// input type).
+pub fn supported(typ: pg_sys::Oid) -> bool {
+    ENCODED.contains(&typ)
+}
+
+/// The type of [`ENCODED`] a value of the column type `typ` is encoded
+/// as: itself, a domain's base type's, `anyenum` for an enum, `anyarray`
+/// for an array, `record` for a composite type; `None` if none.
+///
+/// # Safety
+/// Looks types up in the catalog.
+pub unsafe fn encoded_as(typ: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    use pg_sys::*;
+    if supported(typ) {
+        return Some(typ);
+    }
+    match pg_sys::get_typtype(typ) as u8 {
+        b'd' => encoded_as(pg_sys::getBaseType(typ)),
+        b'e' => Some(ANYENUMOID),
+        b'c' => Some(RECORDOID),
+        _ if pg_sys::get_element_type(typ) != InvalidOid => Some(ANYARRAYOID),
+        _ => None,
+    }
+}
+
+/// Why values of the column type `typ` under `collation` cannot be keys
+/// whose bytes are equal exactly when the values are (an array's or a
+/// composite's parts included), or `None` if they can. An anonymous
+/// `record`'s fields are known only from its values: they are checked as
+/// they are encoded.
+///
+/// # Safety
+/// Looks types up in the catalog.
+pub unsafe fn cannot_key(typ: pg_sys::Oid, collation: pg_sys::Oid) -> Option<String> {
+    use pg_sys::*;
+    let Some(encoded) = encoded_as(typ) else {
+        return Some(format!("values of type {}", type_name(typ)));
+    };
+    match encoded {
+        ANYARRAYOID => cannot_key(pg_sys::get_element_type(pg_sys::getBaseType(typ)), collation),
+        RECORDOID => {
+            let base = pg_sys::getBaseType(typ);
+            if base == RECORDOID {
+                return None;
+            }
+            let desc = pg_sys::lookup_rowtype_tupdesc(base, -1);
+            let fields: Vec<(Oid, Oid)> = (0..(*desc).natts as usize)
+                .map(|i| &*(*desc).attrs.as_ptr().add(i))
+                .filter(|a| !a.attisdropped)
+                .map(|a| (a.atttypid, a.attcollation))
+                .collect();
+            pg_sys::DecrTupleDescRefCount(desc);
+            fields.into_iter().find_map(|(typ, collation)| cannot_key(typ, collation))
+        }
+        TEXTOID | VARCHAROID | BPCHAROID | NAMEOID
+            if collation != InvalidOid && !pg_sys::get_collation_isdeterministic(collation) =>
+        {
+            Some(format!("{} under a nondeterministic collation inside an array or composite key", type_name(typ)))
+        }
+        _ => None,
+    }
+}
+
+/// Whether values of the column type `typ` hold values of the composite
+/// type `target`: it, a domain over it, an array of it, or a composite
+/// with such a field.
+///
+/// # Safety
+/// Looks types up in the catalog.
+pub unsafe fn holds(typ: pg_sys::Oid, target: pg_sys::Oid) -> bool {
+    if typ == target {
+        return true;
+    }
+    match encoded_as(typ) {
+        Some(pg_sys::ANYARRAYOID) => holds(pg_sys::get_element_type(pg_sys::getBaseType(typ)), target),
+        Some(pg_sys::RECORDOID) => {
+            let base = pg_sys::getBaseType(typ);
+            if base == target {
+                return true;
+            }
+            if base == pg_sys::RECORDOID {
+                return false;
+            }
+            let desc = pg_sys::lookup_rowtype_tupdesc(base, -1);
+            let fields: Vec<pg_sys::Oid> = (0..(*desc).natts as usize)
+                .map(|i| &*(*desc).attrs.as_ptr().add(i))
+                .filter(|a| !a.attisdropped)
+                .map(|a| a.atttypid)
+                .collect();
+            pg_sys::DecrTupleDescRefCount(desc);
+            fields.into_iter().any(|field| holds(field, target))
+        }
+        _ => pg_sys::getBaseType(typ) == target,
+    }
+}
+
+unsafe fn type_name(typ: pg_sys::Oid) -> String {
+    let name = pg_sys::format_type_be(typ);
+    std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
 }
 
 /// Whether a value of type `arg` encodes in the order and equality of a
@@ -157,6 +259,8 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
             }
         }
         INETOID | CIDROID => put_inet(buf, value),
+        ANYARRAYOID => put_array(buf, value),
+        RECORDOID => put_record(buf, value),
         NAMEOID => memcmp::put_bytes(buf, std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes()),
         TEXTOID | VARCHAROID | BYTEAOID | BPCHAROID => {
             let original = value.cast_mut_ptr::<pg_sys::varlena>();
@@ -178,6 +282,98 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("lyra_index cannot encode values of type {}", other.to_u32()),
         ),
+    }
+}
+
+/// Ends an array's elements: before any element (`VALUE`) or NULL, so a
+/// shorter array whose elements start a longer one's sorts first.
+const END_OF_PARTS: u8 = 0x00;
+
+/// Appends a part of an array or composite value, of column type `typ`,
+/// in the encoding of the type it is [`encoded_as`].
+unsafe fn put_part(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::Datum, isnull: bool) {
+    if isnull {
+        memcmp::put_null(buf);
+        return;
+    }
+    match encoded_as(typ) {
+        Some(encoded) => encode_datum(buf, encoded, value),
+        None => raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("lyra_index cannot encode values of type {}", type_name(typ)),
+        ),
+    }
+}
+
+/// An array in `array_cmp`'s order: the elements in storage order (a NULL
+/// after any value, two NULLs equal), a shorter list first, then the
+/// number of dimensions, the dimensions and their lower bounds.
+unsafe fn put_array(buf: &mut Vec<u8>, value: pg_sys::Datum) {
+    let original = value.cast_mut_ptr::<pg_sys::varlena>();
+    let array = pg_sys::pg_detoast_datum(original) as *mut pg_sys::ArrayType;
+    let elem = (*array).elemtype;
+    let ndim = (*array).ndim as usize;
+    // ARR_DIMS and ARR_LBOUND: two int arrays right after the header.
+    let dims = (array as *const u8).add(std::mem::size_of::<pg_sys::ArrayType>()) as *const i32;
+    let shape: Vec<i32> = std::slice::from_raw_parts(dims, 2 * ndim).to_vec();
+    let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+    pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
+    let mut elems: *mut pg_sys::Datum = std::ptr::null_mut();
+    let mut nulls: *mut bool = std::ptr::null_mut();
+    let mut n = 0;
+    pg_sys::deconstruct_array(array, elem, len.into(), byval, align, &mut elems, &mut nulls, &mut n);
+    buf.push(memcmp::VALUE);
+    for i in 0..n as usize {
+        put_part(buf, elem, *elems.add(i), *nulls.add(i));
+    }
+    buf.push(END_OF_PARTS);
+    memcmp::put_int(buf, ndim as i64);
+    for d in shape {
+        memcmp::put_int(buf, i64::from(d));
+    }
+    if !elems.is_null() {
+        pg_sys::pfree(elems.cast());
+    }
+    if !nulls.is_null() {
+        pg_sys::pfree(nulls.cast());
+    }
+    if array as *mut pg_sys::varlena != original {
+        pg_sys::pfree(array.cast());
+    }
+}
+
+/// A composite value in `record_cmp`'s order: its fields left to right,
+/// dropped columns skipped (a NULL after any value, two NULLs equal).
+unsafe fn put_record(buf: &mut Vec<u8>, value: pg_sys::Datum) {
+    let original = value.cast_mut_ptr::<pg_sys::varlena>();
+    let header = pg_sys::pg_detoast_datum(original) as pg_sys::HeapTupleHeader;
+    let datum = (*header).t_choice.t_datum;
+    let desc = pg_sys::lookup_rowtype_tupdesc(datum.datum_typeid, datum.datum_typmod);
+    let mut tuple: pg_sys::HeapTupleData = std::mem::zeroed();
+    tuple.t_len = pgrx::varlena::varsize(header as *const pg_sys::varlena) as u32;
+    tuple.t_data = header;
+    let natts = (*desc).natts as usize;
+    let mut values = vec![pg_sys::Datum::from(0); natts];
+    let mut nulls = vec![false; natts];
+    pg_sys::heap_deform_tuple(&mut tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+    let fields: Vec<(pg_sys::Oid, pg_sys::Oid)> = (0..natts)
+        .map(|i| &*(*desc).attrs.as_ptr().add(i))
+        .map(|a| if a.attisdropped { (pg_sys::InvalidOid, pg_sys::InvalidOid) } else { (a.atttypid, a.attcollation) })
+        .collect();
+    pg_sys::DecrTupleDescRefCount(desc);
+    buf.push(memcmp::VALUE);
+    for (i, &(typ, collation)) in fields.iter().enumerate() {
+        if typ == pg_sys::InvalidOid {
+            continue;
+        }
+        if let Some(why) = cannot_key(typ, collation) {
+            raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_index cannot encode {why}"));
+        }
+        put_part(buf, typ, values[i], nulls[i]);
+    }
+    buf.push(END_OF_PARTS);
+    if header as *mut pg_sys::varlena != original {
+        pg_sys::pfree(header.cast());
     }
 }
 
@@ -216,6 +412,13 @@ unsafe fn put_inet(buf: &mut Vec<u8>, value: pg_sys::Datum) {
 /// order (`ordered`) and byte equality its equality (`equal`).
 pub unsafe fn byte_semantics(typ: pg_sys::Oid, collation: pg_sys::Oid) -> (bool, bool) {
     use pg_sys::*;
+    if typ == ANYARRAYOID || typ == RECORDOID {
+        // Equal values, equal bytes ([`cannot_key`] refuses parts for which
+        // that fails); but the parts' order may be a collation's, and the
+        // index knows only `anyarray`/`record`, not the parts: entries are
+        // not taken to be in Postgres's order.
+        return (false, true);
+    }
     if typ == ANYENUMOID {
         // An enum value is encoded as its label's OID: equal labels, equal
         // bytes, but the labels' order (pg_enum.enumsortorder) may be

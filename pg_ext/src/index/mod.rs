@@ -258,7 +258,36 @@ unsafe fn check_columns(index: pg_sys::Relation) {
                 format!("lyra_index does not support columns of type {}", type_name(typ)),
             );
         }
+        if typ == pg_sys::ANYARRAYOID || typ == pg_sys::RECORDOID {
+            // The column's own type: which arrays or composites it holds.
+            let column = (*(*(*index).rd_att).attrs.as_ptr().add(i)).atttypid;
+            if let Some(why) = entry::cannot_key(column, *(*index).rd_indcollation.add(i)) {
+                raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_index cannot encode {why}"));
+            }
+        }
     }
+}
+
+/// A lyra_index with key values of the composite type `typ` (in a
+/// column of it, an array, a domain or another composite), if any.
+///
+/// # Safety
+/// Inside a transaction (reads the catalog through SPI).
+pub unsafe fn keyed_with(typ: pg_sys::Oid) -> Option<String> {
+    let columns: Vec<(String, pg_sys::Oid)> = Spi::connect(|client| {
+        let query = "SELECT c.oid::regclass::text, a.atttypid FROM pg_class c \
+                     JOIN pg_am m ON m.oid = c.relam AND m.amname = 'lyra_index' \
+                     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0";
+        let mut columns = Vec::new();
+        for row in client.select(query, None, &[])? {
+            if let (Some(index), Some(typ)) = (row.get::<String>(1)?, row.get::<pg_sys::Oid>(2)?) {
+                columns.push((index, typ));
+            }
+        }
+        Ok::<_, pgrx::spi::SpiError>(columns)
+    })
+    .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("reading lyra_index columns: {e}")));
+    columns.into_iter().find(|&(_, column)| entry::holds(column, typ)).map(|(index, _)| index)
 }
 
 unsafe fn type_name(typ: pg_sys::Oid) -> String {
