@@ -83,6 +83,19 @@ INSERT INTO uniq_keys VALUES (NULL, NULL, '10.0.0.1/8');
 INSERT INTO uniq_keys VALUES (2, '1 day 1 second', '10.0.0.1/16');
 SELECT * FROM uniq_keys ORDER BY n;
 DROP TABLE uniq_keys;
+-- under a nondeterministic collation equal strings differ in bytes: such
+-- an index serves lookups (rechecked), never a unique constraint
+CREATE COLLATION nocase (provider = icu, locale = '@colStrength=secondary', deterministic = false);
+CREATE TABLE ci (x text COLLATE nocase) USING lyra;
+INSERT INTO ci VALUES ('abc'), ('ABC'), ('def');
+CREATE UNIQUE INDEX ON ci (x);
+CREATE TABLE ci_pk (x text COLLATE nocase PRIMARY KEY) USING lyra;
+CREATE INDEX ci_x ON ci (x);
+SET enable_seqscan = off;
+SELECT x FROM ci WHERE x = 'Abc' ORDER BY x COLLATE "C";
+RESET enable_seqscan;
+DROP TABLE ci;
+DROP COLLATION nocase;
 -- an enum index serves equality; ORDER BY sorts (labels may be renumbered)
 CREATE TABLE moods (m mood PRIMARY KEY) USING lyra;
 INSERT INTO moods VALUES ('happy'), ('sad'), ('meh'), ('ok');

@@ -258,6 +258,21 @@ unsafe fn check_columns(index: pg_sys::Relation) {
                 format!("lyra_index does not support columns of type {}", type_name(typ)),
             );
         }
+        let collation = *(*index).rd_indcollation.add(i);
+        let (_, byte_equal) = entry::byte_semantics(typ, collation);
+        if (*(*index).rd_index).indisunique && !byte_equal {
+            // Entries are unique by their bytes; under a nondeterministic
+            // collation equal strings have other bytes ('abc' and 'ABC'
+            // case-insensitively), and both would be taken.
+            raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!(
+                    "lyra_index cannot enforce uniqueness of {} under the nondeterministic collation \"{}\"",
+                    type_name(typ),
+                    collation_name(collation)
+                ),
+            );
+        }
         if typ == pg_sys::ANYARRAYOID || typ == pg_sys::RECORDOID {
             // The column's own type: which arrays or composites it holds.
             let column = (*(*(*index).rd_att).attrs.as_ptr().add(i)).atttypid;
@@ -288,6 +303,14 @@ pub unsafe fn keyed_with(typ: pg_sys::Oid) -> Option<String> {
     })
     .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("reading lyra_index columns: {e}")));
     columns.into_iter().find(|&(_, column)| entry::holds(column, typ)).map(|(index, _)| index)
+}
+
+unsafe fn collation_name(collation: pg_sys::Oid) -> String {
+    let name = pg_sys::get_collation_name(collation);
+    if name.is_null() {
+        return collation.to_u32().to_string();
+    }
+    std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
 }
 
 unsafe fn type_name(typ: pg_sys::Oid) -> String {
