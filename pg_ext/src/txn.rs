@@ -498,6 +498,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             PAST_COMMIT.with(|p| p.set(true));
             crate::snapshot::reset();
             crate::tam::versions::reset();
+            crate::index::forget_unchanged();
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => PAST_COMMIT.with(|p| p.set(false)),
         // A transaction that touched temporary objects gets Postgres's own
@@ -527,6 +528,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
                 }
             }
             forget();
+            crate::index::forget_unchanged();
         }
         _ => {}
     }

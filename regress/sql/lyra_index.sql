@@ -291,3 +291,18 @@ SET CONSTRAINTS ud_i_key IMMEDIATE;
 COMMIT;
 SELECT * FROM ud ORDER BY i;
 DROP TABLE ud;
+
+-- an UPDATE that leaves every index key as it was, then TRUNCATE: the row
+-- ids start again, and the next rows still get their entries
+CREATE TABLE kept (id int PRIMARY KEY, v int) USING lyra;
+CREATE INDEX kept_v ON kept (v);
+INSERT INTO kept VALUES (1, 10);
+UPDATE kept SET v = 10 WHERE id = 1;
+TRUNCATE kept;
+INSERT INTO kept VALUES (2, 20);
+INSERT INTO kept VALUES (2, 30);
+SET enable_seqscan = off;
+SELECT * FROM kept WHERE id = 2;
+SELECT * FROM kept WHERE v = 20;
+RESET enable_seqscan;
+DROP TABLE kept;

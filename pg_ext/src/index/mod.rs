@@ -479,7 +479,7 @@ pub unsafe fn remove_entries(
     new_slot: Option<*mut pg_sys::TupleTableSlot>,
 ) -> bool {
     let row = row_id_of(tid);
-    UNCHANGED.with(|u| u.borrow_mut().clear());
+    forget_unchanged();
     let indexes = pg_sys::RelationGetIndexList(heap);
     if indexes.is_null() {
         return false;
@@ -547,7 +547,19 @@ pub unsafe fn remove_entries(
     pg_sys::ExecDropSingleTupleTableSlot(old_slot);
     pg_sys::MemoryContextSwitchTo(caller_cxt);
     pg_sys::FreeExecutorState(estate);
+    if !changed {
+        // The executor calls no `aminsert` to take these: a pair left over
+        // would skip the entry of a later row with the same id (row ids
+        // start again after TRUNCATE) — a row missing from its indexes.
+        forget_unchanged();
+    }
     changed
+}
+
+/// Forgets the entries UPDATEs left as they were (at the end of an update
+/// that changed none, and of every transaction).
+pub fn forget_unchanged() {
+    UNCHANGED.with(|u| u.borrow_mut().clear());
 }
 
 /// Removes every entry of a dropped index at commit.
