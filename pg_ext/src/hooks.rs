@@ -139,7 +139,9 @@ unsafe extern "C-unwind" fn process_utility(
     let routed = route_statement(pstmt, read_only_tree);
     let (pstmt, read_only_tree) = if routed.is_null() { (pstmt, read_only_tree) } else { (routed, false) };
     let stmt = (*pstmt).utilityStmt;
-    let lends = !stmt.is_null() && [pg_sys::NodeTag::T_AlterTableStmt, pg_sys::NodeTag::T_IndexStmt].contains(&(*stmt).type_);
+    let lends = !stmt.is_null()
+        && [pg_sys::NodeTag::T_AlterTableStmt, pg_sys::NodeTag::T_IndexStmt, pg_sys::NodeTag::T_RefreshMatViewStmt]
+            .contains(&(*stmt).type_);
     let mark = if lends { lend_indexes_as_btree(stmt) } else { 0 };
     match PREV_PROCESS_UTILITY {
         Some(prev) => prev(pstmt, query, read_only_tree, context, params, query_env, dest, qc),

@@ -119,3 +119,15 @@ CREATE TEMP TABLE td2 (a int) USING lyra ON COMMIT DROP;
 INSERT INTO td2 VALUES (1);
 SELECT * FROM td2;
 COMMIT;
+
+-- REFRESH MATERIALIZED VIEW CONCURRENTLY with a unique lyra_index on the view
+CREATE TABLE mv_src (id int PRIMARY KEY, type text NOT NULL, amt numeric NOT NULL) USING lyra;
+INSERT INTO mv_src VALUES (1, 'x', 2), (2, 'x', 3), (3, 'y', 5), (4, 'z', 11);
+CREATE MATERIALIZED VIEW mv_tot USING lyra AS SELECT type, sum(amt) AS tot FROM mv_src GROUP BY type;
+CREATE UNIQUE INDEX mv_tot_type ON mv_tot (type);
+INSERT INTO mv_src VALUES (5, 'z', 13), (6, 'w', 1);
+DELETE FROM mv_src WHERE type = 'y';
+REFRESH MATERIALIZED VIEW CONCURRENTLY mv_tot;
+SELECT * FROM mv_tot ORDER BY type;
+SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.relname = 'mv_tot_type';
+DROP TABLE mv_src CASCADE;

@@ -199,6 +199,9 @@ pub fn is_lent(oid: pg_sys::Oid) -> bool {
 ///   `transformIndexConstraint` refuses an index that is not a btree, then
 ///   "does not have default sorting behavior" (it compares `indclass`
 ///   with the default class *of the index's access method*).
+/// * `REFRESH MATERIALIZED VIEW CONCURRENTLY v`: it needs a unique index
+///   on `v` that is a btree (`is_usable_unique_index`), whose equality
+///   operators then match the old and new contents.
 /// * `ALTER TABLE p ATTACH PARTITION t`, `ALTER INDEX pi ATTACH PARTITION
 ///   i`, `CREATE INDEX` or `ALTER TABLE … ADD PRIMARY KEY / UNIQUE` on a
 ///   partitioned table: a partitioned table's index
@@ -357,8 +360,29 @@ unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oi
             found.retain(|&oid| oid != pg_sys::InvalidOid && pg_sys::get_rel_relkind(oid) == pg_sys::RELKIND_INDEX as std::ffi::c_char);
             found
         }
+        pg_sys::NodeTag::T_RefreshMatViewStmt => {
+            let stmt = stmt as *mut pg_sys::RefreshMatViewStmt;
+            if !(*stmt).concurrent {
+                return Vec::new();
+            }
+            indexes_of(relation_oid((*stmt).relation))
+        }
         _ => Vec::new(),
     }
+}
+
+/// The indexes of the relation `oid` (none if it does not exist).
+unsafe fn indexes_of(oid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    if oid == pg_sys::InvalidOid {
+        return Vec::new();
+    }
+    let rel = pg_sys::RelationIdGetRelation(oid);
+    if rel.is_null() {
+        return Vec::new();
+    }
+    let found = list_oids(pg_sys::RelationGetIndexList(rel));
+    pg_sys::RelationClose(rel);
+    found
 }
 
 unsafe fn partitioned(table: pg_sys::Oid) -> bool {
@@ -372,12 +396,7 @@ unsafe fn indexes_under(table: pg_sys::Oid) -> Vec<pg_sys::Oid> {
     }
     let mut found = Vec::new();
     for member in list_oids(find_all_inheritors(table, pg_sys::NoLock as i32, std::ptr::null_mut())) {
-        let rel = pg_sys::RelationIdGetRelation(member);
-        if rel.is_null() {
-            continue;
-        }
-        found.extend(list_oids(pg_sys::RelationGetIndexList(rel)));
-        pg_sys::RelationClose(rel);
+        found.extend(indexes_of(member));
     }
     found
 }
