@@ -142,14 +142,7 @@ pub unsafe fn cannot_key(typ: pg_sys::Oid, collation: pg_sys::Oid) -> Option<Str
             if base == RECORDOID {
                 return None;
             }
-            let desc = pg_sys::lookup_rowtype_tupdesc(base, -1);
-            let fields: Vec<(Oid, Oid)> = (0..(*desc).natts as usize)
-                .map(|i| &*(*desc).attrs.as_ptr().add(i))
-                .filter(|a| !a.attisdropped)
-                .map(|a| (a.atttypid, a.attcollation))
-                .collect();
-            pg_sys::DecrTupleDescRefCount(desc);
-            fields.into_iter().find_map(|(typ, collation)| cannot_key(typ, collation))
+            fields_of(base, -1).into_iter().flatten().find_map(|(typ, collation)| cannot_key(typ, collation))
         }
         TEXTOID | VARCHAROID | BPCHAROID | NAMEOID
             if collation != InvalidOid && !pg_sys::get_collation_isdeterministic(collation) =>
@@ -180,17 +173,26 @@ pub unsafe fn holds(typ: pg_sys::Oid, target: pg_sys::Oid) -> bool {
             if base == pg_sys::RECORDOID {
                 return false;
             }
-            let desc = pg_sys::lookup_rowtype_tupdesc(base, -1);
-            let fields: Vec<pg_sys::Oid> = (0..(*desc).natts as usize)
-                .map(|i| &*(*desc).attrs.as_ptr().add(i))
-                .filter(|a| !a.attisdropped)
-                .map(|a| a.atttypid)
-                .collect();
-            pg_sys::DecrTupleDescRefCount(desc);
-            fields.into_iter().any(|field| holds(field, target))
+            fields_of(base, -1).into_iter().flatten().any(|(field, _)| holds(field, target))
         }
         _ => pg_sys::getBaseType(typ) == target,
     }
+}
+
+/// The fields of the composite type `typ` (`typmod`: which anonymous
+/// record), in order: each one's type and collation, `None` for a dropped
+/// column.
+///
+/// # Safety
+/// `typ` is a composite type (or `record` with a registered `typmod`).
+unsafe fn fields_of(typ: pg_sys::Oid, typmod: i32) -> Vec<Option<(pg_sys::Oid, pg_sys::Oid)>> {
+    let desc = pg_sys::lookup_rowtype_tupdesc(typ, typmod);
+    let fields = (0..(*desc).natts as usize)
+        .map(|i| &*(*desc).attrs.as_ptr().add(i))
+        .map(|a| (!a.attisdropped).then_some((a.atttypid, a.attcollation)))
+        .collect();
+    pg_sys::DecrTupleDescRefCount(desc);
+    fields
 }
 
 unsafe fn type_name(typ: pg_sys::Oid) -> String {
@@ -289,19 +291,25 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
 /// shorter array whose elements start a longer one's sorts first.
 const END_OF_PARTS: u8 = 0x00;
 
-/// Appends a part of an array or composite value, of column type `typ`,
-/// in the encoding of the type it is [`encoded_as`].
-unsafe fn put_part(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::Datum, isnull: bool) {
-    if isnull {
-        memcmp::put_null(buf);
-        return;
-    }
+/// The type of [`ENCODED`] the parts of type `typ` of an array or
+/// composite value are encoded as; an error if none.
+unsafe fn part_encoding(typ: pg_sys::Oid) -> pg_sys::Oid {
     match encoded_as(typ) {
-        Some(encoded) => encode_datum(buf, encoded, value),
+        Some(encoded) => encoded,
         None => raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("lyra_index cannot encode values of type {}", type_name(typ)),
         ),
+    }
+}
+
+/// Appends a part of an array or composite value, `encoded` as that type
+/// of [`ENCODED`].
+unsafe fn put_part(buf: &mut Vec<u8>, encoded: pg_sys::Oid, value: pg_sys::Datum, isnull: bool) {
+    if isnull {
+        memcmp::put_null(buf);
+    } else {
+        encode_datum(buf, encoded, value);
     }
 }
 
@@ -322,9 +330,10 @@ unsafe fn put_array(buf: &mut Vec<u8>, value: pg_sys::Datum) {
     let mut nulls: *mut bool = std::ptr::null_mut();
     let mut n = 0;
     pg_sys::deconstruct_array(array, elem, len.into(), byval, align, &mut elems, &mut nulls, &mut n);
+    let encoded = part_encoding(elem);
     buf.push(memcmp::VALUE);
     for i in 0..n as usize {
-        put_part(buf, elem, *elems.add(i), *nulls.add(i));
+        put_part(buf, encoded, *elems.add(i), *nulls.add(i));
     }
     buf.push(END_OF_PARTS);
     memcmp::put_int(buf, ndim as i64);
@@ -356,20 +365,19 @@ unsafe fn put_record(buf: &mut Vec<u8>, value: pg_sys::Datum) {
     let mut values = vec![pg_sys::Datum::from(0); natts];
     let mut nulls = vec![false; natts];
     pg_sys::heap_deform_tuple(&mut tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-    let fields: Vec<(pg_sys::Oid, pg_sys::Oid)> = (0..natts)
-        .map(|i| &*(*desc).attrs.as_ptr().add(i))
-        .map(|a| if a.attisdropped { (pg_sys::InvalidOid, pg_sys::InvalidOid) } else { (a.atttypid, a.attcollation) })
-        .collect();
     pg_sys::DecrTupleDescRefCount(desc);
+    // A named composite type's fields were checked when the index was
+    // made (and cannot change under it); an anonymous record's are known now.
+    let anonymous = datum.datum_typeid == pg_sys::RECORDOID;
     buf.push(memcmp::VALUE);
-    for (i, &(typ, collation)) in fields.iter().enumerate() {
-        if typ == pg_sys::InvalidOid {
-            continue;
+    for (i, field) in fields_of(datum.datum_typeid, datum.datum_typmod).into_iter().enumerate() {
+        let Some((typ, collation)) = field else { continue };
+        if anonymous {
+            if let Some(why) = cannot_key(typ, collation) {
+                raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_index cannot encode {why}"));
+            }
         }
-        if let Some(why) = cannot_key(typ, collation) {
-            raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_index cannot encode {why}"));
-        }
-        put_part(buf, typ, values[i], nulls[i]);
+        put_part(buf, part_encoding(typ), values[i], nulls[i]);
     }
     buf.push(END_OF_PARTS);
     if header as *mut pg_sys::varlena != original {

@@ -276,7 +276,7 @@ unsafe fn check_columns(index: pg_sys::Relation) {
         if typ == pg_sys::ANYARRAYOID || typ == pg_sys::RECORDOID {
             // The column's own type: which arrays or composites it holds.
             let column = (*(*(*index).rd_att).attrs.as_ptr().add(i)).atttypid;
-            if let Some(why) = entry::cannot_key(column, *(*index).rd_indcollation.add(i)) {
+            if let Some(why) = entry::cannot_key(column, collation) {
                 raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_index cannot encode {why}"));
             }
         }
