@@ -234,8 +234,9 @@ pub fn note_locked_entry(entry: Vec<u8>, row: RowId) {
 /// The row at the unique index entry `entry`, if a read of the entry
 /// locked that row earlier in this transaction. The entry names the same
 /// row for as long as the lock is held (to the end of the transaction):
-/// nobody else can change or delete the row, and no other row can take
-/// the entry while it has it. This transaction's own changes to the entry
+/// even the weakest row lock (`FOR KEY SHARE`) keeps others from changing
+/// the row's key or deleting it, and no other row can take the entry
+/// while it has it. This transaction's own changes to the entry
 /// are in the buffer, which readers consult first.
 pub fn locked_entry(entry: &[u8]) -> Option<RowId> {
     NODE_STATE.with(|n| n.borrow().locked_entries.get(entry).copied())
