@@ -405,9 +405,10 @@ GRANT USAGE ON SCHEMA lyra TO PUBLIC;
 
 -- upgrade 0.4.0--0.5.0 begin
 -- lyra 0.4.0 -> 0.5.0: keys of array and composite types (any array, any
--- composite type, and domains over them), as btree's array_ops and
--- record_ops. Their entries are equal exactly when the values are; they
--- serve equality (unique constraints, lookups by key), not order.
+-- composite type, and domains over them) and of jsonb, as btree's
+-- array_ops, record_ops and jsonb_ops. Their entries are equal exactly
+-- when the values are; they serve equality (unique constraints, lookups by
+-- key), not order.
 CREATE OPERATOR FAMILY array_ops USING lyra_index;
 CREATE OPERATOR CLASS array_ops DEFAULT FOR TYPE anyarray USING lyra_index FAMILY array_ops AS
     OPERATOR 1 <,
@@ -424,4 +425,12 @@ CREATE OPERATOR CLASS record_ops DEFAULT FOR TYPE record USING lyra_index FAMILY
     OPERATOR 4 >=,
     OPERATOR 5 >,
     FUNCTION 1 btrecordcmp(record, record);
+CREATE OPERATOR FAMILY jsonb_ops USING lyra_index;
+CREATE OPERATOR CLASS jsonb_ops DEFAULT FOR TYPE jsonb USING lyra_index FAMILY jsonb_ops AS
+    OPERATOR 1 <,
+    OPERATOR 2 <=,
+    OPERATOR 3 =,
+    OPERATOR 4 >=,
+    OPERATOR 5 >,
+    FUNCTION 1 jsonb_cmp(jsonb, jsonb);
 -- upgrade 0.4.0--0.5.0 end

@@ -106,11 +106,18 @@ SELECT * FROM moods WHERE m = 'meh';
 RESET enable_seqscan;
 DROP TABLE moods;
 DROP TYPE mood;
--- arrays and composite types (and domains over them): equal values,
--- equal entries; comparisons are rechecked, ORDER BY sorts
+-- arrays, composite types (and domains over them) and jsonb: equal
+-- values, equal entries; comparisons are rechecked, ORDER BY sorts
 SELECT * FROM check_index_type('int[]', ARRAY['{1,2,3}', '{1,2}', '{}', '{1,NULL,3}', '{1,NULL}',
   '[0:2]={1,2,3}', '{{1,2},{3,4}}', '{2}', '{1,2,10}', '{NULL}']);
 SELECT * FROM check_index_type('text[]', ARRAY['{a,b}', '{a}', '{"a b",c}', '{""}', '{NULL,a}', '{b}']);
+SELECT * FROM check_index_type('jsonb', ARRAY['{"a": 1, "b": [1, 2.0, "x"]}', '{"b": [1, 2, "x"], "a": 1.00}', '1',
+  '[1]', '"s"', 'null', '{}', '[]', 'true', '[[1], [2]]', '[[1, 2]]', '{"a": {"b": null}}', '{"a": {"b": 1}}', '"1"']);
+CREATE TABLE docs (doc jsonb PRIMARY KEY) USING lyra;
+INSERT INTO docs VALUES ('{"a": 1, "b": [1, 2.0]}'), ('[1]'), ('1');
+INSERT INTO docs VALUES ('{"b": [1.00, 2], "a": 1.0}');  -- the same document: duplicate
+SELECT * FROM docs WHERE doc = '{"b": [1, 2], "a": 1}';
+DROP TABLE docs;
 CREATE TYPE complex AS (r float8, i float8);
 CREATE DOMAIN pos_complex AS complex CHECK ((VALUE).r >= 0);
 SELECT * FROM check_index_type('complex', ARRAY['(1,2)', '(1,)', '(,)', '(0,2)', '(-0,2)', '(1,2.5)']);

@@ -86,13 +86,13 @@ impl IndexShape {
 
 /// The types [`encode_datum`] encodes (operator classes' input types;
 /// `anyarray` and `record` take any array and composite value).
-const ENCODED: [pg_sys::Oid; 32] = {
+const ENCODED: [pg_sys::Oid; 33] = {
     use pg_sys::*;
     [
         INT2OID, INT4OID, INT8OID, OIDOID, DATEOID, TIMEOID, TIMESTAMPOID, TIMESTAMPTZOID, BOOLOID, FLOAT4OID,
         FLOAT8OID, TEXTOID, VARCHAROID, BPCHAROID, NAMEOID, BYTEAOID, UUIDOID, NUMERICOID, INETOID, CIDROID,
         MACADDROID, MACADDR8OID, INTERVALOID, XID8OID, PG_LSNOID, MONEYOID, CHAROID, TIMETZOID, TIDOID, ANYENUMOID,
-        ANYARRAYOID, RECORDOID,
+        ANYARRAYOID, RECORDOID, JSONBOID,
     ]
 };
 
@@ -263,6 +263,7 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
         INETOID | CIDROID => put_inet(buf, value),
         ANYARRAYOID => put_array(buf, value),
         RECORDOID => put_record(buf, value),
+        JSONBOID => put_jsonb(buf, value),
         NAMEOID => memcmp::put_bytes(buf, std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes()),
         TEXTOID | VARCHAROID | BYTEAOID | BPCHAROID => {
             let original = value.cast_mut_ptr::<pg_sys::varlena>();
@@ -385,6 +386,63 @@ unsafe fn put_record(buf: &mut Vec<u8>, value: pg_sys::Datum) {
     }
 }
 
+/// A jsonb value as the tokens of its tree, equal exactly when `jsonb_eq`
+/// says the values are: an object's keys are stored sorted and unique
+/// (so in one order), numbers compare as numerics (`1.0` = `1`), strings
+/// and keys byte by byte, and a top-level scalar differs from an array of
+/// it. Not in `jsonb_cmp`'s order.
+unsafe fn put_jsonb(buf: &mut Vec<u8>, value: pg_sys::Datum) {
+    use pg_sys::jbvType;
+    use pg_sys::JsonbIteratorToken::*;
+    // Token tags; a container's end sorts first, so a prefix of another
+    // container's members never equals it.
+    const END: u8 = 0x00;
+    const ARRAY: u8 = 0x10;
+    const RAW_SCALAR: u8 = 0x11;
+    const OBJECT: u8 = 0x12;
+    const KEY: u8 = 0x13;
+    const MEMBER: u8 = 0x14;
+    let original = value.cast_mut_ptr::<pg_sys::varlena>();
+    let jsonb = pg_sys::pg_detoast_datum(original) as *mut pg_sys::Jsonb;
+    let mut it = pg_sys::JsonbIteratorInit(&mut (*jsonb).root);
+    let mut v: pg_sys::JsonbValue = std::mem::zeroed();
+    buf.push(memcmp::VALUE);
+    loop {
+        match pg_sys::JsonbIteratorNext(&mut it, &mut v, false) {
+            WJB_DONE => break,
+            WJB_BEGIN_ARRAY => buf.push(if v.val.array.rawScalar { RAW_SCALAR } else { ARRAY }),
+            WJB_BEGIN_OBJECT => buf.push(OBJECT),
+            WJB_END_ARRAY | WJB_END_OBJECT => buf.push(END),
+            token => {
+                buf.push(if token == WJB_KEY { KEY } else { MEMBER });
+                match v.type_ {
+                    jbvType::jbvNull => buf.push(0),
+                    jbvType::jbvBool => {
+                        buf.push(1);
+                        memcmp::put_bool(buf, v.val.boolean);
+                    }
+                    jbvType::jbvNumeric => {
+                        buf.push(2);
+                        encode_datum(buf, pg_sys::NUMERICOID, pg_sys::Datum::from(v.val.numeric));
+                    }
+                    jbvType::jbvString => {
+                        buf.push(3);
+                        let s = v.val.string;
+                        memcmp::put_bytes(buf, std::slice::from_raw_parts(s.val as *const u8, s.len as usize));
+                    }
+                    other => raise(
+                        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                        format!("lyra_index: unexpected jsonb value kind {other}"),
+                    ),
+                }
+            }
+        }
+    }
+    if jsonb as *mut pg_sys::varlena != original {
+        pg_sys::pfree(jsonb.cast());
+    }
+}
+
 /// The `len` bytes a by-reference fixed-length datum points at.
 unsafe fn by_ref<'a>(value: pg_sys::Datum, len: usize) -> &'a [u8] {
     std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), len)
@@ -420,11 +478,12 @@ unsafe fn put_inet(buf: &mut Vec<u8>, value: pg_sys::Datum) {
 /// order (`ordered`) and byte equality its equality (`equal`).
 pub unsafe fn byte_semantics(typ: pg_sys::Oid, collation: pg_sys::Oid) -> (bool, bool) {
     use pg_sys::*;
-    if typ == ANYARRAYOID || typ == RECORDOID {
+    if typ == ANYARRAYOID || typ == RECORDOID || typ == JSONBOID {
         // Equal values, equal bytes ([`cannot_key`] refuses parts for which
         // that fails); but the parts' order may be a collation's, and the
-        // index knows only `anyarray`/`record`, not the parts: entries are
-        // not taken to be in Postgres's order.
+        // index knows only `anyarray`/`record`, not the parts — and jsonb's
+        // order is its own (`jsonb_cmp`): entries are not taken to be in
+        // Postgres's order.
         return (false, true);
     }
     if typ == ANYENUMOID {
