@@ -405,8 +405,9 @@ GRANT USAGE ON SCHEMA lyra TO PUBLIC;
 
 -- upgrade 0.4.0--0.5.0 begin
 -- lyra 0.4.0 -> 0.5.0: keys of array and composite types (any array, any
--- composite type, and domains over them) and of jsonb, as btree's
--- array_ops, record_ops and jsonb_ops. Their entries are equal exactly
+-- composite type, and domains over them), of jsonb and of ranges and
+-- multiranges, as btree's array_ops, record_ops, jsonb_ops, range_ops and
+-- multirange_ops. Their entries are equal exactly
 -- when the values are; they serve equality (unique constraints, lookups by
 -- key), not order.
 CREATE OPERATOR FAMILY array_ops USING lyra_index;
@@ -433,4 +434,20 @@ CREATE OPERATOR CLASS jsonb_ops DEFAULT FOR TYPE jsonb USING lyra_index FAMILY j
     OPERATOR 4 >=,
     OPERATOR 5 >,
     FUNCTION 1 jsonb_cmp(jsonb, jsonb);
+CREATE OPERATOR FAMILY range_ops USING lyra_index;
+CREATE OPERATOR CLASS range_ops DEFAULT FOR TYPE anyrange USING lyra_index FAMILY range_ops AS
+    OPERATOR 1 <,
+    OPERATOR 2 <=,
+    OPERATOR 3 =,
+    OPERATOR 4 >=,
+    OPERATOR 5 >,
+    FUNCTION 1 range_cmp(anyrange, anyrange);
+CREATE OPERATOR FAMILY multirange_ops USING lyra_index;
+CREATE OPERATOR CLASS multirange_ops DEFAULT FOR TYPE anymultirange USING lyra_index FAMILY multirange_ops AS
+    OPERATOR 1 <,
+    OPERATOR 2 <=,
+    OPERATOR 3 =,
+    OPERATOR 4 >=,
+    OPERATOR 5 >,
+    FUNCTION 1 multirange_cmp(anymultirange, anymultirange);
 -- upgrade 0.4.0--0.5.0 end

@@ -132,7 +132,7 @@ RESET enable_seqscan;
 CREATE TABLE pt_copy (LIKE pt_1 INCLUDING INDEXES) USING lyra;
 \d pt_copy
 DROP TABLE pt, pt_copy;
--- not supported: other access methods, types without an encoding (ranges)
+-- not supported: other access methods, types without an encoding (bit strings)
 CREATE INDEX ON acc USING gist (bal);
 -- a hash index becomes a lyra_index (it serves the same equality lookups)
 CREATE INDEX acc_bal_hash ON acc USING hash (bal);
@@ -140,7 +140,7 @@ SET enable_seqscan = off;
 SELECT id FROM acc WHERE bal = 500;
 RESET enable_seqscan;
 DROP INDEX acc_bal_hash;
-CREATE TABLE num (r int4range) USING lyra;
+CREATE TABLE num (r varbit) USING lyra;
 CREATE INDEX ON num (r);
 -- ALTER TABLE ... ADD PRIMARY KEY / UNIQUE checks existing rows
 CREATE TABLE later (a int, b text) USING lyra;

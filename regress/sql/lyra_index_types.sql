@@ -106,13 +106,23 @@ SELECT * FROM moods WHERE m = 'meh';
 RESET enable_seqscan;
 DROP TABLE moods;
 DROP TYPE mood;
--- arrays, composite types (and domains over them) and jsonb: equal
--- values, equal entries; comparisons are rechecked, ORDER BY sorts
+-- arrays, composite types (and domains over them), ranges, multiranges
+-- and jsonb: equal values, equal entries; comparisons are rechecked,
+-- ORDER BY sorts
 SELECT * FROM check_index_type('int[]', ARRAY['{1,2,3}', '{1,2}', '{}', '{1,NULL,3}', '{1,NULL}',
   '[0:2]={1,2,3}', '{{1,2},{3,4}}', '{2}', '{1,2,10}', '{NULL}']);
 SELECT * FROM check_index_type('text[]', ARRAY['{a,b}', '{a}', '{"a b",c}', '{""}', '{NULL,a}', '{b}']);
 SELECT * FROM check_index_type('jsonb', ARRAY['{"a": 1, "b": [1, 2.0, "x"]}', '{"b": [1, 2, "x"], "a": 1.00}', '1',
   '[1]', '"s"', 'null', '{}', '[]', 'true', '[[1], [2]]', '[[1, 2]]', '{"a": {"b": null}}', '{"a": {"b": 1}}', '"1"']);
+SELECT * FROM check_index_type('int4range', ARRAY['[1,3)', '[1,2]', 'empty', '(,5)', '[2,)', '(,)', '[1,4)', '(0,3)']);
+SELECT * FROM check_index_type('numrange', ARRAY['[1.0,2.0)', '[1,2.00)', '[1,2]', '(1,2)', 'empty', '(,2)', '[-0,1)']);
+SELECT * FROM check_index_type('int4multirange', ARRAY['{}', '{[1,3)}', '{[1,2],[3,4]}', '{[1,5)}', '{[1,3),[5,7)}', '{(,)}']);
+CREATE TABLE bookings (during tsrange PRIMARY KEY, slots int4multirange UNIQUE) USING lyra;
+INSERT INTO bookings VALUES ('[2026-01-01 10:00, 2026-01-01 11:00)', '{[1,3)}'), ('empty', '{}');
+INSERT INTO bookings VALUES ('[2026-01-01 10:00, 2026-01-01 11:00)', '{[7,8)}');  -- the same range: duplicate
+INSERT INTO bookings VALUES ('[2026-01-02 10:00,)', '{[1,2],[2,2]}');  -- {[1,3)}: duplicate
+SELECT * FROM bookings WHERE slots = '{[1,2]}';
+DROP TABLE bookings;
 CREATE TABLE docs (doc jsonb PRIMARY KEY) USING lyra;
 INSERT INTO docs VALUES ('{"a": 1, "b": [1, 2.0]}'), ('[1]'), ('1');
 INSERT INTO docs VALUES ('{"b": [1.00, 2], "a": 1.0}');  -- the same document: duplicate

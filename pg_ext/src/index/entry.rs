@@ -86,13 +86,13 @@ impl IndexShape {
 
 /// The types [`encode_datum`] encodes (operator classes' input types;
 /// `anyarray` and `record` take any array and composite value).
-const ENCODED: [pg_sys::Oid; 33] = {
+const ENCODED: [pg_sys::Oid; 35] = {
     use pg_sys::*;
     [
         INT2OID, INT4OID, INT8OID, OIDOID, DATEOID, TIMEOID, TIMESTAMPOID, TIMESTAMPTZOID, BOOLOID, FLOAT4OID,
         FLOAT8OID, TEXTOID, VARCHAROID, BPCHAROID, NAMEOID, BYTEAOID, UUIDOID, NUMERICOID, INETOID, CIDROID,
         MACADDROID, MACADDR8OID, INTERVALOID, XID8OID, PG_LSNOID, MONEYOID, CHAROID, TIMETZOID, TIDOID, ANYENUMOID,
-        ANYARRAYOID, RECORDOID, JSONBOID,
+        ANYARRAYOID, RECORDOID, JSONBOID, ANYRANGEOID, ANYMULTIRANGEOID,
     ]
 };
 
@@ -117,6 +117,8 @@ pub unsafe fn encoded_as(typ: pg_sys::Oid) -> Option<pg_sys::Oid> {
         b'd' => encoded_as(pg_sys::getBaseType(typ)),
         b'e' => Some(ANYENUMOID),
         b'c' => Some(RECORDOID),
+        b'r' => Some(ANYRANGEOID),
+        b'm' => Some(ANYMULTIRANGEOID),
         _ if pg_sys::get_element_type(typ) != InvalidOid => Some(ANYARRAYOID),
         _ => None,
     }
@@ -137,6 +139,12 @@ pub unsafe fn cannot_key(typ: pg_sys::Oid, collation: pg_sys::Oid) -> Option<Str
     };
     match encoded {
         ANYARRAYOID => cannot_key(pg_sys::get_element_type(pg_sys::getBaseType(typ)), collation),
+        // A range's bounds compare under the range type's own collation.
+        ANYRANGEOID => {
+            let range = pg_sys::getBaseType(typ);
+            cannot_key(pg_sys::get_range_subtype(range), pg_sys::get_range_collation(range))
+        }
+        ANYMULTIRANGEOID => cannot_key(pg_sys::get_multirange_range(pg_sys::getBaseType(typ)), collation),
         RECORDOID => {
             let base = pg_sys::getBaseType(typ);
             if base == RECORDOID {
@@ -165,6 +173,8 @@ pub unsafe fn holds(typ: pg_sys::Oid, target: pg_sys::Oid) -> bool {
     }
     match encoded_as(typ) {
         Some(pg_sys::ANYARRAYOID) => holds(pg_sys::get_element_type(pg_sys::getBaseType(typ)), target),
+        Some(pg_sys::ANYRANGEOID) => holds(pg_sys::get_range_subtype(pg_sys::getBaseType(typ)), target),
+        Some(pg_sys::ANYMULTIRANGEOID) => holds(pg_sys::get_multirange_range(pg_sys::getBaseType(typ)), target),
         Some(pg_sys::RECORDOID) => {
             let base = pg_sys::getBaseType(typ);
             if base == target {
@@ -264,6 +274,8 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
         ANYARRAYOID => put_array(buf, value),
         RECORDOID => put_record(buf, value),
         JSONBOID => put_jsonb(buf, value),
+        ANYRANGEOID => put_range(buf, value),
+        ANYMULTIRANGEOID => put_multirange(buf, value),
         NAMEOID => memcmp::put_bytes(buf, std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes()),
         TEXTOID | VARCHAROID | BYTEAOID | BPCHAROID => {
             let original = value.cast_mut_ptr::<pg_sys::varlena>();
@@ -386,6 +398,81 @@ unsafe fn put_record(buf: &mut Vec<u8>, value: pg_sys::Datum) {
     }
 }
 
+/// A range as `range_eq` compares ranges: empty, or its two bounds, each
+/// infinite or a value and whether it is included. Discrete ranges are
+/// stored canonical (`[1,3)`, never `[1,2]`), so equal ones are equal here.
+unsafe fn put_range(buf: &mut Vec<u8>, value: pg_sys::Datum) {
+    let original = value.cast_mut_ptr::<pg_sys::varlena>();
+    let range = pg_sys::pg_detoast_datum(original) as *mut pg_sys::RangeType;
+    let typcache = pg_sys::lookup_type_cache((*range).rangetypid, pg_sys::TYPECACHE_RANGE_INFO as i32);
+    buf.push(memcmp::VALUE);
+    put_range_parts(buf, typcache, range);
+    if range as *mut pg_sys::varlena != original {
+        pg_sys::pfree(range.cast());
+    }
+}
+
+/// A range's parts, after its tag: see [`put_range`].
+unsafe fn put_range_parts(buf: &mut Vec<u8>, typcache: *mut pg_sys::TypeCacheEntry, range: *const pg_sys::RangeType) {
+    let mut lower: pg_sys::RangeBound = std::mem::zeroed();
+    let mut upper: pg_sys::RangeBound = std::mem::zeroed();
+    let mut empty = false;
+    pg_sys::range_deserialize(typcache, range, &mut lower, &mut upper, &mut empty);
+    if empty {
+        buf.push(0x00);
+        return;
+    }
+    buf.push(0x01);
+    let bound = part_encoding((*(*typcache).rngelemtype).type_id);
+    for b in [lower, upper] {
+        if b.infinite {
+            buf.push(0x00);
+        } else {
+            buf.push(0x01);
+            encode_datum(buf, bound, b.val);
+            buf.push(u8::from(b.inclusive));
+        }
+    }
+}
+
+/// What a multirange is stored as: its header (`MultirangeType`).
+#[repr(C)]
+struct MultirangeHeader {
+    vl_len: i32,
+    multirangetypid: pg_sys::Oid,
+}
+
+extern "C-unwind" {
+    /// multirangetypes.h: the ranges of a multirange, in order.
+    fn multirange_deserialize(
+        rangetyp: *mut pg_sys::TypeCacheEntry,
+        multirange: *const MultirangeHeader,
+        range_count: *mut i32,
+        ranges: *mut *mut *mut pg_sys::RangeType,
+    );
+}
+
+/// A multirange as `multirange_eq` compares them: its ranges in order
+/// (stored sorted and merged), then the end of the list.
+unsafe fn put_multirange(buf: &mut Vec<u8>, value: pg_sys::Datum) {
+    let original = value.cast_mut_ptr::<pg_sys::varlena>();
+    let multirange = pg_sys::pg_detoast_datum(original) as *mut MultirangeHeader;
+    let typcache = pg_sys::lookup_type_cache((*multirange).multirangetypid, pg_sys::TYPECACHE_MULTIRANGE_INFO as i32);
+    let range_cache = (*typcache).rngtype;
+    let mut count = 0;
+    let mut ranges: *mut *mut pg_sys::RangeType = std::ptr::null_mut();
+    multirange_deserialize(range_cache, multirange, &mut count, &mut ranges);
+    buf.push(memcmp::VALUE);
+    for i in 0..count as usize {
+        buf.push(memcmp::VALUE);
+        put_range_parts(buf, range_cache, *ranges.add(i));
+    }
+    buf.push(END_OF_PARTS);
+    if multirange as *mut pg_sys::varlena != original {
+        pg_sys::pfree(multirange.cast());
+    }
+}
+
 /// A jsonb value as the tokens of its tree, equal exactly when `jsonb_eq`
 /// says the values are: an object's keys are stored sorted and unique
 /// (so in one order), numbers compare as numerics (`1.0` = `1`), strings
@@ -478,12 +565,12 @@ unsafe fn put_inet(buf: &mut Vec<u8>, value: pg_sys::Datum) {
 /// order (`ordered`) and byte equality its equality (`equal`).
 pub unsafe fn byte_semantics(typ: pg_sys::Oid, collation: pg_sys::Oid) -> (bool, bool) {
     use pg_sys::*;
-    if typ == ANYARRAYOID || typ == RECORDOID || typ == JSONBOID {
+    if [ANYARRAYOID, RECORDOID, JSONBOID, ANYRANGEOID, ANYMULTIRANGEOID].contains(&typ) {
         // Equal values, equal bytes ([`cannot_key`] refuses parts for which
         // that fails); but the parts' order may be a collation's, and the
-        // index knows only `anyarray`/`record`, not the parts — and jsonb's
-        // order is its own (`jsonb_cmp`): entries are not taken to be in
-        // Postgres's order.
+        // index knows only `anyarray`/`record`/`anyrange`, not the parts —
+        // and jsonb's order is its own (`jsonb_cmp`): entries are not taken
+        // to be in Postgres's order.
         return (false, true);
     }
     if typ == ANYENUMOID {
