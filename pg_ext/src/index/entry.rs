@@ -466,8 +466,13 @@ unsafe fn put_multirange(buf: &mut Vec<u8>, value: pg_sys::Datum) {
     for i in 0..count as usize {
         buf.push(memcmp::VALUE);
         put_range_parts(buf, range_cache, *ranges.add(i));
+        // Each range was built for the call (an index build encodes many).
+        pg_sys::pfree((*ranges.add(i)).cast());
     }
     buf.push(END_OF_PARTS);
+    if !ranges.is_null() {
+        pg_sys::pfree(ranges.cast());
+    }
     if multirange as *mut pg_sys::varlena != original {
         pg_sys::pfree(multirange.cast());
     }
