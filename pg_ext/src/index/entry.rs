@@ -96,6 +96,12 @@ const ENCODED: [pg_sys::Oid; 35] = {
     ]
 };
 
+/// The types of [`ENCODED`] made of parts of other types (arrays,
+/// composites, ranges, multiranges): which parts the index's column type
+/// holds decides whether its keys can be encoded ([`cannot_key`]).
+pub const WITH_PARTS: [pg_sys::Oid; 4] =
+    [pg_sys::ANYARRAYOID, pg_sys::RECORDOID, pg_sys::ANYRANGEOID, pg_sys::ANYMULTIRANGEOID];
+
 /// Whether lyra_index can encode values of `typ` (an operator class's
 /// input type).
 pub fn supported(typ: pg_sys::Oid) -> bool {
@@ -137,55 +143,43 @@ pub unsafe fn cannot_key(typ: pg_sys::Oid, collation: pg_sys::Oid) -> Option<Str
     let Some(encoded) = encoded_as(typ) else {
         return Some(format!("values of type {}", type_name(typ)));
     };
-    match encoded {
-        ANYARRAYOID => cannot_key(pg_sys::get_element_type(pg_sys::getBaseType(typ)), collation),
-        // A range's bounds compare under the range type's own collation.
-        ANYRANGEOID => {
-            let range = pg_sys::getBaseType(typ);
-            cannot_key(pg_sys::get_range_subtype(range), pg_sys::get_range_collation(range))
-        }
-        ANYMULTIRANGEOID => cannot_key(pg_sys::get_multirange_range(pg_sys::getBaseType(typ)), collation),
-        RECORDOID => {
-            let base = pg_sys::getBaseType(typ);
-            if base == RECORDOID {
-                return None;
-            }
-            fields_of(base, -1).into_iter().flatten().find_map(|(typ, collation)| cannot_key(typ, collation))
-        }
-        TEXTOID | VARCHAROID | BPCHAROID | NAMEOID
-            if collation != InvalidOid && !pg_sys::get_collation_isdeterministic(collation) =>
-        {
-            Some(format!("{} under a nondeterministic collation inside an array or composite key", type_name(typ)))
-        }
-        _ => None,
+    let text = [TEXTOID, VARCHAROID, BPCHAROID, NAMEOID].contains(&encoded);
+    if text && collation != InvalidOid && !pg_sys::get_collation_isdeterministic(collation) {
+        return Some(format!("{} under a nondeterministic collation inside an array or composite key", type_name(typ)));
     }
+    parts_of(typ, collation).into_iter().find_map(|(part, collation)| cannot_key(part, collation))
 }
 
 /// Whether values of the column type `typ` hold values of the composite
-/// type `target`: it, a domain over it, an array of it, or a composite
-/// with such a field.
+/// type `target`: it, a domain over it, an array or range of it, or a
+/// composite with such a field.
 ///
 /// # Safety
 /// Looks types up in the catalog.
 pub unsafe fn holds(typ: pg_sys::Oid, target: pg_sys::Oid) -> bool {
-    if typ == target {
-        return true;
-    }
+    typ == target
+        || pg_sys::getBaseType(typ) == target
+        || parts_of(typ, pg_sys::InvalidOid).into_iter().any(|(part, _)| holds(part, target))
+}
+
+/// The types of the parts a value of the column type `typ` (under
+/// `collation`) is made of, each with the collation it compares under: an
+/// array's elements, a range's bounds (under the range type's own
+/// collation), a multirange's ranges, a composite's fields; none for
+/// other types, and for an anonymous record (its fields come with each
+/// value).
+///
+/// # Safety
+/// Looks types up in the catalog.
+unsafe fn parts_of(typ: pg_sys::Oid, collation: pg_sys::Oid) -> Vec<(pg_sys::Oid, pg_sys::Oid)> {
+    use pg_sys::*;
+    let base = pg_sys::getBaseType(typ);
     match encoded_as(typ) {
-        Some(pg_sys::ANYARRAYOID) => holds(pg_sys::get_element_type(pg_sys::getBaseType(typ)), target),
-        Some(pg_sys::ANYRANGEOID) => holds(pg_sys::get_range_subtype(pg_sys::getBaseType(typ)), target),
-        Some(pg_sys::ANYMULTIRANGEOID) => holds(pg_sys::get_multirange_range(pg_sys::getBaseType(typ)), target),
-        Some(pg_sys::RECORDOID) => {
-            let base = pg_sys::getBaseType(typ);
-            if base == target {
-                return true;
-            }
-            if base == pg_sys::RECORDOID {
-                return false;
-            }
-            fields_of(base, -1).into_iter().flatten().any(|(field, _)| holds(field, target))
-        }
-        _ => pg_sys::getBaseType(typ) == target,
+        Some(ANYARRAYOID) => vec![(pg_sys::get_element_type(base), collation)],
+        Some(ANYRANGEOID) => vec![(pg_sys::get_range_subtype(base), pg_sys::get_range_collation(base))],
+        Some(ANYMULTIRANGEOID) => vec![(pg_sys::get_multirange_range(base), collation)],
+        Some(RECORDOID) if base != RECORDOID => fields_of(base, -1).into_iter().flatten().collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -300,8 +294,9 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
     }
 }
 
-/// Ends an array's elements: before any element (`VALUE`) or NULL, so a
-/// shorter array whose elements start a longer one's sorts first.
+/// Ends the parts of an array, composite, multirange or jsonb container:
+/// before any part's tag (`VALUE`, NULL, a jsonb token), so a shorter
+/// list whose parts start a longer one's sorts first and never equals it.
 const END_OF_PARTS: u8 = 0x00;
 
 /// The type of [`ENCODED`] the parts of type `typ` of an array or
@@ -486,9 +481,8 @@ unsafe fn put_multirange(buf: &mut Vec<u8>, value: pg_sys::Datum) {
 unsafe fn put_jsonb(buf: &mut Vec<u8>, value: pg_sys::Datum) {
     use pg_sys::jbvType;
     use pg_sys::JsonbIteratorToken::*;
-    // Token tags; a container's end sorts first, so a prefix of another
-    // container's members never equals it.
-    const END: u8 = 0x00;
+    // Token tags; a container ends with END_OF_PARTS, before any tag, so
+    // a prefix of another container's members never equals it.
     const ARRAY: u8 = 0x10;
     const RAW_SCALAR: u8 = 0x11;
     const OBJECT: u8 = 0x12;
@@ -504,7 +498,7 @@ unsafe fn put_jsonb(buf: &mut Vec<u8>, value: pg_sys::Datum) {
             WJB_DONE => break,
             WJB_BEGIN_ARRAY => buf.push(if v.val.array.rawScalar { RAW_SCALAR } else { ARRAY }),
             WJB_BEGIN_OBJECT => buf.push(OBJECT),
-            WJB_END_ARRAY | WJB_END_OBJECT => buf.push(END),
+            WJB_END_ARRAY | WJB_END_OBJECT => buf.push(END_OF_PARTS),
             token => {
                 buf.push(if token == WJB_KEY { KEY } else { MEMBER });
                 match v.type_ {
@@ -570,7 +564,7 @@ unsafe fn put_inet(buf: &mut Vec<u8>, value: pg_sys::Datum) {
 /// order (`ordered`) and byte equality its equality (`equal`).
 pub unsafe fn byte_semantics(typ: pg_sys::Oid, collation: pg_sys::Oid) -> (bool, bool) {
     use pg_sys::*;
-    if [ANYARRAYOID, RECORDOID, JSONBOID, ANYRANGEOID, ANYMULTIRANGEOID].contains(&typ) {
+    if WITH_PARTS.contains(&typ) || typ == JSONBOID {
         // Equal values, equal bytes ([`cannot_key`] refuses parts for which
         // that fails); but the parts' order may be a collation's, and the
         // index knows only `anyarray`/`record`/`anyrange`, not the parts —

@@ -273,7 +273,7 @@ unsafe fn check_columns(index: pg_sys::Relation) {
                 ),
             );
         }
-        if [pg_sys::ANYARRAYOID, pg_sys::RECORDOID, pg_sys::ANYRANGEOID, pg_sys::ANYMULTIRANGEOID].contains(&typ) {
+        if entry::WITH_PARTS.contains(&typ) {
             // The column's own type: which arrays or composites it holds.
             let column = (*(*(*index).rd_att).attrs.as_ptr().add(i)).atttypid;
             if let Some(why) = entry::cannot_key(column, collation) {
