@@ -451,3 +451,60 @@ CREATE OPERATOR CLASS multirange_ops DEFAULT FOR TYPE anymultirange USING lyra_i
     OPERATOR 5 >,
     FUNCTION 1 multirange_cmp(anymultirange, anymultirange);
 -- upgrade 0.4.0--0.5.0 end
+
+-- upgrade 0.5.0--0.6.0 begin
+-- lyra 0.5.0 -> 0.6.0: inverted indexes. `CREATE INDEX … USING gin` on a
+-- lyra table makes a lyra_gin index: GIN's own operator classes (arrays,
+-- jsonb, tsvector, and those of extensions) extract the keys, the entries
+-- (key, row) live in the engine, written with the row.
+CREATE FUNCTION lyra_gin_handler(internal) RETURNS index_am_handler
+    LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'lyra_gin_handler';
+CREATE ACCESS METHOD lyra_gin TYPE INDEX HANDLER lyra_gin_handler;
+COMMENT ON ACCESS METHOD lyra_gin IS 'Lyra: inverted index (GIN''s operator classes), entries stored in the Lyra engine';
+-- GIN's classes of the core types, again for lyra_gin: an index made with
+-- GIN's is bound to these (by name), so the definition Postgres prints and
+-- rebuilds it from (ALTER COLUMN … TYPE, pg_dump) names lyra_gin's.
+CREATE OPERATOR CLASS array_ops DEFAULT FOR TYPE anyarray USING lyra_gin AS
+    OPERATOR 1 &&(anyarray, anyarray),
+    OPERATOR 2 @>(anyarray, anyarray),
+    OPERATOR 3 <@(anyarray, anyarray),
+    OPERATOR 4 =(anyarray, anyarray),
+    FUNCTION 2 ginarrayextract(anyarray, internal, internal),
+    FUNCTION 3 ginqueryarrayextract(anyarray, internal, int2, internal, internal, internal, internal),
+    FUNCTION 4 ginarrayconsistent(internal, int2, anyarray, int4, internal, internal, internal, internal),
+    FUNCTION 6 ginarraytriconsistent(internal, int2, anyarray, int4, internal, internal, internal),
+    STORAGE anyelement;
+CREATE OPERATOR CLASS tsvector_ops DEFAULT FOR TYPE tsvector USING lyra_gin AS
+    OPERATOR 1 @@(tsvector, tsquery),
+    OPERATOR 2 @@@(tsvector, tsquery),
+    FUNCTION 1 gin_cmp_tslexeme(text, text),
+    FUNCTION 2 gin_extract_tsvector(tsvector, internal, internal),
+    FUNCTION 3 gin_extract_tsquery(tsvector, internal, int2, internal, internal, internal, internal),
+    FUNCTION 4 gin_tsquery_consistent(internal, int2, tsvector, int4, internal, internal, internal, internal),
+    FUNCTION 5 gin_cmp_prefix(text, text, int2, internal),
+    FUNCTION 6 gin_tsquery_triconsistent(internal, int2, tsvector, int4, internal, internal, internal),
+    STORAGE text;
+CREATE OPERATOR CLASS jsonb_ops DEFAULT FOR TYPE jsonb USING lyra_gin AS
+    OPERATOR 7 @>(jsonb, jsonb),
+    OPERATOR 9 ?(jsonb, text),
+    OPERATOR 10 ?|(jsonb, text[]),
+    OPERATOR 11 ?&(jsonb, text[]),
+    OPERATOR 15 @?(jsonb, jsonpath),
+    OPERATOR 16 @@(jsonb, jsonpath),
+    FUNCTION 1 gin_compare_jsonb(text, text),
+    FUNCTION 2 gin_extract_jsonb(jsonb, internal, internal),
+    FUNCTION 3 gin_extract_jsonb_query(jsonb, internal, int2, internal, internal, internal, internal),
+    FUNCTION 4 gin_consistent_jsonb(internal, int2, jsonb, int4, internal, internal, internal, internal),
+    FUNCTION 6 gin_triconsistent_jsonb(internal, int2, jsonb, int4, internal, internal, internal),
+    STORAGE text;
+CREATE OPERATOR CLASS jsonb_path_ops FOR TYPE jsonb USING lyra_gin AS
+    OPERATOR 7 @>(jsonb, jsonb),
+    OPERATOR 15 @?(jsonb, jsonpath),
+    OPERATOR 16 @@(jsonb, jsonpath),
+    FUNCTION 1 btint4cmp(int4, int4),
+    FUNCTION 2 gin_extract_jsonb_path(jsonb, internal, internal),
+    FUNCTION 3 gin_extract_jsonb_query_path(jsonb, internal, int2, internal, internal, internal, internal),
+    FUNCTION 4 gin_consistent_jsonb_path(internal, int2, jsonb, int4, internal, internal, internal, internal),
+    FUNCTION 6 gin_triconsistent_jsonb_path(internal, int2, jsonb, int4, internal, internal, internal),
+    STORAGE int4;
+-- upgrade 0.5.0--0.6.0 end

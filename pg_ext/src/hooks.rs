@@ -200,7 +200,7 @@ unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, rea
 /// `REINDEX INDEX | TABLE … CONCURRENTLY` of a Lyra table or index runs as
 /// a plain REINDEX (a concurrent build's validation pass is not built).
 unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
-    if !names_relation((*stmt).relation, |rel| tam::is_lyra(rel) || index::is_lyra_index(rel)) {
+    if !names_relation((*stmt).relation, |rel| tam::is_lyra(rel) || index::is_engine_index(rel)) {
         return;
     }
     let params = list_nodes((*stmt).params);
@@ -256,17 +256,29 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
         // A hash index serves equality lookups, which a lyra_index serves
         // as well; like btree, it is converted without a word (\d shows it).
         "btree" | "hash" | "lyra_index" => (*stmt).accessMethod = pg_sys::pstrdup(LYRA_INDEX.as_ptr()),
+        // Built with GIN's classes (those of extensions too), made a
+        // lyra_gin when created (see `btree_classes::adopt`); `USING
+        // lyra_gin` names lyra_gin's own (the core types').
+        "gin" | "lyra_gin" => return finish_index_statement(stmt, false),
         other => raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default)"),
+            format!("access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default) or gin"),
         ),
     }
+    finish_index_statement(stmt, true);
+}
+
+/// `CONCURRENTLY` dropped (with a notice), and for a lyra_index, its
+/// classes named as lyra_index's.
+unsafe fn finish_index_statement(stmt: *mut pg_sys::IndexStmt, lyra_classes: bool) {
     if (*stmt).concurrent {
         pgrx::notice!("CREATE INDEX CONCURRENTLY on a lyra table runs as a plain index build");
         (*stmt).concurrent = false;
     }
-    for elem in list_nodes((*stmt).indexParams) {
-        qualify_operator_class(elem as *mut pg_sys::IndexElem);
+    if lyra_classes {
+        for elem in list_nodes((*stmt).indexParams) {
+            qualify_operator_class(elem as *mut pg_sys::IndexElem);
+        }
     }
 }
 
@@ -395,6 +407,9 @@ unsafe extern "C-unwind" fn object_access(
         // its pg_class row is visible to lookups.
         let rel = pg_sys::RelationIdGetRelation(object_id);
         let new_index = new_index_kind(rel, object_id);
+        if new_index.is_some() {
+            index::storage_reused(&(*rel).rd_node);
+        }
         if !rel.is_null() {
             pg_sys::RelationClose(rel);
         }
@@ -405,7 +420,7 @@ unsafe extern "C-unwind" fn object_access(
         let rel = pg_sys::RelationIdGetRelation(object_id);
         if tam::is_lyra(rel) {
             table::drop(&(*rel).rd_node);
-        } else if index::is_lyra_index(rel) {
+        } else if index::is_engine_index(rel) {
             index::drop_index(rel);
         }
         if !rel.is_null() {
@@ -423,7 +438,11 @@ unsafe fn new_index_kind(rel: pg_sys::Relation, oid: pg_sys::Oid) -> Option<inde
     if index::is_lyra_index(rel) {
         return Some(index::btree_classes::NewIndex::Lyra);
     }
-    if (*(*rel).rd_rel).relam != pg_sys::BTREE_AM_OID {
+    if index::gin::is_lyra_gin(rel) {
+        return Some(index::btree_classes::NewIndex::Gin);
+    }
+    let am = (*(*rel).rd_rel).relam;
+    if am != pg_sys::BTREE_AM_OID && am != pg_sys::GIN_AM_OID {
         return None;
     }
     let table = pg_sys::RelationIdGetRelation(index::btree_classes::table_of_new_index(oid));
@@ -439,7 +458,11 @@ unsafe fn new_index_kind(rel: pg_sys::Relation, oid: pg_sys::Oid) -> Option<inde
             "a partitioned table's DEFERRABLE unique constraint is not supported on lyra partitions",
         );
     }
-    on_lyra.then_some(index::btree_classes::NewIndex::BtreeOnLyra)
+    let kind = match am {
+        pg_sys::GIN_AM_OID => index::btree_classes::NewIndex::GinOnLyra,
+        _ => index::btree_classes::NewIndex::BtreeOnLyra,
+    };
+    on_lyra.then_some(kind)
 }
 
 #[pg_guard]

@@ -495,6 +495,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => {
             crate::index::btree_classes::give_back_all();
             node_link::forget_all();
+            crate::index::finish_drops();
             commit();
             PAST_COMMIT.with(|p| p.set(true));
             crate::snapshot::reset();
@@ -530,6 +531,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             }
             forget();
             crate::index::forget_unchanged();
+            crate::index::forget_drops(None);
         }
         _ => {}
     }
@@ -554,6 +556,7 @@ unsafe extern "C-unwind" fn on_subxact(
         }
         SUBXACT_EVENT_ABORT_SUB => {
             crate::index::btree_classes::forget_lent(Some(my_subid));
+            crate::index::forget_drops(Some(my_subid));
             if let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == my_subid) {
                 let (_, undo_len, ranges_len, statements) = b.savepoints[pos];
                 b.savepoints.truncate(pos);

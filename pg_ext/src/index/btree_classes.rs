@@ -53,10 +53,17 @@ pub enum NewIndex {
     /// see (a partition's copy of its parent's index, `CREATE TABLE …
     /// (LIKE … INCLUDING INDEXES)`): make it a lyra_index too.
     BtreeOnLyra,
+    /// A lyra_gin (`USING lyra_gin`, its classes lyra_gin's already).
+    Gin,
+    /// A GIN index on a Lyra table (`CREATE INDEX … USING gin`, its
+    /// classes resolved as GIN's): make it a lyra_gin, its classes kept.
+    GinOnLyra,
 }
 
 /// Binds the just-created index `index_oid` to btree's operator classes,
-/// and makes it a lyra_index if it was a btree (see [`NewIndex`]).
+/// and makes it a lyra_index if it was a btree — or, a GIN index, makes it
+/// a lyra_gin bound to lyra_gin's classes of the same names where there
+/// are (see [`NewIndex`]).
 ///
 /// Its catalog rows were written by the current command, so they are
 /// changed in place (same sizes), found with a snapshot that sees this
@@ -67,14 +74,20 @@ pub enum NewIndex {
 /// Called from the post-create hook of an index whose catalog rows this
 /// command wrote.
 pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
-    if let NewIndex::BtreeOnLyra = kind {
-        let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
+    let made = match kind {
+        NewIndex::Lyra => None,
+        NewIndex::BtreeOnLyra => Some(c"lyra_index"),
+        NewIndex::Gin | NewIndex::GinOnLyra => Some(c"lyra_gin"),
+    };
+    let gin = matches!(kind, NewIndex::Gin | NewIndex::GinOnLyra);
+    let made_am = made.map(|made| pg_sys::get_index_am_oid(made.as_ptr(), false));
+    if let (Some(am), false) = (made_am, matches!(kind, NewIndex::Gin)) {
         let by = pg_sys::Anum_pg_class_oid;
         with_new_row(pg_sys::RelationRelationId, pg_sys::ClassOidIndexId, by, index_oid, true, |_, tuple| {
             (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relam = am;
         });
     }
-    let mut rebound = false;
+    let mut rebound = Vec::new();
     let by = pg_sys::Anum_pg_index_indexrelid;
     with_new_row(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, by, index_oid, true, |rel, tuple| {
         let mut isnull = false;
@@ -82,21 +95,36 @@ pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
         let classes = datum.cast_mut_ptr::<pg_sys::oidvector>();
         let n = (*classes).dim1 as usize;
         for class in (*classes).values.as_mut_slice(n) {
-            if let Some(btree) = btree_class(*class) {
-                rebound |= btree != *class;
-                *class = btree;
+            let same = match made_am {
+                Some(am) if gin => lyra_class(am, *class),
+                _ => btree_class(*class),
+            };
+            if let Some(same) = same.filter(|same| same != class) {
+                rebound.push((*class, same));
+                *class = same;
             }
         }
     });
-    if rebound {
-        // btree's classes are pinned: an index on them records no
-        // dependency on its classes, as on heap.
-        pg_sys::deleteDependencyRecordsForClass(
-            pg_sys::RelationRelationId,
-            index_oid,
-            pg_sys::OperatorClassRelationId,
-            pg_sys::DependencyType::DEPENDENCY_NORMAL as std::ffi::c_char,
-        );
+    // The index's dependencies follow its classes: on the classes given up
+    // (lyra_index's), none; on lyra_gin's, the extension's objects, one
+    // each. btree's and GIN's core classes are pinned: an index on them
+    // records none, as on heap.
+    let normal = pg_sys::DependencyType::DEPENDENCY_NORMAL as std::ffi::c_char;
+    let index = pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: index_oid, objectSubId: 0 };
+    if let (true, Some(am)) = (gin, made_am) {
+        // On its access method too (Postgres records none for an index):
+        // `DROP EXTENSION lyra CASCADE` then drops the index before it —
+        // an index whose access method is gone cannot even be opened.
+        let am = pg_sys::ObjectAddress { classId: pg_sys::AccessMethodRelationId, objectId: am, objectSubId: 0 };
+        pg_sys::recordDependencyOn(&index, &am, pg_sys::DependencyType::DEPENDENCY_NORMAL);
+    }
+    for (old, new) in rebound {
+        let classes = pg_sys::OperatorClassRelationId;
+        pg_sys::deleteDependencyRecordsForSpecific(pg_sys::RelationRelationId, index_oid, normal, classes, old);
+        if gin {
+            let class = pg_sys::ObjectAddress { classId: classes, objectId: new, objectSubId: 0 };
+            pg_sys::recordDependencyOn(&index, &class, pg_sys::DependencyType::DEPENDENCY_NORMAL);
+        }
     }
 }
 
@@ -154,6 +182,26 @@ unsafe fn with_new_row(
 
 /// btree's class of the same name and input type as `class` (Lyra's
 /// classes are named after btree's), if there is one.
+/// The class of access method `am` in the extension's schema with the
+/// name and input type of `class` (GIN's `jsonb_path_ops` → lyra_gin's).
+unsafe fn lyra_class(am: pg_sys::Oid, class: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    let cache = pg_sys::SysCacheIdentifier::CLAOID as i32;
+    let zero = pg_sys::Datum::from(0);
+    let tuple = pg_sys::SearchSysCache(cache, class.into(), zero, zero, zero);
+    if tuple.is_null() {
+        return None;
+    }
+    let form = pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_opclass;
+    let typ = (*form).opcintype;
+    let names = pg_sys::lappend(
+        pg_sys::lappend(std::ptr::null_mut(), pg_sys::makeString(pg_sys::pstrdup(c"lyra".as_ptr())).cast()),
+        pg_sys::makeString(pg_sys::pstrdup((*form).opcname.data.as_ptr())).cast(),
+    );
+    pg_sys::ReleaseSysCache(tuple);
+    let same = pg_sys::get_opclass_oid(am, names, true);
+    (same != pg_sys::InvalidOid && pg_sys::get_opclass_input_type(same) == typ).then_some(same)
+}
+
 unsafe fn btree_class(class: pg_sys::Oid) -> Option<pg_sys::Oid> {
     let cache = pg_sys::SysCacheIdentifier::CLAOID as i32;
     let zero = pg_sys::Datum::from(0);

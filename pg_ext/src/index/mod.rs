@@ -38,15 +38,16 @@
 
 pub mod btree_classes;
 pub mod entry;
+pub mod gin;
 pub mod ranges;
 pub mod scan;
 pub mod speculative;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use lyra_cluster::protocol::LockMode;
-use lyra_engine::keys::{KeyPrefix, RowId};
+use lyra_engine::keys::{KeyPrefix, RowId, TableId};
 use lyra_engine::keys::memcmp::entry_row_id;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -163,6 +164,41 @@ pub unsafe fn withhold_unordered(rel: *mut pg_sys::RelOptInfo) {
     }
 }
 
+/// Whether `index` keeps its entries in the engine: a lyra_index or a
+/// lyra_gin ([`gin`]).
+pub unsafe fn is_engine_index(index: pg_sys::Relation) -> bool {
+    is_lyra_index(index) || gin::is_lyra_gin(index)
+}
+
+/// What every build of an engine index (`am`) starts with: the table must
+/// be a Lyra table; the index gets its id, or — rebuilt on the same
+/// relfilenode (TRUNCATE of a table created in this transaction) — keeps
+/// it, its old entries cleared.
+pub(crate) unsafe fn prepare_build(heap: pg_sys::Relation, index: pg_sys::Relation, am: &str) {
+    if !crate::tam::is_lyra(heap) {
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("{am} can only index lyra tables; \"{}\" is not one", table::relation_name(heap)),
+        );
+    }
+    let node = (*index).rd_node;
+    match table::lookup(&node) {
+        Some(old) => {
+            let (start, end) = KeyPrefix::Index { table: table::table_id(heap), index: old }.range();
+            txn::delete_range(start, end, table::current_cid());
+        }
+        None => {
+            table::create(&node);
+        }
+    }
+}
+
+/// Whether an UPDATE left the entries of `row` in `index` as they were
+/// (so its `aminsert` has nothing to do); forgets it either way.
+pub(crate) unsafe fn take_unchanged(index: pg_sys::Relation, row: RowId) -> bool {
+    UNCHANGED.with(|u| u.borrow_mut().remove(&((*index).rd_id, row.0)))
+}
+
 /// What a build pass counts, and what it needs.
 struct BuildState {
     shape: IndexShape,
@@ -176,25 +212,8 @@ unsafe extern "C-unwind" fn build(
     index: pg_sys::Relation,
     info: *mut pg_sys::IndexInfo,
 ) -> *mut pg_sys::IndexBuildResult {
-    if !crate::tam::is_lyra(heap) {
-        raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("lyra_index can only index lyra tables; \"{}\" is not one", table::relation_name(heap)),
-        );
-    }
     check_columns(index);
-    // A rebuild on the same relfilenode (TRUNCATE of a table created in
-    // this transaction) reuses the id and clears the old entries.
-    let node = (*index).rd_node;
-    match table::lookup(&node) {
-        Some(old) => {
-            let (start, end) = KeyPrefix::Index { table: table::table_id(heap), index: old }.range();
-            txn::delete_range(start, end, table::current_cid());
-        }
-        None => {
-            table::create(&node);
-        }
-    }
+    prepare_build(heap, index, "lyra_index");
     let mut state = BuildState { shape: IndexShape::of(index, heap), index, tuples: 0.0 };
     let heap_tuples = pg_sys::table_index_build_scan(
         heap,
@@ -343,7 +362,7 @@ unsafe extern "C-unwind" fn insert(
     _info: *mut pg_sys::IndexInfo,
 ) -> bool {
     let row = row_id_of(heap_tid);
-    let unchanged = UNCHANGED.with(|u| u.borrow_mut().remove(&((*index).rd_id, row.0)));
+    let unchanged = take_unchanged(index, row);
     if unchanged && !is_deferrable_unique(index) {
         return true;
     }
@@ -496,19 +515,29 @@ pub unsafe fn remove_entries(
     for i in 0..(*indexes).length as usize {
         let oid = (*(*indexes).elements.add(i)).oid_value;
         let index = pg_sys::index_open(oid, pg_sys::RowExclusiveLock as i32);
-        if !is_lyra_index(index) {
+        let shape = if is_lyra_index(index) {
+            Shape::Lyra(IndexShape::of(index, heap))
+        } else if gin::is_lyra_gin(index) {
+            Shape::Gin(gin::Shape::of(index, heap))
+        } else {
             pg_sys::index_close(index, pg_sys::NoLock as i32);
             continue;
-        }
+        };
         let info = pg_sys::BuildIndexInfo(index);
-        let shape = IndexShape::of(index, heap);
-        let n = shape.columns.len();
-        let entry_of = |slot: *mut pg_sys::TupleTableSlot| {
+        let n = (*(*index).rd_index).indnkeyatts as usize;
+        // A version's entries, and whether they are a unique constraint.
+        let entries_of = |slot: *mut pg_sys::TupleTableSlot| -> (BTreeSet<Vec<u8>>, bool) {
             let mut values = vec![pg_sys::Datum::from(0); pg_sys::INDEX_MAX_KEYS as usize];
             let mut isnull = vec![false; pg_sys::INDEX_MAX_KEYS as usize];
             (*econtext).ecxt_scantuple = slot;
             pg_sys::FormIndexDatum(info, slot, estate, values.as_mut_ptr(), isnull.as_mut_ptr());
-            shape.entry(&values[..n], &isnull[..n], row)
+            match &shape {
+                Shape::Lyra(shape) => {
+                    let (key, _, constrained) = shape.entry(&values[..n], &isnull[..n], row);
+                    (BTreeSet::from([key]), constrained)
+                }
+                Shape::Gin(shape) => (shape.entries(&values[..n], &isnull[..n], row), false),
+            }
         };
         // A partial index holds only the versions its predicate accepts.
         let predicate = if (*info).ii_Predicate.is_null() {
@@ -527,19 +556,23 @@ pub unsafe fn remove_entries(
             pg_sys::index_close(index, pg_sys::NoLock as i32);
             continue;
         }
-        let (old_key, _, constrained) = entry_of(old_slot);
-        let new_key = new_slot.filter(|&slot| indexed(slot)).map(|slot| entry_of(slot).0);
-        if new_key.as_deref() == Some(old_key.as_slice()) {
+        let (old_entries, constrained) = entries_of(old_slot);
+        let new_entries = new_slot.filter(|&slot| indexed(slot)).map(|slot| entries_of(slot).0);
+        if new_entries.as_ref() == Some(&old_entries) {
             UNCHANGED.with(|u| u.borrow_mut().insert((oid, row.0)));
             // A deferrable unique index still hears of the new version (see
             // `insert`): the executor must call the index inserts.
             changed |= is_deferrable_unique(index);
         } else {
-            if constrained {
-                // Whoever inserts this key next waits for this transaction.
-                txn::lock_row(&old_key, LockMode::Update, true, heap, tid);
+            // The entries the new version does not have (of a lyra_index,
+            // its one entry; of a lyra_gin, the keys it lost).
+            for old_key in old_entries.into_iter().filter(|k| !new_entries.as_ref().is_some_and(|new| new.contains(k))) {
+                if constrained {
+                    // Whoever inserts this key next waits for this transaction.
+                    txn::lock_row(&old_key, LockMode::Update, true, heap, tid);
+                }
+                txn::delete(old_key, cid);
             }
-            txn::delete(old_key, cid);
             changed = true;
         }
         pg_sys::index_close(index, pg_sys::NoLock as i32);
@@ -556,25 +589,71 @@ pub unsafe fn remove_entries(
     changed
 }
 
+/// How a kind of engine index makes a row's entries.
+enum Shape {
+    Lyra(IndexShape),
+    Gin(gin::Shape),
+}
+
 /// Forgets the entries UPDATEs left as they were (at the end of an update
 /// that changed none, and of every transaction).
 pub fn forget_unchanged() {
     UNCHANGED.with(|u| u.borrow_mut().clear());
 }
 
-/// Removes every entry of a dropped index at commit.
+/// An engine index dropped in this transaction: its entries and storage
+/// mapping go at commit, unless a new index took its storage over.
+struct Dropped {
+    node: pg_sys::RelFileNode,
+    /// The table's id and the index's, if the table is a Lyra table.
+    entries: Option<(TableId, TableId)>,
+    subxact: pg_sys::SubTransactionId,
+}
+
+thread_local! {
+    static DROPPED: RefCell<Vec<Dropped>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Removes every entry of a dropped index at commit ([`finish_drops`]) —
+/// unless another index takes its storage over first: `ALTER COLUMN …
+/// TYPE` to a type whose entries are the same drops an index, then
+/// recreates it on the same relfilenode ([`storage_reused`]).
 pub unsafe fn drop_index(index: pg_sys::Relation) {
     let node = (*index).rd_node;
     let Some(index_id) = table::lookup(&node) else { return };
     let heap = pg_sys::RelationIdGetRelation((*(*index).rd_index).indrelid);
-    if crate::tam::is_lyra(heap) {
-        let (start, end) = KeyPrefix::Index { table: table::table_id(heap), index: index_id }.range();
-        txn::delete_range(start, end, table::current_cid());
-    }
+    let entries = crate::tam::is_lyra(heap).then(|| (table::table_id(heap), index_id));
     if !heap.is_null() {
         pg_sys::RelationClose(heap);
     }
-    table::forget_mapping(&node);
+    let subxact = pg_sys::GetCurrentSubTransactionId();
+    DROPPED.with(|d| d.borrow_mut().push(Dropped { node, entries, subxact }));
+}
+
+/// A new index on relfilenode `node`: if an index dropped in this
+/// transaction had it, its entries are the new index's.
+pub fn storage_reused(node: &pg_sys::RelFileNode) {
+    let same = |d: &Dropped| d.node.spcNode == node.spcNode && d.node.dbNode == node.dbNode && d.node.relNode == node.relNode;
+    DROPPED.with(|d| d.borrow_mut().retain(|d| !same(d)));
+}
+
+/// Deletes the entries and mappings of the indexes this transaction
+/// dropped (just before it commits).
+pub fn finish_drops() {
+    let cid = table::current_cid();
+    for dropped in DROPPED.with(|d| std::mem::take(&mut *d.borrow_mut())) {
+        if let Some((table, index)) = dropped.entries {
+            let (start, end) = KeyPrefix::Index { table, index }.range();
+            txn::delete_range(start, end, cid);
+        }
+        table::forget_mapping(&dropped.node);
+    }
+}
+
+/// Forgets the drops of subtransaction `subxact` and those inside it (it
+/// rolled back), or all of them (`None`: the transaction did).
+pub fn forget_drops(subxact: Option<pg_sys::SubTransactionId>) {
+    DROPPED.with(|d| d.borrow_mut().retain(|d| subxact.is_some_and(|s| d.subxact < s)));
 }
 
 /// VACUUM: nothing to remove — deleted rows' entries went with them.

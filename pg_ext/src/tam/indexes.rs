@@ -27,11 +27,11 @@ pub unsafe extern "C-unwind" fn index_build_range_scan(
     callback_state: *mut std::ffi::c_void,
     _scan: pg_sys::TableScanDesc,
 ) -> f64 {
-    if !crate::index::is_lyra_index(index_rel) {
+    if !crate::index::is_engine_index(index_rel) {
         raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!(
-                "index \"{}\" on lyra table \"{}\" must use the lyra_index access method",
+                "index \"{}\" on lyra table \"{}\" must use the lyra_index or lyra_gin access method",
                 table::relation_name(index_rel),
                 table::relation_name(table_rel)
             ),

@@ -1,0 +1,614 @@
+//! The index access method `lyra_gin`: an inverted index — GIN's — whose
+//! entries are stored in the engine, written in the same transaction as
+//! the row, like [`lyra_index`](super)'s.
+//!
+//! `CREATE INDEX … USING gin` on a Lyra table makes one: the index is
+//! created with GIN's operator classes (arrays, `jsonb_ops`,
+//! `jsonb_path_ops`, `tsvector_ops`, and those of extensions such as
+//! `pg_trgm`) and turned into a lyra_gin before it is built (see
+//! `btree_classes::adopt`). The classes' own functions do the work GIN
+//! has them do: `extractValue` gives a value's keys, `extractQuery` a
+//! condition's, `consistent` decides a row from the keys it has.
+//!
+//! One entry per (column, key, row), in the index's key range:
+//!
+//! ```text
+//!   column (1 byte) · category (1 byte) · key (memcomparable) · row id
+//! ```
+//!
+//! The category is GIN's: a key, a NULL key, an *empty item* (a value with
+//! no keys, such as `'{}'`), a *NULL item* (the column is NULL) — so every
+//! row has at least one entry per column, and a condition that GIN answers
+//! by reading every item (`<@`, a prefix match in a tsquery) reads every
+//! entry of the column instead. A condition's keys are looked up one by
+//! one (a key range each); a row found is handed to `consistent` with
+//! which keys it has; what it accepts goes back to Postgres as a TID,
+//! always to be rechecked against the row (an UPDATE keeps a row's id, so
+//! the row is judged by its current version, never by the entry).
+//!
+//! Limits: scans are plain index scans (no bitmap scans on Lyra tables);
+//! prefix (partial) matches read every entry of the column; keys are
+//! encoded as `lyra_index` encodes values, so a key type it cannot encode
+//! is refused at `CREATE INDEX`, as is text under a nondeterministic
+//! collation.
+
+// Callback signatures are Postgres's, argument counts included.
+#![allow(clippy::too_many_arguments)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lyra_engine::keys::{memcmp, Key, KeyPrefix, RowId, TableId};
+use pgrx::itemptr::item_pointer_set_all;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
+
+use super::entry;
+use crate::error::raise;
+use crate::snapshot::{self, ReadTs};
+use crate::tam::{row_id_of, snapshot_cid, Cursor};
+use crate::{table, txn};
+
+/// GIN's support functions: `extractValue`, `extractQuery`, `consistent`.
+const EXTRACT_VALUE: u16 = pg_sys::GIN_EXTRACTVALUE_PROC as u16;
+const EXTRACT_QUERY: u16 = pg_sys::GIN_EXTRACTQUERY_PROC as u16;
+const CONSISTENT: u16 = pg_sys::GIN_CONSISTENT_PROC as u16;
+
+/// GIN's entry categories (`gin_private.h`), which sort in this order.
+const NORM_KEY: u8 = 0;
+const NULL_KEY: u8 = 1;
+const EMPTY_ITEM: u8 = 2;
+const NULL_ITEM: u8 = 3;
+
+/// `lyra.lyra_gin_handler(internal) RETURNS index_am_handler`.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn lyra_gin_handler(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let routine = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>()) as *mut pg_sys::IndexAmRoutine;
+    routine.write(pg_sys::IndexAmRoutine {
+        type_: pg_sys::NodeTag::T_IndexAmRoutine,
+        // As GIN: no fixed strategies, its support functions and options.
+        amstrategies: 0,
+        amsupport: pg_sys::GINNProcs as u16,
+        amoptsprocnum: pg_sys::GIN_OPTIONS_PROC as u16,
+        amcanorder: false,
+        amcanorderbyop: false,
+        amcanbackward: false,
+        amcanunique: false,
+        amcanmulticol: true,
+        amoptionalkey: true,
+        amsearcharray: false,
+        amsearchnulls: false,
+        amstorage: true,
+        amclusterable: false,
+        ampredlocks: false,
+        amcanparallel: false,
+        amcaninclude: false,
+        amusemaintenanceworkmem: false,
+        amparallelvacuumoptions: 0,
+        amkeytype: pg_sys::InvalidOid,
+        ambuild: Some(build),
+        ambuildempty: Some(build_empty),
+        aminsert: Some(insert),
+        ambulkdelete: Some(bulk_delete),
+        amvacuumcleanup: Some(vacuum_cleanup),
+        amcanreturn: None,
+        amcostestimate: Some(cost_estimate),
+        amoptions: Some(options),
+        amproperty: None,
+        ambuildphasename: None,
+        amvalidate: Some(validate),
+        amadjustmembers: None,
+        ambeginscan: Some(begin),
+        amrescan: Some(rescan),
+        amgettuple: Some(get_tuple),
+        amgetbitmap: None,
+        amendscan: Some(end),
+        ammarkpos: None,
+        amrestrpos: None,
+        amestimateparallelscan: None,
+        aminitparallelscan: None,
+        amparallelrescan: None,
+    });
+    pg_sys::Datum::from(routine)
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_lyra_gin_handler() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// Whether `index` is a `lyra_gin`.
+pub unsafe fn is_lyra_gin(index: pg_sys::Relation) -> bool {
+    if index.is_null() || (*(*index).rd_rel).relkind != pg_sys::RELKIND_INDEX as std::ffi::c_char {
+        return false;
+    }
+    let am = pg_sys::get_index_am_oid(c"lyra_gin".as_ptr(), true);
+    am != pg_sys::InvalidOid && (*(*index).rd_rel).relam == am
+}
+
+/// How the keys of one column are encoded.
+struct Column {
+    /// The key type (the class's storage type), as encoded ([`entry::encoded_as`]).
+    key_type: pg_sys::Oid,
+    collation: pg_sys::Oid,
+}
+
+/// What writing and reading entries of an index needs.
+pub struct Shape {
+    table: TableId,
+    index: TableId,
+    relation: pg_sys::Relation,
+    columns: Vec<Column>,
+}
+
+impl Shape {
+    /// The shape of lyra_gin `index` on `heap`; refuses key types whose
+    /// keys cannot be encoded.
+    ///
+    /// # Safety
+    /// Both are open relations; `index` is a lyra_gin on `heap`.
+    pub unsafe fn of(index: pg_sys::Relation, heap: pg_sys::Relation) -> Shape {
+        let n = (*(*index).rd_index).indnkeyatts as usize;
+        let columns = (0..n)
+            .map(|i| {
+                let typ = (*(*(*index).rd_att).attrs.as_ptr().add(i)).atttypid;
+                let collation = *(*index).rd_indcollation.add(i);
+                let Some(key_type) = entry::encoded_as(typ) else {
+                    raise(
+                        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                        format!("lyra_gin cannot store keys of type {}", type_name(typ)),
+                    );
+                };
+                if collation != pg_sys::InvalidOid && !entry::byte_semantics(key_type, collation).1 {
+                    raise(
+                        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                        format!("lyra_gin cannot store keys of type {} under a nondeterministic collation", type_name(typ)),
+                    );
+                }
+                Column { key_type, collation }
+            })
+            .collect();
+        Shape { table: table::table_id(heap), index: table::table_id(index), relation: index, columns }
+    }
+
+    /// The engine key of an entry: `column` (0-based), `category`, the
+    /// encoded key (for [`NORM_KEY`]), and the row id if any.
+    unsafe fn key(&self, column: usize, category: u8, key: Option<pg_sys::Datum>, row: Option<RowId>) -> Vec<u8> {
+        let mut bytes = vec![column as u8 + 1, category];
+        if let Some(key) = key {
+            entry::encode_datum(&mut bytes, self.columns[column].key_type, key);
+        }
+        if let Some(row) = row {
+            memcmp::put_row_id(&mut bytes, row);
+        }
+        Key::IndexEntry { table: self.table, index: self.index, entry: bytes }.encode()
+    }
+
+    /// The entries of row `row` whose index columns are `values`/`isnull`,
+    /// without duplicates.
+    ///
+    /// # Safety
+    /// `values` and `isnull` hold one datum per key column.
+    pub unsafe fn entries(&self, values: &[pg_sys::Datum], isnull: &[bool], row: RowId) -> BTreeSet<Vec<u8>> {
+        let mut entries = BTreeSet::new();
+        for (c, column) in self.columns.iter().enumerate() {
+            if isnull[c] {
+                entries.insert(self.key(c, NULL_ITEM, None, Some(row)));
+                continue;
+            }
+            let mut count: i32 = 0;
+            let mut nulls: *mut bool = std::ptr::null_mut();
+            let keys = pg_sys::FunctionCall3Coll(
+                pg_sys::index_getprocinfo(self.relation, c as i16 + 1, EXTRACT_VALUE),
+                column.collation,
+                values[c],
+                pg_sys::Datum::from(&mut count as *mut i32),
+                pg_sys::Datum::from(&mut nulls as *mut *mut bool),
+            )
+            .cast_mut_ptr::<pg_sys::Datum>();
+            if count <= 0 || keys.is_null() {
+                entries.insert(self.key(c, EMPTY_ITEM, None, Some(row)));
+                continue;
+            }
+            for k in 0..count as usize {
+                let entry = if !nulls.is_null() && *nulls.add(k) {
+                    self.key(c, NULL_KEY, None, Some(row))
+                } else {
+                    self.key(c, NORM_KEY, Some(*keys.add(k)), Some(row))
+                };
+                entries.insert(entry);
+            }
+        }
+        entries
+    }
+}
+
+unsafe fn type_name(typ: pg_sys::Oid) -> String {
+    std::ffi::CStr::from_ptr(pg_sys::format_type_be(typ)).to_string_lossy().into_owned()
+}
+
+/// A build pass's state: the shape, and a memory context reset per row
+/// (a value's keys are allocated there).
+struct BuildState {
+    shape: Shape,
+    cx: pg_sys::MemoryContext,
+    tuples: f64,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn build(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    info: *mut pg_sys::IndexInfo,
+) -> *mut pg_sys::IndexBuildResult {
+    super::prepare_build(heap, index, "lyra_gin");
+    for c in 0..(*(*index).rd_index).indnkeyatts as usize {
+        for (proc_, what) in [(EXTRACT_VALUE, "extractValue"), (EXTRACT_QUERY, "extractQuery"), (CONSISTENT, "consistent")] {
+            if pg_sys::index_getprocid(index, c as i16 + 1, proc_) == pg_sys::InvalidOid {
+                raise(
+                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    format!("lyra_gin needs the operator class's {what} function (column {})", c + 1),
+                );
+            }
+        }
+    }
+    let cx = pg_sys::AllocSetContextCreateExtended(
+        pg_sys::CurrentMemoryContext,
+        c"lyra_gin build".as_ptr(),
+        pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+        pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+        pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+    );
+    let mut state = BuildState { shape: Shape::of(index, heap), cx, tuples: 0.0 };
+    let heap_tuples = pg_sys::table_index_build_scan(
+        heap,
+        index,
+        info,
+        false,
+        false,
+        Some(build_callback),
+        (&mut state as *mut BuildState).cast(),
+        std::ptr::null_mut(),
+    );
+    pg_sys::MemoryContextDelete(cx);
+    let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>()) as *mut pg_sys::IndexBuildResult;
+    (*result).heap_tuples = heap_tuples;
+    (*result).index_tuples = state.tuples;
+    result
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn build_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    _alive: bool,
+    state: *mut std::ffi::c_void,
+) {
+    let state = &mut *(state as *mut BuildState);
+    let n = state.shape.columns.len();
+    let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
+    let caller = pg_sys::MemoryContextSwitchTo(state.cx);
+    let entries = state.shape.entries(values, isnull, row_id_of(tid));
+    pg_sys::MemoryContextSwitchTo(caller);
+    pg_sys::MemoryContextReset(state.cx);
+    let cid = table::current_cid();
+    state.tuples += entries.len() as f64;
+    for key in entries {
+        txn::put(key, Vec::new(), cid);
+    }
+}
+
+/// Unlogged indexes: the engine has no init fork to write.
+#[pg_guard]
+unsafe extern "C-unwind" fn build_empty(_index: pg_sys::Relation) {}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn insert(
+    index: pg_sys::Relation,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    heap_tid: pg_sys::ItemPointer,
+    heap: pg_sys::Relation,
+    _check_unique: pg_sys::IndexUniqueCheck::Type,
+    _index_unchanged: bool,
+    _info: *mut pg_sys::IndexInfo,
+) -> bool {
+    let row = row_id_of(heap_tid);
+    if super::take_unchanged(index, row) {
+        return true;
+    }
+    let shape = Shape::of(index, heap);
+    let n = shape.columns.len();
+    let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
+    let cid = table::current_cid();
+    // An UPDATE that changed the keys deleted the entries it no longer
+    // has ([`super::remove_entries`]); those it kept are written again.
+    for key in shape.entries(values, isnull, row) {
+        txn::put(key, Vec::new(), cid);
+    }
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn bulk_delete(
+    _info: *mut pg_sys::IndexVacuumInfo,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+    _callback: pg_sys::IndexBulkDeleteCallback,
+    _state: *mut std::ffi::c_void,
+) -> *mut pg_sys::IndexBulkDeleteResult {
+    stats
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn vacuum_cleanup(
+    _info: *mut pg_sys::IndexVacuumInfo,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+) -> *mut pg_sys::IndexBulkDeleteResult {
+    stats
+}
+
+extern "C-unwind" {
+    fn ginoptions(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea;
+}
+
+/// GIN's storage parameters (`fastupdate`, `gin_pending_list_limit`), so
+/// DDL written for GIN works; the engine has no pending list to tune.
+#[pg_guard]
+unsafe extern "C-unwind" fn options(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea {
+    ginoptions(reloptions, validate)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn validate(_opclass: pg_sys::Oid) -> bool {
+    true
+}
+
+/// Postgres's generic estimate (selectivity of the conditions the index
+/// takes, times the table's rows). GIN's own estimate reads statistics
+/// from its metapage, which a lyra_gin does not have.
+#[pg_guard]
+unsafe extern "C-unwind" fn cost_estimate(
+    root: *mut pg_sys::PlannerInfo,
+    path: *mut pg_sys::IndexPath,
+    loop_count: f64,
+    startup: *mut pg_sys::Cost,
+    total: *mut pg_sys::Cost,
+    selectivity: *mut pg_sys::Selectivity,
+    correlation: *mut f64,
+    pages: *mut f64,
+) {
+    let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
+    pg_sys::genericcostestimate(root, path, loop_count, &mut costs);
+    *startup = costs.indexStartupCost;
+    *total = costs.indexTotalCost;
+    *selectivity = costs.indexSelectivity;
+    // Rows come in row-id order, not the order of any column.
+    *correlation = 0.0;
+    *pages = costs.numIndexPages;
+}
+
+/// Our part of a scan (`IndexScanDesc.opaque`): the rows that match, found
+/// at the first fetch after a rescan.
+struct GinScan {
+    rows: Option<Vec<RowId>>,
+    at: usize,
+    cid: pg_sys::CommandId,
+    read_ts: ReadTs,
+}
+
+unsafe fn scan_state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut GinScan {
+    &mut *((*scan).opaque as *mut GinScan)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn begin(
+    index: pg_sys::Relation,
+    nkeys: std::ffi::c_int,
+    norderbys: std::ffi::c_int,
+) -> pg_sys::IndexScanDesc {
+    let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(GinScan {
+        rows: None,
+        at: 0,
+        cid: 0,
+        read_ts: ReadTs::default(),
+    });
+    (*scan).opaque = state.cast();
+    scan
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rescan(
+    scan: pg_sys::IndexScanDesc,
+    keys: pg_sys::ScanKey,
+    nkeys: std::ffi::c_int,
+    _orderbys: pg_sys::ScanKey,
+    _norderbys: std::ffi::c_int,
+) {
+    if !keys.is_null() && nkeys > 0 {
+        std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
+    }
+    if (*scan).heapRelation.is_null() {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "lyra_gin scans need their table");
+    }
+    let state = scan_state(scan);
+    let snapshot = (*scan).xs_snapshot;
+    state.rows = None;
+    state.at = 0;
+    state.cid = snapshot_cid(snapshot);
+    state.read_ts = snapshot::read_ts(snapshot);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
+    if direction == pg_sys::ScanDirection::BackwardScanDirection {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "lyra_gin scans run forward only");
+    }
+    let state = scan_state(scan);
+    if state.rows.is_none() {
+        let keys = match (*scan).numberOfKeys {
+            0 => &[][..],
+            n => std::slice::from_raw_parts((*scan).keyData, n as usize),
+        };
+        let shape = Shape::of((*scan).indexRelation, (*scan).heapRelation);
+        state.rows = Some(matching_rows(&shape, keys, state.cid, &state.read_ts));
+    }
+    let rows = state.rows.as_ref().expect("found above");
+    let Some(row) = rows.get(state.at) else { return false };
+    state.at += 1;
+    let (block, offset) = row.to_tid();
+    item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
+    // The row's current version decides, whatever its entries say.
+    (*scan).xs_recheck = true;
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn end(scan: pg_sys::IndexScanDesc) {
+    scan_state(scan).rows = None;
+}
+
+/// The rows every scan key accepts, in row-id order.
+unsafe fn matching_rows(shape: &Shape, keys: &[pg_sys::ScanKeyData], cid: pg_sys::CommandId, read_ts: &ReadTs) -> Vec<RowId> {
+    if keys.is_empty() {
+        // No condition (the planner makes none of these): every row.
+        return rows_of_column(shape, 0, cid, read_ts).into_keys().collect();
+    }
+    let mut result: Option<BTreeSet<RowId>> = None;
+    for key in keys {
+        let rows = rows_for_key(shape, key, cid, read_ts);
+        result = Some(match result {
+            None => rows,
+            Some(before) => before.intersection(&rows).copied().collect(),
+        });
+        if result.as_ref().is_some_and(|r| r.is_empty()) {
+            break;
+        }
+    }
+    result.unwrap_or_default().into_iter().collect()
+}
+
+/// Every row with an entry in column `column` (0-based), and whether it
+/// has keys (not only an empty or NULL item): `(row, has_keys, is_null)`.
+fn rows_of_column(shape: &Shape, column: usize, cid: pg_sys::CommandId, read_ts: &ReadTs) -> BTreeMap<RowId, (bool, bool)> {
+    let prefix = KeyPrefix::Index { table: shape.table, index: shape.index }.encode();
+    let start = [prefix.as_slice(), &[column as u8 + 1]].concat();
+    let end = memcmp::prefix_end(&start);
+    let mut rows: BTreeMap<RowId, (bool, bool)> = BTreeMap::new();
+    let mut cursor = Cursor::over(shape.table, cid, read_ts.clone(), start.clone(), end);
+    while let Some((key, value)) = cursor.next() {
+        let row = entry_row(&key[prefix.len()..], &value);
+        let category = key[start.len()];
+        let seen = rows.entry(row).or_insert((false, false));
+        seen.0 |= category == NORM_KEY || category == NULL_KEY;
+        seen.1 |= category == NULL_ITEM;
+    }
+    rows
+}
+
+/// The rows the scan key `key` accepts: its query's keys looked up, each
+/// row found judged by the class's `consistent`.
+unsafe fn rows_for_key(shape: &Shape, key: &pg_sys::ScanKeyData, cid: pg_sys::CommandId, read_ts: &ReadTs) -> BTreeSet<RowId> {
+    if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
+        // GIN's operators are strict: a NULL query matches nothing.
+        return BTreeSet::new();
+    }
+    let column = key.sk_attno as usize - 1;
+    let collation = shape.columns[column].collation;
+    let mut count: i32 = 0;
+    let mut partial: *mut bool = std::ptr::null_mut();
+    let mut extra: *mut pg_sys::Pointer = std::ptr::null_mut();
+    let mut nulls: *mut bool = std::ptr::null_mut();
+    let mut mode: i32 = pg_sys::GIN_SEARCH_MODE_DEFAULT as i32;
+    let query_keys = pg_sys::FunctionCall7Coll(
+        pg_sys::index_getprocinfo(shape.relation, key.sk_attno, EXTRACT_QUERY),
+        collation,
+        key.sk_argument,
+        pg_sys::Datum::from(&mut count as *mut i32),
+        pg_sys::Datum::from(key.sk_strategy),
+        pg_sys::Datum::from(&mut partial as *mut *mut bool),
+        pg_sys::Datum::from(&mut extra as *mut *mut pg_sys::Pointer),
+        pg_sys::Datum::from(&mut nulls as *mut *mut bool),
+        pg_sys::Datum::from(&mut mode as *mut i32),
+    )
+    .cast_mut_ptr::<pg_sys::Datum>();
+    let count = if query_keys.is_null() { 0 } else { count.max(0) as usize };
+    if count == 0 && mode == pg_sys::GIN_SEARCH_MODE_DEFAULT as i32 {
+        // GIN's rule: no key to look for, and no row without keys wanted.
+        return BTreeSet::new();
+    }
+    // Which of the query's keys each row found has.
+    let mut found: BTreeMap<RowId, Vec<bool>> = BTreeMap::new();
+    let is_partial = |k: usize| !partial.is_null() && *partial.add(k);
+    let prefix_len = KeyPrefix::Index { table: shape.table, index: shape.index }.encode().len();
+    for k in (0..count).filter(|&k| !is_partial(k)) {
+        let start = if !nulls.is_null() && *nulls.add(k) {
+            shape.key(column, NULL_KEY, None, None)
+        } else {
+            shape.key(column, NORM_KEY, Some(*query_keys.add(k)), None)
+        };
+        let end = memcmp::prefix_end(&start);
+        let mut cursor = Cursor::over(shape.table, cid, read_ts.clone(), start, end);
+        while let Some((entry, value)) = cursor.next() {
+            let row = entry_row(&entry[prefix_len..], &value);
+            found.entry(row).or_insert_with(|| vec![false; count])[k] = true;
+        }
+    }
+    // A prefix match, and rows without keys (GIN's empty and NULL items):
+    // read every entry of the column. A row with keys counts as having
+    // every prefix-matched key — `consistent` may then take a row it
+    // should not, and the recheck drops it.
+    let partials: Vec<usize> = (0..count).filter(|&k| is_partial(k)).collect();
+    if !partials.is_empty() || mode != pg_sys::GIN_SEARCH_MODE_DEFAULT as i32 {
+        for (row, (has_keys, is_null)) in rows_of_column(shape, column, cid, read_ts) {
+            let wanted = match mode as u32 {
+                pg_sys::GIN_SEARCH_MODE_EVERYTHING => true,
+                pg_sys::GIN_SEARCH_MODE_ALL => !is_null,
+                pg_sys::GIN_SEARCH_MODE_INCLUDE_EMPTY => !is_null && !has_keys || has_keys && !partials.is_empty(),
+                _ => has_keys,
+            };
+            if !wanted {
+                continue;
+            }
+            let check = found.entry(row).or_insert_with(|| vec![false; count]);
+            if has_keys {
+                for &k in &partials {
+                    check[k] = true;
+                }
+            }
+        }
+    }
+    let consistent = pg_sys::index_getprocinfo(shape.relation, key.sk_attno, CONSISTENT);
+    let mut rows = BTreeSet::new();
+    for (row, mut check) in found {
+        let mut recheck = true;
+        let accepted = pg_sys::FunctionCall8Coll(
+            consistent,
+            collation,
+            pg_sys::Datum::from(check.as_mut_ptr()),
+            pg_sys::Datum::from(key.sk_strategy),
+            key.sk_argument,
+            pg_sys::Datum::from(count as i32),
+            pg_sys::Datum::from(extra),
+            pg_sys::Datum::from(&mut recheck as *mut bool),
+            pg_sys::Datum::from(query_keys),
+            pg_sys::Datum::from(nulls),
+        );
+        if accepted.value() & 0xff != 0 {
+            rows.insert(row);
+        }
+    }
+    rows
+}
+
+/// The row id of an entry (`suffix`: its key past the index prefix).
+fn entry_row(suffix: &[u8], value: &[u8]) -> RowId {
+    match memcmp::entry_row_id(suffix, value) {
+        Some(row) => row,
+        None => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra_gin entry without a row id"),
+    }
+}
