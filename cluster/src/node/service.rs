@@ -1271,6 +1271,22 @@ mod tests {
     }
 
     #[test]
+    fn a_range_deleted_wholesale_is_not_collected_key_by_key() {
+        let service = service();
+        let other = Key::Row { table: 8, row: RowId(1) }.encode();
+        for key in [row(1), row(2), other.clone()] {
+            put(&service, key.clone(), b"v");
+            let reply = commit(&service, &mut service.connect(), Commit { ops: vec![Op::delete(key)], ..Default::default() });
+            assert!(matches!(reply, response::Kind::Committed(_)), "{reply:?}");
+        }
+        assert_eq!(service.garbage.lock().unwrap().len(), 3, "deleted keys wait for collection");
+        let (start, end) = KeyPrefix::Rows { table: 7 }.range();
+        commit(&service, &mut service.connect(), Commit { ops: vec![Op::delete_range(start, end)], ..Default::default() });
+        let left: Vec<Vec<u8>> = service.garbage.lock().unwrap().iter().cloned().collect();
+        assert_eq!(left, vec![other], "only the other table's key is left");
+    }
+
+    #[test]
     fn catalog_keys_are_not_versioned() {
         let service = service();
         let key = Key::NextTableId.encode();

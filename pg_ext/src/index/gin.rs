@@ -35,7 +35,7 @@
 // Callback signatures are Postgres's, argument counts included.
 #![allow(clippy::too_many_arguments)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use lyra_engine::keys::{memcmp, Key, KeyPrefix, RowId, TableId};
 use pgrx::itemptr::item_pointer_set_all;
@@ -391,10 +391,15 @@ unsafe extern "C-unwind" fn cost_estimate(
     *pages = costs.numIndexPages;
 }
 
+/// The committed rows the node sent with entries, by row id (`None`: no
+/// visible version), for the table AM's fetch of them.
+type Sent = HashMap<RowId, Option<Vec<u8>>>;
+
 /// Our part of a scan (`IndexScanDesc.opaque`): the rows that match, found
-/// at the first fetch after a rescan.
+/// at the first fetch after a rescan, and the rows the node sent with them.
 struct GinScan {
     rows: Option<Vec<RowId>>,
+    sent: Sent,
     at: usize,
     cid: pg_sys::CommandId,
     read_ts: ReadTs,
@@ -413,6 +418,7 @@ unsafe extern "C-unwind" fn begin(
     let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(GinScan {
         rows: None,
+        sent: Sent::new(),
         at: 0,
         cid: 0,
         read_ts: ReadTs::default(),
@@ -438,6 +444,7 @@ unsafe extern "C-unwind" fn rescan(
     let state = scan_state(scan);
     let snapshot = (*scan).xs_snapshot;
     state.rows = None;
+    state.sent.clear();
     state.at = 0;
     state.cid = snapshot_cid(snapshot);
     state.read_ts = snapshot::read_ts(snapshot);
@@ -455,11 +462,16 @@ unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg
             n => std::slice::from_raw_parts((*scan).keyData, n as usize),
         };
         let shape = Shape::of((*scan).indexRelation, (*scan).heapRelation);
-        state.rows = Some(matching_rows(&shape, keys, state.cid, &state.read_ts));
+        let rows = matching_rows(&shape, keys, state.cid, &state.read_ts, &mut state.sent);
+        state.sent.retain(|row, _| rows.binary_search(row).is_ok());
+        state.rows = Some(rows);
     }
     let rows = state.rows.as_ref().expect("found above");
-    let Some(row) = rows.get(state.at) else { return false };
+    let Some(&row) = rows.get(state.at) else { return false };
     state.at += 1;
+    if let Some(sent) = state.sent.remove(&row) {
+        super::scan::hand_over(table::table_id((*scan).heapRelation), &state.read_ts, row, sent);
+    }
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
     // The row's current version decides, whatever its entries say.
@@ -469,18 +481,27 @@ unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg
 
 #[pg_guard]
 unsafe extern "C-unwind" fn end(scan: pg_sys::IndexScanDesc) {
-    scan_state(scan).rows = None;
+    let state = scan_state(scan);
+    state.rows = None;
+    state.sent.clear();
 }
 
-/// The rows every scan key accepts, in row-id order.
-unsafe fn matching_rows(shape: &Shape, keys: &[pg_sys::ScanKeyData], cid: pg_sys::CommandId, read_ts: &ReadTs) -> Vec<RowId> {
+/// The rows every scan key accepts, in row-id order; `sent` gathers the
+/// rows the node sent along with entries.
+unsafe fn matching_rows(
+    shape: &Shape,
+    keys: &[pg_sys::ScanKeyData],
+    cid: pg_sys::CommandId,
+    read_ts: &ReadTs,
+    sent: &mut Sent,
+) -> Vec<RowId> {
     if keys.is_empty() {
         // No condition (the planner makes none of these): every row.
-        return rows_of_column(shape, 0, cid, read_ts).into_keys().collect();
+        return rows_of_column(shape, 0, cid, read_ts, sent).into_keys().collect();
     }
     let mut result: Option<BTreeSet<RowId>> = None;
     for key in keys {
-        let rows = rows_for_key(shape, key, cid, read_ts);
+        let rows = rows_for_key(shape, key, cid, read_ts, sent);
         result = Some(match result {
             None => rows,
             Some(before) => before.intersection(&rows).copied().collect(),
@@ -494,14 +515,21 @@ unsafe fn matching_rows(shape: &Shape, keys: &[pg_sys::ScanKeyData], cid: pg_sys
 
 /// Every row with an entry in column `column` (0-based), and whether it
 /// has keys (not only an empty or NULL item): `(row, has_keys, is_null)`.
-fn rows_of_column(shape: &Shape, column: usize, cid: pg_sys::CommandId, read_ts: &ReadTs) -> BTreeMap<RowId, (bool, bool)> {
+fn rows_of_column(
+    shape: &Shape,
+    column: usize,
+    cid: pg_sys::CommandId,
+    read_ts: &ReadTs,
+    sent: &mut Sent,
+) -> BTreeMap<RowId, (bool, bool)> {
     let prefix = KeyPrefix::Index { table: shape.table, index: shape.index }.encode();
     let start = [prefix.as_slice(), &[column as u8 + 1]].concat();
     let end = memcmp::prefix_end(&start);
     let mut rows: BTreeMap<RowId, (bool, bool)> = BTreeMap::new();
-    let mut cursor = Cursor::over(shape.table, cid, read_ts.clone(), start.clone(), end);
+    let mut cursor = Cursor::over(shape.table, cid, read_ts.clone(), start.clone(), end).with_rows();
     while let Some((key, value)) = cursor.next() {
         let row = entry_row(&key[prefix.len()..], &value);
+        keep_sent(&mut cursor, row, sent);
         let category = key[start.len()];
         let seen = rows.entry(row).or_insert((false, false));
         seen.0 |= category == NORM_KEY || category == NULL_KEY;
@@ -512,7 +540,13 @@ fn rows_of_column(shape: &Shape, column: usize, cid: pg_sys::CommandId, read_ts:
 
 /// The rows the scan key `key` accepts: its query's keys looked up, each
 /// row found judged by the class's `consistent`.
-unsafe fn rows_for_key(shape: &Shape, key: &pg_sys::ScanKeyData, cid: pg_sys::CommandId, read_ts: &ReadTs) -> BTreeSet<RowId> {
+unsafe fn rows_for_key(
+    shape: &Shape,
+    key: &pg_sys::ScanKeyData,
+    cid: pg_sys::CommandId,
+    read_ts: &ReadTs,
+    sent: &mut Sent,
+) -> BTreeSet<RowId> {
     if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
         // GIN's operators are strict: a NULL query matches nothing.
         return BTreeSet::new();
@@ -552,9 +586,10 @@ unsafe fn rows_for_key(shape: &Shape, key: &pg_sys::ScanKeyData, cid: pg_sys::Co
             shape.key(column, NORM_KEY, Some(*query_keys.add(k)), None)
         };
         let end = memcmp::prefix_end(&start);
-        let mut cursor = Cursor::over(shape.table, cid, read_ts.clone(), start, end);
+        let mut cursor = Cursor::over(shape.table, cid, read_ts.clone(), start, end).with_rows();
         while let Some((entry, value)) = cursor.next() {
             let row = entry_row(&entry[prefix_len..], &value);
+            keep_sent(&mut cursor, row, sent);
             found.entry(row).or_insert_with(|| vec![false; count])[k] = true;
         }
     }
@@ -564,7 +599,7 @@ unsafe fn rows_for_key(shape: &Shape, key: &pg_sys::ScanKeyData, cid: pg_sys::Co
     // should not, and the recheck drops it.
     let partials: Vec<usize> = (0..count).filter(|&k| is_partial(k)).collect();
     if !partials.is_empty() || mode != pg_sys::GIN_SEARCH_MODE_DEFAULT as i32 {
-        for (row, (has_keys, is_null)) in rows_of_column(shape, column, cid, read_ts) {
+        for (row, (has_keys, is_null)) in rows_of_column(shape, column, cid, read_ts, sent) {
             let wanted = match mode as u32 {
                 pg_sys::GIN_SEARCH_MODE_EVERYTHING => true,
                 pg_sys::GIN_SEARCH_MODE_ALL => !is_null,
@@ -603,6 +638,14 @@ unsafe fn rows_for_key(shape: &Shape, key: &pg_sys::ScanKeyData, cid: pg_sys::Co
         }
     }
     rows
+}
+
+/// Keeps the row the node sent with the entry `cursor` just returned (of
+/// row `row`), the first time it comes.
+fn keep_sent(cursor: &mut Cursor, row: RowId, sent: &mut Sent) {
+    if let Some(row_sent) = cursor.take_row() {
+        sent.entry(row).or_insert_with(|| row_sent.map(|bytes| bytes.to_vec()));
+    }
 }
 
 /// The row id of an entry (`suffix`: its key past the index prefix).

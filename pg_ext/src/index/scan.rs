@@ -329,7 +329,7 @@ pub unsafe fn limit_first_page(scan: pg_sys::IndexScanDesc, rows: u32) {
 
 /// Leaves the committed row the node sent with an entry for the table
 /// AM's fetch of it that follows, which then asks the node nothing.
-fn hand_over(table: TableId, read_ts: &ReadTs, row: RowId, sent: Option<Vec<u8>>) {
+pub(super) fn hand_over(table: TableId, read_ts: &ReadTs, row: RowId, sent: Option<Vec<u8>>) {
     crate::tam::prefetched(table::row_key(table, row), read_ts.get(), sent);
 }
 

@@ -65,6 +65,9 @@ pub(super) struct PendingCommit {
     /// Writes outside the MVCC keyspace (catalog, dropped tables' ranges).
     raw: WriteBatch,
     mutations: Checked,
+    /// The versioned key ranges `raw` deletes wholesale (dropped or
+    /// truncated tables and indexes), as user keys.
+    dropped: Vec<(Vec<u8>, Vec<u8>)>,
     start_ts: Option<Ts>,
     /// SERIALIZABLE: the snapshot its reads were at, and what it read.
     read_ts: Option<Ts>,
@@ -150,7 +153,7 @@ impl<E: Engine> Service<E> {
         let mut ops = std::mem::take(&mut conn.staged);
         ops.extend(commit.ops);
         match parse(ops) {
-            Ok((raw, mutations)) => {
+            Ok((raw, mutations, dropped)) => {
                 let (start_ts, read_ts, read_spans) = (commit.start_ts, commit.read_ts, commit.read_spans);
                 let mut state = self.commits.state();
                 if !state.leading {
@@ -158,7 +161,7 @@ impl<E: Engine> Service<E> {
                     let _ = answer.send(Outcome::Lead);
                 }
                 let owner = conn.id;
-                state.queue.push(PendingCommit { raw, mutations, start_ts, read_ts, read_spans, owner, answer });
+                state.queue.push(PendingCommit { raw, mutations, dropped, start_ts, read_ts, read_spans, owner, answer });
             }
             Err(failure) => {
                 self.end_transaction(conn.id);
@@ -211,7 +214,7 @@ impl<E: Engine> Service<E> {
             let keys: Vec<Vec<u8>> = commit.mutations.iter().map(|(m, _)| m.key().to_vec()).collect();
             match current.add(commit.raw, &commit.mutations, start_ts, commit_ts) {
                 Ok(()) => {
-                    self.remember_writes(commit_ts, &commit.mutations, keys);
+                    self.remember_writes(commit_ts, &commit.mutations, &commit.dropped, keys);
                     members.push((commit.answer, commit.owner, commit_ts));
                 }
                 Err(e) => self.answer(&commit.answer, commit.owner, Err(e.into())),
@@ -286,12 +289,33 @@ impl<E: Engine> Service<E> {
     }
 
     /// Notes a commit's writes: as recent writes for later validations,
-    /// and overwrites and deletes as versions to collect.
-    fn remember_writes(&self, commit_ts: Timestamp, mutations: &[(Mutation, Option<Timestamp>)], mut keys: Vec<Vec<u8>>) {
+    /// and overwrites and deletes as versions to collect — except in the
+    /// ranges it deleted wholesale (`dropped`), which hold nothing left to
+    /// collect. Collecting there would also be slow: until RocksDB flushes
+    /// its memtable, every read landing in a range deleted there steps
+    /// over each key the deletion covers, one by one — per key collected.
+    fn remember_writes(
+        &self,
+        commit_ts: Timestamp,
+        mutations: &[(Mutation, Option<Timestamp>)],
+        dropped: &[(Vec<u8>, Vec<u8>)],
+        mut keys: Vec<Vec<u8>>,
+    ) {
+        let mut garbage = lock(&self.garbage);
+        for (start, end) in dropped {
+            // `[start, end)`, an empty end unbounded.
+            let gone: Vec<Vec<u8>> = match end.is_empty() {
+                true => garbage.range(start.clone()..).cloned().collect(),
+                false if start < end => garbage.range(start.clone()..end.clone()).cloned().collect(),
+                false => Vec::new(),
+            };
+            for key in gone {
+                garbage.remove(&key);
+            }
+        }
         if mutations.is_empty() {
             return;
         }
-        let mut garbage = lock(&self.garbage);
         for (mutation, seen_at) in mutations {
             if seen_at.is_some() || matches!(mutation, Mutation::Delete(_)) {
                 garbage.insert(mutation.key().to_vec());
@@ -309,10 +333,12 @@ pub fn unanswered() -> Response {
     Failure(ErrorCode::Io, "the commit group did not answer".into()).into()
 }
 
-/// A commit's ops as raw engine writes and checked MVCC mutations.
-fn parse(ops: Vec<Op>) -> Result<(WriteBatch, Checked), Failure> {
+/// A commit's ops as raw engine writes, checked MVCC mutations, and the
+/// versioned user key ranges deleted wholesale.
+fn parse(ops: Vec<Op>) -> Result<(WriteBatch, Checked, Vec<(Vec<u8>, Vec<u8>)>), Failure> {
     let mut raw = WriteBatch::new();
     let mut mutations = Vec::new();
+    let mut dropped = Vec::new();
     for op in ops {
         let kind = OpKind::try_from(op.kind)
             .map_err(|_| Failure(ErrorCode::InvalidInput, format!("unknown write kind {}", op.kind)))?;
@@ -324,11 +350,12 @@ fn parse(ops: Vec<Op>) -> Result<(WriteBatch, Checked), Failure> {
             (OpKind::DeleteRange, true) => {
                 let (start, end) = user_range(&op.key, &op.value);
                 raw.push(WriteOp::DeleteRange { start, end });
+                dropped.push((op.key, op.value));
             }
             (OpKind::Put, false) => raw.push(WriteOp::Put { key: op.key, value: op.value }),
             (OpKind::Delete, false) => raw.push(WriteOp::Delete { key: op.key }),
             (OpKind::DeleteRange, false) => raw.push(WriteOp::DeleteRange { start: op.key, end: op.value }),
         }
     }
-    Ok((raw, mutations))
+    Ok((raw, mutations, dropped))
 }
