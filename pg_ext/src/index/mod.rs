@@ -30,8 +30,10 @@
 //! has the key; Postgres then rechecks at the end of the statement or at
 //! COMMIT (`UNIQUE_CHECK_EXISTING`, see [`other_live_entry`]).
 //!
-//! Not done yet: bitmap scans, index-only scans, descending entries,
-//! ranges/arrays/composite types/jsonb keys.
+//! Not done yet: bitmap scans, index-only scans, descending entries.
+//!
+//! Inverted indexes (`USING gin`) are [`gin`]'s `lyra_gin`; they share
+//! the entry maintenance here ([`remove_entries`], [`drop_index`]).
 
 // Callback signatures are Postgres's, argument counts included.
 #![allow(clippy::too_many_arguments)]
