@@ -258,14 +258,30 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
         "btree" | "hash" | "lyra_index" => (*stmt).accessMethod = pg_sys::pstrdup(LYRA_INDEX.as_ptr()),
         // Built with GIN's classes (those of extensions too), made a
         // lyra_gin when created (see `btree_classes::adopt`); `USING
-        // lyra_gin` names lyra_gin's own (the core types').
-        "gin" | "lyra_gin" => return finish_index_statement(stmt, false),
+        // lyra_gin` names lyra_gin's own (the core types'), or — a class
+        // only GIN has (`gin_trgm_ops`, in a dump of a lyra_gin) — GIN's.
+        "gin" => return finish_index_statement(stmt, false),
+        "lyra_gin" => {
+            if !names_lyra_gin_classes(stmt) {
+                (*stmt).accessMethod = pg_sys::pstrdup(c"gin".as_ptr());
+            }
+            return finish_index_statement(stmt, false);
+        }
         other => raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default) or gin"),
         ),
     }
     finish_index_statement(stmt, true);
+}
+
+/// Whether every operator class `stmt` names is one of lyra_gin's.
+unsafe fn names_lyra_gin_classes(stmt: *mut pg_sys::IndexStmt) -> bool {
+    let am = pg_sys::get_index_am_oid(c"lyra_gin".as_ptr(), true);
+    list_nodes((*stmt).indexParams).into_iter().all(|elem| {
+        let names = (*(elem as *mut pg_sys::IndexElem)).opclass;
+        names.is_null() || am != pg_sys::InvalidOid && pg_sys::get_opclass_oid(am, names, true) != pg_sys::InvalidOid
+    })
 }
 
 /// `CONCURRENTLY` dropped (with a notice), and for a lyra_index, its

@@ -134,6 +134,19 @@ SET enable_seqscan = off;
 SELECT count(*) FROM p WHERE tags @> '{p3}';
 RESET enable_seqscan;
 DROP TABLE p;
+-- as a dump recreates one (USING lyra_gin with an extension's class);
+-- on an expression, partial, and a row leaving it
+CREATE INDEX l_s2 ON l USING lyra_gin (s gin_trgm_ops);
+SELECT pg_get_indexdef('l_s2'::regclass);
+DROP INDEX l_s2;
+CREATE INDEX l_fts ON l USING gin (to_tsvector('simple', s)) WHERE id % 2 = 0;
+SELECT same_rows('to_tsvector(''simple'', s) @@ plainto_tsquery(''simple'', ''item-12'') AND id % 2 = 0');
+UPDATE h SET id = id + 1 WHERE s LIKE 'item-12-%';
+UPDATE l SET id = id + 1 WHERE s LIKE 'item-12-%';
+UPDATE h SET id = id + 1 WHERE s LIKE 'item-15-%';
+UPDATE l SET id = id + 1 WHERE s LIKE 'item-15-%';
+SELECT same_rows('to_tsvector(''simple'', s) @@ plainto_tsquery(''simple'', ''item-12'') AND id % 2 = 0'),
+       same_rows('to_tsvector(''simple'', s) @@ plainto_tsquery(''simple'', ''item-15'') AND id % 2 = 0');
 -- what it does not take: gist, and keys lyra cannot encode
 CREATE TABLE g (id int, r int4range, b varbit[]) USING lyra;
 CREATE INDEX ON g USING gist (r);
