@@ -182,27 +182,24 @@ unsafe fn with_new_row(
 
 /// btree's class of the same name and input type as `class` (Lyra's
 /// classes are named after btree's), if there is one.
+unsafe fn btree_class(class: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    let (name, typ) = name_and_type(class)?;
+    same_input(pg_sys::OpclassnameGetOpcid(pg_sys::BTREE_AM_OID, name.as_ptr()), typ)
+}
+
 /// The class of access method `am` in the extension's schema with the
 /// name and input type of `class` (GIN's `jsonb_path_ops` → lyra_gin's).
 unsafe fn lyra_class(am: pg_sys::Oid, class: pg_sys::Oid) -> Option<pg_sys::Oid> {
-    let cache = pg_sys::SysCacheIdentifier::CLAOID as i32;
-    let zero = pg_sys::Datum::from(0);
-    let tuple = pg_sys::SearchSysCache(cache, class.into(), zero, zero, zero);
-    if tuple.is_null() {
-        return None;
-    }
-    let form = pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_opclass;
-    let typ = (*form).opcintype;
+    let (name, typ) = name_and_type(class)?;
     let names = pg_sys::lappend(
         pg_sys::lappend(std::ptr::null_mut(), pg_sys::makeString(pg_sys::pstrdup(c"lyra".as_ptr())).cast()),
-        pg_sys::makeString(pg_sys::pstrdup((*form).opcname.data.as_ptr())).cast(),
+        pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast(),
     );
-    pg_sys::ReleaseSysCache(tuple);
-    let same = pg_sys::get_opclass_oid(am, names, true);
-    (same != pg_sys::InvalidOid && pg_sys::get_opclass_input_type(same) == typ).then_some(same)
+    same_input(pg_sys::get_opclass_oid(am, names, true), typ)
 }
 
-unsafe fn btree_class(class: pg_sys::Oid) -> Option<pg_sys::Oid> {
+/// The name and input type of operator class `class`.
+unsafe fn name_and_type(class: pg_sys::Oid) -> Option<(std::ffi::CString, pg_sys::Oid)> {
     let cache = pg_sys::SysCacheIdentifier::CLAOID as i32;
     let zero = pg_sys::Datum::from(0);
     let tuple = pg_sys::SearchSysCache(cache, class.into(), zero, zero, zero);
@@ -210,10 +207,14 @@ unsafe fn btree_class(class: pg_sys::Oid) -> Option<pg_sys::Oid> {
         return None;
     }
     let form = pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_opclass;
-    let (name, typ) = ((*form).opcname.data.as_ptr(), (*form).opcintype);
-    let btree = pg_sys::OpclassnameGetOpcid(pg_sys::BTREE_AM_OID, name);
+    let found = (std::ffi::CStr::from_ptr((*form).opcname.data.as_ptr()).to_owned(), (*form).opcintype);
     pg_sys::ReleaseSysCache(tuple);
-    (btree != pg_sys::InvalidOid && pg_sys::get_opclass_input_type(btree) == typ).then_some(btree)
+    Some(found)
+}
+
+/// `candidate`, if it is a class whose input type is `typ`.
+unsafe fn same_input(candidate: pg_sys::Oid, typ: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    (candidate != pg_sys::InvalidOid && pg_sys::get_opclass_input_type(candidate) == typ).then_some(candidate)
 }
 
 thread_local! {

@@ -64,53 +64,27 @@ const NULL_ITEM: u8 = 3;
 #[pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn lyra_gin_handler(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let routine = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>()) as *mut pg_sys::IndexAmRoutine;
-    routine.write(pg_sys::IndexAmRoutine {
-        type_: pg_sys::NodeTag::T_IndexAmRoutine,
+    super::handler_result(pg_sys::IndexAmRoutine {
         // As GIN: no fixed strategies, its support functions and options.
         amstrategies: 0,
         amsupport: pg_sys::GINNProcs as u16,
         amoptsprocnum: pg_sys::GIN_OPTIONS_PROC as u16,
         amcanorder: false,
-        amcanorderbyop: false,
         amcanbackward: false,
         amcanunique: false,
-        amcanmulticol: true,
-        amoptionalkey: true,
         amsearcharray: false,
-        amsearchnulls: false,
         amstorage: true,
-        amclusterable: false,
-        ampredlocks: false,
-        amcanparallel: false,
         amcaninclude: false,
-        amusemaintenanceworkmem: false,
-        amparallelvacuumoptions: 0,
-        amkeytype: pg_sys::InvalidOid,
         ambuild: Some(build),
-        ambuildempty: Some(build_empty),
         aminsert: Some(insert),
-        ambulkdelete: Some(bulk_delete),
-        amvacuumcleanup: Some(vacuum_cleanup),
-        amcanreturn: None,
         amcostestimate: Some(cost_estimate),
         amoptions: Some(options),
-        amproperty: None,
-        ambuildphasename: None,
-        amvalidate: Some(validate),
-        amadjustmembers: None,
         ambeginscan: Some(begin),
         amrescan: Some(rescan),
         amgettuple: Some(get_tuple),
-        amgetbitmap: None,
         amendscan: Some(end),
-        ammarkpos: None,
-        amrestrpos: None,
-        amestimateparallelscan: None,
-        aminitparallelscan: None,
-        amparallelrescan: None,
-    });
-    pg_sys::Datum::from(routine)
+        ..super::routine()
+    })
 }
 
 #[no_mangle]
@@ -262,20 +236,8 @@ unsafe extern "C-unwind" fn build(
         pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
     );
     let mut state = BuildState { shape: Shape::of(index, heap), cx, tuples: 0.0 };
-    let heap_tuples = pg_sys::table_index_build_scan(
-        heap,
-        index,
-        info,
-        false,
-        false,
-        Some(build_callback),
-        (&mut state as *mut BuildState).cast(),
-        std::ptr::null_mut(),
-    );
+    let result = super::build_scan(heap, index, info, Some(build_callback), &mut state, |s| s.tuples);
     pg_sys::MemoryContextDelete(cx);
-    let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>()) as *mut pg_sys::IndexBuildResult;
-    (*result).heap_tuples = heap_tuples;
-    (*result).index_tuples = state.tuples;
     result
 }
 
@@ -301,10 +263,6 @@ unsafe extern "C-unwind" fn build_callback(
         txn::put(key, Vec::new(), cid);
     }
 }
-
-/// Unlogged indexes: the engine has no init fork to write.
-#[pg_guard]
-unsafe extern "C-unwind" fn build_empty(_index: pg_sys::Relation) {}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn insert(
@@ -333,24 +291,6 @@ unsafe extern "C-unwind" fn insert(
     true
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn bulk_delete(
-    _info: *mut pg_sys::IndexVacuumInfo,
-    stats: *mut pg_sys::IndexBulkDeleteResult,
-    _callback: pg_sys::IndexBulkDeleteCallback,
-    _state: *mut std::ffi::c_void,
-) -> *mut pg_sys::IndexBulkDeleteResult {
-    stats
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn vacuum_cleanup(
-    _info: *mut pg_sys::IndexVacuumInfo,
-    stats: *mut pg_sys::IndexBulkDeleteResult,
-) -> *mut pg_sys::IndexBulkDeleteResult {
-    stats
-}
-
 extern "C-unwind" {
     fn ginoptions(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea;
 }
@@ -360,11 +300,6 @@ extern "C-unwind" {
 #[pg_guard]
 unsafe extern "C-unwind" fn options(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea {
     ginoptions(reloptions, validate)
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn validate(_opclass: pg_sys::Oid) -> bool {
-    true
 }
 
 /// Postgres's generic estimate (selectivity of the conditions the index
@@ -435,12 +370,7 @@ unsafe extern "C-unwind" fn rescan(
     _orderbys: pg_sys::ScanKey,
     _norderbys: std::ffi::c_int,
 ) {
-    if !keys.is_null() && nkeys > 0 {
-        std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
-    }
-    if (*scan).heapRelation.is_null() {
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "lyra_gin scans need their table");
-    }
+    super::scan::take_keys(scan, keys, nkeys, "lyra_gin");
     let state = scan_state(scan);
     let snapshot = (*scan).xs_snapshot;
     state.rows = None;

@@ -69,8 +69,21 @@ thread_local! {
 #[pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn lyra_index_handler(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let routine = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>()) as *mut pg_sys::IndexAmRoutine;
-    routine.write(pg_sys::IndexAmRoutine {
+    handler_result(routine())
+}
+
+/// An index access method's routine in Postgres's memory, as its handler
+/// returns it.
+pub(crate) unsafe fn handler_result(routine: pg_sys::IndexAmRoutine) -> pg_sys::Datum {
+    let palloced = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>()) as *mut pg_sys::IndexAmRoutine;
+    palloced.write(routine);
+    pg_sys::Datum::from(palloced)
+}
+
+/// lyra_index's routine; `lyra_gin` changes what an inverted index does
+/// otherwise (and shares the rest: no storage to vacuum or initialize).
+pub(crate) fn routine() -> pg_sys::IndexAmRoutine {
+    pg_sys::IndexAmRoutine {
         type_: pg_sys::NodeTag::T_IndexAmRoutine,
         amstrategies: 5,
         // btree's support functions (its classes are the ones bound; see
@@ -115,8 +128,7 @@ pub unsafe extern "C-unwind" fn lyra_index_handler(_fcinfo: pg_sys::FunctionCall
         amestimateparallelscan: None,
         aminitparallelscan: None,
         amparallelrescan: None,
-    });
-    pg_sys::Datum::from(routine)
+    }
 }
 
 #[no_mangle]
@@ -217,19 +229,25 @@ unsafe extern "C-unwind" fn build(
     check_columns(index);
     prepare_build(heap, index, "lyra_index");
     let mut state = BuildState { shape: IndexShape::of(index, heap), index, tuples: 0.0 };
-    let heap_tuples = pg_sys::table_index_build_scan(
-        heap,
-        index,
-        info,
-        false,
-        false,
-        Some(build_callback),
-        (&mut state as *mut BuildState).cast(),
-        std::ptr::null_mut(),
-    );
+    build_scan(heap, index, info, Some(build_callback), &mut state, |s| s.tuples)
+}
+
+/// The table's scan for a build of `index`, each row handed to `callback`
+/// with `state`; the result Postgres wants, with the entries `tuples`
+/// counts.
+pub(crate) unsafe fn build_scan<S>(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    info: *mut pg_sys::IndexInfo,
+    callback: pg_sys::IndexBuildCallback,
+    state: &mut S,
+    tuples: impl Fn(&S) -> f64,
+) -> *mut pg_sys::IndexBuildResult {
+    let heap_tuples =
+        pg_sys::table_index_build_scan(heap, index, info, false, false, callback, (state as *mut S).cast(), std::ptr::null_mut());
     let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>()) as *mut pg_sys::IndexBuildResult;
     (*result).heap_tuples = heap_tuples;
-    (*result).index_tuples = state.tuples;
+    (*result).index_tuples = tuples(state);
     result
 }
 

@@ -108,13 +108,7 @@ pub unsafe extern "C-unwind" fn rescan(
     _orderbys: pg_sys::ScanKey,
     _norderbys: std::ffi::c_int,
 ) {
-    if !keys.is_null() && nkeys > 0 {
-        std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
-    }
-    let heap = (*scan).heapRelation;
-    if heap.is_null() {
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "lyra_index scans need their table");
-    }
+    let heap = take_keys(scan, keys, nkeys, "lyra_index");
     let shape = IndexShape::of((*scan).indexRelation, heap);
     let keys = if (*scan).numberOfKeys > 0 {
         std::slice::from_raw_parts((*scan).keyData, (*scan).numberOfKeys as usize)
@@ -136,6 +130,25 @@ pub unsafe extern "C-unwind" fn rescan(
     state.with_rows = !(*scan).xs_want_itup;
     let all_points = !state.ranges.is_empty() && state.ranges.iter().all(|r| r.is_point(&shape));
     state.points = all_points.then_some(Points { found: None, at: -1, fresh: true });
+}
+
+/// What every engine index's `amrescan` starts with: the new scan keys
+/// copied into the scan; returns the table, which the scan needs (`am`
+/// names the access method in the error if there is none).
+pub(super) unsafe fn take_keys(
+    scan: pg_sys::IndexScanDesc,
+    keys: pg_sys::ScanKey,
+    nkeys: std::ffi::c_int,
+    am: &str,
+) -> pg_sys::Relation {
+    if !keys.is_null() && nkeys > 0 {
+        std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
+    }
+    let heap = (*scan).heapRelation;
+    if heap.is_null() {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("{am} scans need their table"));
+    }
+    heap
 }
 
 #[pg_guard]
