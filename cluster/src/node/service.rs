@@ -92,6 +92,9 @@ pub struct Service<E: Engine> {
     pins: Mutex<HashMap<Owner, Timestamp>>,
     /// Rows overwritten or deleted since they were last collected.
     garbage: Mutex<BTreeSet<Vec<u8>>>,
+    /// Key ranges deleted wholesale since the current collection began:
+    /// keys it took before are skipped (see `remember_writes`).
+    dropped: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
     /// Versions below this may be gone: reads under it are refused.
     gc_horizon: Mutex<Timestamp>,
     /// Connection → the tag its transaction gave in its lock requests.
@@ -202,6 +205,7 @@ impl<E: Engine> Service<E> {
             next_connection: AtomicU64::new(1),
             pins: Mutex::new(HashMap::new()),
             garbage: Mutex::new(BTreeSet::new()),
+            dropped: Mutex::new(Vec::new()),
             gc_horizon: Mutex::new(Timestamp::ZERO),
             txn_tags: Mutex::new(HashMap::new()),
         }
@@ -218,10 +222,15 @@ impl<E: Engine> Service<E> {
             *lock(&self.gc_horizon) = safe;
             safe
         };
+        // Ranges dropped before this point took their keys out of the
+        // queue already; those dropped while it runs are skipped below.
+        lock(&self.dropped).clear();
         let keys: Vec<Vec<u8>> = std::mem::take(&mut *lock(&self.garbage)).into_iter().collect();
         let mut again = Vec::new();
         for chunk in keys.chunks(GC_BATCH_KEYS) {
-            again.extend(self.mvcc.gc_keys(chunk, safe_ts)?);
+            let dropped = lock(&self.dropped).clone();
+            let chunk: Vec<Vec<u8>> = chunk.iter().filter(|k| !in_ranges(k, &dropped)).cloned().collect();
+            again.extend(self.mvcc.gc_keys(&chunk, safe_ts)?);
         }
         lock(&self.garbage).extend(again);
         Ok(keys.len())
@@ -619,6 +628,12 @@ fn lock_mode(mode: i32) -> Option<Mode> {
         Ok(LockMode::Update) => Some(Mode::Update),
         Err(_) => None,
     }
+}
+
+/// Whether `key` is in one of `ranges` (`[start, end)`, an empty end
+/// unbounded).
+fn in_ranges(key: &[u8], ranges: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    ranges.iter().any(|(start, end)| key >= &start[..] && (end.is_empty() || key < &end[..]))
 }
 
 #[cfg(test)]

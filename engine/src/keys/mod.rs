@@ -98,12 +98,6 @@ const TABLE: u8 = b't';
 const ROWS: u8 = b'r';
 const INDEX: u8 = b'i';
 const LOCAL: u8 = 0x01;
-
-/// Whether `key` (raw) is a local key: a replica's own state, such as its
-/// Raft log.
-pub fn is_local(key: &[u8]) -> bool {
-    key.first() == Some(&LOCAL)
-}
 const RANGE_LOCAL: u8 = b'r';
 const HARD_STATE: u8 = b'h';
 const APPLY_STATE: u8 = b'a';

@@ -16,8 +16,11 @@
 //!
 //! Tuning (compaction), column families for
 //! Raft logs vs state, snapshots, and checkpoints for Raft snapshot
-//! transfer. A batch with a range deletion is flushed out of the memtable
-//! at once (see `write`).
+//! transfer. Many range tombstones slow reads down until compaction, and
+//! a tombstone in the memtable makes a read landing among the keys it
+//! covers there step over them one by one (RocksDB 7.8's merging iterator
+//! does not seek past them); the node keeps its garbage collection out of
+//! ranges deleted wholesale for that reason.
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +35,6 @@ const BLOB_MIN_BYTES: u64 = 256 << 10;
 
 use super::{backward_seek, range_is_empty, Engine, ScanLimits, Step, WriteBatch, WriteOp};
 use crate::error::{Error, Result};
-use crate::keys::is_local;
 
 /// A RocksDB-backed [`Engine`].
 pub struct RocksDb {
@@ -168,24 +170,6 @@ impl Engine for RocksDb {
         }
         let mut options = WriteOptions::default();
         options.set_sync(sync);
-        self.db.write_opt(rocks_batch, &options).map_err(io)?;
-        let wholesale = |op: &WriteOp| match op {
-            WriteOp::DeleteRange { start, end } => !range_is_empty(start, end) && !is_local(start),
-            _ => false,
-        };
-        if batch.ops().iter().any(wholesale) {
-            // A range tombstone in the memtable makes every read landing
-            // among the keys it covers there step over them one by one
-            // (RocksDB 7.8's merging iterator does not seek past them):
-            // after a dropped index or table, each collection of one of its
-            // keys, or a point read after a TRUNCATE, walked the whole
-            // range. A flush drops the covered keys. Only for the
-            // replicated keyspace (DROP, TRUNCATE, a snapshot installed:
-            // rare, a flush takes milliseconds), not for a Raft log's
-            // truncation (local keys, deleted every few hundred entries,
-            // never read again).
-            self.db.flush().map_err(io)?;
-        }
-        Ok(())
+        self.db.write_opt(rocks_batch, &options).map_err(io)
     }
 }

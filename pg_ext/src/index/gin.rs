@@ -43,7 +43,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 
-use super::entry;
+use super::{entry, type_name};
 use crate::error::raise;
 use crate::snapshot::{self, ReadTs};
 use crate::tam::{row_id_of, snapshot_cid, Cursor};
@@ -141,6 +141,10 @@ impl Shape {
                         format!("lyra_gin cannot store keys of type {} under a nondeterministic collation", type_name(typ)),
                     );
                 }
+                // Keys made of parts (arrays, composites): each part too.
+                if let Some(why) = entry::WITH_PARTS.contains(&key_type).then(|| entry::cannot_key(typ, collation)).flatten() {
+                    raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_gin cannot encode {why}"));
+                }
                 Column { key_type, collation }
             })
             .collect();
@@ -197,10 +201,6 @@ impl Shape {
         }
         entries
     }
-}
-
-unsafe fn type_name(typ: pg_sys::Oid) -> String {
-    std::ffi::CStr::from_ptr(pg_sys::format_type_be(typ)).to_string_lossy().into_owned()
 }
 
 /// A build pass's state: the shape, and a memory context reset per row

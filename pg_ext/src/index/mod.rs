@@ -352,7 +352,7 @@ unsafe fn collation_name(collation: pg_sys::Oid) -> String {
     std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
 }
 
-unsafe fn type_name(typ: pg_sys::Oid) -> String {
+pub(super) unsafe fn type_name(typ: pg_sys::Oid) -> String {
     let name = pg_sys::format_type_be(typ);
     std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
 }

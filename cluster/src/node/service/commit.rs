@@ -291,9 +291,12 @@ impl<E: Engine> Service<E> {
     /// Notes a commit's writes: as recent writes for later validations,
     /// and overwrites and deletes as versions to collect — except in the
     /// ranges it deleted wholesale (`dropped`), which hold nothing left to
-    /// collect. Collecting there would also be slow: until RocksDB flushes
-    /// its memtable, every read landing in a range deleted there steps
-    /// over each key the deletion covers, one by one — per key collected.
+    /// collect, neither queued nor taken by a collection running now.
+    /// Collecting there would also be slow: until RocksDB flushes its
+    /// memtable, every read landing in a range deleted there steps over
+    /// each key the deletion covers, one by one — per key collected (a
+    /// dropped index's 60,000 entries made one collection, holding the
+    /// MVCC latch, take minutes).
     fn remember_writes(
         &self,
         commit_ts: Timestamp,
@@ -301,6 +304,7 @@ impl<E: Engine> Service<E> {
         dropped: &[(Vec<u8>, Vec<u8>)],
         mut keys: Vec<Vec<u8>>,
     ) {
+        lock(&self.dropped).extend(dropped.iter().cloned());
         let mut garbage = lock(&self.garbage);
         for (start, end) in dropped {
             // `[start, end)`, an empty end unbounded.
