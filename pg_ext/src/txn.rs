@@ -505,7 +505,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => PAST_COMMIT.with(|p| p.set(false)),
         // A transaction that touched temporary objects gets Postgres's own
         // refusal, raised right after this callback.
-        XACT_EVENT_PRE_PREPARE if !is_empty() && !touched_temporary_objects() => {
+        XACT_EVENT_PRE_PREPARE if (!is_empty() || crate::index::drops_pending()) && !touched_temporary_objects() => {
             raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                 "PREPARE TRANSACTION is not supported for transactions that wrote lyra tables"
             );

@@ -15,6 +15,15 @@ BEGIN;
 INSERT INTO e VALUES (2, 'two');
 PREPARE TRANSACTION 'lyra_px';
 SELECT count(*) FROM e;
+-- dropping a Lyra index is a write too (its entries go at commit)
+CREATE INDEX e_v ON e (v);
+BEGIN;
+DROP INDEX e_v;
+PREPARE TRANSACTION 'lyra_px';
+SET enable_seqscan = off;
+SELECT id FROM e WHERE v = 'one';
+RESET enable_seqscan;
+DROP INDEX e_v;
 -- a temporary Lyra table: Postgres's own refusal, as for heap
 CREATE TEMP TABLE e_temp (a int) USING lyra;
 BEGIN;

@@ -670,6 +670,12 @@ pub fn finish_drops() {
     }
 }
 
+/// Whether this transaction dropped an engine index (its deletions wait
+/// for the commit: a transaction is not empty with them).
+pub fn drops_pending() -> bool {
+    DROPPED.with(|d| !d.borrow().is_empty())
+}
+
 /// Forgets the drops of subtransaction `subxact` and those inside it (it
 /// rolled back), or all of them (`None`: the transaction did).
 pub fn forget_drops(subxact: Option<pg_sys::SubTransactionId>) {
