@@ -118,34 +118,17 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The shape of lyra_gin `index` on `heap`; refuses key types whose
-    /// keys cannot be encoded.
+    /// The shape of lyra_gin `index` on `heap` (its columns were checked
+    /// when it was built: [`check_columns`]).
     ///
     /// # Safety
     /// Both are open relations; `index` is a lyra_gin on `heap`.
     pub unsafe fn of(index: pg_sys::Relation, heap: pg_sys::Relation) -> Shape {
-        let n = (*(*index).rd_index).indnkeyatts as usize;
-        let columns = (0..n)
+        let columns = (0..(*(*index).rd_index).indnkeyatts as usize)
             .map(|i| {
-                let typ = (*(*(*index).rd_att).attrs.as_ptr().add(i)).atttypid;
-                let collation = *(*index).rd_indcollation.add(i);
-                let Some(key_type) = entry::encoded_as(typ) else {
-                    raise(
-                        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                        format!("lyra_gin cannot store keys of type {}", type_name(typ)),
-                    );
-                };
-                if collation != pg_sys::InvalidOid && !entry::byte_semantics(key_type, collation).1 {
-                    raise(
-                        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                        format!("lyra_gin cannot store keys of type {} under a nondeterministic collation", type_name(typ)),
-                    );
-                }
-                // Keys made of parts (arrays, composites): each part too.
-                if let Some(why) = entry::WITH_PARTS.contains(&key_type).then(|| entry::cannot_key(typ, collation)).flatten() {
-                    raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_gin cannot encode {why}"));
-                }
-                Column { key_type, collation }
+                let typ = key_type(index, i);
+                let key_type = entry::encoded_as(typ).unwrap_or_else(|| cannot_store(typ));
+                Column { key_type, collation: *(*index).rd_indcollation.add(i) }
             })
             .collect();
         Shape { table: table::table_id(heap), index: table::table_id(index), relation: index, columns }
@@ -165,11 +148,11 @@ impl Shape {
     }
 
     /// The entries of row `row` whose index columns are `values`/`isnull`,
-    /// without duplicates.
+    /// sorted, without duplicates.
     ///
     /// # Safety
     /// `values` and `isnull` hold one datum per key column.
-    pub unsafe fn entries(&self, values: &[pg_sys::Datum], isnull: &[bool], row: RowId) -> BTreeSet<Vec<u8>> {
+    pub unsafe fn entries(&self, values: &[pg_sys::Datum], isnull: &[bool], row: RowId) -> Vec<Vec<u8>> {
         let mut entries = BTreeSet::new();
         for (c, column) in self.columns.iter().enumerate() {
             if isnull[c] {
@@ -199,7 +182,48 @@ impl Shape {
                 entries.insert(entry);
             }
         }
-        entries
+        entries.into_iter().collect()
+    }
+}
+
+/// The type of the keys of column `i` of `index` (its class's storage type).
+unsafe fn key_type(index: pg_sys::Relation, i: usize) -> pg_sys::Oid {
+    (*(*(*index).rd_att).attrs.as_ptr().add(i)).atttypid
+}
+
+fn cannot_store(typ: pg_sys::Oid) -> ! {
+    // SAFETY: a catalog lookup for the message.
+    let name = unsafe { type_name(typ) };
+    raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_gin cannot store keys of type {name}"))
+}
+
+/// Refuses, at `CREATE INDEX`, columns whose keys lyra_gin cannot store:
+/// a type lyra_index cannot encode, text (or a part of an array or
+/// composite) under a nondeterministic collation, and a class without
+/// the functions a scan calls.
+unsafe fn check_columns(index: pg_sys::Relation) {
+    for c in 0..(*(*index).rd_index).indnkeyatts as usize {
+        let typ = key_type(index, c);
+        let collation = *(*index).rd_indcollation.add(c);
+        let encoded = entry::encoded_as(typ).unwrap_or_else(|| cannot_store(typ));
+        if collation != pg_sys::InvalidOid && !entry::byte_semantics(encoded, collation).1 {
+            raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("lyra_gin cannot store keys of type {} under a nondeterministic collation", type_name(typ)),
+            );
+        }
+        // Keys made of parts (arrays, composites): each part too.
+        if let Some(why) = entry::WITH_PARTS.contains(&encoded).then(|| entry::cannot_key(typ, collation)).flatten() {
+            raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("lyra_gin cannot encode {why}"));
+        }
+        for (proc_, what) in [(EXTRACT_VALUE, "extractValue"), (EXTRACT_QUERY, "extractQuery"), (CONSISTENT, "consistent")] {
+            if pg_sys::index_getprocid(index, c as i16 + 1, proc_) == pg_sys::InvalidOid {
+                raise(
+                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    format!("lyra_gin needs the operator class's {what} function (column {})", c + 1),
+                );
+            }
+        }
     }
 }
 
@@ -217,17 +241,8 @@ unsafe extern "C-unwind" fn build(
     index: pg_sys::Relation,
     info: *mut pg_sys::IndexInfo,
 ) -> *mut pg_sys::IndexBuildResult {
+    check_columns(index);
     super::prepare_build(heap, index, "lyra_gin");
-    for c in 0..(*(*index).rd_index).indnkeyatts as usize {
-        for (proc_, what) in [(EXTRACT_VALUE, "extractValue"), (EXTRACT_QUERY, "extractQuery"), (CONSISTENT, "consistent")] {
-            if pg_sys::index_getprocid(index, c as i16 + 1, proc_) == pg_sys::InvalidOid {
-                raise(
-                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                    format!("lyra_gin needs the operator class's {what} function (column {})", c + 1),
-                );
-            }
-        }
-    }
     let cx = pg_sys::AllocSetContextCreateExtended(
         pg_sys::CurrentMemoryContext,
         c"lyra_gin build".as_ptr(),

@@ -46,7 +46,7 @@ pub mod scan;
 pub mod speculative;
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use lyra_cluster::protocol::LockMode;
 use lyra_engine::keys::{KeyPrefix, RowId, TableId};
@@ -545,8 +545,8 @@ pub unsafe fn remove_entries(
         };
         let info = pg_sys::BuildIndexInfo(index);
         let n = (*(*index).rd_index).indnkeyatts as usize;
-        // A version's entries, and whether they are a unique constraint.
-        let entries_of = |slot: *mut pg_sys::TupleTableSlot| -> (BTreeSet<Vec<u8>>, bool) {
+        // A version's entries (sorted), and whether they are a unique constraint.
+        let entries_of = |slot: *mut pg_sys::TupleTableSlot| -> (Vec<Vec<u8>>, bool) {
             let mut values = vec![pg_sys::Datum::from(0); pg_sys::INDEX_MAX_KEYS as usize];
             let mut isnull = vec![false; pg_sys::INDEX_MAX_KEYS as usize];
             (*econtext).ecxt_scantuple = slot;
@@ -554,7 +554,7 @@ pub unsafe fn remove_entries(
             match &shape {
                 Shape::Lyra(shape) => {
                     let (key, _, constrained) = shape.entry(&values[..n], &isnull[..n], row);
-                    (BTreeSet::from([key]), constrained)
+                    (vec![key], constrained)
                 }
                 Shape::Gin(shape) => (shape.entries(&values[..n], &isnull[..n], row), false),
             }
@@ -586,7 +586,8 @@ pub unsafe fn remove_entries(
         } else {
             // The entries the new version does not have (of a lyra_index,
             // its one entry; of a lyra_gin, the keys it lost).
-            for old_key in old_entries.into_iter().filter(|k| !new_entries.as_ref().is_some_and(|new| new.contains(k))) {
+            let kept = |key: &Vec<u8>| new_entries.as_ref().is_some_and(|new| new.binary_search(key).is_ok());
+            for old_key in old_entries.into_iter().filter(|key| !kept(key)) {
                 if constrained {
                     // Whoever inserts this key next waits for this transaction.
                     txn::lock_row(&old_key, LockMode::Update, true, heap, tid);
