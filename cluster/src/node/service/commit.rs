@@ -304,18 +304,10 @@ impl<E: Engine> Service<E> {
         dropped: &[(Vec<u8>, Vec<u8>)],
         mut keys: Vec<Vec<u8>>,
     ) {
-        lock(&self.dropped).extend(dropped.iter().cloned());
         let mut garbage = lock(&self.garbage);
-        for (start, end) in dropped {
-            // `[start, end)`, an empty end unbounded.
-            let gone: Vec<Vec<u8>> = match end.is_empty() {
-                true => garbage.range(start.clone()..).cloned().collect(),
-                false if start < end => garbage.range(start.clone()..end.clone()).cloned().collect(),
-                false => Vec::new(),
-            };
-            for key in gone {
-                garbage.remove(&key);
-            }
+        if !dropped.is_empty() {
+            lock(&self.dropped).extend(dropped.iter().cloned());
+            garbage.retain(|key| !super::in_ranges(key, dropped));
         }
         if mutations.is_empty() {
             return;
