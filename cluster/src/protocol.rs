@@ -295,6 +295,12 @@ pub struct Scan {
     /// projection; see `lyra_engine::row::project`), after the filter.
     #[prost(uint32, repeated, tag = "9")]
     pub columns: Vec<u32>,
+    /// If not empty, read only these keys of the span (ascending), each
+    /// by a point read, not a walk of the span: the rows a bitmap heap
+    /// scan names in a block. Versioned keys, forward only; `Scanned::resume`
+    /// is the last key read.
+    #[prost(bytes = "vec", repeated, tag = "10")]
+    pub only_keys: Vec<Vec<u8>>,
 }
 
 /// One condition of [`Scan::filter`].

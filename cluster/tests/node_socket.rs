@@ -19,7 +19,7 @@ fn get(client: &mut NodeClient, key: Vec<u8>) -> Option<Vec<u8>> {
 
 fn rows_scan(max_rows: u32, max_bytes: u32) -> Scan {
     let (start, end) = KeyPrefix::Rows { table: 1 }.range();
-    Scan { start, end, max_rows, max_bytes, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new() }
+    Scan { start, end, max_rows, max_bytes, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new(), only_keys: Vec::new() }
 }
 
 #[test]

@@ -38,6 +38,7 @@
 //! cost of a round trip relative to local work (`seq_page_cost` stands
 //! for it).
 
+use lyra_engine::keys::RowId;
 use pgrx::pg_sys;
 
 /// Sending one row from the node and decoding it, per row.
@@ -59,43 +60,86 @@ const ROWS_PER_ROUND_TRIP: f64 = 1000.0;
 /// # Safety
 /// Called from `set_rel_pathlist_hook` for a Lyra base relation.
 pub unsafe fn take_seq_scans(rel: *mut pg_sys::RelOptInfo) -> Vec<*mut pg_sys::Path> {
+    take_paths(rel, pg_sys::NodeTag::T_SeqScan)
+}
+
+/// Takes the bitmap heap scans out of `rel`'s paths, as [`take_seq_scans`]
+/// (a heap-priced bitmap scan beats a heap-priced index scan that fetches
+/// a random page per row; a LyraScan fetches none).
+///
+/// # Safety
+/// As [`take_seq_scans`].
+pub unsafe fn take_bitmap_scans(rel: *mut pg_sys::RelOptInfo) -> Vec<*mut pg_sys::Path> {
+    take_paths(rel, pg_sys::NodeTag::T_BitmapHeapScan)
+}
+
+/// Takes the paths of plan type `tag` out of `rel`'s paths.
+unsafe fn take_paths(rel: *mut pg_sys::RelOptInfo, tag: pg_sys::NodeTag) -> Vec<*mut pg_sys::Path> {
     let paths = (*rel).pathlist;
     if paths.is_null() {
         return Vec::new();
     }
-    let mut seq_scans = Vec::new();
+    let mut taken = Vec::new();
     let mut kept: *mut pg_sys::List = std::ptr::null_mut();
     for i in 0..(*paths).length as usize {
         let path = (*(*paths).elements.add(i)).ptr_value as *mut pg_sys::Path;
-        if (*path).pathtype == pg_sys::NodeTag::T_SeqScan {
-            seq_scans.push(path);
+        if (*path).pathtype == tag {
+            taken.push(path);
         } else {
             kept = pg_sys::lappend(kept, path.cast());
         }
     }
     (*rel).pathlist = kept;
-    seq_scans
+    taken
 }
 
-/// Whether the heap-priced `seq_scans` may have cost `rel` index paths
-/// that Lyra's prices would keep: no plain index path is left, or a seq
-/// scan is cheaper than every one that is. Otherwise building the index
-/// paths again would give the same ones — work on every plan of a large
-/// table's point lookup (pgbench -S plans each statement) for nothing.
+/// Whether the heap-priced seq and bitmap scans taken out may have cost
+/// `rel` index paths that Lyra's prices would keep: no plain index path
+/// is left, or one of them is cheaper than every one that is. Otherwise
+/// building the index paths again would give the same ones — work on
+/// every plan of a large table's point lookup (pgbench -S plans each
+/// statement) for nothing.
 ///
 /// # Safety
-/// As [`take_seq_scans`], with what it returned.
-pub unsafe fn index_paths_may_be_missing(rel: *mut pg_sys::RelOptInfo, seq_scans: &[*mut pg_sys::Path]) -> bool {
+/// As [`take_seq_scans`], with what it and [`take_bitmap_scans`] returned.
+pub unsafe fn index_paths_may_be_missing(
+    rel: *mut pg_sys::RelOptInfo,
+    seq_scans: &[*mut pg_sys::Path],
+    bitmap_scans: &[*mut pg_sys::Path],
+) -> bool {
     let paths = (*rel).pathlist;
     let cheapest_index_path = (0..if paths.is_null() { 0 } else { (*paths).length as usize })
         .map(|i| (*(*paths).elements.add(i)).ptr_value as *mut pg_sys::Path)
         .filter(|&p| (*p).pathtype == pg_sys::NodeTag::T_IndexScan && (*p).param_info.is_null())
         .map(|p| (*p).total_cost)
         .reduce(f64::min);
+    let mut taken = seq_scans.iter().chain(bitmap_scans);
     match cheapest_index_path {
-        None => !seq_scans.is_empty(),
-        Some(cost) => seq_scans.iter().any(|&s| (*s).total_cost < cost),
+        None => taken.next().is_some(),
+        Some(cost) => taken.any(|&s| (*s).total_cost < cost),
     }
+}
+
+/// Builds `rel`'s index paths again, with the seq and bitmap scans out of
+/// the way. Postgres builds bitmap scans with them; those come at
+/// `disable_cost` here, so that they drop none of the index paths, and are
+/// thrown away (the ones taken out before stay).
+///
+/// # Safety
+/// As [`take_seq_scans`].
+pub unsafe fn build_index_paths_again(root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::RelOptInfo) {
+    /// Puts `enable_bitmapscan` back, also when an ERROR unwinds.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: the backend's own GUC variable, on its only thread.
+            unsafe { pg_sys::enable_bitmapscan = self.0 }
+        }
+    }
+    let _restore = Restore(pg_sys::enable_bitmapscan);
+    pg_sys::enable_bitmapscan = false;
+    pg_sys::create_index_paths(root, rel);
+    take_bitmap_scans(rel);
 }
 
 /// Offers `seq_scans` (from [`take_seq_scans`]) again, at Lyra's price.
@@ -105,6 +149,42 @@ pub unsafe fn index_paths_may_be_missing(rel: *mut pg_sys::RelOptInfo, seq_scans
 pub unsafe fn add_seq_scans(rel: *mut pg_sys::RelOptInfo, seq_scans: Vec<*mut pg_sys::Path>, locks: f64) {
     for path in seq_scans {
         (*path).total_cost += (*rel).tuples * ROW_TRANSFER + locks;
+        pg_sys::add_path(rel, path);
+    }
+}
+
+/// Offers `bitmap_scans` (from [`take_bitmap_scans`]) again at Lyra's
+/// price. Heap's counts a page read per block the bitmap names; for Lyra a
+/// block is a round trip for the rows of 291 row ids, in which the node
+/// either walks the block or reads the named rows one by one
+/// (`crate::tam`), the cheaper: per block the lesser of [`NODE_FILTER`] a
+/// row id and [`ROW_GET`] a named row. On top, as for a seq scan, the
+/// rows' transfer and, when the statement locks them, a round trip per
+/// row (`locks` is that for all of `rel`'s rows).
+///
+/// None on a table of more than half a storage segment of blocks (19
+/// million row ids): Postgres prefetches a bitmap's blocks from the
+/// relation's storage file, which for Lyra is empty, and a block past its
+/// first segment fails to open.
+///
+/// # Safety
+/// As [`take_seq_scans`].
+pub unsafe fn add_bitmap_scans(
+    root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    bitmap_scans: Vec<*mut pg_sys::Path>,
+    locks: f64,
+) {
+    if f64::from((*rel).pages) >= f64::from(pg_sys::RELSEG_SIZE) / 2.0 {
+        return;
+    }
+    let lock_per_row = if (*rel).rows > 0.0 { locks / (*rel).rows } else { 0.0 };
+    for path in bitmap_scans {
+        let bitmapqual = (*(path as *mut pg_sys::BitmapHeapPath)).bitmapqual;
+        let (mut index_cost, mut tuples) = (0.0, 0.0);
+        let blocks = pg_sys::compute_bitmap_pages(root, rel, bitmapqual, 1, &mut index_cost, &mut tuples).max(1.0);
+        let per_block = (RowId::TUPLES_PER_BLOCK as f64 * NODE_FILTER).min(tuples / blocks * ROW_GET);
+        (*path).total_cost += blocks * per_block + (*path).rows * (ROW_TRANSFER + lock_per_row);
         pg_sys::add_path(rel, path);
     }
 }

@@ -103,11 +103,13 @@ unsafe extern "C-unwind" fn plan_unlent(
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
     crate::tam::versions::statement_started();
     index::btree_classes::lend_for_upsert(query);
+    // Before the plan's nodes start: a bitmap heap scan begins its table
+    // scan there, and takes the statement's timestamp as it does.
+    crate::snapshot::statement_started(query);
     match PREV_EXECUTOR_START {
         Some(prev) => prev(query, eflags),
         None => pg_sys::standard_ExecutorStart(query, eflags),
     }
-    crate::snapshot::statement_started(query);
     index::speculative::open_arbiters(query);
 }
 
@@ -516,12 +518,14 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
         return;
     }
     let seq_scans = crate::cost::take_seq_scans(rel);
-    if !(*rel).indexlist.is_null() && crate::cost::index_paths_may_be_missing(rel, &seq_scans) {
-        pg_sys::create_index_paths(root, rel);
+    let bitmap_scans = crate::cost::take_bitmap_scans(rel);
+    if !(*rel).indexlist.is_null() && crate::cost::index_paths_may_be_missing(rel, &seq_scans, &bitmap_scans) {
+        crate::cost::build_index_paths_again(root, rel);
     }
     crate::lyrascan::offer(rel);
     let locks = crate::cost::lock_round_trips(root, rel);
     crate::cost::add_seq_scans(rel, seq_scans, locks);
+    crate::cost::add_bitmap_scans(root, rel, bitmap_scans, locks);
     // An inheritance or partitioning parent is read by appending its
     // members' scans; a scan of its own would miss their rows.
     if !(*rte).inh {

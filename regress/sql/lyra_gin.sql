@@ -30,19 +30,32 @@ DECLARE
   hr int[];
   lr int[];
   line text;
-  indexed boolean := false;
+  way text;
+  used boolean;
+  notes text := '';
 BEGIN
   EXECUTE 'SELECT array_agg(id ORDER BY id) FROM h WHERE ' || cond INTO hr;
   PERFORM set_config('enable_seqscan', 'off', true);
-  EXECUTE 'SELECT array_agg(id ORDER BY id) FROM l WHERE ' || cond INTO lr;
-  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT id FROM l WHERE ' || cond LOOP
-    indexed := indexed OR line LIKE '%Index Scan using l\_%';
+  -- through a plain index scan, then through a bitmap scan
+  FOREACH way IN ARRAY ARRAY['index', 'bitmap'] LOOP
+    PERFORM set_config('enable_bitmapscan', (way = 'bitmap')::text, true);
+    PERFORM set_config('enable_indexscan', (way = 'index')::text, true);
+    EXECUTE 'SELECT array_agg(id ORDER BY id) FROM l WHERE ' || cond INTO lr;
+    IF hr IS DISTINCT FROM lr THEN
+      RETURN format('%s: heap %s rows, lyra %s rows by %s scan', cond, cardinality(hr), cardinality(lr), way);
+    END IF;
+    used := false;
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT id FROM l WHERE ' || cond LOOP
+      used := used OR line LIKE CASE way WHEN 'index' THEN '%Index Scan using l\_%' ELSE '%Bitmap Index Scan on l\_%' END;
+    END LOOP;
+    IF NOT used THEN
+      notes := notes || format(' (no %s scan)', way);
+    END IF;
   END LOOP;
   PERFORM set_config('enable_seqscan', 'on', true);
-  IF hr IS DISTINCT FROM lr THEN
-    RETURN format('%s: heap %s rows, lyra %s rows', cond, cardinality(hr), cardinality(lr));
-  END IF;
-  RETURN format('%s: %s rows%s', cond, coalesce(cardinality(hr), 0), CASE WHEN indexed THEN '' ELSE ' (no index scan)' END);
+  PERFORM set_config('enable_bitmapscan', 'on', true);
+  PERFORM set_config('enable_indexscan', 'on', true);
+  RETURN format('%s: %s rows%s', cond, coalesce(cardinality(hr), 0), notes);
 END $$;
 CREATE TABLE conds (n serial, cond text);
 INSERT INTO conds (cond) VALUES
@@ -58,10 +71,14 @@ INSERT INTO conds (cond) VALUES
 SELECT n, same_rows(cond) FROM conds ORDER BY n;
 -- the indexes serve these queries
 SET enable_seqscan = off;
+SET enable_bitmapscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM l WHERE a @> '{1,2}';
 EXPLAIN (COSTS OFF) SELECT id FROM l WHERE j @> '{"k": 2}';
 EXPLAIN (COSTS OFF) SELECT id FROM l WHERE d @@ 'word3 & fox1';
 EXPLAIN (COSTS OFF) SELECT id FROM l WHERE s LIKE '%-12-%';
+RESET enable_bitmapscan;
+-- conditions on two indexes (a bitmap scan may AND them)
+SELECT same_rows('a @> ''{1,2}'' AND j @> ''{"k": 2}''');
 RESET enable_seqscan;
 -- entries follow the rows: updates that change keys, that keep them, that
 -- change other columns; deletes; a NULL becoming a value and back

@@ -118,10 +118,12 @@ COMMIT;
 CREATE TABLE ev (at timestamp PRIMARY KEY, what text) USING lyra;
 INSERT INTO ev VALUES ('2026-01-01 10:00', 'a'), ('2026-01-02 00:00', 'b'), ('2026-01-03 12:00', 'c');
 SET enable_seqscan = off;
+SET enable_bitmapscan = off;
 EXPLAIN (COSTS OFF) SELECT what FROM ev WHERE at >= date '2026-01-02' ORDER BY at;
 SELECT what FROM ev WHERE at >= date '2026-01-02' ORDER BY at;
 SELECT what FROM ev WHERE at < date '2026-01-02';
 RESET enable_seqscan;
+RESET enable_bitmapscan;
 
 -- Pseudo-constant conditions gate the scan (a Result above it).
 EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE id = 1 AND id = 2;

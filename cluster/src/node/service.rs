@@ -518,7 +518,25 @@ impl<E: Engine> Service<E> {
             spans.push((at, k.len(), arena.len() - at - k.len()));
             true
         };
-        let (more, read_ts) = if is_versioned(&scan.start) {
+        let named = !scan.only_keys.is_empty();
+        let mut named_last = None;
+        let (more, read_ts) = if named && is_versioned(&scan.start) && !scan.reverse {
+            // Named rows: a point read each, not a walk of the span.
+            let read_ts = self.read_ts(conn, scan.read_ts)?;
+            let in_span = |k: &&Vec<u8>| k[..] >= scan.start[..] && (scan.end.is_empty() || k[..] < scan.end[..]);
+            let mut keys = scan.only_keys.iter().filter(in_span).peekable();
+            let mut sent = 0;
+            while sent < max_rows {
+                let Some(key) = keys.next() else { break };
+                named_last = Some(key);
+                if let Some(value) = self.mvcc.get(key, read_ts)? {
+                    sent += usize::from(keep(key, &value));
+                }
+            }
+            (keys.peek().is_some(), Some(read_ts))
+        } else if named {
+            return Err(Failure(ErrorCode::InvalidInput, "named keys are for versioned keys, forward".into()));
+        } else if is_versioned(&scan.start) {
             let read_ts = self.read_ts(conn, scan.read_ts)?;
             let scan_fn = if scan.reverse { scan_visible_reverse } else { scan_visible };
             let end = scan_fn(&*self.engine, &scan.start, &scan.end, read_ts, max_rows, max_bytes, &mut keep)?;
@@ -533,6 +551,9 @@ impl<E: Engine> Service<E> {
             // client then asks once more and gets an empty, final page.
             (spans.len() >= max_rows || arena.len() >= max_bytes, None)
         };
+        if let Some(key) = named_last {
+            last_seen.clone_from(key);
+        }
         let mut rows = match (scan.rows_of_table, read_ts) {
             (Some(table), Some(at)) => self.rows_of_entries(table, &arena, &spans, at)?,
             _ => Vec::new(),
@@ -553,7 +574,7 @@ impl<E: Engine> Service<E> {
                 *entry_row = row::project(entry_row, &columns);
             }
         }
-        let resume = (!filter.is_empty()).then(|| bytes::Bytes::from(last_seen));
+        let resume = (!filter.is_empty() || named).then(|| bytes::Bytes::from(last_seen));
         let read_ts = read_ts.map(Into::into);
         let arena = arena.freeze();
         let mut rows = rows.into_iter().map(|row| row.map(bytes::Bytes::from));
@@ -724,7 +745,7 @@ mod tests {
         assert_eq!(get_at(&service, &row(2), snapshot).0, None);
         assert_eq!(get(&service, &row(1)), Some(b"new".to_vec()));
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new() };
+        let scan = |read_ts| Scan { start: start.clone(), end: end.clone(), max_rows: 10, max_bytes: 0, read_ts, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new(), only_keys: Vec::new() };
         let response::Kind::Scanned(old) = call(&service, &mut service.connect(), request::Kind::Scan(scan(snapshot))) else {
             panic!("not a scan page")
         };
@@ -746,7 +767,7 @@ mod tests {
         let (mut start, end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new() };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 4, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new(), only_keys: Vec::new() };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };
@@ -1028,7 +1049,7 @@ mod tests {
         put(&service, plain, b"");
         put(&service, dangling, &9u64.to_be_bytes());
         let (start, end) = KeyPrefix::Index { table: 7, index: 8 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new(), columns: Vec::new() };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new(), columns: Vec::new(), only_keys: Vec::new() };
         let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("scan answered with something else")
         };
@@ -1036,7 +1057,7 @@ mod tests {
         assert_eq!(rows, vec![Some(&b"row three"[..]), Some(&b"row four"[..]), None]);
         // Rows of a range that holds no entries are refused, not misread.
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new(), columns: Vec::new() };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: Vec::new(), columns: Vec::new(), only_keys: Vec::new() };
         let response::Kind::Error(e) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("rows are no index entries")
         };
@@ -1066,7 +1087,7 @@ mod tests {
             let mut pages = 0;
             loop {
                 // 3 rows or 60 bytes (about 4 rows looked at) a page
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 60, read_ts: None, reverse, rows_of_table: None, filter: greater_than(14), columns: Vec::new() };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 60, read_ts: None, reverse, rows_of_table: None, filter: greater_than(14), columns: Vec::new(), only_keys: Vec::new() };
                 let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                     panic!("scan answered with something else")
                 };
@@ -1097,6 +1118,33 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_of_named_keys_sends_only_them_and_says_where_to_resume() {
+        let service = service();
+        for i in 0..10 {
+            put(&service, row(i), &int_row(i as i32));
+        }
+        let (start, end) = KeyPrefix::Rows { table: 7 }.range();
+        let only_keys = vec![row(2), row(3), row(7), row(12)]; // no row 12
+        // two rows a page: the first page stops after row 3
+        let scan = Scan { start, end: end.clone(), max_rows: 2, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new(), only_keys: only_keys.clone() };
+        let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
+            panic!("scan answered with something else")
+        };
+        let keys: Vec<Vec<u8>> = page.pairs.iter().map(|p| p.key.to_vec()).collect();
+        assert_eq!(keys, vec![row(2), row(3)]);
+        assert!(page.more);
+        let mut start = page.resume.expect("a page of named keys says where to resume").to_vec();
+        start.push(0);
+        let scan = Scan { start, end, max_rows: 2, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: Vec::new(), only_keys };
+        let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
+            panic!("scan answered with something else")
+        };
+        let keys: Vec<Vec<u8>> = page.pairs.iter().map(|p| p.key.to_vec()).collect();
+        assert_eq!(keys, vec![row(7)]);
+        assert!(!page.more);
+    }
+
+    #[test]
     fn a_projected_scan_sends_only_the_columns_asked_for() {
         let service = service();
         let wide = |i: u8| lyra_engine::row::encode_row(0, &[Some(&[i][..]), Some(&[0xaa; 100][..]), Some(&[i, i][..])]);
@@ -1104,7 +1152,7 @@ mod tests {
             put(&service, row(u64::from(i)), &wide(i));
         }
         let (start, end) = KeyPrefix::Rows { table: 7 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: vec![0, 2] };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: None, filter: Vec::new(), columns: vec![0, 2], only_keys: Vec::new() };
         let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("scan answered with something else")
         };
@@ -1123,7 +1171,7 @@ mod tests {
             put(&service, entry(&[&[b'k', i as u8][..], &i.to_be_bytes()].concat()), b"");
         }
         let (start, end) = KeyPrefix::Index { table: 7, index: 8 }.range();
-        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: greater_than(25), columns: Vec::new() };
+        let scan = Scan { start, end, max_rows: 10, max_bytes: 0, read_ts: None, reverse: false, rows_of_table: Some(7), filter: greater_than(25), columns: Vec::new(), only_keys: Vec::new() };
         let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
             panic!("scan answered with something else")
         };
@@ -1143,7 +1191,7 @@ mod tests {
         let (start, mut end) = KeyPrefix::Rows { table: 7 }.range();
         let mut seen = Vec::new();
         loop {
-            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true, rows_of_table: None, filter: Vec::new(), columns: Vec::new() };
+            let scan = Scan { start: start.clone(), end: end.clone(), max_rows: 3, max_bytes: 0, read_ts: None, reverse: true, rows_of_table: None, filter: Vec::new(), columns: Vec::new(), only_keys: Vec::new() };
             let response::Kind::Scanned(page) = call(&service, &mut service.connect(), request::Kind::Scan(scan)) else {
                 panic!("scan answered with something else")
             };

@@ -82,6 +82,7 @@ pub unsafe extern "C-unwind" fn lyra_gin_handler(_fcinfo: pg_sys::FunctionCallIn
         ambeginscan: Some(begin),
         amrescan: Some(rescan),
         amgettuple: Some(get_tuple),
+        amgetbitmap: Some(get_bitmap),
         amendscan: Some(end),
         ..super::routine()
     })
@@ -407,7 +408,7 @@ unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg
             n => std::slice::from_raw_parts((*scan).keyData, n as usize),
         };
         let shape = Shape::of((*scan).indexRelation, (*scan).heapRelation);
-        let rows = matching_rows(&shape, keys, state.cid, &state.read_ts, &mut state.sent);
+        let rows = matching_rows(&shape, keys, state.cid, &state.read_ts, Some(&mut state.sent));
         state.sent.retain(|row, _| rows.binary_search(row).is_ok());
         state.rows = Some(rows);
     }
@@ -424,6 +425,23 @@ unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg
     true
 }
 
+/// A bitmap index scan: the matching rows into `tbm`, all rechecked, the
+/// entries read without their rows (the bitmap heap scan reads those).
+#[pg_guard]
+unsafe extern "C-unwind" fn get_bitmap(scan: pg_sys::IndexScanDesc, tbm: *mut pg_sys::TIDBitmap) -> i64 {
+    let state = scan_state(scan);
+    let keys = match (*scan).numberOfKeys {
+        0 => &[][..],
+        n => std::slice::from_raw_parts((*scan).keyData, n as usize),
+    };
+    let shape = Shape::of((*scan).indexRelation, (*scan).heapRelation);
+    let rows = matching_rows(&shape, keys, state.cid, &state.read_ts, None);
+    for &row in &rows {
+        super::scan::add_to_bitmap(tbm, row, true);
+    }
+    rows.len() as i64
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn end(scan: pg_sys::IndexScanDesc) {
     let state = scan_state(scan);
@@ -431,14 +449,14 @@ unsafe extern "C-unwind" fn end(scan: pg_sys::IndexScanDesc) {
     state.sent.clear();
 }
 
-/// The rows every scan key accepts, in row-id order; `sent` gathers the
-/// rows the node sent along with entries.
+/// The rows every scan key accepts, in row-id order; `sent`, if given,
+/// gathers the rows the node sent along with entries (else it sends none).
 unsafe fn matching_rows(
     shape: &Shape,
     keys: &[pg_sys::ScanKeyData],
     cid: pg_sys::CommandId,
     read_ts: &ReadTs,
-    sent: &mut Sent,
+    mut sent: Option<&mut Sent>,
 ) -> Vec<RowId> {
     if keys.is_empty() {
         // No condition (the planner makes none of these): every row.
@@ -446,7 +464,7 @@ unsafe fn matching_rows(
     }
     let mut result: Option<BTreeSet<RowId>> = None;
     for key in keys {
-        let rows = rows_for_key(shape, key, cid, read_ts, sent);
+        let rows = rows_for_key(shape, key, cid, read_ts, sent.as_deref_mut());
         result = Some(match result {
             None => rows,
             Some(before) => before.intersection(&rows).copied().collect(),
@@ -465,16 +483,16 @@ fn rows_of_column(
     column: usize,
     cid: pg_sys::CommandId,
     read_ts: &ReadTs,
-    sent: &mut Sent,
+    mut sent: Option<&mut Sent>,
 ) -> BTreeMap<RowId, (bool, bool)> {
     let prefix = KeyPrefix::Index { table: shape.table, index: shape.index }.encode();
     let start = [prefix.as_slice(), &[column as u8 + 1]].concat();
     let end = memcmp::prefix_end(&start);
     let mut rows: BTreeMap<RowId, (bool, bool)> = BTreeMap::new();
-    let mut cursor = Cursor::over(shape.table, cid, read_ts.clone(), start.clone(), end).with_rows();
+    let mut cursor = entry_cursor(shape, cid, read_ts, start.clone(), end, sent.is_some());
     while let Some((key, value)) = cursor.next() {
         let row = entry_row(&key[prefix.len()..], &value);
-        keep_sent(&mut cursor, row, sent);
+        keep_sent(&mut cursor, row, sent.as_deref_mut());
         let category = key[start.len()];
         let seen = rows.entry(row).or_insert((false, false));
         seen.0 |= category == NORM_KEY || category == NULL_KEY;
@@ -490,7 +508,7 @@ unsafe fn rows_for_key(
     key: &pg_sys::ScanKeyData,
     cid: pg_sys::CommandId,
     read_ts: &ReadTs,
-    sent: &mut Sent,
+    mut sent: Option<&mut Sent>,
 ) -> BTreeSet<RowId> {
     if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
         // GIN's operators are strict: a NULL query matches nothing.
@@ -531,10 +549,10 @@ unsafe fn rows_for_key(
             shape.key(column, NORM_KEY, Some(*query_keys.add(k)), None)
         };
         let end = memcmp::prefix_end(&start);
-        let mut cursor = Cursor::over(shape.table, cid, read_ts.clone(), start, end).with_rows();
+        let mut cursor = entry_cursor(shape, cid, read_ts, start, end, sent.is_some());
         while let Some((entry, value)) = cursor.next() {
             let row = entry_row(&entry[prefix_len..], &value);
-            keep_sent(&mut cursor, row, sent);
+            keep_sent(&mut cursor, row, sent.as_deref_mut());
             found.entry(row).or_insert_with(|| vec![false; count])[k] = true;
         }
     }
@@ -544,7 +562,7 @@ unsafe fn rows_for_key(
     // should not, and the recheck drops it.
     let partials: Vec<usize> = (0..count).filter(|&k| is_partial(k)).collect();
     if !partials.is_empty() || mode != pg_sys::GIN_SEARCH_MODE_DEFAULT as i32 {
-        for (row, (has_keys, is_null)) in rows_of_column(shape, column, cid, read_ts, sent) {
+        for (row, (has_keys, is_null)) in rows_of_column(shape, column, cid, read_ts, sent.as_deref_mut()) {
             let wanted = match mode as u32 {
                 pg_sys::GIN_SEARCH_MODE_EVERYTHING => true,
                 pg_sys::GIN_SEARCH_MODE_ALL => !is_null,
@@ -585,9 +603,16 @@ unsafe fn rows_for_key(
     rows
 }
 
+/// A cursor over the entries `[start, end)`, with their rows if `rows`.
+fn entry_cursor(shape: &Shape, cid: pg_sys::CommandId, read_ts: &ReadTs, start: Vec<u8>, end: Vec<u8>, rows: bool) -> Cursor {
+    let cursor = Cursor::over(shape.table, cid, read_ts.clone(), start, end);
+    if rows { cursor.with_rows() } else { cursor }
+}
+
 /// Keeps the row the node sent with the entry `cursor` just returned (of
 /// row `row`), the first time it comes.
-fn keep_sent(cursor: &mut Cursor, row: RowId, sent: &mut Sent) {
+fn keep_sent(cursor: &mut Cursor, row: RowId, sent: Option<&mut Sent>) {
+    let Some(sent) = sent else { return };
     if let Some(row_sent) = cursor.take_row() {
         sent.entry(row).or_insert_with(|| row_sent.map(|bytes| bytes.to_vec()));
     }

@@ -121,7 +121,7 @@ pub(crate) fn routine() -> pg_sys::IndexAmRoutine {
         ambeginscan: Some(scan::begin),
         amrescan: Some(scan::rescan),
         amgettuple: Some(scan::get_tuple),
-        amgetbitmap: None,
+        amgetbitmap: Some(scan::get_bitmap),
         amendscan: Some(scan::end),
         ammarkpos: None,
         amrestrpos: None,

@@ -134,7 +134,7 @@ pub unsafe extern "C-unwind" fn rescan(
 
 /// What every engine index's `amrescan` starts with: the new scan keys
 /// copied into the scan; returns the table, which the scan needs (`am`
-/// names the access method in the error if there is none).
+/// names the access method in the error if it is gone).
 pub(super) unsafe fn take_keys(
     scan: pg_sys::IndexScanDesc,
     keys: pg_sys::ScanKey,
@@ -144,11 +144,18 @@ pub(super) unsafe fn take_keys(
     if !keys.is_null() && nkeys > 0 {
         std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
     }
-    let heap = (*scan).heapRelation;
-    if heap.is_null() {
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("{am} scans need their table"));
+    if (*scan).heapRelation.is_null() {
+        // A bitmap index scan is given no table. The bitmap heap scan above
+        // it holds the table open, so its relcache entry outlives the scan.
+        let table = (*(*(*scan).indexRelation).rd_index).indrelid;
+        let heap = pg_sys::RelationIdGetRelation(table);
+        if heap.is_null() {
+            raise(PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE, format!("the table of a {am} scan is gone"));
+        }
+        pg_sys::RelationClose(heap);
+        (*scan).heapRelation = heap;
     }
-    heap
+    (*scan).heapRelation
 }
 
 #[pg_guard]
@@ -173,6 +180,30 @@ pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction
     }
     (*scan).xs_recheck = !exact;
     true
+}
+
+/// A bitmap index scan: every entry's row into `tbm` (those of inexact
+/// ranges to be rechecked), without the rows — the bitmap heap scan reads
+/// them a TID block at a time. Returns how many.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn get_bitmap(scan: pg_sys::IndexScanDesc, tbm: *mut pg_sys::TIDBitmap) -> i64 {
+    let state = state(scan);
+    state.with_rows = false;
+    let mut count = 0;
+    loop {
+        let found = if state.points.is_some() { state.next_point(false) } else { state.next_in_ranges(false) };
+        let Some((row, exact)) = found else { return count };
+        add_to_bitmap(tbm, row, !exact);
+        count += 1;
+    }
+}
+
+/// Adds `row`'s TID to `tbm`.
+pub(super) unsafe fn add_to_bitmap(tbm: *mut pg_sys::TIDBitmap, row: RowId, recheck: bool) {
+    let mut tid = pg_sys::ItemPointerData::default();
+    let (block, offset) = row.to_tid();
+    item_pointer_set_all(&mut tid, block, offset);
+    pg_sys::tbm_add_tuples(tbm, &mut tid, 1, recheck);
 }
 
 impl IndexCursor {

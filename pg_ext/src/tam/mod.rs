@@ -79,8 +79,8 @@ pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
     relation_toast_am: Some(ddl::relation_toast_am),
     relation_fetch_toast_slice: Some(unsupported::relation_fetch_toast_slice),
     relation_estimate_size: Some(ddl::relation_estimate_size),
-    scan_bitmap_next_block: Some(unsupported::scan_bitmap_next_block),
-    scan_bitmap_next_tuple: Some(unsupported::scan_bitmap_next_tuple),
+    scan_bitmap_next_block: Some(scan::scan_bitmap_next_block),
+    scan_bitmap_next_tuple: Some(scan::scan_bitmap_next_tuple),
     scan_sample_next_block: Some(unsupported::scan_sample_next_block),
     scan_sample_next_tuple: Some(unsupported::scan_sample_next_tuple),
 };

@@ -1,4 +1,4 @@
-//! Sequential, TID-range and ANALYZE scans of a Lyra table.
+//! Sequential, TID-range, bitmap and ANALYZE scans of a Lyra table.
 //!
 //! A scan is a [`Cursor`] over a span of row keys `[start, end)`: it pages
 //! through the node's committed rows (64 rows per request at first, doubling
@@ -9,7 +9,8 @@
 //! buffer wins where both have a key, a buffered delete hides the row.
 //!
 //! Row keys are ordered by row id, so one span serves every scan kind: the
-//! whole table, one TID "block" for ANALYZE (291 row ids), or a TID range.
+//! whole table, one TID "block" (291 row ids) for ANALYZE or a bitmap heap
+//! scan, or a TID range.
 //! A cursor can also run from the end of its span (index scans backward:
 //! `ORDER BY … DESC`, `max()`), merging the buffer in reverse.
 //!
@@ -79,6 +80,8 @@ pub struct Cursor {
     filter: Vec<RowCondition>,
     /// The columns the caller reads, if not all ([`Cursor::set_columns`]).
     columns: Vec<u32>,
+    /// The only committed keys to send, if not all (a bitmap's block).
+    only_keys: Vec<Vec<u8>>,
 }
 
 impl Cursor {
@@ -110,6 +113,7 @@ impl Cursor {
             last_row: None,
             filter: Vec::new(),
             columns: Vec::new(),
+            only_keys: Vec::new(),
         };
         cursor.reset(start, end);
         cursor
@@ -296,6 +300,7 @@ impl Cursor {
             rows_of_table: self.with_rows.then_some(self.table),
             filter: self.filter.clone(),
             columns: self.columns.clone(),
+            only_keys: self.only_keys.clone(),
         }
     }
 
@@ -321,12 +326,17 @@ pub unsafe fn snapshot_cid(snapshot: pg_sys::Snapshot) -> pg_sys::CommandId {
     }
 }
 
-/// Stores row `(key, value)` of `rel` in `slot`.
-pub unsafe fn store(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, key: &[u8], value: &[u8]) {
-    let row = match Key::decode(key) {
+/// The row id of row key `key`.
+fn row_of(key: &[u8]) -> RowId {
+    match Key::decode(key) {
         Ok(Key::Row { row, .. }) => row,
         _ => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra scan returned a key that is not a row key"),
-    };
+    }
+}
+
+/// Stores row `(key, value)` of `rel` in `slot`.
+pub unsafe fn store(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, key: &[u8], value: &[u8]) {
+    let row = row_of(key);
     datum::store_row(slot, value);
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*slot).tts_tid, block, offset);
@@ -399,6 +409,7 @@ pub unsafe extern "C-unwind" fn scan_rescan(
 ) {
     let c = cursor(scan);
     let (start, end) = KeyPrefix::Rows { table: c.table }.range();
+    c.only_keys.clear();
     c.reset(start, end);
 }
 
@@ -439,6 +450,63 @@ pub unsafe extern "C-unwind" fn scan_set_tidrange(
 ) {
     let (first, end) = tid_range_rows(*mintid, *maxtid);
     cursor(scan).reset_rows(first, end);
+}
+
+/// The offsets a bitmap names in its block, ascending; `None` if it is
+/// lossy (every row of the block, the quals rechecked).
+unsafe fn bitmap_offsets<'a>(tbmres: *mut pg_sys::TBMIterateResult) -> Option<&'a [pg_sys::OffsetNumber]> {
+    let n = usize::try_from((*tbmres).ntuples).ok()?;
+    Some((*tbmres).offsets.as_slice(n))
+}
+
+/// A bitmap heap scan's next block: the rows of one TID "block" (291 row
+/// ids) the bitmap names, in one request, read at the scan's snapshot and
+/// merged with this transaction's writes like a seq scan's. The node reads
+/// a few named rows one by one; many (an eighth of their span: a point
+/// read costs about eight rows walked), or a lossy block's, by walking the
+/// span, and [`scan_bitmap_next_tuple`] drops the rows not named.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_bitmap_next_block(
+    scan: pg_sys::TableScanDesc,
+    tbmres: *mut pg_sys::TBMIterateResult,
+) -> bool {
+    let first = u64::from((*tbmres).blockno) * RowId::TUPLES_PER_BLOCK;
+    let c = cursor(scan);
+    let row_key = |offset: pg_sys::OffsetNumber| table::row_key(c.table, RowId(first + u64::from(offset) - 1));
+    let (start, end, only_keys) = match bitmap_offsets(tbmres) {
+        None => (first, first + RowId::TUPLES_PER_BLOCK, Vec::new()),
+        Some([]) => return false,
+        Some(offsets) => {
+            let (low, high) = (first + u64::from(offsets[0]) - 1, first + u64::from(offsets[offsets.len() - 1]));
+            let sparse = offsets.len() as u64 * 8 < high - low;
+            (low, high, if sparse { offsets.iter().map(|&o| row_key(o)).collect() } else { Vec::new() })
+        }
+    };
+    c.only_keys = only_keys;
+    c.reset_rows(start, end);
+    c.page_rows = (end - start).clamp(1, u64::from(MAX_PAGE_ROWS)) as u32;
+    true
+}
+
+/// The next row of the block [`scan_bitmap_next_block`] read that the
+/// bitmap names.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(
+    scan: pg_sys::TableScanDesc,
+    tbmres: *mut pg_sys::TBMIterateResult,
+    slot: *mut pg_sys::TupleTableSlot,
+) -> bool {
+    let offsets = bitmap_offsets(tbmres);
+    while let Some((key, value)) = cursor(scan).next() {
+        let (_, offset) = row_of(&key).to_tid();
+        if offsets.is_some_and(|o| o.binary_search(&offset).is_err()) {
+            continue;
+        }
+        store((*scan).rs_rd, slot, &key, &value);
+        return true;
+    }
+    datum::clear_slot(slot);
+    false
 }
 
 #[pg_guard]

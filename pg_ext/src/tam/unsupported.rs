@@ -72,23 +72,6 @@ pub unsafe extern "C-unwind" fn relation_fetch_toast_slice(
 }
 
 #[pg_guard]
-pub unsafe extern "C-unwind" fn scan_bitmap_next_block(
-    _scan: pg_sys::TableScanDesc,
-    _tbmres: *mut pg_sys::TBMIterateResult,
-) -> bool {
-    not_supported("bitmap scans")
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(
-    _scan: pg_sys::TableScanDesc,
-    _tbmres: *mut pg_sys::TBMIterateResult,
-    _slot: *mut pg_sys::TupleTableSlot,
-) -> bool {
-    not_supported("bitmap scans")
-}
-
-#[pg_guard]
 pub unsafe extern "C-unwind" fn scan_sample_next_block(
     _scan: pg_sys::TableScanDesc,
     _scanstate: *mut pg_sys::SampleScanState,
