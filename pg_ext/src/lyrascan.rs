@@ -409,8 +409,8 @@ unsafe fn use_table_slots(node: *mut pg_sys::CustomScanState, estate: *mut pg_sy
 
 /// (Re)starts the index scan with the current keys, evaluating the
 /// runtime ones (parameters, outer columns) first. The scan is begun by
-/// the first fetch, as `IndexScan` does: during `ExecutorStart` the
-/// statement's read timestamp is not registered yet ([`crate::snapshot`]).
+/// the first fetch, as `IndexScan` does (a scan that never runs asks
+/// nothing).
 unsafe fn start(node: *mut pg_sys::CustomScanState) {
     let state = state(node);
     if state.scan.is_null() {

@@ -91,6 +91,7 @@ INSERT INTO ci VALUES ('abc'), ('ABC'), ('def');
 CREATE UNIQUE INDEX ON ci (x);
 CREATE TABLE ci_pk (x text COLLATE nocase PRIMARY KEY) USING lyra;
 CREATE INDEX ci_x ON ci (x);
+CREATE INDEX ON ci (x text_pattern_ops);    -- refused, as btree refuses it
 SET enable_seqscan = off;
 SELECT x FROM ci WHERE x = 'Abc' ORDER BY x COLLATE "C";
 RESET enable_seqscan;

@@ -287,7 +287,9 @@ unsafe extern "C-unwind" fn build_callback(
 }
 
 /// Refuses key columns whose type has no encoding (an operator class of
-/// another family bound to lyra_index by hand).
+/// another family bound to lyra_index by hand), uniqueness or a pattern
+/// class under a nondeterministic collation, and parts that cannot be
+/// encoded.
 unsafe fn check_columns(index: pg_sys::Relation) {
     for i in 0..(*(*index).rd_index).indnkeyatts as usize {
         let typ = *(*index).rd_opcintype.add(i);
@@ -310,6 +312,21 @@ unsafe fn check_columns(index: pg_sys::Relation) {
                     type_name(typ),
                     collation_name(collation)
                 ),
+            );
+        }
+        let family = *(*index).rd_opfamily.add(i);
+        let pattern_class = match family {
+            pg_sys::TEXT_PATTERN_BTREE_FAM_OID => Some("text_pattern_ops"),
+            pg_sys::BPCHAR_PATTERN_BTREE_FAM_OID => Some("bpchar_pattern_ops"),
+            _ => None,
+        };
+        if let Some(class) = pattern_class.filter(|_| !byte_equal) {
+            // btree's pattern classes compare bytes, which is not equality
+            // under a nondeterministic collation; btree refuses them (its
+            // message, naming the family's class as it does).
+            raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("nondeterministic collations are not supported for operator class \"{class}\""),
             );
         }
         if entry::WITH_PARTS.contains(&typ) {
