@@ -7,6 +7,8 @@
 #   filters           full scans with a WHERE, best of 3: one the backend
 #                     judges (OR, LIKE), one the node can judge (grp = 7,
 #                     0.1% of rows: Lyra pushes it down)
+#   OR of two indexes grp = 7 OR id < 300 with an index on each, best of 3
+#                     (a BitmapOr of two bitmap index scans)
 #   UPDATE            pgbench, 8 clients for $UPD_SECONDS (20) s, each transaction
 #                     `UPDATE t SET v = v + 1 WHERE id = random` on a table of
 #                     $UPD_ROWS (1000) rows: TPS, latency, failures, and lost
@@ -90,6 +92,8 @@ if [ -z "$ONLY" ]; then
     T[$am,count]=$(best_of_3 "SELECT count(*) FROM ${am}_copy")
     T[$am,filter]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7 OR name LIKE '%99999%'")
     T[$am,pushed]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7")
+    sql -c "CREATE INDEX ON ${am}_copy (grp); CREATE INDEX ON ${am}_copy (id); ANALYZE ${am}_copy"
+    T[$am,bitmap_or]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7 OR id < 300")
   done
 fi
 
@@ -162,6 +166,7 @@ if [ -z "$ONLY" ]; then
   row "SELECT count(*)"                  .3f count
   row "full-scan filter"                 .3f filter
   row "full-scan filter the node judges" .3f pushed
+  row "OR of two indexes (bitmap scan)"  .3f bitmap_or
 fi
 
 if [ -z "$ONLY" ] || [ "$ONLY" = update ]; then

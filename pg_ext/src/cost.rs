@@ -13,17 +13,23 @@
 //!   store) and sends both. No random page per row: the rows come with
 //!   their entries.
 //!
+//! * A **bitmap heap scan** is a round trip per TID block (291 row ids)
+//!   the bitmap names, in which the node walks the block or reads the
+//!   named rows one by one ([`add_bitmap_scans`]).
+//!
 //! ```text
 //!   seq scan   = heap's seq scan            + tuples  × ROW_TRANSFER
 //!   LyraScan   = seq_page_cost × round trips + fetched × (cpu_index_tuple_cost
 //!                + cpu_tuple_cost + ROW_TRANSFER + ROW_GET + quals per row)
+//!   bitmap     = heap's bitmap heap scan    + blocks × min(291 × NODE_FILTER,
+//!                rows per block × ROW_GET) + rows × ROW_TRANSFER
 //! ```
 //!
 //! Postgres has priced and pruned the paths by the time Lyra sees them
-//! (`set_rel_pathlist_hook`), so the hook takes the seq scans out, has the
-//! index paths built again if the seq scans may have pruned some
+//! (`set_rel_pathlist_hook`), so the hook takes the seq and bitmap scans
+//! out, has the index paths built again if those may have pruned some
 //! ([`index_paths_may_be_missing`]), prices them as LyraScans and offers
-//! the seq scans back at Lyra's price for `add_path` to weigh.
+//! the seq and bitmap scans back at Lyra's price for `add_path` to weigh.
 //!
 //! A statement that locks the rows it reads (UPDATE, DELETE, `FOR …`)
 //! pays a round trip per row for the locks on top of a whole-table scan;

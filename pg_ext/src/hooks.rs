@@ -22,8 +22,8 @@
 //!   planning ([`index::btree_classes::lend_as_btree`]).
 //! * `get_relation_info_hook`: Lyra indexes whose entries are not in their
 //!   columns' order are not offered as ordered ([`index::withhold_unordered`]).
-//! * `set_rel_pathlist_hook`, for a Lyra relation: seq scans priced for
-//!   Lyra ([`crate::cost`]); index paths become `LyraScan` paths
+//! * `set_rel_pathlist_hook`, for a Lyra relation: seq and bitmap scans
+//!   priced for Lyra ([`crate::cost`]); index paths become `LyraScan` paths
 //!   ([`crate::lyrascan`]); keep it out of parallel plans. A parallel
 //!   worker is another backend: it would not see this transaction's
 //!   buffered writes, so Lyra tables are scanned by the leader only.
