@@ -110,6 +110,7 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
         Some(prev) => prev(query, eflags),
         None => pg_sys::standard_ExecutorStart(query, eflags),
     }
+    tam::note_bitmap_scans((*query).planstate);
     index::speculative::open_arbiters(query);
 }
 

@@ -4,6 +4,8 @@
 //!
 //! * [`scan`] — sequential, TID-range and ANALYZE scans (merging the
 //!   transaction's own writes over committed rows);
+//! * [`bitmap`] — bitmap heap scans: a TID block's rows, or several
+//!   blocks' named rows, a request;
 //! * [`modify`] — insert, COPY, update, delete, fetch by TID;
 //! * [`indexes`] — what index AMs ask of a table: the build scan, fetches
 //!   by TID;
@@ -17,6 +19,7 @@
 // Callback signatures are Postgres's, argument counts included.
 #![allow(clippy::too_many_arguments)]
 
+mod bitmap;
 mod ddl;
 mod indexes;
 mod modify;
@@ -24,6 +27,7 @@ mod scan;
 mod unsupported;
 pub mod versions;
 
+pub use bitmap::note_bitmap_scans;
 pub use modify::{inserting_xid, locking_xid, prefetched, row_id_of};
 pub use scan::{push_columns, push_filter, snapshot_cid, Cursor};
 
@@ -79,8 +83,8 @@ pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
     relation_toast_am: Some(ddl::relation_toast_am),
     relation_fetch_toast_slice: Some(unsupported::relation_fetch_toast_slice),
     relation_estimate_size: Some(ddl::relation_estimate_size),
-    scan_bitmap_next_block: Some(scan::scan_bitmap_next_block),
-    scan_bitmap_next_tuple: Some(scan::scan_bitmap_next_tuple),
+    scan_bitmap_next_block: Some(bitmap::scan_bitmap_next_block),
+    scan_bitmap_next_tuple: Some(bitmap::scan_bitmap_next_tuple),
     scan_sample_next_block: Some(unsupported::scan_sample_next_block),
     scan_sample_next_tuple: Some(unsupported::scan_sample_next_tuple),
 };

@@ -1,4 +1,4 @@
-//! Sequential, TID-range, bitmap and ANALYZE scans of a Lyra table.
+//! Sequential, TID-range and ANALYZE scans of a Lyra table.
 //!
 //! A scan is a [`Cursor`] over a span of row keys `[start, end)`: it pages
 //! through the node's committed rows (64 rows per request at first, doubling
@@ -9,8 +9,8 @@
 //! buffer wins where both have a key, a buffered delete hides the row.
 //!
 //! Row keys are ordered by row id, so one span serves every scan kind: the
-//! whole table, one TID "block" (291 row ids) for ANALYZE or a bitmap heap
-//! scan, or a TID range.
+//! whole table, one TID "block" (291 row ids) for ANALYZE, a TID range, or
+//! the blocks of a bitmap heap scan (`super::bitmap`).
 //! A cursor can also run from the end of its span (index scans backward:
 //! `ORDER BY … DESC`, `max()`), merging the buffer in reverse.
 //!
@@ -41,6 +41,8 @@ const PREFETCH_FROM_ROWS: u32 = 256;
 pub struct LyraScanDesc {
     base: pg_sys::TableScanDescData,
     cursor: *mut Cursor,
+    /// A bitmap heap scan's reading ahead (`super::bitmap`); null otherwise.
+    pub(super) bitmap: *mut super::bitmap::BitmapRead,
 }
 
 pub struct Cursor {
@@ -206,6 +208,21 @@ impl Cursor {
         }
     }
 
+    /// Restarts over the rows `[first, end)`, read in one request: only the
+    /// `named` ones (row keys, ascending), each by a point read on the
+    /// node, or all of them if `named` is empty.
+    pub(super) fn read_rows(&mut self, first: u64, end: u64, named: Vec<Vec<u8>>) {
+        let rows = if named.is_empty() { end.saturating_sub(first) } else { named.len() as u64 };
+        self.only_keys = named;
+        self.reset_rows(first, end);
+        self.page_rows = rows.clamp(1, u64::from(MAX_PAGE_ROWS)) as u32;
+    }
+
+    /// The table the cursor reads.
+    pub(super) fn table(&self) -> TableId {
+        self.table
+    }
+
     /// Restarts over the rows whose ids are in `[first, end)`.
     pub fn reset_rows(&mut self, first: u64, end: u64) {
         let key = |id: u64| Key::Row { table: self.table, row: RowId(id) }.encode();
@@ -327,7 +344,7 @@ pub unsafe fn snapshot_cid(snapshot: pg_sys::Snapshot) -> pg_sys::CommandId {
 }
 
 /// The row id of row key `key`.
-fn row_of(key: &[u8]) -> RowId {
+pub(super) fn row_of(key: &[u8]) -> RowId {
     match Key::decode(key) {
         Ok(Key::Row { row, .. }) => row,
         _ => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra scan returned a key that is not a row key"),
@@ -361,7 +378,7 @@ pub unsafe fn push_columns(scan: pg_sys::TableScanDesc, columns: Vec<u32>) {
     cursor(scan).set_columns(columns);
 }
 
-unsafe fn cursor<'a>(scan: pg_sys::TableScanDesc) -> &'a mut Cursor {
+pub(super) unsafe fn cursor<'a>(scan: pg_sys::TableScanDesc) -> &'a mut Cursor {
     &mut *(*(scan as *mut LyraScanDesc)).cursor
 }
 
@@ -407,6 +424,7 @@ pub unsafe extern "C-unwind" fn scan_rescan(
     _allow_sync: bool,
     _allow_pagemode: bool,
 ) {
+    super::bitmap::rescan(scan);
     let c = cursor(scan);
     let (start, end) = KeyPrefix::Rows { table: c.table }.range();
     c.only_keys.clear();
@@ -450,63 +468,6 @@ pub unsafe extern "C-unwind" fn scan_set_tidrange(
 ) {
     let (first, end) = tid_range_rows(*mintid, *maxtid);
     cursor(scan).reset_rows(first, end);
-}
-
-/// The offsets a bitmap names in its block, ascending; `None` if it is
-/// lossy (every row of the block, the quals rechecked).
-unsafe fn bitmap_offsets<'a>(tbmres: *mut pg_sys::TBMIterateResult) -> Option<&'a [pg_sys::OffsetNumber]> {
-    let n = usize::try_from((*tbmres).ntuples).ok()?;
-    Some((*tbmres).offsets.as_slice(n))
-}
-
-/// A bitmap heap scan's next block: the rows of one TID "block" (291 row
-/// ids) the bitmap names, in one request, read at the scan's snapshot and
-/// merged with this transaction's writes like a seq scan's. The node reads
-/// a few named rows one by one; many (an eighth of their span: a point
-/// read costs about eight rows walked), or a lossy block's, by walking the
-/// span, and [`scan_bitmap_next_tuple`] drops the rows not named.
-#[pg_guard]
-pub unsafe extern "C-unwind" fn scan_bitmap_next_block(
-    scan: pg_sys::TableScanDesc,
-    tbmres: *mut pg_sys::TBMIterateResult,
-) -> bool {
-    let first = u64::from((*tbmres).blockno) * RowId::TUPLES_PER_BLOCK;
-    let c = cursor(scan);
-    let row_key = |offset: pg_sys::OffsetNumber| table::row_key(c.table, RowId(first + u64::from(offset) - 1));
-    let (start, end, only_keys) = match bitmap_offsets(tbmres) {
-        None => (first, first + RowId::TUPLES_PER_BLOCK, Vec::new()),
-        Some([]) => return false,
-        Some(offsets) => {
-            let (low, high) = (first + u64::from(offsets[0]) - 1, first + u64::from(offsets[offsets.len() - 1]));
-            let sparse = offsets.len() as u64 * 8 < high - low;
-            (low, high, if sparse { offsets.iter().map(|&o| row_key(o)).collect() } else { Vec::new() })
-        }
-    };
-    c.only_keys = only_keys;
-    c.reset_rows(start, end);
-    c.page_rows = (end - start).clamp(1, u64::from(MAX_PAGE_ROWS)) as u32;
-    true
-}
-
-/// The next row of the block [`scan_bitmap_next_block`] read that the
-/// bitmap names.
-#[pg_guard]
-pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(
-    scan: pg_sys::TableScanDesc,
-    tbmres: *mut pg_sys::TBMIterateResult,
-    slot: *mut pg_sys::TupleTableSlot,
-) -> bool {
-    let offsets = bitmap_offsets(tbmres);
-    while let Some((key, value)) = cursor(scan).next() {
-        let (_, offset) = row_of(&key).to_tid();
-        if offsets.is_some_and(|o| o.binary_search(&offset).is_err()) {
-            continue;
-        }
-        store((*scan).rs_rd, slot, &key, &value);
-        return true;
-    }
-    datum::clear_slot(slot);
-    false
 }
 
 #[pg_guard]
