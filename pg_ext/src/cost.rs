@@ -13,9 +13,10 @@
 //!   store) and sends both. No random page per row: the rows come with
 //!   their entries.
 //!
-//! * A **bitmap heap scan** is a round trip per TID block (291 row ids)
-//!   the bitmap names, in which the node walks the block or reads the
-//!   named rows one by one ([`add_bitmap_scans`]).
+//! * A **bitmap heap scan** reads the TID blocks (291 row ids) the bitmap
+//!   names: the node walks a block, or reads the named rows one by one
+//!   ([`add_bitmap_scans`]; priced as a round trip per block, though the
+//!   blocks read by name share requests, 64 at a time).
 //!
 //! ```text
 //!   seq scan   = heap's seq scan            + tuples  × ROW_TRANSFER
@@ -161,10 +162,12 @@ pub unsafe fn add_seq_scans(rel: *mut pg_sys::RelOptInfo, seq_scans: Vec<*mut pg
 
 /// Offers `bitmap_scans` (from [`take_bitmap_scans`]) again at Lyra's
 /// price. Heap's counts a page read per block the bitmap names; for Lyra a
-/// block is a round trip for the rows of 291 row ids, in which the node
-/// either walks the block or reads the named rows one by one
-/// (`crate::tam`), the cheaper: per block the lesser of [`NODE_FILTER`] a
-/// row id and [`ROW_GET`] a named row. On top, as for a seq scan, the
+/// block is the rows of 291 row ids, which the node either walks or reads
+/// one by one by name (`crate::tam`), the cheaper: per block the lesser
+/// of [`NODE_FILTER`] a row id and [`ROW_GET`] a named row. (Blocks read
+/// by name share a request, so heap's page read per block overprices
+/// them: a LyraScan, which brings rows with their entries, keeps winning
+/// single-index reads.) On top, as for a seq scan, the
 /// rows' transfer and, when the statement locks them, a round trip per
 /// row (`locks` is that for all of `rel`'s rows).
 ///
