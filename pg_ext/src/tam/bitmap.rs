@@ -13,7 +13,8 @@
 //!   [`MAX_BLOCKS`] blocks a request.
 //! * A lossy block (`work_mem` exceeded: every row of the block, the
 //!   quals rechecked), or one the bitmap names many rows of, is walked
-//!   from its first named row to its last in a request of its own.
+//!   from its first named row to its last — with the blocks right after
+//!   it that are walked too, up to [`MAX_WALKED`] row ids a request.
 //!
 //! Either way the rows come through the scan's [`Cursor`], read at the
 //! statement's snapshot and merged with this transaction's own writes, and
@@ -37,8 +38,11 @@ use crate::{datum, table};
 
 /// Rows named in one request, at most (the node reads each by a point read).
 const MAX_NAMED: usize = 1024;
+/// Row ids walked in one request, at most (adjacent blocks walked together).
+const MAX_WALKED: usize = 4096;
 /// Blocks read in one request, at most.
 const MAX_BLOCKS: usize = 64;
+const BLOCK_ROWS: usize = RowId::TUPLES_PER_BLOCK as usize;
 
 /// What the bitmap names in one block.
 struct Block {
@@ -211,10 +215,9 @@ impl BitmapRead {
             return None;
         }
         let first = self.upcoming.pop_front().expect("checked above");
-        if !first.by_name() {
-            return Some(vec![first]);
-        }
-        let mut named = first.offsets.as_ref().map_or(0, Vec::len);
+        let by_name = first.by_name();
+        // Named rows so far, or row ids walked so far.
+        let mut rows = if by_name { first.offsets.as_ref().map_or(0, Vec::len) } else { BLOCK_ROWS };
         let mut blocks = vec![first];
         while blocks.len() < MAX_BLOCKS {
             if self.upcoming.is_empty() {
@@ -225,11 +228,17 @@ impl BitmapRead {
                 self.upcoming.push_back(Block::of(result));
             }
             let next = self.upcoming.front().expect("filled above");
-            let rows = next.offsets.as_ref().map_or(0, Vec::len);
-            if !next.by_name() || named + rows > MAX_NAMED {
+            let last = blocks.last().expect("one at least");
+            let fits = if by_name {
+                next.by_name() && rows + next.offsets.as_ref().map_or(0, Vec::len) <= MAX_NAMED
+            } else {
+                // The next block walked with this one: the one right after it.
+                !next.by_name() && next.number == last.number + 1 && rows + BLOCK_ROWS <= MAX_WALKED
+            };
+            if !fits {
                 break;
             }
-            named += rows;
+            rows += if by_name { next.offsets.as_ref().map_or(0, Vec::len) } else { BLOCK_ROWS };
             blocks.push(self.upcoming.pop_front().expect("checked above"));
         }
         Some(blocks)
