@@ -267,8 +267,7 @@ unsafe extern "C-unwind" fn build_callback(
     state: *mut std::ffi::c_void,
 ) {
     let state = &mut *(state as *mut BuildState);
-    let n = state.shape.columns.len();
-    let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
+    let (values, isnull) = super::columns(values, isnull, state.shape.columns.len());
     let caller = pg_sys::MemoryContextSwitchTo(state.cx);
     let entries = state.shape.entries(values, isnull, row_id_of(tid));
     pg_sys::MemoryContextSwitchTo(caller);
@@ -296,8 +295,7 @@ unsafe extern "C-unwind" fn insert(
         return true;
     }
     let shape = Shape::of(index, heap);
-    let n = shape.columns.len();
-    let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
+    let (values, isnull) = super::columns(values, isnull, shape.columns.len());
     let cid = table::current_cid();
     // An UPDATE that changed the keys deleted the entries it no longer
     // has ([`super::remove_entries`]); those it kept are written again.

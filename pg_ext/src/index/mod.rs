@@ -232,6 +232,14 @@ unsafe extern "C-unwind" fn build(
     build_scan(heap, index, info, Some(build_callback), &mut state, |s| s.tuples)
 }
 
+/// The `n` key columns Postgres hands an index callback, as slices.
+///
+/// # Safety
+/// `values` and `isnull` point at `n` elements each.
+pub(crate) unsafe fn columns<'a>(values: *mut pg_sys::Datum, isnull: *mut bool, n: usize) -> (&'a [pg_sys::Datum], &'a [bool]) {
+    (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n))
+}
+
 /// The table's scan for a build of `index`, each row handed to `callback`
 /// with `state`; the result Postgres wants, with the entries `tuples`
 /// counts.
@@ -261,8 +269,7 @@ unsafe extern "C-unwind" fn build_callback(
     state: *mut std::ffi::c_void,
 ) {
     let state = &mut *(state as *mut BuildState);
-    let n = state.shape.columns.len();
-    let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
+    let (values, isnull) = columns(values, isnull, state.shape.columns.len());
     let (key, value, constrained) = state.shape.entry(values, isnull, row_id_of(tid));
     let duplicate = if constrained {
         txn::lookup(&key, txn::SEE_ALL).flatten().is_some()
@@ -404,8 +411,7 @@ unsafe extern "C-unwind" fn insert(
         return true;
     }
     let shape = IndexShape::of(index, heap);
-    let n = shape.columns.len();
-    let (values, isnull) = (std::slice::from_raw_parts(values, n), std::slice::from_raw_parts(isnull, n));
+    let (values, isnull) = columns(values, isnull, shape.columns.len());
     let (key, value, constrained) = shape.entry(values, isnull, row);
     if deferred_unique(index, &shape, isnull) {
         // The key without its row id: the columns every duplicate shares.

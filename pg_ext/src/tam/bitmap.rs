@@ -33,7 +33,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 
-use super::scan::{cursor, row_of, store, LyraScanDesc};
+use super::scan::{cursor, row_of, store_row, LyraScanDesc};
 use crate::{datum, table};
 
 /// Rows named in one request, at most (the node reads each by a point read).
@@ -95,7 +95,8 @@ pub struct BitmapRead {
 }
 
 /// Points every Lyra bitmap heap scan in the plan tree under `planstate` at
-/// its executor node (called once the executor has started).
+/// its executor node (called once the executor has started, for every
+/// statement: it allocates nothing but what it finds).
 ///
 /// # Safety
 /// `planstate` is null or an initialised plan state tree.
@@ -103,18 +104,21 @@ pub unsafe fn note_bitmap_scans(planstate: *mut pg_sys::PlanState) {
     if planstate.is_null() {
         return;
     }
-    let children = |list: *mut pg_sys::List| -> Vec<*mut pg_sys::PlanState> {
-        (0..if list.is_null() { 0 } else { (*list).length as usize })
-            .map(|i| (*(*list).elements.add(i)).ptr_value as *mut pg_sys::PlanState)
-            .collect()
+    let each_in = |list: *mut pg_sys::List, f: &dyn Fn(*mut std::ffi::c_void)| {
+        for i in 0..if list.is_null() { 0 } else { (*list).length as usize } {
+            f((*(*list).elements.add(i)).ptr_value);
+        }
     };
-    let array = |plans: *mut *mut pg_sys::PlanState, n: i32| -> Vec<*mut pg_sys::PlanState> {
-        (0..n.max(0) as usize).map(|i| *plans.add(i)).collect()
+    let each_of = |plans: *mut *mut pg_sys::PlanState, n: i32| {
+        for i in 0..n.max(0) as usize {
+            note_bitmap_scans(*plans.add(i));
+        }
     };
-    let mut below = vec![(*planstate).lefttree, (*planstate).righttree];
-    for sub in children((*planstate).initPlan).into_iter().chain(children((*planstate).subPlan)) {
-        below.push((*(sub as *mut pg_sys::SubPlanState)).planstate);
-    }
+    note_bitmap_scans((*planstate).lefttree);
+    note_bitmap_scans((*planstate).righttree);
+    let sub_plan = |sub: *mut std::ffi::c_void| note_bitmap_scans((*(sub as *mut pg_sys::SubPlanState)).planstate);
+    each_in((*planstate).initPlan, &sub_plan);
+    each_in((*planstate).subPlan, &sub_plan);
     match (*planstate).type_ {
         pg_sys::NodeTag::T_BitmapHeapScanState => {
             let node = planstate as *mut pg_sys::BitmapHeapScanState;
@@ -135,21 +139,23 @@ pub unsafe fn note_bitmap_scans(planstate: *mut pg_sys::PlanState) {
         }
         pg_sys::NodeTag::T_AppendState => {
             let append = planstate as *mut pg_sys::AppendState;
-            below.extend(array((*append).appendplans, (*append).as_nplans));
+            each_of((*append).appendplans, (*append).as_nplans);
         }
         pg_sys::NodeTag::T_MergeAppendState => {
             let merge = planstate as *mut pg_sys::MergeAppendState;
-            below.extend(array((*merge).mergeplans, (*merge).ms_nplans));
+            each_of((*merge).mergeplans, (*merge).ms_nplans);
         }
-        pg_sys::NodeTag::T_SubqueryScanState => below.push((*(planstate as *mut pg_sys::SubqueryScanState)).subplan),
+        pg_sys::NodeTag::T_SubqueryScanState => note_bitmap_scans((*(planstate as *mut pg_sys::SubqueryScanState)).subplan),
         pg_sys::NodeTag::T_CustomScanState => {
-            below.extend(children((*(planstate as *mut pg_sys::CustomScanState)).custom_ps));
+            each_in((*(planstate as *mut pg_sys::CustomScanState)).custom_ps, &|p| note_bitmap_scans(p.cast()));
         }
         _ => {}
     }
-    for child in below {
-        note_bitmap_scans(child);
-    }
+}
+
+/// The scan's reading ahead, if `ExecutorStart` found its node.
+unsafe fn bitmap_read<'a>(scan: pg_sys::TableScanDesc) -> Option<&'a mut BitmapRead> {
+    (*(scan as *mut LyraScanDesc)).bitmap.as_mut()
 }
 
 /// The scan is starting again (the executor frees its bitmap next): its
@@ -158,11 +164,7 @@ pub unsafe fn note_bitmap_scans(planstate: *mut pg_sys::PlanState) {
 /// # Safety
 /// `scan` is a Lyra table scan.
 pub unsafe fn rescan(scan: pg_sys::TableScanDesc) {
-    let read = (*(scan as *mut LyraScanDesc)).bitmap;
-    if read.is_null() {
-        return;
-    }
-    let read = &mut *read;
+    let Some(read) = bitmap_read(scan) else { return };
     if !read.ahead.is_null() {
         pg_sys::tbm_end_iterate(read.ahead);
     }
@@ -255,24 +257,23 @@ pub unsafe extern "C-unwind" fn scan_bitmap_next_block(
     if block.offsets.as_ref().is_some_and(Vec::is_empty) {
         return false;
     }
-    let read = (*(scan as *mut LyraScanDesc)).bitmap;
-    let c = cursor(scan);
-    let Some(read) = read.as_mut() else {
+    let blocks = match bitmap_read(scan) {
+        Some(read) if read.reading.contains(&block.number) => {
+            return true; // its rows are on their way in the current request
+        }
+        Some(read) => {
+            let blocks = read.next_request(&block).unwrap_or_else(|| vec![block]);
+            read.reading = blocks.iter().map(|b| b.number).collect();
+            read.pending = None;
+            blocks
+        }
         // Not found at ExecutorStart: this block alone.
-        let (first, end) = block.span();
-        let named = if block.by_name() { named_keys(c.table(), &[block]) } else { Vec::new() };
-        c.read_rows(first, end, named);
-        return true;
+        None => vec![block],
     };
-    if read.reading.contains(&block.number) {
-        return true; // its rows are on their way in the current request
-    }
-    let blocks = read.next_request(&block).unwrap_or_else(|| vec![block]);
+    let c = cursor(scan);
     let (first, _) = blocks[0].span();
     let (_, end) = blocks[blocks.len() - 1].span();
     let named = if blocks[0].by_name() { named_keys(c.table(), &blocks) } else { Vec::new() };
-    read.reading = blocks.iter().map(|b| b.number).collect();
-    read.pending = None;
     c.read_rows(first, end, named);
     true
 }
@@ -297,22 +298,22 @@ pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(
 ) -> bool {
     let block = (*tbmres).blockno;
     let wanted = offsets(tbmres);
-    let read = (*(scan as *mut LyraScanDesc)).bitmap.as_mut();
-    let mut pending = read.and_then(|r| r.pending.take());
+    let mut pending = bitmap_read(scan).and_then(|r| r.pending.take());
     loop {
         let Some((key, value)) = pending.take().or_else(|| cursor(scan).next()) else { break };
-        let (row_block, offset) = row_of(&key).to_tid();
+        let row = row_of(&key);
+        let (row_block, offset) = row.to_tid();
         if row_block < block || wanted.is_some_and(|o| row_block == block && o.binary_search(&offset).is_err()) {
             continue;
         }
         if row_block > block {
             // A later block's row (of this request): kept for that block.
-            if let Some(read) = (*(scan as *mut LyraScanDesc)).bitmap.as_mut() {
+            if let Some(read) = bitmap_read(scan) {
                 read.pending = Some((key, value));
             }
             break;
         }
-        store((*scan).rs_rd, slot, &key, &value);
+        store_row((*scan).rs_rd, slot, row, &value);
         return true;
     }
     datum::clear_slot(slot);

@@ -353,7 +353,11 @@ pub(super) fn row_of(key: &[u8]) -> RowId {
 
 /// Stores row `(key, value)` of `rel` in `slot`.
 pub unsafe fn store(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, key: &[u8], value: &[u8]) {
-    let row = row_of(key);
+    store_row(rel, slot, row_of(key), value);
+}
+
+/// Stores row `row` of `rel`, encoded as `value`, in `slot`.
+pub(super) unsafe fn store_row(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, row: RowId, value: &[u8]) {
     datum::store_row(slot, value);
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*slot).tts_tid, block, offset);
