@@ -89,6 +89,8 @@ struct NodeState {
     /// Unique index entries whose rows a read locked, and those rows
     /// ([`locked_entry`]).
     locked_entries: HashMap<Vec<u8>, RowId>,
+    /// The node's answer to the last row lock granted ([`newest_locked`]).
+    last_granted: Option<(Vec<u8>, RowLocked)>,
 }
 
 /// SERIALIZABLE read spans kept one by one up to this many; beyond, they
@@ -194,7 +196,24 @@ pub unsafe fn lock_row(
         }
     };
     hold(key, mode, locked.lock_ts.unwrap_or_default());
+    NODE_STATE.with(|n| n.borrow_mut().last_granted = Some((key.to_vec(), locked.clone())));
     Some(locked)
+}
+
+/// The newest committed version of `key` as the last row lock granted
+/// reported it, if that lock was on `key` and the transaction holds it at
+/// `mode` or stronger and at least `Share`: no one else can commit to the
+/// row while it is held, so the answer stands until the transaction ends.
+/// An UPDATE that waited for a row's updater asks for the row three more
+/// times (EvalPlanQual's lock of the newest version, the fetch of the old
+/// row to build the new one, the write's read of the version it replaces);
+/// they need no node.
+pub fn newest_locked(key: &[u8], mode: LockMode) -> Option<RowLocked> {
+    held_lock(key, mode.max(LockMode::Share))?;
+    NODE_STATE.with(|n| match &n.borrow().last_granted {
+        Some((locked_key, locked)) if locked_key.as_slice() == key => Some(locked.clone()),
+        _ => None,
+    })
 }
 
 /// Records a row lock the node granted (at `lock_ts`).

@@ -106,10 +106,10 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
     let buffered = if any { buffered_for_any(tid, &key) } else { txn::lookup(&key, snapshot_cid(snapshot)) };
     let value = match buffered {
         Some(buffered) => buffered,
-        None if any => match txn::read_lock_row(&key) {
-            // The row an UPDATE by key is about to write: its read brought
-            // the lock and the newest version (the executor fetches the
-            // old row before the write).
+        None if any => match txn::read_lock_row(&key).or_else(|| txn::newest_locked(&key, LockMode::KeyShare).map(|l| l.value)) {
+            // The row an UPDATE by key is about to write: its read (or the
+            // lock it waited for) brought the lock and the newest version
+            // (the executor fetches the old row before the write).
             Some(newest) => newest,
             // A row inserted by the current command has no version before it.
             None => node_link::with_node(|c, w| c.get(key.clone(), None, w)).value.or_else(|| {
@@ -231,7 +231,8 @@ enum RowLock {
 
 /// Locks the committed row `key` of `rel` at `tid` in `mode` for this
 /// transaction, waiting if `wait` (see [`txn::lock_row`]) — or takes the
-/// lock the read of the row brought ([`txn::held_with_read`]).
+/// lock the read of the row brought ([`txn::held_with_read`]), or the
+/// answer of the lock already held ([`txn::newest_locked`]).
 unsafe fn lock_committed_row(
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
@@ -243,6 +244,9 @@ unsafe fn lock_committed_row(
     // The read that found the row may have taken the lock already
     // (LyraScan, by key): its answer stands while the lock is held.
     if let Some(locked) = txn::take_read_lock(key, mode) {
+        return row_lock(locked, snapshot);
+    }
+    if let Some(locked) = txn::newest_locked(key, mode) {
         return row_lock(locked, snapshot);
     }
     match txn::lock_row(key, mode, wait, rel, tid) {
@@ -338,7 +342,10 @@ fn current_version(key: &[u8], known: Option<Vec<u8>>) -> Option<Vec<u8>> {
     if let Some(buffered) = txn::lookup(key, txn::SEE_ALL) {
         return buffered;
     }
-    known.or_else(|| node_link::with_node(|c, w| c.get(key.to_vec(), None, w)).value)
+    known.or_else(|| match txn::newest_locked(key, LockMode::KeyShare) {
+        Some(locked) => locked.value,
+        None => node_link::with_node(|c, w| c.get(key.to_vec(), None, w)).value,
+    })
 }
 
 /// Whether writes to `rel` must maintain index entries.
