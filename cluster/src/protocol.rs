@@ -581,6 +581,11 @@ pub struct Entry {
     /// The row's lock, when `GetEntries::lock` asked for it and it was taken.
     #[prost(message, optional, tag = "3")]
     pub locked: Option<RowLocked>,
+    /// When the lock was asked for and others hold it: their transaction
+    /// tags (`LockRow::txn_tag`), for the backend to wait on before it asks
+    /// again — as a `RowBusy` answer names them.
+    #[prost(uint64, repeated, tag = "4")]
+    pub busy: Vec<u64>,
 }
 
 /// A scanned pair. `Bytes`, not `Vec`: decoding a page slices the frame

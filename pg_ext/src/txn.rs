@@ -91,6 +91,18 @@ struct NodeState {
     locked_entries: HashMap<Vec<u8>, RowId>,
     /// The node's answer to the last row lock granted ([`newest_locked`]).
     last_granted: Option<(Vec<u8>, RowLocked)>,
+    /// A row the current statement read by key to lock it, which others
+    /// held ([`note_busy`]).
+    busy: Option<BusyRow>,
+}
+
+/// A row a read by key could not lock: others held it.
+struct BusyRow {
+    key: Vec<u8>,
+    /// Their transaction tags (top-level xids) to wait on.
+    holders: Vec<u64>,
+    /// The version the read found (at the statement's snapshot).
+    seen: Vec<u8>,
 }
 
 /// SERIALIZABLE read spans kept one by one up to this many; beyond, they
@@ -176,23 +188,19 @@ pub unsafe fn lock_row(
 ) -> Option<RowLocked> {
     // The holder's xid lock is what waiters wait on: take an xid.
     let xid = pg_sys::GetTopTransactionId();
+    // The read that found the row found it held: wait for the holders
+    // before asking, rather than be told so again.
+    if let Some(busy) = take_busy(key) {
+        if wait {
+            wait_for(&busy.holders, xid, rel, tid);
+        }
+    }
     let request = LockRow { key: key.to_vec(), mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: lock_tag() };
     let locked = loop {
         match node_link::with_node(|client, w| client.lock_row(request.clone(), w)) {
             Ok(locked) => break locked,
             Err(_) if !wait => return None,
-            Err(holders) => {
-                for holder in holders {
-                    let holder = pg_sys::TransactionId::from_inner(holder as u32);
-                    if holder != xid && holder != pg_sys::TransactionId::INVALID {
-                        pg_sys::XactLockTableWait(holder, rel, tid, pg_sys::XLTW_Oper::XLTW_Lock);
-                    } else {
-                        // A holder without a Postgres transaction to wait on.
-                        pg_sys::check_for_interrupts!();
-                        std::thread::sleep(std::time::Duration::from_millis(5));
-                    }
-                }
-            }
+            Err(holders) => wait_for(&holders, xid, rel, tid),
         }
     };
     hold(key, mode, locked.lock_ts.unwrap_or_default());
@@ -214,6 +222,55 @@ pub fn newest_locked(key: &[u8], mode: LockMode) -> Option<RowLocked> {
         Some((locked_key, locked)) if locked_key.as_slice() == key => Some(locked.clone()),
         _ => None,
     })
+}
+
+/// Waits for the transactions tagged `holders` (top-level xids) to end, in
+/// Postgres's lock manager, as heap waits for a row's updater.
+///
+/// # Safety
+/// `rel` and `tid` are the relation and row waited for; `xid` is this
+/// transaction's.
+unsafe fn wait_for(holders: &[u64], xid: pg_sys::TransactionId, rel: pg_sys::Relation, tid: pg_sys::ItemPointer) {
+    for &holder in holders {
+        let holder = pg_sys::TransactionId::from_inner(holder as u32);
+        if holder != xid && holder != pg_sys::TransactionId::INVALID {
+            pg_sys::XactLockTableWait(holder, rel, tid, pg_sys::XLTW_Oper::XLTW_Lock);
+        } else {
+            // A holder without a Postgres transaction to wait on.
+            pg_sys::check_for_interrupts!();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+/// Notes that a read by key of this statement (an UPDATE, DELETE or
+/// `SELECT … FOR …` by key) found row `key` at version `seen` but could not
+/// lock it: the transactions tagged `holders` hold it. The row lock that
+/// follows waits for them first ([`lock_row`]), and the executor's fetch
+/// of the row to update before that gets the version the read found
+/// ([`busy_seen`]) — what heap's fetch of the scanned tuple returns; the
+/// lock then tells whether it changed since.
+pub fn note_busy(key: Vec<u8>, holders: Vec<u64>, seen: Vec<u8>) {
+    NODE_STATE.with(|n| n.borrow_mut().busy = Some(BusyRow { key, holders, seen }));
+}
+
+/// The version a read by key of this statement found for `key`, which it
+/// could not lock ([`note_busy`]).
+pub fn busy_seen(key: &[u8]) -> Option<Vec<u8>> {
+    NODE_STATE.with(|n| n.borrow().busy.as_ref().filter(|b| b.key == key).map(|b| b.seen.clone()))
+}
+
+fn take_busy(key: &[u8]) -> Option<BusyRow> {
+    NODE_STATE.with(|n| {
+        let mut n = n.borrow_mut();
+        if n.busy.as_ref().is_some_and(|b| b.key == key) { n.busy.take() } else { None }
+    })
+}
+
+/// A statement starts: what an earlier one's read found ([`note_busy`])
+/// is not its to use.
+pub fn statement_started() {
+    NODE_STATE.with(|n| n.borrow_mut().busy = None);
 }
 
 /// Records a row lock the node granted (at `lock_ts`).

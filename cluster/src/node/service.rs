@@ -383,16 +383,24 @@ impl<E: Engine> Service<E> {
 
     /// Locks the row `key` for the connection in `mode` if no one else
     /// holds it — a `LockRow` that does not wait: the lock a read by key
-    /// takes along (`GetEntries::lock`). `None`: held by others.
-    fn lock_if_free(&self, conn: &Connection, key: &[u8], mode: i32, txn_tag: u64) -> Result<Option<RowLocked>, Failure> {
+    /// takes along (`GetEntries::lock`). `Err`: held by others, whose
+    /// transaction tags it names.
+    fn lock_if_free(
+        &self,
+        conn: &Connection,
+        key: &[u8],
+        mode: i32,
+        txn_tag: u64,
+    ) -> Result<Result<RowLocked, Vec<u64>>, Failure> {
         let request = LockRow { key: key.to_vec(), mode, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag };
         match self.try_lock(conn, &request) {
-            LockAttempt::Done(Response { kind: Some(response::Kind::RowLocked(locked)) }) => Ok(Some(locked)),
+            LockAttempt::Done(Response { kind: Some(response::Kind::RowLocked(locked)) }) => Ok(Ok(locked)),
             LockAttempt::Done(Response { kind: Some(response::Kind::Error(e)) }) => {
                 Err(Failure(ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Io), e.message))
             }
-            // RowBusy: others hold it (a request that does not wait is never left blocked).
-            _ => Ok(None),
+            LockAttempt::Done(Response { kind: Some(response::Kind::RowBusy(busy)) }) => Ok(Err(busy.holders)),
+            // A request that does not wait is never left blocked.
+            _ => Ok(Err(Vec::new())),
         }
     }
 
@@ -463,20 +471,19 @@ impl<E: Engine> Service<E> {
         for key in &get.entries {
             let value = self.mvcc.get(key, read_ts)?;
             // A unique index entry's value is its row's id (8 bytes).
-            let (row, locked) = match value.as_deref() {
-                Some(id) => {
-                    let id: [u8; 8] = id.try_into().map_err(|_| not_an_entry())?;
-                    let row_key = Key::Row { table: get.table, row: RowId(u64::from_be_bytes(id)) }.encode();
-                    let row = self.mvcc.get(&row_key, read_ts)?;
-                    let locked = match get.lock {
-                        Some(mode) if row.is_some() => self.lock_if_free(conn, &row_key, mode, get.txn_tag)?,
-                        _ => None,
-                    };
-                    (row, locked)
+            let mut entry = Entry { value, ..Default::default() };
+            if let Some(id) = entry.value.as_deref() {
+                let id: [u8; 8] = id.try_into().map_err(|_| not_an_entry())?;
+                let row_key = Key::Row { table: get.table, row: RowId(u64::from_be_bytes(id)) }.encode();
+                entry.row = self.mvcc.get(&row_key, read_ts)?;
+                if let (Some(mode), Some(_)) = (get.lock, &entry.row) {
+                    match self.lock_if_free(conn, &row_key, mode, get.txn_tag)? {
+                        Ok(locked) => entry.locked = Some(locked),
+                        Err(holders) => entry.busy = holders,
+                    }
                 }
-                None => (None, None),
-            };
-            entries.push(Entry { value, row, locked });
+            }
+            entries.push(entry);
         }
         Ok(response::Kind::Entries(Entries { entries, read_ts: Some(read_ts.into()) }))
     }
@@ -1012,7 +1019,9 @@ mod tests {
         put_indexed_rows(&service, [(b"k3", 3, b"row three"), (b"k4", 4, b"row four")]);
         let (mut writer, mut other) = (service.connect(), service.connect());
         // Someone else holds row 4.
-        assert!(matches!(lock(&service, &mut other, row(4), LockMode::Share, WaitPolicy::NoWait), response::Kind::RowLocked(_)));
+        const OTHER_TAG: u64 = 77;
+        let hold = LockRow { key: row(4), mode: LockMode::Share as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: OTHER_TAG };
+        assert!(matches!(call(&service, &mut other, request::Kind::LockRow(hold)), response::Kind::RowLocked(_)));
         let get = GetEntries {
             entries: vec![entry(b"k3"), entry(b"k4"), entry(b"k9")],
             table: 7,
@@ -1027,6 +1036,9 @@ mod tests {
         // usual lock (it would have to wait); no row, no lock.
         assert_eq!(locked, vec![Some(Some(b"row three".to_vec())), None, None]);
         assert_eq!(found.entries[1].row.as_deref(), Some(&b"row four"[..]));
+        // Row 4's answer names its holder, for the reader to wait on.
+        let busy: Vec<_> = found.entries.iter().map(|e| e.busy.clone()).collect();
+        assert_eq!(busy, vec![vec![], vec![OTHER_TAG], vec![]]);
         // The lock is real: another transaction cannot take row 3 now...
         assert!(matches!(lock(&service, &mut other, row(3), LockMode::Share, WaitPolicy::NoWait), response::Kind::RowBusy(_)));
         // ...and the reader is not left waiting behind row 4's holder.

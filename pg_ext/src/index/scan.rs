@@ -328,6 +328,8 @@ impl IndexCursor {
                         txn::note_locked_entry(self.ranges[i].start.clone(), row);
                     }
                     txn::held_with_read(table::row_key(self.table, row), mode, locked);
+                } else if let (false, Some(seen)) = (entry.busy.is_empty(), &entry.row) {
+                    txn::note_busy(table::row_key(self.table, row), entry.busy, seen.clone());
                 }
                 rows[i] = Some((row, Some(entry.row)));
             }

@@ -106,10 +106,14 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
     let buffered = if any { buffered_for_any(tid, &key) } else { txn::lookup(&key, snapshot_cid(snapshot)) };
     let value = match buffered {
         Some(buffered) => buffered,
-        None if any => match txn::read_lock_row(&key).or_else(|| txn::newest_locked(&key, LockMode::KeyShare).map(|l| l.value)) {
+        None if any => match txn::read_lock_row(&key)
+            .or_else(|| txn::newest_locked(&key, LockMode::KeyShare).map(|l| l.value))
+            .or_else(|| txn::busy_seen(&key).map(Some))
+        {
             // The row an UPDATE by key is about to write: its read (or the
             // lock it waited for) brought the lock and the newest version
-            // (the executor fetches the old row before the write).
+            // (the executor fetches the old row before the write) — or, if
+            // others held the row, the version the read found.
             Some(newest) => newest,
             // A row inserted by the current command has no version before it.
             None => node_link::with_node(|c, w| c.get(key.clone(), None, w)).value.or_else(|| {
