@@ -201,18 +201,42 @@ unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, rea
     copy
 }
 
-/// `REINDEX INDEX | TABLE … CONCURRENTLY` of a Lyra table or index runs as
-/// a plain REINDEX (a concurrent build's validation pass is not built).
+/// `REINDEX … CONCURRENTLY` that reaches a Lyra table runs as a plain
+/// REINDEX, with a notice (a concurrent build's validation pass is not
+/// built for Lyra): of a Lyra table or index, of a partitioned one with
+/// a Lyra partition under it, of a schema or database holding a Lyra
+/// table. Otherwise Postgres would reindex table after table, each in a
+/// transaction of its own, and fail at the first Lyra one. Heap tables
+/// the same statement reaches are then reindexed plainly too.
 unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
-    if !names_relation((*stmt).relation, |rel| tam::is_lyra(rel) || index::is_engine_index(rel)) {
-        return;
-    }
+    use pg_sys::ReindexObjectType::*;
     let params = list_nodes((*stmt).params);
     let concurrently = |p: &*mut pg_sys::Node| {
         std::ffi::CStr::from_ptr((*(*p as *mut pg_sys::DefElem)).defname).to_bytes() == b"concurrently"
     };
-    if params.iter().any(concurrently) {
-        pgrx::notice!("REINDEX CONCURRENTLY of a lyra table runs as a plain REINDEX");
+    if !params.iter().any(concurrently) {
+        return;
+    }
+    let reaches_lyra = match (*stmt).kind {
+        REINDEX_OBJECT_INDEX | REINDEX_OBJECT_TABLE => relation_oid((*stmt).relation).is_some_and(|oid| {
+            relations_under(oid).into_iter().any(|member| {
+                let rel = pg_sys::RelationIdGetRelation(member);
+                let lyra = !rel.is_null() && (tam::is_lyra(rel) || index::is_engine_index(rel));
+                if !rel.is_null() {
+                    pg_sys::RelationClose(rel);
+                }
+                lyra
+            })
+        }),
+        REINDEX_OBJECT_SCHEMA => {
+            let schema = std::ffi::CStr::from_ptr((*stmt).name).to_string_lossy().into_owned();
+            holds_lyra_tables("c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)", Some(schema))
+        }
+        REINDEX_OBJECT_DATABASE => holds_lyra_tables("true", None),
+        _ => false,
+    };
+    if reaches_lyra {
+        pgrx::notice!("REINDEX CONCURRENTLY reaching lyra tables runs as a plain REINDEX");
         let mut kept = std::ptr::null_mut();
         for p in params.into_iter().filter(|p| !concurrently(p)) {
             kept = pg_sys::lappend(kept, p.cast());
@@ -221,15 +245,52 @@ unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
     }
 }
 
+/// Whether a Lyra table meets `condition` on `pg_class c` (`$1`: `arg`).
+fn holds_lyra_tables(condition: &str, arg: Option<String>) -> bool {
+    let query = format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'lyra' AND {condition})"
+    );
+    let found = match arg {
+        Some(arg) => Spi::get_one_with_args::<bool>(&query, &[arg.into()]),
+        None => Spi::get_one::<bool>(&query),
+    };
+    found.ok().flatten().unwrap_or(false)
+}
+
+extern "C-unwind" {
+    /// A relation and every one under it (no locks taken with `NoLock`).
+    fn find_all_inheritors(parent: pg_sys::Oid, lockmode: pg_sys::LOCKMODE, parents: *mut *mut pg_sys::List) -> *mut pg_sys::List;
+}
+
+/// `oid` and the relations under it (partitions, inheritors, a partitioned
+/// index's indexes).
+///
+/// # Safety
+/// Inside a transaction.
+pub unsafe fn relations_under(oid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    list_oids(find_all_inheritors(oid, pg_sys::NoLock as i32, std::ptr::null_mut()))
+}
+
+/// The oids of an oid `List`.
+///
+/// # Safety
+/// `list` is an oid `List` or null.
+pub unsafe fn list_oids(list: *mut pg_sys::List) -> Vec<pg_sys::Oid> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).oid_value).collect()
+}
+
 /// Whether `relation` names an existing Lyra table.
 unsafe fn names_lyra_table(relation: *mut pg_sys::RangeVar) -> bool {
     names_relation(relation, |rel| tam::is_lyra(rel))
 }
 
-/// Whether `relation` names an existing relation that `test` accepts.
-unsafe fn names_relation(relation: *mut pg_sys::RangeVar, test: impl FnOnce(pg_sys::Relation) -> bool) -> bool {
+/// The relation `relation` names, if it exists.
+unsafe fn relation_oid(relation: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
     if relation.is_null() {
-        return false;
+        return None;
     }
     let oid = pg_sys::RangeVarGetRelidExtended(
         relation,
@@ -238,9 +299,14 @@ unsafe fn names_relation(relation: *mut pg_sys::RangeVar, test: impl FnOnce(pg_s
         None,
         std::ptr::null_mut(),
     );
-    if oid == pg_sys::InvalidOid {
+    (oid != pg_sys::InvalidOid).then_some(oid)
+}
+
+/// Whether `relation` names an existing relation that `test` accepts.
+unsafe fn names_relation(relation: *mut pg_sys::RangeVar, test: impl FnOnce(pg_sys::Relation) -> bool) -> bool {
+    let Some(oid) = relation_oid(relation) else {
         return false;
-    }
+    };
     let rel = pg_sys::RelationIdGetRelation(oid);
     let accepted = !rel.is_null() && test(rel);
     if !rel.is_null() {

@@ -158,6 +158,27 @@ SELECT id FROM acc WHERE bal = 500;
 SELECT id, name FROM acc WHERE name = 'n77';
 RESET enable_seqscan;
 DROP INDEX CONCURRENTLY acc_bal2;
+-- REINDEX ... CONCURRENTLY reaching Lyra tables through a partitioned
+-- table or index, or a schema, runs as a plain REINDEX too
+CREATE SCHEMA reidx;
+CREATE TABLE reidx.parts (k int, v text) PARTITION BY RANGE (k);
+CREATE TABLE reidx.parts_1 PARTITION OF reidx.parts FOR VALUES FROM (0) TO (100) USING lyra;
+CREATE TABLE reidx.parts_2 PARTITION OF reidx.parts FOR VALUES FROM (100) TO (200) USING heap;
+CREATE INDEX parts_k ON reidx.parts (k);
+INSERT INTO reidx.parts SELECT g, 'v' || g FROM generate_series(0, 199) g;
+REINDEX INDEX CONCURRENTLY reidx.parts_k;
+REINDEX TABLE CONCURRENTLY reidx.parts;
+REINDEX SCHEMA CONCURRENTLY reidx;
+SET enable_seqscan = off;
+SELECT k, v FROM reidx.parts WHERE k IN (7, 107) ORDER BY k;
+RESET enable_seqscan;
+SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+  WHERE c.relname LIKE 'parts%k%' ORDER BY 1;
+-- a schema of heap tables alone: concurrently, without a word
+CREATE SCHEMA heapidx;
+CREATE TABLE heapidx.h (k int PRIMARY KEY) USING heap;
+REINDEX SCHEMA CONCURRENTLY heapidx;
+DROP SCHEMA reidx, heapidx CASCADE;
 -- DROP INDEX, TRUNCATE, DROP TABLE
 DROP INDEX acc_bal;
 SELECT count(*) FROM acc WHERE bal = 500;

@@ -353,11 +353,6 @@ unsafe fn lend(oids: Vec<pg_sys::Oid>) -> usize {
     mark
 }
 
-extern "C-unwind" {
-    /// A table and every table under it (no locks taken with `NoLock`).
-    fn find_all_inheritors(parent: pg_sys::Oid, lockmode: pg_sys::LOCKMODE, parents: *mut *mut pg_sys::List) -> *mut pg_sys::List;
-}
-
 /// The indexes `stmt` will compare with a btree (see [`lend_as_btree`]).
 unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oid> {
     let relation_oid = |rv: *mut pg_sys::RangeVar| {
@@ -429,7 +424,7 @@ unsafe fn indexes_of(oid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
     if rel.is_null() {
         return Vec::new();
     }
-    let found = list_oids(pg_sys::RelationGetIndexList(rel));
+    let found = crate::hooks::list_oids(pg_sys::RelationGetIndexList(rel));
     pg_sys::RelationClose(rel);
     found
 }
@@ -444,18 +439,10 @@ unsafe fn indexes_under(table: pg_sys::Oid) -> Vec<pg_sys::Oid> {
         return Vec::new();
     }
     let mut found = Vec::new();
-    for member in list_oids(find_all_inheritors(table, pg_sys::NoLock as i32, std::ptr::null_mut())) {
+    for member in crate::hooks::relations_under(table) {
         found.extend(indexes_of(member));
     }
     found
-}
-
-/// The oids of an oid `List`.
-unsafe fn list_oids(list: *mut pg_sys::List) -> Vec<pg_sys::Oid> {
-    if list.is_null() {
-        return Vec::new();
-    }
-    (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).oid_value).collect()
 }
 
 /// After the statement of [`lend_as_btree`] that returned `mark`: the
