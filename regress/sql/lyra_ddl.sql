@@ -54,6 +54,38 @@ SELECT count(*) FROM d_copy;
 VACUUM d;
 VACUUM FULL d;
 SELECT count(*), sum(id) FROM d;
+-- CLUSTER: the rows in the index's order (DESC, NULLS LAST) under new row
+-- ids, so a scan returns them in that order; the indexes follow them
+CREATE TABLE cl (id int PRIMARY KEY, k int, t text) USING lyra;
+CREATE INDEX cl_k ON cl (k DESC NULLS LAST, id);
+INSERT INTO cl SELECT g, g * 7 % 10, repeat('x', g % 3 * 700) FROM generate_series(1, 600) g;
+INSERT INTO cl VALUES (601, NULL, 'no k');
+UPDATE cl SET t = t || '!' WHERE id % 10 = 0;
+DELETE FROM cl WHERE id % 17 = 0;
+SELECT count(*), sum(id), sum(length(t)) FROM cl;
+CLUSTER cl USING cl_k;
+SELECT count(*), sum(id), sum(length(t)) FROM cl;
+SELECT ctid, id, k FROM cl LIMIT 3;
+SELECT ctid, id, k FROM cl ORDER BY ctid DESC LIMIT 2;
+SELECT count(*) AS out_of_order FROM (
+  SELECT k, id, lag(k) OVER w AS pk, lag(id) OVER w AS pid FROM cl WINDOW w AS (ORDER BY ctid)) s
+  WHERE pk IS NOT NULL AND (k > pk OR (k = pk AND id < pid) OR (pk IS NULL AND k IS NOT NULL));
+SET enable_seqscan = off;
+SELECT id, k, length(t) FROM cl WHERE id = 590;
+SELECT count(*) FROM cl WHERE k = 7;
+RESET enable_seqscan;
+INSERT INTO cl VALUES (700, 1, 'after');
+SELECT ctid, id FROM cl WHERE id = 700;
+SELECT indexrelid::regclass FROM pg_index WHERE indisclustered AND indrelid = 'cl'::regclass;
+BEGIN;
+CLUSTER cl USING cl_pkey;
+SELECT ctid, id FROM cl LIMIT 2;
+ROLLBACK;
+SELECT ctid, id, k FROM cl LIMIT 2;
+CLUSTER cl;
+CREATE INDEX cl_t ON cl USING gin (to_tsvector('simple', t));
+CLUSTER cl USING cl_t;
+DROP TABLE cl;
 ANALYZE d;
 SELECT reltuples FROM pg_class WHERE relname = 'd';
 SELECT attname, null_frac, n_distinct FROM pg_stats WHERE tablename = 'd' AND attname IN ('id', 'k') ORDER BY attname;

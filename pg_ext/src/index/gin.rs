@@ -75,6 +75,8 @@ pub unsafe extern "C-unwind" fn lyra_gin_handler(_fcinfo: pg_sys::FunctionCallIn
         amsearcharray: false,
         amstorage: true,
         amcaninclude: false,
+        // No order to cluster by (lyra_index's is btree's).
+        amclusterable: false,
         ambuild: Some(build),
         aminsert: Some(insert),
         amcostestimate: Some(cost_estimate),

@@ -99,7 +99,7 @@ pub(crate) fn routine() -> pg_sys::IndexAmRoutine {
         amsearcharray: true,
         amsearchnulls: false,
         amstorage: false,
-        amclusterable: false,
+        amclusterable: true,
         ampredlocks: false,
         amcanparallel: false,
         amcaninclude: true,

@@ -8,6 +8,7 @@
 //! | TRUNCATE of a table created in this transaction | hide and range-delete its rows |
 //! | SET TABLESPACE: copy to a new relfilenode | map the new relfilenode to the same table id |
 //! | VACUUM FULL: copy live rows to a new relfilenode | copy the encoded rows, keeping their row ids |
+//! | CLUSTER: copy them in an index's order | sort them by the index's key, new row ids from 0 in that order |
 //! | VACUUM | nothing to do: space is reclaimed by the engine |
 //!
 //! Postgres still gets an empty storage file per relfilenode
@@ -74,11 +75,14 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
     tups_vacuumed: *mut f64,
     tups_recently_dead: *mut f64,
 ) {
-    if !old_index.is_null() {
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "CLUSTER is not supported for lyra tables");
-    }
     let from = table::table_id(old_table);
     let to = table::table_id(new_table);
+    *tups_vacuumed = 0.0;
+    *tups_recently_dead = 0.0;
+    if !old_index.is_null() {
+        *num_tuples = copy_in_index_order(old_table, old_index, to) as f64;
+        return;
+    }
     let cid = table::current_cid();
     let mut cursor = Cursor::new(from, txn::SEE_ALL, crate::snapshot::ReadTs::default());
     let mut copied = 0.0;
@@ -92,8 +96,59 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
     }
     table::reserve_row_ids_below(to, table::row_id_high_water(from));
     *num_tuples = copied;
-    *tups_vacuumed = 0.0;
-    *tups_recently_dead = 0.0;
+}
+
+/// CLUSTER's copy: the rows of `old_table` sorted by `index`'s key (a
+/// lyra_index: btree's comparison functions, which Postgres's cluster
+/// sort takes from it, so expressions, `DESC` and `NULLS FIRST` sort as
+/// heap's CLUSTER sorts them), written to table `to` under new row ids from 0
+/// in that order — so a scan returns them in the index's order, as it
+/// does heap's rewritten file. Returns how many.
+///
+/// # Safety
+/// `old_table` and `index` are open; `to` is the new table of the same
+/// row type, created by this transaction and empty.
+unsafe fn copy_in_index_order(old_table: pg_sys::Relation, index: pg_sys::Relation, to: lyra_engine::keys::TableId) -> u64 {
+    let tupdesc = (*old_table).rd_att;
+    // The cluster sort accepts only a btree (by its access method's oid;
+    // the rest it takes from the index's support functions, btree's): the
+    // index's cache entry names btree while the sort starts.
+    let am = (*(*index).rd_rel).relam;
+    (*(*index).rd_rel).relam = pg_sys::BTREE_AM_OID;
+    let sort = pg_sys::PgTryBuilder::new(|| {
+        pg_sys::tuplesort_begin_cluster(tupdesc, index, pg_sys::maintenance_work_mem, std::ptr::null_mut(), pg_sys::TUPLESORT_NONE as i32)
+    })
+    .finally(|| (*(*index).rd_rel).relam = am)
+    .execute();
+    let read = pg_sys::table_slot_create(old_table, std::ptr::null_mut());
+    let mut cursor = Cursor::new(table::table_id(old_table), txn::SEE_ALL, crate::snapshot::ReadTs::default());
+    while let Some((key, value)) = cursor.next() {
+        super::scan::store(old_table, read, &key, &value);
+        pg_sys::slot_getsomeattrs_int(read, (*tupdesc).natts);
+        let tuple = pg_sys::heap_form_tuple(tupdesc, (*read).tts_values, (*read).tts_isnull);
+        pg_sys::tuplesort_putheaptuple(sort, tuple);
+        pg_sys::heap_freetuple(tuple);
+    }
+    pg_sys::tuplesort_performsort(sort);
+    let sorted = pg_sys::MakeSingleTupleTableSlot(tupdesc, &pg_sys::TTSOpsHeapTuple);
+    let cid = table::current_cid();
+    let mut copied = 0;
+    loop {
+        let tuple = pg_sys::tuplesort_getheaptuple(sort, true);
+        if tuple.is_null() {
+            break;
+        }
+        pg_sys::ExecStoreHeapTuple(tuple, sorted, false);
+        let mut value = Vec::new();
+        crate::datum::encode_slot(sorted, &mut value);
+        txn::put(table::row_key(to, RowId(copied)), value, cid);
+        copied += 1;
+    }
+    pg_sys::ExecDropSingleTupleTableSlot(sorted);
+    pg_sys::ExecDropSingleTupleTableSlot(read);
+    pg_sys::tuplesort_end(sort);
+    table::reserve_row_ids_below(to, copied);
+    copied
 }
 
 #[pg_guard]
