@@ -180,3 +180,30 @@ ROLLBACK;
 SELECT id, bal FROM acct WHERE id IN (7, 9007);
 
 DROP TABLE acct, pick, ev;
+-- TABLESAMPLE: blocks of 291 row ids; SYSTEM takes whole blocks, BERNOULLI
+-- single rows; REPEATABLE samples the same rows again
+CREATE TABLE sampled (id int, v text) USING lyra;
+INSERT INTO sampled SELECT g, 'v' || g FROM generate_series(1, 20000) g;
+DELETE FROM sampled WHERE id % 3 = 0;
+SELECT count(*) FROM sampled TABLESAMPLE SYSTEM (100);
+SELECT count(*) FROM sampled TABLESAMPLE BERNOULLI (100);
+SELECT count(*) FROM sampled TABLESAMPLE SYSTEM (0);
+SELECT count(*) FROM sampled TABLESAMPLE SYSTEM (10) REPEATABLE (7);
+SELECT count(*) FROM sampled TABLESAMPLE BERNOULLI (10) REPEATABLE (7);
+SELECT (SELECT array_agg(id) FROM sampled TABLESAMPLE BERNOULLI (1) REPEATABLE (3))
+     = (SELECT array_agg(id) FROM sampled TABLESAMPLE BERNOULLI (1) REPEATABLE (3)) AS same_rows;
+-- whole blocks: a SYSTEM sample's rows are runs of neighbouring ids
+SELECT count(DISTINCT (ctid::text::point)[0]) AS blocks, count(*) AS rows
+  FROM sampled TABLESAMPLE SYSTEM (10) REPEATABLE (7);
+-- the transaction's own changes, a filter, a rescan with another percentage
+BEGIN;
+DELETE FROM sampled WHERE id < 10000;
+INSERT INTO sampled VALUES (30000, 'new');
+SELECT count(*) FROM sampled TABLESAMPLE SYSTEM (100);
+ROLLBACK;
+SELECT count(*) FROM sampled TABLESAMPLE BERNOULLI (100) WHERE v LIKE 'v1%';
+SELECT p, n FROM (VALUES (0), (100)) x(p),
+  LATERAL (SELECT count(*) AS n FROM sampled TABLESAMPLE BERNOULLI (x.p) REPEATABLE (1)) s;
+CREATE EXTENSION IF NOT EXISTS tsm_system_rows;
+SELECT count(*) FROM sampled TABLESAMPLE system_rows (25);
+DROP TABLE sampled;

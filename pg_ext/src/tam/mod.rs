@@ -23,6 +23,7 @@ mod bitmap;
 mod ddl;
 mod indexes;
 mod modify;
+mod sample;
 mod scan;
 mod unsupported;
 pub mod versions;
@@ -85,8 +86,8 @@ pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
     relation_estimate_size: Some(ddl::relation_estimate_size),
     scan_bitmap_next_block: Some(bitmap::scan_bitmap_next_block),
     scan_bitmap_next_tuple: Some(bitmap::scan_bitmap_next_tuple),
-    scan_sample_next_block: Some(unsupported::scan_sample_next_block),
-    scan_sample_next_tuple: Some(unsupported::scan_sample_next_tuple),
+    scan_sample_next_block: Some(sample::scan_sample_next_block),
+    scan_sample_next_tuple: Some(sample::scan_sample_next_tuple),
 };
 
 /// Whether `rel` is stored by Lyra.

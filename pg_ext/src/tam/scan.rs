@@ -43,6 +43,8 @@ pub struct LyraScanDesc {
     cursor: *mut Cursor,
     /// A bitmap heap scan's reading ahead (`super::bitmap`); null otherwise.
     pub(super) bitmap: *mut super::bitmap::BitmapRead,
+    /// A sample scan's place (`super::sample`); null otherwise.
+    pub(super) sample: *mut super::sample::SampleRead,
 }
 
 pub struct Cursor {
@@ -429,6 +431,7 @@ pub unsafe extern "C-unwind" fn scan_rescan(
     _allow_pagemode: bool,
 ) {
     super::bitmap::rescan(scan);
+    super::sample::rescan(scan);
     let c = cursor(scan);
     let (start, end) = KeyPrefix::Rows { table: c.table }.range();
     c.only_keys.clear();

@@ -2,7 +2,7 @@
 //!
 //! * `CREATE INDEX CONCURRENTLY`'s validation scan (the utility hook turns
 //!   it into a plain build), index deletion hints (no dead versions).
-//! * `TABLESAMPLE`, parallel scans (the planner hook keeps them out of plans;
+//! * Parallel scans (the planner hook keeps them out of plans;
 //!   `scan_begin` refuses a parallel descriptor).
 //! * TOAST — Lyra stores values detoasted, so no toast table exists.
 
@@ -71,19 +71,3 @@ pub unsafe extern "C-unwind" fn relation_fetch_toast_slice(
     not_supported("TOAST tables")
 }
 
-#[pg_guard]
-pub unsafe extern "C-unwind" fn scan_sample_next_block(
-    _scan: pg_sys::TableScanDesc,
-    _scanstate: *mut pg_sys::SampleScanState,
-) -> bool {
-    not_supported("TABLESAMPLE scans")
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn scan_sample_next_tuple(
-    _scan: pg_sys::TableScanDesc,
-    _scanstate: *mut pg_sys::SampleScanState,
-    _slot: *mut pg_sys::TupleTableSlot,
-) -> bool {
-    not_supported("TABLESAMPLE scans")
-}
