@@ -287,8 +287,11 @@ unsafe fn names_lyra_table(relation: *mut pg_sys::RangeVar) -> bool {
     names_relation(relation, |rel| tam::is_lyra(rel))
 }
 
-/// The relation `relation` names, if it exists.
-unsafe fn relation_oid(relation: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
+/// The relation `relation` names, if it exists (no lock taken).
+///
+/// # Safety
+/// `relation` is a parsed name or null.
+pub unsafe fn relation_oid(relation: *mut pg_sys::RangeVar) -> Option<pg_sys::Oid> {
     if relation.is_null() {
         return None;
     }

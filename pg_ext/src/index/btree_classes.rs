@@ -355,12 +355,7 @@ unsafe fn lend(oids: Vec<pg_sys::Oid>) -> usize {
 
 /// The indexes `stmt` will compare with a btree (see [`lend_as_btree`]).
 unsafe fn indexes_compared_with_btree(stmt: *mut pg_sys::Node) -> Vec<pg_sys::Oid> {
-    let relation_oid = |rv: *mut pg_sys::RangeVar| {
-        if rv.is_null() {
-            return pg_sys::InvalidOid;
-        }
-        pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut())
-    };
+    let relation_oid = |rv| crate::hooks::relation_oid(rv).unwrap_or(pg_sys::InvalidOid);
     match (*stmt).type_ {
         pg_sys::NodeTag::T_IndexStmt => {
             let table = relation_oid((*(stmt as *mut pg_sys::IndexStmt)).relation);
