@@ -219,14 +219,9 @@ unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
     }
     let reaches_lyra = match (*stmt).kind {
         REINDEX_OBJECT_INDEX | REINDEX_OBJECT_TABLE => relation_oid((*stmt).relation).is_some_and(|oid| {
-            relations_under(oid).into_iter().any(|member| {
-                let rel = pg_sys::RelationIdGetRelation(member);
-                let lyra = !rel.is_null() && (tam::is_lyra(rel) || index::is_engine_index(rel));
-                if !rel.is_null() {
-                    pg_sys::RelationClose(rel);
-                }
-                lyra
-            })
+            relations_under(oid)
+                .into_iter()
+                .any(|member| relation_is(member, |rel| tam::is_lyra(rel) || index::is_engine_index(rel)))
         }),
         REINDEX_OBJECT_SCHEMA => {
             let schema = std::ffi::CStr::from_ptr((*stmt).name).to_string_lossy().into_owned();
@@ -307,9 +302,11 @@ pub unsafe fn relation_oid(relation: *mut pg_sys::RangeVar) -> Option<pg_sys::Oi
 
 /// Whether `relation` names an existing relation that `test` accepts.
 unsafe fn names_relation(relation: *mut pg_sys::RangeVar, test: impl FnOnce(pg_sys::Relation) -> bool) -> bool {
-    let Some(oid) = relation_oid(relation) else {
-        return false;
-    };
+    relation_oid(relation).is_some_and(|oid| relation_is(oid, test))
+}
+
+/// Whether relation `oid` exists and `test` accepts it.
+unsafe fn relation_is(oid: pg_sys::Oid, test: impl FnOnce(pg_sys::Relation) -> bool) -> bool {
     let rel = pg_sys::RelationIdGetRelation(oid);
     let accepted = !rel.is_null() && test(rel);
     if !rel.is_null() {

@@ -166,7 +166,13 @@ pub unsafe extern "C-unwind" fn relation_size(rel: pg_sys::Relation, fork: pg_sy
     if fork != pg_sys::ForkNumber::MAIN_FORKNUM && fork != pg_sys::ForkNumber::InvalidForkNumber {
         return 0;
     }
-    blocks(table::row_id_high_water(table::table_id(rel))) * pg_sys::BLCKSZ as u64
+    row_id_blocks(rel) * pg_sys::BLCKSZ as u64
+}
+
+/// How many blocks of 291 row ids `rel` spans, up to the highest id ever
+/// allocated (what relation_size reports, and TABLESAMPLE samples from).
+pub(super) fn row_id_blocks(rel: pg_sys::Relation) -> u64 {
+    blocks(table::row_id_high_water(table::table_id(rel)))
 }
 
 fn blocks(high_water: u64) -> u64 {

@@ -17,7 +17,7 @@ use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 
 use super::scan::{cursor, row_of, store_row, LyraScanDesc};
-use crate::{datum, table};
+use crate::datum;
 
 /// A sample scan's place: the blocks there are and the block being read.
 pub struct SampleRead {
@@ -42,8 +42,7 @@ unsafe fn sample_read<'a>(scan: pg_sys::TableScanDesc) -> &'a mut SampleRead {
 
 /// Blocks of 291 row ids up to the highest id the table has given out.
 unsafe fn blocks(scan: pg_sys::TableScanDesc) -> u32 {
-    let high_water = table::row_id_high_water(table::table_id((*scan).rs_rd));
-    u32::try_from(high_water.div_ceil(RowId::TUPLES_PER_BLOCK)).unwrap_or(pg_sys::InvalidBlockNumber - 1)
+    u32::try_from(super::ddl::row_id_blocks((*scan).rs_rd)).unwrap_or(pg_sys::InvalidBlockNumber - 1)
 }
 
 /// The scan starts again (new parameters, a new seed): from the first
