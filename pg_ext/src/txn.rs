@@ -608,6 +608,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
             forget();
             crate::index::forget_unchanged();
             crate::index::forget_drops(None);
+            crate::index::forget_storage(None);
         }
         _ => {}
     }
@@ -633,6 +634,7 @@ unsafe extern "C-unwind" fn on_subxact(
         SUBXACT_EVENT_ABORT_SUB => {
             crate::index::btree_classes::forget_lent(Some(my_subid));
             crate::index::forget_drops(Some(my_subid));
+            crate::index::forget_storage(Some(my_subid));
             if let Some(pos) = b.savepoints.iter().rposition(|s| s.0 == my_subid) {
                 let (_, undo_len, ranges_len, statements) = b.savepoints[pos];
                 b.savepoints.truncate(pos);

@@ -179,6 +179,33 @@ CREATE SCHEMA heapidx;
 CREATE TABLE heapidx.h (k int PRIMARY KEY) USING heap;
 REINDEX SCHEMA CONCURRENTLY heapidx;
 DROP SCHEMA reidx, heapidx CASCADE;
+-- REINDEX builds a new engine index: the old one's entries go at commit
+-- (before, each REINDEX left a generation of entries behind); not when
+-- the REINDEX rolls back. lyra.ranges() counts the stored bytes.
+CREATE TABLE regen (k int PRIMARY KEY, tags int[]) USING lyra;
+INSERT INTO regen SELECT g, ARRAY[g % 10, g] FROM generate_series(1, 5000) g;
+SELECT sum(size_bytes) AS before_index FROM lyra.ranges() \gset
+CREATE INDEX regen_tags ON regen USING gin (tags);
+SELECT sum(size_bytes) AS before FROM lyra.ranges() \gset
+SELECT :before - :before_index > 100000 AS a_generation_is_over_100kb;
+REINDEX INDEX regen_pkey;
+REINDEX TABLE regen;
+REINDEX SCHEMA public;
+BEGIN;
+SAVEPOINT s;
+REINDEX TABLE regen;
+ROLLBACK TO s;
+REINDEX INDEX regen_tags;
+COMMIT;
+BEGIN;
+REINDEX TABLE regen;
+ROLLBACK;
+SELECT abs(sum(size_bytes) - :before) < 10000 AS old_entries_reclaimed FROM lyra.ranges();
+SET enable_seqscan = off;
+SELECT k FROM regen WHERE k = 4321;
+SELECT count(*) FROM regen WHERE tags @> ARRAY[7];
+RESET enable_seqscan;
+DROP TABLE regen;
 -- DROP INDEX, TRUNCATE, DROP TABLE
 DROP INDEX acc_bal;
 SELECT count(*) FROM acc WHERE bal = 500;

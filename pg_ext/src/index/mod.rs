@@ -681,6 +681,100 @@ pub fn storage_reused(node: &pg_sys::RelFileNode) {
     DROPPED.with(|d| d.borrow_mut().retain(|d| !same(d)));
 }
 
+/// Where the engine indexes kept their entries before a statement that
+/// may give them new relfilenodes (REINDEX, TRUNCATE): a stack, for
+/// statements run inside others.
+struct Stored {
+    index: pg_sys::Oid,
+    node: pg_sys::RelFileNode,
+    subxact: pg_sys::SubTransactionId,
+}
+
+thread_local! {
+    static STORED_BEFORE: RefCell<Vec<Stored>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes every engine index's relfilenode before a REINDEX or TRUNCATE
+/// runs; returns the mark [`reclaim_replaced`] takes after it.
+///
+/// # Safety
+/// Inside a transaction (reads the catalog through SPI).
+pub unsafe fn note_storage() -> usize {
+    let stored: Vec<Stored> = Spi::connect(|client| {
+        let query = "SELECT c.oid, c.reltablespace, c.relfilenode FROM pg_class c \
+                     JOIN pg_am m ON m.oid = c.relam AND m.amname IN ('lyra_index', 'lyra_gin')";
+        let mut stored = Vec::new();
+        for row in client.select(query, None, &[])? {
+            let (Some(index), Some(spc), Some(rel)) =
+                (row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<pg_sys::Oid>(3)?)
+            else {
+                continue;
+            };
+            // pg_class says 0 for the database's default tablespace; a
+            // relation's cache entry names it.
+            let spc = if spc == pg_sys::InvalidOid { pg_sys::MyDatabaseTableSpace } else { spc };
+            let node = pg_sys::RelFileNode { spcNode: spc, dbNode: pg_sys::MyDatabaseId, relNode: rel };
+            stored.push(Stored { index, node, subxact: pg_sys::GetCurrentSubTransactionId() });
+        }
+        Ok::<_, pgrx::spi::SpiError>(stored)
+    })
+    .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("reading engine indexes' storage: {e}")));
+    STORED_BEFORE.with(|s| {
+        let mut s = s.borrow_mut();
+        let mark = s.len();
+        s.extend(stored);
+        mark
+    })
+}
+
+/// After the statement [`note_storage`] saw start: an engine index that
+/// now has another relfilenode was rebuilt into a new engine index, and
+/// its old entries and storage mapping go when this transaction commits
+/// (the last one, for a REINDEX that commits table after table). Only
+/// the mapping when the statement replaced the table's storage too
+/// (TRUNCATE): the old entries went with the table's old rows.
+///
+/// # Safety
+/// Inside a transaction.
+pub unsafe fn reclaim_replaced(mark: usize, with_entries: bool) {
+    let before = STORED_BEFORE.with(|s| {
+        let mut s = s.borrow_mut();
+        if mark < s.len() { s.split_off(mark) } else { Vec::new() }
+    });
+    let subxact = pg_sys::GetCurrentSubTransactionId();
+    for Stored { index, node, .. } in before {
+        let rel = pg_sys::RelationIdGetRelation(index);
+        if rel.is_null() {
+            continue; // dropped: drop_index has it
+        }
+        let now = (*rel).rd_node;
+        let replaced = now.relNode != node.relNode || now.spcNode != node.spcNode;
+        let heap_oid = (*(*rel).rd_index).indrelid;
+        pg_sys::RelationClose(rel);
+        if !replaced {
+            continue;
+        }
+        let Some(old_index) = table::lookup(&node) else { continue };
+        let entries = if with_entries {
+            let heap = pg_sys::RelationIdGetRelation(heap_oid);
+            let table = crate::tam::is_lyra(heap).then(|| table::table_id(heap));
+            if !heap.is_null() {
+                pg_sys::RelationClose(heap);
+            }
+            table.map(|table| (table, old_index))
+        } else {
+            None
+        };
+        DROPPED.with(|d| d.borrow_mut().push(Dropped { node, entries, subxact }));
+    }
+}
+
+/// Forgets what [`note_storage`] noted for statements that failed: in
+/// subtransaction `subxact` and those inside it, or all (`None`).
+pub fn forget_storage(subxact: Option<pg_sys::SubTransactionId>) {
+    STORED_BEFORE.with(|s| s.borrow_mut().retain(|s| subxact.is_some_and(|x| s.subxact < x)));
+}
+
 /// Deletes the entries and mappings of the indexes this transaction
 /// dropped (just before it commits).
 pub fn finish_drops() {
