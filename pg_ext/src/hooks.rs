@@ -13,9 +13,10 @@
 //!   the indexes behind `PRIMARY KEY` / `UNIQUE` in `CREATE TABLE` and
 //!   `ALTER TABLE`; another access method is refused (it would be local to
 //!   this server); `CREATE INDEX CONCURRENTLY` and `REINDEX …
-//!   CONCURRENTLY` run as plain builds. An index that REINDEX (or
-//!   TRUNCATE) gives a new relfilenode is a new engine index: the old
-//!   one's entries and mapping go at commit ([`index::reclaim_replaced`]).
+//!   CONCURRENTLY` run as plain builds. An index that REINDEX, TRUNCATE
+//!   or a table rewrite gives a new relfilenode is a new engine index: the
+//!   old one's entries and mapping go at commit; one that SET TABLESPACE
+//!   moves keeps its entries ([`index::reclaim_replaced`]).
 //! * `ExecutorStart` / `ExecutorEnd`: each executor's read timestamp
 //!   ([`crate::snapshot`]); the arbiter indexes of `INSERT … ON CONFLICT`
 //!   into a Lyra table ([`index::speculative`]).
@@ -149,8 +150,8 @@ unsafe extern "C-unwind" fn process_utility(
         && [pg_sys::NodeTag::T_AlterTableStmt, pg_sys::NodeTag::T_IndexStmt, pg_sys::NodeTag::T_RefreshMatViewStmt]
             .contains(&(*stmt).type_);
     let mark = if lends { lend_indexes_as_btree(stmt) } else { 0 };
-    let rebuilds = if stmt.is_null() { None } else { rebuilds_indexes((*stmt).type_) };
-    let stored = if rebuilds.is_some() { note_index_storage() } else { 0 };
+    let moves = !stmt.is_null() && moves_indexes((*stmt).type_);
+    let stored = if moves { note_index_storage() } else { 0 };
     match PREV_PROCESS_UTILITY {
         Some(prev) => prev(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
         None => standard_ProcessUtility(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
@@ -158,21 +159,16 @@ unsafe extern "C-unwind" fn process_utility(
     if lends {
         index::btree_classes::give_back(mark);
     }
-    if let Some(with_entries) = rebuilds {
-        reclaim_replaced_indexes(stored, with_entries);
+    if moves {
+        reclaim_replaced_indexes(stored);
     }
 }
 
 /// Whether a statement of kind `tag` may give engine indexes new
-/// relfilenodes (so new engine indexes): `Some(true)` where the old
-/// entries are left behind (REINDEX), `Some(false)` where they went with
-/// the table's old rows (TRUNCATE) and only the storage mapping is left.
-fn rebuilds_indexes(tag: pg_sys::NodeTag) -> Option<bool> {
-    match tag {
-        pg_sys::NodeTag::T_ReindexStmt => Some(true),
-        pg_sys::NodeTag::T_TruncateStmt => Some(false),
-        _ => None,
-    }
+/// relfilenodes ([`index::reclaim_replaced`]).
+fn moves_indexes(tag: pg_sys::NodeTag) -> bool {
+    use pg_sys::NodeTag::*;
+    [T_ReindexStmt, T_TruncateStmt, T_ClusterStmt, T_VacuumStmt, T_AlterTableStmt, T_AlterTableMoveAllStmt].contains(&tag)
 }
 
 #[pg_guard]
@@ -181,8 +177,8 @@ unsafe extern "C-unwind" fn note_index_storage() -> usize {
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn reclaim_replaced_indexes(mark: usize, with_entries: bool) {
-    index::reclaim_replaced(mark, with_entries)
+unsafe extern "C-unwind" fn reclaim_replaced_indexes(mark: usize) {
+    index::reclaim_replaced(mark)
 }
 
 #[pg_guard]

@@ -201,7 +201,8 @@ pub fn current_cid() -> pg_sys::CommandId {
     unsafe { pg_sys::GetCurrentCommandId(true) }
 }
 
-fn same_node(a: &pg_sys::RelFileNode, b: &pg_sys::RelFileNode) -> bool {
+/// Whether two relfilenodes are the same storage.
+pub fn same_node(a: &pg_sys::RelFileNode, b: &pg_sys::RelFileNode) -> bool {
     a.spcNode == b.spcNode && a.dbNode == b.dbNode && a.relNode == b.relNode
 }
 

@@ -46,7 +46,7 @@ pub mod scan;
 pub mod speculative;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use lyra_cluster::protocol::LockMode;
 use lyra_engine::keys::{KeyPrefix, RowId, TableId};
@@ -665,28 +665,36 @@ thread_local! {
 pub unsafe fn drop_index(index: pg_sys::Relation) {
     let node = (*index).rd_node;
     let Some(index_id) = table::lookup(&node) else { return };
-    let heap = pg_sys::RelationIdGetRelation((*(*index).rd_index).indrelid);
-    let entries = crate::tam::is_lyra(heap).then(|| (table::table_id(heap), index_id));
-    if !heap.is_null() {
-        pg_sys::RelationClose(heap);
-    }
+    let entries = lyra_table_id((*(*index).rd_index).indrelid).map(|table| (table, index_id));
     let subxact = pg_sys::GetCurrentSubTransactionId();
     DROPPED.with(|d| d.borrow_mut().push(Dropped { node, entries, subxact }));
+}
+
+/// The engine table id of relation `oid`, if it is a Lyra table.
+unsafe fn lyra_table_id(oid: pg_sys::Oid) -> Option<TableId> {
+    let rel = pg_sys::RelationIdGetRelation(oid);
+    if rel.is_null() {
+        return None;
+    }
+    let table = crate::tam::is_lyra(rel).then(|| table::table_id(rel));
+    pg_sys::RelationClose(rel);
+    table
 }
 
 /// A new index on relfilenode `node`: if an index dropped in this
 /// transaction had it, its entries are the new index's.
 pub fn storage_reused(node: &pg_sys::RelFileNode) {
-    let same = |d: &Dropped| d.node.spcNode == node.spcNode && d.node.dbNode == node.dbNode && d.node.relNode == node.relNode;
-    DROPPED.with(|d| d.borrow_mut().retain(|d| !same(d)));
+    DROPPED.with(|d| d.borrow_mut().retain(|d| !table::same_node(&d.node, node)));
 }
 
-/// Where the engine indexes kept their entries before a statement that
-/// may give them new relfilenodes (REINDEX, TRUNCATE): a stack, for
-/// statements run inside others.
+/// Where an engine index and its table were stored before a statement
+/// that may give them new relfilenodes (REINDEX, TRUNCATE, table
+/// rewrites, SET TABLESPACE): a stack, for statements run inside others.
 struct Stored {
     index: pg_sys::Oid,
     node: pg_sys::RelFileNode,
+    table: pg_sys::Oid,
+    table_node: pg_sys::RelFileNode,
     subxact: pg_sys::SubTransactionId,
 }
 
@@ -694,31 +702,14 @@ thread_local! {
     static STORED_BEFORE: RefCell<Vec<Stored>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Notes every engine index's relfilenode before a REINDEX or TRUNCATE
-/// runs; returns the mark [`reclaim_replaced`] takes after it.
+/// Notes every engine index's relfilenode, and its table's, before a
+/// statement that may replace them; returns the mark
+/// [`reclaim_replaced`] takes after it.
 ///
 /// # Safety
 /// Inside a transaction (reads the catalog through SPI).
 pub unsafe fn note_storage() -> usize {
-    let stored: Vec<Stored> = Spi::connect(|client| {
-        let query = "SELECT c.oid, c.reltablespace, c.relfilenode FROM pg_class c \
-                     JOIN pg_am m ON m.oid = c.relam AND m.amname IN ('lyra_index', 'lyra_gin')";
-        let mut stored = Vec::new();
-        for row in client.select(query, None, &[])? {
-            let (Some(index), Some(spc), Some(rel)) =
-                (row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?, row.get::<pg_sys::Oid>(3)?)
-            else {
-                continue;
-            };
-            // pg_class says 0 for the database's default tablespace; a
-            // relation's cache entry names it.
-            let spc = if spc == pg_sys::InvalidOid { pg_sys::MyDatabaseTableSpace } else { spc };
-            let node = pg_sys::RelFileNode { spcNode: spc, dbNode: pg_sys::MyDatabaseId, relNode: rel };
-            stored.push(Stored { index, node, subxact: pg_sys::GetCurrentSubTransactionId() });
-        }
-        Ok::<_, pgrx::spi::SpiError>(stored)
-    })
-    .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("reading engine indexes' storage: {e}")));
+    let stored = engine_index_storage();
     STORED_BEFORE.with(|s| {
         let mut s = s.borrow_mut();
         let mark = s.len();
@@ -727,45 +718,72 @@ pub unsafe fn note_storage() -> usize {
     })
 }
 
-/// After the statement [`note_storage`] saw start: an engine index that
-/// now has another relfilenode was rebuilt into a new engine index, and
-/// its old entries and storage mapping go when this transaction commits
-/// (the last one, for a REINDEX that commits table after table). Only
-/// the mapping when the statement replaced the table's storage too
-/// (TRUNCATE): the old entries went with the table's old rows.
+/// Where every engine index of this database, and its table, is stored
+/// (from the catalog, so no relation is opened).
+unsafe fn engine_index_storage() -> Vec<Stored> {
+    Spi::connect(|client| {
+        let query = "SELECT c.oid, c.reltablespace, c.relfilenode, t.oid, t.reltablespace, t.relfilenode FROM pg_class c \
+                     JOIN pg_am m ON m.oid = c.relam AND m.amname IN ('lyra_index', 'lyra_gin') \
+                     JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid";
+        let mut stored = Vec::new();
+        for row in client.select(query, None, &[])? {
+            let oid = |n| row.get::<pg_sys::Oid>(n).map(|o| o.unwrap_or(pg_sys::InvalidOid));
+            let (index, spc, rel) = (oid(1)?, oid(2)?, oid(3)?);
+            let (table, table_spc, table_rel) = (oid(4)?, oid(5)?, oid(6)?);
+            let (node, table_node) = (node_of(spc, rel), node_of(table_spc, table_rel));
+            stored.push(Stored { index, node, table, table_node, subxact: pg_sys::GetCurrentSubTransactionId() });
+        }
+        Ok::<_, pgrx::spi::SpiError>(stored)
+    })
+    .unwrap_or_else(|e| raise(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("reading engine indexes' storage: {e}")))
+}
+
+/// The relfilenode pg_class names (tablespace 0 is the database's
+/// default, which a relation's cache entry names).
+unsafe fn node_of(spc: pg_sys::Oid, rel: pg_sys::Oid) -> pg_sys::RelFileNode {
+    let spc = if spc == pg_sys::InvalidOid { pg_sys::MyDatabaseTableSpace } else { spc };
+    pg_sys::RelFileNode { spcNode: spc, dbNode: pg_sys::MyDatabaseId, relNode: rel }
+}
+
+/// After the statement [`note_storage`] saw start, for each engine index
+/// that now has another relfilenode:
+/// * rebuilt (REINDEX, a TRUNCATE, a table rewrite): the new relfilenode
+///   is a new engine index, and the old one's storage mapping goes when
+///   this transaction commits (the last one, for a REINDEX that commits
+///   table after table) — with its entries, unless they went with the
+///   table's old rows (its table has another relfilenode too);
+/// * moved (`SET TABLESPACE` copies an index's storage, which for Lyra is
+///   empty): the new relfilenode names the same engine index.
 ///
 /// # Safety
-/// Inside a transaction.
-pub unsafe fn reclaim_replaced(mark: usize, with_entries: bool) {
+/// Inside a transaction (reads the catalog through SPI).
+pub unsafe fn reclaim_replaced(mark: usize) {
     let before = STORED_BEFORE.with(|s| {
         let mut s = s.borrow_mut();
         if mark < s.len() { s.split_off(mark) } else { Vec::new() }
     });
+    if before.is_empty() {
+        return;
+    }
+    let now: HashMap<pg_sys::Oid, Stored> = engine_index_storage().into_iter().map(|s| (s.index, s)).collect();
     let subxact = pg_sys::GetCurrentSubTransactionId();
-    for Stored { index, node, .. } in before {
-        let rel = pg_sys::RelationIdGetRelation(index);
-        if rel.is_null() {
-            continue; // dropped: drop_index has it
-        }
-        let now = (*rel).rd_node;
-        let replaced = now.relNode != node.relNode || now.spcNode != node.spcNode;
-        let heap_oid = (*(*rel).rd_index).indrelid;
-        pg_sys::RelationClose(rel);
-        if !replaced {
+    for old in before {
+        // Gone: dropped, and drop_index has it.
+        let Some(new) = now.get(&old.index) else { continue };
+        if table::same_node(&new.node, &old.node) {
             continue;
         }
-        let Some(old_index) = table::lookup(&node) else { continue };
-        let entries = if with_entries {
-            let heap = pg_sys::RelationIdGetRelation(heap_oid);
-            let table = crate::tam::is_lyra(heap).then(|| table::table_id(heap));
-            if !heap.is_null() {
-                pg_sys::RelationClose(heap);
-            }
-            table.map(|table| (table, old_index))
+        let Some(old_index) = table::lookup(&old.node) else { continue };
+        if table::lookup(&new.node).is_none() {
+            table::remap(&old.node, &new.node, old_index);
+            continue;
+        }
+        let entries = if table::same_node(&new.table_node, &old.table_node) {
+            lyra_table_id(new.table).map(|table| (table, old_index))
         } else {
             None
         };
-        DROPPED.with(|d| d.borrow_mut().push(Dropped { node, entries, subxact }));
+        DROPPED.with(|d| d.borrow_mut().push(Dropped { node: old.node, entries, subxact }));
     }
 }
 

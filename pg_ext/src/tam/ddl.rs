@@ -43,8 +43,7 @@ pub unsafe extern "C-unwind" fn relation_set_new_filenode(
     create_storage_file(newrnode, persistence);
     let old = (*rel).rd_node;
     let new = *newrnode;
-    let replacing = old.relNode != new.relNode || old.spcNode != new.spcNode || old.dbNode != new.dbNode;
-    if replacing {
+    if !table::same_node(&old, &new) {
         table::drop(&old);
     }
     table::create(&new);
@@ -60,6 +59,9 @@ pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrno
     create_storage_file(newrnode, (*(*rel).rd_rel).relpersistence);
     let table = table::table_id(rel);
     table::remap(&(*rel).rd_node, &*newrnode, table);
+    // The old file goes at commit, as heap's does (it stayed behind, and
+    // DROP TABLESPACE found the tablespace not empty).
+    pg_sys::RelationDropStorage(rel);
 }
 
 #[pg_guard]
