@@ -152,6 +152,8 @@ unsafe extern "C-unwind" fn process_utility(
     let mark = if lends { lend_indexes_as_btree(stmt) } else { 0 };
     let moves = !stmt.is_null() && moves_indexes((*stmt).type_);
     let stored = if moves { note_index_storage() } else { 0 };
+    let on_database = !stmt.is_null() && on_database((*stmt).type_);
+    let pending = if on_database { database_before(stmt) } else { std::ptr::null_mut() };
     match PREV_PROCESS_UTILITY {
         Some(prev) => prev(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
         None => standard_ProcessUtility(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
@@ -162,6 +164,25 @@ unsafe extern "C-unwind" fn process_utility(
     if moves {
         reclaim_replaced_indexes(stored);
     }
+    if !pending.is_null() {
+        database_after(pending);
+    }
+}
+
+fn on_database(tag: pg_sys::NodeTag) -> bool {
+    use pg_sys::NodeTag::*;
+    [T_CreatedbStmt, T_DropdbStmt, T_AlterDatabaseStmt].contains(&tag)
+}
+
+/// [`crate::database::before`]; what it leaves to do, boxed (null: nothing).
+#[pg_guard]
+unsafe extern "C-unwind" fn database_before(stmt: *mut pg_sys::Node) -> *mut crate::database::Pending {
+    crate::database::before(stmt).map_or(std::ptr::null_mut(), |p| Box::into_raw(Box::new(p)))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn database_after(pending: *mut crate::database::Pending) {
+    crate::database::after(*Box::from_raw(pending))
 }
 
 /// Whether a statement of kind `tag` may give engine indexes new

@@ -22,6 +22,7 @@ use pgrx::prelude::*;
 
 mod admin;
 mod cost;
+mod database;
 mod datum;
 mod error;
 mod guc;

@@ -122,6 +122,60 @@ pub fn drop(node: &pg_sys::RelFileNode) {
     ROW_IDS.with(|r| r.borrow_mut().remove(&table));
 }
 
+/// The storage mappings of database `db` on this server, read now,
+/// outside the current transaction: (relfilenode, table or index id).
+pub fn mappings_in_database(db: pg_sys::Oid) -> Vec<(pg_sys::RelFileNode, TableId)> {
+    let (mut from, end) = KeyPrefix::RelfileMappings { node: NODE_ID }.range();
+    let mut found = Vec::new();
+    loop {
+        let scan = lyra_cluster::protocol::Scan { start: from, end: end.clone(), max_rows: 1024, ..Default::default() };
+        let page = node_link::with_node(|c, w| c.scan(scan, w));
+        for pair in &page.pairs {
+            let Ok(Key::RelfileMapping { spc, db: in_db, rel, .. }) = Key::decode(&pair.key) else { continue };
+            if in_db != db.to_u32() {
+                continue;
+            }
+            let node = pg_sys::RelFileNode { spcNode: spc.into(), dbNode: db, relNode: rel.into() };
+            match decode_u64_value(&pair.value) {
+                Ok(table) => found.push((node, table)),
+                Err(e) => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, format!("lyra table mapping: {e}")),
+            }
+        }
+        match page.pairs.last() {
+            Some(last) if page.more => {
+                from = last.key.to_vec();
+                from.push(0);
+            }
+            _ => return found,
+        }
+    }
+}
+
+/// Commits `ops` on the node at once, as a transaction of their own (not
+/// the current one's): for what a statement that cannot be rolled back
+/// (DROP DATABASE) leaves to clean up.
+pub fn commit_now(ops: Vec<lyra_cluster::protocol::Op>) {
+    if ops.is_empty() {
+        return;
+    }
+    let commit = lyra_cluster::protocol::Commit { ops, ..Default::default() };
+    node_link::with_node(|c, w| c.commit(commit, w));
+}
+
+/// What removes the storage of `table` (behind relfilenode `node`): its
+/// rows and entries, its row-id counter, the mapping.
+pub fn drop_ops(node: &pg_sys::RelFileNode, table: TableId) -> Vec<lyra_cluster::protocol::Op> {
+    use lyra_cluster::protocol::Op;
+    let (start, end) = KeyPrefix::Table { table }.range();
+    vec![Op::delete_range(start, end), Op::delete(Key::NextRowId { table }.encode()), Op::delete(mapping_key(node))]
+}
+
+/// What points relfilenode `to` at `table` instead of `from`.
+pub fn remap_ops(from: &pg_sys::RelFileNode, to: &pg_sys::RelFileNode, table: TableId) -> Vec<lyra_cluster::protocol::Op> {
+    use lyra_cluster::protocol::Op;
+    vec![Op::put(mapping_key(to), encode_u64_value(table)), Op::delete(mapping_key(from))]
+}
+
 /// Forgets the mapping of `node` at commit (a dropped index's; its entries
 /// are range-deleted by the caller).
 pub fn forget_mapping(node: &pg_sys::RelFileNode) {

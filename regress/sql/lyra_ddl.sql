@@ -163,3 +163,36 @@ REFRESH MATERIALIZED VIEW CONCURRENTLY mv_tot;
 SELECT * FROM mv_tot ORDER BY type;
 SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.relname = 'mv_tot_type';
 DROP TABLE mv_src CASCADE;
+
+-- Whole databases. CREATE DATABASE copies files, and a Lyra table's rows
+-- are not in its file: a template holding Lyra tables is refused (the
+-- copies named storage the engine did not have). DROP DATABASE removes
+-- the database's Lyra rows (they stayed in the engine for good); ALTER
+-- DATABASE SET TABLESPACE moves its tables' storage mappings with the
+-- files (its tables had no storage any more).
+SELECT current_database() AS home \gset
+SELECT sum(size_bytes) AS before FROM lyra.ranges() \gset
+CREATE DATABASE lyra_db_src;
+\c lyra_db_src
+CREATE EXTENSION lyra;
+CREATE TABLE big (a int PRIMARY KEY, b text) USING lyra;
+INSERT INTO big SELECT g, repeat('y', 50) FROM generate_series(1, 20000) g;
+\c :home
+SELECT sum(size_bytes) - :before > 1000000 AS the_rows_take_over_1mb FROM lyra.ranges();
+CREATE DATABASE lyra_db_copy TEMPLATE lyra_db_src;
+SET allow_in_place_tablespaces = true;
+CREATE TABLESPACE regress_lyra_db_ts LOCATION '';
+ALTER DATABASE lyra_db_src SET TABLESPACE regress_lyra_db_ts;
+\c lyra_db_src
+SELECT count(*), sum(a) FROM big;
+INSERT INTO big VALUES (0, 'z');
+SELECT * FROM big WHERE a IN (0, 77) ORDER BY a;
+\c :home
+ALTER DATABASE lyra_db_src SET TABLESPACE pg_default;
+DROP TABLESPACE regress_lyra_db_ts;
+RESET allow_in_place_tablespaces;
+\c lyra_db_src
+SELECT count(*) FROM big WHERE a < 10;
+\c :home
+DROP DATABASE lyra_db_src;
+SELECT abs(sum(size_bytes) - :before) < 10000 AS its_rows_are_gone FROM lyra.ranges();
