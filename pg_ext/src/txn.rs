@@ -273,13 +273,20 @@ pub fn statement_started() {
     NODE_STATE.with(|n| n.borrow_mut().busy = None);
 }
 
-/// Records a row lock the node granted (at `lock_ts`).
+/// Records a row lock the node granted (at `lock_ts`). A stronger lock
+/// on a row already held takes its grant's timestamp: the commit checks
+/// the row's writes against it, and a key-share lock lets others commit
+/// no-key updates to the row, which the stronger lock's answer showed
+/// (EvalPlanQual) — checked against the first grant, they failed the
+/// commit as a lost update.
 fn hold(key: &[u8], mode: LockMode, lock_ts: Ts) {
     note_ts(Some(lock_ts));
     NODE_STATE.with(|n| {
         let mut n = n.borrow_mut();
         let entry = n.locks.entry(key.to_vec()).or_insert((mode, lock_ts));
-        entry.0 = entry.0.max(mode);
+        if mode > entry.0 {
+            *entry = (mode, lock_ts);
+        }
     });
 }
 

@@ -613,6 +613,15 @@ pub unsafe extern "C-unwind" fn tuple_lock(
     // a dirty snapshot (ON CONFLICT DO UPDATE): heap locks that version
     // as it is, and so does Lyra.
     let changed = changed && !dirty_fetched(&key, &value);
+    if changed && mode == LockMode::KeyShare {
+        // A key-share lock (a foreign key's check) does not conflict with
+        // an update that kept the row's key: heap locks the version the
+        // caller saw and returns it, in every isolation level.
+        if let Some(seen) = version_with_same_key(rel, tid, snapshot, &key, &value) {
+            store(rel, slot, &key, &seen);
+            return pg_sys::TM_Result::TM_Ok;
+        }
+    }
     if changed {
         if flags & pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION as u8 == 0 {
             return pg_sys::TM_Result::TM_Updated;
@@ -621,6 +630,48 @@ pub unsafe extern "C-unwind" fn tuple_lock(
     }
     store(rel, slot, &key, &value);
     pg_sys::TM_Result::TM_Ok
+}
+
+extern "C-unwind" {
+    /// Whether two datums of one type have the same bytes (utils/datum.h).
+    fn datumIsEqual(value1: pg_sys::Datum, value2: pg_sys::Datum, by_val: bool, len: std::ffi::c_int) -> bool;
+}
+
+/// The version of the row at `tid` that `snapshot` sees, if its key
+/// columns (those of unique indexes a foreign key can reference: what
+/// heap's "keys updated" flag is about) hold what they hold in `newest`.
+unsafe fn version_with_same_key(
+    rel: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    snapshot: pg_sys::Snapshot,
+    key: &[u8],
+    newest: &[u8],
+) -> Option<Vec<u8>> {
+    if snapshot.is_null() || (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC {
+        return None;
+    }
+    let (_, seen) = fetch(rel, tid, snapshot)?;
+    let keys = pg_sys::RelationGetIndexAttrBitmap(rel, pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_KEY);
+    let (a, b) = (pg_sys::table_slot_create(rel, std::ptr::null_mut()), pg_sys::table_slot_create(rel, std::ptr::null_mut()));
+    store(rel, a, key, &seen);
+    store(rel, b, key, newest);
+    let mut same = true;
+    let mut member = pg_sys::bms_next_member(keys, -1);
+    while same && member >= 0 {
+        let attnum = member + pg_sys::FirstLowInvalidHeapAttributeNumber;
+        if attnum > 0 {
+            let (mut null_a, mut null_b) = (false, false);
+            let value_a = pg_sys::slot_getattr(a, attnum, &mut null_a);
+            let value_b = pg_sys::slot_getattr(b, attnum, &mut null_b);
+            let att = (*(*rel).rd_att).attrs.as_slice((*(*rel).rd_att).natts as usize)[attnum as usize - 1];
+            same = null_a == null_b && (null_a || datumIsEqual(value_a, value_b, att.attbyval, att.attlen as std::ffi::c_int));
+        }
+        member = pg_sys::bms_next_member(keys, member);
+    }
+    pg_sys::ExecDropSingleTupleTableSlot(a);
+    pg_sys::ExecDropSingleTupleTableSlot(b);
+    pg_sys::bms_free(keys);
+    same.then_some(seen)
 }
 
 #[pg_guard]
