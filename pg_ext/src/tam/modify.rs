@@ -115,10 +115,24 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
             // (the executor fetches the old row before the write) — or, if
             // others held the row, the version the read found.
             Some(newest) => newest,
-            // A row inserted by the current command has no version before it.
-            None => node_link::with_node(|c, w| c.get(key.clone(), None, w)).value.or_else(|| {
-                txn::lookup(&key, txn::SEE_ANY).flatten()
-            }),
+            // A row this transaction has not locked: the version the
+            // running statement's snapshot sees. A heap TID names the
+            // version the scan found, and EvalPlanQual fetches a joined
+            // row it did not lock (`FOR UPDATE OF` another table) by its
+            // TID: as the scan saw it, not a version committed since. A
+            // locked row's newest version is the one to write over. A row
+            // inserted by the current command has no version before it.
+            None => {
+                let locked = txn::held_lock(&key, LockMode::KeyShare).is_some();
+                let read_ts = if locked || !pg_sys::ActiveSnapshotSet() {
+                    None
+                } else {
+                    snapshot::read_ts(pg_sys::GetActiveSnapshot()).get()
+                };
+                node_link::with_node(|c, w| c.get(key.clone(), read_ts, w))
+                    .value
+                    .or_else(|| txn::lookup(&key, txn::SEE_ANY).flatten())
+            }
         },
         None => {
             let read_ts = snapshot::read_ts(snapshot);
