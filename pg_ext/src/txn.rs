@@ -148,6 +148,18 @@ pub fn note_read(start: &[u8], end: &[u8]) {
     });
 }
 
+/// Whether, under SERIALIZABLE, this transaction read `key` (a span it
+/// noted holds it) at a timestamp before `committed_at`: a write
+/// committed there fails this transaction's commit.
+pub fn read_before_commit_of(key: &[u8], committed_at: Option<Ts>) -> bool {
+    let (Some(committed_at), Some(read_at)) = (committed_at, crate::snapshot::transaction_read_ts()) else {
+        return false;
+    };
+    crate::snapshot::is_serializable()
+        && committed_at > read_at
+        && NODE_STATE.with(|n| n.borrow().read_spans.iter().any(|s| s.start.as_slice() <= key && key < s.end.as_slice()))
+}
+
 /// Replaces the spans by one per table (row keys: `'t'` table:8 …).
 fn coalesce(spans: &mut Vec<Span>) {
     let mut tables: Vec<Vec<u8>> = spans.iter().map(|s| s.start.iter().take(9).copied().collect()).collect();

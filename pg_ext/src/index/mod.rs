@@ -442,7 +442,22 @@ unsafe extern "C-unwind" fn insert(
     if constrained {
         match check_unique {
             pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES => {
-                if !claim_unique_entry(heap, heap_tid, &key, row) {
+                if let Err(conflict) = claim_unique_entry(heap, heap_tid, &key, row) {
+                    let read = |k: &[u8]| conflict.is_some_and(|(at, _)| txn::read_before_commit_of(k, at));
+                    let row_key = conflict.map(|(_, other)| table::row_key(table::table_id(heap), other));
+                    if read(&key) || row_key.is_some_and(|k| read(&k)) {
+                        // The key (or the table) was read, and the row
+                        // holding the key was committed since: under
+                        // SERIALIZABLE, the serialization failure this
+                        // transaction's commit would report — not a
+                        // duplicate its snapshot never showed (heap's SSI
+                        // reports one here too).
+                        raise_detail(
+                            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+                            "could not serialize access due to read/write dependencies among transactions",
+                            format!("Key {} was inserted by a transaction that committed after this one read it.", describe(index, values, isnull)),
+                        );
+                    }
                     duplicate_key(index, values, isnull);
                 }
             }
@@ -450,7 +465,7 @@ unsafe extern "C-unwind" fn insert(
             // is an answer, not an error — the executor takes the row back
             // and looks for the conflicting one.
             pg_sys::IndexUniqueCheck::UNIQUE_CHECK_PARTIAL if (*(*index).rd_index).indimmediate => {
-                if !claim_unique_entry(heap, heap_tid, &key, row) {
+                if claim_unique_entry(heap, heap_tid, &key, row).is_err() {
                     return false;
                 }
             }
@@ -462,16 +477,26 @@ unsafe extern "C-unwind" fn insert(
 }
 
 /// Locks the unique entry `key` for row `row` (waiting for a transaction
-/// that holds it); false if a live entry of another row is there.
-unsafe fn claim_unique_entry(heap: pg_sys::Relation, heap_tid: pg_sys::ItemPointer, key: &[u8], row: RowId) -> bool {
+/// that holds it). `Err` if a live entry of another row is there: with
+/// its commit timestamp and that row if it is committed (not this
+/// transaction's).
+unsafe fn claim_unique_entry(
+    heap: pg_sys::Relation,
+    heap_tid: pg_sys::ItemPointer,
+    key: &[u8],
+    row: RowId,
+) -> Result<(), Option<(Option<lyra_cluster::protocol::Ts>, RowId)>> {
     // A speculative insertion retries after every conflict: stay cancellable.
     pg_sys::check_for_interrupts!();
-    let committed = txn::lock_row(key, LockMode::Update, true, heap, heap_tid).and_then(|locked| locked.value);
-    let existing = match txn::lookup(key, txn::SEE_ALL) {
-        Some(buffered) => buffered,
-        None => committed,
+    let locked = txn::lock_row(key, LockMode::Update, true, heap, heap_tid);
+    let (existing, committed_at) = match txn::lookup(key, txn::SEE_ALL) {
+        Some(buffered) => (buffered, None),
+        None => locked.map_or((None, None), |locked| (locked.value, Some(locked.latest_ts))),
     };
-    existing.is_none_or(|existing| entry_row_id(key, &existing) == Some(row))
+    match existing.map(|existing| entry_row_id(key, &existing)) {
+        Some(other) if other != Some(row) => Err(committed_at.zip(other)),
+        _ => Ok(()),
+    }
 }
 
 /// 23505 for a row with key columns `values`/`isnull` in `index`.
