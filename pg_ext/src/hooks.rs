@@ -106,6 +106,7 @@ unsafe extern "C-unwind" fn plan_unlent(
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: std::ffi::c_int) {
     crate::tam::versions::statement_started();
     crate::txn::statement_started();
+    crate::tam::statement_started();
     index::btree_classes::lend_for_upsert(query);
     // Before the plan's nodes start: a bitmap heap scan begins its table
     // scan there, and takes the statement's timestamp as it does.

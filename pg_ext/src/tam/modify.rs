@@ -225,10 +225,17 @@ unsafe fn command_before(key: &[u8]) -> pg_sys::CommandId {
     versions::just_written_by(key).unwrap_or_else(|| pg_sys::GetCurrentCommandId(false))
 }
 
-/// Whether `value` is the version of `key` a dirty snapshot fetched last —
-/// the newest one, whatever the statement's snapshot (forgotten on asking).
-fn dirty_fetched(key: &[u8], value: &[u8]) -> bool {
-    DIRTY_FETCHED.with(|d| d.borrow_mut().take().is_some_and(|(k, v)| k == key && v == value))
+/// The version of `key` a dirty snapshot fetched last in this statement,
+/// if it was `key` — the newest one then, whatever the statement's
+/// snapshot (forgotten on asking).
+fn dirty_fetched(key: &[u8]) -> Option<Vec<u8>> {
+    DIRTY_FETCHED.with(|d| d.borrow_mut().take().filter(|(k, _)| k == key).map(|(_, v)| v))
+}
+
+/// A statement starts: a row an earlier one fetched with a dirty
+/// snapshot is not the version its locks compare with.
+pub fn statement_started() {
+    DIRTY_FETCHED.with(|d| d.borrow_mut().take());
 }
 
 /// The smallest key after `key`.
@@ -623,10 +630,15 @@ pub unsafe extern "C-unwind" fn tuple_lock(
     let Some(value) = value else {
         return pg_sys::TM_Result::TM_Deleted;
     };
-    // Newer than the snapshot, but the very version the caller found with
-    // a dirty snapshot (ON CONFLICT DO UPDATE): heap locks that version
-    // as it is, and so does Lyra.
-    let changed = changed && !dirty_fetched(&key, &value);
+    // The caller found the row with a dirty snapshot (ON CONFLICT DO
+    // UPDATE): heap locks the version found, or reports it updated — by
+    // what it is, not by the statement's snapshot (which may not have
+    // read anything yet: a row updated while the lock waited, its key
+    // changed, was taken as the conflicting row).
+    let changed = match dirty_fetched(&key) {
+        Some(found) => found != value,
+        None => changed,
+    };
     if changed && mode == LockMode::KeyShare {
         // A key-share lock (a foreign key's check) does not conflict with
         // an update that kept the row's key: heap locks the version the
