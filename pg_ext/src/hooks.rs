@@ -445,6 +445,7 @@ unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
         return;
     }
     let lyra = names_lyra_table((*stmt).relation);
+    route_access_method(stmt);
     for (_, def) in alter_table_defs(stmt) {
         match (*def).type_ {
             pg_sys::NodeTag::T_Constraint => route_constraint(def.cast(), lyra),
@@ -455,6 +456,29 @@ unsafe fn route_constraints(stmt: *mut pg_sys::AlterTableStmt) {
             }
             _ => {}
         }
+    }
+}
+
+/// `ALTER TABLE … SET ACCESS METHOD` to lyra from another method, or
+/// from lyra to another: the table's indexes change kind first
+/// ([`index::btree_classes::convert_indexes`]), so that the rewrite
+/// rebuilds them as the new kind. The statement's lock is taken now — by
+/// the table's owner only: anyone else's statement fails its permission
+/// check without this.
+unsafe fn route_access_method(stmt: *mut pg_sys::AlterTableStmt) {
+    let target = list_nodes((*stmt).cmds).into_iter().find_map(|cmd| {
+        let cmd = cmd as *mut pg_sys::AlterTableCmd;
+        ((*cmd).subtype == pg_sys::AlterTableType::AT_SetAccessMethod && !(*cmd).name.is_null()).then(|| (*cmd).name)
+    });
+    let Some(target) = target else { return };
+    let to_lyra = std::ffi::CStr::from_ptr(target).to_bytes() == b"lyra";
+    let Some(table) = relation_oid((*stmt).relation) else { return };
+    if !pg_sys::pg_class_ownercheck(table, pg_sys::GetUserId()) {
+        return;
+    }
+    pg_sys::LockRelationOid(table, pg_sys::AccessExclusiveLock as i32);
+    if relation_is(table, |rel| tam::is_lyra(rel)) != to_lyra {
+        index::btree_classes::convert_indexes(table, to_lyra);
     }
 }
 

@@ -47,6 +47,73 @@ ALTER TABLE d SET ACCESS METHOD heap;
 SELECT amname, (SELECT count(*) FROM d) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'd';
 ALTER TABLE d SET ACCESS METHOD lyra;
 SELECT amname, (SELECT count(*) FROM d) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'd';
+-- a table with indexes changes access method with them: btree and hash
+-- become lyra_index, GIN lyra_gin (and back: lyra_index a btree, lyra_gin
+-- a GIN index); constraints and foreign keys keep working
+CREATE TABLE am (id int PRIMARY KEY, code text UNIQUE, k int, doc jsonb) USING heap;
+CREATE INDEX am_k ON am (k) WHERE k > 10;
+CREATE INDEX am_lower ON am (lower(code));
+CREATE INDEX am_h ON am USING hash (k);
+CREATE INDEX am_doc ON am USING gin (doc jsonb_path_ops);
+CREATE TABLE am_ref (id int PRIMARY KEY, am_id int REFERENCES am ON DELETE CASCADE) USING heap;
+INSERT INTO am SELECT g, 'c' || g, g % 50, jsonb_build_object('g', g) FROM generate_series(1, 1000) g;
+INSERT INTO am_ref SELECT g, g FROM generate_series(1, 100) g;
+SELECT sum(size_bytes) AS before FROM lyra.ranges() \gset
+CREATE VIEW am_indexes AS
+  SELECT c.relname, a.amname, pg_get_indexdef(c.oid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+  JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'am'::regclass ORDER BY 1;
+BEGIN;
+ALTER TABLE am SET ACCESS METHOD lyra;
+ROLLBACK;
+SELECT * FROM am_indexes;
+ALTER TABLE am SET ACCESS METHOD lyra;
+SELECT * FROM am_indexes;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM am WHERE id = 5;
+SELECT * FROM am WHERE id = 5;
+SELECT id FROM am WHERE code = 'c77';
+SELECT id FROM am WHERE lower(code) = 'c78';
+SELECT count(*) FROM am WHERE k = 20;
+SELECT id FROM am WHERE doc @> '{"g": 99}';
+RESET enable_seqscan;
+INSERT INTO am VALUES (5, 'x', 1, NULL);
+INSERT INTO am_ref VALUES (1000, 5000);
+DELETE FROM am WHERE id = 3;
+SELECT count(*) FROM am_ref;
+ALTER TABLE am SET ACCESS METHOD heap;
+SELECT * FROM am_indexes;
+SET enable_seqscan = off;
+SELECT id FROM am WHERE code = 'c77';
+SELECT id FROM am WHERE doc @> '{"g": 99}';
+RESET enable_seqscan;
+-- going back to heap left nothing in the engine (the index entries went)
+SELECT abs(sum(size_bytes) - :before) < 1000 AS nothing_left_behind FROM lyra.ranges();
+-- an index lyra tables have no kind for is refused before anything changes
+CREATE INDEX am_brin ON am USING brin (k);
+ALTER TABLE am SET ACCESS METHOD lyra;
+SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname IN ('am', 'am_pkey') ORDER BY 1;
+CREATE TABLE am_excl (r int4range, EXCLUDE USING gist (r WITH &&));
+ALTER TABLE am_excl SET ACCESS METHOD lyra;
+-- a materialized view, a partition
+CREATE MATERIALIZED VIEW am_mv USING heap AS SELECT g AS id, g % 7 AS k FROM generate_series(1, 100) g;
+CREATE UNIQUE INDEX am_mv_id ON am_mv (id);
+ALTER MATERIALIZED VIEW am_mv SET ACCESS METHOD lyra;
+REFRESH MATERIALIZED VIEW CONCURRENTLY am_mv;
+CREATE TABLE am_pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE am_pt1 PARTITION OF am_pt FOR VALUES FROM (0) TO (100) USING heap;
+CREATE TABLE am_pt2 PARTITION OF am_pt FOR VALUES FROM (100) TO (200) USING heap;
+INSERT INTO am_pt SELECT g, 'v' || g FROM generate_series(0, 199) g;
+ALTER TABLE am_pt1 SET ACCESS METHOD lyra;
+SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+  WHERE relname LIKE 'am\_mv%' OR relname LIKE 'am\_pt%' ORDER BY 1;
+INSERT INTO am_pt VALUES (5, 'dup');
+SET enable_seqscan = off;
+SELECT * FROM am_pt WHERE id IN (5, 150) ORDER BY id;
+SELECT * FROM am_mv WHERE id = 42;
+RESET enable_seqscan;
+DROP VIEW am_indexes;
+DROP MATERIALIZED VIEW am_mv;
+DROP TABLE am_ref, am, am_excl, am_pt;
 -- CREATE TABLE AS, SELECT INTO
 CREATE TABLE d_copy USING lyra AS SELECT id, k FROM d WHERE id <= 10;
 SELECT count(*) FROM d_copy;

@@ -82,49 +82,182 @@ pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
     let gin = matches!(kind, NewIndex::Gin | NewIndex::GinOnLyra);
     let made_am = made.map(|made| pg_sys::get_index_am_oid(made.as_ptr(), false));
     if let (Some(am), false) = (made_am, matches!(kind, NewIndex::Gin)) {
-        let by = pg_sys::Anum_pg_class_oid;
-        with_new_row(pg_sys::RelationRelationId, pg_sys::ClassOidIndexId, by, index_oid, true, |_, tuple| {
-            (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relam = am;
-        });
+        set_access_method(index_oid, am, Write::InPlace);
     }
-    let mut rebound = Vec::new();
-    let by = pg_sys::Anum_pg_index_indexrelid;
-    with_new_row(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, by, index_oid, true, |rel, tuple| {
-        let mut isnull = false;
-        let datum = pg_sys::heap_getattr(tuple, pg_sys::Anum_pg_index_indclass as i32, (*rel).rd_att, &mut isnull);
-        let classes = datum.cast_mut_ptr::<pg_sys::oidvector>();
-        let n = (*classes).dim1 as usize;
-        for class in (*classes).values.as_mut_slice(n) {
-            let same = match made_am {
-                Some(am) if gin => lyra_class(am, *class),
-                _ => btree_class(*class),
-            };
-            if let Some(same) = same.filter(|same| same != class) {
-                rebound.push((*class, same));
-                *class = same;
-            }
-        }
+    let rebound = rebind_classes(index_oid, Write::InPlace, |class| match made_am {
+        Some(am) if gin => lyra_class(am, class),
+        _ => btree_class(class),
     });
     // The index's dependencies follow its classes: on the classes given up
     // (lyra_index's), none; on lyra_gin's, the extension's objects, one
     // each. btree's and GIN's core classes are pinned: an index on them
     // records none, as on heap.
-    let normal = pg_sys::DependencyType::DEPENDENCY_NORMAL as std::ffi::c_char;
-    let index = pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: index_oid, objectSubId: 0 };
     if let (true, Some(am)) = (gin, made_am) {
         // On its access method too (Postgres records none for an index):
         // `DROP EXTENSION lyra CASCADE` then drops the index before it —
         // an index whose access method is gone cannot even be opened.
-        let am = pg_sys::ObjectAddress { classId: pg_sys::AccessMethodRelationId, objectId: am, objectSubId: 0 };
-        pg_sys::recordDependencyOn(&index, &am, pg_sys::DependencyType::DEPENDENCY_NORMAL);
+        depend_on_access_method(index_oid, am);
     }
-    for (old, new) in rebound {
-        let classes = pg_sys::OperatorClassRelationId;
-        pg_sys::deleteDependencyRecordsForSpecific(pg_sys::RelationRelationId, index_oid, normal, classes, old);
-        if gin {
-            let class = pg_sys::ObjectAddress { classId: classes, objectId: new, objectSubId: 0 };
-            pg_sys::recordDependencyOn(&index, &class, pg_sys::DependencyType::DEPENDENCY_NORMAL);
+    follow_classes(index_oid, rebound);
+}
+
+/// `ALTER TABLE … SET ACCESS METHOD` between lyra and another table
+/// access method: the indexes of `table` change kind with it, before the
+/// rewrite rebuilds them — a btree (or hash) becomes a lyra_index and a
+/// GIN index a lyra_gin (`to_lyra`), or back: a lyra_index a btree, a
+/// lyra_gin a GIN index. A lyra_index keeps its (btree's) classes; hash's
+/// and GIN's are rebound as [`adopt`] binds them, lyra_gin's to GIN's of
+/// the same names. The catalog rows get new versions, which roll back
+/// with the statement. An index the other side has no kind for (GiST,
+/// an exclusion constraint's) is refused before anything changes.
+///
+/// # Safety
+/// `table` is locked against other sessions' use (the statement's lock).
+pub unsafe fn convert_indexes(table: pg_sys::Oid, to_lyra: bool) {
+    let lyra_index = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
+    let lyra_gin = pg_sys::get_index_am_oid(c"lyra_gin".as_ptr(), false);
+    let mut plan = Vec::new();
+    for index in indexes_of(table) {
+        let (am, exclusion) = access_method_of(index);
+        let name = std::ffi::CStr::from_ptr(pg_sys::get_rel_name(index)).to_string_lossy().into_owned();
+        if to_lyra && exclusion {
+            raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("exclusion constraints are not supported on lyra tables (index \"{name}\" enforces one)"),
+            );
         }
+        let target = match (to_lyra, am) {
+            (true, pg_sys::BTREE_AM_OID | pg_sys::HASH_AM_OID) => lyra_index,
+            (true, pg_sys::GIN_AM_OID) => lyra_gin,
+            (false, am) if am == lyra_index => pg_sys::BTREE_AM_OID,
+            (false, am) if am == lyra_gin => pg_sys::GIN_AM_OID,
+            (false, _) => continue,
+            (true, am) => raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!(
+                    "index \"{name}\" uses access method \"{}\", which lyra tables do not support; drop it first",
+                    std::ffi::CStr::from_ptr(pg_sys::get_am_name(am)).to_string_lossy()
+                ),
+            ),
+        };
+        if target == lyra_index || target == pg_sys::BTREE_AM_OID {
+            for class in classes_of(index) {
+                if btree_class(class).is_none() {
+                    raise(
+                        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                        format!("index \"{name}\" has an operator class btree has no class of the same name for; drop it first"),
+                    );
+                }
+            }
+        }
+        plan.push((index, am, target));
+    }
+    for (index, am, target) in plan {
+        if am == lyra_index || am == lyra_gin {
+            // Its entries and storage mapping go at commit, as a dropped
+            // index's: the rebuilt index is Postgres's.
+            let rel = pg_sys::RelationIdGetRelation(index);
+            super::drop_index(rel);
+            pg_sys::RelationClose(rel);
+        }
+        set_access_method(index, target, Write::Update);
+        let rebound = rebind_classes(index, Write::Update, |class| match target {
+            t if t == lyra_gin => lyra_class(lyra_gin, class),
+            pg_sys::GIN_AM_OID => gin_class(class),
+            _ => btree_class(class),
+        });
+        if target == lyra_gin {
+            depend_on_access_method(index, lyra_gin);
+        } else if am == lyra_gin {
+            let normal = pg_sys::DependencyType::DEPENDENCY_NORMAL as std::ffi::c_char;
+            pg_sys::deleteDependencyRecordsForSpecific(
+                pg_sys::RelationRelationId,
+                index,
+                normal,
+                pg_sys::AccessMethodRelationId,
+                lyra_gin,
+            );
+        }
+        follow_classes(index, rebound);
+    }
+    pg_sys::CommandCounterIncrement();
+}
+
+/// The access method of index `index`, and whether it enforces an
+/// exclusion constraint.
+unsafe fn access_method_of(index: pg_sys::Oid) -> (pg_sys::Oid, bool) {
+    let rel = pg_sys::RelationIdGetRelation(index);
+    let found = ((*(*rel).rd_rel).relam, (*(*rel).rd_index).indisexclusion);
+    pg_sys::RelationClose(rel);
+    found
+}
+
+/// The operator classes of index `index`'s key columns.
+unsafe fn classes_of(index: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let mut found = Vec::new();
+    let by = pg_sys::Anum_pg_index_indexrelid;
+    with_new_row(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, by, index, Write::No, |rel, tuple| {
+        found = indclass(rel, tuple).to_vec();
+    });
+    found
+}
+
+/// The key columns' classes in the `pg_index` row `tuple` of `rel`.
+unsafe fn indclass<'a>(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) -> &'a mut [pg_sys::Oid] {
+    let mut isnull = false;
+    let datum = pg_sys::heap_getattr(tuple, pg_sys::Anum_pg_index_indclass as i32, (*rel).rd_att, &mut isnull);
+    let classes = datum.cast_mut_ptr::<pg_sys::oidvector>();
+    let n = (*classes).dim1 as usize;
+    (*classes).values.as_mut_slice(n)
+}
+
+/// Sets index `index_oid`'s access method in its `pg_class` row.
+unsafe fn set_access_method(index_oid: pg_sys::Oid, am: pg_sys::Oid, write: Write) {
+    let by = pg_sys::Anum_pg_class_oid;
+    with_new_row(pg_sys::RelationRelationId, pg_sys::ClassOidIndexId, by, index_oid, write, |_, tuple| {
+        (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class)).relam = am;
+    });
+}
+
+/// Points each key column's class of index `index_oid` at what
+/// `class_for` maps it to (kept where it maps to none); returns the
+/// changes, as (old, new).
+unsafe fn rebind_classes(
+    index_oid: pg_sys::Oid,
+    write: Write,
+    class_for: impl Fn(pg_sys::Oid) -> Option<pg_sys::Oid>,
+) -> Vec<(pg_sys::Oid, pg_sys::Oid)> {
+    let mut rebound = Vec::new();
+    let by = pg_sys::Anum_pg_index_indexrelid;
+    with_new_row(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, by, index_oid, write, |rel, tuple| {
+        for class in indclass(rel, tuple) {
+            if let Some(same) = class_for(*class).filter(|same| same != class) {
+                rebound.push((*class, same));
+                *class = same;
+            }
+        }
+    });
+    rebound
+}
+
+/// Index `index_oid` depends on the access method `am` (see [`adopt`]).
+unsafe fn depend_on_access_method(index_oid: pg_sys::Oid, am: pg_sys::Oid) {
+    let index = pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: index_oid, objectSubId: 0 };
+    let am = pg_sys::ObjectAddress { classId: pg_sys::AccessMethodRelationId, objectId: am, objectSubId: 0 };
+    pg_sys::recordDependencyOn(&index, &am, pg_sys::DependencyType::DEPENDENCY_NORMAL);
+}
+
+/// Index `index_oid`'s dependencies on the classes `rebound` replaced go
+/// to their replacements (none is recorded on a pinned class: btree's
+/// and GIN's core ones).
+unsafe fn follow_classes(index_oid: pg_sys::Oid, rebound: Vec<(pg_sys::Oid, pg_sys::Oid)>) {
+    let normal = pg_sys::DependencyType::DEPENDENCY_NORMAL as std::ffi::c_char;
+    let index = pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: index_oid, objectSubId: 0 };
+    let classes = pg_sys::OperatorClassRelationId;
+    for (old, new) in rebound {
+        pg_sys::deleteDependencyRecordsForSpecific(pg_sys::RelationRelationId, index_oid, normal, classes, old);
+        let class = pg_sys::ObjectAddress { classId: classes, objectId: new, objectSubId: 0 };
+        pg_sys::recordDependencyOn(&index, &class, pg_sys::DependencyType::DEPENDENCY_NORMAL);
     }
 }
 
@@ -135,22 +268,34 @@ pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
 pub unsafe fn table_of_new_index(index_oid: pg_sys::Oid) -> pg_sys::Oid {
     let mut table = pg_sys::InvalidOid;
     let by = pg_sys::Anum_pg_index_indexrelid;
-    with_new_row(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, by, index_oid, false, |_, tuple| {
+    with_new_row(pg_sys::IndexRelationId, pg_sys::IndexRelidIndexId, by, index_oid, Write::No, |_, tuple| {
         table = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_index)).indrelid;
     });
     table
 }
 
+/// How [`with_new_row`] writes the edited copy back.
+#[derive(Clone, Copy, PartialEq)]
+enum Write {
+    /// Not at all: the row is only read.
+    No,
+    /// In place: a row the running command wrote ([`adopt`]).
+    InPlace,
+    /// As a new version of the row, which rolls back with the transaction
+    /// ([`convert_indexes`]).
+    Update,
+}
+
 /// Finds the row `oid` of catalog `catalog` (through its index `by`, on
 /// attribute `attno`) as this command sees it and hands a copy to `visit`;
-/// if `write`, the copy (edited without changing its size) replaces the
-/// row in place.
+/// the copy (edited without changing its size) is written back as `write`
+/// says.
 unsafe fn with_new_row(
     catalog: pg_sys::Oid,
     by: u32,
     attno: u32,
     oid: pg_sys::Oid,
-    write: bool,
+    write: Write,
     visit: impl FnOnce(pg_sys::Relation, pg_sys::HeapTuple),
 ) {
     let rel = pg_sys::table_open(catalog, pg_sys::RowExclusiveLock as i32);
@@ -167,13 +312,15 @@ unsafe fn with_new_row(
     if found.is_null() {
         raise(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            format!("catalog row of new index {} not found", oid.to_u32()),
+            format!("catalog row of index {} not found", oid.to_u32()),
         );
     }
     let copy = pg_sys::heap_copytuple(found);
     visit(rel, copy);
-    if write {
-        pg_sys::heap_inplace_update(rel, copy);
+    match write {
+        Write::No => {}
+        Write::InPlace => pg_sys::heap_inplace_update(rel, copy),
+        Write::Update => pg_sys::CatalogTupleUpdate(rel, &mut (*copy).t_self, copy),
     }
     pg_sys::systable_endscan(scan);
     pg_sys::table_close(rel, pg_sys::RowExclusiveLock as i32);
@@ -196,6 +343,13 @@ unsafe fn lyra_class(am: pg_sys::Oid, class: pg_sys::Oid) -> Option<pg_sys::Oid>
         pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast(),
     );
     same_input(pg_sys::get_opclass_oid(am, names, true), typ)
+}
+
+/// GIN's class of the same name and input type as `class` (lyra_gin's
+/// are named after GIN's).
+unsafe fn gin_class(class: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    let (name, typ) = name_and_type(class)?;
+    same_input(pg_sys::OpclassnameGetOpcid(pg_sys::GIN_AM_OID, name.as_ptr()), typ)
 }
 
 /// The name and input type of operator class `class`.
