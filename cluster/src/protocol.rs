@@ -402,6 +402,9 @@ pub enum OpKind {
     Put = 0,
     Delete = 1,
     DeleteRange = 2,
+    /// A delete of a row that moved to another table (a partition-key
+    /// UPDATE): its tombstone says so to a writer that meets it.
+    Moved = 3,
 }
 
 /// Add writes to this connection's staged batch.
@@ -494,6 +497,9 @@ pub struct RowLocked {
     /// Its value; none if it is a deletion.
     #[prost(bytes = "vec", optional, tag = "3")]
     pub value: Option<Vec<u8>>,
+    /// The deletion was the row's move to another table ([`OpKind::Moved`]).
+    #[prost(bool, tag = "4")]
+    pub moved: bool,
 }
 
 /// End the connection's transaction without committing: release its row
@@ -645,6 +651,9 @@ impl Op {
     }
     pub fn delete(key: Vec<u8>) -> Op {
         Op { kind: OpKind::Delete as i32, key, value: Vec::new(), seen_at: None }
+    }
+    pub fn moved(key: Vec<u8>) -> Op {
+        Op { kind: OpKind::Moved as i32, key, value: Vec::new(), seen_at: None }
     }
     pub fn delete_range(start: Vec<u8>, end: Vec<u8>) -> Op {
         Op { kind: OpKind::DeleteRange as i32, key: start, value: end, seen_at: None }

@@ -28,7 +28,7 @@
 //!                                           its lock ts; then A's locks go
 //! latest k=a                                newest committed version
 //! crash t=A                                 the coordinator forgets A
-//! prewrite k=b (v=2 | del) primary=a start=10 [ttl=N]   one key, raw
+//! prewrite k=b (v=2 | del | moved) primary=a start=10 [ttl=N]   one key, raw
 //! commit k=b start=10 ts=20 | rollback k=b start=10     one key, raw
 //! check_status primary=a start=10 now=50
 //! resolve k=b now=50                        resolve the lock on b
@@ -46,7 +46,7 @@ use std::sync::Arc;
 use lyra_engine::hlc::Timestamp;
 use lyra_engine::mvcc::locks::{Acquire, LockMode, LockTable, Owner};
 use lyra_engine::mvcc::{
-    Lock, LockInfo, Mutation, Mvcc, MvccKey, Transaction, TxnStatus, Write, WriteKind,
+    Latest, Lock, LockInfo, Mutation, Mvcc, MvccKey, Transaction, TxnStatus, Write, WriteKind,
 };
 use lyra_engine::storage::{Engine, KvPair, Memory, RocksDb, WriteBatch};
 use lyra_engine::{TxnError, TxnResult};
@@ -203,8 +203,9 @@ impl<E: Engine> Runner<E> {
     fn show_latest(&self, key: &[u8]) -> TxnResult<String> {
         Ok(match self.mvcc.latest(key)? {
             None => format!("{} has no version", show(key)),
-            Some((ts, None)) => format!("{}@{ts} deleted", show(key)),
-            Some((ts, Some(value))) => format!("{}@{ts} = {}", show(key), show(&value)),
+            Some(Latest { commit_ts, moved: true, .. }) => format!("{}@{commit_ts} moved", show(key)),
+            Some(Latest { commit_ts, value: None, .. }) => format!("{}@{commit_ts} deleted", show(key)),
+            Some(Latest { commit_ts, value: Some(value), .. }) => format!("{}@{commit_ts} = {}", show(key), show(&value)),
         })
     }
 
@@ -281,6 +282,7 @@ impl<E: Engine> Runner<E> {
                 let key = c.bytes("k");
                 let mutation = match c.opt("v") {
                     Some(value) => Mutation::Put(key, unescape(value)),
+                    None if c.opt("moved").is_some() => Mutation::Moved(key),
                     None => Mutation::Delete(key),
                 };
                 let ttl = c
@@ -453,6 +455,7 @@ fn kind(kind: WriteKind) -> &'static str {
     match kind {
         WriteKind::Put => "put",
         WriteKind::Delete => "delete",
+        WriteKind::Moved => "moved",
         WriteKind::Rollback => "rollback",
     }
 }

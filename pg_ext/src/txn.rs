@@ -65,6 +65,11 @@ struct WriteBuffer {
     versions: BTreeMap<Vec<u8>, Vec<Version>>,
     /// Whole ranges removed at commit (dropped and truncated tables).
     range_deletes: Vec<(pg_sys::CommandId, Vec<u8>, Vec<u8>)>,
+    /// Rows deleted by moving to another partition, with the command that
+    /// moved each: the delete is a move if it is still the key's last
+    /// version (a subtransaction's rollback takes the version away, and
+    /// later commands have greater ids).
+    moved: HashMap<Vec<u8>, pg_sys::CommandId>,
     /// Keys in the order versions were added, for subtransaction rollback.
     undo: Vec<Vec<u8>>,
     /// Open subtransactions: (id, undo length, range_deletes length,
@@ -364,6 +369,16 @@ pub fn delete(key: Vec<u8>, cid: pg_sys::CommandId) {
     with(|b| b.add(key, cid, None));
 }
 
+/// Deletes the row `key` that moves to another partition (an UPDATE of
+/// the partition key): its tombstone tells a concurrent writer the row
+/// lives on elsewhere ([`OpKind::Moved`](lyra_cluster::protocol::OpKind)).
+pub fn delete_moved(key: Vec<u8>, cid: pg_sys::CommandId) {
+    with(|b| {
+        b.moved.insert(key.clone(), cid);
+        b.add(key, cid, None)
+    });
+}
+
 /// The savepoint mark of a speculative insertion: no subtransaction has
 /// this id.
 const SPECULATIVE: pg_sys::SubTransactionId = 0;
@@ -515,9 +530,11 @@ impl WriteBuffer {
         let mut ops: Vec<Op> = ranges.iter().map(|(s, e)| Op::delete_range(s.clone(), e.clone())).collect();
         for (key, mut chain) in self.versions {
             let seen_at = locks.get(&key).map(|(_, ts)| *ts);
-            match chain.pop().and_then(|(_, v)| v) {
+            let Some((cid, last)) = chain.pop() else { continue };
+            match last {
                 Some(value) => ops.push(Op::put(key, value).seen_at(seen_at)),
                 None if covered(&key) => {}
+                None if self.moved.get(&key) == Some(&cid) => ops.push(Op::moved(key).seen_at(seen_at)),
                 None => ops.push(Op::delete(key).seen_at(seen_at)),
             }
         }

@@ -416,12 +416,16 @@ impl<E: Engine> Service<E> {
 
     fn locked_row(&self, conn: &Connection, key: &[u8]) -> Reply {
         let lock_ts = self.pin(conn, None)?;
-        let latest = self.mvcc.latest(key)?;
-        let (latest_ts, value) = match latest {
-            Some((ts, value)) => (Some(ts.into()), value),
-            None => (None, None),
+        let locked = match self.mvcc.latest(key)? {
+            Some(latest) => RowLocked {
+                lock_ts: Some(lock_ts.into()),
+                latest_ts: Some(latest.commit_ts.into()),
+                value: latest.value,
+                moved: latest.moved,
+            },
+            None => RowLocked { lock_ts: Some(lock_ts.into()), ..Default::default() },
         };
-        Ok(response::Kind::RowLocked(RowLocked { lock_ts: Some(lock_ts.into()), latest_ts, value }))
+        Ok(response::Kind::RowLocked(locked))
     }
 
     fn lock_table(&self) -> MutexGuard<'_, LockTable> {
@@ -1216,6 +1220,23 @@ mod tests {
             }
         }
         assert_eq!(seen, vec![9, 8, 7, 6, 5, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn a_lock_on_a_row_that_moved_away_says_so() {
+        let service = service();
+        put(&service, row(1), b"v1");
+        put(&service, row(2), b"v2");
+        let ops = vec![Op::moved(row(1)), Op::delete(row(2))];
+        assert!(matches!(commit(&service, &mut service.connect(), Commit { ops, ..Default::default() }), response::Kind::Committed(_)));
+        for (key, moved) in [(row(1), true), (row(2), false)] {
+            let response::Kind::RowLocked(locked) = lock(&service, &mut service.connect(), key, LockMode::Update, WaitPolicy::NoWait) else {
+                panic!("the lock was not granted")
+            };
+            assert_eq!((locked.value, locked.moved), (None, moved));
+        }
+        // to a read, the moved row is gone like the deleted one
+        assert_eq!(get_at(&service, &row(1), None).0, None);
     }
 
     #[test]

@@ -141,7 +141,9 @@ pub fn one_phase_write<E: Engine>(
 fn put_one_phase(writer: &mut MvccWriter, mutation: &Mutation, start_ts: Timestamp, commit_ts: Timestamp) {
     match mutation {
         Mutation::Put(key, value) => writer.put_inline_write(key, commit_ts, start_ts, value),
-        Mutation::Delete(key) => writer.put_write(key, commit_ts, Write { kind: WriteKind::Delete, start_ts }),
+        Mutation::Delete(key) | Mutation::Moved(key) => {
+            writer.put_write(key, commit_ts, Write { kind: mutation.kind(), start_ts })
+        }
     }
 }
 
@@ -342,7 +344,7 @@ pub fn gc<E: Engine>(
     reader.walk_write_records(key, safe_ts, |commit_ts, write, inline| {
         match write.kind {
             WriteKind::Put if !kept_newest => kept_newest = true,
-            WriteKind::Delete if !kept_newest => {
+            WriteKind::Delete | WriteKind::Moved if !kept_newest => {
                 kept_newest = true;
                 older.push(commit_ts);
                 removed += 1;

@@ -262,6 +262,12 @@ pub enum WriteKind {
     Put,
     /// The key was deleted (a tombstone).
     Delete,
+    /// The key was deleted because its row moved to another table (an
+    /// UPDATE of a partitioned table's partition key): a tombstone to
+    /// every read, which tells a writer meeting it that the row lives on
+    /// elsewhere (Postgres then fails the writer with a serialization
+    /// failure rather than skip the row as deleted).
+    Moved,
     /// The transaction started at `start_ts` was rolled back on this key;
     /// stored at `commit_ts == start_ts` so a late prewrite finds it.
     Rollback,
@@ -276,11 +282,12 @@ pub struct Write {
 }
 
 impl Write {
-    /// `kind` (one byte: P, D, R) then `start_ts`.
+    /// `kind` (one byte: P, D, M, R) then `start_ts`.
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = vec![match self.kind {
             WriteKind::Put => b'P',
             WriteKind::Delete => b'D',
+            WriteKind::Moved => b'M',
             WriteKind::Rollback => b'R',
         }];
         buf.extend_from_slice(&self.start_ts.encode());
@@ -312,6 +319,7 @@ impl Write {
         let kind = match reader.u8()? {
             b'P' | INLINE_PUT => WriteKind::Put,
             b'D' => WriteKind::Delete,
+            b'M' => WriteKind::Moved,
             b'R' => WriteKind::Rollback,
             tag => return Err(reader.corrupt(format!("unknown write kind {tag:#04x}"))),
         };
@@ -328,8 +336,8 @@ impl Write {
 /// The value of a [`MvccKey::Lock`] record: a prewritten, uncommitted write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
-    /// `Put` (the value is in `Data { start_ts }`) or `Delete`; never
-    /// `Rollback`.
+    /// `Put` (the value is in `Data { start_ts }`), `Delete` or `Moved`;
+    /// never `Rollback`.
     pub kind: WriteKind,
     /// The start timestamp of the transaction holding the lock.
     pub start_ts: Timestamp,

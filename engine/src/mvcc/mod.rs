@@ -103,13 +103,16 @@ pub enum Mutation {
     Put(Vec<u8>, Vec<u8>),
     /// Delete the key (write a tombstone).
     Delete(Vec<u8>),
+    /// Delete the key of a row that moved to another table
+    /// ([`WriteKind::Moved`]).
+    Moved(Vec<u8>),
 }
 
 impl Mutation {
     /// The key written.
     pub fn key(&self) -> &[u8] {
         match self {
-            Mutation::Put(key, _) | Mutation::Delete(key) => key,
+            Mutation::Put(key, _) | Mutation::Delete(key) | Mutation::Moved(key) => key,
         }
     }
 
@@ -118,8 +121,20 @@ impl Mutation {
         match self {
             Mutation::Put(..) => WriteKind::Put,
             Mutation::Delete(_) => WriteKind::Delete,
+            Mutation::Moved(_) => WriteKind::Moved,
         }
     }
+}
+
+/// The newest committed version of a key: what a row lock hands back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Latest {
+    pub commit_ts: Timestamp,
+    /// `None`: a tombstone.
+    pub value: Option<Vec<u8>>,
+    /// The tombstone of a row that moved to another table
+    /// ([`WriteKind::Moved`]).
+    pub moved: bool,
 }
 
 /// A lock as reported to a reader or writer that met it.
@@ -280,10 +295,10 @@ impl<E: Engine> Mvcc<E> {
         Ok(())
     }
 
-    /// The newest committed version of `key` at any timestamp: its commit
-    /// timestamp and value (`None`: deleted). What a row lock hands back.
-    pub fn latest(&self, key: &[u8]) -> TxnResult<Option<(Timestamp, Option<Vec<u8>>)>> {
-        Ok(MvccReader::new(&*self.engine).version_at(key, Timestamp::MAX)?)
+    /// The newest committed version of `key` at any timestamp. What a row
+    /// lock hands back.
+    pub fn latest(&self, key: &[u8]) -> TxnResult<Option<Latest>> {
+        Ok(MvccReader::new(&*self.engine).latest(key)?)
     }
 
     /// Like [`get`](Self::get), but a lock in the way is resolved through

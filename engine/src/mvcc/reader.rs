@@ -17,7 +17,7 @@ use std::ops::ControlFlow;
 use super::keys::{commit_ts_of, key_records, lock_record, writes_from, Lock, MvccKey, Write, WriteKind};
 use crate::error::{Error, Result, TxnError, TxnResult};
 use crate::hlc::Timestamp;
-use crate::mvcc::LockInfo;
+use crate::mvcc::{Latest, LockInfo};
 use crate::storage::{Engine, Step, WriteBatch};
 
 /// A raw commit record of the key whose records start at `records`:
@@ -116,12 +116,25 @@ impl<'a, E: Engine> MvccReader<'a, E> {
         found.map(|version| self.with_value(key, version)).transpose()
     }
 
+    /// The newest committed version of `key` at any timestamp (rollback
+    /// markers skipped).
+    pub fn latest(&self, key: &[u8]) -> Result<Option<Latest>> {
+        let found = self.walk_write_records(key, Timestamp::MAX, |commit_ts, write, inline| match write.kind {
+            WriteKind::Rollback => ControlFlow::Continue(()),
+            _ => ControlFlow::Break((commit_ts, write, inline.map(<[u8]>::to_vec))),
+        })?;
+        let Some(version) = found else { return Ok(None) };
+        let moved = version.1.kind == WriteKind::Moved;
+        let (commit_ts, value) = self.with_value(key, version)?;
+        Ok(Some(Latest { commit_ts, value, moved }))
+    }
+
     /// A version found by a walk — `(commit_ts, write, inline value)` of a
     /// Put or Delete — as `(commit_ts, value)`: `None` for a Delete, a
     /// two-phase Put's value read from its data record.
     fn with_value(&self, key: &[u8], (commit_ts, write, inline): (Timestamp, Write, Option<Vec<u8>>)) -> Result<(Timestamp, Option<Vec<u8>>)> {
         Ok(match (write.kind, inline) {
-            (WriteKind::Delete, _) => (commit_ts, None),
+            (WriteKind::Delete | WriteKind::Moved, _) => (commit_ts, None),
             (_, Some(value)) => (commit_ts, Some(value)),
             (_, None) => (commit_ts, Some(self.load_data(key, write.start_ts)?)),
         })

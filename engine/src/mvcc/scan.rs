@@ -121,7 +121,7 @@ pub fn scan_visible<E: Engine>(
                     };
                     match (write.kind, inline) {
                         (WriteKind::Rollback, _) => return Step::Next,
-                        (WriteKind::Delete, _) => decided = true,
+                        (WriteKind::Delete | WriteKind::Moved, _) => decided = true,
                         (WriteKind::Put, Some(value)) => {
                             decided = true;
                             user_key.clear();

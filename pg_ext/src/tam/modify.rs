@@ -247,9 +247,10 @@ fn key_successor(key: &[u8]) -> Vec<u8> {
 
 /// What locking a row found.
 enum RowLock {
-    /// Locked; the newest committed value (None: deleted or never there)
-    /// and whether it is newer than the statement's snapshot.
-    Held { value: Option<Vec<u8>>, changed: bool },
+    /// Locked; the newest committed value (None: deleted or never there),
+    /// whether it is newer than the statement's snapshot, and whether the
+    /// deletion moved the row to another partition.
+    Held { value: Option<Vec<u8>>, changed: bool, moved: bool },
     /// Someone else holds it and the caller would not wait.
     WouldBlock,
 }
@@ -289,7 +290,7 @@ unsafe fn row_lock(locked: RowLocked, snapshot: pg_sys::Snapshot) -> RowLock {
         // Nothing committed, or a snapshot that reads the latest.
         _ => false,
     };
-    RowLock::Held { value: locked.value, changed }
+    RowLock::Held { value: locked.value, changed, moved: locked.moved }
 }
 
 /// Postgres's row lock strength as the node's lock mode.
@@ -308,6 +309,24 @@ unsafe fn failure_data(tmfd: *mut pg_sys::TM_FailureData, tid: pg_sys::ItemPoint
     (*tmfd).xmax = pg_sys::GetCurrentTransactionIdIfAny();
     (*tmfd).cmax = cmax;
     (*tmfd).traversed = false;
+}
+
+/// The row the caller would change or lock moved to another partition
+/// (a concurrent UPDATE of its partition key committed): heap answers
+/// "updated", its successor named by the "moved partitions" pointer, from
+/// which the executor raises a serialization failure rather than skip
+/// the row as deleted. What [`tuple_lock`] asked to follow the row to its
+/// newest version raises itself, as heap's does.
+unsafe fn moved_away(tmfd: *mut pg_sys::TM_FailureData, tid: pg_sys::ItemPointer, follow: bool) -> pg_sys::TM_Result::Type {
+    if follow {
+        raise(
+            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            "tuple to be locked was already moved to another partition due to concurrent update",
+        );
+    }
+    failure_data(tmfd, tid, 0);
+    item_pointer_set_all(&mut (*tmfd).ctid, pg_sys::InvalidBlockNumber, pg_sys::MovedPartitionsOffsetNumber as u16);
+    pg_sys::TM_Result::TM_Updated
 }
 
 /// Prepares an UPDATE or DELETE of the row at `tid` by command `cid`: the
@@ -346,6 +365,7 @@ unsafe fn before_write(
             failure_data(tmfd, tid, 0);
             Some(pg_sys::TM_Result::TM_WouldBlock)
         }
+        RowLock::Held { value: None, moved: true, .. } => Some(moved_away(tmfd, tid, false)),
         RowLock::Held { value: None, .. } => {
             failure_data(tmfd, tid, 0);
             Some(pg_sys::TM_Result::TM_Deleted)
@@ -438,7 +458,7 @@ pub unsafe extern "C-unwind" fn tuple_delete(
     _crosscheck: pg_sys::Snapshot,
     wait: bool,
     tmfd: *mut pg_sys::TM_FailureData,
-    _changing_part: bool,
+    changing_part: bool,
 ) -> pg_sys::TM_Result::Type {
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
     let mut current = None;
@@ -451,7 +471,11 @@ pub unsafe extern "C-unwind" fn tuple_delete(
         }
     }
     versions::note_write(&key, cid);
-    txn::delete(key, cid);
+    if changing_part {
+        txn::delete_moved(key, cid);
+    } else {
+        txn::delete(key, cid);
+    }
     pg_sys::TM_Result::TM_Ok
 }
 
@@ -615,7 +639,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
             }
         };
     }
-    let (value, changed) = match locked {
+    let (value, changed, moved) = match locked {
         RowLock::WouldBlock if wait_policy == pg_sys::LockWaitPolicy::LockWaitSkip => {
             failure_data(tmfd, tid, 0);
             return pg_sys::TM_Result::TM_WouldBlock;
@@ -624,10 +648,13 @@ pub unsafe extern "C-unwind" fn tuple_lock(
             PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE,
             format!("could not obtain lock on row in relation \"{}\"", table::relation_name(rel)),
         ),
-        RowLock::Held { value, changed } => (value, changed),
+        RowLock::Held { value, changed, moved } => (value, changed, moved),
     };
     failure_data(tmfd, tid, 0);
     let Some(value) = value else {
+        if moved {
+            return moved_away(tmfd, tid, flags & pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION as u8 != 0);
+        }
         return pg_sys::TM_Result::TM_Deleted;
     };
     // The caller found the row with a dirty snapshot (ON CONFLICT DO

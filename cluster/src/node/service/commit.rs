@@ -313,7 +313,7 @@ impl<E: Engine> Service<E> {
             return;
         }
         for (mutation, seen_at) in mutations {
-            if seen_at.is_some() || matches!(mutation, Mutation::Delete(_)) {
+            if seen_at.is_some() || matches!(mutation, Mutation::Delete(_) | Mutation::Moved(_)) {
                 garbage.insert(mutation.key().to_vec());
             }
         }
@@ -342,6 +342,7 @@ fn parse(ops: Vec<Op>) -> Result<(WriteBatch, Checked, Vec<(Vec<u8>, Vec<u8>)>),
         match (kind, is_versioned(&op.key)) {
             (OpKind::Put, true) => mutations.push((Mutation::Put(op.key, op.value), seen_at)),
             (OpKind::Delete, true) => mutations.push((Mutation::Delete(op.key), seen_at)),
+            (OpKind::Moved, true) => mutations.push((Mutation::Moved(op.key), seen_at)),
             // A dropped or truncated table: every version of its rows.
             (OpKind::DeleteRange, true) => {
                 let (start, end) = user_range(&op.key, &op.value);
@@ -349,7 +350,7 @@ fn parse(ops: Vec<Op>) -> Result<(WriteBatch, Checked, Vec<(Vec<u8>, Vec<u8>)>),
                 dropped.push((op.key, op.value));
             }
             (OpKind::Put, false) => raw.push(WriteOp::Put { key: op.key, value: op.value }),
-            (OpKind::Delete, false) => raw.push(WriteOp::Delete { key: op.key }),
+            (OpKind::Delete | OpKind::Moved, false) => raw.push(WriteOp::Delete { key: op.key }),
             (OpKind::DeleteRange, false) => raw.push(WriteOp::DeleteRange { start: op.key, end: op.value }),
         }
     }
