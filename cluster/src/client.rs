@@ -228,6 +228,14 @@ impl NodeClient {
         }
     }
 
+    /// A fresh read timestamp, pinned for this connection.
+    pub fn fresh_read_ts(&mut self, w: &mut dyn FnMut()) -> Result<Option<Ts>> {
+        match self.call(request::Kind::FreshReadTs(protocol::FreshReadTs {}), w)? {
+            response::Kind::Value(v) => Ok(v.read_ts),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Reads the unique index entries `entries` and the rows of `table`
     /// they name, at one timestamp, in one round trip.
     pub fn get_entries(&mut self, get: protocol::GetEntries, w: &mut dyn FnMut()) -> Result<protocol::Entries> {

@@ -40,7 +40,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18")]
     pub kind: Option<request::Kind>,
 }
 
@@ -81,6 +81,8 @@ pub mod request {
         Decommission(super::Decommission),
         #[prost(message, tag = "17")]
         AddNode(super::AddNode),
+        #[prost(message, tag = "18")]
+        FreshReadTs(super::FreshReadTs),
     }
 }
 
@@ -483,6 +485,11 @@ pub enum WaitPolicy {
     /// Answer `RowBusy` at once, naming the holders (a backend then waits
     /// in Postgres's lock manager for their transactions, as heap does).
     NoWait = 1,
+    /// Take nothing: answer `RowBusy` naming the holders of modes that
+    /// conflict with the one asked (none: no one) — who is about to change
+    /// the row, for a dirty read to report as Postgres's dirty snapshot
+    /// reports an in-progress deleter or updater.
+    Probe = 2,
 }
 
 /// The lock is held: the row's newest committed version as of `lock_ts`
@@ -522,6 +529,12 @@ pub struct Committed {
 /// Forget the staged batch.
 #[derive(Clone, PartialEq, Message)]
 pub struct DiscardStaged {}
+
+/// A fresh read timestamp, pinned for the connection as a read's is; the
+/// answer is a `Value` with no value. For a transaction whose snapshot
+/// must start before its first read (see `pg_ext`'s `snapshot.rs`).
+#[derive(Clone, PartialEq, Message)]
+pub struct FreshReadTs {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 #[repr(i32)]
@@ -718,6 +731,7 @@ mod tests {
             request::Kind::SplitRange(SplitRange { range: 0, key: b"w".to_vec() }),
             request::Kind::Decommission(Decommission { node: 3 }),
             request::Kind::AddNode(AddNode { address: "127.0.0.1:7445".into() }),
+            request::Kind::FreshReadTs(FreshReadTs {}),
         ];
         for kind in kinds {
             let request = Request { kind: Some(kind) };

@@ -111,6 +111,7 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     // Before the plan's nodes start: a bitmap heap scan begins its table
     // scan there, and takes the statement's timestamp as it does.
     crate::snapshot::statement_started(query);
+    crate::snapshot::fix_before_insert(query);
     match PREV_EXECUTOR_START {
         Some(prev) => prev(query, eflags),
         None => pg_sys::standard_ExecutorStart(query, eflags),
@@ -285,6 +286,15 @@ unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
         }
         (*stmt).params = kept;
     }
+}
+
+/// Whether the statement `stmt` inserts into a Lyra table (or into a
+/// partitioned table with a Lyra partition).
+pub unsafe fn inserts_into_lyra(stmt: *mut pg_sys::PlannedStmt) -> bool {
+    list_ints((*stmt).resultRelations).into_iter().any(|index| {
+        let rte = pg_sys::list_nth((*stmt).rtable, index - 1) as *mut pg_sys::RangeTblEntry;
+        relations_under((*rte).relid).into_iter().any(|member| relation_is(member, |rel| tam::is_lyra(rel)))
+    })
 }
 
 /// Whether a Lyra table meets `condition` on `pg_class c` (`$1`: `arg`).
@@ -535,6 +545,14 @@ pub(crate) unsafe fn alter_table_defs(stmt: *mut pg_sys::AlterTableStmt) -> Vec<
         .filter(|&cmd| !(*cmd).def.is_null())
         .map(|cmd| (cmd, (*cmd).def))
         .collect()
+}
+
+/// The integers of an integer `List`.
+unsafe fn list_ints(list: *mut pg_sys::List) -> Vec<i32> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).int_value).collect()
 }
 
 /// The node pointers of a `List`.

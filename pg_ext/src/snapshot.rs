@@ -5,7 +5,8 @@
 //! heap's snapshots do:
 //!
 //! * REPEATABLE READ and SERIALIZABLE: one timestamp for the whole
-//!   transaction, taken by its first read of a Lyra table. A query on a
+//!   transaction, taken by its first read of a Lyra table — or as its
+//!   first INSERT into one starts ([`fix_before_insert`]). A query on a
 //!   newer snapshot (foreign-key checks use the latest) reads as under
 //!   READ COMMITTED.
 //! * READ COMMITTED: one timestamp per statement. Each executor run
@@ -147,6 +148,30 @@ pub unsafe fn statement_started(query: *mut pg_sys::QueryDesc) {
             .unwrap_or_default();
         statements.push(Statement { query, snapshot, read_ts });
     });
+}
+
+/// The first INSERT into a Lyra table of a REPEATABLE READ or
+/// SERIALIZABLE transaction that has read none yet fixes the
+/// transaction's timestamp as it starts, not at its first read: an
+/// insert can wait for another inserter of a unique key before it reads
+/// anything, and Postgres's snapshot was taken before that wait — a row
+/// committed during it is not in the snapshot (`INSERT … ON CONFLICT DO
+/// NOTHING` then fails with 40001, as on heap, rather than do nothing).
+/// Other statements read first, which fixes it at their start anyway.
+///
+/// # Safety
+/// `query` is a starting executor's query descriptor.
+pub unsafe fn fix_before_insert(query: *mut pg_sys::QueryDesc) {
+    if (*query).operation != pg_sys::CmdType::CMD_INSERT
+        || !uses_transaction_snapshot()
+        || transaction_read_ts().is_some()
+        || !is_transaction_snapshot((*query).snapshot)
+        || !crate::hooks::inserts_into_lyra((*query).plannedstmt)
+    {
+        return;
+    }
+    let ts = crate::node_link::with_node(|c, w| c.fresh_read_ts(w));
+    TRANSACTION.with(|t| t.borrow().learn(ts));
 }
 
 /// Forgets the executor `query`, which is ending.

@@ -316,6 +316,20 @@ pub unsafe fn lock_tag() -> u64 {
     u64::from(pg_sys::GetTopTransactionId().into_inner())
 }
 
+/// Another transaction about to change the row `key` — one holding the
+/// lock an UPDATE, a DELETE or `FOR [NO KEY] UPDATE` takes — if any: what
+/// a dirty snapshot reports as the row's in-progress xmax, for the caller
+/// to wait on and look again (an `INSERT … ON CONFLICT` meeting a row
+/// being deleted inserts once the deleter commits, as on heap). Lyra's
+/// locks do not tell a deleter from a locker, so the caller also waits
+/// for a `FOR UPDATE` that heap's would not.
+pub unsafe fn writer_of(key: &[u8]) -> Option<pg_sys::TransactionId> {
+    let request =
+        LockRow { key: key.to_vec(), mode: LockMode::Share as i32, wait: WaitPolicy::Probe as i32, timeout_ms: 0, txn_tag: 0 };
+    let holders = node_link::with_node(|client, w| client.lock_row(request, w)).err()?;
+    holders.into_iter().map(|h| pg_sys::TransactionId::from_inner(h as u32)).find(|&xid| xid != pg_sys::TransactionId::INVALID)
+}
+
 /// A row lock the node took along with a read of `key` (an UPDATE,
 /// DELETE or `SELECT … FOR …` by key): held from now on, and its answer
 /// kept for the write or row lock that follows ([`take_read_lock`]) —

@@ -299,6 +299,7 @@ fn is_quick(kind: &request::Kind) -> bool {
     matches!(
         kind,
         request::Kind::Get(_)
+            | request::Kind::FreshReadTs(_)
             | request::Kind::GetEntries(_)
             | request::Kind::RowIdHighWater(_)
             | request::Kind::StageWrites(_)

@@ -311,6 +311,9 @@ impl<E: Engine> Service<E> {
         };
         let result: Reply = match kind {
             request::Kind::Get(get) => self.get(conn, get),
+            request::Kind::FreshReadTs(_) => {
+                self.read_ts(conn, None).map(|ts| response::Kind::Value(Value { value: None, read_ts: Some(ts.into()) }))
+            }
             request::Kind::GetEntries(get) => self.get_entries(conn, get),
             request::Kind::Scan(scan) => self.scan(conn, scan),
             request::Kind::AllocateTableId(_) => self.catalog.allocate_table_id().map(id).map_err(Failure::from),
@@ -362,6 +365,10 @@ impl<E: Engine> Service<E> {
         if !is_versioned(&request.key) {
             return LockAttempt::Done(error(ErrorCode::InvalidInput, "only table rows can be locked".into()));
         }
+        if request.wait == WaitPolicy::Probe as i32 {
+            let holders = self.lock_table().blockers(conn.id, &request.key, mode);
+            return self.busy(&holders);
+        }
         lock(&self.txn_tags).insert(conn.id, request.txn_tag);
         let outcome = if request.wait == WaitPolicy::NoWait as i32 {
             self.lock_table().try_acquire(conn.id, &request.key, mode)
@@ -373,12 +380,17 @@ impl<E: Engine> Service<E> {
             Acquire::Deadlock => LockAttempt::Done(error(ErrorCode::Deadlock, "deadlock detected".into())),
             Acquire::Blocked { holders } if request.wait == WaitPolicy::NoWait as i32 => {
                 self.cancel_wait(conn);
-                let tags = lock(&self.txn_tags);
-                let holders = holders.iter().map(|h| tags.get(h).copied().unwrap_or(0)).collect();
-                LockAttempt::Done(Response { kind: Some(response::Kind::RowBusy(RowBusy { holders })) })
+                self.busy(&holders)
             }
             Acquire::Blocked { .. } => LockAttempt::Blocked,
         }
+    }
+
+    /// A `RowBusy` answer naming the transaction tags of `holders`.
+    fn busy(&self, holders: &[Owner]) -> LockAttempt {
+        let tags = lock(&self.txn_tags);
+        let holders = holders.iter().map(|h| tags.get(h).copied().unwrap_or(0)).collect();
+        LockAttempt::Done(Response { kind: Some(response::Kind::RowBusy(RowBusy { holders })) })
     }
 
     /// Locks the row `key` for the connection in `mode` if no one else
@@ -1220,6 +1232,33 @@ mod tests {
             }
         }
         assert_eq!(seen, vec![9, 8, 7, 6, 5, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn a_probe_names_the_writers_holding_a_row_and_takes_nothing() {
+        let service = service();
+        put(&service, row(1), b"v1");
+        let (mut writer, mut sharer, mut prober) = (service.connect(), service.connect(), service.connect());
+        let request = |mode: LockMode, wait: WaitPolicy, txn_tag| LockRow { key: row(1), mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag };
+        let probe = || request::Kind::LockRow(request(LockMode::Share, WaitPolicy::Probe, 0));
+        let holders = |reply| match reply {
+            response::Kind::RowBusy(busy) => busy.holders,
+            other => panic!("a probe answered {other:?}"),
+        };
+        assert_eq!(holders(call(&service, &mut prober, probe())), Vec::<u64>::new());
+        // a key-share locker (a foreign key's check) is no writer
+        let key_share = request(LockMode::KeyShare, WaitPolicy::NoWait, 5);
+        assert!(matches!(call(&service, &mut sharer, request::Kind::LockRow(key_share)), response::Kind::RowLocked(_)));
+        assert_eq!(holders(call(&service, &mut prober, probe())), Vec::<u64>::new());
+        let update = request(LockMode::NoKeyUpdate, WaitPolicy::NoWait, 42);
+        assert!(matches!(call(&service, &mut writer, request::Kind::LockRow(update)), response::Kind::RowLocked(_)));
+        assert_eq!(holders(call(&service, &mut prober, probe())), vec![42]);
+        // the probes took no lock: once the writer is done, anyone may write
+        call(&service, &mut writer, request::Kind::EndTxn(EndTxn::default()));
+        let mut next = service.connect();
+        let update = request(LockMode::Update, WaitPolicy::NoWait, 43);
+        call(&service, &mut sharer, request::Kind::EndTxn(EndTxn::default()));
+        assert!(matches!(call(&service, &mut next, request::Kind::LockRow(update)), response::Kind::RowLocked(_)));
     }
 
     #[test]

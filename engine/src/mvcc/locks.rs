@@ -153,7 +153,7 @@ impl LockTable {
     }
 
     /// The other owners whose modes on `key` conflict with `mode`.
-    fn blockers(&self, owner: Owner, key: &[u8], mode: LockMode) -> Vec<Owner> {
+    pub fn blockers(&self, owner: Owner, key: &[u8], mode: LockMode) -> Vec<Owner> {
         self.keys
             .get(key)
             .map(|holders| {

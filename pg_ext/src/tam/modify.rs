@@ -97,7 +97,8 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
         // A dirty snapshot reports the in-progress writer of what it saw,
         // for the caller to wait on. Lyra shows no uncommitted row of
         // another transaction (inserters of one unique key meet at its
-        // entry lock instead): none.
+        // entry lock instead): no inserter; a committed row's updater or
+        // deleter is set below.
         (*snapshot).xmin = pg_sys::InvalidTransactionId;
         (*snapshot).xmax = pg_sys::InvalidTransactionId;
         (*snapshot).speculativeToken = 0;
@@ -121,7 +122,10 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
             // row it did not lock (`FOR UPDATE OF` another table) by its
             // TID: as the scan saw it, not a version committed since. A
             // locked row's newest version is the one to write over. A row
-            // inserted by the current command has no version before it.
+            // the snapshot does not see (committed since: the conflicting
+            // row ON CONFLICT checks the visibility of) is its newest
+            // version. A row inserted by the current command has no
+            // version before it.
             None => {
                 let locked = txn::held_lock(&key, LockMode::KeyShare).is_some();
                 let read_ts = if locked || !pg_sys::ActiveSnapshotSet() {
@@ -129,8 +133,9 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
                 } else {
                     snapshot::read_ts(pg_sys::GetActiveSnapshot()).get()
                 };
-                node_link::with_node(|c, w| c.get(key.clone(), read_ts, w))
-                    .value
+                let get = |read_ts| node_link::with_node(|c, w| c.get(key.clone(), read_ts, w)).value;
+                get(read_ts)
+                    .or_else(|| read_ts.and_then(|_| get(None)))
                     .or_else(|| txn::lookup(&key, txn::SEE_ANY).flatten())
             }
         },
@@ -145,6 +150,9 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
             txn::note_ts(got.read_ts);
             if dirty {
                 DIRTY_FETCHED.with(|d| *d.borrow_mut() = got.value.clone().map(|v| (key.clone(), v)));
+                if got.value.is_some() {
+                    (*snapshot).xmax = txn::writer_of(&key).unwrap_or(pg_sys::InvalidTransactionId);
+                }
             }
             got.value
         }
