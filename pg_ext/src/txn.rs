@@ -32,7 +32,7 @@
 //! back are kept until the top-level transaction ends.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
 use lyra_cluster::protocol::{Commit, LockMode, LockRow, Op, RowLocked, Span, Ts, WaitPolicy};
@@ -99,6 +99,9 @@ struct NodeState {
     /// A row the current statement read by key to lock it, which others
     /// held ([`note_busy`]).
     busy: Option<BusyRow>,
+    /// Rows whose newest version a row lock of the current top-level
+    /// statement handed back for a recheck ([`first_recheck`]).
+    rechecked: HashSet<Vec<u8>>,
 }
 
 /// A row a read by key could not lock: others held it.
@@ -287,7 +290,20 @@ fn take_busy(key: &[u8]) -> Option<BusyRow> {
 /// A statement starts: what an earlier one's read found ([`note_busy`])
 /// is not its to use.
 pub fn statement_started() {
-    NODE_STATE.with(|n| n.borrow_mut().busy = None);
+    NODE_STATE.with(|n| {
+        let mut n = n.borrow_mut();
+        n.busy = None;
+        if crate::snapshot::statement_mark() == 0 {
+            n.rechecked.clear();
+        }
+    });
+}
+
+/// Whether this is the first time the current top-level statement hands
+/// back the newest version of the locked row `key` for a recheck
+/// (EvalPlanQual). See `tam::modify::tuple_lock`.
+pub fn first_recheck(key: &[u8]) -> bool {
+    NODE_STATE.with(|n| n.borrow_mut().rechecked.insert(key.to_vec()))
 }
 
 /// Records a row lock the node granted (at `lock_ts`). A stronger lock

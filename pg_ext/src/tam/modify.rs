@@ -389,6 +389,30 @@ unsafe fn before_write(
     }
 }
 
+/// A foreign key's action under REPEATABLE READ or SERIALIZABLE (`ON
+/// DELETE CASCADE`, `SET NULL`, …) finds the referencing rows with the
+/// latest snapshot and hands the transaction's as `crosscheck`: a row
+/// whose current version that snapshot does not see (inserted or changed
+/// since) must not be changed — heap answers "updated" and the executor
+/// fails with 40001, where Lyra deleted a row its transaction never saw.
+/// `current` is the row's current version if the lock brought it (kept
+/// for the caller).
+unsafe fn crosscheck_fails(
+    rel: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    key: &[u8],
+    crosscheck: pg_sys::Snapshot,
+    current: &mut Option<Vec<u8>>,
+) -> bool {
+    if crosscheck.is_null() {
+        return false;
+    }
+    let newest = current_version(key, current.take());
+    let seen = fetch(rel, tid, crosscheck).map(|(_, value)| value);
+    *current = newest;
+    seen != *current
+}
+
 /// The current version of a row this transaction has locked or written:
 /// its own buffered version, else the newest committed one.
 fn current_version(key: &[u8], known: Option<Vec<u8>>) -> Option<Vec<u8>> {
@@ -463,7 +487,7 @@ pub unsafe extern "C-unwind" fn tuple_delete(
     tid: pg_sys::ItemPointer,
     cid: pg_sys::CommandId,
     snapshot: pg_sys::Snapshot,
-    _crosscheck: pg_sys::Snapshot,
+    crosscheck: pg_sys::Snapshot,
     wait: bool,
     tmfd: *mut pg_sys::TM_FailureData,
     changing_part: bool,
@@ -472,6 +496,10 @@ pub unsafe extern "C-unwind" fn tuple_delete(
     let mut current = None;
     if let Some(result) = before_write(rel, &key, tid, cid, LockMode::Update, snapshot, wait, tmfd, &mut current) {
         return result;
+    }
+    if crosscheck_fails(rel, tid, &key, crosscheck, &mut current) {
+        failure_data(tmfd, tid, 0);
+        return pg_sys::TM_Result::TM_Updated;
     }
     if has_indexes(rel) {
         if let Some(old) = current_version(&key, current) {
@@ -494,7 +522,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
     slot: *mut pg_sys::TupleTableSlot,
     cid: pg_sys::CommandId,
     snapshot: pg_sys::Snapshot,
-    _crosscheck: pg_sys::Snapshot,
+    crosscheck: pg_sys::Snapshot,
     wait: bool,
     tmfd: *mut pg_sys::TM_FailureData,
     lockmode: *mut pg_sys::LockTupleMode::Type,
@@ -507,6 +535,10 @@ pub unsafe extern "C-unwind" fn tuple_update(
     let mut current = None;
     if let Some(result) = before_write(rel, &key, otid, cid, LockMode::NoKeyUpdate, snapshot, wait, tmfd, &mut current) {
         return result;
+    }
+    if crosscheck_fails(rel, otid, &key, crosscheck, &mut current) {
+        failure_data(tmfd, otid, 0);
+        return pg_sys::TM_Result::TM_Updated;
     }
     *update_indexes = false;
     if has_indexes(rel) {
@@ -687,10 +719,25 @@ pub unsafe extern "C-unwind" fn tuple_lock(
         if flags & pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION as u8 == 0 {
             return pg_sys::TM_Result::TM_Updated;
         }
-        (*tmfd).traversed = true;
+        // The caller rechecks the newest version. An UPDATE that moves the
+        // row to another partition comes back for it after the recheck
+        // (a BEFORE DELETE trigger of the old partition locks it again):
+        // heap's TID then names the newest version, which needs no second
+        // recheck; Lyra's names the row, and answering "traversed" again
+        // made the UPDATE recheck and retry forever. The lock held since
+        // keeps the version newest.
+        (*tmfd).traversed = !(moving_update(rel) && !txn::first_recheck(&key));
     }
     store(rel, slot, &key, &value);
     pg_sys::TM_Result::TM_Ok
+}
+
+/// Whether a row of `rel` may be locked twice by one UPDATE moving it to
+/// another partition: `rel` is a partition with BEFORE DELETE row
+/// triggers (which lock the row again, after the UPDATE's recheck).
+unsafe fn moving_update(rel: pg_sys::Relation) -> bool {
+    let triggers = (*rel).trigdesc;
+    (*(*rel).rd_rel).relispartition && !triggers.is_null() && (*triggers).trig_delete_before_row
 }
 
 extern "C-unwind" {
