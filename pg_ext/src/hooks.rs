@@ -483,7 +483,9 @@ unsafe fn route_access_method(stmt: *mut pg_sys::AlterTableStmt) {
     let Some(target) = target else { return };
     let to_lyra = std::ffi::CStr::from_ptr(target).to_bytes() == b"lyra";
     let Some(table) = relation_oid((*stmt).relation) else { return };
-    if !pg_sys::pg_class_ownercheck(table, pg_sys::GetUserId()) {
+    // A table or materialized view: Postgres refuses the others itself.
+    let kind = pg_sys::get_rel_relkind(table) as u8;
+    if ![pg_sys::RELKIND_RELATION, pg_sys::RELKIND_MATVIEW].contains(&kind) || !pg_sys::pg_class_ownercheck(table, pg_sys::GetUserId()) {
         return;
     }
     pg_sys::LockRelationOid(table, pg_sys::AccessExclusiveLock as i32);

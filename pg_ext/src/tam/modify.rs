@@ -338,9 +338,32 @@ unsafe fn moved_away(tmfd: *mut pg_sys::TM_FailureData, tid: pg_sys::ItemPointer
 }
 
 /// Prepares an UPDATE or DELETE of the row at `tid` by command `cid`: the
-/// row lock, and the `TM_*` answer if the write must not go ahead. The
-/// row's current version goes to `current` when the lock brought it.
+/// row lock, and the `TM_*` answer if the write must not go ahead (also
+/// when the `crosscheck` snapshot does not see the row's current version,
+/// [`crosscheck_fails`]). The row's current version goes to `current`
+/// when the lock brought it.
 unsafe fn before_write(
+    rel: pg_sys::Relation,
+    key: &[u8],
+    tid: pg_sys::ItemPointer,
+    cid: pg_sys::CommandId,
+    mode: LockMode,
+    snapshot: pg_sys::Snapshot,
+    crosscheck: pg_sys::Snapshot,
+    wait: bool,
+    tmfd: *mut pg_sys::TM_FailureData,
+    current: &mut Option<Vec<u8>>,
+) -> Option<pg_sys::TM_Result::Type> {
+    let refused = lock_for_write(rel, key, tid, cid, mode, snapshot, wait, tmfd, current);
+    if refused.is_none() && crosscheck_fails(rel, tid, key, crosscheck, current) {
+        failure_data(tmfd, tid, 0);
+        return Some(pg_sys::TM_Result::TM_Updated);
+    }
+    refused
+}
+
+/// [`before_write`]'s row lock.
+unsafe fn lock_for_write(
     rel: pg_sys::Relation,
     key: &[u8],
     tid: pg_sys::ItemPointer,
@@ -494,12 +517,8 @@ pub unsafe extern "C-unwind" fn tuple_delete(
 ) -> pg_sys::TM_Result::Type {
     let key = table::row_key(table::table_id(rel), row_id_of(tid));
     let mut current = None;
-    if let Some(result) = before_write(rel, &key, tid, cid, LockMode::Update, snapshot, wait, tmfd, &mut current) {
+    if let Some(result) = before_write(rel, &key, tid, cid, LockMode::Update, snapshot, crosscheck, wait, tmfd, &mut current) {
         return result;
-    }
-    if crosscheck_fails(rel, tid, &key, crosscheck, &mut current) {
-        failure_data(tmfd, tid, 0);
-        return pg_sys::TM_Result::TM_Updated;
     }
     if has_indexes(rel) {
         if let Some(old) = current_version(&key, current) {
@@ -533,12 +552,8 @@ pub unsafe extern "C-unwind" fn tuple_update(
     // indexed column takes FOR UPDATE below (heap: only unique columns).
     *lockmode = pg_sys::LockTupleMode::LockTupleNoKeyExclusive;
     let mut current = None;
-    if let Some(result) = before_write(rel, &key, otid, cid, LockMode::NoKeyUpdate, snapshot, wait, tmfd, &mut current) {
+    if let Some(result) = before_write(rel, &key, otid, cid, LockMode::NoKeyUpdate, snapshot, crosscheck, wait, tmfd, &mut current) {
         return result;
-    }
-    if crosscheck_fails(rel, otid, &key, crosscheck, &mut current) {
-        failure_data(tmfd, otid, 0);
-        return pg_sys::TM_Result::TM_Updated;
     }
     *update_indexes = false;
     if has_indexes(rel) {
