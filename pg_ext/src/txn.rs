@@ -208,10 +208,27 @@ pub unsafe fn lock_row(
 ) -> Option<RowLocked> {
     // The holder's xid lock is what waiters wait on: take an xid.
     let xid = pg_sys::GetTopTransactionId();
+    // A waiter first queues for the row in Postgres's lock manager, as
+    // heap's does (its "tuple lock", in the heavyweight mode matching the
+    // row lock's strength): when the holder ends, the first to wait gets
+    // the row, rather than whichever asks the node again first — a later
+    // waiter no longer overtakes an earlier one that then waits for it.
+    // Not to upgrade a lock this transaction holds already (heap skips it
+    // too): the queue's head may be waiting for this very transaction.
+    let upgrade = held_lock(key, LockMode::KeyShare).is_some();
+    let mut queued = None;
+    let mut queue = || {
+        if queued.is_none() && !upgrade && !rel.is_null() && !tid.is_null() {
+            let mode = tuple_lock_mode(mode);
+            pg_sys::LockTuple(rel, tid, mode);
+            queued = Some(mode);
+        }
+    };
     // The read that found the row found it held: wait for the holders
     // before asking, rather than be told so again.
     if let Some(busy) = take_busy(key) {
         if wait {
+            queue();
             wait_for(&busy.holders, xid, rel, tid);
         }
     }
@@ -220,12 +237,29 @@ pub unsafe fn lock_row(
         match node_link::with_node(|client, w| client.lock_row(request.clone(), w)) {
             Ok(locked) => break locked,
             Err(_) if !wait => return None,
-            Err(holders) => wait_for(&holders, xid, rel, tid),
+            Err(holders) => {
+                queue();
+                wait_for(&holders, xid, rel, tid)
+            }
         }
     };
+    if let Some(queued) = queued {
+        pg_sys::UnlockTuple(rel, tid, queued);
+    }
     hold(key, mode, locked.lock_ts.unwrap_or_default());
     NODE_STATE.with(|n| n.borrow_mut().last_granted = Some((key.to_vec(), locked.clone())));
     Some(locked)
+}
+
+/// The heavyweight lock mode heap queues for a row lock of strength
+/// `mode` in (`tupleLockExtraInfo`): they conflict as the row locks do.
+fn tuple_lock_mode(mode: LockMode) -> pg_sys::LOCKMODE {
+    (match mode {
+        LockMode::KeyShare => pg_sys::AccessShareLock,
+        LockMode::Share => pg_sys::RowShareLock,
+        LockMode::NoKeyUpdate => pg_sys::ExclusiveLock,
+        LockMode::Update => pg_sys::AccessExclusiveLock,
+    }) as pg_sys::LOCKMODE
 }
 
 /// The newest committed version of `key` as the last row lock granted
