@@ -354,62 +354,42 @@ unsafe fn before_write(
     tmfd: *mut pg_sys::TM_FailureData,
     current: &mut Option<Vec<u8>>,
 ) -> Option<pg_sys::TM_Result::Type> {
-    let refused = lock_for_write(rel, key, tid, cid, mode, snapshot, wait, tmfd, current);
-    if refused.is_none() && crosscheck_fails(rel, tid, key, crosscheck, current) {
+    'locked: {
+        if let Some(written_by) = txn::last_writer(key) {
+            // This transaction wrote the row: it is ours to change, unless
+            // this very command already did (a join producing the row twice).
+            if written_by >= cid {
+                failure_data(tmfd, tid, written_by);
+                return Some(pg_sys::TM_Result::TM_SelfModified);
+            }
+            // Inserted by us (no lock: nobody else can see it) — ours to change.
+            if txn::held_lock(key, LockMode::KeyShare).is_none() {
+                break 'locked;
+            }
+        }
+        // Held already — unless a read just took it (LyraScan, by key):
+        // then its answer is checked as a lock's below.
+        if txn::held_lock(key, mode).is_some() && txn::read_lock_row(key).is_none() {
+            break 'locked;
+        }
+        let refused = match lock_committed_row(rel, tid, key, mode, wait, snapshot) {
+            RowLock::WouldBlock => pg_sys::TM_Result::TM_WouldBlock,
+            RowLock::Held { value: None, moved: true, .. } => return Some(moved_away(tmfd, tid, false)),
+            RowLock::Held { value: None, .. } => pg_sys::TM_Result::TM_Deleted,
+            RowLock::Held { changed: true, .. } => pg_sys::TM_Result::TM_Updated,
+            RowLock::Held { value, .. } => {
+                *current = value;
+                break 'locked;
+            }
+        };
+        failure_data(tmfd, tid, 0);
+        return Some(refused);
+    }
+    if crosscheck_fails(rel, tid, key, crosscheck, current) {
         failure_data(tmfd, tid, 0);
         return Some(pg_sys::TM_Result::TM_Updated);
     }
-    refused
-}
-
-/// [`before_write`]'s row lock.
-unsafe fn lock_for_write(
-    rel: pg_sys::Relation,
-    key: &[u8],
-    tid: pg_sys::ItemPointer,
-    cid: pg_sys::CommandId,
-    mode: LockMode,
-    snapshot: pg_sys::Snapshot,
-    wait: bool,
-    tmfd: *mut pg_sys::TM_FailureData,
-    current: &mut Option<Vec<u8>>,
-) -> Option<pg_sys::TM_Result::Type> {
-    if let Some(written_by) = txn::last_writer(key) {
-        // This transaction wrote the row: it is ours to change, unless this
-        // very command already did (a join producing the row twice).
-        if written_by >= cid {
-            failure_data(tmfd, tid, written_by);
-            return Some(pg_sys::TM_Result::TM_SelfModified);
-        }
-        // Inserted by us (no lock: nobody else can see it) — ours to change.
-        if txn::held_lock(key, LockMode::KeyShare).is_none() {
-            return None;
-        }
-    }
-    // Held already — unless a read just took it (LyraScan, by key): then
-    // its answer is checked as a lock's below.
-    if txn::held_lock(key, mode).is_some() && txn::read_lock_row(key).is_none() {
-        return None;
-    }
-    match lock_committed_row(rel, tid, key, mode, wait, snapshot) {
-        RowLock::WouldBlock => {
-            failure_data(tmfd, tid, 0);
-            Some(pg_sys::TM_Result::TM_WouldBlock)
-        }
-        RowLock::Held { value: None, moved: true, .. } => Some(moved_away(tmfd, tid, false)),
-        RowLock::Held { value: None, .. } => {
-            failure_data(tmfd, tid, 0);
-            Some(pg_sys::TM_Result::TM_Deleted)
-        }
-        RowLock::Held { changed: true, .. } => {
-            failure_data(tmfd, tid, 0);
-            Some(pg_sys::TM_Result::TM_Updated)
-        }
-        RowLock::Held { value, .. } => {
-            *current = value;
-            None
-        }
-    }
+    None
 }
 
 /// A foreign key's action under REPEATABLE READ or SERIALIZABLE (`ON
