@@ -298,7 +298,7 @@ impl<E: Engine> Mvcc<E> {
     /// The newest committed version of `key` at any timestamp. What a row
     /// lock hands back.
     pub fn latest(&self, key: &[u8]) -> TxnResult<Option<Latest>> {
-        Ok(MvccReader::new(&*self.engine).latest(key)?)
+        Ok(MvccReader::new(&*self.engine).version_at(key, Timestamp::MAX)?)
     }
 
     /// Like [`get`](Self::get), but a lock in the way is resolved through

@@ -105,21 +105,10 @@ impl<'a, E: Engine> MvccReader<'a, E> {
         outcome
     }
 
-    /// The newest Put or Delete of `key` committed at or before `ts`, with
-    /// its value: `(commit_ts, Some(value))` for a Put, `(commit_ts, None)`
-    /// for a tombstone.
-    pub fn version_at(&self, key: &[u8], ts: Timestamp) -> Result<Option<(Timestamp, Option<Vec<u8>>)>> {
+    /// The newest version of `key` committed at or before `ts` (rollback
+    /// markers skipped), with its value (`None`: a tombstone).
+    pub fn version_at(&self, key: &[u8], ts: Timestamp) -> Result<Option<Latest>> {
         let found = self.walk_write_records(key, ts, |commit_ts, write, inline| match write.kind {
-            WriteKind::Rollback => ControlFlow::Continue(()),
-            _ => ControlFlow::Break((commit_ts, write, inline.map(<[u8]>::to_vec))),
-        })?;
-        found.map(|version| self.with_value(key, version)).transpose()
-    }
-
-    /// The newest committed version of `key` at any timestamp (rollback
-    /// markers skipped).
-    pub fn latest(&self, key: &[u8]) -> Result<Option<Latest>> {
-        let found = self.walk_write_records(key, Timestamp::MAX, |commit_ts, write, inline| match write.kind {
             WriteKind::Rollback => ControlFlow::Continue(()),
             _ => ControlFlow::Break((commit_ts, write, inline.map(<[u8]>::to_vec))),
         })?;
@@ -424,7 +413,7 @@ mod tests {
                     let read_ts = ts(read);
                     let expected = match reader.load_lock(key).expect("lock") {
                         Some(lock) if lock.start_ts <= read_ts => Err(lock.start_ts),
-                        _ => Ok(reader.version_at(key, read_ts).expect("version").and_then(|(_, value)| value)),
+                        _ => Ok(reader.version_at(key, read_ts).expect("version").and_then(|version| version.value)),
                     };
                     let got = match reader.get(key, read_ts) {
                         Err(TxnError::KeyLocked(info)) => Err(info.start_ts),
