@@ -19,7 +19,8 @@
 //!
 //! A timestamp is taken lazily: a [`ReadTs`] starts empty, the first request
 //! at it goes out without one, and the node answers with the timestamp it
-//! read at — no round trip just to learn the time.
+//! read at — no round trip just to learn the time (except for the first
+//! INSERT of a REPEATABLE READ transaction, [`fix_before_insert`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
