@@ -129,6 +129,27 @@ pub fn key_records(key: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (start, end)
 }
 
+/// The length of the part of `raw` that every record of one user key
+/// shares — `key_records(key).0`, `'v' escape(key) 00 01` — or `None` when
+/// `raw` does not start with one (not an MVCC record). RocksDB builds its
+/// prefix bloom filters on it, so a read of one key's records skips the
+/// files and memtables that hold none (`storage::RocksDb`).
+pub fn records_prefix_len(raw: &[u8]) -> Option<usize> {
+    if raw.first() != Some(&MVCC_TAG) {
+        return None;
+    }
+    let mut at = 1;
+    loop {
+        // Every 00 of the user key is escaped as 00 FF; 00 01 ends it.
+        at += raw.get(at..)?.iter().position(|&b| b == 0)?;
+        match *raw.get(at + 1)? {
+            TERMINATOR => return Some(at + 2),
+            ESCAPE => at += 2,
+            _ => return None,
+        }
+    }
+}
+
 /// The raw key of `key`'s lock record, given `key_records(key).0`.
 pub(crate) fn lock_record(records_start: &[u8]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(records_start.len() + 1);
@@ -415,6 +436,22 @@ mod tests {
 
     fn in_range(bytes: &[u8], (start, end): &(Vec<u8>, Vec<u8>)) -> bool {
         bytes >= &start[..] && bytes < &end[..]
+    }
+
+    proptest! {
+        /// Every record's prefix is its key's `key_records` start, which is
+        /// its own prefix; other keyspaces' keys have none.
+        #[test]
+        fn a_record_s_prefix_is_its_key_s_records_start(record in any_record()) {
+            let raw = record.encode();
+            let start = key_records(record.user_key()).0;
+            prop_assert_eq!(records_prefix_len(&raw), Some(start.len()));
+            prop_assert_eq!(records_prefix_len(&start), Some(start.len()));
+            prop_assert_eq!(records_prefix_len(&raw[..start.len() - 1]), None);
+            let mut raw_keyspace = raw.clone();
+            raw_keyspace[0] = b'm';
+            prop_assert_eq!(records_prefix_len(&raw_keyspace), None);
+        }
     }
 
     #[test]

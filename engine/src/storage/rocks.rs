@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rocksdb::{BlockBasedOptions, Cache};
+use rocksdb::{BlockBasedOptions, Cache, SliceTransform};
 use rocksdb::{Options, ReadOptions, WriteOptions, DB};
 
 /// Block cache per node. Sized for a development machine; a setting later.
@@ -35,6 +35,10 @@ const BLOB_MIN_BYTES: u64 = 256 << 10;
 
 use super::{backward_seek, range_is_empty, Engine, ScanLimits, Step, WriteBatch, WriteOp};
 use crate::error::{Error, Result};
+use crate::mvcc::keys::records_prefix_len;
+
+/// Bits of the memtable's prefix bloom filter, as a fraction of its size.
+const MEMTABLE_PREFIX_BLOOM_RATIO: f64 = 0.05;
 
 /// A RocksDB-backed [`Engine`].
 pub struct RocksDb {
@@ -69,6 +73,14 @@ impl RocksDb {
     /// filters so point reads of absent keys skip files, and values of
     /// [`BLOB_MIN_BYTES`] or more in blob files.
     ///
+    /// The bloom filters, in table files and in the memtable, also hold
+    /// each MVCC key's records prefix ([`records_prefix_len`]): a read of
+    /// one user key's versions (every point read of a row or an index
+    /// entry) seeks only the files and memtables that hold some record of
+    /// it — without them each such read seeked every level's file and the
+    /// whole memtable skip list. Such a read is a prefix seek
+    /// ([`RocksDb::walk`]); every other iterator reads in total order.
+    ///
     /// Why blobs: a large value (a Raft log entry holding a whole COPY)
     /// makes its table block as large, and a seek to any key after it in
     /// that file may land in that block first — the index's separator
@@ -85,16 +97,45 @@ impl RocksDb {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.set_block_based_table_factory(&table);
+        options.set_prefix_extractor(SliceTransform::create("lyra.mvcc_records", records_prefix, Some(has_records_prefix)));
+        options.set_memtable_prefix_bloom_ratio(MEMTABLE_PREFIX_BLOOM_RATIO);
         options.set_enable_blob_files(true);
         options.set_min_blob_size(BLOB_MIN_BYTES);
         options.set_enable_blob_gc(true);
         Ok(options)
     }
 
+    /// Writes the memtable to a table file (tests: reads from files).
+    #[cfg(test)]
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(io)
+    }
+
     /// The directory the database lives in.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The prefix extractor: an MVCC record's [records prefix](records_prefix_len).
+fn records_prefix(key: &[u8]) -> &[u8] {
+    &key[..records_prefix_len(key).unwrap_or(key.len())]
+}
+
+fn has_records_prefix(key: &[u8]) -> bool {
+    records_prefix_len(key).is_some()
+}
+
+/// Whether every key of `[start, end)` shares `start`'s records prefix:
+/// then a walk of it may be a prefix seek, which consults the prefix bloom
+/// filters and never leaves the prefix. (A prefix seek that left it would
+/// skip keys: other walks read in total order.)
+fn within_one_prefix(start: &[u8], end: &[u8]) -> bool {
+    let Some(len) = records_prefix_len(start) else { return false };
+    // The keys with the prefix (which ends in 00 01) are those from it up
+    // to the same bytes ending in 00 02.
+    let prefix_end = start[..len - 1].iter().chain(std::iter::once(&0x02));
+    !end.is_empty() && end.iter().cmp(prefix_end) != std::cmp::Ordering::Greater
 }
 
 impl Engine for RocksDb {
@@ -109,6 +150,11 @@ impl Engine for RocksDb {
         let mut options = ReadOptions::default();
         if !end.is_empty() {
             options.set_iterate_upper_bound(end);
+        }
+        if within_one_prefix(start, end) {
+            options.set_prefix_same_as_start(true);
+        } else {
+            options.set_total_order_seek(true);
         }
         let mut iter = self.db.raw_iterator_opt(options);
         iter.seek(start);
@@ -136,6 +182,7 @@ impl Engine for RocksDb {
             return Ok(());
         }
         let mut options = ReadOptions::default();
+        options.set_total_order_seek(true);
         options.set_iterate_lower_bound(start);
         let mut iter = self.db.raw_iterator_opt(options);
         if end.is_empty() {
