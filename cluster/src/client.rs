@@ -279,6 +279,12 @@ impl NodeClient {
         self.done(request::Kind::EndTxn(protocol::EndTxn { quiet: false }), w)
     }
 
+    /// Undoes the row locks subtransaction `subxact` (rolled back) and
+    /// those inside it took, and waits for the node to say so.
+    pub fn release_locks(&mut self, subxact: u32, w: &mut dyn FnMut()) -> Result<()> {
+        self.done(request::Kind::ReleaseLocks(protocol::ReleaseLocks { subxact }), w)
+    }
+
     pub fn allocate_table_id(&mut self, w: &mut dyn FnMut()) -> Result<u64> {
         self.id(request::Kind::AllocateTableId(protocol::AllocateTableId {}), w)
     }

@@ -40,7 +40,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19")]
     pub kind: Option<request::Kind>,
 }
 
@@ -83,6 +83,8 @@ pub mod request {
         AddNode(super::AddNode),
         #[prost(message, tag = "18")]
         FreshReadTs(super::FreshReadTs),
+        #[prost(message, tag = "19")]
+        ReleaseLocks(super::ReleaseLocks),
     }
 }
 
@@ -263,6 +265,9 @@ pub struct GetEntries {
     /// The locking transaction's tag (see `LockRow::txn_tag`).
     #[prost(uint64, tag = "5")]
     pub txn_tag: u64,
+    /// The locking subtransaction (see `LockRow::subxact`).
+    #[prost(uint32, tag = "6")]
+    pub subxact: u32,
 }
 
 /// Read `[start, end)` in key order (`end` empty: unbounded), or in
@@ -456,9 +461,24 @@ pub struct LockRow {
     #[prost(uint32, tag = "4")]
     pub timeout_ms: u32,
     /// The requester's name for its transaction (a backend's Postgres
-    /// xid), reported to requesters it blocks.
+    /// xid: its current subtransaction's), reported to requesters it
+    /// blocks.
     #[prost(uint64, tag = "5")]
     pub txn_tag: u64,
+    /// The requester's subtransaction (Postgres's `SubTransactionId`: 1 at
+    /// the top level, larger for later ones): a `ReleaseLocks` for it or
+    /// one enclosing it undoes this grant.
+    #[prost(uint32, tag = "6")]
+    pub subxact: u32,
+}
+
+/// The connection's subtransaction `subxact` rolled back: undo the row
+/// locks it and the subtransactions inside it took (locks taken go,
+/// upgrades return to the mode held before). Answered with `Done`.
+#[derive(Clone, PartialEq, Message)]
+pub struct ReleaseLocks {
+    #[prost(uint32, tag = "1")]
+    pub subxact: u32,
 }
 
 /// A `NoWait` lock request met conflicting locks: the holders' tags.
@@ -732,6 +752,7 @@ mod tests {
             request::Kind::Decommission(Decommission { node: 3 }),
             request::Kind::AddNode(AddNode { address: "127.0.0.1:7445".into() }),
             request::Kind::FreshReadTs(FreshReadTs {}),
+            request::Kind::ReleaseLocks(ReleaseLocks { subxact: 3 }),
         ];
         for kind in kinds {
             let request = Request { kind: Some(kind) };

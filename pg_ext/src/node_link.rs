@@ -164,6 +164,19 @@ pub fn end_txn_releasing_locks() {
     });
 }
 
+/// Tells the node that subtransaction `subxact` rolled back (its row locks
+/// go) and waits for it, as heap's locks are gone when `ROLLBACK TO`
+/// returns. Never raises (see [`end_txn_releasing_locks`]).
+pub fn release_locks(subxact: u32) {
+    CLIENT.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else { return };
+        let Some(client) = slot.as_mut() else { return };
+        if client.release_locks(subxact, &mut || {}).is_err() {
+            *slot = None;
+        }
+    });
+}
+
 /// Ends the node's side of the transaction (`EndTxn`, which the node does
 /// not answer). Never raises: it runs at transaction end, perhaps while an
 /// ERROR unwinds; a connection that cannot take it is dropped instead,

@@ -29,7 +29,7 @@
 //!
 //! A transaction's writes live in backend memory until commit, so its size
 //! is bounded by memory. Row locks taken in a subtransaction that rolls
-//! back are kept until the top-level transaction ends.
+//! back go with it ([`release_subtransaction_locks`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -96,6 +96,9 @@ struct NodeState {
     locked_entries: HashMap<Vec<u8>, RowId>,
     /// The node's answer to the last row lock granted ([`newest_locked`]).
     last_granted: Option<(Vec<u8>, RowLocked)>,
+    /// Each lock taken or made stronger, oldest first: what a rollback to a
+    /// savepoint undoes ([`release_subtransaction_locks`]).
+    lock_changes: Vec<LockChange>,
     /// A row the current statement read by key to lock it, which others
     /// held ([`note_busy`]).
     busy: Option<BusyRow>,
@@ -104,10 +107,18 @@ struct NodeState {
     rechecked: HashSet<Vec<u8>>,
 }
 
+/// A row lock a subtransaction took or made stronger.
+struct LockChange {
+    subxact: pg_sys::SubTransactionId,
+    key: Vec<u8>,
+    /// The mode held before, and its lock timestamp (none: not held).
+    before: Option<(LockMode, Ts)>,
+}
+
 /// A row a read by key could not lock: others held it.
 struct BusyRow {
     key: Vec<u8>,
-    /// Their transaction tags (top-level xids) to wait on.
+    /// Their lock takers' tags (xids) to wait on.
     holders: Vec<u64>,
     /// The version the read found (at the statement's snapshot).
     seen: Vec<u8>,
@@ -232,7 +243,8 @@ pub unsafe fn lock_row(
             wait_for(&busy.holders, xid, rel, tid);
         }
     }
-    let request = LockRow { key: key.to_vec(), mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: lock_tag() };
+    let (txn_tag, subxact) = lock_taker();
+    let request = LockRow { key: key.to_vec(), mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact };
     let locked = loop {
         match node_link::with_node(|client, w| client.lock_row(request.clone(), w)) {
             Ok(locked) => break locked,
@@ -278,7 +290,8 @@ pub fn newest_locked(key: &[u8], mode: LockMode) -> Option<RowLocked> {
     })
 }
 
-/// Waits for the transactions tagged `holders` (top-level xids) to end, in
+/// Waits for the transactions tagged `holders` (their xids: see
+/// [`lock_taker`]) to end, in
 /// Postgres's lock manager, as heap waits for a row's updater.
 ///
 /// # Safety
@@ -348,22 +361,66 @@ pub fn first_recheck(key: &[u8]) -> bool {
 /// commit as a lost update.
 fn hold(key: &[u8], mode: LockMode, lock_ts: Ts) {
     note_ts(Some(lock_ts));
+    // SAFETY: a row lock is taken inside a transaction.
+    let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
     NODE_STATE.with(|n| {
         let mut n = n.borrow_mut();
-        let entry = n.locks.entry(key.to_vec()).or_insert((mode, lock_ts));
-        if mode > entry.0 {
-            *entry = (mode, lock_ts);
+        let before = n.locks.get(key).copied();
+        if before.is_some_and(|(held, _)| held >= mode) {
+            return;
         }
+        n.locks.insert(key.to_vec(), (mode, lock_ts));
+        n.lock_changes.push(LockChange { subxact, key: key.to_vec(), before });
     });
 }
 
-/// The id the node tags this transaction's row locks with: its top-level
-/// xid, which a transaction waiting for one of them waits on.
+/// Subtransaction `subxact` rolled back: the row locks it and those inside
+/// it took go, on the node and here, and its upgrades return to the mode
+/// held before — as heap's row locks end with the subtransaction whose xid
+/// took them, so a session waiting for one goes on at `ROLLBACK TO`. Costs
+/// a round trip only when the subtransaction took locks. Never raises (it
+/// runs while the subtransaction aborts): a node that cannot be told loses
+/// the connection, which ends all of the transaction's locks there — the
+/// commit's check of each write against its lock's timestamp still refuses
+/// a lost update.
+pub fn release_subtransaction_locks(subxact: pg_sys::SubTransactionId) {
+    let undone = NODE_STATE.with(|n| {
+        let mut n = n.borrow_mut();
+        // What was taken since the subtransaction began is a suffix: one
+        // begun earlier and still open encloses it (a smaller id).
+        let from = n.lock_changes.iter().rposition(|c| c.subxact < subxact).map_or(0, |i| i + 1);
+        let undone: Vec<LockChange> = n.lock_changes.drain(from..).collect();
+        for change in undone.iter().rev() {
+            match change.before {
+                Some(before) => n.locks.insert(change.key.clone(), before),
+                None => n.locks.remove(&change.key),
+            };
+        }
+        if !undone.is_empty() {
+            // Answers kept for locks that may be gone now.
+            n.last_granted = None;
+            n.read_locks.clear();
+            n.locked_entries.clear();
+            n.busy = None;
+        }
+        !undone.is_empty()
+    });
+    if undone {
+        node_link::release_locks(subxact);
+    }
+}
+
+/// Who takes a row lock, as the node records it: the current
+/// subtransaction's xid (the top level's outside one), which a transaction
+/// the lock blocks waits on — Postgres follows a committed
+/// subtransaction's xid to its parent's, as it does for heap's row locks —
+/// and its `SubTransactionId`, by which a rollback to a savepoint releases
+/// the lock ([`release_subtransaction_locks`]).
 ///
 /// # Safety
 /// Inside a transaction (takes an xid if it has none).
-pub unsafe fn lock_tag() -> u64 {
-    u64::from(pg_sys::GetTopTransactionId().into_inner())
+pub unsafe fn lock_taker() -> (u64, u32) {
+    (u64::from(pg_sys::GetCurrentTransactionId().into_inner()), pg_sys::GetCurrentSubTransactionId())
 }
 
 /// Another transaction about to change the row `key` — one holding the
@@ -375,7 +432,7 @@ pub unsafe fn lock_tag() -> u64 {
 /// for a `FOR UPDATE` that heap's would not.
 pub unsafe fn writer_of(key: &[u8]) -> Option<pg_sys::TransactionId> {
     let request =
-        LockRow { key: key.to_vec(), mode: LockMode::Share as i32, wait: WaitPolicy::Probe as i32, timeout_ms: 0, txn_tag: 0 };
+        LockRow { key: key.to_vec(), mode: LockMode::Share as i32, wait: WaitPolicy::Probe as i32, timeout_ms: 0, txn_tag: 0, subxact: 0 };
     let holders = node_link::with_node(|client, w| client.lock_row(request, w)).err()?;
     holders.into_iter().map(|h| pg_sys::TransactionId::from_inner(h as u32)).find(|&xid| xid != pg_sys::TransactionId::INVALID)
 }
@@ -732,6 +789,7 @@ unsafe extern "C-unwind" fn on_subxact(
             }
         }
         SUBXACT_EVENT_ABORT_SUB => {
+            release_subtransaction_locks(my_subid);
             crate::index::btree_classes::forget_lent(Some(my_subid));
             crate::index::forget_drops(Some(my_subid));
             crate::index::forget_storage(Some(my_subid));

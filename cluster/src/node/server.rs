@@ -305,6 +305,7 @@ fn is_quick(kind: &request::Kind) -> bool {
             | request::Kind::StageWrites(_)
             | request::Kind::DiscardStaged(_)
             | request::Kind::EndTxn(_)
+            | request::Kind::ReleaseLocks(_)
     )
 }
 

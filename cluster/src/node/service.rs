@@ -49,7 +49,7 @@ use bytes::BytesMut;
 use lyra_engine::catalog::Catalog;
 use lyra_engine::hlc::{Hlc, Timestamp};
 use lyra_engine::keys::{is_versioned, memcmp, Key, RowId};
-use lyra_engine::mvcc::locks::{Acquire, LockMode as Mode, LockTable, Owner};
+use lyra_engine::mvcc::locks::{Acquire, LockMode as Mode, LockTable, Owner, Taker};
 use lyra_engine::mvcc::recent::RecentWrites;
 use lyra_engine::mvcc::{scan::scan_visible, scan::scan_visible_reverse, Mvcc};
 use lyra_engine::{row, row_filter};
@@ -97,8 +97,6 @@ pub struct Service<E: Engine> {
     dropped: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
     /// Versions below this may be gone: reads under it are refused.
     gc_horizon: Mutex<Timestamp>,
-    /// Connection → the tag its transaction gave in its lock requests.
-    txn_tags: Mutex<HashMap<Owner, u64>>,
 }
 
 /// Rows collected per engine batch.
@@ -207,7 +205,6 @@ impl<E: Engine> Service<E> {
             garbage: Mutex::new(BTreeSet::new()),
             dropped: Mutex::new(Vec::new()),
             gc_horizon: Mutex::new(Timestamp::ZERO),
-            txn_tags: Mutex::new(HashMap::new()),
         }
     }
 
@@ -280,7 +277,6 @@ impl<E: Engine> Service<E> {
             self.released.notify_waiters();
         }
         lock(&self.pins).remove(&owner);
-        lock(&self.txn_tags).remove(&owner);
     }
 
     /// Keeps versions at `ts` (`None`: a fresh timestamp, returned) for the
@@ -334,6 +330,7 @@ impl<E: Engine> Service<E> {
                 self.disconnect(conn);
                 Ok(done())
             }
+            request::Kind::ReleaseLocks(release) => self.release_locks(conn, release.subxact),
             request::Kind::ClusterStatus(_)
             | request::Kind::TransferLease(_)
             | request::Kind::ChangeReplicas(_)
@@ -366,31 +363,23 @@ impl<E: Engine> Service<E> {
             return LockAttempt::Done(error(ErrorCode::InvalidInput, "only table rows can be locked".into()));
         }
         if request.wait == WaitPolicy::Probe as i32 {
-            let holders = self.lock_table().blockers(conn.id, &request.key, mode);
-            return self.busy(&holders);
+            return busy(self.lock_table().blocking_tags(conn.id, &request.key, mode));
         }
-        lock(&self.txn_tags).insert(conn.id, request.txn_tag);
+        let taker = Taker { subxact: request.subxact, tag: request.txn_tag };
         let outcome = if request.wait == WaitPolicy::NoWait as i32 {
-            self.lock_table().try_acquire(conn.id, &request.key, mode)
+            self.lock_table().try_acquire(conn.id, &request.key, mode, taker)
         } else {
-            self.lock_table().acquire(conn.id, &request.key, mode)
+            self.lock_table().acquire(conn.id, &request.key, mode, taker)
         };
         match outcome {
             Acquire::Granted => LockAttempt::Done(respond(self.locked_row(conn, &request.key))),
             Acquire::Deadlock => LockAttempt::Done(error(ErrorCode::Deadlock, "deadlock detected".into())),
-            Acquire::Blocked { holders } if request.wait == WaitPolicy::NoWait as i32 => {
+            Acquire::Blocked { .. } if request.wait == WaitPolicy::NoWait as i32 => {
                 self.cancel_wait(conn);
-                self.busy(&holders)
+                busy(self.lock_table().blocking_tags(conn.id, &request.key, mode))
             }
             Acquire::Blocked { .. } => LockAttempt::Blocked,
         }
-    }
-
-    /// A `RowBusy` answer naming the transaction tags of `holders`.
-    fn busy(&self, holders: &[Owner]) -> LockAttempt {
-        let tags = lock(&self.txn_tags);
-        let holders = holders.iter().map(|h| tags.get(h).copied().unwrap_or(0)).collect();
-        LockAttempt::Done(Response { kind: Some(response::Kind::RowBusy(RowBusy { holders })) })
     }
 
     /// Locks the row `key` for the connection in `mode` if no one else
@@ -402,9 +391,16 @@ impl<E: Engine> Service<E> {
         conn: &Connection,
         key: &[u8],
         mode: i32,
-        txn_tag: u64,
+        taker: Taker,
     ) -> Result<Result<RowLocked, Vec<u64>>, Failure> {
-        let request = LockRow { key: key.to_vec(), mode, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag };
+        let request = LockRow {
+            key: key.to_vec(),
+            mode,
+            wait: WaitPolicy::NoWait as i32,
+            timeout_ms: 0,
+            txn_tag: taker.tag,
+            subxact: taker.subxact,
+        };
         match self.try_lock(conn, &request) {
             LockAttempt::Done(Response { kind: Some(response::Kind::RowLocked(locked)) }) => Ok(Ok(locked)),
             LockAttempt::Done(Response { kind: Some(response::Kind::Error(e)) }) => {
@@ -414,6 +410,15 @@ impl<E: Engine> Service<E> {
             // A request that does not wait is never left blocked.
             _ => Ok(Err(Vec::new())),
         }
+    }
+
+    /// The connection's subtransaction `subxact` rolled back: the locks
+    /// it and those inside it took go (`LockTable::release_since`).
+    fn release_locks(&self, conn: &Connection, subxact: u32) -> Reply {
+        if self.lock_table().release_since(conn.id, subxact) > 0 {
+            self.released.notify_waiters();
+        }
+        Ok(done())
     }
 
     /// The connection stopped waiting for a lock.
@@ -493,7 +498,7 @@ impl<E: Engine> Service<E> {
                 let row_key = Key::Row { table: get.table, row: RowId(u64::from_be_bytes(id)) }.encode();
                 entry.row = self.mvcc.get(&row_key, read_ts)?;
                 if let (Some(mode), Some(_)) = (get.lock, &entry.row) {
-                    match self.lock_if_free(conn, &row_key, mode, get.txn_tag)? {
+                    match self.lock_if_free(conn, &row_key, mode, Taker { subxact: get.subxact, tag: get.txn_tag })? {
                         Ok(locked) => entry.locked = Some(locked),
                         Err(holders) => entry.busy = holders,
                     }
@@ -659,6 +664,11 @@ fn done() -> response::Kind {
     response::Kind::Done(Done {})
 }
 
+/// A `RowBusy` answer naming the tags of the lock takers in the way.
+fn busy(holders: Vec<u64>) -> LockAttempt {
+    LockAttempt::Done(Response { kind: Some(response::Kind::RowBusy(RowBusy { holders })) })
+}
+
 fn error(code: ErrorCode, message: String) -> Response {
     Response { kind: Some(response::Kind::Error(ErrorReply { code: code as i32, message })) }
 }
@@ -683,7 +693,7 @@ fn in_ranges(key: &[u8], ranges: &[(Vec<u8>, Vec<u8>)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Commit, EndTxn, Get, GetEntries, Scan, Span, StageWrites};
+    use crate::protocol::{Commit, EndTxn, Get, GetEntries, ReleaseLocks, Scan, Span, StageWrites};
     use lyra_engine::keys::{Key, KeyPrefix, RowId};
     use lyra_engine::storage::Memory;
 
@@ -722,7 +732,7 @@ mod tests {
     }
 
     fn lock<E: Engine>(service: &Service<E>, conn: &mut Connection, key: Vec<u8>, mode: LockMode, wait: WaitPolicy) -> response::Kind {
-        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag: 0 };
+        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag: 0, subxact: 1 };
         call(service, conn, request::Kind::LockRow(lock))
     }
 
@@ -1036,7 +1046,7 @@ mod tests {
         let (mut writer, mut other) = (service.connect(), service.connect());
         // Someone else holds row 4.
         const OTHER_TAG: u64 = 77;
-        let hold = LockRow { key: row(4), mode: LockMode::Share as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: OTHER_TAG };
+        let hold = LockRow { key: row(4), mode: LockMode::Share as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: OTHER_TAG, subxact: 1 };
         assert!(matches!(call(&service, &mut other, request::Kind::LockRow(hold)), response::Kind::RowLocked(_)));
         let get = GetEntries {
             entries: vec![entry(b"k3"), entry(b"k4"), entry(b"k9")],
@@ -1239,7 +1249,7 @@ mod tests {
         let service = service();
         put(&service, row(1), b"v1");
         let (mut writer, mut sharer, mut prober) = (service.connect(), service.connect(), service.connect());
-        let request = |mode: LockMode, wait: WaitPolicy, txn_tag| LockRow { key: row(1), mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag };
+        let request = |mode: LockMode, wait: WaitPolicy, txn_tag| LockRow { key: row(1), mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag, subxact: 1 };
         let probe = || request::Kind::LockRow(request(LockMode::Share, WaitPolicy::Probe, 0));
         let holders = |reply| match reply {
             response::Kind::RowBusy(busy) => busy.holders,
@@ -1259,6 +1269,38 @@ mod tests {
         let update = request(LockMode::Update, WaitPolicy::NoWait, 43);
         call(&service, &mut sharer, request::Kind::EndTxn(EndTxn::default()));
         assert!(matches!(call(&service, &mut next, request::Kind::LockRow(update)), response::Kind::RowLocked(_)));
+    }
+
+    /// `ReleaseLocks` undoes what a rolled-back subtransaction took: its
+    /// lock goes (a waiter is told the subtransaction's tag, then gets the
+    /// row), its upgrade returns to the mode held before; locks from
+    /// before it stay.
+    #[test]
+    fn a_rolled_back_subtransaction_releases_its_row_locks() {
+        let service = service();
+        put(&service, row(1), b"v1");
+        put(&service, row(2), b"v2");
+        let (mut owner, mut other) = (service.connect(), service.connect());
+        let request = |key, mode: LockMode, txn_tag, subxact| {
+            request::Kind::LockRow(LockRow { key, mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact })
+        };
+        let granted = |reply| matches!(reply, response::Kind::RowLocked(_));
+        let busy = |reply| match reply {
+            response::Kind::RowBusy(busy) => busy.holders,
+            other => panic!("not busy: {other:?}"),
+        };
+        assert!(granted(call(&service, &mut owner, request(row(1), LockMode::Share, 10, 1))));
+        // Subtransaction 2 (xid 11) upgrades row 1 and locks row 2.
+        assert!(granted(call(&service, &mut owner, request(row(1), LockMode::Update, 11, 2))));
+        assert!(granted(call(&service, &mut owner, request(row(2), LockMode::NoKeyUpdate, 11, 2))));
+        assert_eq!(busy(call(&service, &mut other, request(row(1), LockMode::KeyShare, 20, 1))), vec![11]);
+        assert_eq!(busy(call(&service, &mut other, request(row(2), LockMode::Share, 20, 1))), vec![11]);
+        let release = request::Kind::ReleaseLocks(ReleaseLocks { subxact: 2 });
+        assert!(matches!(call(&service, &mut owner, release), response::Kind::Done(_)));
+        assert!(granted(call(&service, &mut other, request(row(2), LockMode::Share, 20, 1))));
+        assert!(granted(call(&service, &mut other, request(row(1), LockMode::KeyShare, 20, 1))));
+        // The top level's share lock stays, and names the top level.
+        assert_eq!(busy(call(&service, &mut other, request(row(1), LockMode::Update, 20, 1))), vec![10]);
     }
 
     #[test]
@@ -1321,7 +1363,7 @@ mod tests {
         let (mut a, mut b) = (service.connect(), service.connect());
         lock(&service, &mut a, row(1), LockMode::Update, WaitPolicy::Block);
         lock(&service, &mut b, row(2), LockMode::Update, WaitPolicy::Block);
-        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0, txn_tag: 0 };
+        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0, txn_tag: 0, subxact: 1 };
         assert!(matches!(service.try_lock(&a, &wait(row(2))), LockAttempt::Blocked));
         let LockAttempt::Done(reply) = service.try_lock(&b, &wait(row(1))) else { panic!("b must not wait") };
         assert_eq!(error_code(&reply.kind.expect("a kind")), Some(ErrorCode::Deadlock as i32));

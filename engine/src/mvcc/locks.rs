@@ -28,9 +28,15 @@
 //! [`Acquire::Deadlock`] instead — so a deadlock is reported to the
 //! transaction that closed it, at once.
 //!
-//! Not done: fairness (a waiter can be overtaken by compatible newcomers),
-//! releasing the locks of a rolled-back subtransaction before the end of
-//! its top-level transaction.
+//! A lock is taken by a [`Taker`]: a subtransaction of the owner's
+//! transaction, and the tag waiters wait on (a backend's subtransaction
+//! xid). Rolling a subtransaction back ([`LockTable::release_since`])
+//! undoes what it and the subtransactions inside it took — a lock taken
+//! there goes, an upgrade made there returns to the mode held before — as
+//! heap's row locks end with the subtransaction whose xid took them.
+//!
+//! Not done: fairness (a waiter can be overtaken by compatible newcomers;
+//! backends queue in Postgres's lock manager first).
 
 use std::collections::{HashMap, HashSet};
 
@@ -71,13 +77,43 @@ pub enum Acquire {
     Deadlock,
 }
 
+/// Who, inside an owner's transaction, asks for a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Taker {
+    /// The subtransaction: 1 is the top level, and one that starts later
+    /// has a larger number (Postgres's `SubTransactionId`).
+    pub subxact: u32,
+    /// What a transaction blocked by the lock waits on.
+    pub tag: u64,
+}
+
+/// An owner's lock on a key: its mode, and the tag of the taker that
+/// made it that strong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hold {
+    owner: Owner,
+    mode: LockMode,
+    tag: u64,
+}
+
+/// What a grant changed, to undo it when its subtransaction rolls back.
+#[derive(Debug)]
+struct Change {
+    subxact: u32,
+    key: Vec<u8>,
+    /// The mode and tag held before (none: the grant took the lock).
+    before: Option<(LockMode, u64)>,
+}
+
 /// Every lock of one range, and who waits for what.
 #[derive(Debug, Default)]
 pub struct LockTable {
-    /// key → its holders and their modes.
-    keys: HashMap<Vec<u8>, Vec<(Owner, LockMode)>>,
+    /// key → its holders.
+    keys: HashMap<Vec<u8>, Vec<Hold>>,
     /// owner → the keys it holds, to release them at its end.
     held: HashMap<Owner, Vec<Vec<u8>>>,
+    /// owner → its grants that changed something, oldest first.
+    changes: HashMap<Owner, Vec<Change>>,
     /// owner → the key and mode it waits for.
     waiting: HashMap<Owner, (Vec<u8>, LockMode)>,
 }
@@ -87,19 +123,26 @@ impl LockTable {
         LockTable::default()
     }
 
-    /// Asks for `mode` on `key` for `owner`.
-    pub fn acquire(&mut self, owner: Owner, key: &[u8], mode: LockMode) -> Acquire {
+    /// Asks for `mode` on `key` for `owner`, as `taker`.
+    pub fn acquire(&mut self, owner: Owner, key: &[u8], mode: LockMode, taker: Taker) -> Acquire {
         let holders = self.blockers(owner, key, mode);
         if holders.is_empty() {
             self.waiting.remove(&owner);
             let entry = self.keys.entry(key.to_vec()).or_default();
-            match entry.iter_mut().find(|(o, _)| *o == owner) {
-                Some((_, held)) => *held = (*held).max(mode),
-                None => {
-                    entry.push((owner, mode));
-                    self.held.entry(owner).or_default().push(key.to_vec());
+            let before = match entry.iter_mut().find(|h| h.owner == owner) {
+                Some(held) if held.mode >= mode => return Acquire::Granted,
+                Some(held) => {
+                    let before = (held.mode, held.tag);
+                    (held.mode, held.tag) = (mode, taker.tag);
+                    Some(before)
                 }
-            }
+                None => {
+                    entry.push(Hold { owner, mode, tag: taker.tag });
+                    self.held.entry(owner).or_default().push(key.to_vec());
+                    None
+                }
+            };
+            self.changes.entry(owner).or_default().push(Change { subxact: taker.subxact, key: key.to_vec(), before });
             return Acquire::Granted;
         }
         if self.reaches(&holders, owner) {
@@ -113,10 +156,10 @@ impl LockTable {
     /// [`acquire`](Self::acquire) for a caller that will not wait: a
     /// conflict answers `Blocked` and registers no wait, so no deadlock can
     /// come of it (never `Deadlock`).
-    pub fn try_acquire(&mut self, owner: Owner, key: &[u8], mode: LockMode) -> Acquire {
+    pub fn try_acquire(&mut self, owner: Owner, key: &[u8], mode: LockMode, taker: Taker) -> Acquire {
         let holders = self.blockers(owner, key, mode);
         if holders.is_empty() {
-            return self.acquire(owner, key, mode);
+            return self.acquire(owner, key, mode, taker);
         }
         Acquire::Blocked { holders }
     }
@@ -130,21 +173,59 @@ impl LockTable {
     /// locks it held.
     pub fn release_all(&mut self, owner: Owner) -> usize {
         self.waiting.remove(&owner);
+        self.changes.remove(&owner);
         let keys = self.held.remove(&owner).unwrap_or_default();
         for key in &keys {
-            if let Some(holders) = self.keys.get_mut(key) {
-                holders.retain(|(o, _)| *o != owner);
-                if holders.is_empty() {
-                    self.keys.remove(key);
-                }
-            }
+            self.drop_hold(owner, key);
         }
         keys.len()
     }
 
+    /// Undoes what `owner`'s subtransaction `subxact` and those inside it
+    /// took (it rolled back): their locks go, their upgrades return to the
+    /// mode held before. Returns how many grants it undid.
+    pub fn release_since(&mut self, owner: Owner, subxact: u32) -> usize {
+        let Some(changes) = self.changes.get_mut(&owner) else { return 0 };
+        // Everything taken since the subtransaction began is a suffix of
+        // the log: a subtransaction that began earlier and is still open
+        // encloses it, so has a smaller number.
+        let from = changes.iter().rposition(|c| c.subxact < subxact).map_or(0, |i| i + 1);
+        let undone: Vec<Change> = changes.drain(from..).collect();
+        for change in undone.iter().rev() {
+            match change.before {
+                Some((mode, tag)) => {
+                    if let Some(held) =
+                        self.keys.get_mut(&change.key).and_then(|hs| hs.iter_mut().find(|h| h.owner == owner))
+                    {
+                        (held.mode, held.tag) = (mode, tag);
+                    }
+                }
+                None => {
+                    self.drop_hold(owner, &change.key);
+                    if let Some(keys) = self.held.get_mut(&owner) {
+                        if let Some(i) = keys.iter().rposition(|k| *k == change.key) {
+                            keys.swap_remove(i);
+                        }
+                    }
+                }
+            }
+        }
+        undone.len()
+    }
+
+    /// Removes `owner` from `key`'s holders.
+    fn drop_hold(&mut self, owner: Owner, key: &[u8]) {
+        if let Some(holders) = self.keys.get_mut(key) {
+            holders.retain(|h| h.owner != owner);
+            if holders.is_empty() {
+                self.keys.remove(key);
+            }
+        }
+    }
+
     /// The mode `owner` holds on `key`, if any.
     pub fn held_mode(&self, owner: Owner, key: &[u8]) -> Option<LockMode> {
-        self.keys.get(key)?.iter().find(|(o, _)| *o == owner).map(|(_, m)| *m)
+        self.keys.get(key)?.iter().find(|h| h.owner == owner).map(|h| h.mode)
     }
 
     /// How many keys are locked.
@@ -154,16 +235,17 @@ impl LockTable {
 
     /// The other owners whose modes on `key` conflict with `mode`.
     pub fn blockers(&self, owner: Owner, key: &[u8], mode: LockMode) -> Vec<Owner> {
-        self.keys
-            .get(key)
-            .map(|holders| {
-                holders
-                    .iter()
-                    .filter(|(o, held)| *o != owner && held.conflicts_with(mode))
-                    .map(|(o, _)| *o)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.conflicting(owner, key, mode).map(|h| h.owner).collect()
+    }
+
+    /// The tags of the takers of the locks on `key` that conflict with
+    /// `mode` for `owner`: what a blocked transaction waits on.
+    pub fn blocking_tags(&self, owner: Owner, key: &[u8], mode: LockMode) -> Vec<u64> {
+        self.conflicting(owner, key, mode).map(|h| h.tag).collect()
+    }
+
+    fn conflicting(&self, owner: Owner, key: &[u8], mode: LockMode) -> impl Iterator<Item = &Hold> {
+        self.keys.get(key).into_iter().flatten().filter(move |h| h.owner != owner && h.mode.conflicts_with(mode))
     }
 
     /// Whether `target` is reachable from `from` in the wait-for graph.
@@ -190,6 +272,58 @@ mod tests {
     use super::LockMode::*;
     use super::*;
 
+    const TOP: Taker = Taker { subxact: 1, tag: 0 };
+
+    fn taker(subxact: u32) -> Taker {
+        Taker { subxact, tag: 100 + u64::from(subxact) }
+    }
+
+    /// A subtransaction's rollback undoes its grants and its inner ones',
+    /// and nothing from before it: a lock taken there goes, an upgrade
+    /// returns to the mode (and the tag to wait on) held before; a
+    /// released (committed) inner subtransaction's grants go with its
+    /// parent's.
+    #[test]
+    fn a_rolled_back_subtransaction_s_locks_go() {
+        let mut t = LockTable::new();
+        assert_eq!(t.acquire(1, b"a", Share, taker(1)), Acquire::Granted);
+        assert_eq!(t.acquire(1, b"b", KeyShare, taker(2)), Acquire::Granted);
+        // Subtransaction 3 (inside 2) upgrades a and takes c, then is released.
+        assert_eq!(t.acquire(1, b"a", Update, taker(3)), Acquire::Granted);
+        assert_eq!(t.acquire(1, b"c", Update, taker(3)), Acquire::Granted);
+        // A weaker request changes nothing (and is not undone).
+        assert_eq!(t.acquire(1, b"a", KeyShare, taker(4)), Acquire::Granted);
+        assert_eq!(t.blocking_tags(2, b"a", KeyShare), vec![103]);
+        assert_eq!(t.release_since(1, 4), 0);
+        assert_eq!(t.held_mode(1, b"a"), Some(Update));
+        // Rolling back 2 undoes 3's grants too.
+        assert_eq!(t.release_since(1, 2), 3);
+        assert_eq!(t.held_mode(1, b"a"), Some(Share));
+        assert_eq!(t.held_mode(1, b"b"), None);
+        assert_eq!(t.held_mode(1, b"c"), None);
+        assert_eq!(t.acquire(2, b"a", KeyShare, TOP), Acquire::Granted);
+        assert_eq!(t.blocking_tags(2, b"a", Update), vec![101]);
+        assert_eq!(t.acquire(2, b"c", Update, TOP), Acquire::Granted);
+        // What is left goes at the end, and the log with it.
+        assert_eq!(t.release_all(1), 1);
+        assert_eq!(t.release_since(1, 1), 0);
+        t.release_all(2);
+        assert_eq!(t.locked_keys(), 0);
+    }
+
+    /// A waiter for a lock a subtransaction took can have it once that
+    /// subtransaction rolls back, while the owner keeps its older locks.
+    #[test]
+    fn a_waiter_gets_a_lock_a_rolled_back_subtransaction_held() {
+        let mut t = LockTable::new();
+        assert_eq!(t.acquire(1, b"a", Update, taker(1)), Acquire::Granted);
+        assert_eq!(t.acquire(1, b"b", Update, taker(2)), Acquire::Granted);
+        assert_eq!(t.acquire(2, b"b", Share, TOP), Acquire::Blocked { holders: vec![1] });
+        assert_eq!(t.release_since(1, 2), 1);
+        assert_eq!(t.acquire(2, b"b", Share, TOP), Acquire::Granted);
+        assert_eq!(t.try_acquire(2, b"a", Share, TOP), Acquire::Blocked { holders: vec![1] });
+    }
+
     #[test]
     fn the_conflict_matrix_is_postgres_s() {
         let modes = [KeyShare, Share, NoKeyUpdate, Update];
@@ -209,11 +343,11 @@ mod tests {
     #[test]
     fn conflicting_requests_block_until_release() {
         let mut t = LockTable::new();
-        assert_eq!(t.acquire(1, b"r", NoKeyUpdate), Acquire::Granted);
-        assert_eq!(t.acquire(2, b"r", KeyShare), Acquire::Granted);
-        assert_eq!(t.acquire(3, b"r", Share), Acquire::Blocked { holders: vec![1] });
+        assert_eq!(t.acquire(1, b"r", NoKeyUpdate, TOP), Acquire::Granted);
+        assert_eq!(t.acquire(2, b"r", KeyShare, TOP), Acquire::Granted);
+        assert_eq!(t.acquire(3, b"r", Share, TOP), Acquire::Blocked { holders: vec![1] });
         assert_eq!(t.release_all(1), 1);
-        assert_eq!(t.acquire(3, b"r", Share), Acquire::Granted);
+        assert_eq!(t.acquire(3, b"r", Share, TOP), Acquire::Granted);
         assert_eq!(t.held_mode(3, b"r"), Some(Share));
         t.release_all(2);
         t.release_all(3);
@@ -223,59 +357,59 @@ mod tests {
     #[test]
     fn an_owner_upgrades_its_own_lock() {
         let mut t = LockTable::new();
-        assert_eq!(t.acquire(1, b"r", Share), Acquire::Granted);
-        assert_eq!(t.acquire(1, b"r", Update), Acquire::Granted);
-        assert_eq!(t.acquire(1, b"r", KeyShare), Acquire::Granted);
+        assert_eq!(t.acquire(1, b"r", Share, TOP), Acquire::Granted);
+        assert_eq!(t.acquire(1, b"r", Update, TOP), Acquire::Granted);
+        assert_eq!(t.acquire(1, b"r", KeyShare, TOP), Acquire::Granted);
         assert_eq!(t.held_mode(1, b"r"), Some(Update));
-        assert_eq!(t.acquire(2, b"r", KeyShare), Acquire::Blocked { holders: vec![1] });
+        assert_eq!(t.acquire(2, b"r", KeyShare, TOP), Acquire::Blocked { holders: vec![1] });
     }
 
     #[test]
     fn the_request_closing_a_cycle_is_the_deadlock_victim() {
         let mut t = LockTable::new();
-        t.acquire(1, b"a", Update);
-        t.acquire(2, b"b", Update);
-        t.acquire(3, b"c", Update);
-        assert!(matches!(t.acquire(1, b"b", Update), Acquire::Blocked { .. }));
-        assert!(matches!(t.acquire(2, b"c", Update), Acquire::Blocked { .. }));
-        assert_eq!(t.acquire(3, b"a", Update), Acquire::Deadlock);
+        t.acquire(1, b"a", Update, TOP);
+        t.acquire(2, b"b", Update, TOP);
+        t.acquire(3, b"c", Update, TOP);
+        assert!(matches!(t.acquire(1, b"b", Update, TOP), Acquire::Blocked { .. }));
+        assert!(matches!(t.acquire(2, b"c", Update, TOP), Acquire::Blocked { .. }));
+        assert_eq!(t.acquire(3, b"a", Update, TOP), Acquire::Deadlock);
         // The victim aborts; the others proceed in turn.
         t.release_all(3);
-        assert_eq!(t.acquire(2, b"c", Update), Acquire::Granted);
+        assert_eq!(t.acquire(2, b"c", Update, TOP), Acquire::Granted);
         t.release_all(2);
-        assert_eq!(t.acquire(1, b"b", Update), Acquire::Granted);
+        assert_eq!(t.acquire(1, b"b", Update, TOP), Acquire::Granted);
     }
 
     #[test]
     fn a_caller_that_will_not_wait_is_never_a_deadlock_victim() {
         let mut table = LockTable::new();
-        assert_eq!(table.acquire(1, b"a", LockMode::Update), Acquire::Granted);
-        assert_eq!(table.acquire(2, b"b", LockMode::Update), Acquire::Granted);
-        assert!(matches!(table.acquire(2, b"a", LockMode::Update), Acquire::Blocked { .. }));
+        assert_eq!(table.acquire(1, b"a", LockMode::Update, TOP), Acquire::Granted);
+        assert_eq!(table.acquire(2, b"b", LockMode::Update, TOP), Acquire::Granted);
+        assert!(matches!(table.acquire(2, b"a", LockMode::Update, TOP), Acquire::Blocked { .. }));
         // 1 asking for b would close the cycle, but it does not wait.
-        assert_eq!(table.try_acquire(1, b"b", LockMode::Update), Acquire::Blocked { holders: vec![2] });
-        assert_eq!(table.try_acquire(1, b"c", LockMode::Update), Acquire::Granted);
+        assert_eq!(table.try_acquire(1, b"b", LockMode::Update, TOP), Acquire::Blocked { holders: vec![2] });
+        assert_eq!(table.try_acquire(1, b"c", LockMode::Update, TOP), Acquire::Granted);
         // 2 still waits for 1, and nothing waits for 2.
         table.release_all(1);
-        assert_eq!(table.acquire(2, b"a", LockMode::Update), Acquire::Granted);
+        assert_eq!(table.acquire(2, b"a", LockMode::Update, TOP), Acquire::Granted);
     }
 
     #[test]
     fn share_upgrades_on_both_sides_deadlock() {
         let mut t = LockTable::new();
-        t.acquire(1, b"r", Share);
-        t.acquire(2, b"r", Share);
-        assert!(matches!(t.acquire(1, b"r", Update), Acquire::Blocked { .. }));
-        assert_eq!(t.acquire(2, b"r", Update), Acquire::Deadlock);
+        t.acquire(1, b"r", Share, TOP);
+        t.acquire(2, b"r", Share, TOP);
+        assert!(matches!(t.acquire(1, b"r", Update, TOP), Acquire::Blocked { .. }));
+        assert_eq!(t.acquire(2, b"r", Update, TOP), Acquire::Deadlock);
     }
 
     #[test]
     fn a_waiter_that_gives_up_leaves_the_graph() {
         let mut t = LockTable::new();
-        t.acquire(1, b"a", Update);
-        t.acquire(2, b"b", Update);
-        assert!(matches!(t.acquire(1, b"b", Update), Acquire::Blocked { .. }));
+        t.acquire(1, b"a", Update, TOP);
+        t.acquire(2, b"b", Update, TOP);
+        assert!(matches!(t.acquire(1, b"b", Update, TOP), Acquire::Blocked { .. }));
         t.stop_waiting(1);
-        assert!(matches!(t.acquire(2, b"a", Update), Acquire::Blocked { .. }));
+        assert!(matches!(t.acquire(2, b"a", Update, TOP), Acquire::Blocked { .. }));
     }
 }

@@ -307,13 +307,15 @@ impl IndexCursor {
         }
         if !ask.is_empty() {
             let entries: Vec<Vec<u8>> = ask.iter().map(|&i| self.ranges[i].start.clone()).collect();
+            // SAFETY: a scan runs inside a transaction.
+            let (txn_tag, subxact) = if self.lock_rows.is_some() { unsafe { txn::lock_taker() } } else { (0, 0) };
             let get = GetEntries {
                 entries,
                 table: self.table,
                 read_ts: self.read_ts.get(),
                 lock: self.lock_rows.map(|mode| mode as i32),
-                // SAFETY: a scan runs inside a transaction.
-                txn_tag: if self.lock_rows.is_some() { unsafe { txn::lock_tag() } } else { 0 },
+                txn_tag,
+                subxact,
             };
             let got = node_link::with_node(|c, w| c.get_entries(get.clone(), w));
             self.read_ts.learn(got.read_ts);
