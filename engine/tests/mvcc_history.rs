@@ -44,7 +44,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lyra_engine::hlc::Timestamp;
-use lyra_engine::mvcc::locks::{Acquire, LockMode, LockTable, Owner};
+use lyra_engine::mvcc::locks::{Acquire, LockMode, LockTable, Owner, Taker};
 use lyra_engine::mvcc::{
     Latest, Lock, LockInfo, Mutation, Mvcc, MvccKey, Transaction, TxnStatus, Write, WriteKind,
 };
@@ -331,7 +331,7 @@ impl<E: Engine> Runner<E> {
                     other => panic!("unknown lock mode {other}"),
                 };
                 let name = c.arg("t").to_string();
-                match self.locks.acquire(self.owner(&name), &key, mode) {
+                match self.locks.acquire(self.owner(&name), &key, mode, Taker::default()) {
                     Acquire::Granted => {
                         self.locked_at.entry(name).or_default().insert(key.clone(), c.ts("ts"));
                         Ok(vec![format!("granted; latest {}", self.show_latest(&key)?)])
