@@ -508,3 +508,26 @@ CREATE OPERATOR CLASS jsonb_path_ops FOR TYPE jsonb USING lyra_gin AS
     FUNCTION 6 gin_triconsistent_jsonb_path(internal, int2, jsonb, int4, internal, internal, internal),
     STORAGE int4;
 -- upgrade 0.5.0--0.6.0 end
+
+-- upgrade 0.6.0--0.7.0 begin
+-- lyra 0.6.0 -> 0.7.0: bit strings as lyra_index keys (btree's bit_ops and
+-- varbit_ops), encoded in bit_cmp's order (pg_ext/src/index/entry.rs).
+-- scripts/setup.sh installs this section as lyra--0.6.0--0.7.0.sql.
+CREATE OPERATOR FAMILY bit_ops USING lyra_index;
+CREATE OPERATOR CLASS bit_ops DEFAULT FOR TYPE bit USING lyra_index FAMILY bit_ops AS
+    OPERATOR 1 <,
+    OPERATOR 2 <=,
+    OPERATOR 3 =,
+    OPERATOR 4 >=,
+    OPERATOR 5 >,
+    FUNCTION 1 bitcmp(bit, bit);
+
+CREATE OPERATOR FAMILY varbit_ops USING lyra_index;
+CREATE OPERATOR CLASS varbit_ops DEFAULT FOR TYPE varbit USING lyra_index FAMILY varbit_ops AS
+    OPERATOR 1 <,
+    OPERATOR 2 <=,
+    OPERATOR 3 =,
+    OPERATOR 4 >=,
+    OPERATOR 5 >,
+    FUNCTION 1 varbitcmp(varbit, varbit);
+-- upgrade 0.6.0--0.7.0 end

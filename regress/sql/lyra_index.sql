@@ -140,7 +140,7 @@ SET enable_seqscan = off;
 SELECT id FROM acc WHERE bal = 500;
 RESET enable_seqscan;
 DROP INDEX acc_bal_hash;
-CREATE TABLE num (r varbit) USING lyra;
+CREATE TABLE num (r tsvector) USING lyra;
 CREATE INDEX ON num (r);
 -- ALTER TABLE ... ADD PRIMARY KEY / UNIQUE checks existing rows
 CREATE TABLE later (a int, b text) USING lyra;

@@ -1,6 +1,6 @@
 -- Index keys of every type lyra_index encodes beyond the basics (numeric,
 -- inet/cidr, macaddr(8), interval, xid8, pg_lsn, money, "char", timetz,
--- tid, enum): each query through the Lyra index must return what heap
+-- tid, bit strings, enum): each query through the Lyra index must return what heap
 -- returns by a scan. check_index_type builds a heap table and an indexed
 -- Lyra table with the same values, then for every value as a probe and
 -- every operator compares the matching ids, and compares ORDER BY order.
@@ -71,6 +71,10 @@ SELECT * FROM check_index_type('"char"', ARRAY['a', 'b', 'A', E'\\001', E'\\377'
 SELECT * FROM check_index_type('timetz', ARRAY['12:00+00', '13:00+01', '11:00-01', '12:00+01', '00:00+15:59',
   '24:00-15:59', '12:00:00.000001+00']);
 SELECT * FROM check_index_type('tid', ARRAY['(0,1)', '(0,2)', '(1,0)', '(65536,1)', '(4294967295,65535)']);
+-- bit strings: the bytes, then the shorter first (B'1' < B'10' < B'100000000')
+SELECT * FROM check_index_type('varbit', ARRAY['', '0', '1', '00', '01', '10', '1000000', '10000000', '100000000',
+  '1000000000', '11111111', '111111111', '0000000000000001', '00000000', '000000000', '1010101010101010101']);
+SELECT * FROM check_index_type('bit(4)', ARRAY['0000', '0001', '1000', '1111', '0110']);
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 ALTER TYPE mood ADD VALUE 'meh' BEFORE 'ok';
 SELECT * FROM check_index_type('mood', ARRAY['sad', 'ok', 'happy', 'meh', 'ok']);

@@ -10,6 +10,7 @@
 //!   float           01 f64 bits, sign-flipped:8   float4/8; -0 = 0; one NaN, above +inf
 //!   bool            01 00|01
 //!   bytes           01 escaped bytes 00 01        text (C order), bytea; 00 → 00 FF
+//!   bit string      01 escaped bytes 00 01 bits:4 BE   bit, varbit (see [`put_bits`])
 //!   fixed           01 bytes                      uuid (16), macaddr(8), inet, tid, timetz
 //!   unsigned        01 u64:8 BE                   xid8, pg_lsn
 //!   wide integer    01 (i128 ^ sign bit):16 BE    interval (as its comparison span)
@@ -69,6 +70,14 @@ pub fn put_bytes(buf: &mut Vec<u8>, value: &[u8]) {
         }
     }
     buf.extend_from_slice(&[0, TERMINATOR]);
+}
+
+/// Appends a bit string column (`bit`, `varbit`) of `bits` bits held in
+/// `bytes` (the last one's unused low bits zero, as Postgres keeps them) in
+/// `bit_cmp`'s order: the bytes as a byte string, then the shorter first.
+pub fn put_bits(buf: &mut Vec<u8>, bytes: &[u8], bits: u32) {
+    put_bytes(buf, bytes);
+    buf.extend_from_slice(&bits.to_be_bytes());
 }
 
 /// Appends a fixed-width column (every value of the type has the same length).
@@ -199,6 +208,36 @@ mod tests {
         let mut buf = Vec::new();
         put_null(&mut buf);
         buf
+    }
+
+    /// A bit string of the bits (true: 1) as Postgres stores it: the bits
+    /// packed high bit first, unused low bits zero.
+    fn bit_string(bits: &[bool]) -> (Vec<u8>, u32) {
+        let mut bytes = vec![0u8; bits.len().div_ceil(8)];
+        for (i, &bit) in bits.iter().enumerate() {
+            bytes[i / 8] |= u8::from(bit) << (7 - i % 8);
+        }
+        (bytes, bits.len() as u32)
+    }
+
+    /// Postgres's `bit_cmp`: the common bytes, then the shorter first.
+    fn pg_bit_cmp(a: &(Vec<u8>, u32), b: &(Vec<u8>, u32)) -> std::cmp::Ordering {
+        let common = a.0.len().min(b.0.len());
+        a.0[..common].cmp(&b.0[..common]).then(a.1.cmp(&b.1))
+    }
+
+    proptest! {
+        #[test]
+        fn bit_strings_sort_as_postgres_compares_them(
+            a in prop::collection::vec(any::<bool>(), 0..20),
+            b in prop::collection::vec(any::<bool>(), 0..20),
+        ) {
+            let (a, b) = (bit_string(&a), bit_string(&b));
+            let (mut ea, mut eb) = (Vec::new(), Vec::new());
+            put_bits(&mut ea, &a.0, a.1);
+            put_bits(&mut eb, &b.0, b.1);
+            prop_assert_eq!(ea.cmp(&eb), pg_bit_cmp(&a, &b));
+        }
     }
 
     /// Postgres's float order: NaN equals NaN and sorts above everything.

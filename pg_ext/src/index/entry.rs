@@ -86,13 +86,13 @@ impl IndexShape {
 
 /// The types [`encode_datum`] encodes (operator classes' input types;
 /// `anyarray` and `record` take any array and composite value).
-const ENCODED: [pg_sys::Oid; 35] = {
+const ENCODED: [pg_sys::Oid; 37] = {
     use pg_sys::*;
     [
         INT2OID, INT4OID, INT8OID, OIDOID, DATEOID, TIMEOID, TIMESTAMPOID, TIMESTAMPTZOID, BOOLOID, FLOAT4OID,
         FLOAT8OID, TEXTOID, VARCHAROID, BPCHAROID, NAMEOID, BYTEAOID, UUIDOID, NUMERICOID, INETOID, CIDROID,
         MACADDROID, MACADDR8OID, INTERVALOID, XID8OID, PG_LSNOID, MONEYOID, CHAROID, TIMETZOID, TIDOID, ANYENUMOID,
-        ANYARRAYOID, RECORDOID, JSONBOID, ANYRANGEOID, ANYMULTIRANGEOID,
+        ANYARRAYOID, RECORDOID, JSONBOID, ANYRANGEOID, ANYMULTIRANGEOID, BITOID, VARBITOID,
     ]
 };
 
@@ -271,6 +271,18 @@ pub unsafe fn encode_datum(buf: &mut Vec<u8>, typ: pg_sys::Oid, value: pg_sys::D
         ANYRANGEOID => put_range(buf, value),
         ANYMULTIRANGEOID => put_multirange(buf, value),
         NAMEOID => memcmp::put_bytes(buf, std::ffi::CStr::from_ptr(value.cast_mut_ptr()).to_bytes()),
+        BITOID | VARBITOID => {
+            // VarBit: the 4-byte varlena header, the length in bits, the bits.
+            let original = value.cast_mut_ptr::<pg_sys::varlena>();
+            let plain = pg_sys::pg_detoast_datum(original);
+            let data = pgrx::varlena::vardata_any(plain) as *const u8;
+            let bits = std::ptr::read_unaligned(data.cast::<i32>()) as u32;
+            let bytes = std::slice::from_raw_parts(data.add(4), bits.div_ceil(8) as usize);
+            memcmp::put_bits(buf, bytes, bits);
+            if plain != original {
+                pg_sys::pfree(plain.cast());
+            }
+        }
         TEXTOID | VARCHAROID | BYTEAOID | BPCHAROID => {
             let original = value.cast_mut_ptr::<pg_sys::varlena>();
             let plain = pg_sys::pg_detoast_datum_packed(original);
