@@ -96,8 +96,8 @@ struct NodeState {
     locked_entries: HashMap<Vec<u8>, RowId>,
     /// The node's answer to the last row lock granted ([`newest_locked`]).
     last_granted: Option<(Vec<u8>, RowLocked)>,
-    /// Each lock taken or made stronger, oldest first: what a rollback to a
-    /// savepoint undoes ([`release_subtransaction_locks`]).
+    /// Each lock a subtransaction took or made stronger, oldest first: what
+    /// a rollback to a savepoint undoes ([`release_subtransaction_locks`]).
     lock_changes: Vec<LockChange>,
     /// A row the current statement read by key to lock it, which others
     /// held ([`note_busy`]).
@@ -106,6 +106,9 @@ struct NodeState {
     /// statement handed back for a recheck ([`first_recheck`]).
     rechecked: HashSet<Vec<u8>>,
 }
+
+/// Postgres's `TopSubTransactionId`: the top level of a transaction.
+const TOP_SUBTRANSACTION: pg_sys::SubTransactionId = 1;
 
 /// A row lock a subtransaction took or made stronger.
 struct LockChange {
@@ -370,7 +373,10 @@ fn hold(key: &[u8], mode: LockMode, lock_ts: Ts) {
             return;
         }
         n.locks.insert(key.to_vec(), (mode, lock_ts));
-        n.lock_changes.push(LockChange { subxact, key: key.to_vec(), before });
+        // The top level's locks end with the transaction: no log for them.
+        if subxact > TOP_SUBTRANSACTION {
+            n.lock_changes.push(LockChange { subxact, key: key.to_vec(), before });
+        }
     });
 }
 

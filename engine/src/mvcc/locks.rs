@@ -87,6 +87,10 @@ pub struct Taker {
     pub tag: u64,
 }
 
+/// The subtransaction id of a transaction's top level (Postgres's
+/// `TopSubTransactionId`; 0 from a requester that names none).
+const TOP_LEVEL: u32 = 1;
+
 /// An owner's lock on a key: its mode, and the tag of the taker that
 /// made it that strong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +116,8 @@ pub struct LockTable {
     keys: HashMap<Vec<u8>, Vec<Hold>>,
     /// owner → the keys it holds, to release them at its end.
     held: HashMap<Owner, Vec<Vec<u8>>>,
-    /// owner → its grants that changed something, oldest first.
+    /// owner → its subtransactions' grants that changed something, oldest
+    /// first.
     changes: HashMap<Owner, Vec<Change>>,
     /// owner → the key and mode it waits for.
     waiting: HashMap<Owner, (Vec<u8>, LockMode)>,
@@ -142,7 +147,11 @@ impl LockTable {
                     None
                 }
             };
-            self.changes.entry(owner).or_default().push(Change { subxact: taker.subxact, key: key.to_vec(), before });
+            // The top level's grants end only with the transaction
+            // (`release_all`): no log, no cost without savepoints.
+            if taker.subxact > TOP_LEVEL {
+                self.changes.entry(owner).or_default().push(Change { subxact: taker.subxact, key: key.to_vec(), before });
+            }
             return Acquire::Granted;
         }
         if self.reaches(&holders, owner) {
