@@ -153,40 +153,35 @@ pub fn with_node_answer<T>(
 /// Ends the node's side of a transaction that holds row locks and waits
 /// for the node to say so, as heap's abort releases its locks before
 /// `ROLLBACK` returns: a session told of the rollback that then asks for
-/// the row `NOWAIT` must get it. Never raises (see [`end_txn_quietly`]).
+/// the row `NOWAIT` must get it. Never raises (see [`without_raising`]).
 pub fn end_txn_releasing_locks() {
-    CLIENT.with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else { return };
-        let Some(client) = slot.as_mut() else { return };
-        if client.end_txn(&mut || {}).is_err() {
-            *slot = None;
-        }
-    });
+    without_raising(|client| client.end_txn(&mut || {}));
 }
 
 /// Tells the node that subtransaction `subxact` rolled back (its row locks
 /// go) and waits for it, as heap's locks are gone when `ROLLBACK TO`
-/// returns. Never raises (see [`end_txn_releasing_locks`]).
+/// returns. Never raises (see [`without_raising`]).
 pub fn release_locks(subxact: u32) {
-    CLIENT.with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else { return };
-        let Some(client) = slot.as_mut() else { return };
-        if client.release_locks(subxact, &mut || {}).is_err() {
-            *slot = None;
-        }
-    });
+    without_raising(|client| client.release_locks(subxact, &mut || {}));
 }
 
 /// Ends the node's side of the transaction (`EndTxn`, which the node does
-/// not answer). Never raises: it runs at transaction end, perhaps while an
-/// ERROR unwinds; a connection that cannot take it is dropped instead,
-/// which ends the node's side of the transaction just as well.
+/// not answer). Never raises (see [`without_raising`]).
 pub fn end_txn_quietly() {
     use lyra_cluster::protocol::{request, EndTxn};
+    without_raising(|client| client.send_quiet(request::Kind::EndTxn(EndTxn { quiet: true }), &mut || {}));
+}
+
+/// Runs `f` on the connection, if there is one, without raising: it runs
+/// at a transaction's or subtransaction's end, perhaps while an ERROR
+/// unwinds. A connection that cannot take the request is dropped instead,
+/// which ends the node's side of the transaction (its locks, its pin)
+/// just as well.
+fn without_raising(f: impl FnOnce(&mut NodeClient) -> Result<(), ClientError>) {
     CLIENT.with(|cell| {
         let Ok(mut slot) = cell.try_borrow_mut() else { return };
         let Some(client) = slot.as_mut() else { return };
-        if client.send_quiet(request::Kind::EndTxn(EndTxn { quiet: true }), &mut || {}).is_err() {
+        if f(client).is_err() {
             *slot = None;
         }
     });
