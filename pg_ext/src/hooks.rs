@@ -23,8 +23,10 @@
 //! * `ProcessUtility`, `ExecutorStart`/`ExecutorEnd` and the planner: Lyra
 //!   indexes lent as btrees where Postgres insists on one, and not while
 //!   planning ([`index::btree_classes::lend_as_btree`]).
-//! * `get_relation_info_hook`: Lyra indexes whose entries are not in their
-//!   columns' order are not offered as ordered ([`index::withhold_unordered`]).
+//! * `get_relation_info_hook`: the planner learns the order Lyra indexes'
+//!   entries are in — ascending, nulls last, whatever the columns declare;
+//!   none where the encoding's order is not the columns'
+//!   ([`index::describe_entry_order`]).
 //! * `set_rel_pathlist_hook`, for a Lyra relation: seq and bitmap scans
 //!   priced for Lyra ([`crate::cost`]); index paths become `LyraScan` paths
 //!   ([`crate::lyrascan`]); keep it out of parallel plans. A parallel
@@ -652,7 +654,7 @@ unsafe extern "C-unwind" fn get_relation_info(
     if let Some(prev) = PREV_GET_RELATION_INFO {
         prev(root, relation, inhparent, rel);
     }
-    index::withhold_unordered(rel);
+    index::describe_entry_order(rel);
 }
 
 #[pg_guard]

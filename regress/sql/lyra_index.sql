@@ -100,9 +100,37 @@ SELECT name FROM ord WHERE name > 'n298' ORDER BY name LIMIT 3;
 -- a count needs no column: an index-only scan (rows still fetched)
 EXPLAIN (COSTS OFF) SELECT count(*) FROM ord;
 SELECT count(*) FROM ord;
--- a collation whose order is not byte order, a DESC column: sorted
+-- a collation whose order is not byte order: sorted
 EXPLAIN (COSTS OFF) SELECT label FROM ord ORDER BY label LIMIT 1;
+-- a DESC column's entries are ascending, nulls last, and the planner knows:
+-- ORDER BY v DESC (nulls first) reads backward, ORDER BY v forward, and an
+-- order neither direction gives sorts
 EXPLAIN (COSTS OFF) SELECT v FROM ord ORDER BY v DESC LIMIT 1;
+EXPLAIN (COSTS OFF) SELECT v FROM ord ORDER BY v LIMIT 1;
+EXPLAIN (COSTS OFF) SELECT v FROM ord ORDER BY v DESC NULLS LAST LIMIT 1;
+-- every order of two columns with NULLs, through indexes declared each way,
+-- gives heap's rows in heap's order
+CREATE TABLE dirs (a int, b int) USING lyra;
+CREATE TABLE dirs_heap (a int, b int) USING heap;
+INSERT INTO dirs SELECT nullif(g % 5, 4), nullif(g % 3, 2) FROM generate_series(1, 40) g;
+INSERT INTO dirs_heap SELECT * FROM dirs;
+CREATE INDEX dirs_ad_b ON dirs (a DESC, b);
+CREATE INDEX dirs_anf_bdnl ON dirs (a NULLS FIRST, b DESC NULLS LAST);
+CREATE FUNCTION order_differs(o text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE lyra int[]; heap int[];
+BEGIN
+  EXECUTE format('SELECT array_agg(coalesce(a, -1) * 10 + coalesce(b, -1)) FROM (SELECT a, b FROM dirs ORDER BY %s) s', o) INTO lyra;
+  EXECUTE format('SELECT array_agg(coalesce(a, -1) * 10 + coalesce(b, -1)) FROM (SELECT a, b FROM dirs_heap ORDER BY %s) s', o) INTO heap;
+  RETURN lyra IS DISTINCT FROM heap;
+END $$;
+SELECT o, order_differs(o) FROM unnest(ARRAY[
+  'a, b', 'a DESC, b DESC', 'a DESC, b', 'a, b DESC', 'a NULLS FIRST, b',
+  'a DESC NULLS LAST, b DESC NULLS LAST', 'a DESC NULLS LAST, b DESC',
+  'a NULLS FIRST, b DESC NULLS LAST', 'a DESC, b NULLS FIRST']) o;
+EXPLAIN (COSTS OFF) SELECT a, b FROM dirs ORDER BY a DESC, b DESC;
+EXPLAIN (COSTS OFF) SELECT a, b FROM dirs ORDER BY a DESC, b;
+DROP FUNCTION order_differs;
+DROP TABLE dirs, dirs_heap;
 BEGIN;
 INSERT INTO ord VALUES (0, 'n0', 'l0', 0), (1000, 'n1000', 'l1000', 0);
 DELETE FROM ord WHERE k = 300;

@@ -20,8 +20,9 @@
 //! foreign keys need the index's operator classes to be btree's
 //! ([`btree_classes`]).
 //!
-//! Scans are ordered and run both ways, except where the encoding's order
-//! is not the column's ([`withhold_unordered`]).
+//! Scans are ordered — ascending, nulls last, in every column, whatever the
+//! index declares — and run both ways, except where the encoding's order
+//! is not the column's ([`describe_entry_order`]).
 //!
 //! A DEFERRABLE unique index keeps non-unique entries (two rows may hold
 //! one key until the check): its inserts lock the key's *column prefix*
@@ -30,7 +31,8 @@
 //! has the key; Postgres then rechecks at the end of the statement or at
 //! COMMIT (`UNIQUE_CHECK_EXISTING`, see [`other_live_entry`]).
 //!
-//! Not done yet: bitmap scans, index-only scans, descending entries.
+//! Not done yet: index-only scans, descending entries (a `DESC` column's
+//! entries are ascending; the planner is told so).
 //!
 //! Inverted indexes (`USING gin`) are [`gin`]'s `lyra_gin`; they share
 //! the entry maintenance here ([`remove_entries`], [`drop_index`]).
@@ -148,16 +150,20 @@ pub unsafe fn is_lyra_index(index: pg_sys::Relation) -> bool {
     am != pg_sys::InvalidOid && (*(*index).rd_rel).relam == am || btree_classes::is_lent((*index).rd_id)
 }
 
-/// Withholds the index order of every Lyra index of `rel` (as the planner
-/// sees it) whose entries are not in the order its key columns sort in:
-/// text under a collation whose order is not byte order, and columns
-/// declared `DESC` or `NULLS FIRST` (entries are encoded ascending, nulls
-/// last, whatever the declaration). Such an index still serves equality
-/// and ranges; `ORDER BY` sorts.
+/// Tells the planner the order a Lyra index's entries are really in.
+/// Entries are encoded ascending with nulls last in every column, whatever
+/// the index declares: a column declared `DESC` or `NULLS FIRST` is
+/// described as ascending, nulls last — so an index on `(t DESC)` serves
+/// `ORDER BY t DESC` (nulls first, the default) scanning backward and
+/// `ORDER BY t` forward, as a btree on `(t)` would; an order neither way
+/// gives (`(a, b DESC)`, `t DESC NULLS LAST`) sorts. An index with a
+/// column whose encoding's order is not its type's (text under a
+/// collation whose order is not byte order, arrays, enums, jsonb) offers
+/// no order at all; it still serves equality (and ranges where ordered).
 ///
 /// # Safety
 /// `rel` is the planner's relation, its index list built.
-pub unsafe fn withhold_unordered(rel: *mut pg_sys::RelOptInfo) {
+pub unsafe fn describe_entry_order(rel: *mut pg_sys::RelOptInfo) {
     let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), true);
     let indexes = (*rel).indexlist;
     if am == pg_sys::InvalidOid || indexes.is_null() {
@@ -168,12 +174,18 @@ pub unsafe fn withhold_unordered(rel: *mut pg_sys::RelOptInfo) {
         if (*info).relam != am && !btree_classes::is_lent((*info).indexoid) || (*info).sortopfamily.is_null() {
             continue;
         }
-        let ordered = (0..(*info).nkeycolumns as usize).all(|c| {
+        let columns = (*info).nkeycolumns as usize;
+        let ordered = (0..columns).all(|c| {
             let (ordered, _) = entry::byte_semantics(*(*info).opcintype.add(c), *(*info).indexcollations.add(c));
-            ordered && !*(*info).reverse_sort.add(c) && !*(*info).nulls_first.add(c)
+            ordered
         });
         if !ordered {
             (*info).sortopfamily = std::ptr::null_mut();
+            continue;
+        }
+        for c in 0..columns {
+            *(*info).reverse_sort.add(c) = false;
+            *(*info).nulls_first.add(c) = false;
         }
     }
 }

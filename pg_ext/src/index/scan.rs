@@ -10,7 +10,7 @@
 //! one request, whatever the number of keys.
 //!
 //! Entries come in index order, forward or backward (the planner counts
-//! on it for `ORDER BY`, merge joins and `max()`; see `withhold_unordered`
+//! on it for `ORDER BY`, merge joins and `max()`; see `describe_entry_order`
 //! in `index` for when it may).
 //!
 //! ```text
