@@ -544,12 +544,34 @@ pub fn delete_range(start: Vec<u8>, end: Vec<u8>, cid: pg_sys::CommandId) {
         return;
     }
     with(|b| {
-        let keys: Vec<Vec<u8>> = b.versions.range(start.clone()..end.clone()).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Vec<u8>> = buffered_in(&b.versions, Bound::Included(&start), Bound::Excluded(&end))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in keys {
             b.add(key, cid, None);
         }
         b.range_deletes.push((cid, start, end));
     });
+}
+
+/// The buffered keys between `lower` and `upper` — none when the bounds
+/// cross (an index scan's `BETWEEN 12 AND 4`, a backward step from the
+/// range's first key), where `BTreeMap::range` would panic.
+fn buffered_in<'a>(
+    versions: &'a BTreeMap<Vec<u8>, Vec<Version>>,
+    lower: Bound<&[u8]>,
+    upper: Bound<&[u8]>,
+) -> std::collections::btree_map::Range<'a, Vec<u8>, Vec<Version>> {
+    let empty = match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => l >= u,
+        _ => false,
+    };
+    if empty {
+        // Start and end equal, the start included: empty, and allowed.
+        return versions.range::<[u8], _>((Bound::Included(&[][..]), Bound::Excluded(&[][..])));
+    }
+    versions.range::<[u8], _>((lower, upper))
 }
 
 /// The buffered state of `key` for a reader at `cid`: `None` when the
@@ -581,7 +603,7 @@ pub fn next_visible(
             (None, _) => (Bound::Included(start), end_bound),
         };
         let found = |(k, chain): (&Vec<u8>, &Vec<Version>)| visible(chain, cid).map(|v| (k.clone(), v.clone()));
-        let mut range = b.versions.range::<[u8], _>((lower, upper));
+        let mut range = buffered_in(&b.versions, lower, upper);
         if reverse {
             range.rev().find_map(found)
         } else {
@@ -598,7 +620,7 @@ pub fn range_deleted(start: &[u8], end: &[u8], cid: pg_sys::CommandId) -> bool {
 /// Whether this transaction wrote (or range-deleted) any key of `[start, end)`.
 pub fn wrote_in(start: &[u8], end: &[u8]) -> bool {
     with(|b| {
-        b.versions.range(start.to_vec()..end.to_vec()).next().is_some()
+        buffered_in(&b.versions, Bound::Included(start), Bound::Excluded(end)).next().is_some()
             || b.range_deletes.iter().any(|(_, s, e)| s.as_slice() < end && e.as_slice() > start)
     })
 }

@@ -136,6 +136,11 @@ INSERT INTO ord VALUES (0, 'n0', 'l0', 0), (1000, 'n1000', 'l1000', 0);
 DELETE FROM ord WHERE k = 300;
 SELECT k FROM ord ORDER BY k LIMIT 2;
 SELECT k FROM ord ORDER BY k DESC LIMIT 2;
+-- a key this transaction moved: read backward, its old entry (deleted
+-- here, still committed on the node) must not bring the row back
+UPDATE ord SET k = 2000 WHERE k = 299;
+SELECT k FROM ord ORDER BY k DESC LIMIT 3;
+SELECT k FROM ord WHERE k > 290 ORDER BY k DESC;
 DECLARE c SCROLL CURSOR FOR SELECT k FROM ord WHERE k < 5 ORDER BY k;
 FETCH 3 FROM c;
 FETCH BACKWARD 2 FROM c;

@@ -248,7 +248,10 @@ impl Cursor {
             let stored = self.page.get_mut(self.pos);
             let take_stored = match (&stored, &buffered) {
                 (None, None) => return None,
-                (Some(s), Some((b, _))) => (s.key[..] < b[..]) != self.reverse,
+                // The nearer key first; on a tie the buffered version,
+                // which is newer (it may delete the stored one).
+                (Some(s), Some((b, _))) if self.reverse => s.key[..] > b[..],
+                (Some(s), Some((b, _))) => s.key[..] < b[..],
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
             };
