@@ -1,19 +1,31 @@
 -- Differential test: the same random writes go to a heap table and to a
 -- Lyra table with indexes of every shape (unique, multi-column with DESC,
--- NULLS FIRST, partial, expression) — inserts, updates that move index
+-- NULLS FIRST, partial, expression, text under an ICU collation whose
+-- order is not byte order: equality only) — inserts, updates that move index
 -- keys, deletes, upserts, subtransactions rolled back, a commit every few
 -- statements —, then random queries run on both under each kind of scan
--- the planner may take (sequential, index / LyraScan, bitmap). Each must
+-- the planner may take (sequential, index / LyraScan, bitmap, nested
+-- loops; a scrollable cursor walked both ways). Each must
 -- return heap's rows, in heap's order (every ORDER BY ends with the unique
 -- id). Seeded: the same statements every run.
-CREATE TABLE dh (id int, a int, b text COLLATE "C", c float8, d bool) USING heap;
-CREATE TABLE dl (id int, a int, b text COLLATE "C", c float8, d bool) USING lyra;
-CREATE UNIQUE INDEX dh_id ON dh (id);
-CREATE UNIQUE INDEX dl_id ON dl (id);
-CREATE INDEX dl_a_b ON dl (a DESC, b);
-CREATE INDEX dl_b ON dl (b NULLS FIRST);
-CREATE INDEX dl_c_part ON dl (c) WHERE d;
-CREATE INDEX dl_expr ON dl ((a % 7), id);
+CREATE TABLE dh (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") USING heap;
+CREATE TABLE dl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") USING lyra;
+-- the same indexes on both (heap's are btrees)
+CREATE FUNCTION index_both() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['dh', 'dl'] LOOP
+    EXECUTE format('CREATE UNIQUE INDEX %1$s_id ON %1$I (id)', t);
+    EXECUTE format('CREATE INDEX %1$s_a_b ON %1$I (a DESC, b)', t);
+    EXECUTE format('CREATE INDEX %1$s_b ON %1$I (b NULLS FIRST)', t);
+    EXECUTE format('CREATE INDEX %1$s_c_part ON %1$I (c) WHERE d', t);
+    EXECUTE format('CREATE INDEX %1$s_expr ON %1$I ((a %% 7), id)', t);
+    EXECUTE format('CREATE INDEX %1$s_e ON %1$I (e)', t);
+  END LOOP;
+END $$;
+SELECT index_both();
+SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+  WHERE c.relname ~ '^d[hl]_' ORDER BY 1;
 -- A random SQL literal for column kind k (NULL one time in ten).
 CREATE FUNCTION rnd(k text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -22,6 +34,7 @@ BEGIN
     WHEN 'a' THEN (floor(random() * 41) - 20)::int::text
     WHEN 'b' THEN quote_literal(CASE WHEN random() < 0.05 THEN '' ELSE 'x' || floor(random() * 31)::int END)
     WHEN 'c' THEN (floor(random() * 400) / 4)::text
+    WHEN 'e' THEN quote_literal((ARRAY['a', 'A', 'b', 'B', 'ä', 'Ä', 'aa', 'ab', '', 'z', 'Z', 'é', 'e', 'E'])[1 + floor(random() * 14)::int])
     ELSE (random() < 0.5)::text
   END;
 END $$;
@@ -43,25 +56,26 @@ BEGIN
   FOR i IN 1 .. n LOOP
     r := random();
     IF r < 0.40 THEN
-      s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s)', next_id, rnd('a'), rnd('b'), rnd('c'), rnd('d'));
+      s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s, %s)', next_id, rnd('a'), rnd('b'), rnd('c'), rnd('d'), rnd('e'));
       next_id := next_id + 1;
     ELSIF r < 0.55 THEN
       s := format('UPDATE %%1$I SET a = %s, b = %s WHERE a BETWEEN %s AND %s AND id %%%% 3 = %s',
         rnd('a'), rnd('b'), floor(random() * 41) - 20, floor(random() * 41) - 17, floor(random() * 3));
     ELSIF r < 0.65 THEN
-      s := format('UPDATE %%1$I SET c = c + 1, d = NOT d WHERE b = %s OR id = %s', rnd('b'), floor(random() * next_id));
+      s := format('UPDATE %%1$I SET c = c + 1, d = NOT d, e = coalesce(%s, e) WHERE b = %s OR id = %s OR e = %s',
+        rnd('e'), rnd('b'), floor(random() * next_id), rnd('e'));
     ELSIF r < 0.75 THEN
       s := format('DELETE FROM %%1$I WHERE id %%%% 7 = %s AND a >= %s', floor(random() * 7), rnd('a'));
     ELSIF r < 0.85 THEN
       k := CASE WHEN random() < 0.3 THEN next_id ELSE floor(random() * next_id) END;
-      s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = %%1$I.b || ''u''',
-        k, rnd('a'), rnd('b'), rnd('c'), rnd('d'));
+      s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = %%1$I.b || ''u'', e = EXCLUDED.e',
+        k, rnd('a'), rnd('b'), rnd('c'), rnd('d'), rnd('e'));
       IF k = next_id THEN next_id := next_id + 1; END IF;
     ELSE
       -- a subtransaction that writes, then rolls back
       BEGIN
         PERFORM on_both(format('UPDATE %%1$I SET a = %s WHERE id %%%% 5 = %s', rnd('a'), floor(random() * 5)));
-        PERFORM on_both(format('INSERT INTO %%1$I VALUES (%s, 1, ''gone'', 0, true)', next_id + 100000));
+        PERFORM on_both(format('INSERT INTO %%1$I VALUES (%s, 1, ''gone'', 0, true, ''gone'')', next_id + 100000));
         PERFORM on_both(format('DELETE FROM %%1$I WHERE a > %s', floor(random() * 41) - 20));
         RAISE EXCEPTION 'roll back';
       EXCEPTION WHEN raise_exception THEN NULL;
@@ -73,23 +87,54 @@ BEGIN
   END LOOP;
 END $$;
 SELECT setseed(0.4242);
-CALL write_randomly(700, 1, true);
+CALL write_randomly(1000, 1, true);
 SELECT count(*) > 80 AS enough_rows, count(*) FILTER (WHERE a IS NULL) > 0 AS some_null_a,
        count(*) FILTER (WHERE b IS NULL) > 0 AS some_null_b FROM dl;
 -- the tables hold the same rows
 SELECT count(*) AS only_in_heap FROM (SELECT * FROM dh EXCEPT ALL SELECT * FROM dl) s;
 SELECT count(*) AS only_in_lyra FROM (SELECT * FROM dl EXCEPT ALL SELECT * FROM dh) s;
+-- The ids a scrollable cursor over query q meets walking both ways ('.':
+-- none).
+CREATE FUNCTION cursor_walk(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  c refcursor;
+  r record;
+  walked text := '';
+BEGIN
+  OPEN c SCROLL FOR EXECUTE q;
+  FOR i IN 1 .. 3 LOOP
+    FETCH NEXT FROM c INTO r;
+    walked := walked || coalesce(r.id::text, '.') || ' ';
+  END LOOP;
+  FOR i IN 1 .. 2 LOOP
+    FETCH PRIOR FROM c INTO r;
+    walked := walked || coalesce(r.id::text, '.') || ' ';
+  END LOOP;
+  FETCH LAST FROM c INTO r;
+  walked := walked || coalesce(r.id::text, '.') || ' ';
+  FETCH PRIOR FROM c INTO r;
+  walked := walked || coalesce(r.id::text, '.') || ' ';
+  FETCH FIRST FROM c INTO r;
+  walked := walked || coalesce(r.id::text, '.') || ' ';
+  FETCH RELATIVE 2 FROM c INTO r;
+  walked := walked || coalesce(r.id::text, '.') || ' ';
+  FETCH ABSOLUTE -2 FROM c INTO r;
+  walked := walked || coalesce(r.id::text, '.');
+  CLOSE c;
+  RETURN walked;
+END $$;
 -- n random queries (rows in an order, aggregates, distinct values, a
--- join), each under four plan settings; the ones whose Lyra
+-- join, a scrollable cursor), each under four plan settings; the ones whose Lyra
 -- answer differs from heap's
 CREATE FUNCTION query_randomly(n int) RETURNS TABLE (run int, differing text[]) LANGUAGE plpgsql AS $$
 DECLARE
   preds text[] := ARRAY['a = %s', 'a < %s', 'a >= %s', 'a BETWEEN %s AND %s', 'a IS NULL',
     'b = %s', 'b > %s', 'b <= %s', 'b IS NULL', 'c > %s AND d', 'a %%%% 7 = %s', 'id IN (%s, %s, %s)',
     'a = %s AND b > %s', 'a > %s OR b = %s', 'b IS NOT NULL AND a <= %s',
-    'a = ANY (ARRAY[%s, %s, %s])', 'id = ANY (ARRAY[%s, %s, 7, 8])', 'a IN (%s, %s) AND c IS NOT NULL'];
+    'a = ANY (ARRAY[%s, %s, %s])', 'id = ANY (ARRAY[%s, %s, 7, 8])', 'a IN (%s, %s) AND c IS NOT NULL',
+    'e = %s', 'e < %s', 'e >= %s', 'e IS NULL', 'e IN (%s, %s)', 'e = %s AND a > %s'];
   orders text[] := ARRAY['id', 'a DESC, b, id', 'b NULLS FIRST, id', 'a, b DESC NULLS LAST, id',
-    'a DESC NULLS LAST, id', 'b DESC, id DESC', 'c, id'];
+    'a DESC NULLS LAST, id', 'b DESC, id DESC', 'c, id', 'e, id', 'e DESC NULLS LAST, id DESC'];
   settings text[] := ARRAY['', 'SET LOCAL enable_seqscan = off',
     'SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off',
     'SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_material = off'];
@@ -101,22 +146,30 @@ BEGIN
     IF p LIKE 'b%' OR p LIKE '%b %' THEN
       p := regexp_replace(p, '(b [=<>]+ )(NULL|-?[0-9]+)', '\1' || replace(rnd('b'), '\', '\\'));
     END IF;
+    IF p LIKE 'e %' THEN
+      p := regexp_replace(p, '^(e [=<>]+ |e IN \()(NULL|-?[0-9]+)', '\1' || rnd('e'));
+      p := regexp_replace(p, '^(e IN \(.*, )(NULL|-?[0-9]+)', '\1' || rnd('e'));
+    END IF;
     IF p LIKE 'c >%' THEN p := regexp_replace(p, '(c > )(NULL|-?[0-9]+)', '\1' || rnd('c')); END IF;
     shape := random();
-    IF shape < 0.6 THEN
+    IF shape < 0.5 THEN
       -- rows in an order
-      q := format('SELECT string_agg(format(''%%%%s/%%%%s/%%%%s/%%%%s/%%%%s'', id, a, b, c, d), '' '') FROM (SELECT * FROM %%1$I WHERE %s ORDER BY %s%s) s',
+      q := format('SELECT string_agg(format(''%%%%s/%%%%s/%%%%s/%%%%s/%%%%s/%%%%s'', id, a, b, c, d, e), '' '') FROM (SELECT * FROM %%1$I WHERE %s ORDER BY %s%s) s',
         p, orders[1 + floor(random() * array_length(orders, 1))::int],
         CASE WHEN random() < 0.3 THEN ' LIMIT ' || (1 + floor(random() * 5)) ELSE '' END);
-    ELSIF shape < 0.75 THEN
+    ELSIF shape < 0.65 THEN
       -- aggregates (min and max through an index)
       q := format('SELECT format(''%%%%s %%%%s %%%%s %%%%s %%%%s %%%%s'', count(*), min(a), max(a), min(b), max(b), sum(c)) FROM %%1$I WHERE %s', p);
-    ELSIF shape < 0.85 THEN
+    ELSIF shape < 0.75 THEN
       -- distinct values, in order
       q := format('SELECT string_agg(coalesce(a::text, ''-''), '' '') FROM (SELECT DISTINCT a FROM %%1$I WHERE %s ORDER BY a DESC LIMIT 6) s', p);
-    ELSE
+    ELSIF shape < 0.87 THEN
       -- a join on a (a nested loop looks rows up by the index)
       q := format('SELECT string_agg(x.id || '':'' || y.id, '' '' ORDER BY x.id, y.id) FROM (SELECT * FROM %%1$I WHERE %s) x JOIN %%1$I y ON y.a = x.a AND y.b >= x.b', p);
+    ELSE
+      -- a scrollable cursor walked forward and back
+      q := format('SELECT cursor_walk(%L)', format('SELECT id FROM %%1$I WHERE %s ORDER BY %s',
+        p, orders[1 + floor(random() * array_length(orders, 1))::int]));
     END IF;
     FOR s IN 1 .. array_length(settings, 1) LOOP
       IF settings[s] <> '' THEN EXECUTE settings[s]; END IF;
@@ -132,14 +185,14 @@ BEGIN
   END LOOP;
   RETURN QUERY SELECT n, bad;
 END $$;
-SELECT * FROM query_randomly(120);
+SELECT * FROM query_randomly(400);
 -- again inside a transaction that wrote (reads merge its own writes)
 BEGIN;
-CALL write_randomly(60, 1000, false);
-SELECT * FROM query_randomly(80);
+CALL write_randomly(80, 5000, false);
+SELECT * FROM query_randomly(200);
 ROLLBACK;
 SELECT count(*) AS only_in_lyra FROM (SELECT * FROM dl EXCEPT ALL SELECT * FROM dh) s;
 DROP FUNCTION query_randomly;
 DROP PROCEDURE write_randomly;
-DROP FUNCTION on_both, rnd;
+DROP FUNCTION on_both, rnd, cursor_walk, index_both;
 DROP TABLE dh, dl;
