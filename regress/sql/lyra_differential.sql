@@ -45,8 +45,8 @@ BEGIN
   EXECUTE format(s, 'dl');
 END $$;
 -- n random writes of new ids from first_id on, committing every 8th
--- if commits.
-CREATE PROCEDURE write_randomly(n int, first_id int, commits bool) LANGUAGE plpgsql AS $$
+-- if commits; with_f once the tables have column f.
+CREATE PROCEDURE write_randomly(n int, first_id int, commits bool, with_f bool) LANGUAGE plpgsql AS $$
 DECLARE
   next_id int := first_id;
   k int;
@@ -62,8 +62,8 @@ BEGIN
       s := format('UPDATE %%1$I SET a = %s, b = %s WHERE a BETWEEN %s AND %s AND id %%%% 3 = %s',
         rnd('a'), rnd('b'), floor(random() * 41) - 20, floor(random() * 41) - 17, floor(random() * 3));
     ELSIF r < 0.65 THEN
-      s := format('UPDATE %%1$I SET c = c + 1, d = NOT d, e = coalesce(%s, e) WHERE b = %s OR id = %s OR e = %s',
-        rnd('e'), rnd('b'), floor(random() * next_id), rnd('e'));
+      s := format('UPDATE %%1$I SET c = c + 1, d = NOT d, e = coalesce(%s, e)%s WHERE b = %s OR id = %s OR e = %s',
+        rnd('e'), CASE WHEN with_f THEN ', f = f + 1' ELSE '' END, rnd('b'), floor(random() * next_id), rnd('e'));
     ELSIF r < 0.75 THEN
       s := format('DELETE FROM %%1$I WHERE id %%%% 7 = %s AND a >= %s', floor(random() * 7), rnd('a'));
     ELSIF r < 0.85 THEN
@@ -87,7 +87,15 @@ BEGIN
   END LOOP;
 END $$;
 SELECT setseed(0.4242);
-CALL write_randomly(1000, 1, true);
+CALL write_randomly(500, 1, true, false);
+-- the tables change shape: a column added and dropped, one added with a
+-- default (older rows lack it), one changing type (a rewrite); more writes
+SELECT on_both('ALTER TABLE %1$I ADD COLUMN g text DEFAULT ''g''');
+SELECT on_both('ALTER TABLE %1$I ADD COLUMN f int DEFAULT 7');
+SELECT on_both('ALTER TABLE %1$I DROP COLUMN g');
+SELECT on_both('ALTER TABLE %1$I ALTER COLUMN a TYPE bigint');
+SELECT on_both('CREATE INDEX %1$s_f ON %1$I (f, a)');
+CALL write_randomly(500, 2000, true, true);
 SELECT count(*) > 80 AS enough_rows, count(*) FILTER (WHERE a IS NULL) > 0 AS some_null_a,
        count(*) FILTER (WHERE b IS NULL) > 0 AS some_null_b FROM dl;
 -- the tables hold the same rows
@@ -132,9 +140,10 @@ DECLARE
     'b = %s', 'b > %s', 'b <= %s', 'b IS NULL', 'c > %s AND d', 'a %%%% 7 = %s', 'id IN (%s, %s, %s)',
     'a = %s AND b > %s', 'a > %s OR b = %s', 'b IS NOT NULL AND a <= %s',
     'a = ANY (ARRAY[%s, %s, %s])', 'id = ANY (ARRAY[%s, %s, 7, 8])', 'a IN (%s, %s) AND c IS NOT NULL',
-    'e = %s', 'e < %s', 'e >= %s', 'e IS NULL', 'e IN (%s, %s)', 'e = %s AND a > %s'];
+    'e = %s', 'e < %s', 'e >= %s', 'e IS NULL', 'e IN (%s, %s)', 'e = %s AND a > %s',
+    'f > %s', 'f = 7 AND a < %s'];
   orders text[] := ARRAY['id', 'a DESC, b, id', 'b NULLS FIRST, id', 'a, b DESC NULLS LAST, id',
-    'a DESC NULLS LAST, id', 'b DESC, id DESC', 'c, id', 'e, id', 'e DESC NULLS LAST, id DESC'];
+    'a DESC NULLS LAST, id', 'b DESC, id DESC', 'c, id', 'e, id', 'e DESC NULLS LAST, id DESC', 'f DESC, a, id'];
   settings text[] := ARRAY['', 'SET LOCAL enable_seqscan = off',
     'SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off',
     'SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_material = off'];
@@ -154,7 +163,7 @@ BEGIN
     shape := random();
     IF shape < 0.5 THEN
       -- rows in an order
-      q := format('SELECT string_agg(format(''%%%%s/%%%%s/%%%%s/%%%%s/%%%%s/%%%%s'', id, a, b, c, d, e), '' '') FROM (SELECT * FROM %%1$I WHERE %s ORDER BY %s%s) s',
+      q := format('SELECT string_agg(s::text, '' '') FROM (SELECT * FROM %%1$I WHERE %s ORDER BY %s%s) s',
         p, orders[1 + floor(random() * array_length(orders, 1))::int],
         CASE WHEN random() < 0.3 THEN ' LIMIT ' || (1 + floor(random() * 5)) ELSE '' END);
     ELSIF shape < 0.65 THEN
@@ -188,7 +197,7 @@ END $$;
 SELECT * FROM query_randomly(400);
 -- again inside a transaction that wrote (reads merge its own writes)
 BEGIN;
-CALL write_randomly(80, 5000, false);
+CALL write_randomly(80, 5000, false, true);
 SELECT * FROM query_randomly(200);
 ROLLBACK;
 SELECT count(*) AS only_in_lyra FROM (SELECT * FROM dl EXCEPT ALL SELECT * FROM dh) s;
