@@ -1,20 +1,21 @@
 -- Differential test: the same random writes go to a heap table and to a
--- Lyra table with indexes of every shape (unique, multi-column with DESC,
--- NULLS FIRST, partial, expression, text under an ICU collation whose
--- order is not byte order: equality only) — inserts, updates that move index
--- keys, deletes, upserts, subtransactions rolled back, a commit every few
--- statements —, then random queries run on both under each kind of scan
+-- Lyra table with the same indexes, of every shape (unique, multi-column
+-- with DESC, NULLS FIRST, partial, expression, text under an ICU collation
+-- whose order is not byte order: equality only) — inserts, updates that
+-- move index keys and the unique key, deletes, upserts, subtransactions
+-- rolled back, a commit every few statements, the tables' shape changed
+-- half-way —, then random queries run on both under each kind of plan
 -- the planner may take (sequential, index / LyraScan, bitmap, nested
--- loops; a scrollable cursor walked both ways). Each must
--- return heap's rows, in heap's order (every ORDER BY ends with the unique
--- id). Seeded: the same statements every run.
-CREATE TABLE dh (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") USING heap;
-CREATE TABLE dl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") USING lyra;
--- the same indexes on both (heap's are btrees)
+-- loops; a scrollable cursor walked both ways). Each must return heap's
+-- rows, in heap's order (every ORDER BY ends with the unique id). Two
+-- rounds: plain tables, then partitioned ones. Seeded: the same
+-- statements every run.
+--
+-- The round's indexes on both tables (heap's are btrees).
 CREATE FUNCTION index_both() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE t text;
 BEGIN
-  FOREACH t IN ARRAY ARRAY['dh', 'dl'] LOOP
+  FOREACH t IN ARRAY ARRAY[current_setting('diff.heap'), current_setting('diff.lyra')] LOOP
     EXECUTE format('CREATE UNIQUE INDEX %1$s_id ON %1$I (id)', t);
     EXECUTE format('CREATE INDEX %1$s_a_b ON %1$I (a DESC, b)', t);
     EXECUTE format('CREATE INDEX %1$s_b ON %1$I (b NULLS FIRST)', t);
@@ -23,9 +24,6 @@ BEGIN
     EXECUTE format('CREATE INDEX %1$s_e ON %1$I (e)', t);
   END LOOP;
 END $$;
-SELECT index_both();
-SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
-  WHERE c.relname ~ '^d[hl]_' ORDER BY 1;
 -- A random SQL literal for column kind k (NULL one time in ten).
 CREATE FUNCTION rnd(k text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -38,17 +36,25 @@ BEGIN
     ELSE (random() < 0.5)::text
   END;
 END $$;
--- Runs statement s (its %1$I the table) on both tables.
+-- Runs statement s (its %1$I the table) on both tables of the round
+-- (settings diff.heap and diff.lyra).
 CREATE FUNCTION on_both(s text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  EXECUTE format(s, 'dh');
-  EXECUTE format(s, 'dl');
+  EXECUTE format(s, current_setting('diff.heap'));
+  EXECUTE format(s, current_setting('diff.lyra'));
+END $$;
+-- Rows in one table of the round and not in the other.
+CREATE FUNCTION only_in() RETURNS TABLE (only_in_heap bigint, only_in_lyra bigint) LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY EXECUTE format('SELECT (SELECT count(*) FROM (TABLE %1$I EXCEPT ALL TABLE %2$I) s),
+    (SELECT count(*) FROM (TABLE %2$I EXCEPT ALL TABLE %1$I) s)', current_setting('diff.heap'), current_setting('diff.lyra'));
 END $$;
 -- n random writes of new ids from first_id on, committing every 8th
 -- if commits; with_f once the tables have column f.
 CREATE PROCEDURE write_randomly(n int, first_id int, commits bool, with_f bool) LANGUAGE plpgsql AS $$
 DECLARE
   next_id int := first_id;
+  moves int := first_id;
   k int;
   r float8;
   s text;
@@ -64,8 +70,14 @@ BEGIN
     ELSIF r < 0.65 THEN
       s := format('UPDATE %%1$I SET c = c + 1, d = NOT d, e = coalesce(%s, e)%s WHERE b = %s OR id = %s OR e = %s',
         rnd('e'), CASE WHEN with_f THEN ', f = f + 1' ELSE '' END, rnd('b'), floor(random() * next_id), rnd('e'));
-    ELSIF r < 0.75 THEN
+    ELSIF r < 0.72 THEN
       s := format('DELETE FROM %%1$I WHERE id %%%% 7 = %s AND a >= %s', floor(random() * 7), rnd('a'));
+    ELSIF r < 0.75 THEN
+      -- the unique key moves (to the last partition, if partitioned), to
+      -- ids no other statement uses
+      moves := moves + 1;
+      s := format('UPDATE %%1$I SET id = id + %s WHERE id < 100000 AND id %%%% 11 = %s AND a < %s',
+        100000 * moves, floor(random() * 11), rnd('a'));
     ELSIF r < 0.85 THEN
       k := CASE WHEN random() < 0.3 THEN next_id ELSE floor(random() * next_id) END;
       s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = %%1$I.b || ''u'', e = EXCLUDED.e',
@@ -75,7 +87,7 @@ BEGIN
       -- a subtransaction that writes, then rolls back
       BEGIN
         PERFORM on_both(format('UPDATE %%1$I SET a = %s WHERE id %%%% 5 = %s', rnd('a'), floor(random() * 5)));
-        PERFORM on_both(format('INSERT INTO %%1$I VALUES (%s, 1, ''gone'', 0, true, ''gone'')', next_id + 100000));
+        PERFORM on_both(format('INSERT INTO %%1$I VALUES (%s, 1, ''gone'', 0, true, ''gone'')', -next_id));
         PERFORM on_both(format('DELETE FROM %%1$I WHERE a > %s', floor(random() * 41) - 20));
         RAISE EXCEPTION 'roll back';
       EXCEPTION WHEN raise_exception THEN NULL;
@@ -86,21 +98,6 @@ BEGIN
     IF commits AND i % 8 = 0 THEN COMMIT; END IF;
   END LOOP;
 END $$;
-SELECT setseed(0.4242);
-CALL write_randomly(500, 1, true, false);
--- the tables change shape: a column added and dropped, one added with a
--- default (older rows lack it), one changing type (a rewrite); more writes
-SELECT on_both('ALTER TABLE %1$I ADD COLUMN g text DEFAULT ''g''');
-SELECT on_both('ALTER TABLE %1$I ADD COLUMN f int DEFAULT 7');
-SELECT on_both('ALTER TABLE %1$I DROP COLUMN g');
-SELECT on_both('ALTER TABLE %1$I ALTER COLUMN a TYPE bigint');
-SELECT on_both('CREATE INDEX %1$s_f ON %1$I (f, a)');
-CALL write_randomly(500, 2000, true, true);
-SELECT count(*) > 80 AS enough_rows, count(*) FILTER (WHERE a IS NULL) > 0 AS some_null_a,
-       count(*) FILTER (WHERE b IS NULL) > 0 AS some_null_b FROM dl;
--- the tables hold the same rows
-SELECT count(*) AS only_in_heap FROM (SELECT * FROM dh EXCEPT ALL SELECT * FROM dl) s;
-SELECT count(*) AS only_in_lyra FROM (SELECT * FROM dl EXCEPT ALL SELECT * FROM dh) s;
 -- The ids a scrollable cursor over query q meets walking both ways ('.':
 -- none).
 CREATE FUNCTION cursor_walk(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -182,9 +179,9 @@ BEGIN
     END IF;
     FOR s IN 1 .. array_length(settings, 1) LOOP
       IF settings[s] <> '' THEN EXECUTE settings[s]; END IF;
-      EXECUTE format(q, 'dh') INTO h;
-      EXECUTE format(q, 'dl') INTO l;
-      IF h IS DISTINCT FROM l THEN bad := bad || (s || ': ' || format(q, 'dl')); END IF;
+      EXECUTE format(q, current_setting('diff.heap')) INTO h;
+      EXECUTE format(q, current_setting('diff.lyra')) INTO l;
+      IF h IS DISTINCT FROM l THEN bad := bad || (s || ': ' || format(q, current_setting('diff.lyra'))); END IF;
       RESET enable_seqscan;
       RESET enable_indexscan;
       RESET enable_hashjoin;
@@ -194,14 +191,76 @@ BEGIN
   END LOOP;
   RETURN QUERY SELECT n, bad;
 END $$;
+-- Round 1: plain tables
+CREATE TABLE dh (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") USING heap;
+CREATE TABLE dl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") USING lyra;
+SET diff.heap = 'dh';
+SET diff.lyra = 'dl';
+SELECT index_both();
+SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+  WHERE c.relname ~ '^dh_|^dl_' ORDER BY 1;
+SELECT setseed(0.4242);
+CALL write_randomly(500, 1, true, false);
+-- the tables change shape: a column added and dropped, one added with a
+-- default (older rows lack it), one changing type (a rewrite); more writes
+SELECT on_both('ALTER TABLE %1$I ADD COLUMN g text DEFAULT ''g''');
+SELECT on_both('ALTER TABLE %1$I ADD COLUMN f int DEFAULT 7');
+SELECT on_both('ALTER TABLE %1$I DROP COLUMN g');
+SELECT on_both('ALTER TABLE %1$I ALTER COLUMN a TYPE bigint');
+SELECT on_both('CREATE INDEX %1$s_f ON %1$I (f, a)');
+CALL write_randomly(500, 2000, true, true);
+SELECT count(*) > 80 AS enough_rows, count(*) FILTER (WHERE a IS NULL) > 0 AS some_null_a,
+       count(*) FILTER (WHERE b IS NULL) > 0 AS some_null_b, count(*) FILTER (WHERE id > 100000) > 0 AS some_moved
+  FROM dl;
+-- the tables hold the same rows
+SELECT * FROM only_in();
 SELECT * FROM query_randomly(400);
 -- again inside a transaction that wrote (reads merge its own writes)
 BEGIN;
 CALL write_randomly(80, 5000, false, true);
 SELECT * FROM query_randomly(200);
 ROLLBACK;
-SELECT count(*) AS only_in_lyra FROM (SELECT * FROM dl EXCEPT ALL SELECT * FROM dh) s;
+SELECT * FROM only_in();
+DROP TABLE dh, dl;
+-- Round 2: partitioned tables
+-- partitioned by id, the partitions heap or Lyra tables; a moved key
+-- goes to another partition
+CREATE TABLE ph (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") PARTITION BY RANGE (id);
+CREATE TABLE ph_1 PARTITION OF ph FOR VALUES FROM (MINVALUE) TO (150) USING heap;
+CREATE TABLE ph_2 PARTITION OF ph FOR VALUES FROM (150) TO (100000) USING heap;
+CREATE TABLE ph_3 PARTITION OF ph FOR VALUES FROM (100000) TO (MAXVALUE) USING heap;
+CREATE TABLE pl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") PARTITION BY RANGE (id);
+CREATE TABLE pl_1 PARTITION OF pl FOR VALUES FROM (MINVALUE) TO (150) USING lyra;
+CREATE TABLE pl_2 PARTITION OF pl FOR VALUES FROM (150) TO (100000) USING lyra;
+CREATE TABLE pl_3 PARTITION OF pl FOR VALUES FROM (100000) TO (MAXVALUE) USING lyra;
+SET diff.heap = 'ph';
+SET diff.lyra = 'pl';
+SELECT index_both();
+SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+  WHERE c.relname ~ '^ph_|^pl_' ORDER BY 1;
+SELECT setseed(0.2424);
+CALL write_randomly(500, 1, true, false);
+-- the tables change shape: a column added and dropped, one added with a
+-- default (older rows lack it), one changing type (a rewrite); more writes
+SELECT on_both('ALTER TABLE %1$I ADD COLUMN g text DEFAULT ''g''');
+SELECT on_both('ALTER TABLE %1$I ADD COLUMN f int DEFAULT 7');
+SELECT on_both('ALTER TABLE %1$I DROP COLUMN g');
+SELECT on_both('ALTER TABLE %1$I ALTER COLUMN a TYPE bigint');
+SELECT on_both('CREATE INDEX %1$s_f ON %1$I (f, a)');
+CALL write_randomly(500, 2000, true, true);
+SELECT count(*) > 80 AS enough_rows, count(*) FILTER (WHERE a IS NULL) > 0 AS some_null_a,
+       count(*) FILTER (WHERE b IS NULL) > 0 AS some_null_b, count(*) FILTER (WHERE id > 100000) > 0 AS some_moved
+  FROM pl;
+-- the tables hold the same rows
+SELECT * FROM only_in();
+SELECT * FROM query_randomly(400);
+-- again inside a transaction that wrote (reads merge its own writes)
+BEGIN;
+CALL write_randomly(80, 5000, false, true);
+SELECT * FROM query_randomly(200);
+ROLLBACK;
+SELECT * FROM only_in();
+DROP TABLE ph, pl;
 DROP FUNCTION query_randomly;
 DROP PROCEDURE write_randomly;
-DROP FUNCTION on_both, rnd, cursor_walk, index_both;
-DROP TABLE dh, dl;
+DROP FUNCTION on_both, only_in, rnd, cursor_walk, index_both;
