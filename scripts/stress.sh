@@ -5,6 +5,9 @@
 #   rc            READ COMMITTED, no retries: must have 0 failed transactions
 #   serializable  SERIALIZABLE, --max-tries=$STRESS_MAX_TRIES (20): transactions
 #                 that still fail after that many tries are reported, not fatal
+# Then scripts/stress_keys.sql (indexed keys moving under updates through
+# the index, deletes, upserts) at READ COMMITTED and REPEATABLE READ, with
+# its own checks (see run_keys).
 # After each run the money must add up,
 #   sum(abalance) = sum(bbalance) = sum(tbalance) = sum(delta of history),
 # the history must hold one row per committed transaction, and no account,
@@ -147,9 +150,72 @@ run() {
   SUMMARIES+=("$summary")
 }
 
+# run_keys NAME ISOLATION: scripts/stress_keys.sql (indexed keys moving
+# under concurrent updates through the index, deletes and upserts) on 300
+# rows, then: no increment lost or doubled (sum(v) + sum(deleted v) = the
+# log's count), no row duplicated, and both indexes (the primary key and
+# k) find exactly the rows a sequential scan finds. Deadlocks are part of
+# this workload (on heap too): retried, and transactions failing every try
+# are reported, not violations.
+run_keys() {
+  local name="$1" isolation="$2"
+  local out="$dir/pgbench-$name.log" rc=0
+  local pgoptions="-c default_transaction_isolation=${isolation// /\\ }"
+  sql -d "$DB" -c "DROP TABLE IF EXISTS stress_keys, stress_hist, stress_gone" \
+    -c "CREATE TABLE stress_keys (id int PRIMARY KEY, k int, v int NOT NULL)" \
+    -c "CREATE INDEX stress_keys_k ON stress_keys (k)" \
+    -c "CREATE TABLE stress_hist (id int)" -c "CREATE TABLE stress_gone (v int)" \
+    -c "INSERT INTO stress_keys SELECT g, g % 50, 0 FROM generate_series(1, 300) g"
+  log "stress $name: pgbench -f scripts/stress_keys.sql -c $CLIENTS -j $JOBS -T $DURATION --max-tries=$MAX_TRIES"
+  PGOPTIONS="$pgoptions" timeout "$((DURATION + GRACE))" \
+    pgbench -h localhost -p "$PORT" -U postgres -n -f "$LYRA_ROOT/scripts/stress_keys.sql" -c "$CLIENTS" -j "$JOBS" \
+      -T "$DURATION" --max-tries="$MAX_TRIES" "$DB" >"$out" 2>&1 || rc=$?
+  sed 's/^/    /' "$out"
+  [ "$rc" -ne 124 ] || die "stress $name: pgbench still running $GRACE s after the end of the run (hang?)"
+  local txns failed aborted
+  txns=$(field 'number of transactions actually processed' "$out")
+  failed=$(field 'number of failed transactions' "$out")
+  aborted=$(grep -c 'aborted in command' "$out" || true)
+  [ -n "$txns" ] || { violation "$name: no transaction count in the pgbench report (exit $rc)"; return; }
+  [ "$rc" -eq 0 ] || violation "$name: pgbench exited with $rc"
+  [ "$aborted" -eq 0 ] || violation "$name: $aborted pgbench client(s) aborted on an error"
+  [ "$txns" -gt 0 ] || violation "$name: no transaction committed"
+
+  local counted logged rows distinct by_k by_pk index_only seq_only
+  read -r counted logged rows distinct < <(query "SELECT
+      (SELECT coalesce(sum(v), 0) FROM stress_keys) + (SELECT coalesce(sum(v), 0) FROM stress_gone),
+      (SELECT count(*) FROM stress_hist), (SELECT count(*) FROM stress_keys),
+      (SELECT count(DISTINCT id) FROM stress_keys)")
+  read -r by_k by_pk index_only seq_only < <(sql -d "$DB" -At -F' ' \
+    -c "SET enable_seqscan = off" -c "SET enable_bitmapscan = off" \
+    -c "CREATE TEMP TABLE via_index AS SELECT id, k, v FROM stress_keys WHERE k >= 0 OR k IS NULL" \
+    -c "RESET enable_seqscan" -c "CREATE TEMP TABLE via_seq AS SELECT id, k, v FROM stress_keys" \
+    -c "SET enable_seqscan = off" -c "SELECT
+      (SELECT count(*) FROM stress_keys WHERE k >= 0), (SELECT count(*) FROM stress_keys WHERE id >= 0),
+      (SELECT count(*) FROM (TABLE via_index EXCEPT ALL TABLE via_seq) a),
+      (SELECT count(*) FROM (TABLE via_seq EXCEPT ALL TABLE via_index) b)")
+  [ -n "$seq_only" ] || { violation "$name: the checking query failed"; return; }
+  echo "    sum(v) + deleted v = $counted, increments logged = $logged, rows $rows ($distinct distinct), via k $by_k, via id $by_pk"
+  local invariant=ok
+  if [ "$counted" != "$logged" ]; then
+    invariant=BROKEN
+    violation "$name: sum(v) + deleted v = $counted, but $logged increments were logged"
+  fi
+  if [ "$distinct" != "$rows" ] || [ "$by_k" != "$rows" ] || [ "$by_pk" != "$rows" ] \
+     || [ "$index_only" != 0 ] || [ "$seq_only" != 0 ]; then
+    invariant=BROKEN
+    violation "$name: $rows rows ($distinct distinct); index on k finds $by_k, primary key $by_pk; $index_only rows only through the index, $seq_only only by a scan"
+  fi
+  local summary="stress $name: $txns txns, ${failed:-0} failed after up to $MAX_TRIES tries, invariant $invariant"
+  echo "$summary"
+  SUMMARIES+=("$summary")
+}
+
 SUMMARIES=()
 run rc "read committed"
 run serializable "serializable" --max-tries="$MAX_TRIES"
+run_keys keys-rc "read committed"
+run_keys keys-rr "repeatable read"
 
 echo
 printf '%s\n' "${SUMMARIES[@]}"
