@@ -1,17 +1,17 @@
 -- Differential test: the same random writes go to a heap table and to a
 -- Lyra table with the same indexes, of every shape (unique, multi-column
 -- with DESC, NULLS FIRST, partial, expression, text under an ICU collation
--- whose order is not byte order: equality only) — inserts, updates that
--- move index keys and the unique key, deletes, upserts, subtransactions
--- rolled back, a commit every few statements, the tables' shape changed
--- half-way —, then random queries run on both under each kind of plan
+-- whose order is not byte order: equality only, GIN on jsonb) —
+-- inserts, updates that move index keys and the unique key, deletes,
+-- upserts, subtransactions rolled back, a commit every few statements,
+-- the tables' shape changed half-way —, then random queries run on both under each kind of plan
 -- the planner may take (sequential, index / LyraScan, bitmap, nested
 -- loops; a scrollable cursor walked both ways). Each must return heap's
 -- rows, in heap's order (every ORDER BY ends with the unique id). Two
 -- rounds: plain tables, then partitioned ones. Seeded: the same
 -- statements every run.
 --
--- The round's indexes on both tables (heap's are btrees).
+-- The round's indexes on both tables (heap's are btrees and a GIN).
 CREATE FUNCTION index_both() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE t text;
 BEGIN
@@ -22,6 +22,7 @@ BEGIN
     EXECUTE format('CREATE INDEX %1$s_c_part ON %1$I (c) WHERE d', t);
     EXECUTE format('CREATE INDEX %1$s_expr ON %1$I ((a %% 7), id)', t);
     EXECUTE format('CREATE INDEX %1$s_e ON %1$I (e)', t);
+    EXECUTE format('CREATE INDEX %1$s_j ON %1$I USING gin (j)', t);
   END LOOP;
 END $$;
 -- A random SQL literal for column kind k (NULL one time in ten).
@@ -32,6 +33,9 @@ BEGIN
     WHEN 'a' THEN (floor(random() * 41) - 20)::int::text
     WHEN 'b' THEN quote_literal(CASE WHEN random() < 0.05 THEN '' ELSE 'x' || floor(random() * 31)::int END)
     WHEN 'c' THEN (floor(random() * 400) / 4)::text
+    WHEN 'j' THEN quote_literal(jsonb_build_object('x', floor(random() * 4)::int, 'y', (ARRAY['p', 'q', 'r'])[1 + floor(random() * 3)::int])
+      - (ARRAY['x', 'y', 'none'])[1 + floor(random() * 3)::int])
+    WHEN 'jkey' THEN quote_literal((ARRAY['x', 'y', 'z'])[1 + floor(random() * 3)::int])
     WHEN 'e' THEN quote_literal((ARRAY['a', 'A', 'b', 'B', 'ä', 'Ä', 'aa', 'ab', '', 'z', 'Z', 'é', 'e', 'E'])[1 + floor(random() * 14)::int])
     ELSE (random() < 0.5)::text
   END;
@@ -62,13 +66,13 @@ BEGIN
   FOR i IN 1 .. n LOOP
     r := random();
     IF r < 0.40 THEN
-      s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s, %s)', next_id, rnd('a'), rnd('b'), rnd('c'), rnd('d'), rnd('e'));
+      s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s, %s, %s)', next_id, rnd('a'), rnd('b'), rnd('c'), rnd('d'), rnd('e'), rnd('j'));
       next_id := next_id + 1;
     ELSIF r < 0.55 THEN
       s := format('UPDATE %%1$I SET a = %s, b = %s WHERE a BETWEEN %s AND %s AND id %%%% 3 = %s',
         rnd('a'), rnd('b'), floor(random() * 41) - 20, floor(random() * 41) - 17, floor(random() * 3));
     ELSIF r < 0.65 THEN
-      s := format('UPDATE %%1$I SET c = c + 1, d = NOT d, e = coalesce(%s, e)%s WHERE b = %s OR id = %s OR e = %s',
+      s := format('UPDATE %%1$I SET c = c + 1, d = NOT d, e = coalesce(%s, e), j = j || ''{"y": "q"}''%s WHERE b = %s OR id = %s OR e = %s',
         rnd('e'), CASE WHEN with_f THEN ', f = f + 1' ELSE '' END, rnd('b'), floor(random() * next_id), rnd('e'));
     ELSIF r < 0.72 THEN
       s := format('DELETE FROM %%1$I WHERE id %%%% 7 = %s AND a >= %s', floor(random() * 7), rnd('a'));
@@ -80,14 +84,14 @@ BEGIN
         100000 * moves, floor(random() * 11), rnd('a'));
     ELSIF r < 0.85 THEN
       k := CASE WHEN random() < 0.3 THEN next_id ELSE floor(random() * next_id) END;
-      s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = %%1$I.b || ''u'', e = EXCLUDED.e',
-        k, rnd('a'), rnd('b'), rnd('c'), rnd('d'), rnd('e'));
+      s := format('INSERT INTO %%1$I VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = %%1$I.b || ''u'', e = EXCLUDED.e, j = EXCLUDED.j',
+        k, rnd('a'), rnd('b'), rnd('c'), rnd('d'), rnd('e'), rnd('j'));
       IF k = next_id THEN next_id := next_id + 1; END IF;
     ELSE
       -- a subtransaction that writes, then rolls back
       BEGIN
         PERFORM on_both(format('UPDATE %%1$I SET a = %s WHERE id %%%% 5 = %s', rnd('a'), floor(random() * 5)));
-        PERFORM on_both(format('INSERT INTO %%1$I VALUES (%s, 1, ''gone'', 0, true, ''gone'')', -next_id));
+        PERFORM on_both(format('INSERT INTO %%1$I VALUES (%s, 1, ''gone'', 0, true, ''gone'', ''{"x": 1}'')', -next_id));
         PERFORM on_both(format('DELETE FROM %%1$I WHERE a > %s', floor(random() * 41) - 20));
         RAISE EXCEPTION 'roll back';
       EXCEPTION WHEN raise_exception THEN NULL;
@@ -138,7 +142,7 @@ DECLARE
     'a = %s AND b > %s', 'a > %s OR b = %s', 'b IS NOT NULL AND a <= %s',
     'a = ANY (ARRAY[%s, %s, %s])', 'id = ANY (ARRAY[%s, %s, 7, 8])', 'a IN (%s, %s) AND c IS NOT NULL',
     'e = %s', 'e < %s', 'e >= %s', 'e IS NULL', 'e IN (%s, %s)', 'e = %s AND a > %s',
-    'f > %s', 'f = 7 AND a < %s'];
+    'f > %s', 'f = 7 AND a < %s', 'j @> %s', 'j ? %s', 'j @> %s AND a > %s', 'j ?| ARRAY[%s, %s]'];
   orders text[] := ARRAY['id', 'a DESC, b, id', 'b NULLS FIRST, id', 'a, b DESC NULLS LAST, id',
     'a DESC NULLS LAST, id', 'b DESC, id DESC', 'c, id', 'e, id', 'e DESC NULLS LAST, id DESC', 'f DESC, a, id'];
   settings text[] := ARRAY['', 'SET LOCAL enable_seqscan = off',
@@ -155,6 +159,11 @@ BEGIN
     IF p LIKE 'e %' THEN
       p := regexp_replace(p, '^(e [=<>]+ |e IN \()(NULL|-?[0-9]+)', '\1' || rnd('e'));
       p := regexp_replace(p, '^(e IN \(.*, )(NULL|-?[0-9]+)', '\1' || rnd('e'));
+    END IF;
+    IF p LIKE 'j @>%' THEN
+      p := regexp_replace(p, '^j @> (NULL|-?[0-9]+)', 'j @> ' || rnd('j'));
+    ELSIF p LIKE 'j ?%' THEN
+      p := regexp_replace(p, '(NULL|-?[0-9]+)', rnd('jkey'), 'g');
     END IF;
     IF p LIKE 'c >%' THEN p := regexp_replace(p, '(c > )(NULL|-?[0-9]+)', '\1' || rnd('c')); END IF;
     shape := random();
@@ -192,8 +201,8 @@ BEGIN
   RETURN QUERY SELECT n, bad;
 END $$;
 -- Round 1: plain tables
-CREATE TABLE dh (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") USING heap;
-CREATE TABLE dl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") USING lyra;
+CREATE TABLE dh (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu", j jsonb) USING heap;
+CREATE TABLE dl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu", j jsonb) USING lyra;
 SET diff.heap = 'dh';
 SET diff.lyra = 'dl';
 SELECT index_both();
@@ -225,11 +234,11 @@ DROP TABLE dh, dl;
 -- Round 2: partitioned tables
 -- partitioned by id, the partitions heap or Lyra tables; a moved key
 -- goes to another partition
-CREATE TABLE ph (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") PARTITION BY RANGE (id);
+CREATE TABLE ph (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu", j jsonb) PARTITION BY RANGE (id);
 CREATE TABLE ph_1 PARTITION OF ph FOR VALUES FROM (MINVALUE) TO (150) USING heap;
 CREATE TABLE ph_2 PARTITION OF ph FOR VALUES FROM (150) TO (100000) USING heap;
 CREATE TABLE ph_3 PARTITION OF ph FOR VALUES FROM (100000) TO (MAXVALUE) USING heap;
-CREATE TABLE pl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu") PARTITION BY RANGE (id);
+CREATE TABLE pl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu", j jsonb) PARTITION BY RANGE (id);
 CREATE TABLE pl_1 PARTITION OF pl FOR VALUES FROM (MINVALUE) TO (150) USING lyra;
 CREATE TABLE pl_2 PARTITION OF pl FOR VALUES FROM (150) TO (100000) USING lyra;
 CREATE TABLE pl_3 PARTITION OF pl FOR VALUES FROM (100000) TO (MAXVALUE) USING lyra;
