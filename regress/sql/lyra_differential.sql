@@ -200,40 +200,55 @@ BEGIN
   END LOOP;
   RETURN QUERY SELECT n, bad;
 END $$;
+-- A round on tables heap and lyra (created, empty): their indexes, 500
+-- random writes, a change of shape (a column added and dropped, one added
+-- with a default that older rows lack, one changing type: a rewrite), 500
+-- more, then the checks — also inside a transaction with its own writes
+-- (rolled back). Each check is a NOTICE.
+CREATE PROCEDURE play_round(heap text, lyra text, seed float8) LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  PERFORM set_config('diff.heap', heap, false);
+  PERFORM set_config('diff.lyra', lyra, false);
+  PERFORM index_both();
+  FOR r IN SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+      WHERE c.relname LIKE heap || '\_%' OR c.relname LIKE lyra || '\_%' ORDER BY 1 LOOP
+    RAISE NOTICE 'index %: %', r.relname, r.amname;
+  END LOOP;
+  PERFORM setseed(seed);
+  CALL write_randomly(500, 1, true, false);
+  PERFORM on_both('ALTER TABLE %1$I ADD COLUMN g text DEFAULT ''g''');
+  PERFORM on_both('ALTER TABLE %1$I ADD COLUMN f int DEFAULT 7');
+  PERFORM on_both('ALTER TABLE %1$I DROP COLUMN g');
+  PERFORM on_both('ALTER TABLE %1$I ALTER COLUMN a TYPE bigint');
+  PERFORM on_both('CREATE INDEX %1$s_f ON %1$I (f, a)');
+  COMMIT;
+  CALL write_randomly(500, 2000, true, true);
+  EXECUTE format('SELECT count(*) > 80 AS enough_rows, count(*) FILTER (WHERE a IS NULL) > 0 AS some_null_a,
+      count(*) FILTER (WHERE b IS NULL) > 0 AS some_null_b, count(*) FILTER (WHERE id > 100000) > 0 AS some_moved
+    FROM %I', lyra) INTO r;
+  RAISE NOTICE 'enough rows %, some null a %, some null b %, some moved %', r.enough_rows, r.some_null_a, r.some_null_b, r.some_moved;
+  SELECT * INTO r FROM only_in();
+  RAISE NOTICE 'rows only in heap %, only in lyra %', r.only_in_heap, r.only_in_lyra;
+  SELECT * INTO r FROM query_randomly(400);
+  RAISE NOTICE '% queries, differing: %', r.run, r.differing;
+  COMMIT;
+  -- reads merging the transaction's own writes
+  CALL write_randomly(80, 5000, false, true);
+  SELECT * INTO r FROM query_randomly(200);
+  RAISE NOTICE 'in a transaction that wrote: % queries, differing: %', r.run, r.differing;
+  ROLLBACK;
+  SELECT * INTO r FROM only_in();
+  RAISE NOTICE 'rolled back: rows only in heap %, only in lyra %', r.only_in_heap, r.only_in_lyra;
+END $$;
 -- Round 1: plain tables
 CREATE TABLE dh (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu", j jsonb) USING heap;
 CREATE TABLE dl (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu", j jsonb) USING lyra;
-SET diff.heap = 'dh';
-SET diff.lyra = 'dl';
-SELECT index_both();
-SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
-  WHERE c.relname ~ '^dh_|^dl_' ORDER BY 1;
-SELECT setseed(0.4242);
-CALL write_randomly(500, 1, true, false);
--- the tables change shape: a column added and dropped, one added with a
--- default (older rows lack it), one changing type (a rewrite); more writes
-SELECT on_both('ALTER TABLE %1$I ADD COLUMN g text DEFAULT ''g''');
-SELECT on_both('ALTER TABLE %1$I ADD COLUMN f int DEFAULT 7');
-SELECT on_both('ALTER TABLE %1$I DROP COLUMN g');
-SELECT on_both('ALTER TABLE %1$I ALTER COLUMN a TYPE bigint');
-SELECT on_both('CREATE INDEX %1$s_f ON %1$I (f, a)');
-CALL write_randomly(500, 2000, true, true);
-SELECT count(*) > 80 AS enough_rows, count(*) FILTER (WHERE a IS NULL) > 0 AS some_null_a,
-       count(*) FILTER (WHERE b IS NULL) > 0 AS some_null_b, count(*) FILTER (WHERE id > 100000) > 0 AS some_moved
-  FROM dl;
--- the tables hold the same rows
-SELECT * FROM only_in();
-SELECT * FROM query_randomly(400);
--- again inside a transaction that wrote (reads merge its own writes)
-BEGIN;
-CALL write_randomly(80, 5000, false, true);
-SELECT * FROM query_randomly(200);
-ROLLBACK;
-SELECT * FROM only_in();
+CALL play_round('dh', 'dl', 0.4242);
 DROP TABLE dh, dl;
--- Round 2: partitioned tables
--- partitioned by id, the partitions heap or Lyra tables; a moved key
--- goes to another partition
+-- Round 2: partitioned by id, the partitions heap or Lyra tables; a moved
+-- key goes to another partition
 CREATE TABLE ph (id int, a int, b text COLLATE "C", c float8, d bool, e text COLLATE "en-x-icu", j jsonb) PARTITION BY RANGE (id);
 CREATE TABLE ph_1 PARTITION OF ph FOR VALUES FROM (MINVALUE) TO (150) USING heap;
 CREATE TABLE ph_2 PARTITION OF ph FOR VALUES FROM (150) TO (100000) USING heap;
@@ -242,34 +257,8 @@ CREATE TABLE pl (id int, a int, b text COLLATE "C", c float8, d bool, e text COL
 CREATE TABLE pl_1 PARTITION OF pl FOR VALUES FROM (MINVALUE) TO (150) USING lyra;
 CREATE TABLE pl_2 PARTITION OF pl FOR VALUES FROM (150) TO (100000) USING lyra;
 CREATE TABLE pl_3 PARTITION OF pl FOR VALUES FROM (100000) TO (MAXVALUE) USING lyra;
-SET diff.heap = 'ph';
-SET diff.lyra = 'pl';
-SELECT index_both();
-SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
-  WHERE c.relname ~ '^ph_|^pl_' ORDER BY 1;
-SELECT setseed(0.2424);
-CALL write_randomly(500, 1, true, false);
--- the tables change shape: a column added and dropped, one added with a
--- default (older rows lack it), one changing type (a rewrite); more writes
-SELECT on_both('ALTER TABLE %1$I ADD COLUMN g text DEFAULT ''g''');
-SELECT on_both('ALTER TABLE %1$I ADD COLUMN f int DEFAULT 7');
-SELECT on_both('ALTER TABLE %1$I DROP COLUMN g');
-SELECT on_both('ALTER TABLE %1$I ALTER COLUMN a TYPE bigint');
-SELECT on_both('CREATE INDEX %1$s_f ON %1$I (f, a)');
-CALL write_randomly(500, 2000, true, true);
-SELECT count(*) > 80 AS enough_rows, count(*) FILTER (WHERE a IS NULL) > 0 AS some_null_a,
-       count(*) FILTER (WHERE b IS NULL) > 0 AS some_null_b, count(*) FILTER (WHERE id > 100000) > 0 AS some_moved
-  FROM pl;
--- the tables hold the same rows
-SELECT * FROM only_in();
-SELECT * FROM query_randomly(400);
--- again inside a transaction that wrote (reads merge its own writes)
-BEGIN;
-CALL write_randomly(80, 5000, false, true);
-SELECT * FROM query_randomly(200);
-ROLLBACK;
-SELECT * FROM only_in();
+CALL play_round('ph', 'pl', 0.2424);
 DROP TABLE ph, pl;
 DROP FUNCTION query_randomly;
-DROP PROCEDURE write_randomly;
+DROP PROCEDURE write_randomly, play_round;
 DROP FUNCTION on_both, only_in, rnd, cursor_walk, index_both;
