@@ -596,6 +596,7 @@ unsafe extern "C-unwind" fn object_access(
             index::btree_classes::adopt(object_id, kind);
         }
     } else if access == pg_sys::ObjectAccessType::OAT_DROP {
+        index::btree_classes::release_dropped(object_id);
         let rel = pg_sys::RelationIdGetRelation(object_id);
         if tam::is_lyra(rel) {
             table::drop(&(*rel).rd_node);

@@ -380,19 +380,44 @@ thread_local! {
     static UPSERTS: std::cell::RefCell<Vec<(*mut pg_sys::QueryDesc, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// An index lent as a btree: its oid, its open relation, its real access
-/// method, and the subtransaction that lent it.
+/// An index lent as a btree: its oid, its open relation (null once
+/// [`release_dropped`]), its real access method, the subtransaction that
+/// lent it and the resource owner holding the reference.
 struct Lent {
     oid: pg_sys::Oid,
     index: pg_sys::Relation,
     am: pg_sys::Oid,
     subxact: pg_sys::SubTransactionId,
+    owner: pg_sys::ResourceOwner,
 }
 
 /// Whether the index `oid` is lent as a btree now: Lyra's own code still
 /// treats it as the lyra_index it is.
 pub fn is_lent(oid: pg_sys::Oid) -> bool {
-    LENT.with(|l| l.borrow().iter().any(|e| e.oid == oid))
+    LENT.with(|l| l.borrow().iter().any(|e| e.oid == oid && !e.index.is_null()))
+}
+
+/// When the index `oid` is dropped: if it is lent, it is given back now,
+/// for `DROP INDEX` refuses an index still open. (`REFRESH MATERIALIZED
+/// VIEW CONCURRENTLY` lends the view's indexes for the whole statement,
+/// and the view's query may drop one; the refresh then finds no unique
+/// index, as on heap.) Its lock is kept to the end of the transaction.
+///
+/// # Safety
+/// Inside a transaction.
+pub unsafe fn release_dropped(oid: pg_sys::Oid) {
+    LENT.with(|l| {
+        for e in l.borrow_mut().iter_mut().filter(|e| e.oid == oid && !e.index.is_null()) {
+            (*(*e.index).rd_rel).relam = e.am;
+            // The drop may run in a subtransaction (a function's EXCEPTION
+            // block); the reference belongs to the lending statement's owner.
+            let current = pg_sys::CurrentResourceOwner;
+            pg_sys::CurrentResourceOwner = e.owner;
+            pg_sys::index_close(e.index, pg_sys::NoLock as i32);
+            pg_sys::CurrentResourceOwner = current;
+            e.index = std::ptr::null_mut();
+        }
+    });
 }
 
 /// Statements that compare a lyra_index with a btree, or check that an
@@ -501,7 +526,8 @@ unsafe fn lend(oids: Vec<pg_sys::Oid>) -> usize {
             continue;
         }
         let subxact = pg_sys::GetCurrentSubTransactionId();
-        LENT.with(|l| l.borrow_mut().push(Lent { oid, index, am: (*(*index).rd_rel).relam, subxact }));
+        let owner = pg_sys::CurrentResourceOwner;
+        LENT.with(|l| l.borrow_mut().push(Lent { oid, index, am: (*(*index).rd_rel).relam, subxact, owner }));
         (*(*index).rd_rel).relam = pg_sys::BTREE_AM_OID;
     }
     mark
@@ -602,7 +628,7 @@ pub unsafe fn give_back(mark: usize) {
         let from = mark.min(l.len());
         l.split_off(from)
     });
-    for e in lent.into_iter().rev() {
+    for e in lent.into_iter().rev().filter(|e| !e.index.is_null()) {
         (*(*e.index).rd_rel).relam = e.am;
         pg_sys::index_close(e.index, pg_sys::AccessShareLock as i32);
     }
@@ -621,7 +647,7 @@ pub fn any_lent() -> bool {
 pub fn unlend_for_planning() -> Option<Relend> {
     let any = LENT.with(|l| {
         let l = l.borrow();
-        for e in l.iter() {
+        for e in l.iter().filter(|e| !e.index.is_null()) {
             // SAFETY: a lent index is held open until given back.
             unsafe { (*(*e.index).rd_rel).relam = e.am };
         }
@@ -636,7 +662,7 @@ pub struct Relend;
 impl Drop for Relend {
     fn drop(&mut self) {
         LENT.with(|l| {
-            for e in l.borrow().iter() {
+            for e in l.borrow().iter().filter(|e| !e.index.is_null()) {
                 // SAFETY: as in unlend_for_planning.
                 unsafe { (*(*e.index).rd_rel).relam = pg_sys::BTREE_AM_OID };
             }
