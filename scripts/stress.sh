@@ -73,6 +73,31 @@ init_tables() {
 # Value of a line "<label>: <number>..." in the pgbench report, or empty.
 field() { sed -n "s/^$1: \([0-9][0-9]*\).*/\1/p" "$2" | tail -1; }
 
+# read_report NAME OUT RC: shows the pgbench report OUT of run NAME (pgbench
+# exited with RC), stops on a hang or a crash, and sets TXNS and FAILED;
+# returns non-zero (after counting a violation) when the report holds no
+# transaction count. A non-zero exit, an aborted client or no committed
+# transaction are violations.
+read_report() {
+  local name="$1" out="$2" rc="$3" aborted
+  sed 's/^/    /' "$out"
+  [ "$rc" -ne 124 ] || die "stress $name: pgbench still running $GRACE s after the end of the run (hang?)"
+  if grep -Eq 'PANIC|TRAP:|terminated by signal|was terminated|server closed the connection' \
+       "$dir/server.log" "$out"; then
+    grep -E 'PANIC|TRAP:|terminated by signal|was terminated|server closed the connection' \
+      "$dir/server.log" "$out" | head -5 >&2
+    die "stress $name: the server crashed"
+  fi
+  TXNS=$(field 'number of transactions actually processed' "$out")
+  FAILED=$(field 'number of failed transactions' "$out")
+  FAILED=${FAILED:-0}
+  aborted=$(grep -c 'aborted in command' "$out" || true)
+  [ -n "$TXNS" ] || { violation "$name: no transaction count in the pgbench report (exit $rc)"; return 1; }
+  [ "$rc" -eq 0 ] || violation "$name: pgbench exited with $rc"
+  [ "$aborted" -eq 0 ] || violation "$name: $aborted pgbench client(s) aborted on an error"
+  [ "$TXNS" -gt 0 ] || violation "$name: no transaction committed"
+}
+
 # run NAME ISOLATION [pgbench options...]: one timed run at that isolation
 # level, then the checks. Failed transactions (serialization failures or
 # deadlocks that were not retried successfully) are violations at READ
@@ -89,27 +114,10 @@ run() {
   PGOPTIONS="$pgoptions" timeout "$((DURATION + GRACE))" \
     pgbench -h localhost -p "$PORT" -U postgres -n -b tpcb-like -c "$CLIENTS" -j "$JOBS" \
       -T "$DURATION" "$@" "$DB" >"$out" 2>&1 || rc=$?
-  sed 's/^/    /' "$out"
-
-  [ "$rc" -ne 124 ] || die "stress $name: pgbench still running $GRACE s after the end of the run (hang?)"
-  if grep -Eq 'PANIC|TRAP:|terminated by signal|was terminated|server closed the connection' \
-       "$dir/server.log" "$out"; then
-    grep -E 'PANIC|TRAP:|terminated by signal|was terminated|server closed the connection' \
-      "$dir/server.log" "$out" | head -5 >&2
-    die "stress $name: the server crashed"
-  fi
-
-  local txns failed retried retries aborted
-  txns=$(field 'number of transactions actually processed' "$out")
-  failed=$(field 'number of failed transactions' "$out")
+  read_report "$name" "$out" "$rc" || return
+  local txns="$TXNS" failed="$FAILED" retried retries
   retried=$(field 'number of transactions retried' "$out")
   retries=$(field 'total number of retries' "$out")
-  aborted=$(grep -c 'aborted in command' "$out" || true)
-  [ -n "$txns" ] || { violation "$name: no transaction count in the pgbench report (exit $rc)"; return; }
-  failed=${failed:-0}
-  [ "$rc" -eq 0 ] || violation "$name: pgbench exited with $rc"
-  [ "$aborted" -eq 0 ] || violation "$name: $aborted pgbench client(s) aborted on an error"
-  [ "$txns" -gt 0 ] || violation "$name: no transaction committed"
   [ "$isolation" != "read committed" ] || [ "$failed" -eq 0 ] \
     || violation "$name: $failed failed transactions at READ COMMITTED"
 
@@ -170,16 +178,8 @@ run_keys() {
   PGOPTIONS="$pgoptions" timeout "$((DURATION + GRACE))" \
     pgbench -h localhost -p "$PORT" -U postgres -n -f "$LYRA_ROOT/scripts/stress_keys.sql" -c "$CLIENTS" -j "$JOBS" \
       -T "$DURATION" --max-tries="$MAX_TRIES" "$DB" >"$out" 2>&1 || rc=$?
-  sed 's/^/    /' "$out"
-  [ "$rc" -ne 124 ] || die "stress $name: pgbench still running $GRACE s after the end of the run (hang?)"
-  local txns failed aborted
-  txns=$(field 'number of transactions actually processed' "$out")
-  failed=$(field 'number of failed transactions' "$out")
-  aborted=$(grep -c 'aborted in command' "$out" || true)
-  [ -n "$txns" ] || { violation "$name: no transaction count in the pgbench report (exit $rc)"; return; }
-  [ "$rc" -eq 0 ] || violation "$name: pgbench exited with $rc"
-  [ "$aborted" -eq 0 ] || violation "$name: $aborted pgbench client(s) aborted on an error"
-  [ "$txns" -gt 0 ] || violation "$name: no transaction committed"
+  read_report "$name" "$out" "$rc" || return
+  local txns="$TXNS" failed="$FAILED"
 
   local counted logged rows distinct by_k by_pk index_only seq_only
   read -r counted logged rows distinct < <(query "SELECT
@@ -206,7 +206,7 @@ run_keys() {
     invariant=BROKEN
     violation "$name: $rows rows ($distinct distinct); index on k finds $by_k, primary key $by_pk; $index_only rows only through the index, $seq_only only by a scan"
   fi
-  local summary="stress $name: $txns txns, ${failed:-0} failed after up to $MAX_TRIES tries, invariant $invariant"
+  local summary="stress $name: $txns txns, $failed failed after up to $MAX_TRIES tries, invariant $invariant"
   echo "$summary"
   SUMMARIES+=("$summary")
 }
