@@ -589,11 +589,18 @@ unsafe extern "C-unwind" fn object_access(
         if new_index.is_some() {
             index::storage_reused(&(*rel).rd_node);
         }
+        // A DEFERRABLE constraint's trigger, created before this hook runs,
+        // has its cache entry built already (as a btree's).
+        let built = !rel.is_null() && !(*rel).rd_indexcxt.is_null();
         if !rel.is_null() {
             pg_sys::RelationClose(rel);
         }
         if let Some(kind) = new_index {
+            let btree_on_lyra = matches!(kind, index::btree_classes::NewIndex::BtreeOnLyra);
             index::btree_classes::adopt(object_id, kind);
+            if btree_on_lyra && built {
+                index::btree_classes::make_built_entry_lyra(object_id);
+            }
         }
     } else if access == pg_sys::ObjectAccessType::OAT_DROP {
         index::btree_classes::release_dropped(object_id);
@@ -629,14 +636,6 @@ unsafe fn new_index_kind(rel: pg_sys::Relation, oid: pg_sys::Oid) -> Option<inde
     let on_lyra = tam::is_lyra(table);
     if !table.is_null() {
         pg_sys::RelationClose(table);
-    }
-    if on_lyra && !(*rel).rd_indexcxt.is_null() {
-        // Its cache entry was built already (a DEFERRABLE constraint's
-        // trigger was created first): its access method cannot change now.
-        raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "a partitioned table's DEFERRABLE unique constraint is not supported on lyra partitions",
-        );
     }
     let kind = match am {
         pg_sys::GIN_AM_OID => index::btree_classes::NewIndex::GinOnLyra,

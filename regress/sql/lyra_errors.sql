@@ -3,11 +3,6 @@ CREATE TABLE e (id int, v text) USING lyra;
 INSERT INTO e VALUES (1, 'one');
 CREATE INDEX e_brin ON e USING brin (id);
 ALTER TABLE e ADD CONSTRAINT e_excl EXCLUDE (id WITH =);
--- a DEFERRABLE unique constraint copied to a Lyra partition (its index is
--- made by Postgres as a btree, too late to become a lyra_index)
-CREATE TABLE e_part (id int UNIQUE DEFERRABLE) PARTITION BY RANGE (id);
-CREATE TABLE e_part_1 PARTITION OF e_part FOR VALUES FROM (0) TO (10) USING lyra;
-DROP TABLE e_part;
 SELECT * FROM e FOR UPDATE;
 SELECT * FROM e FOR SHARE;
 BEGIN;

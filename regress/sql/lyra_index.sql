@@ -391,6 +391,36 @@ INSERT INTO ut VALUES (4, 'x');
 COMMIT;
 SELECT * FROM ut ORDER BY t;
 DROP TABLE ut;
+-- a partitioned table's DEFERRABLE unique constraint: each Lyra
+-- partition's copy is a lyra_index (Postgres opens the copy, for the
+-- constraint's trigger, before Lyra adopts it), created with the
+-- partition or when a table is attached; checked at the statement's end,
+-- or at COMMIT when deferred
+CREATE TABLE put (i int UNIQUE DEFERRABLE, t text) PARTITION BY RANGE (i);
+CREATE TABLE put_1 PARTITION OF put FOR VALUES FROM (0) TO (10) USING lyra;
+CREATE TABLE put_2 (i int, t text) USING lyra;
+ALTER TABLE put ATTACH PARTITION put_2 FOR VALUES FROM (10) TO (20);
+SELECT c.relname, a.amname, x.indisunique, con.condeferrable
+  FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_am a ON a.oid = c.relam
+  LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid
+  WHERE x.indrelid IN ('put_1'::regclass, 'put_2'::regclass) ORDER BY 1;
+BEGIN;
+INSERT INTO put VALUES (1, 'a');
+SAVEPOINT s;
+INSERT INTO put VALUES (1, 'b');
+ROLLBACK TO s;
+SET CONSTRAINTS put_i_key DEFERRED;
+INSERT INTO put VALUES (1, 'b'), (11, 'c'), (11, 'd');
+DELETE FROM put WHERE t = 'b';
+UPDATE put SET i = 12 WHERE t = 'd';
+COMMIT;
+BEGIN;
+SET CONSTRAINTS put_i_key DEFERRED;
+INSERT INTO put VALUES (12, 'e');
+COMMIT;
+SELECT * FROM put ORDER BY i;
+SELECT * FROM put WHERE i = 12;
+DROP TABLE put;
 CREATE TABLE ud (i int, t text) USING lyra;
 INSERT INTO ud VALUES (1, 'a'), (1, 'b');
 ALTER TABLE ud ADD CONSTRAINT ud_i_key UNIQUE (i) DEFERRABLE;

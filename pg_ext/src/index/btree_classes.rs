@@ -101,6 +101,54 @@ pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
     follow_classes(index_oid, rebound);
 }
 
+/// After [`adopt`] made the btree `index_oid` a lyra_index: its cache
+/// entry, if it was built before (from the btree's catalog rows), gets
+/// lyra_index's routine. A partition's copy of its parent's DEFERRABLE
+/// unique constraint is such an index: `index_create` makes the
+/// constraint's trigger before the post-create hook, and that opens the
+/// index; the cache entry of an open index is not rebuilt at the next
+/// command counter increment, only its catalog rows are read again. The
+/// rest of the entry stands as it is: the index keeps btree's classes, and
+/// lyra_index has btree's number of support functions.
+///
+/// # Safety
+/// `index_oid` is an index `index_create` is making, held open by it.
+pub unsafe fn make_built_entry_lyra(index_oid: pg_sys::Oid) {
+    let rel = pg_sys::RelationIdGetRelation(index_oid);
+    if rel.is_null() || (*rel).rd_indexcxt.is_null() {
+        if !rel.is_null() {
+            pg_sys::RelationClose(rel);
+        }
+        return;
+    }
+    let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
+    let routine = pg_sys::GetIndexAmRoutineByAmId(am, false);
+    if (*routine).amsupport != (*(*rel).rd_indam).amsupport {
+        raise(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("index {} was built with another number of support functions than lyra_index has", index_oid.to_u32()),
+        );
+    }
+    let kept = pg_sys::MemoryContextAlloc((*rel).rd_indexcxt, std::mem::size_of::<pg_sys::IndexAmRoutine>()) as *mut pg_sys::IndexAmRoutine;
+    kept.write(routine.read());
+    (*rel).rd_indam = kept;
+    (*rel).rd_amhandler = handler_of(am);
+    (*(*rel).rd_rel).relam = am;
+    (*rel).rd_amcache = std::ptr::null_mut();
+    pg_sys::RelationClose(rel);
+}
+
+/// The handler function of the access method `am`.
+unsafe fn handler_of(am: pg_sys::Oid) -> pg_sys::Oid {
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::AMOID as i32, pg_sys::Datum::from(am));
+    if tuple.is_null() {
+        raise(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("access method {} not found", am.to_u32()));
+    }
+    let handler = (*(pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_am)).amhandler;
+    pg_sys::ReleaseSysCache(tuple);
+    handler
+}
+
 /// `ALTER TABLE … SET ACCESS METHOD` between lyra and another table
 /// access method: the indexes of `table` change kind with it, before the
 /// rewrite rebuilds them — a btree (or hash) becomes a lyra_index and a
