@@ -147,7 +147,8 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let routed = route_statement(pstmt, read_only_tree);
+    let top_level = context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL;
+    let routed = route_statement(pstmt, read_only_tree, top_level);
     let (pstmt, read_only_tree) = if routed.is_null() { (pstmt, read_only_tree) } else { (routed, false) };
     let stmt = (*pstmt).utilityStmt;
     let lends = !stmt.is_null()
@@ -232,8 +233,13 @@ extern "C-unwind" {
 
 /// Points index DDL on Lyra tables at lyra_index. Returns the statement to
 /// run if it had to be copied and changed (a read-only tree), else null.
+/// `top_level`: the statement is the client's own, not a function's.
 #[pg_guard]
-unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, read_only_tree: bool) -> *mut pg_sys::PlannedStmt {
+unsafe extern "C-unwind" fn route_statement(
+    pstmt: *mut pg_sys::PlannedStmt,
+    read_only_tree: bool,
+    top_level: bool,
+) -> *mut pg_sys::PlannedStmt {
     let stmt = (*pstmt).utilityStmt;
     let tag = if stmt.is_null() { pg_sys::NodeTag::T_Invalid } else { (*stmt).type_ };
     if ![pg_sys::NodeTag::T_IndexStmt, pg_sys::NodeTag::T_AlterTableStmt, pg_sys::NodeTag::T_ReindexStmt].contains(&tag) {
@@ -244,8 +250,8 @@ unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, rea
     let target: *mut pg_sys::PlannedStmt = if copy.is_null() { pstmt } else { copy };
     let stmt = (*target).utilityStmt;
     match tag {
-        pg_sys::NodeTag::T_IndexStmt => route_index(stmt.cast()),
-        pg_sys::NodeTag::T_ReindexStmt => route_reindex(stmt.cast()),
+        pg_sys::NodeTag::T_IndexStmt => route_index(stmt.cast(), top_level),
+        pg_sys::NodeTag::T_ReindexStmt => route_reindex(stmt.cast(), top_level),
         _ => route_constraints(stmt.cast()),
     }
     copy
@@ -257,8 +263,9 @@ unsafe extern "C-unwind" fn route_statement(pstmt: *mut pg_sys::PlannedStmt, rea
 /// a Lyra partition under it, of a schema or database holding a Lyra
 /// table. Otherwise Postgres would reindex table after table, each in a
 /// transaction of its own, and fail at the first Lyra one. Heap tables
-/// the same statement reaches are then reindexed plainly too.
-unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
+/// the same statement reaches are then reindexed plainly too. Like
+/// Postgres's, it is refused inside a transaction block or a function.
+unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt, top_level: bool) {
     use pg_sys::ReindexObjectType::*;
     let params = list_nodes((*stmt).params);
     let concurrently = |p: &*mut pg_sys::Node| {
@@ -281,6 +288,7 @@ unsafe fn route_reindex(stmt: *mut pg_sys::ReindexStmt) {
         _ => false,
     };
     if reaches_lyra {
+        pg_sys::PreventInTransactionBlock(top_level, c"REINDEX CONCURRENTLY".as_ptr());
         pgrx::notice!("REINDEX CONCURRENTLY reaching lyra tables runs as a plain REINDEX");
         let mut kept = std::ptr::null_mut();
         for p in params.into_iter().filter(|p| !concurrently(p)) {
@@ -375,12 +383,22 @@ unsafe fn relation_is(oid: pg_sys::Oid, test: impl FnOnce(pg_sys::Relation) -> b
 }
 
 /// `CREATE INDEX` on a Lyra table: btree (the default) becomes lyra_index.
-unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
+unsafe fn route_index(stmt: *mut pg_sys::IndexStmt, top_level: bool) {
     if !names_lyra_table((*stmt).relation) {
         return;
     }
     let method = (*stmt).accessMethod;
     let method = if method.is_null() { "btree".into() } else { std::ffi::CStr::from_ptr(method).to_string_lossy() };
+    if method == "hash" {
+        refuse_what_hash_cannot(stmt);
+    }
+    // Postgres's own substitution (DefineIndex), before the refusal below.
+    let method = if method == "rtree" {
+        pgrx::notice!("substituting access method \"gist\" for obsolete method \"rtree\"");
+        "gist".into()
+    } else {
+        method
+    };
     match method.as_ref() {
         // A hash index serves equality lookups, which a lyra_index serves
         // as well; like btree, it is converted without a word (\d shows it).
@@ -389,19 +407,36 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt) {
         // lyra_gin when created (see `btree_classes::adopt`); `USING
         // lyra_gin` names lyra_gin's own (the core types'), or — a class
         // only GIN has (`gin_trgm_ops`, in a dump of a lyra_gin) — GIN's.
-        "gin" => return finish_index_statement(stmt, false),
+        "gin" => return finish_index_statement(stmt, false, top_level),
         "lyra_gin" => {
             if !names_lyra_gin_classes(stmt) {
                 (*stmt).accessMethod = pg_sys::pstrdup(c"gin".as_ptr());
             }
-            return finish_index_statement(stmt, false);
+            return finish_index_statement(stmt, false, top_level);
         }
         other => raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default) or gin"),
         ),
     }
-    finish_index_statement(stmt, true);
+    finish_index_statement(stmt, true, top_level);
+}
+
+/// What Postgres refuses a hash index (`DefineIndex`, in its order) is
+/// refused before the index becomes a lyra_index, which could take it.
+unsafe fn refuse_what_hash_cannot(stmt: *mut pg_sys::IndexStmt) {
+    let refuse = |what: &str| -> ! {
+        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("access method \"hash\" does not support {what}"))
+    };
+    if (*stmt).unique {
+        refuse("unique indexes");
+    }
+    if !(*stmt).indexIncludingParams.is_null() {
+        refuse("included columns");
+    }
+    if !(*stmt).indexParams.is_null() && (*(*stmt).indexParams).length > 1 {
+        refuse("multicolumn indexes");
+    }
 }
 
 /// Whether every operator class `stmt` names is one of lyra_gin's.
@@ -413,10 +448,12 @@ unsafe fn names_lyra_gin_classes(stmt: *mut pg_sys::IndexStmt) -> bool {
     })
 }
 
-/// `CONCURRENTLY` dropped (with a notice), and for a lyra_index, its
-/// classes named as lyra_index's.
-unsafe fn finish_index_statement(stmt: *mut pg_sys::IndexStmt, lyra_classes: bool) {
+/// `CONCURRENTLY` dropped (with a notice; refused, as Postgres refuses
+/// it, inside a transaction block or a function), and for a lyra_index,
+/// its classes named as lyra_index's.
+unsafe fn finish_index_statement(stmt: *mut pg_sys::IndexStmt, lyra_classes: bool, top_level: bool) {
     if (*stmt).concurrent {
+        pg_sys::PreventInTransactionBlock(top_level, c"CREATE INDEX CONCURRENTLY".as_ptr());
         pgrx::notice!("CREATE INDEX CONCURRENTLY on a lyra table runs as a plain index build");
         (*stmt).concurrent = false;
     }

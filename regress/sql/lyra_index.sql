@@ -194,6 +194,24 @@ SELECT id FROM acc WHERE bal = 500;
 SELECT id, name FROM acc WHERE name = 'n77';
 RESET enable_seqscan;
 DROP INDEX CONCURRENTLY acc_bal2;
+-- ... but where Postgres refuses CONCURRENTLY, so does Lyra: inside a
+-- transaction block or a function
+BEGIN;
+CREATE INDEX CONCURRENTLY acc_bal3 ON acc (bal);
+ROLLBACK;
+BEGIN;
+REINDEX TABLE CONCURRENTLY acc;
+ROLLBACK;
+CREATE FUNCTION make_index_concurrently() RETURNS void LANGUAGE plpgsql
+  AS $$ BEGIN CREATE INDEX CONCURRENTLY acc_bal3 ON acc (bal); END $$;
+SELECT make_index_concurrently();
+DROP FUNCTION make_index_concurrently;
+-- what a hash index cannot be is refused before it becomes a lyra_index;
+-- rtree is Postgres's old name for gist
+CREATE UNIQUE INDEX acc_h ON acc USING hash (id);
+CREATE INDEX acc_h ON acc USING hash (id) INCLUDE (bal);
+CREATE INDEX acc_h ON acc USING hash (id, bal);
+CREATE INDEX acc_r ON acc USING rtree (id);
 -- REINDEX ... CONCURRENTLY reaching Lyra tables through a partitioned
 -- table or index, or a schema, runs as a plain REINDEX too
 CREATE SCHEMA reidx;
