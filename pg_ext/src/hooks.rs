@@ -110,6 +110,7 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     crate::txn::statement_started();
     crate::tam::statement_started();
     index::btree_classes::lend_for_upsert(query);
+    index::btree_classes::suspend_for_view_query(query);
     // Before the plan's nodes start: a bitmap heap scan begins its table
     // scan there, and takes the statement's timestamp as it does.
     crate::snapshot::statement_started(query);
@@ -130,6 +131,7 @@ unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
         None => pg_sys::standard_ExecutorEnd(query),
     }
     index::btree_classes::give_back_upsert(query);
+    index::btree_classes::resume_after_view_query(query);
 }
 
 /// Not `#[pg_guard]`ed, and calling Postgres through a plain declaration:
@@ -640,7 +642,6 @@ unsafe extern "C-unwind" fn object_access(
             }
         }
     } else if access == pg_sys::ObjectAccessType::OAT_DROP {
-        index::btree_classes::release_dropped(object_id);
         let rel = pg_sys::RelationIdGetRelation(object_id);
         if tam::is_lyra(rel) {
             table::drop(&(*rel).rd_node);

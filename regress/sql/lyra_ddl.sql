@@ -231,11 +231,9 @@ SELECT * FROM mv_tot ORDER BY type;
 SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.relname = 'mv_tot_type';
 DROP TABLE mv_src CASCADE;
 -- The view's query drops its unique index during the refresh: the drop
--- goes through (the refresh held the index open, lent as a btree, and
--- Lyra gives it back when it is dropped), and the refresh finds no unique
--- index, as on heap. A limit: when the drop is rolled back (an EXCEPTION
--- block), the index is no longer lent and the refresh still finds none,
--- where heap's would go on. The index is intact either way.
+-- goes through (the refresh lends the index as a btree, but not while the
+-- view's query runs), and the refresh finds no unique index, as on heap.
+-- A drop rolled back (an EXCEPTION block) leaves the refresh working.
 CREATE FUNCTION mv_drop_index(undo bool) RETURNS bool LANGUAGE plpgsql AS $$
 BEGIN
   IF undo IS NULL THEN RETURN true; END IF;

@@ -426,46 +426,26 @@ thread_local! {
     /// `INSERT … ON CONFLICT` statements running that lent indexes, and
     /// their marks (see [`lend_for_upsert`]).
     static UPSERTS: std::cell::RefCell<Vec<(*mut pg_sys::QueryDesc, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Materialized views' queries running while their refresh's lent
+    /// indexes are given back, and the places in `LENT` of those indexes
+    /// (see [`suspend_for_view_query`]).
+    static SUSPENDED: std::cell::RefCell<Vec<(*mut pg_sys::QueryDesc, Vec<usize>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// An index lent as a btree: its oid, its open relation (null once
-/// [`release_dropped`]), its real access method, the subtransaction that
-/// lent it and the resource owner holding the reference.
+/// An index lent as a btree: its oid, its open relation (null while a
+/// materialized view's query runs, see [`suspend_for_view_query`]), its
+/// real access method, and the subtransaction that lent it.
 struct Lent {
     oid: pg_sys::Oid,
     index: pg_sys::Relation,
     am: pg_sys::Oid,
     subxact: pg_sys::SubTransactionId,
-    owner: pg_sys::ResourceOwner,
 }
 
 /// Whether the index `oid` is lent as a btree now: Lyra's own code still
 /// treats it as the lyra_index it is.
 pub fn is_lent(oid: pg_sys::Oid) -> bool {
     LENT.with(|l| l.borrow().iter().any(|e| e.oid == oid && !e.index.is_null()))
-}
-
-/// When the index `oid` is dropped: if it is lent, it is given back now,
-/// for `DROP INDEX` refuses an index still open. (`REFRESH MATERIALIZED
-/// VIEW CONCURRENTLY` lends the view's indexes for the whole statement,
-/// and the view's query may drop one; the refresh then finds no unique
-/// index, as on heap.) Its lock is kept to the end of the transaction.
-///
-/// # Safety
-/// Inside a transaction.
-pub unsafe fn release_dropped(oid: pg_sys::Oid) {
-    LENT.with(|l| {
-        for e in l.borrow_mut().iter_mut().filter(|e| e.oid == oid && !e.index.is_null()) {
-            (*(*e.index).rd_rel).relam = e.am;
-            // The drop may run in a subtransaction (a function's EXCEPTION
-            // block); the reference belongs to the lending statement's owner.
-            let current = pg_sys::CurrentResourceOwner;
-            pg_sys::CurrentResourceOwner = e.owner;
-            pg_sys::index_close(e.index, pg_sys::NoLock as i32);
-            pg_sys::CurrentResourceOwner = current;
-            e.index = std::ptr::null_mut();
-        }
-    });
 }
 
 /// Statements that compare a lyra_index with a btree, or check that an
@@ -574,8 +554,7 @@ unsafe fn lend(oids: Vec<pg_sys::Oid>) -> usize {
             continue;
         }
         let subxact = pg_sys::GetCurrentSubTransactionId();
-        let owner = pg_sys::CurrentResourceOwner;
-        LENT.with(|l| l.borrow_mut().push(Lent { oid, index, am: (*(*index).rd_rel).relam, subxact, owner }));
+        LENT.with(|l| l.borrow_mut().push(Lent { oid, index, am: (*(*index).rd_rel).relam, subxact }));
         (*(*index).rd_rel).relam = pg_sys::BTREE_AM_OID;
     }
     mark
@@ -682,6 +661,67 @@ pub unsafe fn give_back(mark: usize) {
     }
 }
 
+/// `REFRESH MATERIALIZED VIEW CONCURRENTLY` lends the view's indexes for
+/// the whole statement, but Postgres needs them as btrees only before and
+/// after the view's query runs: while it runs (`query`, whose rows go to
+/// the refresh's transient table), they are given back and closed, so
+/// that the query may drop one — as on heap, where the refresh then finds
+/// no unique index — and [`resume_after_view_query`] lends them again.
+///
+/// # Safety
+/// `query` is starting.
+pub unsafe fn suspend_for_view_query(query: *mut pg_sys::QueryDesc) {
+    if (*query).dest.is_null() || (*(*query).dest).mydest != pg_sys::CommandDest::DestTransientRel {
+        return;
+    }
+    let suspended = LENT.with(|l| {
+        let mut l = l.borrow_mut();
+        let mut suspended = Vec::new();
+        for (at, e) in l.iter_mut().enumerate().filter(|(_, e)| !e.index.is_null()) {
+            (*(*e.index).rd_rel).relam = e.am;
+            // The lock stays, as a statement's locks do.
+            pg_sys::index_close(e.index, pg_sys::NoLock as i32);
+            e.index = std::ptr::null_mut();
+            suspended.push(at);
+        }
+        suspended
+    });
+    if !suspended.is_empty() {
+        SUSPENDED.with(|s| s.borrow_mut().push((query, suspended)));
+    }
+}
+
+/// At `ExecutorEnd` of `query`: the indexes [`suspend_for_view_query`]
+/// gave back are lent again, those still there (the query may have
+/// dropped one, or dropped it and rolled the drop back).
+///
+/// # Safety
+/// `query` is ending.
+pub unsafe fn resume_after_view_query(query: *mut pg_sys::QueryDesc) {
+    let Some(suspended) = SUSPENDED.with(|s| {
+        let mut s = s.borrow_mut();
+        let at = s.iter().rposition(|&(q, _)| q == query)?;
+        Some(s.remove(at).1)
+    }) else {
+        return;
+    };
+    for at in suspended {
+        let Some(oid) = LENT.with(|l| l.borrow().get(at).map(|e| e.oid)) else {
+            continue;
+        };
+        let index = pg_sys::try_relation_open(oid, pg_sys::AccessShareLock as i32);
+        if index.is_null() {
+            continue;
+        }
+        LENT.with(|l| {
+            if let Some(e) = l.borrow_mut().get_mut(at) {
+                e.index = index;
+            }
+        });
+        (*(*index).rd_rel).relam = pg_sys::BTREE_AM_OID;
+    }
+}
+
 /// Whether any index is lent as a btree now.
 pub fn any_lent() -> bool {
     LENT.with(|l| !l.borrow().is_empty())
@@ -724,6 +764,7 @@ impl Drop for Relend {
 /// them are checked.
 pub unsafe fn give_back_all() {
     UPSERTS.with(|u| u.borrow_mut().clear());
+    SUSPENDED.with(|s| s.borrow_mut().clear());
     give_back(0);
 }
 
@@ -732,14 +773,17 @@ pub unsafe fn give_back_all() {
 /// references were dropped by the abort; their cache entries are thrown
 /// away, to be rebuilt from the catalog.
 pub unsafe fn forget_lent(subxact: Option<pg_sys::SubTransactionId>) {
-    let forgotten = LENT.with(|l| {
+    let (forgotten, kept) = LENT.with(|l| {
         let mut l = l.borrow_mut();
         let from = subxact.map_or(0, |s| l.iter().position(|e| e.subxact >= s).unwrap_or(l.len()));
-        l.split_off(from)
+        (l.split_off(from), from)
     });
     if subxact.is_none() {
         UPSERTS.with(|u| u.borrow_mut().clear());
     }
+    // A view's query that failed with its refresh: its ExecutorEnd will
+    // not come (and its QueryDesc's address may be another's later).
+    SUSPENDED.with(|s| s.borrow_mut().retain(|(_, at)| at.iter().all(|&at| at < kept)));
     for e in forgotten {
         pg_sys::RelationCacheInvalidateEntry(e.oid);
     }
