@@ -8,6 +8,20 @@ INSERT INTO acc VALUES (5, 'dup', 0);
 INSERT INTO acc VALUES (1001, 'n5', 0);
 UPDATE acc SET name = 'n6' WHERE id = 7;
 INSERT INTO acc VALUES (1001, NULL, 0), (1002, NULL, 0);
+-- a user who may not read the key's columns is not shown the key (as on
+-- heap: no DETAIL); with SELECT on them, it is
+CREATE ROLE acc_writer;
+GRANT INSERT, UPDATE (name) ON acc TO acc_writer;
+SET ROLE acc_writer;
+INSERT INTO acc VALUES (5, 'hidden', 0);
+UPDATE acc SET name = 'same';
+RESET ROLE;
+GRANT SELECT (id) ON acc TO acc_writer;
+SET ROLE acc_writer;
+INSERT INTO acc VALUES (5, 'hidden', 0);
+RESET ROLE;
+REVOKE ALL ON acc FROM acc_writer;
+DROP ROLE acc_writer;
 -- point and range lookups go through the index
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT * FROM acc WHERE id = 42;

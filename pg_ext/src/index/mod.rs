@@ -294,11 +294,14 @@ unsafe extern "C-unwind" fn build_callback(
         false
     };
     if duplicate {
-        let described = describe(state.index, values, isnull);
+        let detail = match describe(state.index, values, isnull) {
+            Some(key) => format!("Key {key} is duplicated."),
+            None => "Duplicate keys exist.".into(),
+        };
         raise_detail(
             PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
             format!("could not create unique index \"{}\"", table::relation_name(state.index)),
-            format!("Key {described} is duplicated."),
+            detail,
         );
     }
     txn::put(key, value, table::current_cid());
@@ -393,13 +396,11 @@ pub(super) unsafe fn type_name(typ: pg_sys::Oid) -> String {
     std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
 }
 
-/// `(a, b)=(1, 2)`, as Postgres prints a key in errors.
-unsafe fn describe(index: pg_sys::Relation, values: &[pg_sys::Datum], isnull: &[bool]) -> String {
+/// `(a, b)=(1, 2)`, as Postgres prints a key in errors; `None` when the
+/// user may not see the key's columns (Postgres then leaves the key out).
+unsafe fn describe(index: pg_sys::Relation, values: &[pg_sys::Datum], isnull: &[bool]) -> Option<String> {
     let text = pg_sys::BuildIndexValueDescription(index, values.as_ptr().cast_mut(), isnull.as_ptr().cast_mut());
-    if text.is_null() {
-        return "(…)".into();
-    }
-    std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
+    (!text.is_null()).then(|| std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned())
 }
 
 /// Unlogged indexes: the engine has no init fork to write.
@@ -467,7 +468,10 @@ unsafe extern "C-unwind" fn insert(
                         raise_detail(
                             PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
                             "could not serialize access due to read/write dependencies among transactions",
-                            format!("Key {} was inserted by a transaction that committed after this one read it.", describe(index, values, isnull)),
+                            match describe(index, values, isnull) {
+                                Some(key) => format!("Key {key} was inserted by a transaction that committed after this one read it."),
+                                None => "The key was inserted by a transaction that committed after this one read it.".into(),
+                            },
                         );
                     }
                     duplicate_key(index, values, isnull);
@@ -511,13 +515,14 @@ unsafe fn claim_unique_entry(
     }
 }
 
-/// 23505 for a row with key columns `values`/`isnull` in `index`.
+/// 23505 for a row with key columns `values`/`isnull` in `index` (the key
+/// in the DETAIL only for a user who may see its columns, as on heap).
 unsafe fn duplicate_key(index: pg_sys::Relation, values: &[pg_sys::Datum], isnull: &[bool]) -> ! {
-    raise_detail(
-        PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-        format!("duplicate key value violates unique constraint \"{}\"", table::relation_name(index)),
-        format!("Key {} already exists.", describe(index, values, isnull)),
-    )
+    let message = format!("duplicate key value violates unique constraint \"{}\"", table::relation_name(index));
+    match describe(index, values, isnull) {
+        Some(key) => raise_detail(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, message, format!("Key {key} already exists.")),
+        None => raise(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, message),
+    }
 }
 
 /// Whether `index` is a DEFERRABLE unique index.
