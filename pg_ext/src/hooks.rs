@@ -628,16 +628,15 @@ unsafe extern "C-unwind" fn object_access(
         if new_index.is_some() {
             index::storage_reused(&(*rel).rd_node);
         }
-        // A DEFERRABLE constraint's trigger, created before this hook runs,
-        // has its cache entry built already (as a btree's).
-        let built = !rel.is_null() && !(*rel).rd_indexcxt.is_null();
         if !rel.is_null() {
             pg_sys::RelationClose(rel);
         }
         if let Some(kind) = new_index {
             let btree_on_lyra = matches!(kind, index::btree_classes::NewIndex::BtreeOnLyra);
             index::btree_classes::adopt(object_id, kind);
-            if btree_on_lyra && built {
+            if btree_on_lyra {
+                // A DEFERRABLE constraint's trigger, created before this
+                // hook runs, may have built its cache entry (as a btree's).
                 index::btree_classes::make_built_entry_lyra(object_id);
             }
         }

@@ -102,8 +102,8 @@ pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
 }
 
 /// After [`adopt`] made the btree `index_oid` a lyra_index: its cache
-/// entry, if it was built before (from the btree's catalog rows), gets
-/// lyra_index's routine. A partition's copy of its parent's DEFERRABLE
+/// entry, if it was built before (from the btree's catalog rows; else
+/// nothing to do), gets lyra_index's routine. A partition's copy of its parent's DEFERRABLE
 /// unique constraint is such an index: `index_create` makes the
 /// constraint's trigger before the post-create hook, and that opens the
 /// index; the cache entry of an open index is not rebuilt at the next
@@ -121,16 +121,16 @@ pub unsafe fn make_built_entry_lyra(index_oid: pg_sys::Oid) {
         }
         return;
     }
-    let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
-    let routine = pg_sys::GetIndexAmRoutineByAmId(am, false);
-    if (*routine).amsupport != (*(*rel).rd_indam).amsupport {
+    let routine = super::routine();
+    if routine.amsupport != (*(*rel).rd_indam).amsupport {
         raise(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             format!("index {} was built with another number of support functions than lyra_index has", index_oid.to_u32()),
         );
     }
+    let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
     let kept = pg_sys::MemoryContextAlloc((*rel).rd_indexcxt, std::mem::size_of::<pg_sys::IndexAmRoutine>()) as *mut pg_sys::IndexAmRoutine;
-    kept.write(routine.read());
+    kept.write(routine);
     (*rel).rd_indam = kept;
     (*rel).rd_amhandler = handler_of(am);
     (*(*rel).rd_rel).relam = am;
