@@ -28,7 +28,7 @@ isolation:      ## only the isolation specs (regress/isolation) on a fresh serve
 stress:         ## only the pgbench concurrency stress test (STRESS_SECONDS, default 60)
 	@scripts/stress.sh
 
-pgregress:      ## Postgres's own regression suite on heap and on Lyra (needs ../shared)
+pgregress:      ## Postgres's own regression suite on heap, on Lyra, on Lyra without LyraScan (needs ../shared)
 	@scripts/pgregress.sh
 
 setup:          ## only install packages and tools, build and install the extension
