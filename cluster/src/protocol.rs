@@ -40,7 +40,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20")]
     pub kind: Option<request::Kind>,
 }
 
@@ -85,6 +85,8 @@ pub mod request {
         FreshReadTs(super::FreshReadTs),
         #[prost(message, tag = "19")]
         ReleaseLocks(super::ReleaseLocks),
+        #[prost(message, tag = "20")]
+        MarkWritten(super::MarkWritten),
     }
 }
 
@@ -268,6 +270,9 @@ pub struct GetEntries {
     /// The locking subtransaction (see `LockRow::subxact`).
     #[prost(uint32, tag = "6")]
     pub subxact: u32,
+    /// The locks are for writing the rows (see `LockRow::writes`).
+    #[prost(bool, tag = "7")]
+    pub lock_writes: bool,
 }
 
 /// Read `[start, end)` in key order (`end` empty: unbounded), or in
@@ -470,6 +475,28 @@ pub struct LockRow {
     /// one enclosing it undoes this grant.
     #[prost(uint32, tag = "6")]
     pub subxact: u32,
+    /// The requester writes the row (an UPDATE or DELETE), not only locks
+    /// it: a `Probe` names it (see `WaitPolicy::Probe`).
+    #[prost(bool, tag = "7")]
+    pub writes: bool,
+}
+
+/// The connection's transaction is about to write the row `key`, which it
+/// holds locked (a lock taken by `SELECT … FOR …`, then an UPDATE or
+/// DELETE): the lock is marked written, as a `LockRow` with `writes`
+/// would mark it — undone by a `ReleaseLocks` of `subxact`. Not answered
+/// (the backend does not wait: requests are served in order); a key the
+/// connection does not hold is ignored.
+#[derive(Clone, PartialEq, Message)]
+pub struct MarkWritten {
+    #[prost(bytes = "vec", tag = "1")]
+    pub key: Vec<u8>,
+    /// See `LockRow::txn_tag`.
+    #[prost(uint64, tag = "2")]
+    pub txn_tag: u64,
+    /// See `LockRow::subxact`.
+    #[prost(uint32, tag = "3")]
+    pub subxact: u32,
 }
 
 /// The connection's subtransaction `subxact` rolled back: undo the row
@@ -505,10 +532,11 @@ pub enum WaitPolicy {
     /// Answer `RowBusy` at once, naming the holders (a backend then waits
     /// in Postgres's lock manager for their transactions, as heap does).
     NoWait = 1,
-    /// Take nothing: answer `RowBusy` naming the holders of modes that
-    /// conflict with the one asked (none: no one) — who is about to change
-    /// the row, for a dirty read to report as Postgres's dirty snapshot
-    /// reports an in-progress deleter or updater.
+    /// Take nothing: answer `RowBusy` naming the holders that write the
+    /// row (`LockRow::writes`, `MarkWritten`; none: no one), whatever the
+    /// mode asked — who is about to change the row, for a dirty read to
+    /// report as Postgres's dirty snapshot reports an in-progress deleter
+    /// or updater (and not a mere locker, whose xmax is lock-only).
     Probe = 2,
 }
 

@@ -420,8 +420,8 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
         if state.limit > 0 {
             index::scan::limit_first_page(state.scan, state.limit as u32);
         }
-        if let Some(mode) = read_lock_mode(node) {
-            index::scan::lock_rows(state.scan, mode);
+        if let Some((mode, writes)) = read_lock_mode(node) {
+            index::scan::lock_rows(state.scan, mode, writes);
         }
         let (rows_start, rows_end) = KeyPrefix::Rows { table: crate::table::table_id(table) }.range();
         if !state.node_filter.is_null() && !crate::txn::wrote_in(&rows_start, &rows_end) {
@@ -448,8 +448,9 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
 /// DELETE, as the write takes it) or a `SELECT … FOR …` right under its
 /// `LockRows` (a foreign key's check of its referenced row is one). The
 /// lock then comes with the read instead of a round trip of its own;
-/// heap locks exactly those rows too.
-unsafe fn read_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<lyra_cluster::protocol::LockMode> {
+/// heap locks exactly those rows too. With it, whether the statement
+/// writes the rows (an UPDATE or DELETE).
+unsafe fn read_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<(lyra_cluster::protocol::LockMode, bool)> {
     use lyra_cluster::protocol::LockMode;
     let stmt = (*(*node).ss.ps.state).es_plannedstmt;
     let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
@@ -465,7 +466,7 @@ unsafe fn read_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<lyra_clus
                 pg_sys::CmdType::CMD_UPDATE => LockMode::NoKeyUpdate,
                 _ => LockMode::Update,
             };
-            only_target.then_some(mode)
+            only_target.then_some((mode, true))
         }
         pg_sys::CmdType::CMD_SELECT => {
             let top = (*stmt).planTree;
@@ -481,13 +482,14 @@ unsafe fn read_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<lyra_clus
             if (*mark).rti != relid {
                 return None;
             }
-            match (*mark).markType {
-                pg_sys::RowMarkType::ROW_MARK_EXCLUSIVE => Some(LockMode::Update),
-                pg_sys::RowMarkType::ROW_MARK_NOKEYEXCLUSIVE => Some(LockMode::NoKeyUpdate),
-                pg_sys::RowMarkType::ROW_MARK_SHARE => Some(LockMode::Share),
-                pg_sys::RowMarkType::ROW_MARK_KEYSHARE => Some(LockMode::KeyShare),
-                _ => None,
-            }
+            let mode = match (*mark).markType {
+                pg_sys::RowMarkType::ROW_MARK_EXCLUSIVE => LockMode::Update,
+                pg_sys::RowMarkType::ROW_MARK_NOKEYEXCLUSIVE => LockMode::NoKeyUpdate,
+                pg_sys::RowMarkType::ROW_MARK_SHARE => LockMode::Share,
+                pg_sys::RowMarkType::ROW_MARK_KEYSHARE => LockMode::KeyShare,
+                _ => return None,
+            };
+            Some((mode, false))
         }
         _ => None,
     }

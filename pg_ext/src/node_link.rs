@@ -165,6 +165,13 @@ pub fn release_locks(subxact: u32) {
     without_raising(|client| client.release_locks(subxact, &mut || {}));
 }
 
+/// Tells the node the transaction writes a row it holds locked
+/// (`MarkWritten`, which the node does not answer).
+pub fn mark_written(mark: lyra_cluster::protocol::MarkWritten) {
+    use lyra_cluster::protocol::request;
+    with_node(|client, w| client.send_quiet(request::Kind::MarkWritten(mark), w));
+}
+
 /// Ends the node's side of the transaction (`EndTxn`, which the node does
 /// not answer). Never raises (see [`without_raising`]).
 pub fn end_txn_quietly() {

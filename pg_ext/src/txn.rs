@@ -35,7 +35,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
-use lyra_cluster::protocol::{Commit, LockMode, LockRow, Op, RowLocked, Span, Ts, WaitPolicy};
+use lyra_cluster::protocol::{Commit, LockMode, LockRow, MarkWritten, Op, RowLocked, Span, Ts, WaitPolicy};
 use lyra_engine::keys::RowId;
 use pgrx::pg_sys;
 use crate::error::raise;
@@ -99,6 +99,10 @@ struct NodeState {
     /// Each lock a subtransaction took or made stronger, oldest first: what
     /// a rollback to a savepoint undoes ([`release_subtransaction_locks`]).
     lock_changes: Vec<LockChange>,
+    /// Rows locked to be written (an UPDATE or DELETE, not `SELECT … FOR
+    /// …`), as the node knows them ([`mark_written`]), with the
+    /// subtransaction that made each so: its rollback undoes the mark.
+    written: HashMap<Vec<u8>, pg_sys::SubTransactionId>,
     /// A row the current statement read by key to lock it, which others
     /// held ([`note_busy`]).
     busy: Option<BusyRow>,
@@ -216,6 +220,7 @@ pub fn held_lock(key: &[u8], mode: LockMode) -> Option<Ts> {
 pub unsafe fn lock_row(
     key: &[u8],
     mode: LockMode,
+    writes: bool,
     wait: bool,
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
@@ -247,7 +252,8 @@ pub unsafe fn lock_row(
         }
     }
     let (txn_tag, subxact) = lock_taker();
-    let request = LockRow { key: key.to_vec(), mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact };
+    let request =
+        LockRow { key: key.to_vec(), mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact, writes };
     let locked = loop {
         match node_link::with_node(|client, w| client.lock_row(request.clone(), w)) {
             Ok(locked) => break locked,
@@ -261,7 +267,7 @@ pub unsafe fn lock_row(
     if let Some(queued) = queued {
         pg_sys::UnlockTuple(rel, tid, queued);
     }
-    hold(key, mode, locked.lock_ts.unwrap_or_default());
+    hold(key, mode, locked.lock_ts.unwrap_or_default(), writes);
     NODE_STATE.with(|n| n.borrow_mut().last_granted = Some((key.to_vec(), locked.clone())));
     Some(locked)
 }
@@ -362,12 +368,16 @@ pub fn first_recheck(key: &[u8]) -> bool {
 /// no-key updates to the row, which the stronger lock's answer showed
 /// (EvalPlanQual) — checked against the first grant, they failed the
 /// commit as a lost update.
-fn hold(key: &[u8], mode: LockMode, lock_ts: Ts) {
+/// Notes a row lock the node granted (`writes`: marked written there).
+fn hold(key: &[u8], mode: LockMode, lock_ts: Ts, writes: bool) {
     note_ts(Some(lock_ts));
     // SAFETY: a row lock is taken inside a transaction.
     let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
     NODE_STATE.with(|n| {
         let mut n = n.borrow_mut();
+        if writes {
+            n.written.entry(key.to_vec()).or_insert(subxact);
+        }
         let before = n.locks.get(key).copied();
         if before.is_some_and(|(held, _)| held >= mode) {
             return;
@@ -402,6 +412,9 @@ pub fn release_subtransaction_locks(subxact: pg_sys::SubTransactionId) {
                 None => n.locks.remove(&change.key),
             };
         }
+        let marks = n.written.len();
+        n.written.retain(|_, marked_in| *marked_in < subxact);
+        let undone_marks = n.written.len() < marks;
         if !undone.is_empty() {
             // Answers kept for locks that may be gone now.
             n.last_granted = None;
@@ -409,7 +422,7 @@ pub fn release_subtransaction_locks(subxact: pg_sys::SubTransactionId) {
             n.locked_entries.clear();
             n.busy = None;
         }
-        !undone.is_empty()
+        !undone.is_empty() || undone_marks
     });
     if undone {
         node_link::release_locks(subxact);
@@ -429,27 +442,50 @@ pub unsafe fn lock_taker() -> (u64, u32) {
     (u64::from(pg_sys::GetCurrentTransactionId().into_inner()), pg_sys::GetCurrentSubTransactionId())
 }
 
-/// Another transaction about to change the row `key` — one holding the
-/// lock an UPDATE, a DELETE or `FOR [NO KEY] UPDATE` takes — if any: what
-/// a dirty snapshot reports as the row's in-progress xmax, for the caller
-/// to wait on and look again (an `INSERT … ON CONFLICT` meeting a row
-/// being deleted inserts once the deleter commits, as on heap). Lyra's
-/// locks do not tell a deleter from a locker, so the caller also waits
-/// for a `FOR UPDATE` that heap's would not.
+/// Another transaction about to change the row `key` — one that locked
+/// it to update or delete it — if any: what a dirty snapshot reports as
+/// the row's in-progress xmax, for the caller to wait on and look again
+/// (an `INSERT … ON CONFLICT` meeting a row being deleted inserts once the
+/// deleter commits, as on heap). A transaction that only locked the row
+/// (`SELECT … FOR UPDATE`) is not one, as heap's lock-only xmax is not.
 pub unsafe fn writer_of(key: &[u8]) -> Option<pg_sys::TransactionId> {
-    let request =
-        LockRow { key: key.to_vec(), mode: LockMode::Share as i32, wait: WaitPolicy::Probe as i32, timeout_ms: 0, txn_tag: 0, subxact: 0 };
+    let request = LockRow {
+        key: key.to_vec(),
+        mode: LockMode::Share as i32,
+        wait: WaitPolicy::Probe as i32,
+        timeout_ms: 0,
+        txn_tag: 0,
+        subxact: 0,
+        writes: false,
+    };
     let holders = node_link::with_node(|client, w| client.lock_row(request, w)).err()?;
     holders.into_iter().map(|h| pg_sys::TransactionId::from_inner(h as u32)).find(|&xid| xid != pg_sys::TransactionId::INVALID)
 }
 
 /// A row lock the node took along with a read of `key` (an UPDATE,
-/// DELETE or `SELECT … FOR …` by key): held from now on, and its answer
-/// kept for the write or row lock that follows ([`take_read_lock`]) —
-/// which then needs no `LockRow`.
-pub fn held_with_read(key: Vec<u8>, mode: LockMode, locked: RowLocked) {
-    hold(&key, mode, locked.lock_ts.unwrap_or_default());
+/// DELETE — `writes` — or `SELECT … FOR …` by key): held from now on, and
+/// its answer kept for the write or row lock that follows
+/// ([`take_read_lock`]) — which then needs no `LockRow`.
+pub fn held_with_read(key: Vec<u8>, mode: LockMode, writes: bool, locked: RowLocked) {
+    hold(&key, mode, locked.lock_ts.unwrap_or_default(), writes);
     NODE_STATE.with(|n| n.borrow_mut().read_locks.insert(key, locked));
+}
+
+/// The transaction is about to update or delete the row `key`, which it
+/// holds locked: tells the node, if the lock was not taken for writing
+/// (`SELECT … FOR UPDATE` first, or `ON CONFLICT DO UPDATE`'s lock), so
+/// that others see a writer ([`writer_of`]). Without waiting for an
+/// answer: the node serves the connection's requests in order, and a
+/// probe it answers before the mark arrives sees the row as it was
+/// before this statement touched it.
+pub fn mark_written(key: &[u8]) {
+    if held_lock(key, LockMode::KeyShare).is_none() || NODE_STATE.with(|n| n.borrow().written.contains_key(key)) {
+        return;
+    }
+    // SAFETY: inside a transaction holding a lock on the row (so an xid).
+    let (txn_tag, subxact) = unsafe { lock_taker() };
+    NODE_STATE.with(|n| n.borrow_mut().written.insert(key.to_vec(), subxact));
+    node_link::mark_written(MarkWritten { key: key.to_vec(), txn_tag, subxact });
 }
 
 /// Notes that the row a point lookup found at the unique index entry

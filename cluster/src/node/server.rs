@@ -181,7 +181,8 @@ async fn serve_requests<E: Engine>(
                 continue;
             }
         };
-        let quiet = matches!(&request.kind, Some(request::Kind::EndTxn(end)) if end.quiet);
+        let quiet = matches!(&request.kind, Some(request::Kind::EndTxn(end)) if end.quiet)
+            || matches!(&request.kind, Some(request::Kind::MarkWritten(_)));
         let ends = matches!(&request.kind, Some(request::Kind::EndTxn(_)));
         let current = services.current();
         if !Arc::ptr_eq(&current, service) {
@@ -306,6 +307,7 @@ fn is_quick(kind: &request::Kind) -> bool {
             | request::Kind::DiscardStaged(_)
             | request::Kind::EndTxn(_)
             | request::Kind::ReleaseLocks(_)
+            | request::Kind::MarkWritten(_)
     )
 }
 

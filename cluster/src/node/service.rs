@@ -331,6 +331,10 @@ impl<E: Engine> Service<E> {
                 Ok(done())
             }
             request::Kind::ReleaseLocks(release) => self.release_locks(conn, release.subxact),
+            request::Kind::MarkWritten(mark) => {
+                self.mark_written(conn, mark);
+                Ok(done())
+            }
             request::Kind::ClusterStatus(_)
             | request::Kind::TransferLease(_)
             | request::Kind::ChangeReplicas(_)
@@ -363,9 +367,9 @@ impl<E: Engine> Service<E> {
             return LockAttempt::Done(error(ErrorCode::InvalidInput, "only table rows can be locked".into()));
         }
         if request.wait == WaitPolicy::Probe as i32 {
-            return busy(self.lock_table().blocking_tags(conn.id, &request.key, mode));
+            return busy(self.lock_table().writer_tags(conn.id, &request.key));
         }
-        let taker = Taker { subxact: request.subxact, tag: request.txn_tag };
+        let taker = Taker { subxact: request.subxact, tag: request.txn_tag, writes: request.writes };
         let outcome = if request.wait == WaitPolicy::NoWait as i32 {
             self.lock_table().try_acquire(conn.id, &request.key, mode, taker)
         } else {
@@ -400,6 +404,7 @@ impl<E: Engine> Service<E> {
             timeout_ms: 0,
             txn_tag: taker.tag,
             subxact: taker.subxact,
+            writes: taker.writes,
         };
         match self.try_lock(conn, &request) {
             LockAttempt::Done(Response { kind: Some(response::Kind::RowLocked(locked)) }) => Ok(Ok(locked)),
@@ -419,6 +424,16 @@ impl<E: Engine> Service<E> {
             self.released.notify_waiters();
         }
         Ok(done())
+    }
+
+    /// The connection's transaction writes the row it holds locked.
+    fn mark_written(&self, conn: &Connection, mark: crate::protocol::MarkWritten) {
+        let mut table = self.lock_table();
+        if let Some(mode) = table.held_mode(conn.id, &mark.key) {
+            let taker = Taker { subxact: mark.subxact, tag: mark.txn_tag, writes: true };
+            // Held already in `mode`: granted at once, nothing to wait for.
+            table.acquire(conn.id, &mark.key, mode, taker);
+        }
     }
 
     /// The connection stopped waiting for a lock.
@@ -498,7 +513,7 @@ impl<E: Engine> Service<E> {
                 let row_key = Key::Row { table: get.table, row: RowId(u64::from_be_bytes(id)) }.encode();
                 entry.row = self.mvcc.get(&row_key, read_ts)?;
                 if let (Some(mode), Some(_)) = (get.lock, &entry.row) {
-                    match self.lock_if_free(conn, &row_key, mode, Taker { subxact: get.subxact, tag: get.txn_tag })? {
+                    match self.lock_if_free(conn, &row_key, mode, Taker { subxact: get.subxact, tag: get.txn_tag, writes: get.lock_writes })? {
                         Ok(locked) => entry.locked = Some(locked),
                         Err(holders) => entry.busy = holders,
                     }
@@ -732,7 +747,7 @@ mod tests {
     }
 
     fn lock<E: Engine>(service: &Service<E>, conn: &mut Connection, key: Vec<u8>, mode: LockMode, wait: WaitPolicy) -> response::Kind {
-        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag: 0, subxact: 1 };
+        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag: 0, subxact: 1, writes: false };
         call(service, conn, request::Kind::LockRow(lock))
     }
 
@@ -1046,7 +1061,7 @@ mod tests {
         let (mut writer, mut other) = (service.connect(), service.connect());
         // Someone else holds row 4.
         const OTHER_TAG: u64 = 77;
-        let hold = LockRow { key: row(4), mode: LockMode::Share as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: OTHER_TAG, subxact: 1 };
+        let hold = LockRow { key: row(4), mode: LockMode::Share as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: OTHER_TAG, subxact: 1, writes: false };
         assert!(matches!(call(&service, &mut other, request::Kind::LockRow(hold)), response::Kind::RowLocked(_)));
         let get = GetEntries {
             entries: vec![entry(b"k3"), entry(b"k4"), entry(b"k9")],
@@ -1244,31 +1259,54 @@ mod tests {
         assert_eq!(seen, vec![9, 8, 7, 6, 5, 3, 2, 1, 0]);
     }
 
+    /// A probe names the holders that write the row — a lock taken to
+    /// write, or one held to lock and then marked written — and not those
+    /// that only lock it, even `FOR UPDATE`; it takes nothing.
     #[test]
     fn a_probe_names_the_writers_holding_a_row_and_takes_nothing() {
         let service = service();
         put(&service, row(1), b"v1");
         let (mut writer, mut sharer, mut prober) = (service.connect(), service.connect(), service.connect());
-        let request = |mode: LockMode, wait: WaitPolicy, txn_tag| LockRow { key: row(1), mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag, subxact: 1 };
-        let probe = || request::Kind::LockRow(request(LockMode::Share, WaitPolicy::Probe, 0));
+        let request = |mode: LockMode, wait: WaitPolicy, txn_tag, writes| LockRow {
+            key: row(1),
+            mode: mode as i32,
+            wait: wait as i32,
+            timeout_ms: 0,
+            txn_tag,
+            subxact: 1,
+            writes,
+        };
+        let probe = || request::Kind::LockRow(request(LockMode::Share, WaitPolicy::Probe, 0, false));
         let holders = |reply| match reply {
             response::Kind::RowBusy(busy) => busy.holders,
             other => panic!("a probe answered {other:?}"),
         };
         assert_eq!(holders(call(&service, &mut prober, probe())), Vec::<u64>::new());
         // a key-share locker (a foreign key's check) is no writer
-        let key_share = request(LockMode::KeyShare, WaitPolicy::NoWait, 5);
+        let key_share = request(LockMode::KeyShare, WaitPolicy::NoWait, 5, false);
         assert!(matches!(call(&service, &mut sharer, request::Kind::LockRow(key_share)), response::Kind::RowLocked(_)));
         assert_eq!(holders(call(&service, &mut prober, probe())), Vec::<u64>::new());
-        let update = request(LockMode::NoKeyUpdate, WaitPolicy::NoWait, 42);
+        let update = request(LockMode::NoKeyUpdate, WaitPolicy::NoWait, 42, true);
         assert!(matches!(call(&service, &mut writer, request::Kind::LockRow(update)), response::Kind::RowLocked(_)));
         assert_eq!(holders(call(&service, &mut prober, probe())), vec![42]);
-        // the probes took no lock: once the writer is done, anyone may write
+        // the probes took no lock: once the writer is done, anyone may lock
         call(&service, &mut writer, request::Kind::EndTxn(EndTxn::default()));
-        let mut next = service.connect();
-        let update = request(LockMode::Update, WaitPolicy::NoWait, 43);
         call(&service, &mut sharer, request::Kind::EndTxn(EndTxn::default()));
-        assert!(matches!(call(&service, &mut next, request::Kind::LockRow(update)), response::Kind::RowLocked(_)));
+        let mut next = service.connect();
+        let for_update = request(LockMode::Update, WaitPolicy::NoWait, 43, false);
+        assert!(matches!(call(&service, &mut next, request::Kind::LockRow(for_update)), response::Kind::RowLocked(_)));
+        // FOR UPDATE is no writer, until the row it locked is written
+        assert_eq!(holders(call(&service, &mut prober, probe())), Vec::<u64>::new());
+        let mark = crate::protocol::MarkWritten { key: row(1), txn_tag: 44, subxact: 2 };
+        call(&service, &mut next, request::Kind::MarkWritten(mark));
+        assert_eq!(holders(call(&service, &mut prober, probe())), vec![44]);
+        // the mark goes with its subtransaction
+        call(&service, &mut next, request::Kind::ReleaseLocks(crate::protocol::ReleaseLocks { subxact: 2 }));
+        assert_eq!(holders(call(&service, &mut prober, probe())), Vec::<u64>::new());
+        // a mark on a row the connection does not hold does nothing
+        let mark = crate::protocol::MarkWritten { key: row(1), txn_tag: 45, subxact: 1 };
+        call(&service, &mut prober, request::Kind::MarkWritten(mark));
+        assert_eq!(holders(call(&service, &mut sharer, probe())), Vec::<u64>::new());
     }
 
     /// `ReleaseLocks` undoes what a rolled-back subtransaction took: its
@@ -1282,7 +1320,7 @@ mod tests {
         put(&service, row(2), b"v2");
         let (mut owner, mut other) = (service.connect(), service.connect());
         let request = |key, mode: LockMode, txn_tag, subxact| {
-            request::Kind::LockRow(LockRow { key, mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact })
+            request::Kind::LockRow(LockRow { key, mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact, writes: false })
         };
         let granted = |reply| matches!(reply, response::Kind::RowLocked(_));
         let busy = |reply| match reply {
@@ -1363,7 +1401,7 @@ mod tests {
         let (mut a, mut b) = (service.connect(), service.connect());
         lock(&service, &mut a, row(1), LockMode::Update, WaitPolicy::Block);
         lock(&service, &mut b, row(2), LockMode::Update, WaitPolicy::Block);
-        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0, txn_tag: 0, subxact: 1 };
+        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0, txn_tag: 0, subxact: 1, writes: false };
         assert!(matches!(service.try_lock(&a, &wait(row(2))), LockAttempt::Blocked));
         let LockAttempt::Done(reply) = service.try_lock(&b, &wait(row(1))) else { panic!("b must not wait") };
         assert_eq!(error_code(&reply.kind.expect("a kind")), Some(ErrorCode::Deadlock as i32));

@@ -35,6 +35,13 @@
 //! there goes, an upgrade made there returns to the mode held before — as
 //! heap's row locks end with the subtransaction whose xid took them.
 //!
+//! A lock also says whether its holder *writes* the row (an UPDATE or
+//! DELETE holds it) or only locks it (`SELECT … FOR …`): heap's
+//! in-progress updater is a row's xmax, a locker's is marked lock-only,
+//! and an `INSERT … ON CONFLICT` meeting the row waits only for the former
+//! ([`LockTable::writer_tags`]). Marking a lock written is a grant like an
+//! upgrade, undone with its subtransaction.
+//!
 //! Not done: fairness (a waiter can be overtaken by compatible newcomers;
 //! backends queue in Postgres's lock manager first).
 
@@ -85,19 +92,22 @@ pub struct Taker {
     pub subxact: u32,
     /// What a transaction blocked by the lock waits on.
     pub tag: u64,
+    /// The taker changes the row (an UPDATE or DELETE), not only locks it.
+    pub writes: bool,
 }
 
 /// The subtransaction id of a transaction's top level (Postgres's
 /// `TopSubTransactionId`; 0 from a requester that names none).
 const TOP_LEVEL: u32 = 1;
 
-/// An owner's lock on a key: its mode, and the tag of the taker that
-/// made it that strong.
+/// An owner's lock on a key: its mode, whether the owner writes the row,
+/// and the tag of the taker that made it that strong or marked it written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Hold {
     owner: Owner,
     mode: LockMode,
     tag: u64,
+    writes: bool,
 }
 
 /// What a grant changed, to undo it when its subtransaction rolls back.
@@ -105,8 +115,9 @@ struct Hold {
 struct Change {
     subxact: u32,
     key: Vec<u8>,
-    /// The mode and tag held before (none: the grant took the lock).
-    before: Option<(LockMode, u64)>,
+    /// The mode, tag and write mark held before (none: the grant took
+    /// the lock).
+    before: Option<(LockMode, u64, bool)>,
 }
 
 /// Every lock of one range, and who waits for what.
@@ -135,14 +146,16 @@ impl LockTable {
             self.waiting.remove(&owner);
             let entry = self.keys.entry(key.to_vec()).or_default();
             let before = match entry.iter_mut().find(|h| h.owner == owner) {
-                Some(held) if held.mode >= mode => return Acquire::Granted,
+                Some(held) if held.mode >= mode && (held.writes || !taker.writes) => return Acquire::Granted,
                 Some(held) => {
-                    let before = (held.mode, held.tag);
-                    (held.mode, held.tag) = (mode, taker.tag);
+                    let before = (held.mode, held.tag, held.writes);
+                    held.mode = held.mode.max(mode);
+                    held.tag = taker.tag;
+                    held.writes |= taker.writes;
                     Some(before)
                 }
                 None => {
-                    entry.push(Hold { owner, mode, tag: taker.tag });
+                    entry.push(Hold { owner, mode, tag: taker.tag, writes: taker.writes });
                     self.held.entry(owner).or_default().push(key.to_vec());
                     None
                 }
@@ -202,11 +215,11 @@ impl LockTable {
         let undone: Vec<Change> = changes.drain(from..).collect();
         for change in undone.iter().rev() {
             match change.before {
-                Some((mode, tag)) => {
+                Some((mode, tag, writes)) => {
                     if let Some(held) =
                         self.keys.get_mut(&change.key).and_then(|hs| hs.iter_mut().find(|h| h.owner == owner))
                     {
-                        (held.mode, held.tag) = (mode, tag);
+                        (held.mode, held.tag, held.writes) = (mode, tag, writes);
                     }
                 }
                 None => {
@@ -253,6 +266,12 @@ impl LockTable {
         self.conflicting(owner, key, mode).map(|h| h.tag).collect()
     }
 
+    /// The tags of the holders of `key` other than `owner` that write the
+    /// row (not those that only lock it).
+    pub fn writer_tags(&self, owner: Owner, key: &[u8]) -> Vec<u64> {
+        self.keys.get(key).into_iter().flatten().filter(|h| h.owner != owner && h.writes).map(|h| h.tag).collect()
+    }
+
     fn conflicting(&self, owner: Owner, key: &[u8], mode: LockMode) -> impl Iterator<Item = &Hold> {
         self.keys.get(key).into_iter().flatten().filter(move |h| h.owner != owner && h.mode.conflicts_with(mode))
     }
@@ -281,10 +300,45 @@ mod tests {
     use super::LockMode::*;
     use super::*;
 
-    const TOP: Taker = Taker { subxact: 1, tag: 0 };
+    const TOP: Taker = Taker { subxact: 1, tag: 0, writes: false };
 
     fn taker(subxact: u32) -> Taker {
-        Taker { subxact, tag: 100 + u64::from(subxact) }
+        Taker { subxact, tag: 100 + u64::from(subxact), writes: false }
+    }
+
+    fn writer(subxact: u32) -> Taker {
+        Taker { writes: true, ..taker(subxact) }
+    }
+
+    /// A lock marked written — by the grant that took it or later, on a
+    /// lock held already — names its holder to `writer_tags`; a lock taken
+    /// only to lock does not. A mark made in a subtransaction goes with
+    /// its rollback, and the tag waiters wait on with it.
+    #[test]
+    fn writer_tags_name_the_holders_that_write() {
+        let mut t = LockTable::new();
+        assert_eq!(t.acquire(1, b"locked", Update, taker(1)), Acquire::Granted);
+        assert_eq!(t.acquire(2, b"written", NoKeyUpdate, writer(1)), Acquire::Granted);
+        assert_eq!(t.writer_tags(3, b"locked"), Vec::<u64>::new());
+        assert_eq!(t.writer_tags(3, b"written"), vec![101]);
+        // The holder itself is not named to itself.
+        assert_eq!(t.writer_tags(2, b"written"), Vec::<u64>::new());
+        // FOR UPDATE, then an UPDATE in subtransaction 2: marked, and its
+        // tag is the subtransaction's; rolled back, a locker again.
+        assert_eq!(t.acquire(1, b"locked", NoKeyUpdate, writer(2)), Acquire::Granted);
+        assert_eq!(t.held_mode(1, b"locked"), Some(Update));
+        assert_eq!(t.writer_tags(3, b"locked"), vec![102]);
+        assert_eq!(t.blocking_tags(3, b"locked", KeyShare), vec![102]);
+        assert_eq!(t.release_since(1, 2), 1);
+        assert_eq!(t.writer_tags(3, b"locked"), Vec::<u64>::new());
+        assert_eq!(t.blocking_tags(3, b"locked", KeyShare), vec![101]);
+        // A mark on a lock marked already changes nothing to undo.
+        assert_eq!(t.acquire(2, b"written", KeyShare, writer(3)), Acquire::Granted);
+        assert_eq!(t.release_since(2, 3), 0);
+        assert_eq!(t.writer_tags(3, b"written"), vec![101]);
+        t.release_all(1);
+        t.release_all(2);
+        assert_eq!(t.locked_keys(), 0);
     }
 
     /// A subtransaction's rollback undoes its grants and its inner ones',

@@ -504,7 +504,7 @@ unsafe fn claim_unique_entry(
 ) -> Result<(), Option<(Option<lyra_cluster::protocol::Ts>, RowId)>> {
     // A speculative insertion retries after every conflict: stay cancellable.
     pg_sys::check_for_interrupts!();
-    let locked = txn::lock_row(key, LockMode::Update, true, heap, heap_tid);
+    let locked = txn::lock_row(key, LockMode::Update, false, true, heap, heap_tid);
     let (existing, committed_at) = match txn::lookup(key, txn::SEE_ALL) {
         Some(buffered) => (buffered, None),
         None => locked.map_or((None, None), |locked| (locked.value, Some(locked.latest_ts))),
@@ -553,7 +553,7 @@ unsafe fn other_live_entry(
 ) -> bool {
     pg_sys::check_for_interrupts!();
     if txn::held_lock(columns, LockMode::Update).is_none()
-        && txn::lock_row(columns, LockMode::Update, wait, heap, heap_tid).is_none()
+        && txn::lock_row(columns, LockMode::Update, false, wait, heap, heap_tid).is_none()
     {
         return true;
     }
@@ -655,7 +655,7 @@ pub unsafe fn remove_entries(
             for old_key in old_entries.into_iter().filter(|key| !kept(key)) {
                 if constrained {
                     // Whoever inserts this key next waits for this transaction.
-                    txn::lock_row(&old_key, LockMode::Update, true, heap, tid);
+                    txn::lock_row(&old_key, LockMode::Update, false, true, heap, tid);
                 }
                 txn::delete(old_key, cid);
             }

@@ -264,14 +264,16 @@ enum RowLock {
 }
 
 /// Locks the committed row `key` of `rel` at `tid` in `mode` for this
-/// transaction, waiting if `wait` (see [`txn::lock_row`]) — or takes the
-/// lock the read of the row brought ([`txn::held_with_read`]), or the
-/// answer of the lock already held ([`txn::newest_locked`]).
+/// transaction, to write it if `writes`, waiting if `wait` (see
+/// [`txn::lock_row`]) — or takes the lock the read of the row brought
+/// ([`txn::held_with_read`]), or the answer of the lock already held
+/// ([`txn::newest_locked`]).
 unsafe fn lock_committed_row(
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
     key: &[u8],
     mode: LockMode,
+    writes: bool,
     wait: bool,
     snapshot: pg_sys::Snapshot,
 ) -> RowLock {
@@ -283,7 +285,7 @@ unsafe fn lock_committed_row(
     if let Some(locked) = txn::newest_locked(key, mode) {
         return row_lock(locked, snapshot);
     }
-    match txn::lock_row(key, mode, wait, rel, tid) {
+    match txn::lock_row(key, mode, writes, wait, rel, tid) {
         Some(locked) => row_lock(locked, snapshot),
         None => RowLock::WouldBlock,
     }
@@ -372,7 +374,7 @@ unsafe fn before_write(
         if txn::held_lock(key, mode).is_some() && txn::read_lock_row(key).is_none() {
             break 'locked;
         }
-        let refused = match lock_committed_row(rel, tid, key, mode, wait, snapshot) {
+        let refused = match lock_committed_row(rel, tid, key, mode, true, wait, snapshot) {
             RowLock::WouldBlock => pg_sys::TM_Result::TM_WouldBlock,
             RowLock::Held { value: None, moved: true, .. } => return Some(moved_away(tmfd, tid, false)),
             RowLock::Held { value: None, .. } => pg_sys::TM_Result::TM_Deleted,
@@ -385,6 +387,9 @@ unsafe fn before_write(
         failure_data(tmfd, tid, 0);
         return Some(refused);
     }
+    // A lock taken earlier only to lock the row (or by ON CONFLICT DO
+    // UPDATE) becomes a writer's.
+    txn::mark_written(key);
     if crosscheck_fails(rel, tid, key, crosscheck, current) {
         failure_data(tmfd, tid, 0);
         return Some(pg_sys::TM_Result::TM_Updated);
@@ -542,7 +547,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
         }
         if *update_indexes && txn::held_lock(&key, LockMode::NoKeyUpdate).is_some() {
             *lockmode = pg_sys::LockTupleMode::LockTupleExclusive;
-            txn::lock_row(&key, LockMode::Update, true, rel, otid);
+            txn::lock_row(&key, LockMode::Update, true, true, rel, otid);
         }
     }
     let mut value = Vec::new();
@@ -656,7 +661,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
         }
     }
     let wait = wait_policy == pg_sys::LockWaitPolicy::LockWaitBlock;
-    let locked = lock_committed_row(rel, tid, &key, mode, wait, snapshot);
+    let locked = lock_committed_row(rel, tid, &key, mode, false, wait, snapshot);
     if let (Some(written_by), RowLock::Held { .. }) = (txn::last_writer(&key), &locked) {
         // Our own version, locked weaker than now asked (a DELETE after this
         // transaction's UPDATE): the stronger lock is taken, and the row is
