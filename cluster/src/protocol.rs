@@ -479,6 +479,14 @@ pub struct LockRow {
     /// it: a `Probe` names it (see `WaitPolicy::Probe`).
     #[prost(bool, tag = "7")]
     pub writes: bool,
+    /// Take the lock only if the key has no committed value (it is absent
+    /// or deleted); one that has is answered `RowLocked` with `skipped`,
+    /// nothing taken — a speculative insertion's claim of a unique entry a
+    /// committed row holds: a conflict, and no lock to keep for it (heap's
+    /// speculative insertion leaves nothing behind either). A key the
+    /// connection holds already is locked as usual.
+    #[prost(bool, tag = "8")]
+    pub unless_present: bool,
 }
 
 /// The connection's transaction is about to write the row `key`, which it
@@ -555,6 +563,10 @@ pub struct RowLocked {
     /// The deletion was the row's move to another table ([`OpKind::Moved`]).
     #[prost(bool, tag = "4")]
     pub moved: bool,
+    /// Nothing was locked (`LockRow::unless_present`): `value` is the
+    /// key's committed value, and `lock_ts` is none.
+    #[prost(bool, tag = "5")]
+    pub skipped: bool,
 }
 
 /// End the connection's transaction without committing: release its row

@@ -225,6 +225,33 @@ pub unsafe fn lock_row(
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
 ) -> Option<RowLocked> {
+    request_lock(key, mode, writes, false, wait, rel, tid)
+}
+
+/// Claims the unique index entry `key` for a speculative insertion (`INSERT
+/// … ON CONFLICT`), as [`lock_row`] in `FOR UPDATE` strength, waiting —
+/// unless the node has a committed value for it: that is a conflict, and
+/// the answer (`skipped`) comes without a lock, as heap's speculative
+/// insertion that finds a conflict leaves nothing behind; another
+/// inserter of the key is not kept waiting for this transaction, nor
+/// deadlocked with it.
+///
+/// # Safety
+/// As [`lock_row`].
+pub unsafe fn claim_entry(key: &[u8], rel: pg_sys::Relation, tid: pg_sys::ItemPointer) -> RowLocked {
+    request_lock(key, LockMode::Update, false, true, true, rel, tid).expect("a waiting lock request is answered")
+}
+
+/// [`lock_row`], or with `unless_present` [`claim_entry`].
+unsafe fn request_lock(
+    key: &[u8],
+    mode: LockMode,
+    writes: bool,
+    unless_present: bool,
+    wait: bool,
+    rel: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+) -> Option<RowLocked> {
     // The holder's xid lock is what waiters wait on: take an xid.
     let xid = pg_sys::GetTopTransactionId();
     // A waiter first queues for the row in Postgres's lock manager, as
@@ -252,8 +279,16 @@ pub unsafe fn lock_row(
         }
     }
     let (txn_tag, subxact) = lock_taker();
-    let request =
-        LockRow { key: key.to_vec(), mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact, writes };
+    let request = LockRow {
+        key: key.to_vec(),
+        mode: mode as i32,
+        wait: WaitPolicy::NoWait as i32,
+        timeout_ms: 0,
+        txn_tag,
+        subxact,
+        writes,
+        unless_present,
+    };
     let locked = loop {
         match node_link::with_node(|client, w| client.lock_row(request.clone(), w)) {
             Ok(locked) => break locked,
@@ -266,6 +301,9 @@ pub unsafe fn lock_row(
     };
     if let Some(queued) = queued {
         pg_sys::UnlockTuple(rel, tid, queued);
+    }
+    if locked.skipped {
+        return Some(locked);
     }
     hold(key, mode, locked.lock_ts.unwrap_or_default(), writes);
     NODE_STATE.with(|n| n.borrow_mut().last_granted = Some((key.to_vec(), locked.clone())));
@@ -456,7 +494,7 @@ pub unsafe fn writer_of(key: &[u8]) -> Option<pg_sys::TransactionId> {
         timeout_ms: 0,
         txn_tag: 0,
         subxact: 0,
-        writes: false,
+        ..Default::default()
     };
     let holders = node_link::with_node(|client, w| client.lock_row(request, w)).err()?;
     holders.into_iter().map(|h| pg_sys::TransactionId::from_inner(h as u32)).find(|&xid| xid != pg_sys::TransactionId::INVALID)

@@ -369,6 +369,31 @@ impl<E: Engine> Service<E> {
         if request.wait == WaitPolicy::Probe as i32 {
             return busy(self.lock_table().writer_tags(conn.id, &request.key));
         }
+        if request.unless_present {
+            // Whoever commits to the key holds its lock first: while no one
+            // else holds it (the table's latch held, so no one can take it
+            // meanwhile) its newest committed value is final. One being
+            // deleted or changed is waited for below, as heap waits for an
+            // in-progress deleter of a conflicting row.
+            let table = self.lock_table();
+            let free = table.held_mode(conn.id, &request.key).is_none()
+                && table.blockers(conn.id, &request.key, mode).is_empty();
+            let latest = if free { self.mvcc.latest(&request.key).map(Some) } else { Ok(None) };
+            drop(table);
+            match latest.map(Option::flatten) {
+                Ok(Some(latest)) if latest.value.is_some() => {
+                    let present = RowLocked {
+                        latest_ts: Some(latest.commit_ts.into()),
+                        value: latest.value,
+                        skipped: true,
+                        ..Default::default()
+                    };
+                    return LockAttempt::Done(respond(Ok(response::Kind::RowLocked(present))));
+                }
+                Ok(_) => {}
+                Err(e) => return LockAttempt::Done(respond(Err(e.into()))),
+            }
+        }
         let taker = Taker { subxact: request.subxact, tag: request.txn_tag, writes: request.writes };
         let outcome = if request.wait == WaitPolicy::NoWait as i32 {
             self.lock_table().try_acquire(conn.id, &request.key, mode, taker)
@@ -405,6 +430,7 @@ impl<E: Engine> Service<E> {
             txn_tag: taker.tag,
             subxact: taker.subxact,
             writes: taker.writes,
+            unless_present: false,
         };
         match self.try_lock(conn, &request) {
             LockAttempt::Done(Response { kind: Some(response::Kind::RowLocked(locked)) }) => Ok(Ok(locked)),
@@ -454,6 +480,7 @@ impl<E: Engine> Service<E> {
                 latest_ts: Some(latest.commit_ts.into()),
                 value: latest.value,
                 moved: latest.moved,
+                skipped: false,
             },
             None => RowLocked { lock_ts: Some(lock_ts.into()), ..Default::default() },
         };
@@ -747,7 +774,7 @@ mod tests {
     }
 
     fn lock<E: Engine>(service: &Service<E>, conn: &mut Connection, key: Vec<u8>, mode: LockMode, wait: WaitPolicy) -> response::Kind {
-        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag: 0, subxact: 1, writes: false };
+        let lock = LockRow { key, mode: mode as i32, wait: wait as i32, timeout_ms: 0, txn_tag: 0, subxact: 1, ..Default::default() };
         call(service, conn, request::Kind::LockRow(lock))
     }
 
@@ -1061,7 +1088,7 @@ mod tests {
         let (mut writer, mut other) = (service.connect(), service.connect());
         // Someone else holds row 4.
         const OTHER_TAG: u64 = 77;
-        let hold = LockRow { key: row(4), mode: LockMode::Share as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: OTHER_TAG, subxact: 1, writes: false };
+        let hold = LockRow { key: row(4), mode: LockMode::Share as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag: OTHER_TAG, subxact: 1, ..Default::default() };
         assert!(matches!(call(&service, &mut other, request::Kind::LockRow(hold)), response::Kind::RowLocked(_)));
         let get = GetEntries {
             entries: vec![entry(b"k3"), entry(b"k4"), entry(b"k9")],
@@ -1275,6 +1302,7 @@ mod tests {
             txn_tag,
             subxact: 1,
             writes,
+            ..Default::default()
         };
         let probe = || request::Kind::LockRow(request(LockMode::Share, WaitPolicy::Probe, 0, false));
         let holders = |reply| match reply {
@@ -1309,6 +1337,43 @@ mod tests {
         assert_eq!(holders(call(&service, &mut sharer, probe())), Vec::<u64>::new());
     }
 
+    /// `unless_present` locks an absent key and answers a present one
+    /// without taking anything — unless the connection holds it already,
+    /// or another does (then it is busy, as for any lock).
+    #[test]
+    fn a_lock_unless_present_takes_nothing_for_a_committed_value() {
+        let service = service();
+        put(&service, row(1), b"v1");
+        let (mut a, mut b) = (service.connect(), service.connect());
+        let claim = |key| {
+            request::Kind::LockRow(LockRow {
+                key,
+                mode: LockMode::Update as i32,
+                wait: WaitPolicy::NoWait as i32,
+                subxact: 1,
+                unless_present: true,
+                ..Default::default()
+            })
+        };
+        let response::Kind::RowLocked(present) = call(&service, &mut a, claim(row(1))) else { panic!("not answered") };
+        assert!(present.skipped && present.lock_ts.is_none());
+        assert_eq!(present.value.as_deref(), Some(&b"v1"[..]));
+        // nothing was taken: b locks it
+        let response::Kind::RowLocked(locked) = call(&service, &mut b, claim(row(2))) else { panic!("not answered") };
+        assert!(!locked.skipped && locked.lock_ts.is_some() && locked.value.is_none());
+        let for_update = |key| {
+            request::Kind::LockRow(LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::NoWait as i32, ..Default::default() })
+        };
+        let response::Kind::RowLocked(_) = call(&service, &mut b, for_update(row(1))) else { panic!("a's claim held row 1") };
+        // present, but held by another (a deleter, say): waited for, as usual
+        assert!(matches!(call(&service, &mut a, claim(row(1))), response::Kind::RowBusy(_)));
+        // the absent key b claimed is b's: a is told so
+        assert!(matches!(call(&service, &mut a, claim(row(2))), response::Kind::RowBusy(_)));
+        // a key held already is locked as usual, present or not
+        let response::Kind::RowLocked(again) = call(&service, &mut b, claim(row(1))) else { panic!("not answered") };
+        assert!(!again.skipped && again.lock_ts.is_some());
+    }
+
     /// `ReleaseLocks` undoes what a rolled-back subtransaction took: its
     /// lock goes (a waiter is told the subtransaction's tag, then gets the
     /// row), its upgrade returns to the mode held before; locks from
@@ -1320,7 +1385,7 @@ mod tests {
         put(&service, row(2), b"v2");
         let (mut owner, mut other) = (service.connect(), service.connect());
         let request = |key, mode: LockMode, txn_tag, subxact| {
-            request::Kind::LockRow(LockRow { key, mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact, writes: false })
+            request::Kind::LockRow(LockRow { key, mode: mode as i32, wait: WaitPolicy::NoWait as i32, timeout_ms: 0, txn_tag, subxact, ..Default::default() })
         };
         let granted = |reply| matches!(reply, response::Kind::RowLocked(_));
         let busy = |reply| match reply {
@@ -1401,7 +1466,7 @@ mod tests {
         let (mut a, mut b) = (service.connect(), service.connect());
         lock(&service, &mut a, row(1), LockMode::Update, WaitPolicy::Block);
         lock(&service, &mut b, row(2), LockMode::Update, WaitPolicy::Block);
-        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0, txn_tag: 0, subxact: 1, writes: false };
+        let wait = |key| LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms: 0, txn_tag: 0, subxact: 1, ..Default::default() };
         assert!(matches!(service.try_lock(&a, &wait(row(2))), LockAttempt::Blocked));
         let LockAttempt::Done(reply) = service.try_lock(&b, &wait(row(1))) else { panic!("b must not wait") };
         assert_eq!(error_code(&reply.kind.expect("a kind")), Some(ErrorCode::Deadlock as i32));

@@ -30,5 +30,5 @@ pub fn row(n: u64) -> Vec<u8> {
 
 /// An exclusive lock on `key`, waiting up to `timeout_ms` (0: forever).
 pub fn lock(key: Vec<u8>, timeout_ms: u32) -> LockRow {
-    LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms, txn_tag: 7, subxact: 1, writes: false }
+    LockRow { key, mode: LockMode::Update as i32, wait: WaitPolicy::Block as i32, timeout_ms, txn_tag: 7, subxact: 1, ..Default::default() }
 }

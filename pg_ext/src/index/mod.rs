@@ -493,9 +493,9 @@ unsafe extern "C-unwind" fn insert(
 }
 
 /// Locks the unique entry `key` for row `row` (waiting for a transaction
-/// that holds it). `Err` if a live entry of another row is there: with
-/// its commit timestamp and that row if it is committed (not this
-/// transaction's).
+/// that holds it), unless a committed entry is there ([`txn::claim_entry`]).
+/// `Err` if a live entry of another row is there: with its commit
+/// timestamp and that row if it is committed (not this transaction's).
 unsafe fn claim_unique_entry(
     heap: pg_sys::Relation,
     heap_tid: pg_sys::ItemPointer,
@@ -504,10 +504,10 @@ unsafe fn claim_unique_entry(
 ) -> Result<(), Option<(Option<lyra_cluster::protocol::Ts>, RowId)>> {
     // A speculative insertion retries after every conflict: stay cancellable.
     pg_sys::check_for_interrupts!();
-    let locked = txn::lock_row(key, LockMode::Update, false, true, heap, heap_tid);
+    let locked = txn::claim_entry(key, heap, heap_tid);
     let (existing, committed_at) = match txn::lookup(key, txn::SEE_ALL) {
         Some(buffered) => (buffered, None),
-        None => locked.map_or((None, None), |locked| (locked.value, Some(locked.latest_ts))),
+        None => (locked.value, Some(locked.latest_ts)),
     };
     match existing.map(|existing| entry_row_id(key, &existing)) {
         Some(other) if other != Some(row) => Err(committed_at.zip(other)),
