@@ -420,8 +420,8 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
         if state.limit > 0 {
             index::scan::limit_first_page(state.scan, state.limit as u32);
         }
-        if let Some((mode, writes)) = read_lock_mode(node) {
-            index::scan::lock_rows(state.scan, mode, writes);
+        if let Some((mode, purpose)) = read_lock_mode(node) {
+            index::scan::lock_rows(state.scan, mode, purpose);
         }
         let (rows_start, rows_end) = KeyPrefix::Rows { table: crate::table::table_id(table) }.range();
         if !state.node_filter.is_null() && !crate::txn::wrote_in(&rows_start, &rows_end) {
@@ -448,9 +448,10 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
 /// DELETE, as the write takes it) or a `SELECT … FOR …` right under its
 /// `LockRows` (a foreign key's check of its referenced row is one). The
 /// lock then comes with the read instead of a round trip of its own;
-/// heap locks exactly those rows too. With it, whether the statement
-/// writes the rows (an UPDATE or DELETE).
-unsafe fn read_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<(lyra_cluster::protocol::LockMode, bool)> {
+/// heap locks exactly those rows too. With it, what for.
+unsafe fn read_lock_mode(
+    node: *mut pg_sys::CustomScanState,
+) -> Option<(lyra_cluster::protocol::LockMode, crate::txn::LockFor)> {
     use lyra_cluster::protocol::LockMode;
     let stmt = (*(*node).ss.ps.state).es_plannedstmt;
     let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
@@ -466,7 +467,7 @@ unsafe fn read_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<(lyra_clu
                 pg_sys::CmdType::CMD_UPDATE => LockMode::NoKeyUpdate,
                 _ => LockMode::Update,
             };
-            only_target.then_some((mode, true))
+            only_target.then_some((mode, crate::txn::LockFor::Write))
         }
         pg_sys::CmdType::CMD_SELECT => {
             let top = (*stmt).planTree;
@@ -489,7 +490,7 @@ unsafe fn read_lock_mode(node: *mut pg_sys::CustomScanState) -> Option<(lyra_clu
                 pg_sys::RowMarkType::ROW_MARK_KEYSHARE => LockMode::KeyShare,
                 _ => return None,
             };
-            Some((mode, false))
+            Some((mode, crate::txn::LockFor::Lock))
         }
         _ => None,
     }

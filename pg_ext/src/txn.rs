@@ -111,6 +111,17 @@ struct NodeState {
     rechecked: HashSet<Vec<u8>>,
 }
 
+/// What a row lock is for. Heap tells a row's updater or deleter (its
+/// xmax) from a transaction that only locked it (a lock-only xmax), and
+/// so do the node's locks: [`writer_of`] names only the former.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LockFor {
+    /// `SELECT … FOR …`, a foreign key's check, a unique entry's claim.
+    Lock,
+    /// An UPDATE or DELETE of the row.
+    Write,
+}
+
 /// Postgres's `TopSubTransactionId`: the top level of a transaction.
 const TOP_SUBTRANSACTION: pg_sys::SubTransactionId = 1;
 
@@ -220,12 +231,12 @@ pub fn held_lock(key: &[u8], mode: LockMode) -> Option<Ts> {
 pub unsafe fn lock_row(
     key: &[u8],
     mode: LockMode,
-    writes: bool,
+    purpose: LockFor,
     wait: bool,
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
 ) -> Option<RowLocked> {
-    request_lock(key, mode, writes, false, wait, rel, tid)
+    request_lock(key, mode, purpose, false, wait, rel, tid)
 }
 
 /// Claims the unique index entry `key` for a speculative insertion (`INSERT
@@ -239,14 +250,14 @@ pub unsafe fn lock_row(
 /// # Safety
 /// As [`lock_row`].
 pub unsafe fn claim_entry(key: &[u8], rel: pg_sys::Relation, tid: pg_sys::ItemPointer) -> RowLocked {
-    request_lock(key, LockMode::Update, false, true, true, rel, tid).expect("a waiting lock request is answered")
+    request_lock(key, LockMode::Update, LockFor::Lock, true, true, rel, tid).expect("a waiting lock request is answered")
 }
 
 /// [`lock_row`], or with `unless_present` [`claim_entry`].
 unsafe fn request_lock(
     key: &[u8],
     mode: LockMode,
-    writes: bool,
+    purpose: LockFor,
     unless_present: bool,
     wait: bool,
     rel: pg_sys::Relation,
@@ -286,7 +297,7 @@ unsafe fn request_lock(
         timeout_ms: 0,
         txn_tag,
         subxact,
-        writes,
+        writes: purpose == LockFor::Write,
         unless_present,
     };
     let locked = loop {
@@ -305,7 +316,7 @@ unsafe fn request_lock(
     if locked.skipped {
         return Some(locked);
     }
-    hold(key, mode, locked.lock_ts.unwrap_or_default(), writes);
+    hold(key, mode, locked.lock_ts.unwrap_or_default(), purpose);
     NODE_STATE.with(|n| n.borrow_mut().last_granted = Some((key.to_vec(), locked.clone())));
     Some(locked)
 }
@@ -400,20 +411,18 @@ pub fn first_recheck(key: &[u8]) -> bool {
     NODE_STATE.with(|n| n.borrow_mut().rechecked.insert(key.to_vec()))
 }
 
-/// Records a row lock the node granted (at `lock_ts`). A stronger lock
-/// on a row already held takes its grant's timestamp: the commit checks
-/// the row's writes against it, and a key-share lock lets others commit
-/// no-key updates to the row, which the stronger lock's answer showed
-/// (EvalPlanQual) — checked against the first grant, they failed the
-/// commit as a lost update.
-/// Notes a row lock the node granted (`writes`: marked written there).
-fn hold(key: &[u8], mode: LockMode, lock_ts: Ts, writes: bool) {
+/// Records a row lock the node granted (at `lock_ts`, for `purpose`). A stronger lock on a row already held takes its
+/// grant's timestamp: the commit checks the row's writes against it, and
+/// a key-share lock lets others commit no-key updates to the row, which
+/// the stronger lock's answer showed (EvalPlanQual) — checked against the
+/// first grant, they failed the commit as a lost update.
+fn hold(key: &[u8], mode: LockMode, lock_ts: Ts, purpose: LockFor) {
     note_ts(Some(lock_ts));
     // SAFETY: a row lock is taken inside a transaction.
     let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
     NODE_STATE.with(|n| {
         let mut n = n.borrow_mut();
-        if writes {
+        if purpose == LockFor::Write {
             n.written.entry(key.to_vec()).or_insert(subxact);
         }
         let before = n.locks.get(key).copied();
@@ -500,12 +509,12 @@ pub unsafe fn writer_of(key: &[u8]) -> Option<pg_sys::TransactionId> {
     holders.into_iter().map(|h| pg_sys::TransactionId::from_inner(h as u32)).find(|&xid| xid != pg_sys::TransactionId::INVALID)
 }
 
-/// A row lock the node took along with a read of `key` (an UPDATE,
-/// DELETE — `writes` — or `SELECT … FOR …` by key): held from now on, and
-/// its answer kept for the write or row lock that follows
-/// ([`take_read_lock`]) — which then needs no `LockRow`.
-pub fn held_with_read(key: Vec<u8>, mode: LockMode, writes: bool, locked: RowLocked) {
-    hold(&key, mode, locked.lock_ts.unwrap_or_default(), writes);
+/// A row lock the node took along with a read of `key` (an UPDATE or
+/// DELETE, or `SELECT … FOR …`, by key): held from now on, and its answer
+/// kept for the write or row lock that follows ([`take_read_lock`]) —
+/// which then needs no `LockRow`.
+pub fn held_with_read(key: Vec<u8>, mode: LockMode, purpose: LockFor, locked: RowLocked) {
+    hold(&key, mode, locked.lock_ts.unwrap_or_default(), purpose);
     NODE_STATE.with(|n| n.borrow_mut().read_locks.insert(key, locked));
 }
 

@@ -553,7 +553,7 @@ unsafe fn other_live_entry(
 ) -> bool {
     pg_sys::check_for_interrupts!();
     if txn::held_lock(columns, LockMode::Update).is_none()
-        && txn::lock_row(columns, LockMode::Update, false, wait, heap, heap_tid).is_none()
+        && txn::lock_row(columns, LockMode::Update, txn::LockFor::Lock, wait, heap, heap_tid).is_none()
     {
         return true;
     }
@@ -655,7 +655,7 @@ pub unsafe fn remove_entries(
             for old_key in old_entries.into_iter().filter(|key| !kept(key)) {
                 if constrained {
                     // Whoever inserts this key next waits for this transaction.
-                    txn::lock_row(&old_key, LockMode::Update, false, true, heap, tid);
+                    txn::lock_row(&old_key, LockMode::Update, txn::LockFor::Lock, true, heap, tid);
                 }
                 txn::delete(old_key, cid);
             }

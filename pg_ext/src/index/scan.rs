@@ -55,9 +55,8 @@ struct IndexCursor {
     first_page: Option<u32>,
     /// Conditions the node applies to the rows of ranges ([`push_filter`]).
     filter: Vec<RowCondition>,
-    /// Lock the rows of point lookups as they are read, in this mode, and
-    /// whether to write them ([`lock_rows`]).
-    lock_rows: Option<(LockMode, bool)>,
+    /// Lock the rows of point lookups as they are read ([`lock_rows`]).
+    lock_rows: Option<(LockMode, txn::LockFor)>,
 }
 
 /// Point lookups: the rows found, in key order, once looked up, each with
@@ -317,7 +316,7 @@ impl IndexCursor {
                 lock: self.lock_rows.map(|(mode, _)| mode as i32),
                 txn_tag,
                 subxact,
-                lock_writes: self.lock_rows.is_some_and(|(_, writes)| writes),
+                lock_writes: self.lock_rows.is_some_and(|(_, purpose)| purpose == txn::LockFor::Write),
             };
             let got = node_link::with_node(|c, w| c.get_entries(get.clone(), w));
             self.read_ts.learn(got.read_ts);
@@ -325,13 +324,13 @@ impl IndexCursor {
             for (&i, entry) in ask.iter().zip(got.entries) {
                 let Some(value) = entry.value else { continue };
                 let row = entry_row(&self.ranges[i].start[self.prefix_len..], &value);
-                if let (Some((mode, writes)), Some(locked)) = (self.lock_rows, entry.locked) {
+                if let (Some((mode, purpose)), Some(locked)) = (self.lock_rows, entry.locked) {
                     // The row read is its newest version: it has this entry
                     // now, and keeps it while locked.
                     if locked.value.is_some() && locked.value == entry.row {
                         txn::note_locked_entry(self.ranges[i].start.clone(), row);
                     }
-                    txn::held_with_read(table::row_key(self.table, row), mode, writes, locked);
+                    txn::held_with_read(table::row_key(self.table, row), mode, purpose, locked);
                 } else if let (false, Some(seen)) = (entry.busy.is_empty(), &entry.row) {
                     txn::note_busy(table::row_key(self.table, row), entry.busy, seen.clone());
                 }
@@ -356,15 +355,15 @@ pub unsafe fn push_filter(scan: pg_sys::IndexScanDesc, filter: Vec<RowCondition>
 }
 
 /// Has the scan's point lookups lock the rows they find in `mode` as they
-/// read them (LyraScan of an UPDATE, DELETE — `writes` — or `SELECT … FOR
-/// …` by key, see `crate::lyrascan`): the row lock the statement then
+/// read them, for `purpose` (LyraScan of an UPDATE, DELETE or `SELECT …
+/// FOR …` by key, see `crate::lyrascan`): the row lock the statement then
 /// needs came with the read, one round trip instead of two. A row someone
 /// else holds is read without it and locked the usual way, waiting, after.
 ///
 /// # Safety
 /// `scan` is a `lyra_index` scan.
-pub unsafe fn lock_rows(scan: pg_sys::IndexScanDesc, mode: LockMode, writes: bool) {
-    state(scan).lock_rows = Some((mode, writes));
+pub unsafe fn lock_rows(scan: pg_sys::IndexScanDesc, mode: LockMode, purpose: txn::LockFor) {
+    state(scan).lock_rows = Some((mode, purpose));
 }
 
 /// Has the scan ask for `rows` entries in the first page of each range

@@ -264,7 +264,7 @@ enum RowLock {
 }
 
 /// Locks the committed row `key` of `rel` at `tid` in `mode` for this
-/// transaction, to write it if `writes`, waiting if `wait` (see
+/// transaction, for `purpose`, waiting if `wait` (see
 /// [`txn::lock_row`]) — or takes the lock the read of the row brought
 /// ([`txn::held_with_read`]), or the answer of the lock already held
 /// ([`txn::newest_locked`]).
@@ -273,7 +273,7 @@ unsafe fn lock_committed_row(
     tid: pg_sys::ItemPointer,
     key: &[u8],
     mode: LockMode,
-    writes: bool,
+    purpose: txn::LockFor,
     wait: bool,
     snapshot: pg_sys::Snapshot,
 ) -> RowLock {
@@ -285,7 +285,7 @@ unsafe fn lock_committed_row(
     if let Some(locked) = txn::newest_locked(key, mode) {
         return row_lock(locked, snapshot);
     }
-    match txn::lock_row(key, mode, writes, wait, rel, tid) {
+    match txn::lock_row(key, mode, purpose, wait, rel, tid) {
         Some(locked) => row_lock(locked, snapshot),
         None => RowLock::WouldBlock,
     }
@@ -374,7 +374,7 @@ unsafe fn before_write(
         if txn::held_lock(key, mode).is_some() && txn::read_lock_row(key).is_none() {
             break 'locked;
         }
-        let refused = match lock_committed_row(rel, tid, key, mode, true, wait, snapshot) {
+        let refused = match lock_committed_row(rel, tid, key, mode, txn::LockFor::Write, wait, snapshot) {
             RowLock::WouldBlock => pg_sys::TM_Result::TM_WouldBlock,
             RowLock::Held { value: None, moved: true, .. } => return Some(moved_away(tmfd, tid, false)),
             RowLock::Held { value: None, .. } => pg_sys::TM_Result::TM_Deleted,
@@ -547,7 +547,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
         }
         if *update_indexes && txn::held_lock(&key, LockMode::NoKeyUpdate).is_some() {
             *lockmode = pg_sys::LockTupleMode::LockTupleExclusive;
-            txn::lock_row(&key, LockMode::Update, true, true, rel, otid);
+            txn::lock_row(&key, LockMode::Update, txn::LockFor::Write, true, rel, otid);
         }
     }
     let mut value = Vec::new();
@@ -661,7 +661,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
         }
     }
     let wait = wait_policy == pg_sys::LockWaitPolicy::LockWaitBlock;
-    let locked = lock_committed_row(rel, tid, &key, mode, false, wait, snapshot);
+    let locked = lock_committed_row(rel, tid, &key, mode, txn::LockFor::Lock, wait, snapshot);
     if let (Some(written_by), RowLock::Held { .. }) = (txn::last_writer(&key), &locked) {
         // Our own version, locked weaker than now asked (a DELETE after this
         // transaction's UPDATE): the stronger lock is taken, and the row is
