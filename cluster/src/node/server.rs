@@ -181,11 +181,14 @@ async fn serve_requests<E: Engine>(
                 continue;
             }
         };
-        let quiet = matches!(&request.kind, Some(request::Kind::EndTxn(end)) if end.quiet)
-            || matches!(&request.kind, Some(request::Kind::MarkWritten(_)));
+        let marks = matches!(&request.kind, Some(request::Kind::MarkWritten(_)));
+        let quiet = marks || matches!(&request.kind, Some(request::Kind::EndTxn(end)) if end.quiet);
         let ends = matches!(&request.kind, Some(request::Kind::EndTxn(_)));
         let current = services.current();
-        if !Arc::ptr_eq(&current, service) {
+        // A mark is unanswered, so it cannot carry the failure below: it
+        // goes to the old generation's locks (gone with it), and the
+        // transaction's next request is refused instead.
+        if !Arc::ptr_eq(&current, service) && !marks {
             let was_open = service.in_transaction(conn);
             service.disconnect(conn);
             *service = current;
@@ -398,6 +401,84 @@ fn invalid_data(msg: String) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use lyra_engine::keys::{Key, RowId};
+    use lyra_engine::storage::{Memory, Step, WriteBatch};
+
+    use crate::protocol::{LockMode, LockRow, MarkWritten, Op, WaitPolicy};
+    use crate::{ClientError, NodeClient};
+
+    /// A local engine that goes stale on demand, as a node losing a lease.
+    struct Losing {
+        inner: Memory,
+        stale: AtomicBool,
+    }
+
+    impl Engine for Losing {
+        fn get(&self, key: &[u8]) -> lyra_engine::Result<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn walk(&self, start: &[u8], end: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Step) -> lyra_engine::Result<()> {
+            self.inner.walk(start, end, visit)
+        }
+        fn scan_visit_reverse(
+            &self,
+            start: &[u8],
+            end: &[u8],
+            max_rows: usize,
+            max_bytes: usize,
+            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> lyra_engine::Result<()> {
+            self.inner.scan_visit_reverse(start, end, max_rows, max_bytes, visit)
+        }
+        fn write(&self, batch: &WriteBatch, sync: bool) -> lyra_engine::Result<()> {
+            self.inner.write(batch, sync)
+        }
+        fn stale(&self) -> bool {
+            self.stale.load(Ordering::SeqCst)
+        }
+    }
+
+    /// An unanswered `MarkWritten` reaching a generation gone stale gets no
+    /// answer either — an error frame for it would be read as the answer
+    /// to the backend's next request, and every answer after it would be
+    /// one request late. The transaction's next request is refused
+    /// instead, and the connection goes on in step.
+    #[test]
+    fn a_mark_on_a_stale_generation_stays_unanswered() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.sock");
+        let engine = Arc::new(Losing { inner: Memory::new(), stale: AtomicBool::new(false) });
+        let services = Arc::new(Services::new({
+            let engine = Arc::clone(&engine);
+            move |_| {
+                engine.stale.store(false, Ordering::SeqCst);
+                Service::new(Arc::clone(&engine), 1)
+            }
+        }));
+        let (_stop, stop) = watch::channel(false);
+        let listener = runtime.block_on(bind(&path)).unwrap();
+        runtime.spawn(serve(listener, services, stop));
+
+        let row = |n| Key::Row { table: 7, row: RowId(n) }.encode();
+        let mut client = NodeClient::connect(&path).unwrap();
+        let w = &mut || {};
+        let ops = vec![Op::put(row(1), b"one".to_vec()), Op::put(row(2), b"two".to_vec())];
+        client.commit(crate::protocol::Commit { ops, ..Default::default() }, w).unwrap();
+        let lock = LockRow { key: row(1), mode: LockMode::Update as i32, wait: WaitPolicy::NoWait as i32, ..Default::default() };
+        client.lock_row(lock, w).unwrap().unwrap();
+        engine.stale.store(true, Ordering::SeqCst);
+        let mark = MarkWritten { key: row(1), txn_tag: 1, subxact: 1 };
+        client.send_quiet(request::Kind::MarkWritten(mark), w).unwrap();
+        match client.get(row(2), None, w) {
+            Err(ClientError::Node { code: ErrorCode::SerializationFailure, .. }) => {}
+            other => panic!("the transaction's next request: {other:?}"),
+        }
+        assert_eq!(client.get(row(1), None, w).unwrap().value.as_deref(), Some(&b"one"[..]));
+        assert_eq!(client.get(row(2), None, w).unwrap().value.as_deref(), Some(&b"two"[..]));
+    }
 
     /// Frames come out whole and in order however the bytes arrived: two
     /// in one read, a third split across reads, its header too.
