@@ -28,6 +28,8 @@
 
 pub mod server;
 pub mod service;
+#[cfg(test)]
+mod test_engine;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -401,44 +401,11 @@ fn invalid_data(msg: String) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
     use lyra_engine::keys::{Key, RowId};
-    use lyra_engine::storage::{Memory, Step, WriteBatch};
 
+    use crate::node::test_engine::Gated;
     use crate::protocol::{LockMode, LockRow, MarkWritten, Op, WaitPolicy};
     use crate::{ClientError, NodeClient};
-
-    /// A local engine that goes stale on demand, as a node losing a lease.
-    struct Losing {
-        inner: Memory,
-        stale: AtomicBool,
-    }
-
-    impl Engine for Losing {
-        fn get(&self, key: &[u8]) -> lyra_engine::Result<Option<Vec<u8>>> {
-            self.inner.get(key)
-        }
-        fn walk(&self, start: &[u8], end: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Step) -> lyra_engine::Result<()> {
-            self.inner.walk(start, end, visit)
-        }
-        fn scan_visit_reverse(
-            &self,
-            start: &[u8],
-            end: &[u8],
-            max_rows: usize,
-            max_bytes: usize,
-            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-        ) -> lyra_engine::Result<()> {
-            self.inner.scan_visit_reverse(start, end, max_rows, max_bytes, visit)
-        }
-        fn write(&self, batch: &WriteBatch, sync: bool) -> lyra_engine::Result<()> {
-            self.inner.write(batch, sync)
-        }
-        fn stale(&self) -> bool {
-            self.stale.load(Ordering::SeqCst)
-        }
-    }
 
     /// An unanswered `MarkWritten` reaching a generation gone stale gets no
     /// answer either — an error frame for it would be read as the answer
@@ -450,11 +417,12 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.sock");
-        let engine = Arc::new(Losing { inner: Memory::new(), stale: AtomicBool::new(false) });
+        let engine = Arc::new(Gated::default());
+        engine.allow(usize::MAX / 2);
         let services = Arc::new(Services::new({
             let engine = Arc::clone(&engine);
             move |_| {
-                engine.stale.store(false, Ordering::SeqCst);
+                engine.set_stale(false);
                 Service::new(Arc::clone(&engine), 1)
             }
         }));
@@ -469,7 +437,7 @@ mod tests {
         client.commit(crate::protocol::Commit { ops, ..Default::default() }, w).unwrap();
         let lock = LockRow { key: row(1), mode: LockMode::Update as i32, wait: WaitPolicy::NoWait as i32, ..Default::default() };
         client.lock_row(lock, w).unwrap().unwrap();
-        engine.stale.store(true, Ordering::SeqCst);
+        engine.set_stale(true);
         let mark = MarkWritten { key: row(1), txn_tag: 1, subxact: 1 };
         client.send_quiet(request::Kind::MarkWritten(mark), w).unwrap();
         match client.get(row(2), None, w) {

@@ -738,6 +738,7 @@ mod tests {
     use crate::protocol::{Commit, EndTxn, Get, GetEntries, ReleaseLocks, Scan, Span, StageWrites};
     use lyra_engine::keys::{Key, KeyPrefix, RowId};
     use lyra_engine::storage::Memory;
+    use crate::node::test_engine::Gated;
 
     fn service() -> Service<Memory> {
         Service::new(Arc::new(Memory::new()), 1)
@@ -893,81 +894,6 @@ mod tests {
         }
     }
 
-    /// An engine whose writes wait for permits the test hands out.
-    #[derive(Default)]
-    struct Gated {
-        inner: Memory,
-        gate: std::sync::Mutex<Gate>,
-        changed: std::sync::Condvar,
-    }
-
-    #[derive(Default)]
-    struct Gate {
-        permits: usize,
-        /// Writers waiting for a permit.
-        waiting: usize,
-        /// Writes done since the gate closed.
-        done: usize,
-    }
-
-    impl Gated {
-        /// Lets `n` more writes through.
-        fn allow(&self, n: usize) {
-            super::lock(&self.gate).permits += n;
-            self.changed.notify_all();
-        }
-
-        /// Returns once `done` writes are done and a writer waits for a permit.
-        fn await_writer_after(&self, done: usize) {
-            let mut gate = super::lock(&self.gate);
-            while gate.done < done || gate.waiting == 0 {
-                gate = self.changed.wait(gate).unwrap();
-            }
-        }
-    }
-
-    impl Engine for Gated {
-        fn get(&self, key: &[u8]) -> lyra_engine::Result<Option<Vec<u8>>> {
-            self.inner.get(key)
-        }
-
-        fn walk(
-            &self,
-            start: &[u8],
-            end: &[u8],
-            visit: &mut dyn FnMut(&[u8], &[u8]) -> lyra_engine::storage::Step,
-        ) -> lyra_engine::Result<()> {
-            self.inner.walk(start, end, visit)
-        }
-
-        fn scan_visit_reverse(
-            &self,
-            start: &[u8],
-            end: &[u8],
-            max_rows: usize,
-            max_bytes: usize,
-            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-        ) -> lyra_engine::Result<()> {
-            self.inner.scan_visit_reverse(start, end, max_rows, max_bytes, visit)
-        }
-
-        fn write(&self, batch: &lyra_engine::storage::WriteBatch, sync: bool) -> lyra_engine::Result<()> {
-            let mut gate = super::lock(&self.gate);
-            gate.waiting += 1;
-            self.changed.notify_all();
-            while gate.permits == 0 {
-                gate = self.changed.wait(gate).unwrap();
-            }
-            gate.permits -= 1;
-            gate.waiting -= 1;
-            drop(gate);
-            let written = self.inner.write(batch, sync);
-            super::lock(&self.gate).done += 1;
-            self.changed.notify_all();
-            written
-        }
-    }
-
     /// A service on a [`Gated`] engine, and a committer on its own thread
     /// (returns the commit timestamp).
     fn gated() -> (Arc<Gated>, Arc<Service<Gated>>) {
@@ -975,7 +901,7 @@ mod tests {
         engine.allow(usize::MAX / 2);
         let service = Arc::new(Service::new(Arc::clone(&engine), 1));
         put(&service, row(1), b"old");
-        *super::lock(&engine.gate) = Gate::default();
+        engine.close();
         (engine, service)
     }
 
