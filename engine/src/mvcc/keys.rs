@@ -192,6 +192,16 @@ pub(crate) fn writes_from(records_start: &[u8], newest: Timestamp) -> (Vec<u8>, 
     (start, end)
 }
 
+/// The raw range of the commit records of a key (its records prefix is
+/// `records_start`) committed in `[oldest, newest]`: [`writes_from`]`(newest)`
+/// cut just after `oldest`'s record, the older ones sorting after it.
+pub(crate) fn writes_between(records_start: &[u8], newest: Timestamp, oldest: Timestamp) -> (Vec<u8>, Vec<u8>) {
+    let start = writes_from(records_start, newest).0;
+    let mut end = writes_from(records_start, oldest).0;
+    end.push(0);
+    (start, end)
+}
+
 /// The raw range holding the records of every user key in `[start, end)`;
 /// an empty `end` is unbounded.
 pub fn user_range(start: &[u8], end: &[u8]) -> (Vec<u8>, Vec<u8>) {

@@ -86,6 +86,7 @@ pub mod recent;
 pub mod scan;
 pub mod txn;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use keys::{Lock, MvccKey, Write, WriteKind};
@@ -178,7 +179,17 @@ pub struct Mvcc<E: Engine> {
     engine: Arc<E>,
     /// Serialises commands that write (see the invariants above).
     latch: Mutex<()>,
+    /// The floor each collected key was left with ([`actions::Collected`]):
+    /// the next collection of the key walks down to it only. At most
+    /// [`GC_FLOORS_MAX`] keys; forgetting one costs its next collection a
+    /// walk over the key's deleted versions, nothing more.
+    gc_floors: Mutex<HashMap<Vec<u8>, Timestamp>>,
 }
+
+/// Keys whose garbage-collection floor is remembered (about 100 bytes
+/// each). Past it the map starts again empty: the hot keys are back in it
+/// after their next collection.
+const GC_FLOORS_MAX: usize = 1 << 18;
 
 impl<E: Engine> Mvcc<E> {
     /// MVCC over `engine`; every record lives in the engine's `'v'` keyspace.
@@ -186,6 +197,7 @@ impl<E: Engine> Mvcc<E> {
         Mvcc {
             engine,
             latch: Mutex::new(()),
+            gc_floors: Mutex::new(HashMap::new()),
         }
     }
 
@@ -443,7 +455,7 @@ impl<E: Engine> Mvcc<E> {
                 return Ok(removed);
             };
             self.apply(|reader, writer| {
-                removed += actions::gc(reader, writer, &key, safe_ts)?;
+                removed += actions::gc(reader, writer, &key, safe_ts, None)?.removed;
                 Ok(())
             })?;
             cursor = keys::key_records(&key).1;
@@ -455,18 +467,34 @@ impl<E: Engine> Mvcc<E> {
     /// than what a read at `safe_ts` needs (versions newer than `safe_ts`),
     /// to be collected again later.
     pub fn gc_keys(&self, keys: &[Vec<u8>], safe_ts: Timestamp) -> TxnResult<Vec<Vec<u8>>> {
+        let floors: Vec<Option<Timestamp>> = {
+            let known = self.gc_floors.lock().unwrap_or_else(PoisonError::into_inner);
+            keys.iter().map(|key| known.get(key).copied()).collect()
+        };
         // Not synced: a collection lost in a crash is redone (or its
         // versions stay, harmlessly); it must not cost commits an fsync.
-        self.apply_after_synced(WriteBatch::new(), false, |reader, writer| {
+        let (again, collected) = self.apply_after_synced(WriteBatch::new(), false, |reader, writer| {
             let mut again = Vec::new();
-            for key in keys {
-                actions::gc(reader, writer, key, safe_ts)?;
+            let mut collected = Vec::with_capacity(keys.len());
+            for (key, floor) in keys.iter().zip(floors) {
+                collected.push(actions::gc(reader, writer, key, safe_ts, floor)?.floor);
                 if reader.newest_version(key, Timestamp::MAX)?.is_some_and(|(ts, _)| ts > safe_ts) {
                     again.push(key.clone());
                 }
             }
-            Ok(again)
-        })
+            Ok((again, collected))
+        })?;
+        // Only once the deletes are applied: the floors say they are.
+        let mut known = self.gc_floors.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, floor) in keys.iter().zip(collected) {
+            if let Some(floor) = floor {
+                if known.len() >= GC_FLOORS_MAX && !known.contains_key(key) {
+                    known.clear();
+                }
+                known.insert(key.clone(), floor);
+            }
+        }
+        Ok(again)
     }
 
     /// Runs `action` under the latch and applies what it staged, if it

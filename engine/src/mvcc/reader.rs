@@ -14,7 +14,7 @@
 
 use std::ops::ControlFlow;
 
-use super::keys::{commit_ts_of, key_records, lock_record, writes_from, Lock, MvccKey, Write, WriteKind};
+use super::keys::{commit_ts_of, key_records, lock_record, writes_between, writes_from, Lock, MvccKey, Write, WriteKind};
 use crate::error::{Error, Result, TxnError, TxnResult};
 use crate::hlc::Timestamp;
 use crate::mvcc::{Latest, LockInfo};
@@ -80,10 +80,27 @@ impl<'a, E: Engine> MvccReader<'a, E> {
         &self,
         key: &[u8],
         newest: Timestamp,
+        visit: impl FnMut(Timestamp, Write, Option<&[u8]>) -> ControlFlow<T>,
+    ) -> Result<Option<T>> {
+        self.walk_write_records_down_to(key, newest, None, visit)
+    }
+
+    /// [`walk_write_records`](Self::walk_write_records) over the records
+    /// committed at or after `oldest` only (all of them: `None`). The
+    /// engine never looks below `oldest`'s record, where a collected key's
+    /// deleted versions lie.
+    pub fn walk_write_records_down_to<T>(
+        &self,
+        key: &[u8],
+        newest: Timestamp,
+        oldest: Option<Timestamp>,
         mut visit: impl FnMut(Timestamp, Write, Option<&[u8]>) -> ControlFlow<T>,
     ) -> Result<Option<T>> {
         let records = key_records(key).0;
-        let (start, end) = writes_from(&records, newest);
+        let (start, end) = match oldest {
+            Some(oldest) => writes_between(&records, newest, oldest),
+            None => writes_from(&records, newest),
+        };
         // Visited lazily and left at the first record that decides: the
         // engine must not step past it, into older versions that garbage
         // collection deleted but that RocksDB's memtable still holds (an
