@@ -526,6 +526,15 @@ mod tests {
         engine.write(&writer.into_batch(), false).expect("write");
         assert_eq!(mvcc.gc_keys(&key(), ts(35)).expect("gc"), key(), "40 is newer than the safe ts");
         assert_eq!(commits_left(&*engine), vec![ts(40), ts(30), ts(5)]);
+        // A key that lost nothing (a new row's one version) has nothing
+        // deleted to walk over, and no floor kept for it.
+        let mut writer = MvccWriter::new();
+        writer.put_inline_write(b"new", ts(50), ts(49), b"v");
+        engine.write(&writer.into_batch(), false).expect("write");
+        mvcc.gc_keys(&[b"new".to_vec()], ts(55)).expect("gc");
+        let floors = mvcc.gc_floors.lock().expect("floors");
+        assert_eq!(floors.get(&b"k"[..]), Some(&ts(30)));
+        assert_eq!(floors.get(&b"new"[..]), None);
     }
 
     /// On RocksDB, whose deleted records stay (and are stepped over one by

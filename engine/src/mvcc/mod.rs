@@ -179,8 +179,8 @@ pub struct Mvcc<E: Engine> {
     engine: Arc<E>,
     /// Serialises commands that write (see the invariants above).
     latch: Mutex<()>,
-    /// The floor each collected key was left with ([`actions::Collected`]):
-    /// the next collection of the key walks down to it only. At most
+    /// The floor ([`actions::Collected`]) of each key a collection deleted
+    /// versions of: the next collection of the key walks down to it only. At most
     /// [`GC_FLOORS_MAX`] keys; forgetting one costs its next collection a
     /// walk over the key's deleted versions, nothing more.
     gc_floors: Mutex<HashMap<Vec<u8>, Timestamp>>,
@@ -477,18 +477,23 @@ impl<E: Engine> Mvcc<E> {
             let mut again = Vec::new();
             let mut collected = Vec::with_capacity(keys.len());
             for (key, floor) in keys.iter().zip(floors) {
-                collected.push(actions::gc(reader, writer, key, safe_ts, floor)?.floor);
+                collected.push(actions::gc(reader, writer, key, safe_ts, floor)?);
                 if reader.newest_version(key, Timestamp::MAX)?.is_some_and(|(ts, _)| ts > safe_ts) {
                     again.push(key.clone());
                 }
             }
             Ok((again, collected))
         })?;
-        // Only once the deletes are applied: the floors say they are.
+        // Only once the deletes are applied: the floors say they are. A key
+        // that lost nothing (a new row's only version) has nothing deleted
+        // to walk over: its floor would only take room.
         let mut known = self.gc_floors.lock().unwrap_or_else(PoisonError::into_inner);
-        for (key, floor) in keys.iter().zip(collected) {
-            if let Some(floor) = floor {
-                if known.len() >= GC_FLOORS_MAX && !known.contains_key(key) {
+        for (key, collected) in keys.iter().zip(collected) {
+            let Some(floor) = collected.floor else { continue };
+            if let Some(known_floor) = known.get_mut(key) {
+                *known_floor = floor;
+            } else if collected.removed > 0 {
+                if known.len() >= GC_FLOORS_MAX {
                     known.clear();
                 }
                 known.insert(key.clone(), floor);
