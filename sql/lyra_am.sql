@@ -531,3 +531,72 @@ CREATE OPERATOR CLASS varbit_ops DEFAULT FOR TYPE varbit USING lyra_index FAMILY
     OPERATOR 5 >,
     FUNCTION 1 varbitcmp(varbit, varbit);
 -- upgrade 0.6.0--0.7.0 end
+
+-- upgrade 0.7.0--0.8.0 begin
+-- lyra 0.7.0 -> 0.8.0: GiST and SP-GiST on lyra tables. `CREATE INDEX …
+-- USING gist` (spgist) on a lyra table makes a lyra_gist (lyra_spgist)
+-- index: its entries (the row's indexed values, row id) live in the
+-- engine, written with the row; a scan evaluates the operators on them
+-- (pg_ext/src/index/gist.rs). scripts/setup.sh installs this section as
+-- lyra--0.7.0--0.8.0.sql.
+CREATE FUNCTION lyra_gist_handler(internal) RETURNS index_am_handler
+    LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'lyra_gist_handler';
+CREATE ACCESS METHOD lyra_gist TYPE INDEX HANDLER lyra_gist_handler;
+COMMENT ON ACCESS METHOD lyra_gist IS 'Lyra: GiST''s operator classes, entries stored in the Lyra engine';
+CREATE FUNCTION lyra_spgist_handler(internal) RETURNS index_am_handler
+    LANGUAGE C STRICT AS 'MODULE_PATHNAME', 'lyra_spgist_handler';
+CREATE ACCESS METHOD lyra_spgist TYPE INDEX HANDLER lyra_spgist_handler;
+COMMENT ON ACCESS METHOD lyra_spgist IS 'Lyra: SP-GiST''s operator classes, entries stored in the Lyra engine';
+-- GiST's and SP-GiST's classes of the core types, again for lyra_gist and
+-- lyra_spgist, copied from the catalog (same names, members, storage
+-- types, defaults): an index made with GiST's is bound to these, so the
+-- definition Postgres prints and rebuilds it from (ALTER COLUMN … TYPE,
+-- pg_dump) names lyra_gist's. The support functions come too: an index's
+-- class options (tsvector_ops(siglen)) are parsed by the class's own.
+DO $$
+DECLARE
+    method record;
+    family record;
+    class record;
+    items text;
+BEGIN
+    FOR method IN SELECT * FROM (VALUES ('gist', 'lyra_gist'), ('spgist', 'lyra_spgist')) AS m(postgres, lyra) LOOP
+        FOR family IN
+            SELECT f.oid, f.opfname FROM pg_opfamily f JOIN pg_am a ON a.oid = f.opfmethod
+            WHERE a.amname = method.postgres AND f.opfnamespace = 'pg_catalog'::regnamespace ORDER BY f.opfname
+        LOOP
+            EXECUTE format('CREATE OPERATOR FAMILY lyra.%I USING %I', family.opfname, method.lyra);
+            -- The family's members, all given to its (one) class.
+            SELECT string_agg(item, ', ' ORDER BY kind, number, item) INTO items FROM (
+                SELECT 1 AS kind, o.amopstrategy AS number,
+                       format('OPERATOR %s %s.%s(%s, %s)%s', o.amopstrategy, n.nspname, op.oprname,
+                              format_type(o.amoplefttype, NULL), format_type(o.amoprighttype, NULL),
+                              CASE WHEN o.amoppurpose = 'o' THEN
+                                  format(' FOR ORDER BY %I.%I', sn.nspname, sf.opfname) ELSE '' END) AS item
+                FROM pg_amop o JOIN pg_operator op ON op.oid = o.amopopr
+                JOIN pg_namespace n ON n.oid = op.oprnamespace
+                LEFT JOIN pg_opfamily sf ON sf.oid = o.amopsortfamily
+                LEFT JOIN pg_namespace sn ON sn.oid = sf.opfnamespace
+                WHERE o.amopfamily = family.oid
+                UNION ALL
+                SELECT 2, p.amprocnum, format('FUNCTION %s (%s, %s) %s', p.amprocnum,
+                       format_type(p.amproclefttype, NULL), format_type(p.amprocrighttype, NULL),
+                       p.amproc::regprocedure)
+                FROM pg_amproc p WHERE p.amprocfamily = family.oid
+            ) AS members;
+            FOR class IN
+                SELECT c.opcname, c.opcintype, c.opckeytype, c.opcdefault FROM pg_opclass c
+                WHERE c.opcfamily = family.oid ORDER BY c.opcname
+            LOOP
+                EXECUTE format('CREATE OPERATOR CLASS lyra.%I %s FOR TYPE %s USING %I FAMILY lyra.%I AS %s',
+                    class.opcname, CASE WHEN class.opcdefault THEN 'DEFAULT' ELSE '' END,
+                    format_type(class.opcintype, NULL), method.lyra, family.opfname,
+                    concat_ws(', ', items, CASE WHEN class.opckeytype <> 0 THEN
+                        'STORAGE ' || format_type(class.opckeytype, NULL) END));
+                items := NULL;
+            END LOOP;
+        END LOOP;
+    END LOOP;
+END
+$$;
+-- upgrade 0.7.0--0.8.0 end

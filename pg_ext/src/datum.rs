@@ -40,6 +40,15 @@ pub unsafe fn encode_slot(slot: *mut pg_sys::TupleTableSlot, out: &mut Vec<u8>) 
     }
     let values = std::slice::from_raw_parts((*slot).tts_values, natts);
     let isnull = std::slice::from_raw_parts((*slot).tts_isnull, natts);
+    encode_values(tupdesc, values, isnull, out);
+}
+
+/// Encodes `values`/`isnull`, one per attribute of `tupdesc`, as a row.
+///
+/// # Safety
+/// `values` and `isnull` hold one datum of each attribute's type.
+pub unsafe fn encode_values(tupdesc: pg_sys::TupleDesc, values: &[pg_sys::Datum], isnull: &[bool], out: &mut Vec<u8>) {
+    let natts = values.len();
     let mut byval = vec![[0u8; 8]; natts];
     let mut detoasted = Vec::new();
     let mut columns: Vec<Option<&[u8]>> = Vec::with_capacity(natts);

@@ -409,16 +409,24 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt, top_level: bool) {
         // lyra_gin when created (see `btree_classes::adopt`); `USING
         // lyra_gin` names lyra_gin's own (the core types'), or — a class
         // only GIN has (`gin_trgm_ops`, in a dump of a lyra_gin) — GIN's.
-        "gin" => return finish_index_statement(stmt, false, top_level),
-        "lyra_gin" => {
-            if !names_lyra_gin_classes(stmt) {
-                (*stmt).accessMethod = pg_sys::pstrdup(c"gin".as_ptr());
+        // GiST and SP-GiST likewise (lyra_gist, lyra_spgist).
+        "gin" | "gist" | "spgist" => {
+            let postgres = std::ffi::CString::new(method.as_ref()).expect("no NUL");
+            (*stmt).accessMethod = pg_sys::pstrdup(postgres.as_ptr());
+            return finish_index_statement(stmt, false, top_level);
+        }
+        "lyra_gin" | "lyra_gist" | "lyra_spgist" => {
+            if !names_own_classes(stmt, &method) {
+                let postgres = std::ffi::CString::new(&method["lyra_".len()..]).expect("no NUL");
+                (*stmt).accessMethod = pg_sys::pstrdup(postgres.as_ptr());
             }
             return finish_index_statement(stmt, false, top_level);
         }
         other => raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default) or gin"),
+            format!(
+                "access method \"{other}\" is not supported for indexes on lyra tables; use lyra_index (the default), gin, gist or spgist"
+            ),
         ),
     }
     finish_index_statement(stmt, true, top_level);
@@ -441,12 +449,29 @@ unsafe fn refuse_what_hash_cannot(stmt: *mut pg_sys::IndexStmt) {
     }
 }
 
-/// Whether every operator class `stmt` names is one of lyra_gin's.
-unsafe fn names_lyra_gin_classes(stmt: *mut pg_sys::IndexStmt) -> bool {
-    let am = pg_sys::get_index_am_oid(c"lyra_gin".as_ptr(), true);
+/// Whether every operator class `stmt` names is one of `method`'s
+/// (lyra_gin's), and every column it names no class for has a default
+/// class of `method` (btree_gist's are GiST's defaults, so the definition
+/// of a lyra_gist on them names none).
+unsafe fn names_own_classes(stmt: *mut pg_sys::IndexStmt, method: &str) -> bool {
+    let method = std::ffi::CString::new(method).expect("no NUL");
+    let am = pg_sys::get_index_am_oid(method.as_ptr(), true);
+    if am == pg_sys::InvalidOid {
+        return false;
+    }
+    let table = relation_oid((*stmt).relation).unwrap_or(pg_sys::InvalidOid);
     list_nodes((*stmt).indexParams).into_iter().all(|elem| {
-        let names = (*(elem as *mut pg_sys::IndexElem)).opclass;
-        names.is_null() || am != pg_sys::InvalidOid && pg_sys::get_opclass_oid(am, names, true) != pg_sys::InvalidOid
+        let elem = elem as *mut pg_sys::IndexElem;
+        if !(*elem).opclass.is_null() {
+            return pg_sys::get_opclass_oid(am, (*elem).opclass, true) != pg_sys::InvalidOid;
+        }
+        if (*elem).name.is_null() || table == pg_sys::InvalidOid {
+            // An expression: its type is not known before it is analysed.
+            return true;
+        }
+        let attnum = pg_sys::get_attnum(table, (*elem).name);
+        attnum == pg_sys::InvalidAttrNumber as i16
+            || pg_sys::GetDefaultOpClass(pg_sys::get_atttype(table, attnum), am) != pg_sys::InvalidOid
     })
 }
 
@@ -654,7 +679,7 @@ unsafe extern "C-unwind" fn object_access(
 }
 
 /// Whether the relation `rel` (`oid`) just created is an index Lyra must
-/// adopt: a lyra_index, or a btree on a Lyra table.
+/// adopt: a lyra_index (lyra_gin…), or a btree (GIN…) on a Lyra table.
 unsafe fn new_index_kind(rel: pg_sys::Relation, oid: pg_sys::Oid) -> Option<index::btree_classes::NewIndex> {
     if rel.is_null() || (*(*rel).rd_rel).relkind != pg_sys::RELKIND_INDEX as std::ffi::c_char {
         return None;
@@ -662,22 +687,21 @@ unsafe fn new_index_kind(rel: pg_sys::Relation, oid: pg_sys::Oid) -> Option<inde
     if index::is_lyra_index(rel) {
         return Some(index::btree_classes::NewIndex::Lyra);
     }
-    if index::gin::is_lyra_gin(rel) {
-        return Some(index::btree_classes::NewIndex::Gin);
-    }
     let am = (*(*rel).rd_rel).relam;
-    if am != pg_sys::BTREE_AM_OID && am != pg_sys::GIN_AM_OID {
-        return None;
+    let stand_ins = index::btree_classes::STAND_INS;
+    if let Some(&(_, lyra)) = stand_ins.iter().find(|(_, lyra)| pg_sys::get_index_am_oid(lyra.as_ptr(), true) == am) {
+        return Some(index::btree_classes::NewIndex::Own(lyra));
     }
+    let kind = match stand_ins.iter().find(|&&(postgres, _)| postgres == am) {
+        Some(&(_, lyra)) => index::btree_classes::NewIndex::OnLyra(lyra),
+        None if am == pg_sys::BTREE_AM_OID => index::btree_classes::NewIndex::BtreeOnLyra,
+        None => return None,
+    };
     let table = pg_sys::RelationIdGetRelation(index::btree_classes::table_of_new_index(oid));
     let on_lyra = tam::is_lyra(table);
     if !table.is_null() {
         pg_sys::RelationClose(table);
     }
-    let kind = match am {
-        pg_sys::GIN_AM_OID => index::btree_classes::NewIndex::GinOnLyra,
-        _ => index::btree_classes::NewIndex::BtreeOnLyra,
-    };
     on_lyra.then_some(kind)
 }
 

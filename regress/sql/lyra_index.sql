@@ -183,7 +183,7 @@ CREATE TABLE pt_copy (LIKE pt_1 INCLUDING INDEXES) USING lyra;
 \d pt_copy
 DROP TABLE pt, pt_copy;
 -- not supported: other access methods, types without an encoding (bit strings)
-CREATE INDEX ON acc USING gist (bal);
+CREATE INDEX ON acc USING brin (bal);
 -- a hash index becomes a lyra_index (it serves the same equality lookups)
 CREATE INDEX acc_bal_hash ON acc USING hash (bal);
 SET enable_seqscan = off;

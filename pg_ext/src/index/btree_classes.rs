@@ -53,17 +53,37 @@ pub enum NewIndex {
     /// see (a partition's copy of its parent's index, `CREATE TABLE …
     /// (LIKE … INCLUDING INDEXES)`): make it a lyra_index too.
     BtreeOnLyra,
-    /// A lyra_gin (`USING lyra_gin`, its classes lyra_gin's already).
-    Gin,
-    /// A GIN index on a Lyra table (`CREATE INDEX … USING gin`, its
-    /// classes resolved as GIN's): make it a lyra_gin, its classes kept.
-    GinOnLyra,
+    /// A lyra_gin, lyra_gist or lyra_spgist (the access method named:
+    /// `USING lyra_gin`), its classes the access method's already.
+    Own(&'static std::ffi::CStr),
+    /// A GIN, GiST or SP-GiST index on a Lyra table (`CREATE INDEX …
+    /// USING gin`, its classes resolved as GIN's): make it the Lyra access
+    /// method named (lyra_gin), bound to its classes of the same names
+    /// where it has them, else keeping its own (an extension's).
+    OnLyra(&'static std::ffi::CStr),
+}
+
+/// Postgres's index access methods Lyra stands in for with its own, whose
+/// operator classes are copies of theirs (`sql/lyra_am.sql`).
+pub const STAND_INS: [(pg_sys::Oid, &std::ffi::CStr); 3] = [
+    (pg_sys::GIN_AM_OID, c"lyra_gin"),
+    (pg_sys::GIST_AM_OID, c"lyra_gist"),
+    (pg_sys::SPGIST_AM_OID, c"lyra_spgist"),
+];
+
+/// The stand-ins' (Postgres's, Lyra's) access method oids, those installed.
+unsafe fn stand_ins() -> Vec<(pg_sys::Oid, pg_sys::Oid)> {
+    STAND_INS
+        .iter()
+        .map(|&(pg, lyra)| (pg, pg_sys::get_index_am_oid(lyra.as_ptr(), true)))
+        .filter(|&(_, lyra)| lyra != pg_sys::InvalidOid)
+        .collect()
 }
 
 /// Binds the just-created index `index_oid` to btree's operator classes,
 /// and makes it a lyra_index if it was a btree — or, a GIN index, makes it
 /// a lyra_gin bound to lyra_gin's classes of the same names where there
-/// are (see [`NewIndex`]).
+/// are, and so GiST's and SP-GiST's (see [`NewIndex`]).
 ///
 /// Its catalog rows were written by the current command, so they are
 /// changed in place (same sizes), found with a snapshot that sees this
@@ -77,22 +97,31 @@ pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
     let made = match kind {
         NewIndex::Lyra => None,
         NewIndex::BtreeOnLyra => Some(c"lyra_index"),
-        NewIndex::Gin | NewIndex::GinOnLyra => Some(c"lyra_gin"),
+        NewIndex::Own(am) | NewIndex::OnLyra(am) => Some(am),
     };
-    let gin = matches!(kind, NewIndex::Gin | NewIndex::GinOnLyra);
-    let made_am = made.map(|made| pg_sys::get_index_am_oid(made.as_ptr(), false));
-    if let (Some(am), false) = (made_am, matches!(kind, NewIndex::Gin)) {
+    let stand_in = matches!(kind, NewIndex::Own(_) | NewIndex::OnLyra(_));
+    let made_am = made.map(|made| match pg_sys::get_index_am_oid(made.as_ptr(), true) {
+        pg_sys::InvalidOid => raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!(
+                "access method \"{}\" does not exist in this database's lyra extension; run ALTER EXTENSION lyra UPDATE",
+                made.to_string_lossy()
+            ),
+        ),
+        am => am,
+    });
+    if let (Some(am), false) = (made_am, matches!(kind, NewIndex::Own(_))) {
         set_access_method(index_oid, am, Write::InPlace);
     }
     let rebound = rebind_classes(index_oid, Write::InPlace, |class| match made_am {
-        Some(am) if gin => lyra_class(am, class),
+        Some(am) if stand_in => lyra_class(am, class),
         _ => btree_class(class),
     });
     // The index's dependencies follow its classes: on the classes given up
-    // (lyra_index's), none; on lyra_gin's, the extension's objects, one
-    // each. btree's and GIN's core classes are pinned: an index on them
-    // records none, as on heap.
-    if let (true, Some(am)) = (gin, made_am) {
+    // (lyra_index's), none; on lyra_gin's (and lyra_gist's…), the
+    // extension's objects, one each. btree's and GIN's core classes are
+    // pinned: an index on them records none, as on heap.
+    if let (true, Some(am)) = (stand_in, made_am) {
         // On its access method too (Postgres records none for an index):
         // `DROP EXTENSION lyra CASCADE` then drops the index before it —
         // an index whose access method is gone cannot even be opened.
@@ -152,18 +181,21 @@ unsafe fn handler_of(am: pg_sys::Oid) -> pg_sys::Oid {
 /// `ALTER TABLE … SET ACCESS METHOD` between lyra and another table
 /// access method: the indexes of `table` change kind with it, before the
 /// rewrite rebuilds them — a btree (or hash) becomes a lyra_index and a
-/// GIN index a lyra_gin (`to_lyra`), or back: a lyra_index a btree, a
-/// lyra_gin a GIN index. A lyra_index keeps its (btree's) classes; hash's
-/// and GIN's are rebound as [`adopt`] binds them, lyra_gin's to GIN's of
-/// the same names. The catalog rows get new versions, which roll back
-/// with the statement. An index the other side has no kind for (GiST,
-/// an exclusion constraint's) is refused before anything changes.
+/// GIN index a lyra_gin, a GiST one a lyra_gist, an SP-GiST one a
+/// lyra_spgist (`to_lyra`), or back. A lyra_index keeps its (btree's)
+/// classes; hash's and GIN's (GiST's…) are rebound as [`adopt`] binds
+/// them, lyra_gin's to GIN's of the same names (lyra_gist's to GiST's…).
+/// The catalog rows get new versions, which roll back with the statement.
+/// An index the other side has no kind for (BRIN, an exclusion
+/// constraint's) is refused before anything changes.
 ///
 /// # Safety
 /// `table` is locked against other sessions' use (the statement's lock).
 pub unsafe fn convert_indexes(table: pg_sys::Oid, to_lyra: bool) {
     let lyra_index = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
-    let lyra_gin = pg_sys::get_index_am_oid(c"lyra_gin".as_ptr(), false);
+    let stand_ins = stand_ins();
+    let lyra_of = |am: pg_sys::Oid| stand_ins.iter().find(|&&(pg, _)| pg == am).map(|&(_, lyra)| lyra);
+    let postgres_of = |am: pg_sys::Oid| stand_ins.iter().find(|&&(_, lyra)| lyra == am).map(|&(pg, _)| pg);
     let mut plan = Vec::new();
     for index in indexes_of(table) {
         let (am, exclusion) = access_method_of(index);
@@ -176,9 +208,9 @@ pub unsafe fn convert_indexes(table: pg_sys::Oid, to_lyra: bool) {
         }
         let target = match (to_lyra, am) {
             (true, pg_sys::BTREE_AM_OID | pg_sys::HASH_AM_OID) => lyra_index,
-            (true, pg_sys::GIN_AM_OID) => lyra_gin,
+            (true, am) if lyra_of(am).is_some() => lyra_of(am).expect("found"),
             (false, am) if am == lyra_index => pg_sys::BTREE_AM_OID,
-            (false, am) if am == lyra_gin => pg_sys::GIN_AM_OID,
+            (false, am) if postgres_of(am).is_some() => postgres_of(am).expect("found"),
             (false, _) => continue,
             (true, am) => raise(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -201,7 +233,7 @@ pub unsafe fn convert_indexes(table: pg_sys::Oid, to_lyra: bool) {
         plan.push((index, am, target));
     }
     for (index, am, target) in plan {
-        if am == lyra_index || am == lyra_gin {
+        if am == lyra_index || postgres_of(am).is_some() {
             // Its entries and storage mapping go at commit, as a dropped
             // index's: the rebuilt index is Postgres's.
             let rel = pg_sys::RelationIdGetRelation(index);
@@ -210,21 +242,15 @@ pub unsafe fn convert_indexes(table: pg_sys::Oid, to_lyra: bool) {
         }
         set_access_method(index, target, Write::Update);
         let rebound = rebind_classes(index, Write::Update, |class| match target {
-            t if t == lyra_gin => lyra_class(lyra_gin, class),
-            pg_sys::GIN_AM_OID => gin_class(class),
+            t if postgres_of(t).is_some() => lyra_class(t, class),
+            t if lyra_of(t).is_some() => same_named_class(t, class),
             _ => btree_class(class),
         });
-        if target == lyra_gin {
-            depend_on_access_method(index, lyra_gin);
-        } else if am == lyra_gin {
+        if postgres_of(target).is_some() {
+            depend_on_access_method(index, target);
+        } else if postgres_of(am).is_some() {
             let normal = pg_sys::DependencyType::DEPENDENCY_NORMAL as std::ffi::c_char;
-            pg_sys::deleteDependencyRecordsForSpecific(
-                pg_sys::RelationRelationId,
-                index,
-                normal,
-                pg_sys::AccessMethodRelationId,
-                lyra_gin,
-            );
+            pg_sys::deleteDependencyRecordsForSpecific(pg_sys::RelationRelationId, index, normal, pg_sys::AccessMethodRelationId, am);
         }
         follow_classes(index, rebound);
     }
@@ -393,11 +419,11 @@ unsafe fn lyra_class(am: pg_sys::Oid, class: pg_sys::Oid) -> Option<pg_sys::Oid>
     same_input(pg_sys::get_opclass_oid(am, names, true), typ)
 }
 
-/// GIN's class of the same name and input type as `class` (lyra_gin's
-/// are named after GIN's).
-unsafe fn gin_class(class: pg_sys::Oid) -> Option<pg_sys::Oid> {
+/// The class of Postgres's access method `am` (GIN) of the same name and
+/// input type as `class` (lyra_gin's are named after GIN's).
+unsafe fn same_named_class(am: pg_sys::Oid, class: pg_sys::Oid) -> Option<pg_sys::Oid> {
     let (name, typ) = name_and_type(class)?;
-    same_input(pg_sys::OpclassnameGetOpcid(pg_sys::GIN_AM_OID, name.as_ptr()), typ)
+    same_input(pg_sys::OpclassnameGetOpcid(am, name.as_ptr()), typ)
 }
 
 /// The name and input type of operator class `class`.

@@ -43,6 +43,7 @@
 pub mod btree_classes;
 pub mod entry;
 pub mod gin;
+pub mod gist;
 pub mod ranges;
 pub mod scan;
 pub mod speculative;
@@ -191,9 +192,9 @@ pub unsafe fn describe_entry_order(rel: *mut pg_sys::RelOptInfo) {
 }
 
 /// Whether `index` keeps its entries in the engine: a lyra_index or a
-/// lyra_gin ([`gin`]).
+/// lyra_gin ([`gin`]), a lyra_gist or lyra_spgist ([`gist`]).
 pub unsafe fn is_engine_index(index: pg_sys::Relation) -> bool {
-    is_lyra_index(index) || gin::is_lyra_gin(index)
+    is_lyra_index(index) || gin::is_lyra_gin(index) || gist::is_lyra_gist(index)
 }
 
 /// What every build of an engine index (`am`) starts with: the table must
@@ -604,6 +605,8 @@ pub unsafe fn remove_entries(
             Shape::Lyra(IndexShape::of(index, heap))
         } else if gin::is_lyra_gin(index) {
             Shape::Gin(gin::Shape::of(index, heap))
+        } else if gist::is_lyra_gist(index) {
+            Shape::Gist(gist::Shape::of(index, heap))
         } else {
             pg_sys::index_close(index, pg_sys::NoLock as i32);
             continue;
@@ -622,6 +625,7 @@ pub unsafe fn remove_entries(
                     (vec![key], constrained)
                 }
                 Shape::Gin(shape) => (shape.entries(&values[..n], &isnull[..n], row), false),
+                Shape::Gist(shape) => (vec![shape.entry(&values[..n], &isnull[..n], row)], false),
             }
         };
         // A partial index holds only the versions its predicate accepts.
@@ -679,6 +683,7 @@ pub unsafe fn remove_entries(
 enum Shape {
     Lyra(IndexShape),
     Gin(gin::Shape),
+    Gist(gist::Shape),
 }
 
 /// Forgets the entries UPDATEs left as they were (at the end of an update
@@ -765,7 +770,7 @@ pub unsafe fn note_storage() -> usize {
 unsafe fn engine_index_storage() -> Vec<Stored> {
     Spi::connect(|client| {
         let query = "SELECT c.oid, c.reltablespace, c.relfilenode, t.oid, t.reltablespace, t.relfilenode FROM pg_class c \
-                     JOIN pg_am m ON m.oid = c.relam AND m.amname IN ('lyra_index', 'lyra_gin') \
+                     JOIN pg_am m ON m.oid = c.relam AND m.amname IN ('lyra_index', 'lyra_gin', 'lyra_gist', 'lyra_spgist') \
                      JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid";
         let mut stored = Vec::new();
         for row in client.select(query, None, &[])? {

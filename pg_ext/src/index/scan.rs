@@ -383,7 +383,7 @@ pub(super) fn hand_over(table: TableId, read_ts: &ReadTs, row: RowId, sent: Opti
 }
 
 /// The row id of an entry (`suffix`: its key past the index prefix).
-fn entry_row(suffix: &[u8], value: &[u8]) -> RowId {
+pub(super) fn entry_row(suffix: &[u8], value: &[u8]) -> RowId {
     match memcmp::entry_row_id(suffix, value) {
         Some(row) => row,
         None => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, "lyra index entry without a row id"),

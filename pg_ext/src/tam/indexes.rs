@@ -31,7 +31,7 @@ pub unsafe extern "C-unwind" fn index_build_range_scan(
         raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!(
-                "index \"{}\" on lyra table \"{}\" must use the lyra_index or lyra_gin access method",
+                "index \"{}\" on lyra table \"{}\" must use one of lyra's index access methods (lyra_index, lyra_gin, lyra_gist, lyra_spgist)",
                 table::relation_name(index_rel),
                 table::relation_name(table_rel)
             ),
