@@ -5,6 +5,21 @@
 -- same_rows() runs a condition on the heap table h (by a scan) and on the
 -- Lyra table l (through its indexes) and compares ids; same_order() does
 -- so for a nearest-first ORDER BY, comparing the distances in order.
+-- every core GiST and SP-GiST class has its copy (none listed)
+SELECT a.amname, c.opcname FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
+  WHERE a.amname IN ('gist', 'spgist') AND c.opcnamespace = 'pg_catalog'::regnamespace
+    AND NOT EXISTS (
+      SELECT FROM pg_opclass l JOIN pg_am la ON la.oid = l.opcmethod
+      WHERE la.amname = 'lyra_' || a.amname AND l.opcname = c.opcname AND l.opcintype = c.opcintype
+        AND l.opckeytype = c.opckeytype AND l.opcdefault = c.opcdefault
+        AND (SELECT array_agg((amopstrategy, amopopr, amoppurpose) ORDER BY amopstrategy, amopopr)
+               FROM pg_amop WHERE amopfamily = l.opcfamily)
+            = (SELECT array_agg((amopstrategy, amopopr, amoppurpose) ORDER BY amopstrategy, amopopr)
+               FROM pg_amop WHERE amopfamily = c.opcfamily)
+        AND (SELECT array_agg((amprocnum, amproc) ORDER BY amprocnum, amproc::oid)
+               FROM pg_amproc WHERE amprocfamily = l.opcfamily)
+            = (SELECT array_agg((amprocnum, amproc) ORDER BY amprocnum, amproc::oid)
+               FROM pg_amproc WHERE amprocfamily = c.opcfamily));
 CREATE TABLE h (id int, p point, b box, pg polygon, c circle, r int4range, a inet, d tsvector, s text) USING heap;
 INSERT INTO h SELECT g,
     CASE WHEN g % 23 = 0 THEN NULL ELSE point(g % 30, g / 30) END,
@@ -106,6 +121,10 @@ SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM l ORDER BY p <-> point '(1,1)' LIMIT 3;
 SELECT count(*) FILTER (WHERE p IS NULL) AS nulls, bool_and(p IS NULL) FILTER (WHERE n > 580) AS last_are_null
   FROM (SELECT p, row_number() OVER () AS n FROM (SELECT p FROM l ORDER BY p <-> point '(1,1)') s) t;
+-- count(*) may read the index alone (an index-only scan that needs no column)
+EXPLAIN (COSTS OFF) SELECT count(*) FROM l;
+SELECT count(*) FROM l;
+SELECT count(*) FROM h;
 RESET enable_seqscan;
 -- changes: an UPDATE moves a row's entry, a DELETE removes it, a rolled
 -- back INSERT leaves none

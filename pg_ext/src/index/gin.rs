@@ -354,6 +354,8 @@ struct GinScan {
     at: usize,
     cid: pg_sys::CommandId,
     read_ts: ReadTs,
+    /// The scan's own memory (its descriptor's).
+    scan_cx: pg_sys::MemoryContext,
 }
 
 unsafe fn scan_state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut GinScan {
@@ -373,6 +375,7 @@ unsafe extern "C-unwind" fn begin(
         at: 0,
         cid: 0,
         read_ts: ReadTs::default(),
+        scan_cx: pg_sys::CurrentMemoryContext,
     });
     (*scan).opaque = state.cast();
     scan
@@ -420,6 +423,7 @@ unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg
     }
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
+    super::scan::give_index_tuple(scan, state.scan_cx);
     // The row's current version decides, whatever its entries say.
     (*scan).xs_recheck = true;
     true

@@ -302,6 +302,8 @@ struct TreeScan {
     read_ts: ReadTs,
     /// Where the found rows' `ORDER BY` values live; reset at each rescan.
     cx: pg_sys::MemoryContext,
+    /// The scan's own memory (its descriptor's).
+    scan_cx: pg_sys::MemoryContext,
 }
 
 unsafe fn scan_state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut TreeScan {
@@ -334,6 +336,7 @@ unsafe extern "C-unwind" fn begin(
         cid: 0,
         read_ts: ReadTs::default(),
         cx,
+        scan_cx: pg_sys::CurrentMemoryContext,
     });
     (*scan).opaque = state.cast();
     scan
@@ -377,6 +380,7 @@ unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
     // The row's current version decides, whatever its entry says.
     (*scan).xs_recheck = true;
+    super::scan::give_index_tuple(scan, state.scan_cx);
     // The distances are the operators' own, exact: no reordering.
     (*scan).xs_recheckorderby = false;
     for (i, &(value, null)) in found.order.iter().enumerate() {

@@ -166,20 +166,26 @@ pub unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction
     let Some((row, exact)) = found else { return false };
     let (block, offset) = row.to_tid();
     item_pointer_set_all(&mut (*scan).xs_heaptid, block, offset);
-    if (*scan).xs_want_itup && (*scan).xs_itup.is_null() {
-        // An index-only scan: the planner chooses one only when it needs
-        // no column of the index (`count(*)`), since lyra_index returns
-        // none; it still wants a tuple of the index's shape. All NULL.
-        let desc = (*(*scan).indexRelation).rd_att;
-        let n = (*desc).natts as usize;
-        let mut values = vec![pg_sys::Datum::from(0); n];
-        let mut isnull = vec![true; n];
-        (*scan).xs_itupdesc = desc;
-        // In the scan's own memory: it lives as long as the scan.
-        (*scan).xs_itup = pg_sys::index_form_tuple_context(desc, values.as_mut_ptr(), isnull.as_mut_ptr(), state.cx);
-    }
+    // In the scan's own memory: it lives as long as the scan.
+    give_index_tuple(scan, state.cx);
     (*scan).xs_recheck = !exact;
     true
+}
+
+/// An index-only scan: the planner chooses one only when it needs no
+/// column of the index (`count(*)`), since engine indexes return none; it
+/// still wants a tuple of the index's shape. All NULL, allocated once in
+/// `cx`, which must live as long as the scan.
+pub(super) unsafe fn give_index_tuple(scan: pg_sys::IndexScanDesc, cx: pg_sys::MemoryContext) {
+    if !(*scan).xs_want_itup || !(*scan).xs_itup.is_null() {
+        return;
+    }
+    let desc = (*(*scan).indexRelation).rd_att;
+    let n = (*desc).natts as usize;
+    let mut values = vec![pg_sys::Datum::from(0); n];
+    let mut isnull = vec![true; n];
+    (*scan).xs_itupdesc = desc;
+    (*scan).xs_itup = pg_sys::index_form_tuple_context(desc, values.as_mut_ptr(), isnull.as_mut_ptr(), cx);
 }
 
 /// A bitmap index scan: every entry's row into `tbm` (those of inexact
