@@ -281,6 +281,11 @@ unsafe extern "C-unwind" fn cost_estimate(
     // Every entry is read before the first row comes out.
     *startup = costs.indexTotalCost;
     *total = costs.indexTotalCost;
+    if !(*path).indexorderbys.is_null() {
+        // A nearest-first scan returns its rows one by one, each read in a
+        // round trip (a bitmap scan, never ordered, reads them by block).
+        *total += costs.indexSelectivity * (*(*(*path).indexinfo).rel).tuples * crate::cost::ROW_FETCH;
+    }
     *selectivity = costs.indexSelectivity;
     *correlation = 0.0;
     *pages = costs.numIndexPages;
@@ -293,11 +298,16 @@ struct Found {
     order: Vec<(pg_sys::Datum, bool)>,
 }
 
-/// Our part of a scan (`IndexScanDesc.opaque`): the rows that match, in
-/// the order to return them, found at the first fetch after a rescan.
+/// Our part of a scan (`IndexScanDesc.opaque`): the rows that match,
+/// found at the first fetch after a rescan, and how far they are in the
+/// order to return them.
 struct TreeScan {
     rows: Option<Vec<Found>>,
     at: usize,
+    /// `rows[..ordered]` are in order (the rest: all after them).
+    ordered: usize,
+    /// How `ORDER BY` values compare, one per ordering operator.
+    comparisons: Vec<Comparison>,
     cid: pg_sys::CommandId,
     read_ts: ReadTs,
     /// Where the found rows' `ORDER BY` values live; reset at each rescan.
@@ -333,6 +343,8 @@ unsafe extern "C-unwind" fn begin(
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(TreeScan {
         rows: None,
         at: 0,
+        ordered: 0,
+        comparisons: Vec::new(),
         cid: 0,
         read_ts: ReadTs::default(),
         cx,
@@ -358,6 +370,7 @@ unsafe extern "C-unwind" fn rescan(
     let snapshot = (*scan).xs_snapshot;
     state.rows = None;
     state.at = 0;
+    state.ordered = 0;
     state.cid = snapshot_cid(snapshot);
     state.read_ts = snapshot::read_ts(snapshot);
     pg_sys::MemoryContextReset(state.cx);
@@ -371,9 +384,21 @@ unsafe extern "C-unwind" fn get_tuple(scan: pg_sys::IndexScanDesc, direction: pg
     let state = scan_state(scan);
     if state.rows.is_none() {
         let orderbys = scan_keys((*scan).orderByData, (*scan).numberOfOrderBys);
+        state.comparisons = orderbys.iter().map(|k| comparison(k)).collect();
         state.rows = Some(matching_rows(scan, state, orderbys));
+        if orderbys.is_empty() {
+            state.ordered = usize::MAX;
+        }
     }
-    let rows = state.rows.as_ref().expect("found above");
+    let rows = state.rows.as_mut().expect("found above");
+    if state.at >= state.ordered && state.at < rows.len() {
+        // The next rows in order: a nearest-first scan is mostly read
+        // under a LIMIT, so only the first few are sorted, then twice as
+        // many each time the scan gets that far.
+        let chunk = (state.ordered.max(32)).min(rows.len() - state.at);
+        order_first(&mut rows[state.at..], chunk, &state.comparisons);
+        state.ordered = state.at + chunk;
+    }
     let Some(found) = rows.get(state.at) else { return false };
     state.at += 1;
     let (block, offset) = found.row.to_tid();
@@ -416,9 +441,8 @@ unsafe fn scan_keys<'a>(keys: pg_sys::ScanKey, n: std::ffi::c_int) -> &'a [pg_sy
     }
 }
 
-/// The rows whose entries every scan key accepts, with their values of
-/// the `orderbys` operators, ordered by those (NULLs last, ties in row-id
-/// order) — or in row-id order if there are none.
+/// The rows whose entries every scan key accepts, in row-id order, with
+/// their values of the `orderbys` operators (see [`order_first`]).
 unsafe fn matching_rows(scan: pg_sys::IndexScanDesc, state: &TreeScan, orderbys: &[pg_sys::ScanKeyData]) -> Vec<Found> {
     let keys = scan_keys((*scan).keyData, (*scan).numberOfKeys);
     let shape = Shape::of((*scan).indexRelation, (*scan).heapRelation);
@@ -473,9 +497,6 @@ unsafe fn matching_rows(scan: pg_sys::IndexScanDesc, state: &TreeScan, orderbys:
     }
     pg_sys::MemoryContextDelete(per_entry);
     found.sort_by_key(|f| f.row);
-    if !orderbys.is_empty() {
-        sort_by_order(&mut found, orderbys);
-    }
     found
 }
 
@@ -520,40 +541,75 @@ unsafe fn order_value(k: &pg_sys::ScanKeyData, values: &[pg_sys::Datum], isnull:
     Some(pg_sys::FunctionCall2Coll(func, k.sk_collation, values[c], k.sk_argument))
 }
 
-/// Sorts `found` by its `ORDER BY` values, ascending by each result
-/// type's btree comparison, NULLs last (the only order the planner asks
-/// of an ordering operator); stable, so ties keep their order.
-unsafe fn sort_by_order(found: &mut [Found], orderbys: &[pg_sys::ScanKeyData]) {
-    let comparisons: Vec<(*mut pg_sys::FmgrInfo, pg_sys::Oid)> = orderbys
-        .iter()
-        .map(|k| {
-            let typ = pg_sys::get_func_rettype(k.sk_func.fn_oid);
-            let cache = pg_sys::lookup_type_cache(typ, pg_sys::TYPECACHE_CMP_PROC_FINFO as i32);
-            if (*cache).cmp_proc_finfo.fn_oid == pg_sys::InvalidOid {
-                raise(
-                    PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
-                    format!("lyra_gist cannot order by values of type {}: it has no btree comparison", super::type_name(typ)),
-                );
+/// How the values of an `ORDER BY` operator compare: float8 (most
+/// distances) directly, as `float8_cmp` does; any other type by its btree
+/// comparison function.
+enum Comparison {
+    Float8,
+    Function(*mut pg_sys::FmgrInfo, pg_sys::Oid),
+}
+
+/// The comparison of the values of ordering operator `k`.
+unsafe fn comparison(k: &pg_sys::ScanKeyData) -> Comparison {
+    let typ = pg_sys::get_func_rettype(k.sk_func.fn_oid);
+    if typ == pg_sys::FLOAT8OID {
+        return Comparison::Float8;
+    }
+    let cache = pg_sys::lookup_type_cache(typ, pg_sys::TYPECACHE_CMP_PROC_FINFO as i32);
+    if (*cache).cmp_proc_finfo.fn_oid == pg_sys::InvalidOid {
+        raise(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
+            format!("lyra_gist cannot order by values of type {}: it has no btree comparison", super::type_name(typ)),
+        );
+    }
+    Comparison::Function(&raw mut (*cache).cmp_proc_finfo, k.sk_collation)
+}
+
+impl Comparison {
+    fn compare(&self, a: pg_sys::Datum, b: pg_sys::Datum) -> std::cmp::Ordering {
+        match *self {
+            Comparison::Float8 => {
+                let (a, b) = (f64::from_bits(a.value() as u64), f64::from_bits(b.value() as u64));
+                // float8_cmp: NaN equals NaN and sorts after every number.
+                match (a.is_nan(), b.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    (false, false) => a.partial_cmp(&b).expect("not NaN"),
+                }
             }
-            (&raw mut (*cache).cmp_proc_finfo, k.sk_collation)
-        })
-        .collect();
-    found.sort_by(|a, b| {
-        for (i, &(compare, collation)) in comparisons.iter().enumerate() {
+            // SAFETY: both are values of the comparison's type.
+            Comparison::Function(compare, collation) => {
+                let c = unsafe { pg_sys::FunctionCall2Coll(compare, collation, a, b) }.value() as i32;
+                c.cmp(&0)
+            }
+        }
+    }
+}
+
+/// Puts the first `n` rows of `rows` in order — by their `ORDER BY`
+/// values, ascending, NULLs last (the only order the planner asks of an
+/// ordering operator), ties by row id — and leaves the rest after them.
+fn order_first(rows: &mut [Found], n: usize, comparisons: &[Comparison]) {
+    let order = |a: &Found, b: &Found| {
+        for (i, comparison) in comparisons.iter().enumerate() {
             let ordering = match (a.order[i], b.order[i]) {
                 ((_, true), (_, true)) => std::cmp::Ordering::Equal,
                 ((_, true), _) => std::cmp::Ordering::Greater,
                 (_, (_, true)) => std::cmp::Ordering::Less,
-                ((x, false), (y, false)) => {
-                    // SAFETY: both are values of the comparison's type.
-                    let c = unsafe { pg_sys::FunctionCall2Coll(compare, collation, x, y) }.value() as i32;
-                    c.cmp(&0)
-                }
+                ((x, false), (y, false)) => comparison.compare(x, y),
             };
             if ordering != std::cmp::Ordering::Equal {
                 return ordering;
             }
         }
-        std::cmp::Ordering::Equal
-    });
+        a.row.cmp(&b.row)
+    };
+    if n == 0 {
+        return;
+    }
+    if n < rows.len() {
+        rows.select_nth_unstable_by(n - 1, order);
+    }
+    rows[..n].sort_unstable_by(order);
 }
