@@ -9,6 +9,9 @@
 #                     0.1% of rows: Lyra pushes it down)
 #   OR of two indexes grp = 7 OR id < 300 with an index on each, best of 3
 #                     (a BitmapOr of two bitmap index scans)
+#   GiST              $ROWS points: CREATE INDEX … USING gist, the 10 nearest
+#                     to a point (ORDER BY p <-> point LIMIT 10) and a count of
+#                     the points in a small box, best of 3 each
 #   UPDATE            pgbench, 8 clients for $UPD_SECONDS (20) s, each transaction
 #                     `UPDATE t SET v = v + 1 WHERE id = random` on a table of
 #                     $UPD_ROWS (1000) rows: TPS, latency, failures, and lost
@@ -21,7 +24,7 @@
 #                     log), failed transactions.
 # Settings (environment):
 #   BENCH_ROWS=200000      rows for the load and scan sections
-#   BENCH_ONLY=update|pgbench   run only that section
+#   BENCH_ONLY=update|pgbench|gist   run only that section
 #   BENCH_AMS="heap lyra"  access methods to measure (a missing one shows n/a)
 #   BENCH_SETUP=0          do not run scripts/setup.sh (use the installed build)
 #   UPD_ROWS, UPD_SECONDS, UPD_CLIENTS (8)
@@ -41,7 +44,7 @@ PGB_SCALE="${PGB_SCALE:-10}"
 PGB_SECONDS="${PGB_SECONDS:-60}"
 PGB_CLIENTS="${PGB_CLIENTS:-8}"
 
-case "$ONLY" in ''|update|pgbench) ;; *) die "BENCH_ONLY must be empty, 'update' or 'pgbench', not '$ONLY'" ;; esac
+case "$ONLY" in ''|update|pgbench|gist) ;; *) die "BENCH_ONLY must be empty, 'update', 'pgbench' or 'gist', not '$ONLY'" ;; esac
 for am in $AMS; do case $am in heap|lyra) ;; *) die "BENCH_AMS: unknown access method $am" ;; esac; done
 
 [ "${BENCH_SETUP:-1}" = 0 ] || "$LYRA_ROOT/scripts/setup.sh"
@@ -94,6 +97,17 @@ if [ -z "$ONLY" ]; then
     T[$am,pushed]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7")
     sql -c "CREATE INDEX ON ${am}_copy (grp); CREATE INDEX ON ${am}_copy (id); ANALYZE ${am}_copy"
     T[$am,bitmap_or]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7 OR id < 300")
+  done
+fi
+
+if [ -z "$ONLY" ] || [ "$ONLY" = gist ]; then
+  for am in $AMS; do
+    sql -c "CREATE TABLE ${am}_pts (id int, p point) USING $am;
+            INSERT INTO ${am}_pts SELECT g, point((g * 7919) % 1000, (g * 104729) % 997) FROM generate_series(1, $ROWS) g"
+    T[$am,gist_build]=$(timed "CREATE INDEX ${am}_pts_p ON ${am}_pts USING gist (p)")
+    sql -c "ANALYZE ${am}_pts"
+    T[$am,knn]=$(best_of_3 "SELECT id FROM ${am}_pts ORDER BY p <-> point '(500,500)' LIMIT 10")
+    T[$am,gist_box]=$(best_of_3 "SELECT count(*) FROM ${am}_pts WHERE p <@ box '((100,100),(110,110))'")
   done
 fi
 
@@ -167,6 +181,13 @@ if [ -z "$ONLY" ]; then
   row "full-scan filter"                 .3f filter
   row "full-scan filter the node judges" .3f pushed
   row "OR of two indexes (bitmap scan)"  .3f bitmap_or
+fi
+
+if [ -z "$ONLY" ] || [ "$ONLY" = gist ]; then
+  printf '\n%-34s %10s %10s %10s\n' "GiST, $ROWS points" "heap (s)" "lyra (s)" "lyra/heap"
+  row "CREATE INDEX … USING gist"        .3f gist_build
+  row "10 nearest (ORDER BY <-> LIMIT)"  .4f knn
+  row "points in a box (bitmap scan)"    .4f gist_box
 fi
 
 if [ -z "$ONLY" ] || [ "$ONLY" = update ]; then

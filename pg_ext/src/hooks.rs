@@ -401,6 +401,13 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt, top_level: bool) {
     } else {
         method
     };
+    if !(*stmt).excludeOpNames.is_null() && !matches!(method.as_ref(), "gist" | "spgist" | "lyra_gist" | "lyra_spgist") {
+        // An exclusion constraint's, from CREATE TABLE (see route_constraint).
+        raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("exclusion constraints on lyra tables must use gist or spgist, not \"{method}\""),
+        );
+    }
     match method.as_ref() {
         // A hash index serves equality lookups, which a lyra_index serves
         // as well; like btree, it is converted without a word (\d shows it).
@@ -598,7 +605,16 @@ unsafe fn route_constraint(constraint: *mut pg_sys::Constraint, lyra: bool) {
             }
         }
         pg_sys::ConstrType::CONSTR_EXCLUSION => {
-            raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "exclusion constraints are not supported on lyra tables")
+            // Through a lyra_gist or lyra_spgist index (index/gist.rs
+            // serialises their checks); not a btree's or hash's.
+            let method = (*constraint).access_method;
+            let method = if method.is_null() { "btree".into() } else { std::ffi::CStr::from_ptr(method).to_string_lossy() };
+            if !matches!(method.as_ref(), "gist" | "spgist" | "lyra_gist" | "lyra_spgist") {
+                raise(
+                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    format!("exclusion constraints on lyra tables must use gist or spgist, not \"{method}\""),
+                )
+            }
         }
         _ => {}
     }
@@ -657,12 +673,16 @@ unsafe extern "C-unwind" fn object_access(
             pg_sys::RelationClose(rel);
         }
         if let Some(kind) = new_index {
-            let btree_on_lyra = matches!(kind, index::btree_classes::NewIndex::BtreeOnLyra);
+            // A DEFERRABLE constraint's trigger, created before this hook
+            // runs, may have built its cache entry (as a btree's, a GiST's).
+            let made = match kind {
+                index::btree_classes::NewIndex::BtreeOnLyra => Some((c"lyra_index", index::routine())),
+                index::btree_classes::NewIndex::OnLyra(am) => index::gist::routine_of(am).map(|routine| (am, routine)),
+                _ => None,
+            };
             index::btree_classes::adopt(object_id, kind);
-            if btree_on_lyra {
-                // A DEFERRABLE constraint's trigger, created before this
-                // hook runs, may have built its cache entry (as a btree's).
-                index::btree_classes::make_built_entry_lyra(object_id);
+            if let Some((am, routine)) = made {
+                index::btree_classes::make_built_entry_lyra(object_id, am, routine);
             }
         }
     } else if access == pg_sys::ObjectAccessType::OAT_DROP {

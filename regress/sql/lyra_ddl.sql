@@ -92,7 +92,7 @@ SELECT abs(sum(size_bytes) - :before) < 1000 AS nothing_left_behind FROM lyra.ra
 CREATE INDEX am_brin ON am USING brin (k);
 ALTER TABLE am SET ACCESS METHOD lyra;
 SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname IN ('am', 'am_pkey') ORDER BY 1;
-CREATE TABLE am_excl (r int4range, EXCLUDE USING gist (r WITH &&));
+CREATE TABLE am_excl (r int4range, EXCLUDE (r WITH =));
 ALTER TABLE am_excl SET ACCESS METHOD lyra;
 -- a materialized view, a partition
 CREATE MATERIALIZED VIEW am_mv USING heap AS SELECT g AS id, g % 7 AS k FROM generate_series(1, 100) g;

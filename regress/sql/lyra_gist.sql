@@ -154,9 +154,45 @@ ALTER TABLE l SET ACCESS METHOD lyra;
 SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam
   WHERE c.relname IN ('l_p', 'l_d', 'l_sp_s') ORDER BY 1;
 SELECT same_rows('d @@ to_tsquery(''simple'', ''word3 & fox1'')'), same_rows('pg && polygon ''((1,1),(3,1),(3,3))''');
+-- exclusion constraints, through lyra_gist (concurrency: isolation spec
+-- `exclusion`)
+CREATE TABLE booking (room int4range, during tsrange, EXCLUDE USING gist (room WITH =, during WITH &&)) USING lyra;
+INSERT INTO booking VALUES ('[1,2)', '[2024-01-01 10:00, 2024-01-01 11:00)'), ('[2,3)', '[2024-01-01 10:00, 2024-01-01 11:00)');
+INSERT INTO booking VALUES ('[1,2)', '[2024-01-01 10:30, 2024-01-01 12:00)');
+INSERT INTO booking VALUES ('[1,2)', '[2024-01-01 11:00, 2024-01-01 12:00)');   -- adjacent: fine
+UPDATE booking SET during = '[2024-01-01 09:00, 2024-01-01 10:30)' WHERE room = '[2,3)';  -- its own old version is no conflict
+UPDATE booking SET room = '[1,2)' WHERE room = '[2,3)';
+INSERT INTO booking VALUES ('[1,2)', '[2024-01-01 11:30, 2024-01-01 13:00)') ON CONFLICT DO NOTHING;
+SELECT * FROM booking ORDER BY room, during;
+\d booking
+-- a constraint added to rows that break it; one they keep
+CREATE TABLE spans (id int, r int4range) USING lyra;
+INSERT INTO spans VALUES (1, '[1,5)'), (2, '[4,8)'), (3, '[10,12)');
+ALTER TABLE spans ADD CONSTRAINT spans_no_overlap EXCLUDE USING gist (r WITH &&);
+DELETE FROM spans WHERE id = 2;
+ALTER TABLE spans ADD CONSTRAINT spans_no_overlap EXCLUDE USING spgist (r WITH &&);
+INSERT INTO spans VALUES (4, '[11,13)');
+-- deferred: checked at COMMIT
+ALTER TABLE spans DROP CONSTRAINT spans_no_overlap;
+ALTER TABLE spans ADD CONSTRAINT spans_no_overlap EXCLUDE USING gist (r WITH &&) DEFERRABLE INITIALLY DEFERRED;
+BEGIN;
+INSERT INTO spans VALUES (5, '[2,3)');
+UPDATE spans SET r = '[20,30)' WHERE id = 5;
+COMMIT;
+BEGIN;
+INSERT INTO spans VALUES (6, '[2,3)');
+COMMIT;
+SELECT * FROM spans ORDER BY id;
+-- to heap and back, the constraint with its table
+ALTER TABLE spans SET ACCESS METHOD heap;
+ALTER TABLE spans SET ACCESS METHOD lyra;
+INSERT INTO spans VALUES (7, '[25,26)');
+\d spans
+-- not through btree (a lyra_index)
+CREATE TABLE eq (a int, EXCLUDE (a WITH =)) USING lyra;
+DROP TABLE booking, spans;
 -- what it does not take
 CREATE TABLE g (id int, r int4range) USING lyra;
-ALTER TABLE g ADD EXCLUDE USING gist (r WITH &&);
 CREATE INDEX g_r ON g USING gist (r);
 CLUSTER g USING g_r;
 CREATE INDEX ON g USING brin (id);

@@ -130,19 +130,21 @@ pub unsafe fn adopt(index_oid: pg_sys::Oid, kind: NewIndex) {
     follow_classes(index_oid, rebound);
 }
 
-/// After [`adopt`] made the btree `index_oid` a lyra_index: its cache
-/// entry, if it was built before (from the btree's catalog rows; else
-/// nothing to do), gets lyra_index's routine. A partition's copy of its parent's DEFERRABLE
+/// After [`adopt`] made the btree `index_oid` a lyra_index (the GiST
+/// index a lyra_gist: `am`, whose `routine` this is): its cache entry, if
+/// it was built before (from the btree's catalog rows; else nothing to
+/// do), gets the access method's routine. A partition's copy of its parent's DEFERRABLE
 /// unique constraint is such an index: `index_create` makes the
 /// constraint's trigger before the post-create hook, and that opens the
 /// index; the cache entry of an open index is not rebuilt at the next
 /// command counter increment, only its catalog rows are read again. The
 /// rest of the entry stands as it is: the index keeps btree's classes, and
-/// lyra_index has btree's number of support functions.
+/// lyra_index has btree's number of support functions (lyra_gist GiST's,
+/// and its classes' families have GiST's members).
 ///
 /// # Safety
 /// `index_oid` is an index `index_create` is making, held open by it.
-pub unsafe fn make_built_entry_lyra(index_oid: pg_sys::Oid) {
+pub unsafe fn make_built_entry_lyra(index_oid: pg_sys::Oid, am: &std::ffi::CStr, routine: pg_sys::IndexAmRoutine) {
     let rel = pg_sys::RelationIdGetRelation(index_oid);
     if rel.is_null() || (*rel).rd_indexcxt.is_null() {
         if !rel.is_null() {
@@ -150,14 +152,17 @@ pub unsafe fn make_built_entry_lyra(index_oid: pg_sys::Oid) {
         }
         return;
     }
-    let routine = super::routine();
     if routine.amsupport != (*(*rel).rd_indam).amsupport {
         raise(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            format!("index {} was built with another number of support functions than lyra_index has", index_oid.to_u32()),
+            format!(
+                "index {} was built with another number of support functions than {} has",
+                index_oid.to_u32(),
+                am.to_string_lossy()
+            ),
         );
     }
-    let am = pg_sys::get_index_am_oid(c"lyra_index".as_ptr(), false);
+    let am = pg_sys::get_index_am_oid(am.as_ptr(), false);
     let kept = pg_sys::MemoryContextAlloc((*rel).rd_indexcxt, std::mem::size_of::<pg_sys::IndexAmRoutine>()) as *mut pg_sys::IndexAmRoutine;
     kept.write(routine);
     (*rel).rd_indam = kept;
@@ -200,10 +205,10 @@ pub unsafe fn convert_indexes(table: pg_sys::Oid, to_lyra: bool) {
     for index in indexes_of(table) {
         let (am, exclusion) = access_method_of(index);
         let name = std::ffi::CStr::from_ptr(pg_sys::get_rel_name(index)).to_string_lossy().into_owned();
-        if to_lyra && exclusion {
+        if to_lyra && exclusion && !matches!(am, pg_sys::GIST_AM_OID | pg_sys::SPGIST_AM_OID) {
             raise(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                format!("exclusion constraints are not supported on lyra tables (index \"{name}\" enforces one)"),
+                format!("exclusion constraints on lyra tables must use gist or spgist (index \"{name}\" enforces one)"),
             );
         }
         let target = match (to_lyra, am) {

@@ -26,8 +26,10 @@
 //! scans (ordered nearest-first scans without a sort of the table, and
 //! DDL written for GiST that works), not a sub-linear search.
 //!
-//! Limits: scans run forward only; no index-only scans; no `CLUSTER`;
-//! exclusion constraints are refused (`hooks::route_constraint`); a
+//! Exclusion constraints (`EXCLUDE USING gist (r WITH &&)`) work through
+//! them, their checks taken in turns ([`take_exclusion_turn`]).
+//!
+//! Limits: scans run forward only; no index-only scans; no `CLUSTER`; a
 //! row's values are stored whole in its entry.
 
 // Callback signatures are Postgres's, argument counts included.
@@ -39,6 +41,8 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
 
+use lyra_cluster::protocol::LockMode;
+
 use crate::datum;
 use crate::error::raise;
 use crate::snapshot::{self, ReadTs};
@@ -49,7 +53,11 @@ use crate::{table, txn};
 #[pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn lyra_gist_handler(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    super::handler_result(pg_sys::IndexAmRoutine {
+    super::handler_result(gist_routine())
+}
+
+fn gist_routine() -> pg_sys::IndexAmRoutine {
+    pg_sys::IndexAmRoutine {
         // As GiST: no fixed strategies, its support functions and options.
         amstrategies: 0,
         amsupport: pg_sys::GISTNProcs as u16,
@@ -57,14 +65,18 @@ pub unsafe extern "C-unwind" fn lyra_gist_handler(_fcinfo: pg_sys::FunctionCallI
         amcanmulticol: true,
         amoptions: Some(gist_options),
         ..routine()
-    })
+    }
 }
 
 /// `lyra.lyra_spgist_handler(internal) RETURNS index_am_handler`.
 #[pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn lyra_spgist_handler(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    super::handler_result(pg_sys::IndexAmRoutine {
+    super::handler_result(spgist_routine())
+}
+
+fn spgist_routine() -> pg_sys::IndexAmRoutine {
+    pg_sys::IndexAmRoutine {
         // As SP-GiST (spgist.h): SPGISTNProc, SPGIST_OPTIONS_PROC.
         amstrategies: 0,
         amsupport: 7,
@@ -72,7 +84,16 @@ pub unsafe extern "C-unwind" fn lyra_spgist_handler(_fcinfo: pg_sys::FunctionCal
         amcanmulticol: false,
         amoptions: Some(spgist_options),
         ..routine()
-    })
+    }
+}
+
+/// The routine of `am` if it is lyra_gist or lyra_spgist.
+pub fn routine_of(am: &std::ffi::CStr) -> Option<pg_sys::IndexAmRoutine> {
+    match am.to_bytes() {
+        b"lyra_gist" => Some(gist_routine()),
+        b"lyra_spgist" => Some(spgist_routine()),
+        _ => None,
+    }
 }
 
 /// What lyra_gist and lyra_spgist share.
@@ -193,12 +214,6 @@ unsafe extern "C-unwind" fn build(
     info: *mut pg_sys::IndexInfo,
 ) -> *mut pg_sys::IndexBuildResult {
     let am = std::ffi::CStr::from_ptr(pg_sys::get_am_name((*(*index).rd_rel).relam)).to_string_lossy().into_owned();
-    if !(*info).ii_ExclusionOps.is_null() {
-        // Its check scans the index with a dirty snapshot, which cannot
-        // see other sessions' buffered writes (hooks::route_constraint
-        // refuses the constraints it sees; this is one it did not).
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "exclusion constraints are not supported on lyra tables");
-    }
     super::prepare_build(heap, index, &am);
     let mut state = BuildState { shape: Shape::of(index, heap), tuples: 0.0 };
     super::build_scan(heap, index, info, Some(build_callback), &mut state, |s| s.tuples)
@@ -366,14 +381,41 @@ unsafe extern "C-unwind" fn rescan(
     if !orderbys.is_null() && norderbys > 0 {
         std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
     }
-    let state = scan_state(scan);
     let snapshot = (*scan).xs_snapshot;
+    if !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_DIRTY {
+        take_exclusion_turn(scan);
+    }
+    let state = scan_state(scan);
     state.rows = None;
     state.at = 0;
     state.ordered = 0;
     state.cid = snapshot_cid(snapshot);
     state.read_ts = snapshot::read_ts(snapshot);
     pg_sys::MemoryContextReset(state.cx);
+}
+
+/// Before an exclusion constraint's check (Postgres scans the index with a
+/// dirty snapshot for rows that conflict with the one just written): the
+/// index's *exclusion turn*, a row lock on the index's own key held to
+/// the end of the transaction, waiting for whoever has it.
+///
+/// Postgres's check relies on the dirty snapshot showing rows other
+/// transactions are writing, to wait for them; a Lyra transaction's
+/// writes stay in its backend until commit, so two could each insert
+/// conflicting rows and find none. So the writers of an index with an
+/// exclusion constraint take turns: the check runs only once every
+/// transaction that checked before has ended, and reads the latest
+/// committed rows (a dirty snapshot reads at a new timestamp) besides the
+/// transaction's own — a conflict with a committed row is reported, one
+/// with a rolled-back row is gone. The price: writers of such a table
+/// run one at a time.
+unsafe fn take_exclusion_turn(scan: pg_sys::IndexScanDesc) {
+    let index = (*scan).indexRelation;
+    let heap = (*scan).heapRelation;
+    let key = Key::IndexEntry { table: table::table_id(heap), index: table::table_id(index), entry: Vec::new() }.encode();
+    if txn::held_lock(&key, LockMode::Update).is_none() {
+        txn::lock_row(&key, LockMode::Update, txn::LockFor::Lock, true, std::ptr::null_mut(), std::ptr::null_mut());
+    }
 }
 
 #[pg_guard]
