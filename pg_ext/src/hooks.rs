@@ -401,13 +401,6 @@ unsafe fn route_index(stmt: *mut pg_sys::IndexStmt, top_level: bool) {
     } else {
         method
     };
-    if !(*stmt).excludeOpNames.is_null() && !matches!(method.as_ref(), "gist" | "spgist" | "lyra_gist" | "lyra_spgist") {
-        // An exclusion constraint's, from CREATE TABLE (see route_constraint).
-        raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("exclusion constraints on lyra tables must use gist or spgist, not \"{method}\""),
-        );
-    }
     match method.as_ref() {
         // A hash index serves equality lookups, which a lyra_index serves
         // as well; like btree, it is converted without a word (\d shows it).
@@ -602,18 +595,6 @@ unsafe fn route_constraint(constraint: *mut pg_sys::Constraint, lyra: bool) {
         pg_sys::ConstrType::CONSTR_PRIMARY | pg_sys::ConstrType::CONSTR_UNIQUE => {
             if (*constraint).access_method.is_null() {
                 (*constraint).access_method = pg_sys::pstrdup(LYRA_INDEX.as_ptr());
-            }
-        }
-        pg_sys::ConstrType::CONSTR_EXCLUSION => {
-            // Through a lyra_gist or lyra_spgist index (index/gist.rs
-            // serialises their checks); not a btree's or hash's.
-            let method = (*constraint).access_method;
-            let method = if method.is_null() { "btree".into() } else { std::ffi::CStr::from_ptr(method).to_string_lossy() };
-            if !matches!(method.as_ref(), "gist" | "spgist" | "lyra_gist" | "lyra_spgist") {
-                raise(
-                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                    format!("exclusion constraints on lyra tables must use gist or spgist, not \"{method}\""),
-                )
             }
         }
         _ => {}

@@ -94,6 +94,8 @@ ALTER TABLE am SET ACCESS METHOD lyra;
 SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname IN ('am', 'am_pkey') ORDER BY 1;
 CREATE TABLE am_excl (r int4range, EXCLUDE (r WITH =));
 ALTER TABLE am_excl SET ACCESS METHOD lyra;
+INSERT INTO am_excl VALUES ('[1,2)'), ('[1,2)');
+SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'am_excl_r_excl';
 -- a materialized view, a partition
 CREATE MATERIALIZED VIEW am_mv USING heap AS SELECT g AS id, g % 7 AS k FROM generate_series(1, 100) g;
 CREATE UNIQUE INDEX am_mv_id ON am_mv (id);

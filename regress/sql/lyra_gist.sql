@@ -188,9 +188,13 @@ ALTER TABLE spans SET ACCESS METHOD heap;
 ALTER TABLE spans SET ACCESS METHOD lyra;
 INSERT INTO spans VALUES (7, '[25,26)');
 \d spans
--- not through btree (a lyra_index)
-CREATE TABLE eq (a int, EXCLUDE (a WITH =)) USING lyra;
-DROP TABLE booking, spans;
+-- through btree too (a lyra_index)
+CREATE TABLE eq (a int, b int, EXCLUDE (a WITH =)) USING lyra;
+INSERT INTO eq VALUES (1, 1), (2, 1);
+INSERT INTO eq VALUES (1, 2);
+UPDATE eq SET b = 3 WHERE a = 1;
+\d eq
+DROP TABLE booking, spans, eq;
 -- what it does not take
 CREATE TABLE g (id int, r int4range) USING lyra;
 CREATE INDEX g_r ON g USING gist (r);

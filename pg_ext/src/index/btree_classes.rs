@@ -191,8 +191,8 @@ unsafe fn handler_of(am: pg_sys::Oid) -> pg_sys::Oid {
 /// classes; hash's and GIN's (GiST's…) are rebound as [`adopt`] binds
 /// them, lyra_gin's to GIN's of the same names (lyra_gist's to GiST's…).
 /// The catalog rows get new versions, which roll back with the statement.
-/// An index the other side has no kind for (BRIN, an exclusion
-/// constraint's) is refused before anything changes.
+/// An index the other side has no kind for (BRIN) is refused before
+/// anything changes.
 ///
 /// # Safety
 /// `table` is locked against other sessions' use (the statement's lock).
@@ -203,14 +203,8 @@ pub unsafe fn convert_indexes(table: pg_sys::Oid, to_lyra: bool) {
     let postgres_of = |am: pg_sys::Oid| stand_ins.iter().find(|&&(_, lyra)| lyra == am).map(|&(pg, _)| pg);
     let mut plan = Vec::new();
     for index in indexes_of(table) {
-        let (am, exclusion) = access_method_of(index);
+        let am = access_method_of(index);
         let name = std::ffi::CStr::from_ptr(pg_sys::get_rel_name(index)).to_string_lossy().into_owned();
-        if to_lyra && exclusion && !matches!(am, pg_sys::GIST_AM_OID | pg_sys::SPGIST_AM_OID) {
-            raise(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                format!("exclusion constraints on lyra tables must use gist or spgist (index \"{name}\" enforces one)"),
-            );
-        }
         let target = match (to_lyra, am) {
             (true, pg_sys::BTREE_AM_OID | pg_sys::HASH_AM_OID) => lyra_index,
             (true, am) if lyra_of(am).is_some() => lyra_of(am).expect("found"),
@@ -262,11 +256,10 @@ pub unsafe fn convert_indexes(table: pg_sys::Oid, to_lyra: bool) {
     pg_sys::CommandCounterIncrement();
 }
 
-/// The access method of index `index`, and whether it enforces an
-/// exclusion constraint.
-unsafe fn access_method_of(index: pg_sys::Oid) -> (pg_sys::Oid, bool) {
+/// The access method of index `index`.
+unsafe fn access_method_of(index: pg_sys::Oid) -> pg_sys::Oid {
     let rel = pg_sys::RelationIdGetRelation(index);
-    let found = ((*(*rel).rd_rel).relam, (*(*rel).rd_index).indisexclusion);
+    let found = (*(*rel).rd_rel).relam;
     pg_sys::RelationClose(rel);
     found
 }

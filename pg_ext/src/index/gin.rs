@@ -246,13 +246,7 @@ unsafe extern "C-unwind" fn build(
 ) -> *mut pg_sys::IndexBuildResult {
     check_columns(index);
     super::prepare_build(heap, index, "lyra_gin");
-    let cx = pg_sys::AllocSetContextCreateExtended(
-        pg_sys::CurrentMemoryContext,
-        c"lyra_gin build".as_ptr(),
-        pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
-        pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
-        pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
-    );
+    let cx = super::memory_context(c"lyra_gin build");
     let mut state = BuildState { shape: Shape::of(index, heap), cx, tuples: 0.0 };
     let result = super::build_scan(heap, index, info, Some(build_callback), &mut state, |s| s.tuples);
     pg_sys::MemoryContextDelete(cx);

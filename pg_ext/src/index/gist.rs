@@ -27,7 +27,7 @@
 //! DDL written for GiST that works), not a sub-linear search.
 //!
 //! Exclusion constraints (`EXCLUDE USING gist (r WITH &&)`) work through
-//! them, their checks taken in turns ([`take_exclusion_turn`]).
+//! them, their checks taken in turns ([`super::take_exclusion_turn`]).
 //!
 //! Limits: scans run forward only; no index-only scans; no `CLUSTER`; a
 //! row's values are stored whole in its entry.
@@ -40,8 +40,6 @@ use pgrx::itemptr::item_pointer_set_all;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgMemoryContexts;
-
-use lyra_cluster::protocol::LockMode;
 
 use crate::datum;
 use crate::error::raise;
@@ -348,13 +346,7 @@ unsafe extern "C-unwind" fn begin(
         (*scan).xs_orderbynulls = pg_sys::palloc(n).cast();
         std::ptr::write_bytes((*scan).xs_orderbynulls, 1, n);
     }
-    let cx = pg_sys::AllocSetContextCreateExtended(
-        pg_sys::CurrentMemoryContext,
-        c"lyra_gist scan".as_ptr(),
-        pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
-        pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
-        pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
-    );
+    let cx = super::memory_context(c"lyra_gist scan");
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(TreeScan {
         rows: None,
         at: 0,
@@ -382,9 +374,7 @@ unsafe extern "C-unwind" fn rescan(
         std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
     }
     let snapshot = (*scan).xs_snapshot;
-    if !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_DIRTY {
-        take_exclusion_turn(scan);
-    }
+    super::take_exclusion_turn(scan);
     let state = scan_state(scan);
     state.rows = None;
     state.at = 0;
@@ -392,30 +382,6 @@ unsafe extern "C-unwind" fn rescan(
     state.cid = snapshot_cid(snapshot);
     state.read_ts = snapshot::read_ts(snapshot);
     pg_sys::MemoryContextReset(state.cx);
-}
-
-/// Before an exclusion constraint's check (Postgres scans the index with a
-/// dirty snapshot for rows that conflict with the one just written): the
-/// index's *exclusion turn*, a row lock on the index's own key held to
-/// the end of the transaction, waiting for whoever has it.
-///
-/// Postgres's check relies on the dirty snapshot showing rows other
-/// transactions are writing, to wait for them; a Lyra transaction's
-/// writes stay in its backend until commit, so two could each insert
-/// conflicting rows and find none. So the writers of an index with an
-/// exclusion constraint take turns: the check runs only once every
-/// transaction that checked before has ended, and reads the latest
-/// committed rows (a dirty snapshot reads at a new timestamp) besides the
-/// transaction's own — a conflict with a committed row is reported, one
-/// with a rolled-back row is gone. The price: writers of such a table
-/// run one at a time.
-unsafe fn take_exclusion_turn(scan: pg_sys::IndexScanDesc) {
-    let index = (*scan).indexRelation;
-    let heap = (*scan).heapRelation;
-    let key = Key::IndexEntry { table: table::table_id(heap), index: table::table_id(index), entry: Vec::new() }.encode();
-    if txn::held_lock(&key, LockMode::Update).is_none() {
-        txn::lock_row(&key, LockMode::Update, txn::LockFor::Lock, true, std::ptr::null_mut(), std::ptr::null_mut());
-    }
 }
 
 #[pg_guard]
@@ -504,13 +470,7 @@ unsafe fn matching_rows(scan: pg_sys::IndexScanDesc, state: &TreeScan, orderbys:
             (by_value, len)
         })
         .collect();
-    let per_entry = pg_sys::AllocSetContextCreateExtended(
-        pg_sys::CurrentMemoryContext,
-        c"lyra_gist entry".as_ptr(),
-        pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
-        pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
-        pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
-    );
+    let per_entry = super::memory_context(c"lyra_gist entry");
     let prefix = KeyPrefix::Index { table: shape.table, index: shape.index }.encode();
     let end = memcmp::prefix_end(&prefix);
     let mut cursor = Cursor::over(shape.table, state.cid, state.read_ts.clone(), prefix.clone(), end);

@@ -52,7 +52,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use lyra_cluster::protocol::LockMode;
-use lyra_engine::keys::{KeyPrefix, RowId, TableId};
+use lyra_engine::keys::{Key, KeyPrefix, RowId, TableId};
 use lyra_engine::keys::memcmp::entry_row_id;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -243,6 +243,48 @@ unsafe extern "C-unwind" fn build(
     prepare_build(heap, index, "lyra_index");
     let mut state = BuildState { shape: IndexShape::of(index, heap), index, tuples: 0.0 };
     build_scan(heap, index, info, Some(build_callback), &mut state, |s| s.tuples)
+}
+
+/// Before an exclusion constraint's check (Postgres scans the index with a
+/// dirty snapshot for rows that conflict with the one just written;
+/// `rescan` of lyra_index and lyra_gist calls this for every scan): the
+/// index's *exclusion turn*, a row lock on the index's own key held to
+/// the end of the transaction, waiting for whoever has it.
+///
+/// Postgres's check relies on the dirty snapshot showing rows other
+/// transactions are writing, to wait for them; a Lyra transaction's
+/// writes stay in its backend until commit, so two could each insert
+/// conflicting rows and find none. So the writers of an index with an
+/// exclusion constraint take turns: the check runs only once every
+/// transaction that checked before has ended, and reads the latest
+/// committed rows (a dirty snapshot reads at a new timestamp) besides the
+/// transaction's own — a conflict with a committed row is reported, one
+/// with a rolled-back row is gone. The price: writers of such a table
+/// run one at a time.
+pub(crate) unsafe fn take_exclusion_turn(scan: pg_sys::IndexScanDesc) {
+    let snapshot = (*scan).xs_snapshot;
+    let index = (*scan).indexRelation;
+    let dirty = !snapshot.is_null() && (*snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_DIRTY;
+    if !dirty || !(*(*index).rd_index).indisexclusion {
+        return;
+    }
+    let heap = (*scan).heapRelation;
+    let key = Key::IndexEntry { table: table::table_id(heap), index: table::table_id(index), entry: Vec::new() }.encode();
+    if txn::held_lock(&key, LockMode::Update).is_none() {
+        txn::lock_row(&key, LockMode::Update, txn::LockFor::Lock, true, std::ptr::null_mut(), std::ptr::null_mut());
+    }
+}
+
+/// A new memory context `name` under the current one, sized as Postgres's
+/// default ones.
+pub(crate) unsafe fn memory_context(name: &'static std::ffi::CStr) -> pg_sys::MemoryContext {
+    pg_sys::AllocSetContextCreateExtended(
+        pg_sys::CurrentMemoryContext,
+        name.as_ptr(),
+        pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+        pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+        pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+    )
 }
 
 /// The `n` key columns Postgres hands an index callback, as slices.

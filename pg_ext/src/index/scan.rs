@@ -109,6 +109,7 @@ pub unsafe extern "C-unwind" fn rescan(
     _norderbys: std::ffi::c_int,
 ) {
     let heap = take_keys(scan, keys, nkeys, "lyra_index");
+    super::take_exclusion_turn(scan);
     let shape = IndexShape::of((*scan).indexRelation, heap);
     let keys = if (*scan).numberOfKeys > 0 {
         std::slice::from_raw_parts((*scan).keyData, (*scan).numberOfKeys as usize)
