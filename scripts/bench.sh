@@ -103,7 +103,7 @@ fi
 if [ -z "$ONLY" ] || [ "$ONLY" = gist ]; then
   for am in $AMS; do
     sql -c "CREATE TABLE ${am}_pts (id int, p point) USING $am;
-            INSERT INTO ${am}_pts SELECT g, point((g * 7919) % 1000, (g * 104729) % 997) FROM generate_series(1, $ROWS) g"
+            INSERT INTO ${am}_pts SELECT g, point((g::bigint * 7919) % 1000, (g::bigint * 104729) % 997) FROM generate_series(1, $ROWS) g"
     T[$am,gist_build]=$(timed "CREATE INDEX ${am}_pts_p ON ${am}_pts USING gist (p)")
     sql -c "ANALYZE ${am}_pts"
     T[$am,knn]=$(best_of_3 "SELECT id FROM ${am}_pts ORDER BY p <-> point '(500,500)' LIMIT 10")
