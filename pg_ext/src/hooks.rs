@@ -597,6 +597,14 @@ unsafe fn route_constraint(constraint: *mut pg_sys::Constraint, lyra: bool) {
                 (*constraint).access_method = pg_sys::pstrdup(LYRA_INDEX.as_ptr());
             }
         }
+        // A hash one is made as a btree one (a lyra_index; `route_index`
+        // does the same for CREATE TABLE's); GiST's become lyra_gist.
+        pg_sys::ConstrType::CONSTR_EXCLUSION => {
+            let method = (*constraint).access_method;
+            if !method.is_null() && std::ffi::CStr::from_ptr(method) == c"hash" {
+                (*constraint).access_method = pg_sys::pstrdup(c"btree".as_ptr());
+            }
+        }
         _ => {}
     }
 }

@@ -192,7 +192,10 @@ INSERT INTO spans VALUES (7, '[25,26)');
 CREATE TABLE eq (a int, b int, EXCLUDE (a WITH =)) USING lyra;
 INSERT INTO eq VALUES (1, 1), (2, 1);
 INSERT INTO eq VALUES (1, 2);
+ALTER TABLE eq ADD EXCLUDE USING hash (b WITH =);   -- hash: a lyra_index too
 UPDATE eq SET b = 3 WHERE a = 1;
+ALTER TABLE eq ADD EXCLUDE USING hash (b WITH =);
+INSERT INTO eq VALUES (3, 3);
 \d eq
 DROP TABLE booking, spans, eq;
 -- what it does not take
