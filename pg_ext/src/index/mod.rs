@@ -248,19 +248,28 @@ unsafe extern "C-unwind" fn build(
 /// Before an exclusion constraint's check (Postgres scans the index with a
 /// dirty snapshot for rows that conflict with the one just written;
 /// `rescan` of lyra_index and lyra_gist calls this for every scan): the
-/// index's *exclusion turn*, a row lock on the index's own key held to
-/// the end of the transaction, waiting for whoever has it.
+/// *exclusion turn* for the row's values, a row lock held to the end of
+/// the transaction, waiting for whoever has it.
 ///
 /// Postgres's check relies on the dirty snapshot showing rows other
 /// transactions are writing, to wait for them; a Lyra transaction's
 /// writes stay in its backend until commit, so two could each insert
-/// conflicting rows and find none. So the writers of an index with an
-/// exclusion constraint take turns: the check runs only once every
-/// transaction that checked before has ended, and reads the latest
-/// committed rows (a dirty snapshot reads at a new timestamp) besides the
-/// transaction's own — a conflict with a committed row is reported, one
-/// with a rolled-back row is gone. The price: writers of such a table
-/// run one at a time.
+/// conflicting rows and find none. So writers that could conflict take
+/// turns: the check runs only once every such transaction that checked
+/// before has ended, and reads the latest committed rows (a dirty
+/// snapshot reads at a new timestamp) besides the transaction's own — a
+/// conflict with a committed row is reported, one with a rolled-back row
+/// is gone.
+///
+/// Which writers could conflict: rows conflict only if every column's
+/// operator holds, so where a column's operator is an equality with a
+/// hash function (`room WITH =`; the hash opfamily's contract: equal
+/// values hash alike), conflicting rows have equal hashes there. The
+/// turn's key is the index's own key followed by those columns' hashes —
+/// one turn per room, not per table; an index with no such column has one
+/// turn (its own key): its writers run one at a time. A row with a NULL
+/// in a key column conflicts with none (the operators are strict) and
+/// takes no turn.
 pub(crate) unsafe fn take_exclusion_turn(scan: pg_sys::IndexScanDesc) {
     let snapshot = (*scan).xs_snapshot;
     let index = (*scan).indexRelation;
@@ -268,8 +277,34 @@ pub(crate) unsafe fn take_exclusion_turn(scan: pg_sys::IndexScanDesc) {
     if !dirty || !(*(*index).rd_index).indisexclusion {
         return;
     }
+    let keys = match (*scan).numberOfKeys {
+        n if n > 0 => std::slice::from_raw_parts((*scan).keyData, n as usize),
+        _ => &[],
+    };
+    if keys.iter().any(|k| k.sk_flags & pg_sys::SK_ISNULL as i32 != 0) {
+        return;
+    }
+    let mut operators: *mut pg_sys::Oid = std::ptr::null_mut();
+    let mut procs: *mut pg_sys::Oid = std::ptr::null_mut();
+    let mut strategies: *mut u16 = std::ptr::null_mut();
+    pg_sys::RelationGetExclusionInfo(index, &mut operators, &mut procs, &mut strategies);
+    // A key only locked, never written; an entry of the same key would
+    // only share its lock (the entries of an exclusion index, never
+    // unique, are not locked otherwise).
+    let mut turn = vec![0xff, 0xff];
+    for k in keys {
+        let operator = *operators.add(k.sk_attno as usize - 1);
+        let (mut hash, mut _rhs) = (pg_sys::InvalidOid, pg_sys::InvalidOid);
+        if pg_sys::get_op_hash_functions(operator, &mut hash, &mut _rhs) && hash != pg_sys::InvalidOid {
+            let h = pg_sys::OidFunctionCall1Coll(hash, k.sk_collation, k.sk_argument).value() as u32;
+            turn.extend_from_slice(&h.to_be_bytes());
+        }
+    }
+    if turn.len() == 2 {
+        turn.clear();
+    }
     let heap = (*scan).heapRelation;
-    let key = Key::IndexEntry { table: table::table_id(heap), index: table::table_id(index), entry: Vec::new() }.encode();
+    let key = Key::IndexEntry { table: table::table_id(heap), index: table::table_id(index), entry: turn }.encode();
     if txn::held_lock(&key, LockMode::Update).is_none() {
         txn::lock_row(&key, LockMode::Update, txn::LockFor::Lock, true, std::ptr::null_mut(), std::ptr::null_mut());
     }
