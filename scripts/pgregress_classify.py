@@ -13,6 +13,12 @@ difference (a hunk of `diff`) is put in one kind:
            classes named lyra.x_ops; column widths aside)
   other    anything else: a refusal, a bug, a missing feature
 
+A difference that splits into several hunks (NOTICEs of a trigger or a
+leaky function raised row by row, COPY TO's lines) is still "order" when
+the whole output of its statement — the lines between the echoes of two
+SQL lines of the test, found in both outputs — holds the same lines in
+another order.
+
 A test is counted under the single kind of all its differences, or as
 "mixed" when they are of several kinds but none is "other", or "other".
 This sorts; it decides nothing: every test with differences still fails.
@@ -24,17 +30,20 @@ import sys
 from collections import Counter
 
 ROWS = re.compile(r'^\(\d+ rows?\)$')
-PLAN_HEADER = re.compile(r'^\s*QUERY PLAN\s*$')
+# EXPLAIN's own column, or a test's function returning EXPLAIN's lines
+# with its numbers masked (explain_merge, explain_memoize, …)
+PLAN_HEADER = re.compile(r'^\s*(QUERY PLAN|explain\w*)\s*$')
 
 
 def plan_lines(lines):
-    """Indexes of lines that belong to a QUERY PLAN result."""
+    """Indexes of lines that belong to a QUERY PLAN result (up to its
+    "(N rows)": a rule's plans come separated by an empty line)."""
     inside = set()
     i = 0
     while i < len(lines):
         if PLAN_HEADER.match(lines[i]):
             j = i
-            while j < len(lines) and lines[j].strip() != '' and not ROWS.match(lines[j]):
+            while j < len(lines) and not ROWS.match(lines[j]) and not lines[j].startswith(('ERROR:', 'NOTICE:')):
                 inside.add(j)
                 j += 1
             if j < len(lines) and ROWS.match(lines[j]):
@@ -84,14 +93,57 @@ def kind_of(old, new, old_idx, new_idx, old_plan, new_plan):
     return 'other'
 
 
-def classify(expected, result):
+def statement_of(lines, echoed):
+    """For each line, the index of the SQL echo line that starts the
+    statement output it belongs to (-1 before the first)."""
+    out, current = [], -1
+    for i, line in enumerate(lines):
+        if line.strip() and line in echoed:
+            current = i
+        out.append(current)
+    return out
+
+
+def classify(expected, result, sql=None):
     a = open(expected, errors='replace').read().split('\n')
     b = open(result, errors='replace').read().split('\n')
+    echoed = set(open(sql, errors='replace').read().split('\n')) if sql and os.path.exists(sql) else set()
     ap, bp = plan_lines(a), plan_lines(b)
     ab, bb = result_blocks(a), result_blocks(b)
     kinds = []
     reordered = set()
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    opcodes = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    # Statement outputs, paired through SQL echo lines common to both files.
+    sa, sb = statement_of(a, echoed), statement_of(b, echoed)
+    pair = {}
+    for tag, i1, i2, j1, j2 in opcodes:
+        if tag == 'equal':
+            for k in range(i2 - i1):
+                if sa[i1 + k] == i1 + k:
+                    pair[i1 + k] = j1 + k
+
+    def span(starts, first):
+        end = first + 1
+        while end < len(starts) and starts[end] == first:
+            end += 1
+        return first, end
+
+    def statement(starts, lo, hi):
+        """The statement output lines lo..hi lie in (an empty range: the
+        one its preceding line is in), or None if they span two."""
+        if hi == lo:
+            return starts[lo - 1] if lo > 0 else -1
+        return starts[lo] if starts[lo] == starts[hi - 1] else None
+
+    def permuted_statement(i1, i2, j1, j2):
+        """The statement whose output holds these lines, reordered; or None."""
+        first, other = statement(sa, i1, i2), statement(sb, j1, j2)
+        if first is None or first < 0 or pair.get(first) != other:
+            return None
+        (f, e), (g, h) = span(sa, first), span(sb, other)
+        return first if sorted(a[f:e]) == sorted(b[g:h]) and a[f:e] != b[g:h] else None
+
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag == 'equal':
             continue
         blocks = (block_at(ab, i1, i2), block_at(bb, j1, j2))
@@ -102,7 +154,14 @@ def classify(expected, result):
                     reordered.add(blocks)
                     kinds.append('order')
                 continue
-        kinds.append(kind_of(a[i1:i2], b[j1:j2], range(i1, i2), range(j1, j2), ap, bp))
+        kind = kind_of(a[i1:i2], b[j1:j2], range(i1, i2), range(j1, j2), ap, bp)
+        first = permuted_statement(i1, i2, j1, j2) if kind == 'other' else None
+        if first is not None:
+            if ('statement', first) in reordered:
+                continue
+            reordered.add(('statement', first))
+            kind = 'order'
+        kinds.append(kind)
     return kinds
 
 
@@ -121,7 +180,8 @@ def main():
         text = open(result, errors='replace').read()
         if not candidates or any(open(c, errors='replace').read() == text for c in candidates):
             continue
-        kinds = min((classify(c, result) for c in candidates), key=len)
+        sql = os.path.join(suite, 'sql', base + '.sql')
+        kinds = min((classify(c, result, sql) for c in candidates), key=len)
         if not kinds:
             continue
         found = set(kinds)
