@@ -35,6 +35,9 @@
 // Callback signatures are Postgres's, argument counts included.
 #![allow(clippy::too_many_arguments)]
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use lyra_engine::keys::{memcmp, Key, KeyPrefix, RowId, TableId};
 use pgrx::itemptr::item_pointer_set_all;
 use pgrx::pg_sys;
@@ -164,23 +167,7 @@ impl Shape {
     /// # Safety
     /// Both are open relations; `index` is one of these on `heap`.
     pub unsafe fn of(index: pg_sys::Relation, heap: pg_sys::Relation) -> Shape {
-        let n = (*(*index).rd_index).indnkeyatts as usize;
-        let attnums = (*(*index).rd_index).indkey.values.as_slice(n);
-        let values = pg_sys::CreateTemplateTupleDesc(n as i32);
-        let expressions = pg_sys::RelationGetIndexExpressions(index);
-        let mut next_expression = 0;
-        for (i, &attnum) in attnums.iter().enumerate() {
-            let (typ, typmod) = if attnum > 0 {
-                let column = &*(*(*heap).rd_att).attrs.as_ptr().add(attnum as usize - 1);
-                (column.atttypid, column.atttypmod)
-            } else {
-                let expression = (*(*expressions).elements.add(next_expression)).ptr_value as *const pg_sys::Node;
-                next_expression += 1;
-                (pg_sys::exprType(expression), pg_sys::exprTypmod(expression))
-            };
-            pg_sys::TupleDescInitEntry(values, i as i16 + 1, std::ptr::null(), typ, typmod, 0);
-        }
-        Shape { table: table::table_id(heap), index: table::table_id(index), values }
+        Shape { table: table::table_id(heap), index: table::table_id(index), values: value_types(index, heap) }
     }
 
     fn columns(&self) -> usize {
@@ -198,6 +185,57 @@ impl Shape {
         memcmp::put_row_id(&mut bytes, row);
         Key::IndexEntry { table: self.table, index: self.index, entry: bytes }.encode()
     }
+}
+
+thread_local! {
+    /// The key columns' value types of the indexes this backend has
+    /// written or read, by index, with the relfilenode they were found for
+    /// (a rebuild — `ALTER COLUMN … TYPE`, REINDEX — gives a new one):
+    /// `Shape::of` runs for every row inserted, and building the
+    /// descriptor (catalog lookups, the index expressions copied) cost
+    /// more than the entry itself. Descriptors live in `TopMemoryContext`
+    /// and are never freed — a scan may still hold the one a rebuild
+    /// replaced; a few hundred bytes per index and rebuild.
+    static VALUE_TYPES: RefCell<HashMap<pg_sys::Oid, (pg_sys::Oid, usize)>> = RefCell::new(HashMap::new());
+}
+
+/// The types of the values `index`'s key columns take — the table's
+/// column, or the expression's type (see [`VALUE_TYPES`]).
+///
+/// # Safety
+/// Both are open relations; `index` is a lyra_gist or lyra_spgist on `heap`.
+unsafe fn value_types(index: pg_sys::Relation, heap: pg_sys::Relation) -> pg_sys::TupleDesc {
+    let storage = (*index).rd_node.relNode;
+    let cached = VALUE_TYPES.with(|c| c.borrow().get(&(*index).rd_id).copied());
+    if let Some((_, desc)) = cached.filter(|&(node, _)| node == storage) {
+        return desc as pg_sys::TupleDesc;
+    }
+    let n = (*(*index).rd_index).indnkeyatts as usize;
+    let attnums = (*(*index).rd_index).indkey.values.as_slice(n);
+    let expressions = pg_sys::RelationGetIndexExpressions(index);
+    let mut next_expression = 0;
+    let types: Vec<(pg_sys::Oid, i32)> = attnums
+        .iter()
+        .map(|&attnum| {
+            if attnum > 0 {
+                let column = &*(*(*heap).rd_att).attrs.as_ptr().add(attnum as usize - 1);
+                (column.atttypid, column.atttypmod)
+            } else {
+                let expression = (*(*expressions).elements.add(next_expression)).ptr_value as *const pg_sys::Node;
+                next_expression += 1;
+                (pg_sys::exprType(expression), pg_sys::exprTypmod(expression))
+            }
+        })
+        .collect();
+    let desc = PgMemoryContexts::TopMemoryContext.switch_to(|_| {
+        let desc = pg_sys::CreateTemplateTupleDesc(n as i32);
+        for (i, &(typ, typmod)) in types.iter().enumerate() {
+            pg_sys::TupleDescInitEntry(desc, i as i16 + 1, std::ptr::null(), typ, typmod, 0);
+        }
+        desc
+    });
+    VALUE_TYPES.with(|c| c.borrow_mut().insert((*index).rd_id, (storage, desc as usize)));
+    desc
 }
 
 struct BuildState {
