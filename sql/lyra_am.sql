@@ -600,3 +600,37 @@ BEGIN
 END
 $$;
 -- upgrade 0.7.0--0.8.0 end
+
+-- upgrade 0.8.0--0.9.0 begin
+-- lyra 0.8.0 -> 0.9.0: a lyra_index built from 0.9.0 on keys text under
+-- an ICU collation by the collation's sort key (pg_ext/src/index/
+-- collated.rs): in the collation's order (ORDER BY, ranges) and, under a
+-- nondeterministic collation, equal exactly when the strings are (UNIQUE).
+-- An index built before keeps its byte keys — equality only, as it was —
+-- until rebuilt; this names the ones that may be such. No catalog
+-- objects change. scripts/setup.sh installs this section as
+-- lyra--0.8.0--0.9.0.sql.
+DO $$
+DECLARE
+    older regclass;
+BEGIN
+    FOR older IN
+        SELECT DISTINCT i.indexrelid::regclass
+        FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indexrelid
+        JOIN pg_am am ON am.oid = c.relam AND am.amname = 'lyra_index'
+        CROSS JOIN LATERAL unnest(i.indcollation::oid[], i.indclass::oid[]) AS k(coll, class)
+        JOIN pg_collation co ON co.oid = k.coll
+        JOIN pg_opclass oc ON oc.oid = k.class
+        WHERE (co.collprovider = 'i'
+               OR (co.oid = 'default'::regcollation
+                   AND (SELECT datlocprovider FROM pg_database WHERE datname = current_database()) = 'i'))
+          AND oc.opcintype IN ('text'::regtype, 'bpchar'::regtype, 'name'::regtype)
+          AND oc.opcname NOT IN ('text_pattern_ops', 'bpchar_pattern_ops')
+    LOOP
+        -- (a WARNING: an extension script's NOTICEs are not shown)
+        RAISE WARNING 'index % has text under an ICU collation: if built before lyra 0.9.0 its keys are the text''s bytes (equality only); REINDEX it to have it ordered by the collation', older;
+    END LOOP;
+END
+$$;
+-- upgrade 0.8.0--0.9.0 end

@@ -81,14 +81,14 @@ pub unsafe fn after(pending: Pending) {
     let done = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
         match pending {
             Pending::Drop { db } => {
-                let ops = table::mappings_in_database(db).iter().flat_map(|(node, id)| table::drop_ops(node, *id)).collect();
+                let ops = table::mappings_in_database(db).iter().flat_map(|(node, m)| table::drop_ops(node, m.table)).collect();
                 table::commit_now(ops);
             }
             Pending::Move { db, from, to } => {
                 let ops = table::mappings_in_database(db)
                     .iter()
                     .filter(|(node, _)| node.spcNode == from)
-                    .flat_map(|(node, id)| table::remap_ops(node, &pg_sys::RelFileNode { spcNode: to, ..*node }, *id))
+                    .flat_map(|(node, m)| table::remap_ops(node, &pg_sys::RelFileNode { spcNode: to, ..*node }, *m))
                     .collect();
                 table::commit_now(ops);
             }

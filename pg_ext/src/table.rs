@@ -9,6 +9,11 @@
 //! CREATE TABLE, and a TRUNCATE (new relfilenode → new, empty table id)
 //! rolled back leaves the old data in place, exactly like heap's new files.
 //!
+//! An index's mapping also says how its keys are encoded ([`Mapping`]):
+//! indexes made from extension 0.9.0 on key text under an ICU collation
+//! by the collation's sort key; older ones by the text's bytes, which
+//! they keep until rebuilt.
+//!
 //! When a relfilenode is dropped or replaced at commit, its table's rows and
 //! row-id counter are range-deleted in the same commit.
 //!
@@ -36,7 +41,59 @@ const MAX_ROW_BLOCK: u64 = 16384;
 #[repr(C)]
 struct CachedTableId {
     node: pg_sys::RelFileNode,
-    table: TableId,
+    mapping: Mapping,
+}
+
+/// What a relfilenode's mapping holds: the engine table (or index) id
+/// and, for an index, how its keys are encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Mapping {
+    pub table: TableId,
+    pub format: KeyFormat,
+}
+
+/// How an engine index encodes its keys (stored after the id; a table's
+/// mapping and an index made before extension 0.9.0 have none: `Bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum KeyFormat {
+    /// Text by its bytes, whatever its collation.
+    Bytes = 0,
+    /// Text under an ICU collation by the collation's sort key (then its
+    /// bytes, under a deterministic one): entries in the collation's
+    /// order, equal under a nondeterministic one exactly when the strings
+    /// are (`index::entry::Collated`).
+    Collated = 1,
+}
+
+impl Mapping {
+    fn encode(self) -> Vec<u8> {
+        let mut bytes = encode_u64_value(self.table);
+        if self.format != KeyFormat::Bytes {
+            bytes.push(self.format as u8);
+        }
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Mapping {
+        let (id, format) = match bytes.len() {
+            9 => (&bytes[..8], bytes[8]),
+            _ => (bytes, KeyFormat::Bytes as u8),
+        };
+        let format = match format {
+            0 => KeyFormat::Bytes,
+            1 => KeyFormat::Collated,
+            other => raise(
+                PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                format!("lyra table mapping: unknown key format {other} (made by a newer lyra?)"),
+            ),
+        };
+        match decode_u64_value(id) {
+            Ok(table) => Mapping { table, format },
+            Err(e) => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, format!("lyra table mapping: {e}")),
+        }
+    }
 }
 
 struct RowIdBlock {
@@ -56,16 +113,26 @@ fn mapping_key(node: &pg_sys::RelFileNode) -> Vec<u8> {
 
 /// The table id stored under `rel`'s current relfilenode.
 pub fn table_id(rel: pg_sys::Relation) -> TableId {
+    mapping_of(rel).table
+}
+
+/// How the index `rel` encodes its keys.
+pub fn key_format(rel: pg_sys::Relation) -> KeyFormat {
+    mapping_of(rel).format
+}
+
+/// The mapping of `rel`'s current relfilenode, kept in its relcache entry.
+pub fn mapping_of(rel: pg_sys::Relation) -> Mapping {
     // SAFETY: `rel` is an open relation; rd_amcache is ours for table AMs and
     // is freed by the relcache when the entry is rebuilt or destroyed.
     unsafe {
         let node = (*rel).rd_node;
         let cached = (*rel).rd_amcache as *const CachedTableId;
         if !cached.is_null() && same_node(&(*cached).node, &node) {
-            return (*cached).table;
+            return (*cached).mapping;
         }
-        let table = match lookup(&node) {
-            Some(table) => table,
+        let mapping = match lookup_mapping(&node) {
+            Some(mapping) => mapping,
             None => raise_detail(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
                 format!("lyra table \"{}\" has no storage mapping", relation_name(rel)),
                 format!("relfilenode {}/{}/{} is unknown to the lyra node", node.spcNode.to_u32(), node.dbNode.to_u32(), node.relNode.to_u32())
@@ -73,40 +140,57 @@ pub fn table_id(rel: pg_sys::Relation) -> TableId {
         };
         let entry = pg_sys::MemoryContextAlloc(pg_sys::CacheMemoryContext, std::mem::size_of::<CachedTableId>())
             as *mut CachedTableId;
-        entry.write(CachedTableId { node, table });
+        entry.write(CachedTableId { node, mapping });
         if !(*rel).rd_amcache.is_null() {
             pg_sys::pfree((*rel).rd_amcache);
         }
         (*rel).rd_amcache = entry.cast();
-        table
+        mapping
     }
 }
 
 /// The table id mapped to `node`, if any (this transaction's writes first).
 pub fn lookup(node: &pg_sys::RelFileNode) -> Option<TableId> {
+    lookup_mapping(node).map(|m| m.table)
+}
+
+/// The mapping of `node`, if any (this transaction's writes first).
+pub fn lookup_mapping(node: &pg_sys::RelFileNode) -> Option<Mapping> {
     let key = mapping_key(node);
     let bytes = match txn::lookup(&key, txn::SEE_ALL) {
         Some(buffered) => buffered,
         None => node_link::with_node(|c, w| c.get(key, None, w)).value,
     }?;
-    match decode_u64_value(&bytes) {
-        Ok(table) => Some(table),
-        Err(e) => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, format!("lyra table mapping: {e}")),
+    Some(Mapping::decode(&bytes))
+}
+
+/// Rewrites the mapping of `rel`'s relfilenode and forgets what its
+/// relcache entry kept: what tests use to make an index as an older
+/// version of Lyra made it.
+#[cfg(any(test, feature = "pg_test"))]
+pub fn rewrite_mapping(rel: pg_sys::Relation, mapping: Mapping) {
+    // SAFETY: `rel` is an open relation; rd_amcache is ours (see `mapping_of`).
+    unsafe {
+        txn::put(mapping_key(&(*rel).rd_node), mapping.encode(), current_cid());
+        if !(*rel).rd_amcache.is_null() {
+            pg_sys::pfree((*rel).rd_amcache);
+            (*rel).rd_amcache = std::ptr::null_mut();
+        }
     }
 }
 
-/// Gives `node` a fresh, empty table.
-pub fn create(node: &pg_sys::RelFileNode) -> TableId {
+/// Gives `node` a fresh, empty table (or index, its keys encoded as `format` says).
+pub fn create(node: &pg_sys::RelFileNode, format: KeyFormat) -> TableId {
     let table = node_link::with_node(|c, w| c.allocate_table_id(w));
-    txn::put(mapping_key(node), encode_u64_value(table), current_cid());
+    txn::put(mapping_key(node), Mapping { table, format }.encode(), current_cid());
     table
 }
 
-/// Points `to` at the table that `from` names, and forgets `from`
-/// (ALTER TABLE SET TABLESPACE moves no data).
-pub fn remap(from: &pg_sys::RelFileNode, to: &pg_sys::RelFileNode, table: TableId) {
+/// Points `to` at what `from` names, and forgets `from` (ALTER TABLE SET
+/// TABLESPACE moves no data).
+pub fn remap(from: &pg_sys::RelFileNode, to: &pg_sys::RelFileNode, mapping: Mapping) {
     let cid = current_cid();
-    txn::put(mapping_key(to), encode_u64_value(table), cid);
+    txn::put(mapping_key(to), mapping.encode(), cid);
     txn::delete(mapping_key(from), cid);
 }
 
@@ -124,7 +208,7 @@ pub fn drop(node: &pg_sys::RelFileNode) {
 
 /// The storage mappings of database `db` on this server, read now,
 /// outside the current transaction: (relfilenode, table or index id).
-pub fn mappings_in_database(db: pg_sys::Oid) -> Vec<(pg_sys::RelFileNode, TableId)> {
+pub fn mappings_in_database(db: pg_sys::Oid) -> Vec<(pg_sys::RelFileNode, Mapping)> {
     let (mut from, end) = KeyPrefix::RelfileMappings { node: NODE_ID }.range();
     let mut found = Vec::new();
     loop {
@@ -136,10 +220,7 @@ pub fn mappings_in_database(db: pg_sys::Oid) -> Vec<(pg_sys::RelFileNode, TableI
                 continue;
             }
             let node = pg_sys::RelFileNode { spcNode: spc.into(), dbNode: db, relNode: rel.into() };
-            match decode_u64_value(&pair.value) {
-                Ok(table) => found.push((node, table)),
-                Err(e) => raise(PgSqlErrorCode::ERRCODE_DATA_CORRUPTED, format!("lyra table mapping: {e}")),
-            }
+            found.push((node, Mapping::decode(&pair.value)));
         }
         match page.pairs.last() {
             Some(last) if page.more => {
@@ -171,9 +252,9 @@ pub fn drop_ops(node: &pg_sys::RelFileNode, table: TableId) -> Vec<lyra_cluster:
 }
 
 /// What points relfilenode `to` at `table` instead of `from`.
-pub fn remap_ops(from: &pg_sys::RelFileNode, to: &pg_sys::RelFileNode, table: TableId) -> Vec<lyra_cluster::protocol::Op> {
+pub fn remap_ops(from: &pg_sys::RelFileNode, to: &pg_sys::RelFileNode, mapping: Mapping) -> Vec<lyra_cluster::protocol::Op> {
     use lyra_cluster::protocol::Op;
-    vec![Op::put(mapping_key(to), encode_u64_value(table)), Op::delete(mapping_key(from))]
+    vec![Op::put(mapping_key(to), mapping.encode()), Op::delete(mapping_key(from))]
 }
 
 /// Forgets the mapping of `node` at commit (a dropped index's; its entries

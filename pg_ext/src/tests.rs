@@ -60,6 +60,38 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM ti WHERE a = 2"), 0);
     }
 
+    /// A lyra_index built before extension 0.9.0 keyed text under an ICU
+    /// collation by its bytes; it must go on reading them so (equality
+    /// only: the planner sorts), not as sort keys.
+    #[pg_test]
+    fn an_index_with_byte_keys_under_an_icu_collation_keeps_them() {
+        Spi::run("CREATE TABLE older (w text COLLATE \"de-x-icu\") USING lyra").unwrap();
+        Spi::run("CREATE INDEX older_w ON older (w)").unwrap();
+        unsafe {
+            let index = pg_sys::RelationIdGetRelation(Spi::get_one::<pg_sys::Oid>("SELECT 'older_w'::regclass::oid").unwrap().unwrap());
+            let table = crate::table::table_id(index);
+            crate::table::rewrite_mapping(index, crate::table::Mapping { table, format: crate::table::KeyFormat::Bytes });
+            pg_sys::RelationClose(index);
+        }
+        // Rebuilt on the same relfilenode (created in this transaction):
+        // the mapping, and so the byte keys, stay.
+        Spi::run("TRUNCATE older").unwrap();
+        Spi::run("INSERT INTO older VALUES ('b'), ('B'), ('Äpfel'), ('a'), ('zebra'), ('apfel')").unwrap();
+        Spi::run("SET LOCAL enable_seqscan = off").unwrap();
+        let order = Spi::get_one::<String>("SELECT string_agg(w, ',') FROM (SELECT w FROM older ORDER BY w) s");
+        assert_eq!(order.unwrap().as_deref(), Some("a,apfel,Äpfel,b,B,zebra"));
+        let plan = Spi::get_one::<String>("EXPLAIN (COSTS OFF) SELECT w FROM older ORDER BY w").unwrap().unwrap();
+        assert!(plan.starts_with("Sort"), "byte keys give no collation order: {plan}");
+        assert_eq!(count("SELECT count(*) FROM older WHERE w = 'B'"), 1);
+        assert_eq!(count("SELECT count(*) FROM older WHERE w > 'apfel' AND w < 'b'"), 1);
+        // A rebuild to a new relfilenode keys by sort key, and orders.
+        Spi::run("REINDEX INDEX older_w").unwrap();
+        let plan = Spi::get_one::<String>("EXPLAIN (COSTS OFF) SELECT w FROM older ORDER BY w").unwrap().unwrap();
+        assert!(!plan.starts_with("Sort"), "sort keys give the order: {plan}");
+        let order = Spi::get_one::<String>("SELECT string_agg(w, ',') FROM (SELECT w FROM older ORDER BY w) s");
+        assert_eq!(order.unwrap().as_deref(), Some("a,apfel,Äpfel,b,B,zebra"));
+    }
+
     #[pg_test(error = "access method \"brin\" is not supported for indexes on lyra tables; use lyra_index (the default), gin, gist or spgist")]
     fn other_index_methods_are_refused_clearly() {
         Spi::run("CREATE TABLE i (a int) USING lyra").unwrap();

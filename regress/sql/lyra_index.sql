@@ -114,8 +114,25 @@ SELECT name FROM ord WHERE name > 'n298' ORDER BY name LIMIT 3;
 -- a count needs no column: an index-only scan (rows still fetched)
 EXPLAIN (COSTS OFF) SELECT count(*) FROM ord;
 SELECT count(*) FROM ord;
--- a collation whose order is not byte order: sorted
+-- text under an ICU collation is keyed by the collation's sort key: the
+-- index gives the collation's order (compared with heap's sort below)
 EXPLAIN (COSTS OFF) SELECT label FROM ord ORDER BY label LIMIT 1;
+CREATE TABLE words_heap (w text COLLATE "de-x-icu", d text COLLATE "und-x-icu") USING heap;
+INSERT INTO words_heap SELECT w, w FROM unnest(ARRAY['apfel', 'Apfel', 'Äpfel', 'äpfel', 'Zebra', 'zebra', 'ähnlich',
+  'Ahorn', 'a', 'A', '', ' ', 'ß', 'ss', 'SS', 'Straße', 'Strasse', 'é', 'e', 'E', 'ê', '10', '9', '-1', 'ǅ', 'ﬁ', 'fi',
+  'a b', 'ab', 'a-b', 'Œuvre', 'oeuvre', '日本', '中文', 'ümlaut', 'ue', 'uf', NULL]) w;
+CREATE TABLE words (LIKE words_heap) USING lyra;
+INSERT INTO words SELECT * FROM words_heap;
+CREATE INDEX words_w ON words (w);
+CREATE INDEX words_d ON words (d DESC);
+EXPLAIN (COSTS OFF) SELECT w FROM words ORDER BY w;
+SELECT (SELECT array_agg(w ORDER BY w) FROM words_heap) = (SELECT array_agg(w) FROM (SELECT w FROM words ORDER BY w) s) AS same_order,
+       (SELECT array_agg(d ORDER BY d DESC) FROM words_heap) = (SELECT array_agg(d) FROM (SELECT d FROM words ORDER BY d DESC) s) AS same_desc;
+SELECT b, (SELECT array_agg(w ORDER BY w) FROM words_heap WHERE w >= b AND w < 'f')
+        IS NOT DISTINCT FROM (SELECT array_agg(w) FROM (SELECT w FROM words WHERE w >= b AND w < 'f' ORDER BY w) s) AS same_range,
+       (SELECT count(*) FROM words_heap WHERE w = b) = (SELECT count(*) FROM words WHERE w = b) AS same_equal
+FROM unnest(ARRAY['a', 'Äpfel', 'ä', 'SS', 'Straße', '', 'ähnlich', '9']) b;
+DROP TABLE words, words_heap;
 -- a DESC column's entries are ascending, nulls last, and the planner knows:
 -- ORDER BY v DESC (nulls first) reads backward, ORDER BY v forward, and an
 -- order neither direction gives sorts

@@ -16,7 +16,9 @@ use lyra_engine::keys::{Key, KeyPrefix, RowId, TableId};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use super::collated::Collated;
 use crate::error::raise;
+use crate::table::KeyFormat;
 
 /// What encoding an index needs to know about it.
 pub struct IndexShape {
@@ -24,6 +26,9 @@ pub struct IndexShape {
     pub index: TableId,
     /// Key columns: the type the operator class takes, and the collation.
     pub columns: Vec<(pg_sys::Oid, pg_sys::Oid)>,
+    /// For each key column, whether it is text keyed by its ICU
+    /// collation's sort key ([`Collated`]).
+    collated: Vec<Option<Collated>>,
     /// Entries are keyed by their columns alone, the key being the
     /// constraint (a unique index checked immediately).
     pub unique: bool,
@@ -38,10 +43,15 @@ impl IndexShape {
     pub unsafe fn of(index: pg_sys::Relation, heap: pg_sys::Relation) -> IndexShape {
         let form = (*index).rd_index;
         let nkeys = (*form).indnkeyatts as usize;
-        let columns = (0..nkeys)
+        let columns: Vec<_> = (0..nkeys)
             .map(|i| (*(*index).rd_opcintype.add(i), *(*index).rd_indcollation.add(i)))
             .collect();
+        let format = crate::table::key_format(index);
+        let collated = (0..nkeys)
+            .map(|i| Collated::for_column(format, *(*index).rd_opfamily.add(i), columns[i].0, columns[i].1))
+            .collect();
         IndexShape {
+            collated,
             table: crate::table::table_id(heap),
             index: crate::table::table_id(index),
             columns,
@@ -68,7 +78,7 @@ impl IndexShape {
             if isnull[i] {
                 memcmp::put_null(&mut cols);
             } else {
-                encode_datum(&mut cols, typ, values[i]);
+                self.encode_value(&mut cols, i, typ, values[i]);
             }
         }
         let has_null = isnull[..self.columns.len()].iter().any(|n| *n);
@@ -81,6 +91,46 @@ impl IndexShape {
             let key = Key::IndexEntry { table: self.table, index: self.index, entry: cols }.encode();
             (key, Vec::new(), false)
         }
+    }
+}
+
+impl IndexShape {
+    /// Appends the key of `value` (of type `typ`: the column's, or a scan
+    /// key's of the same encoding) for key column `column`.
+    ///
+    /// # Safety
+    /// `value` is a non-NULL datum of type `typ`.
+    pub unsafe fn encode_value(&self, buf: &mut Vec<u8>, column: usize, typ: pg_sys::Oid, value: pg_sys::Datum) {
+        match &self.collated[column] {
+            Some(collated) => collated.encode(buf, typ, value),
+            None => encode_datum(buf, typ, value),
+        }
+    }
+
+    /// Whether key column `column`'s entries are in Postgres's order of
+    /// its values, and equal exactly when the values are.
+    ///
+    /// # Safety
+    /// Looks the collation up.
+    pub unsafe fn semantics(&self, column: usize) -> (bool, bool) {
+        match self.collated[column] {
+            Some(_) => (true, true),
+            None => byte_semantics(self.columns[column].0, self.columns[column].1),
+        }
+    }
+}
+
+/// Whether an index of key format `format` keeps the entries of a key
+/// column of type `typ` (operator family `family`) under `collation` in
+/// Postgres's order of its values, and equal exactly when the values are:
+/// [`byte_semantics`], unless the column is keyed by sort key.
+///
+/// # Safety
+/// Looks the collation up.
+pub unsafe fn key_semantics(format: KeyFormat, family: pg_sys::Oid, typ: pg_sys::Oid, collation: pg_sys::Oid) -> (bool, bool) {
+    match Collated::for_column(format, family, typ, collation) {
+        Some(_) => (true, true),
+        None => byte_semantics(typ, collation),
     }
 }
 

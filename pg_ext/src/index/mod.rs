@@ -41,6 +41,7 @@
 #![allow(clippy::too_many_arguments)]
 
 pub mod btree_classes;
+pub mod collated;
 pub mod entry;
 pub mod gin;
 pub mod gist;
@@ -176,9 +177,17 @@ pub unsafe fn describe_entry_order(rel: *mut pg_sys::RelOptInfo) {
             continue;
         }
         let columns = (*info).nkeycolumns as usize;
+        let column = |c: usize| (*(*info).opfamily.add(c), *(*info).opcintype.add(c), *(*info).indexcollations.add(c));
+        // Text under an ICU collation: ordered if the index keys it by
+        // sort key (its storage mapping says; the relcache keeps it).
+        let by_sort_key = (0..columns).any(|c| {
+            let (family, typ, collation) = column(c);
+            collated::Collated::for_column(table::KeyFormat::Collated, family, typ, collation).is_some()
+        });
+        let format = if by_sort_key { index_key_format((*info).indexoid) } else { table::KeyFormat::Bytes };
         let ordered = (0..columns).all(|c| {
-            let (ordered, _) = entry::byte_semantics(*(*info).opcintype.add(c), *(*info).indexcollations.add(c));
-            ordered
+            let (family, typ, collation) = column(c);
+            entry::key_semantics(format, family, typ, collation).0
         });
         if !ordered {
             (*info).sortopfamily = std::ptr::null_mut();
@@ -189,6 +198,17 @@ pub unsafe fn describe_entry_order(rel: *mut pg_sys::RelOptInfo) {
             *(*info).nulls_first.add(c) = false;
         }
     }
+}
+
+/// How the engine index `oid` encodes its keys.
+unsafe fn index_key_format(oid: pg_sys::Oid) -> table::KeyFormat {
+    let rel = pg_sys::RelationIdGetRelation(oid);
+    if rel.is_null() {
+        return table::KeyFormat::Bytes;
+    }
+    let format = table::key_format(rel);
+    pg_sys::RelationClose(rel);
+    format
 }
 
 /// Whether `index` keeps its entries in the engine: a lyra_index or a
@@ -215,7 +235,11 @@ pub(crate) unsafe fn prepare_build(heap: pg_sys::Relation, index: pg_sys::Relati
             txn::delete_range(start, end, table::current_cid());
         }
         None => {
-            table::create(&node);
+            // lyra_index keys text under an ICU collation by its sort key
+            // (`entry::Collated`); the other engine indexes do not key text
+            // by collation.
+            let format = if am == "lyra_index" { table::KeyFormat::Collated } else { table::KeyFormat::Bytes };
+            table::create(&node, format);
         }
     }
 }
@@ -239,8 +263,8 @@ unsafe extern "C-unwind" fn build(
     index: pg_sys::Relation,
     info: *mut pg_sys::IndexInfo,
 ) -> *mut pg_sys::IndexBuildResult {
-    check_columns(index);
     prepare_build(heap, index, "lyra_index");
+    check_columns(index);
     let mut state = BuildState { shape: IndexShape::of(index, heap), index, tuples: 0.0 };
     build_scan(heap, index, info, Some(build_callback), &mut state, |s| s.tuples)
 }
@@ -400,10 +424,13 @@ unsafe fn check_columns(index: pg_sys::Relation) {
             );
         }
         let collation = *(*index).rd_indcollation.add(i);
+        let family = *(*index).rd_opfamily.add(i);
+        let (_, key_equal) = entry::key_semantics(table::key_format(index), family, typ, collation);
         let (_, byte_equal) = entry::byte_semantics(typ, collation);
-        if (*(*index).rd_index).indisunique && !byte_equal {
+        if (*(*index).rd_index).indisunique && !key_equal {
             // Entries are unique by their bytes; under a nondeterministic
-            // collation equal strings have other bytes ('abc' and 'ABC'
+            // libc collation (or an older index's ICU one: `collated`)
+            // equal strings have other bytes ('abc' and 'ABC'
             // case-insensitively), and both would be taken.
             raise(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -414,7 +441,6 @@ unsafe fn check_columns(index: pg_sys::Relation) {
                 ),
             );
         }
-        let family = *(*index).rd_opfamily.add(i);
         let pattern_class = match family {
             pg_sys::TEXT_PATTERN_BTREE_FAM_OID => Some("text_pattern_ops"),
             pg_sys::BPCHAR_PATTERN_BTREE_FAM_OID => Some("bpchar_pattern_ops"),
@@ -897,11 +923,12 @@ pub unsafe fn reclaim_replaced(mark: usize) {
         if table::same_node(&new.node, &old.node) {
             continue;
         }
-        let Some(old_index) = table::lookup(&old.node) else { continue };
+        let Some(old_index) = table::lookup_mapping(&old.node) else { continue };
         if table::lookup(&new.node).is_none() {
             table::remap(&old.node, &new.node, old_index);
             continue;
         }
+        let old_index = old_index.table;
         let entries = if table::same_node(&new.table_node, &old.table_node) {
             lyra_table_id(new.table).map(|table| (table, old_index))
         } else {

@@ -6,8 +6,9 @@
 //!   end   = prefix · enc(=1) … enc(=k-1) · enc(upper) (· successor if `<=`)
 //! ```
 //!
-//! Keys the encoding cannot bound by (text under a collation whose order
-//! is not byte order, non-deterministic collations, a key of another type
+//! Keys the encoding cannot bound by (text under a libc collation whose
+//! order is not byte order, or an older index's text under an ICU one —
+//! see `collated` — non-deterministic collations there, a key of another type
 //! of the column's btree family that encodes differently, such as a date
 //! against a timestamp column) just do not narrow the range. The executor
 //! rechecks every tuple, so the range only has to cover the matches —
@@ -23,7 +24,7 @@
 use lyra_engine::keys::memcmp;
 use pgrx::pg_sys;
 
-use super::entry::{byte_semantics, encode_datum, encodes_like, IndexShape};
+use super::entry::{encodes_like, IndexShape};
 
 /// Most ranges the element lists of `= ANY` keys expand to.
 const MAX_RANGES: usize = 10_000;
@@ -66,18 +67,18 @@ unsafe fn key_range(shape: &IndexShape, keys: &[pg_sys::ScanKeyData]) -> Option<
     // them, the range holds exactly the matches.
     let mut used = 0;
     let mut null_key = false;
-    for (col, &(typ, collation)) in shape.columns.iter().enumerate() {
+    for (col, &(typ, _)) in shape.columns.iter().enumerate() {
         let on_col = |strategies: &[u16]| {
             keys.iter().find(|k| {
                 let arg_type = if k.sk_subtype == pg_sys::InvalidOid { typ } else { k.sk_subtype };
                 k.sk_attno as usize == col + 1 && strategies.contains(&k.sk_strategy) && encodes_like(arg_type, typ)
             })
         };
-        let (ordered, equal) = byte_semantics(typ, collation);
+        let (ordered, equal) = shape.semantics(col);
         let encode = |key: &pg_sys::ScanKeyData| {
             let arg_type = if key.sk_subtype == pg_sys::InvalidOid { typ } else { key.sk_subtype };
             let mut bound = prefix.clone();
-            encode_datum(&mut bound, arg_type, key.sk_argument);
+            shape.encode_value(&mut bound, col, arg_type, key.sk_argument);
             bound
         };
         if keys.iter().any(|k| k.sk_attno as usize == col + 1 && searches_null(k)) {

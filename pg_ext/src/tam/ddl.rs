@@ -46,7 +46,7 @@ pub unsafe extern "C-unwind" fn relation_set_new_filenode(
     if !table::same_node(&old, &new) {
         table::drop(&old);
     }
-    table::create(&new);
+    table::create(&new, table::KeyFormat::Bytes);
 }
 
 #[pg_guard]
@@ -57,8 +57,7 @@ pub unsafe extern "C-unwind" fn relation_nontransactional_truncate(rel: pg_sys::
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrnode: *const pg_sys::RelFileNode) {
     create_storage_file(newrnode, (*(*rel).rd_rel).relpersistence);
-    let table = table::table_id(rel);
-    table::remap(&(*rel).rd_node, &*newrnode, table);
+    table::remap(&(*rel).rd_node, &*newrnode, table::mapping_of(rel));
     // The old file goes at commit, as heap's does (it stayed behind, and
     // DROP TABLESPACE found the tablespace not empty).
     pg_sys::RelationDropStorage(rel);
