@@ -254,6 +254,8 @@ pub(crate) unsafe fn take_unchanged(index: pg_sys::Relation, row: RowId) -> bool
 struct BuildState {
     shape: IndexShape,
     index: pg_sys::Relation,
+    heap: pg_sys::Relation,
+    info: *mut pg_sys::IndexInfo,
     tuples: f64,
 }
 
@@ -265,7 +267,7 @@ unsafe extern "C-unwind" fn build(
 ) -> *mut pg_sys::IndexBuildResult {
     prepare_build(heap, index, "lyra_index");
     check_columns(index);
-    let mut state = BuildState { shape: IndexShape::of(index, heap), index, tuples: 0.0 };
+    let mut state = BuildState { shape: IndexShape::of(index, heap), index, heap, info, tuples: 0.0 };
     build_scan(heap, index, info, Some(build_callback), &mut state, |s| s.tuples)
 }
 
@@ -385,8 +387,10 @@ unsafe extern "C-unwind" fn build_callback(
     let state = &mut *(state as *mut BuildState);
     let (values, isnull) = columns(values, isnull, state.shape.columns.len());
     let (key, value, constrained) = state.shape.entry(values, isnull, row_id_of(tid));
+    let mut holder = None;
     let duplicate = if constrained {
-        txn::lookup(&key, txn::SEE_ALL).flatten().is_some()
+        holder = txn::lookup(&key, txn::SEE_ALL).flatten();
+        holder.is_some()
     } else if deferred_unique(state.index, &state.shape, isnull) {
         // Entries of a deferrable index end with their row id.
         let columns = &key[..key.len() - 8];
@@ -396,7 +400,11 @@ unsafe extern "C-unwind" fn build_callback(
         false
     };
     if duplicate {
-        let detail = match describe(state.index, values, isnull) {
+        // The key as the row that took it first has it (heap's sorted build
+        // names the first of the two it meets; under a nondeterministic
+        // collation the two may differ: 'abc' and 'ABC'); else this row's.
+        let described = holder.and_then(|h| holder_key(state, &h)).or_else(|| describe(state.index, values, isnull));
+        let detail = match described {
             Some(key) => format!("Key {key} is duplicated."),
             None => "Duplicate keys exist.".into(),
         };
@@ -408,6 +416,30 @@ unsafe extern "C-unwind" fn build_callback(
     }
     txn::put(key, value, table::current_cid());
     state.tuples += 1.0;
+}
+
+/// The index key of the row whose id a unique entry holds (`holder`), as
+/// `BuildIndexValueDescription` prints it; `None` if it cannot be read.
+unsafe fn holder_key(state: &BuildState, holder: &[u8]) -> Option<String> {
+    let row = RowId(u64::from_be_bytes(holder.try_into().ok()?));
+    let (block, offset) = row.to_tid();
+    let mut tid = pg_sys::ItemPointerData::default();
+    pgrx::itemptr::item_pointer_set_all(&mut tid, block, offset);
+    let snapshot = if pg_sys::ActiveSnapshotSet() { pg_sys::GetActiveSnapshot() } else { &raw mut pg_sys::SnapshotAnyData };
+    let slot = pg_sys::table_slot_create(state.heap, std::ptr::null_mut());
+    let fetch = (*(*state.heap).rd_tableam).tuple_fetch_row_version?;
+    let mut described = None;
+    if fetch(state.heap, &mut tid, snapshot, slot) {
+        let estate = pg_sys::CreateExecutorState();
+        (*pg_sys::MakePerTupleExprContext(estate)).ecxt_scantuple = slot;
+        let n = pg_sys::INDEX_MAX_KEYS as usize;
+        let (mut values, mut isnull) = (vec![pg_sys::Datum::from(0); n], vec![false; n]);
+        pg_sys::FormIndexDatum(state.info, slot, estate, values.as_mut_ptr(), isnull.as_mut_ptr());
+        described = describe(state.index, &values, &isnull);
+        pg_sys::FreeExecutorState(estate);
+    }
+    pg_sys::ExecDropSingleTupleTableSlot(slot);
+    described
 }
 
 /// Refuses key columns whose type has no encoding (an operator class of
