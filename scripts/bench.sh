@@ -3,7 +3,9 @@
 # printing each time and the Lyra/heap ratio.
 #   load (COPY)       COPY of 200,000 rows from a file
 #   load (INSERTs)    200,000 single-row INSERTs in one transaction (PL/pgSQL loop)
-#   count(*)          full scan, best of 3
+#   count(*)          full scan, best of 3, with Postgres's default parallel
+#                     workers (a parallel seq scan where the table is big
+#                     enough, on Lyra as on heap) and without any
 #   filters           full scans with a WHERE, best of 3: one the backend
 #                     judges (OR, LIKE), one the node can judge (grp = 7,
 #                     0.1% of rows: Lyra pushes it down)
@@ -24,7 +26,8 @@
 #                     log), failed transactions.
 # Settings (environment):
 #   BENCH_ROWS=200000      rows for the load and scan sections
-#   BENCH_ONLY=update|pgbench|gist   run only that section
+#   BENCH_ONLY=scans|update|pgbench|gist   run only that section (scans:
+#                     the load, scan and bitmap rows)
 #   BENCH_AMS="heap lyra"  access methods to measure (a missing one shows n/a)
 #   BENCH_SETUP=0          do not run scripts/setup.sh (use the installed build)
 #   UPD_ROWS, UPD_SECONDS, UPD_CLIENTS (8)
@@ -44,7 +47,7 @@ PGB_SCALE="${PGB_SCALE:-10}"
 PGB_SECONDS="${PGB_SECONDS:-60}"
 PGB_CLIENTS="${PGB_CLIENTS:-8}"
 
-case "$ONLY" in ''|update|pgbench|gist) ;; *) die "BENCH_ONLY must be empty, 'update', 'pgbench' or 'gist', not '$ONLY'" ;; esac
+case "$ONLY" in ''|scans|update|pgbench|gist) ;; *) die "BENCH_ONLY must be empty, 'scans', 'update', 'pgbench' or 'gist', not '$ONLY'" ;; esac
 for am in $AMS; do case $am in heap|lyra) ;; *) die "BENCH_AMS: unknown access method $am" ;; esac; done
 
 [ "${BENCH_SETUP:-1}" = 0 ] || "$LYRA_ROOT/scripts/setup.sh"
@@ -82,7 +85,7 @@ row() {
   fi
 }
 
-if [ -z "$ONLY" ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = scans ]; then
   data="$dir/rows.tsv"
   sql -c "COPY (SELECT g, 'customer ' || g, g % 1000, (g * 7919) % 100000 / 100.0, now() - g * interval '1 minute'
                 FROM generate_series(1, $ROWS) g) TO '$data'"
@@ -92,7 +95,9 @@ if [ -z "$ONLY" ]; then
     T[$am,copy]=$(timed "COPY ${am}_copy FROM '$data'")
     T[$am,insert]=$(timed "DO \$\$ BEGIN FOR i IN 1..$ROWS LOOP
         INSERT INTO ${am}_ins VALUES (i, 'customer ' || i, i % 1000, (i * 7919) % 100000 / 100.0, now()); END LOOP; END \$\$")
+    sql -c "ANALYZE ${am}_copy"
     T[$am,count]=$(best_of_3 "SELECT count(*) FROM ${am}_copy")
+    T[$am,count_serial]=$(best_of_3 "SET max_parallel_workers_per_gather = 0; SELECT count(*) FROM ${am}_copy")
     T[$am,filter]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7 OR name LIKE '%99999%'")
     T[$am,pushed]=$(best_of_3 "SELECT count(*), sum(amount) FROM ${am}_copy WHERE grp = 7")
     sql -c "CREATE INDEX ON ${am}_copy (grp); CREATE INDEX ON ${am}_copy (id); ANALYZE ${am}_copy"
@@ -173,11 +178,12 @@ if [ -z "$ONLY" ] || [ "$ONLY" = pgbench ]; then
   done
 fi
 
-if [ -z "$ONLY" ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = scans ]; then
   printf '\n%-34s %10s %10s %10s\n' "$ROWS rows" "heap (s)" "lyra (s)" "lyra/heap"
   row "load: COPY"                       .3f copy
   row "load: single-row INSERTs, 1 txn"  .3f insert
   row "SELECT count(*)"                  .3f count
+  row "SELECT count(*), no workers"      .3f count_serial
   row "full-scan filter"                 .3f filter
   row "full-scan filter the node judges" .3f pushed
   row "OR of two indexes (bitmap scan)"  .3f bitmap_or

@@ -165,6 +165,34 @@ pub unsafe fn add_seq_scans(rel: *mut pg_sys::RelOptInfo, seq_scans: Vec<*mut pg
     }
 }
 
+/// Offers a parallel seq scan of `rel` (relation `relid`; see
+/// `tam::parallel`) at Lyra's price: Postgres's partial seq scan, its
+/// workers chosen by the size the table's rows would take in heap pages
+/// (Lyra's own "pages" are blocks of 291 row ids, whatever the rows'
+/// width), the rows' transfer shared by the participants like the rest of
+/// the CPU work.
+///
+/// # Safety
+/// `root` and `rel` are the planner's, for a base relation.
+pub unsafe fn add_partial_seq_scan(root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
+    let width = f64::from(pg_sys::get_relation_data_width(relid, std::ptr::null_mut()) + HEAP_ROW_OVERHEAD);
+    let heap_pages = ((*rel).tuples * width / f64::from(pg_sys::BLCKSZ)).ceil().min(f64::from(u32::MAX - 1));
+    let workers = pg_sys::compute_parallel_worker(rel, heap_pages, -1.0, pg_sys::max_parallel_workers_per_gather);
+    if workers <= 0 {
+        return;
+    }
+    let path = pg_sys::create_seqscan_path(root, rel, std::ptr::null_mut(), workers);
+    let mut divisor = f64::from(workers);
+    if pg_sys::parallel_leader_participation {
+        divisor += (1.0 - 0.3 * f64::from(workers)).max(0.0);
+    }
+    (*path).total_cost += (*rel).tuples * ROW_TRANSFER / divisor;
+    pg_sys::add_partial_path(rel, path);
+}
+
+/// What heap adds to a row's data in a page (tuple header, line pointer).
+const HEAP_ROW_OVERHEAD: i32 = 24 + 4;
+
 /// Offers `bitmap_scans` (from [`take_bitmap_scans`]) again at Lyra's
 /// price. Heap's counts a page read per block the bitmap names; for Lyra a
 /// block is the rows of 291 row ids, which the node either walks or reads

@@ -46,6 +46,7 @@ static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
+static mut PREV_EXECUTOR_RUN: pg_sys::ExecutorRun_hook_type = None;
 
 const LYRA_INDEX: &std::ffi::CStr = c"lyra_index";
 
@@ -67,6 +68,8 @@ pub fn install() {
         pg_sys::ExecutorStart_hook = Some(executor_start);
         PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(executor_end);
+        PREV_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
+        pg_sys::ExecutorRun_hook = Some(executor_run);
     }
 }
 
@@ -121,6 +124,42 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
     }
     tam::note_bitmap_scans((*query).planstate);
     index::speculative::open_arbiters(query);
+}
+
+/// Runs a parallel plan that reads Lyra tables without workers when the
+/// transaction has buffered writes (a plan made before them, cached): a
+/// worker would not see them (`tam::parallel`). Without parallel mode,
+/// Gather runs its plan in the leader. Not `#[pg_guard]`ed, for the reason
+/// given at [`process_utility`]; an ERROR leaves the cached plan without
+/// workers, which only costs speed.
+unsafe extern "C-unwind" fn executor_run(
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    let stmt = (*query).plannedstmt;
+    let without_workers = (*stmt).parallelModeNeeded && !crate::txn::is_empty() && reads_lyra(stmt);
+    if without_workers {
+        (*stmt).parallelModeNeeded = false;
+    }
+    match PREV_EXECUTOR_RUN {
+        Some(prev) => prev(query, direction, count, execute_once),
+        None => standard_ExecutorRun(query, direction, count, execute_once),
+    }
+    if without_workers {
+        (*stmt).parallelModeNeeded = true;
+    }
+}
+
+/// Whether the plan `stmt` reads a Lyra table.
+#[pg_guard]
+unsafe extern "C-unwind" fn reads_lyra(stmt: *mut pg_sys::PlannedStmt) -> bool {
+    let rtable = (*stmt).rtable;
+    (0..if rtable.is_null() { 0 } else { (*rtable).length }).any(|i| {
+        let rte = pg_sys::list_nth(rtable, i) as *mut pg_sys::RangeTblEntry;
+        (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION && relation_is((*rte).relid, |rel| tam::is_lyra(rel))
+    })
 }
 
 #[pg_guard]
@@ -231,6 +270,7 @@ extern "C-unwind" {
         dest: *mut pg_sys::DestReceiver,
         qc: *mut pg_sys::QueryCompletion,
     );
+    fn standard_ExecutorRun(query: *mut pg_sys::QueryDesc, direction: pg_sys::ScanDirection::Type, count: u64, execute_once: bool);
 }
 
 /// Points index DDL on Lyra tables at lyra_index. Returns the statement to
@@ -762,9 +802,17 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
     if !(*rte).inh {
         crate::lyrascan::offer_filtered(rel, locks);
     }
+    // A parallel seq scan, when the transaction has written nothing a
+    // worker would miss (`tam::parallel`); every other path of a Lyra
+    // table runs in the leader only.
+    (*rel).partial_pathlist = std::ptr::null_mut();
+    if (*rel).consider_parallel && !(*rte).inh && crate::txn::is_empty() {
+        crate::cost::add_partial_seq_scan(root, rel, (*rte).relid);
+    }
     if (*rel).consider_parallel {
-        (*rel).consider_parallel = false;
-        (*rel).partial_pathlist = std::ptr::null_mut();
+        if (*rel).partial_pathlist.is_null() {
+            (*rel).consider_parallel = false;
+        }
         let paths = (*rel).pathlist;
         if !paths.is_null() {
             for i in 0..(*paths).length as usize {

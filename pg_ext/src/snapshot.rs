@@ -94,6 +94,18 @@ pub unsafe fn read_ts(snapshot: pg_sys::Snapshot) -> ReadTs {
     })
 }
 
+/// The timestamp of the innermost running executor (the one setting up a
+/// parallel scan: its leader), empty if none runs.
+///
+/// # Safety
+/// Inside a transaction.
+pub unsafe fn running_read_ts() -> ReadTs {
+    match STATEMENTS.with(|s| s.borrow().last().map(|st| st.snapshot)) {
+        Some(snapshot) => read_ts(snapshot),
+        None => ReadTs::default(),
+    }
+}
+
 /// Whether `snapshot` is (a copy of) the REPEATABLE READ transaction's
 /// snapshot. Postgres also runs queries on newer snapshots in such a
 /// transaction — the foreign-key checks that must see rows committed

@@ -40,7 +40,7 @@ SELECT * FROM e WHERE ctid = '(0,1)';
 -- the table is still fine after all of that
 INSERT INTO e VALUES (3, 'three');
 SELECT * FROM e ORDER BY id;
--- parallel plans never scan a Lyra table in a worker
+-- a parallel plan reads a Lyra table in workers too (see lyra_parallel)
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;

@@ -23,6 +23,7 @@ mod bitmap;
 mod ddl;
 mod indexes;
 mod modify;
+mod parallel;
 mod sample;
 mod scan;
 mod unsupported;
@@ -50,9 +51,9 @@ pub static LYRA_AM: pg_sys::TableAmRoutine = pg_sys::TableAmRoutine {
     scan_getnextslot: Some(scan::scan_getnextslot),
     scan_set_tidrange: Some(scan::scan_set_tidrange),
     scan_getnextslot_tidrange: Some(scan::scan_getnextslot),
-    parallelscan_estimate: Some(unsupported::parallelscan_estimate),
-    parallelscan_initialize: Some(unsupported::parallelscan_initialize),
-    parallelscan_reinitialize: Some(unsupported::parallelscan_reinitialize),
+    parallelscan_estimate: Some(parallel::parallelscan_estimate),
+    parallelscan_initialize: Some(parallel::parallelscan_initialize),
+    parallelscan_reinitialize: Some(parallel::parallelscan_reinitialize),
     index_fetch_begin: Some(indexes::index_fetch_begin),
     index_fetch_reset: Some(indexes::index_fetch_reset),
     index_fetch_end: Some(indexes::index_fetch_end),

@@ -45,6 +45,8 @@ pub struct LyraScanDesc {
     pub(super) bitmap: *mut super::bitmap::BitmapRead,
     /// A sample scan's place (`super::sample`); null otherwise.
     pub(super) sample: *mut super::sample::SampleRead,
+    /// A parallel scan's shared state (`super::parallel`); null otherwise.
+    parallel: pg_sys::ParallelTableScanDesc,
 }
 
 pub struct Cursor {
@@ -218,6 +220,18 @@ impl Cursor {
         self.only_keys = named;
         self.reset_rows(first, end);
         self.page_rows = rows.clamp(1, u64::from(MAX_PAGE_ROWS)) as u32;
+    }
+
+    /// Restarts over the rows of a parallel scan's chunk, `[first, end)`
+    /// (`None`: to the end of the table), asking for full pages at once.
+    pub(super) fn read_chunk(&mut self, first: u64, end: Option<u64>) {
+        let start = Key::Row { table: self.table, row: RowId(first) }.encode();
+        let end = match end {
+            Some(end) => Key::Row { table: self.table, row: RowId(end) }.encode(),
+            None => KeyPrefix::Rows { table: self.table }.range().1,
+        };
+        self.reset(start, end);
+        self.page_rows = MAX_PAGE_ROWS;
     }
 
     /// The table the cursor reads.
@@ -400,12 +414,15 @@ pub unsafe extern "C-unwind" fn scan_begin(
     pscan: pg_sys::ParallelTableScanDesc,
     flags: u32,
 ) -> pg_sys::TableScanDesc {
-    if !pscan.is_null() {
-        raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "parallel scans of lyra tables are not supported");
-    }
     let table = table::table_id(rel);
-    let cursor = PgMemoryContexts::CurrentMemoryContext
-        .leak_and_drop_on_delete(Cursor::new(table, snapshot_cid(snapshot), snapshot::read_ts(snapshot)));
+    // A parallel scan reads at the timestamp the leader shared, its rows a
+    // chunk at a time as claimed (none yet).
+    let read_ts = if pscan.is_null() { snapshot::read_ts(snapshot) } else { super::parallel::read_ts(pscan) };
+    let mut cursor = Cursor::new(table, snapshot_cid(snapshot), read_ts);
+    if !pscan.is_null() {
+        cursor.reset_rows(0, 0);
+    }
+    let cursor = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(cursor);
     let desc = pg_sys::palloc0(std::mem::size_of::<LyraScanDesc>()) as *mut LyraScanDesc;
     (*desc).base.rs_rd = rel;
     (*desc).base.rs_snapshot = snapshot;
@@ -413,6 +430,7 @@ pub unsafe extern "C-unwind" fn scan_begin(
     (*desc).base.rs_key = key;
     (*desc).base.rs_flags = flags;
     (*desc).cursor = cursor;
+    (*desc).parallel = pscan;
     desc as pg_sys::TableScanDesc
 }
 
@@ -421,6 +439,11 @@ pub unsafe extern "C-unwind" fn scan_end(scan: pg_sys::TableScanDesc) {
     let c = cursor(scan);
     c.forget_prefetch();
     c.page = Vec::new(); // the rest goes with the memory context
+    // A parallel scan's snapshot, restored from shared memory and
+    // registered for the scan (`table_beginscan_parallel`).
+    if (*scan).rs_flags & pg_sys::ScanOptions::SO_TEMP_SNAPSHOT as u32 != 0 {
+        pg_sys::UnregisterSnapshot((*scan).rs_snapshot);
+    }
     pg_sys::pfree(scan.cast());
 }
 
@@ -436,8 +459,13 @@ pub unsafe extern "C-unwind" fn scan_rescan(
     super::bitmap::rescan(scan);
     super::sample::rescan(scan);
     let c = cursor(scan);
-    let (start, end) = KeyPrefix::Rows { table: c.table }.range();
     c.only_keys.clear();
+    if !(*(scan as *mut LyraScanDesc)).parallel.is_null() {
+        // The chunks are handed out again (parallelscan_reinitialize).
+        c.reset_rows(0, 0);
+        return;
+    }
+    let (start, end) = KeyPrefix::Rows { table: c.table }.range();
     c.reset(start, end);
 }
 
@@ -448,14 +476,20 @@ pub unsafe extern "C-unwind" fn scan_getnextslot(
     slot: *mut pg_sys::TupleTableSlot,
 ) -> bool {
     let backward = direction == pg_sys::ScanDirection::BackwardScanDirection;
-    match cursor(scan).next_in(backward) {
-        Some((key, value)) => {
-            store((*scan).rs_rd, slot, &key, &value);
-            true
-        }
-        None => {
-            datum::clear_slot(slot);
-            false
+    let parallel = (*(scan as *mut LyraScanDesc)).parallel;
+    loop {
+        match cursor(scan).next_in(backward) {
+            Some((key, value)) => {
+                store((*scan).rs_rd, slot, &key, &value);
+                return true;
+            }
+            None => match (!parallel.is_null()).then(|| super::parallel::claim(parallel)).flatten() {
+                Some((first, end)) => cursor(scan).read_chunk(first, end),
+                None => {
+                    datum::clear_slot(slot);
+                    return false;
+                }
+            },
         }
     }
 }
