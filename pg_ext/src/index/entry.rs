@@ -92,9 +92,7 @@ impl IndexShape {
             (key, Vec::new(), false)
         }
     }
-}
 
-impl IndexShape {
     /// Appends the key of `value` (of type `typ`: the column's, or a scan
     /// key's of the same encoding) for key column `column`.
     ///
