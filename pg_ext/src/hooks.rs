@@ -29,9 +29,11 @@
 //!   ([`index::describe_entry_order`]).
 //! * `set_rel_pathlist_hook`, for a Lyra relation: seq and bitmap scans
 //!   priced for Lyra ([`crate::cost`]); index paths become `LyraScan` paths
-//!   ([`crate::lyrascan`]); keep it out of parallel plans. A parallel
-//!   worker is another backend: it would not see this transaction's
-//!   buffered writes, so Lyra tables are scanned by the leader only.
+//!   ([`crate::lyrascan`]); a parallel seq scan when the transaction has
+//!   no buffered writes, every other path kept out of parallel workers
+//!   (another backend would not see those writes; `tam::parallel`).
+//! * `ExecutorRun`: a cached parallel plan that reads Lyra tables runs
+//!   without workers once the transaction has buffered writes.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;

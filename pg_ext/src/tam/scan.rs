@@ -417,11 +417,14 @@ pub unsafe extern "C-unwind" fn scan_begin(
     let table = table::table_id(rel);
     // A parallel scan reads at the timestamp the leader shared, its rows a
     // chunk at a time as claimed (none yet).
-    let read_ts = if pscan.is_null() { snapshot::read_ts(snapshot) } else { super::parallel::read_ts(pscan) };
-    let mut cursor = Cursor::new(table, snapshot_cid(snapshot), read_ts);
-    if !pscan.is_null() {
-        cursor.reset_rows(0, 0);
-    }
+    let cid = snapshot_cid(snapshot);
+    let cursor = if pscan.is_null() {
+        Cursor::new(table, cid, snapshot::read_ts(snapshot))
+    } else {
+        // No rows until a chunk is claimed (an empty span, not an unbounded one).
+        let first = Key::Row { table, row: RowId(0) }.encode();
+        Cursor::over(table, cid, super::parallel::read_ts(pscan), first.clone(), first)
+    };
     let cursor = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(cursor);
     let desc = pg_sys::palloc0(std::mem::size_of::<LyraScanDesc>()) as *mut LyraScanDesc;
     (*desc).base.rs_rd = rel;
