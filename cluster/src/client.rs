@@ -254,7 +254,10 @@ impl NodeClient {
     /// The page a [`send`](Self::send) of a `Scan` asked for.
     pub fn receive_scan(&mut self, ticket: Ticket, w: &mut dyn FnMut()) -> Result<Scanned> {
         match self.receive(ticket, w)? {
-            response::Kind::Scanned(s) => Ok(s),
+            response::Kind::Scanned(mut s) => {
+                s.unpack().map_err(ClientError::Protocol)?;
+                Ok(s)
+            }
             other => Err(unexpected(other)),
         }
     }

@@ -575,20 +575,33 @@ impl<E: Engine> Service<E> {
         // at up to `max_bytes` of rows.
         let columns: Vec<usize> = scan.columns.iter().map(|&c| c as usize).collect();
         let project_rows = !columns.is_empty() && scan.rows_of_table.is_none();
+        // A page of plain pairs goes packed (`Scanned::packed`): the arena
+        // holds them with their lengths, and a span's key is still at its
+        // offset (its value is not: only entries' spans, never packed,
+        // are sliced into pairs).
+        let pack = scan.rows_of_table.is_none();
         let mut keep = |k: &[u8], v: &[u8]| {
             if filter_rows && !row_filter::keeps(v, &filter) {
                 last_seen.clear();
                 last_seen.extend_from_slice(k);
                 return false;
             }
-            let at = arena.len();
-            arena.extend_from_slice(k);
-            if project_rows {
-                arena.extend_from_slice(&row::project(v, &columns));
+            let projected;
+            let v = if project_rows {
+                projected = row::project(v, &columns);
+                &projected[..]
             } else {
+                v
+            };
+            let at = if pack {
+                Scanned::pack(&mut arena, k, v)
+            } else {
+                let at = arena.len();
+                arena.extend_from_slice(k);
                 arena.extend_from_slice(v);
-            }
-            spans.push((at, k.len(), arena.len() - at - k.len()));
+                at
+            };
+            spans.push((at, k.len(), v.len()));
             true
         };
         let named = !scan.only_keys.is_empty();
@@ -650,23 +663,29 @@ impl<E: Engine> Service<E> {
         let resume = (!filter.is_empty() || named).then(|| bytes::Bytes::from(last_seen));
         let read_ts = read_ts.map(Into::into);
         let arena = arena.freeze();
-        let mut rows = rows.into_iter().map(|row| row.map(bytes::Bytes::from));
-        let pairs: Vec<KvPair> = spans
-            .into_iter()
-            .map(|(at, k, v)| KvPair {
-                key: arena.slice(at..at + k),
-                value: arena.slice(at + k..at + k + v),
-                row: rows.next().flatten(),
-            })
-            .collect();
+        let last_key = spans.last().map(|&(at, k, _)| arena.slice(at..at + k));
+        let (pairs, packed) = if pack {
+            (Vec::new(), arena)
+        } else {
+            let mut rows = rows.into_iter().map(|row| row.map(bytes::Bytes::from));
+            let pairs = spans
+                .into_iter()
+                .map(|(at, k, v)| KvPair {
+                    key: arena.slice(at..at + k),
+                    value: arena.slice(at + k..at + k + v),
+                    row: rows.next().flatten(),
+                })
+                .collect();
+            (pairs, bytes::Bytes::new())
+        };
         // The resume key is the later of the last pair sent and the last
         // row skipped (both in scan order).
-        let resume = resume.map(|skipped| match pairs.last() {
-            Some(p) if skipped.is_empty() || (p.key[..] > skipped[..]) != scan.reverse => p.key.clone(),
+        let resume = resume.map(|skipped| match last_key {
+            Some(last) if skipped.is_empty() || (last[..] > skipped[..]) != scan.reverse => last,
             _ => skipped,
         });
         let resume = resume.filter(|r| !r.is_empty());
-        Ok(response::Kind::Scanned(Scanned { pairs, more, read_ts, resume }))
+        Ok(response::Kind::Scanned(Scanned { pairs, more, read_ts, resume, packed }))
     }
 
     /// The rows of `table` that the scanned index entries (`spans` of
@@ -748,7 +767,14 @@ mod tests {
     }
 
     fn call<E: Engine>(service: &Service<E>, conn: &mut Connection, kind: request::Kind) -> response::Kind {
-        service.handle(conn, Request { kind: Some(kind) }).kind.expect("a response always has a kind")
+        // Pages unpacked, as the client unpacks them.
+        match service.handle(conn, Request { kind: Some(kind) }).kind.expect("a response always has a kind") {
+            response::Kind::Scanned(mut page) => {
+                page.unpack().expect("a well-formed packed page");
+                response::Kind::Scanned(page)
+            }
+            other => other,
+        }
     }
 
     fn row(n: u64) -> Vec<u8> {

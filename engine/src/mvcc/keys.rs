@@ -268,7 +268,8 @@ fn inverted(ts: Timestamp) -> [u8; Timestamp::ENCODED_LEN] {
 
 fn read_inverted(reader: &mut Reader) -> Result<Timestamp> {
     let raw = reader.take(Timestamp::ENCODED_LEN)?;
-    let bytes: Vec<u8> = raw.iter().map(|byte| !byte).collect();
+    let mut bytes = [0u8; Timestamp::ENCODED_LEN];
+    bytes.iter_mut().zip(raw).for_each(|(out, byte)| *out = !byte);
     Timestamp::decode(&bytes)
 }
 
@@ -530,6 +531,19 @@ mod tests {
         assert_eq!(Write::decode(&rollback.encode()).ok(), Some(rollback));
         assert!(MvccKey::decode(b"va\0\x02L").is_err());
         assert!(MvccKey::decode(b"ma\0\x01L").is_err());
+    }
+
+    /// Zero bytes (escaped) anywhere, in runs, first and last: what row
+    /// keys' big-endian integers are full of.
+    #[test]
+    fn prefixes_unescape_to_their_keys() {
+        let keys: [&[u8]; 7] = [b"", b"\0", b"\0\0", b"a\0\0b", b"\0\0\0\0\0\0\0\x07", b"\x07\0", b"\xff\0\xff"];
+        for key in keys {
+            let mut out = b"kept".to_vec();
+            unescape_prefix(&key_records(key).0, &mut out);
+            assert_eq!(&out[4..], key, "{}", key.escape_ascii());
+            assert_eq!(&out[..4], b"kept", "appends");
+        }
     }
 
     proptest! {
