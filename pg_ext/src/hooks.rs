@@ -717,6 +717,7 @@ unsafe extern "C-unwind" fn object_access(
             }
         }
     } else if access == pg_sys::ObjectAccessType::OAT_DROP {
+        index::btree_classes::refuse_dropping_lent(object_id);
         let rel = pg_sys::RelationIdGetRelation(object_id);
         if tam::is_lyra(rel) {
             table::drop(&(*rel).rd_node);

@@ -371,6 +371,17 @@ EXPLAIN (COSTS OFF) SELECT * FROM ui2 WHERE a = 1;
 SELECT * FROM ui2 WHERE a = 1;
 COMMIT;
 DROP TABLE ui_ref, ui, ui2;
+-- a statement that uses the index and rebuilds it (ALTER COLUMN … TYPE of
+-- its column) is refused with a hint; as two statements both work
+CREATE TABLE ui3 (f1 int) USING lyra;
+INSERT INTO ui3 VALUES (42), (43);
+CREATE UNIQUE INDEX ui3_f1 ON ui3 (f1);
+ALTER TABLE ui3 ADD PRIMARY KEY USING INDEX ui3_f1, ALTER f1 TYPE bigint;
+ALTER TABLE ui3 ALTER f1 TYPE bigint;
+ALTER TABLE ui3 ADD PRIMARY KEY USING INDEX ui3_f1;
+\d ui3
+INSERT INTO ui3 VALUES (42);
+DROP TABLE ui3;
 -- attaching Lyra tables and their indexes to a partitioned table's btree
 -- indexes: each partition index that matches is attached, none made twice
 CREATE TABLE pp (id int, v text, PRIMARY KEY (id)) PARTITION BY RANGE (id);

@@ -685,6 +685,30 @@ pub unsafe fn give_back(mark: usize) {
     }
 }
 
+/// The index `oid` is being dropped (`OAT_DROP`): refused while it is
+/// lent. The one statement known to do it is an `ALTER TABLE` that both
+/// uses an index (`ADD PRIMARY KEY | UNIQUE USING INDEX i`, which lends
+/// it) and rebuilds it (`ALTER COLUMN … TYPE` of its column, which drops
+/// and re-creates it): the lent entry is held open, and the re-created
+/// index would not be lent, so Postgres refused it either way — "being
+/// used by active queries in this session", then "is not a btree". Run as
+/// two statements, both work.
+///
+/// # Safety
+/// In a transaction.
+pub unsafe fn refuse_dropping_lent(oid: pg_sys::Oid) {
+    if !is_lent(oid) {
+        return;
+    }
+    let name = std::ffi::CStr::from_ptr(pg_sys::get_rel_name(oid)).to_string_lossy();
+    crate::error::raise_detail_hint(
+        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+        format!("index \"{name}\" of a lyra table cannot be dropped or rebuilt by the statement that uses it as a btree"),
+        "ADD PRIMARY KEY | UNIQUE USING INDEX and ATTACH PARTITION use a lyra_index as Postgres uses a btree, for the whole statement.",
+        "Run the command that rebuilds the index (such as ALTER COLUMN … TYPE) as an ALTER TABLE statement of its own.",
+    );
+}
+
 /// `REFRESH MATERIALIZED VIEW CONCURRENTLY` lends the view's indexes for
 /// the whole statement, but Postgres needs them as btrees only before and
 /// after the view's query runs: while it runs (`query`, whose rows go to
