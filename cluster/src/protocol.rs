@@ -315,6 +315,24 @@ pub struct Scan {
     pub only_keys: Vec<Vec<u8>>,
 }
 
+impl Scan {
+    /// The request for the rest of the span after a page that answered
+    /// this one with `more`: from after `last`, the last key the node
+    /// looked at (the page's `resume`, else its last pair's key), at the
+    /// page's timestamp; the rest as asked. What a scan cursor asks next,
+    /// as the node predicts it to read ahead (`node::server`).
+    pub fn after(&self, last: &[u8], read_ts: Option<Ts>) -> Scan {
+        let mut next = self.clone();
+        if self.reverse {
+            next.end = last.to_vec();
+        } else {
+            next.start = [last, &[0]].concat();
+        }
+        next.read_ts = read_ts;
+        next
+    }
+}
+
 /// One condition of [`Scan::filter`].
 #[derive(Clone, PartialEq, Message)]
 pub struct RowCondition {
@@ -716,6 +734,24 @@ impl Scanned {
         prost::encoding::encode_varint(value.len() as u64, packed);
         packed.extend_from_slice(value);
         at
+    }
+
+    /// The key of the page's last pair, packed or not.
+    pub fn last_key(&self) -> Option<bytes::Bytes> {
+        if self.packed.is_empty() {
+            return self.pairs.last().map(|p| p.key.clone());
+        }
+        let mut rest = &self.packed[..];
+        let mut last = None;
+        while !rest.is_empty() {
+            let key = prost::encoding::decode_varint(&mut rest).ok()? as usize;
+            let key_at = self.packed.len() - rest.len();
+            rest = rest.get(key..)?;
+            let value = prost::encoding::decode_varint(&mut rest).ok()? as usize;
+            rest = rest.get(value..)?;
+            last = Some(key_at..key_at + key);
+        }
+        last.map(|range| self.packed.slice(range))
     }
 
     /// Moves the packed pairs, if any, to `pairs` (slices of the packed
