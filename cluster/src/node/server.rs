@@ -476,6 +476,28 @@ mod tests {
     use crate::protocol::{LockMode, LockRow, MarkWritten, Op, Scan, WaitPolicy};
     use crate::{ClientError, NodeClient};
 
+    /// A node serving `engine` (every write allowed) on a socket in a
+    /// temporary directory: its runtime, the directory, the socket's path
+    /// and the switch that stops it — keep them all while the test runs.
+    /// Each new generation of the service finds the engine not stale.
+    fn serving(engine: &Arc<Gated>) -> (tokio::runtime::Runtime, tempfile::TempDir, std::path::PathBuf, watch::Sender<bool>) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.sock");
+        engine.allow(usize::MAX / 2);
+        let services = Arc::new(Services::new({
+            let engine = Arc::clone(engine);
+            move |_| {
+                engine.set_stale(false);
+                Service::new(Arc::clone(&engine), 1)
+            }
+        }));
+        let (stop_switch, stop) = watch::channel(false);
+        let listener = runtime.block_on(bind(&path)).unwrap();
+        runtime.spawn(serve(listener, services, stop));
+        (runtime, dir, path, stop_switch)
+    }
+
     /// An unanswered `MarkWritten` reaching a generation gone stale gets no
     /// answer either — an error frame for it would be read as the answer
     /// to the backend's next request, and every answer after it would be
@@ -483,21 +505,8 @@ mod tests {
     /// instead, and the connection goes on in step.
     #[test]
     fn a_mark_on_a_stale_generation_stays_unanswered() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.sock");
         let engine = Arc::new(Gated::default());
-        engine.allow(usize::MAX / 2);
-        let services = Arc::new(Services::new({
-            let engine = Arc::clone(&engine);
-            move |_| {
-                engine.set_stale(false);
-                Service::new(Arc::clone(&engine), 1)
-            }
-        }));
-        let (_stop, stop) = watch::channel(false);
-        let listener = runtime.block_on(bind(&path)).unwrap();
-        runtime.spawn(serve(listener, services, stop));
+        let (_runtime, _dir, path, _stop) = serving(&engine);
 
         let row = |n| Key::Row { table: 7, row: RowId(n) }.encode();
         let mut client = NodeClient::connect(&path).unwrap();
@@ -523,18 +532,8 @@ mod tests {
     /// that differs (a larger page) is read anew, also at its timestamp.
     #[test]
     fn a_long_scans_next_page_is_read_ahead_at_its_timestamp() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.sock");
         let engine = Arc::new(Gated::default());
-        engine.allow(usize::MAX / 2);
-        let services = Arc::new(Services::new({
-            let engine = Arc::clone(&engine);
-            move |_| Service::new(Arc::clone(&engine), 1)
-        }));
-        let (_stop, stop) = watch::channel(false);
-        let listener = runtime.block_on(bind(&path)).unwrap();
-        runtime.spawn(serve(listener, services, stop));
+        let (_runtime, _dir, path, _stop) = serving(&engine);
 
         let row = |n| Key::Row { table: 7, row: RowId(n) }.encode();
         let (start, end) = lyra_engine::keys::KeyPrefix::Rows { table: 7 }.range();
