@@ -196,7 +196,7 @@ async fn serve_requests<E: Engine>(
             _ => None,
         });
         let asked = match &request.kind {
-            Some(request::Kind::Scan(scan)) => Some(scan.clone()),
+            Some(request::Kind::Scan(scan)) if reads_ahead(scan) => Some(scan.clone()),
             _ => None,
         };
         let marks = matches!(&request.kind, Some(request::Kind::MarkWritten(_)));
@@ -280,18 +280,25 @@ static READ_AHEAD_SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::Atom
 /// `LIMIT` that stops early wastes at most one page of node work.
 const READ_AHEAD_FROM_ROWS: u32 = 1024;
 
-/// The request a scan cursor makes after `asked` was answered with
-/// `response` (`Scan::after`), if it is worth reading ahead: a long scan
-/// with more to read, at a fixed timestamp (a page read ahead at a fresh
-/// one could miss a commit acknowledged before the real request). The
-/// cursor's request must then be exactly this one for the page to serve.
+/// Whether the page after the one `scan` asks for may be read ahead: a
+/// long scan's, of a span (not of named rows: a bitmap's blocks, whose
+/// requests carry their keys — copied to compare, not worth it).
+fn reads_ahead(scan: &Scan) -> bool {
+    scan.max_rows >= READ_AHEAD_FROM_ROWS && scan.only_keys.is_empty()
+}
+
+/// The request a scan cursor makes after `asked` ([`reads_ahead`]) was
+/// answered with `response` (`Scan::after`), if there is more to read, at
+/// a fixed timestamp (a page read ahead at a fresh one could miss a
+/// commit acknowledged before the real request). The cursor's request
+/// must then be exactly this one for the page to serve.
 ///
 /// Why: a full scan's pages alternate between the node (reading one) and
 /// the backend (taking it in, asking for the next, decoding it); the
 /// node sat idle a fifth of a `count(*)` waiting for the next request.
 fn next_page(asked: &Scan, response: &Response) -> Option<Scan> {
     let Some(response::Kind::Scanned(page)) = &response.kind else { return None };
-    if !page.more || page.read_ts.is_none() || asked.max_rows < READ_AHEAD_FROM_ROWS {
+    if !page.more || page.read_ts.is_none() {
         return None;
     }
     let last = page.resume.clone().or_else(|| page.last_key())?;
