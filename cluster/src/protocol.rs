@@ -323,13 +323,25 @@ impl Scan {
     /// as the node predicts it to read ahead (`node::server`).
     pub fn after(&self, last: &[u8], read_ts: Option<Ts>) -> Scan {
         let mut next = self.clone();
+        let bound = Scan::bound_after(last, self.reverse);
         if self.reverse {
-            next.end = last.to_vec();
+            next.end = bound;
         } else {
-            next.start = [last, &[0]].concat();
+            next.start = bound;
         }
         next.read_ts = read_ts;
         next
+    }
+
+    /// Where the rest of a span starts (`reverse`: ends) once a page's
+    /// last key looked at was `last`: just after it (before it, the end
+    /// being exclusive).
+    pub fn bound_after(last: &[u8], reverse: bool) -> Vec<u8> {
+        let mut bound = last.to_vec();
+        if !reverse {
+            bound.push(0);
+        }
+        bound
     }
 }
 

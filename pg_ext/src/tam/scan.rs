@@ -225,12 +225,13 @@ impl Cursor {
     /// Restarts over the rows of a parallel scan's chunk, `[first, end)`
     /// (`None`: to the end of the table), asking for full pages at once.
     pub(super) fn read_chunk(&mut self, first: u64, end: Option<u64>) {
-        let start = Key::Row { table: self.table, row: RowId(first) }.encode();
-        let end = match end {
-            Some(end) => Key::Row { table: self.table, row: RowId(end) }.encode(),
-            None => KeyPrefix::Rows { table: self.table }.range().1,
-        };
-        self.reset(start, end);
+        match end {
+            Some(end) => self.reset_rows(first, end),
+            None => {
+                let start = Key::Row { table: self.table, row: RowId(first) }.encode();
+                self.reset(start, KeyPrefix::Rows { table: self.table }.range().1);
+            }
+        }
         self.page_rows = MAX_PAGE_ROWS;
     }
 
@@ -305,10 +306,8 @@ impl Cursor {
         let (page, more) = (scanned.pairs, scanned.more);
         // A filtered page resumes past the last row the node looked at.
         if let Some(last) = scanned.resume.as_ref().or(page.last().map(|p| &p.key)) {
-            self.next_fetch = last.to_vec();
-            if !self.reverse {
-                self.next_fetch.push(0);
-            }
+            // As the node reads ahead (`Scan::after`): the same bound.
+            self.next_fetch = Scan::bound_after(last, self.reverse);
         }
         self.page = page;
         self.pos = 0;
