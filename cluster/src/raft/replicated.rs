@@ -332,15 +332,19 @@ impl Engine for ReplicatedEngine {
 
     /// One Raft command; returns once applied here. Every write is durable
     /// (the Raft log is synced), whatever `sync` asks.
-    fn write(&self, batch: &WriteBatch, _sync: bool) -> Result<()> {
+    fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()> {
+        self.write_owned(batch.clone(), sync)
+    }
+
+    fn write_owned(&self, batch: WriteBatch, _sync: bool) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let (range, term) = self.range_of_batch(batch)?;
+        let (range, term) = self.range_of_batch(&batch)?;
         let ops = batch
-            .ops()
-            .iter()
-            .map(|op| match op.clone() {
+            .into_ops()
+            .into_iter()
+            .map(|op| match op {
                 WriteOp::Put { key, value } => CommandOp { kind: CommandOpKind::Put as i32, key, value },
                 WriteOp::Delete { key } => CommandOp { kind: CommandOpKind::Delete as i32, key, value: Vec::new() },
                 WriteOp::DeleteRange { start, end } => {

@@ -107,6 +107,11 @@ impl WriteBatch {
         &self.ops
     }
 
+    /// The operations, in the order they apply, taken out of the batch.
+    pub fn into_ops(self) -> Vec<WriteOp> {
+        self.ops
+    }
+
     /// The number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -226,6 +231,13 @@ pub trait Engine: Send + Sync + 'static {
     /// Apply atomically; with sync=true the batch is durable (WAL fsynced)
     /// when this returns.
     fn write(&self, batch: &WriteBatch, sync: bool) -> Result<()>;
+
+    /// [`write`](Self::write), taking the batch: an engine that hands the
+    /// operations on (a replicated one, into its Raft command) moves them
+    /// instead of copying each key and value.
+    fn write_owned(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        self.write(&batch, sync)
+    }
 
     /// For an engine that serves a replicated keyspace only while it holds
     /// the lease of each range: whether what a layer above keeps in memory
