@@ -277,6 +277,37 @@ impl NodeClient {
         }
     }
 
+    /// Several row locks in one round trip, none waiting ([`protocol::LockRows`]):
+    /// per lock, in order, its answer or the holders that keep it. An error
+    /// answering any of them is the call's.
+    pub fn lock_rows(
+        &mut self,
+        rows: Vec<protocol::LockRow>,
+        w: &mut dyn FnMut(),
+    ) -> Result<Vec<std::result::Result<protocol::RowLocked, Vec<u64>>>> {
+        let count = rows.len();
+        let response::Kind::RowsLocked(locked) = self.call(request::Kind::LockRows(protocol::LockRows { rows }), w)? else {
+            return Err(ClientError::Protocol("a LockRows answered otherwise".into()));
+        };
+        if locked.answers.len() != count {
+            return Err(ClientError::Protocol(format!("{count} locks asked, {} answered", locked.answers.len())));
+        }
+        locked
+            .answers
+            .into_iter()
+            .map(|answer| match answer.kind {
+                Some(response::Kind::RowLocked(locked)) => Ok(Ok(locked)),
+                Some(response::Kind::RowBusy(busy)) => Ok(Err(busy.holders)),
+                Some(response::Kind::Error(e)) => Err(ClientError::Node {
+                    code: ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Io),
+                    message: e.message,
+                }),
+                Some(other) => Err(unexpected(other)),
+                None => Err(ClientError::Protocol("empty response".into())),
+            })
+            .collect()
+    }
+
     /// Ends this connection's transaction without a commit (its locks go).
     pub fn end_txn(&mut self, w: &mut dyn FnMut()) -> Result<()> {
         self.done(request::Kind::EndTxn(protocol::EndTxn { quiet: false }), w)

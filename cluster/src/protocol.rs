@@ -40,7 +40,7 @@ pub const MAX_FRAME: usize = 512 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21")]
     pub kind: Option<request::Kind>,
 }
 
@@ -87,12 +87,14 @@ pub mod request {
         ReleaseLocks(super::ReleaseLocks),
         #[prost(message, tag = "20")]
         MarkWritten(super::MarkWritten),
+        #[prost(message, tag = "21")]
+        LockRows(super::LockRows),
     }
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Response {
-    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
+    #[prost(oneof = "response::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub kind: Option<response::Kind>,
 }
 
@@ -119,6 +121,8 @@ pub mod response {
         Entries(super::Entries),
         #[prost(message, tag = "10")]
         Cluster(super::ClusterInfo),
+        #[prost(message, tag = "11")]
+        RowsLocked(super::RowsLocked),
     }
 }
 
@@ -517,6 +521,23 @@ pub struct LockRow {
     /// connection holds already is locked as usual.
     #[prost(bool, tag = "8")]
     pub unless_present: bool,
+}
+
+/// Several row locks in one round trip, none of them waiting (each is
+/// tried as a `NoWait` `LockRow`, whatever its `wait` says): a statement's
+/// claims of the unique index entries it inserted. Answered `RowsLocked`.
+#[derive(Clone, PartialEq, Message)]
+pub struct LockRows {
+    #[prost(message, repeated, tag = "1")]
+    pub rows: Vec<LockRow>,
+}
+
+/// The answers to a `LockRows`, one per lock in its order, each what a
+/// `NoWait` `LockRow` is answered: `RowLocked`, `RowBusy` or an error.
+#[derive(Clone, PartialEq, Message)]
+pub struct RowsLocked {
+    #[prost(message, repeated, tag = "1")]
+    pub answers: Vec<Response>,
 }
 
 /// The connection's transaction is about to write the row `key`, which it

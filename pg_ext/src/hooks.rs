@@ -49,6 +49,7 @@ static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 static mut PREV_EXECUTOR_RUN: pg_sys::ExecutorRun_hook_type = None;
+static mut PREV_EXECUTOR_FINISH: pg_sys::ExecutorFinish_hook_type = None;
 
 const LYRA_INDEX: &std::ffi::CStr = c"lyra_index";
 
@@ -72,6 +73,8 @@ pub fn install() {
         pg_sys::ExecutorEnd_hook = Some(executor_end);
         PREV_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
         pg_sys::ExecutorRun_hook = Some(executor_run);
+        PREV_EXECUTOR_FINISH = pg_sys::ExecutorFinish_hook;
+        pg_sys::ExecutorFinish_hook = Some(executor_finish);
     }
 }
 
@@ -154,6 +157,31 @@ unsafe extern "C-unwind" fn executor_run(
     }
 }
 
+/// Makes the statement's deferred unique-entry claims ([`index::claims`])
+/// before its AFTER triggers fire, and again after them: a data-modifying
+/// `WITH` finishes inserting then. Not `#[pg_guard]`ed, for the reason
+/// given at [`process_utility`].
+unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
+    make_claims();
+    match PREV_EXECUTOR_FINISH {
+        Some(prev) => prev(query),
+        None => standard_ExecutorFinish(query),
+    }
+    make_claims();
+}
+
+/// [`index::claims::make`], when claims wait.
+pub unsafe fn make_claims() {
+    if index::claims::pending() {
+        make_pending_claims();
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn make_pending_claims() {
+    index::claims::make();
+}
+
 /// Whether the plan `stmt` reads a Lyra table.
 #[pg_guard]
 unsafe extern "C-unwind" fn reads_lyra(stmt: *mut pg_sys::PlannedStmt) -> bool {
@@ -206,6 +234,8 @@ unsafe extern "C-unwind" fn process_utility(
         Some(prev) => prev(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
         None => standard_ProcessUtility(pstmt, query, read_only_tree, context, params, query_env, dest, qc),
     }
+    // COPY FROM inserts without an executor of its own.
+    make_claims();
     if lends {
         index::btree_classes::give_back(mark);
     }
@@ -273,6 +303,7 @@ extern "C-unwind" {
         qc: *mut pg_sys::QueryCompletion,
     );
     fn standard_ExecutorRun(query: *mut pg_sys::QueryDesc, direction: pg_sys::ScanDirection::Type, count: u64, execute_once: bool);
+    fn standard_ExecutorFinish(query: *mut pg_sys::QueryDesc);
 }
 
 /// Points index DDL on Lyra tables at lyra_index. Returns the statement to

@@ -236,7 +236,7 @@ pub unsafe fn lock_row(
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
 ) -> Option<RowLocked> {
-    request_lock(key, mode, purpose, false, wait, rel, tid)
+    request_lock(key, mode, purpose, false, wait, rel, tid, lock_taker())
 }
 
 /// Claims the unique index entry `key` for a speculative insertion (`INSERT
@@ -250,10 +250,51 @@ pub unsafe fn lock_row(
 /// # Safety
 /// As [`lock_row`].
 pub unsafe fn claim_entry(key: &[u8], rel: pg_sys::Relation, tid: pg_sys::ItemPointer) -> RowLocked {
-    request_lock(key, LockMode::Update, LockFor::Lock, true, true, rel, tid).expect("a waiting lock request is answered")
+    claim_entry_for(key, rel, tid, lock_taker())
 }
 
-/// [`lock_row`], or with `unless_present` [`claim_entry`].
+/// [`claim_entry`] for the (sub)transaction `taker` ([`lock_taker`]) — a
+/// claim made after the statement that inserted the entry.
+///
+/// # Safety
+/// As [`lock_row`].
+pub unsafe fn claim_entry_for(key: &[u8], rel: pg_sys::Relation, tid: pg_sys::ItemPointer, taker: (u64, u32)) -> RowLocked {
+    request_lock(key, LockMode::Update, LockFor::Lock, true, true, rel, tid, taker).expect("a waiting lock request is answered")
+}
+
+/// Claims the unique index entries `keys`, each for its (sub)transaction
+/// ([`lock_taker`]), as [`claim_entry`] does but in one round trip and
+/// without waiting: per key, in order, the node's answer — the entry's
+/// newest committed value, and a lock unless that is present — or, if
+/// others hold the key, their tags (claim it again with
+/// [`claim_entry_for`], which waits for them).
+pub fn claim_entries<'a>(keys: impl Iterator<Item = (&'a [u8], (u64, u32))>) -> Vec<Result<RowLocked, Vec<u64>>> {
+    let rows: Vec<LockRow> = keys
+        .map(|(key, (txn_tag, subxact))| LockRow {
+            key: key.to_vec(),
+            mode: LockMode::Update as i32,
+            wait: WaitPolicy::NoWait as i32,
+            timeout_ms: 0,
+            txn_tag,
+            subxact,
+            writes: false,
+            unless_present: true,
+        })
+        .collect();
+    let keys: Vec<(Vec<u8>, u32)> = rows.iter().map(|r| (r.key.clone(), r.subxact)).collect();
+    let answers = node_link::with_node(|client, w| client.lock_rows(rows, w));
+    for ((key, subxact), answer) in keys.iter().zip(&answers) {
+        if let Ok(locked) = answer {
+            if !locked.skipped {
+                hold_for(key, LockMode::Update, locked.lock_ts.unwrap_or_default(), LockFor::Lock, *subxact);
+            }
+        }
+    }
+    answers
+}
+
+/// [`lock_row`], or with `unless_present` [`claim_entry`], for `taker`.
+#[allow(clippy::too_many_arguments)]
 unsafe fn request_lock(
     key: &[u8],
     mode: LockMode,
@@ -262,6 +303,7 @@ unsafe fn request_lock(
     wait: bool,
     rel: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
+    (txn_tag, subxact): (u64, u32),
 ) -> Option<RowLocked> {
     // The holder's xid lock is what waiters wait on: take an xid.
     let xid = pg_sys::GetTopTransactionId();
@@ -289,7 +331,6 @@ unsafe fn request_lock(
             wait_for(&busy.holders, xid, rel, tid);
         }
     }
-    let (txn_tag, subxact) = lock_taker();
     let request = LockRow {
         key: key.to_vec(),
         mode: mode as i32,
@@ -316,7 +357,7 @@ unsafe fn request_lock(
     if locked.skipped {
         return Some(locked);
     }
-    hold(key, mode, locked.lock_ts.unwrap_or_default(), purpose);
+    hold_for(key, mode, locked.lock_ts.unwrap_or_default(), purpose, subxact);
     NODE_STATE.with(|n| n.borrow_mut().last_granted = Some((key.to_vec(), locked.clone())));
     Some(locked)
 }
@@ -417,9 +458,13 @@ pub fn first_recheck(key: &[u8]) -> bool {
 /// the stronger lock's answer showed (EvalPlanQual) — checked against the
 /// first grant, they failed the commit as a lost update.
 fn hold(key: &[u8], mode: LockMode, lock_ts: Ts, purpose: LockFor) {
-    note_ts(Some(lock_ts));
     // SAFETY: a row lock is taken inside a transaction.
-    let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    hold_for(key, mode, lock_ts, purpose, unsafe { pg_sys::GetCurrentSubTransactionId() });
+}
+
+/// [`hold`], for the lock's subtransaction `subxact` (the one its request named).
+fn hold_for(key: &[u8], mode: LockMode, lock_ts: Ts, purpose: LockFor, subxact: pg_sys::SubTransactionId) {
+    note_ts(Some(lock_ts));
     NODE_STATE.with(|n| {
         let mut n = n.borrow_mut();
         if purpose == LockFor::Write {
@@ -837,6 +882,8 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
     use pg_sys::XactEvent::*;
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => {
+            // Claims a statement left (each statement's end makes them).
+            crate::index::claims::make();
             crate::index::btree_classes::give_back_all();
             node_link::forget_all();
             crate::index::finish_drops();
@@ -856,6 +903,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             PAST_COMMIT.with(|p| p.set(false));
+            crate::index::claims::forget(None);
             crate::index::btree_classes::forget_lent(None);
             // A commit cut short may have staged writes on the node: a new
             // connection ends all that. Locks held are released by EndTxn.
@@ -890,6 +938,10 @@ unsafe extern "C-unwind" fn on_subxact(
     _arg: *mut std::ffi::c_void,
 ) {
     use pg_sys::SubXactEvent::*;
+    if event == SUBXACT_EVENT_PRE_COMMIT_SUB {
+        // Claims a statement left (each statement's end makes them).
+        crate::index::claims::make();
+    }
     with(|b| match event {
         SUBXACT_EVENT_START_SUB => {
             b.savepoints.push((my_subid, b.undo.len(), b.range_deletes.len(), crate::snapshot::statement_mark()))
@@ -900,6 +952,7 @@ unsafe extern "C-unwind" fn on_subxact(
             }
         }
         SUBXACT_EVENT_ABORT_SUB => {
+            crate::index::claims::forget(Some(my_subid));
             release_subtransaction_locks(my_subid);
             crate::index::btree_classes::forget_lent(Some(my_subid));
             crate::index::forget_drops(Some(my_subid));

@@ -14,6 +14,7 @@
 //!   Scan/Get (read_ts or none → now)   snapshot reads; the answer says at which ts
 //!   LockRow key mode wait              row lock until the end; answers the row's
 //!                                      newest version as of lock_ts
+//!   LockRows [LockRow]                 several, none waiting: an answer each
 //!   StageWrites*, Commit               one atomic batch at commit_ts = now:
 //!                                      each row checked against seen_at, the
 //!                                      read spans (SERIALIZABLE) against the
@@ -346,6 +347,24 @@ impl<E: Engine> Service<E> {
             | request::Kind::AddNode(_) => {
                 Err(Failure(ErrorCode::InvalidInput, "cluster requests are for the node, not its storage service".into()))
             }
+            request::Kind::LockRows(batch) => {
+                let answers = batch
+                    .rows
+                    .into_iter()
+                    .map(|mut lock| {
+                        lock.wait = WaitPolicy::NoWait as i32;
+                        match self.try_lock(conn, &lock) {
+                            LockAttempt::Done(answer) => answer,
+                            // A request that does not wait is never left blocked.
+                            LockAttempt::Blocked => {
+                                self.cancel_wait(conn);
+                                error(ErrorCode::WouldBlock, "the row is locked".into())
+                            }
+                        }
+                    })
+                    .collect();
+                Ok(response::Kind::RowsLocked(crate::protocol::RowsLocked { answers }))
+            }
             request::Kind::LockRow(lock) => {
                 return match self.try_lock(conn, &lock) {
                     LockAttempt::Done(response) => response,
@@ -378,13 +397,12 @@ impl<E: Engine> Service<E> {
             // meanwhile) its newest committed value is final. One being
             // deleted or changed is waited for below, as heap waits for an
             // in-progress deleter of a conflicting row.
-            let table = self.lock_table();
+            let mut table = self.lock_table();
             let free = table.held_mode(conn.id, &request.key).is_none()
                 && table.blockers(conn.id, &request.key, mode).is_empty();
             let latest = if free { self.mvcc.latest(&request.key).map(Some) } else { Ok(None) };
-            drop(table);
-            match latest.map(Option::flatten) {
-                Ok(Some(latest)) if latest.value.is_some() => {
+            match latest {
+                Ok(Some(Some(latest))) if latest.value.is_some() => {
                     let present = RowLocked {
                         latest_ts: Some(latest.commit_ts.into()),
                         value: latest.value,
@@ -393,7 +411,18 @@ impl<E: Engine> Service<E> {
                     };
                     return LockAttempt::Done(respond(Ok(response::Kind::RowLocked(present))));
                 }
-                Ok(_) => {}
+                // Absent or deleted, and free: taken under the same latch
+                // (granted, nothing blocks it), so what was just read is
+                // still the newest version — no one commits to a key
+                // without its lock — and answers the lock.
+                Ok(Some(latest)) => {
+                    let taker = Taker { subxact: request.subxact, tag: request.txn_tag, writes: request.writes };
+                    if table.try_acquire(conn.id, &request.key, mode, taker) == Acquire::Granted {
+                        drop(table);
+                        return LockAttempt::Done(respond(self.locked_answer(conn, latest)));
+                    }
+                }
+                Ok(None) => {}
                 Err(e) => return LockAttempt::Done(respond(Err(e.into()))),
             }
         }
@@ -476,8 +505,15 @@ impl<E: Engine> Service<E> {
     }
 
     fn locked_row(&self, conn: &Connection, key: &[u8]) -> Reply {
+        let latest = self.mvcc.latest(key)?;
+        self.locked_answer(conn, latest)
+    }
+
+    /// The answer to a lock the connection now holds on a row whose newest
+    /// version is `latest`.
+    fn locked_answer(&self, conn: &Connection, latest: Option<lyra_engine::mvcc::Latest>) -> Reply {
         let lock_ts = self.pin(conn, None)?;
-        let locked = match self.mvcc.latest(key)? {
+        let locked = match latest {
             Some(latest) => RowLocked {
                 lock_ts: Some(lock_ts.into()),
                 latest_ts: Some(latest.commit_ts.into()),
@@ -1327,6 +1363,48 @@ mod tests {
         // a key held already is locked as usual, present or not
         let response::Kind::RowLocked(again) = call(&service, &mut b, claim(row(1))) else { panic!("not answered") };
         assert!(!again.skipped && again.lock_ts.is_some());
+    }
+
+    /// `LockRows` answers each lock as a `NoWait` `LockRow` would, in
+    /// order, in one round trip: a free key locked, a present one skipped
+    /// (a claim), a held one busy with its holder — even when asked to
+    /// wait — and a bad one an error in its place.
+    #[test]
+    fn lock_rows_answers_each_lock_without_waiting() {
+        let service = service();
+        put(&service, row(1), b"v1");
+        let (mut a, mut b) = (service.connect(), service.connect());
+        let lock = |key, wait: WaitPolicy, txn_tag| LockRow {
+            key,
+            mode: LockMode::Update as i32,
+            wait: wait as i32,
+            txn_tag,
+            subxact: 1,
+            unless_present: true,
+            ..Default::default()
+        };
+        let response::Kind::RowLocked(_) = call(&service, &mut b, request::Kind::LockRow(lock(row(3), WaitPolicy::NoWait, 7)))
+        else {
+            panic!("b's lock not granted")
+        };
+        let batch = vec![
+            lock(row(2), WaitPolicy::NoWait, 5),
+            lock(row(1), WaitPolicy::NoWait, 5),
+            lock(row(3), WaitPolicy::Block, 5),
+            lock(b"m-not-a-row".to_vec(), WaitPolicy::NoWait, 5),
+        ];
+        let response::Kind::RowsLocked(locked) = call(&service, &mut a, request::Kind::LockRows(crate::protocol::LockRows { rows: batch }))
+        else {
+            panic!("not answered")
+        };
+        let kinds: Vec<_> = locked.answers.into_iter().map(|r| r.kind.expect("an answer")).collect();
+        assert!(matches!(&kinds[0], response::Kind::RowLocked(l) if !l.skipped && l.lock_ts.is_some() && l.value.is_none()));
+        assert!(matches!(&kinds[1], response::Kind::RowLocked(l) if l.skipped && l.value.as_deref() == Some(&b"v1"[..])));
+        assert!(matches!(&kinds[2], response::Kind::RowBusy(busy) if busy.holders == [7]));
+        assert!(matches!(&kinds[3], response::Kind::Error(_)));
+        assert_eq!(kinds.len(), 4);
+        // a holds what it was granted: b is told so
+        assert!(matches!(call(&service, &mut b, request::Kind::LockRow(lock(row(2), WaitPolicy::NoWait, 7))), response::Kind::RowBusy(_)));
     }
 
     /// `ReleaseLocks` undoes what a rolled-back subtransaction took: its

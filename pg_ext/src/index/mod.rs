@@ -41,6 +41,7 @@
 #![allow(clippy::too_many_arguments)]
 
 pub mod btree_classes;
+pub mod claims;
 pub mod collated;
 pub mod entry;
 pub mod gin;
@@ -422,20 +423,38 @@ unsafe extern "C-unwind" fn build_callback(
 /// `BuildIndexValueDescription` prints it; `None` if it cannot be read.
 unsafe fn holder_key(state: &BuildState, holder: &[u8]) -> Option<String> {
     let row = RowId(u64::from_be_bytes(holder.try_into().ok()?));
+    let snapshot = if pg_sys::ActiveSnapshotSet() { pg_sys::GetActiveSnapshot() } else { &raw mut pg_sys::SnapshotAnyData };
+    key_of(state.index, state.info, state.heap, row, snapshot)
+}
+
+/// The `index` key of `row` in `heap`, a row this transaction wrote, as
+/// `BuildIndexValueDescription` prints it; `None` if it cannot be read.
+unsafe fn row_key(index: pg_sys::Relation, heap: pg_sys::Relation, row: RowId) -> Option<String> {
+    key_of(index, pg_sys::BuildIndexInfo(index), heap, row, &raw mut pg_sys::SnapshotSelfData)
+}
+
+/// The `index` (described by `info`) key of `row` in `heap` as `snapshot`
+/// sees the row, as `BuildIndexValueDescription` prints it.
+unsafe fn key_of(
+    index: pg_sys::Relation,
+    info: *mut pg_sys::IndexInfo,
+    heap: pg_sys::Relation,
+    row: RowId,
+    snapshot: pg_sys::Snapshot,
+) -> Option<String> {
     let (block, offset) = row.to_tid();
     let mut tid = pg_sys::ItemPointerData::default();
     pgrx::itemptr::item_pointer_set_all(&mut tid, block, offset);
-    let snapshot = if pg_sys::ActiveSnapshotSet() { pg_sys::GetActiveSnapshot() } else { &raw mut pg_sys::SnapshotAnyData };
-    let slot = pg_sys::table_slot_create(state.heap, std::ptr::null_mut());
-    let fetch = (*(*state.heap).rd_tableam).tuple_fetch_row_version?;
+    let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
+    let fetch = (*(*heap).rd_tableam).tuple_fetch_row_version?;
     let mut described = None;
-    if fetch(state.heap, &mut tid, snapshot, slot) {
+    if fetch(heap, &mut tid, snapshot, slot) {
         let estate = pg_sys::CreateExecutorState();
         (*pg_sys::MakePerTupleExprContext(estate)).ecxt_scantuple = slot;
         let n = pg_sys::INDEX_MAX_KEYS as usize;
         let (mut values, mut isnull) = (vec![pg_sys::Datum::from(0); n], vec![false; n]);
-        pg_sys::FormIndexDatum(state.info, slot, estate, values.as_mut_ptr(), isnull.as_mut_ptr());
-        described = describe(state.index, &values, &isnull);
+        pg_sys::FormIndexDatum(info, slot, estate, values.as_mut_ptr(), isnull.as_mut_ptr());
+        described = describe(index, &values, &isnull);
         pg_sys::FreeExecutorState(estate);
     }
     pg_sys::ExecDropSingleTupleTableSlot(slot);
@@ -591,26 +610,12 @@ unsafe extern "C-unwind" fn insert(
     if constrained {
         match check_unique {
             pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES => {
-                if let Err(conflict) = claim_unique_entry(heap, heap_tid, &key, row) {
-                    let read = |k: &[u8]| conflict.is_some_and(|(at, _)| txn::read_before_commit_of(k, at));
-                    let row_key = conflict.map(|(_, other)| table::row_key(table::table_id(heap), other));
-                    if read(&key) || row_key.is_some_and(|k| read(&k)) {
-                        // The key (or the table) was read, and the row
-                        // holding the key was committed since: under
-                        // SERIALIZABLE, the serialization failure this
-                        // transaction's commit would report — not a
-                        // duplicate its snapshot never showed (heap's SSI
-                        // reports one here too).
-                        raise_detail(
-                            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
-                            "could not serialize access due to read/write dependencies among transactions",
-                            match describe(index, values, isnull) {
-                                Some(key) => format!("Key {key} was inserted by a transaction that committed after this one read it."),
-                                None => "The key was inserted by a transaction that committed after this one read it.".into(),
-                            },
-                        );
-                    }
-                    duplicate_key(index, values, isnull);
+                // A key this transaction has not written: claimed with the
+                // statement's others when it ends (see `claims`).
+                if txn::lookup(&key, txn::SEE_ALL).is_none() {
+                    claims::defer(index, heap, &key, row);
+                } else if let Err(conflict) = claim_unique_entry(heap, heap_tid, &key, row) {
+                    refuse_duplicate(index, heap, &key, conflict, describe(index, values, isnull));
                 }
             }
             // A speculative insertion (INSERT … ON CONFLICT): a conflict
@@ -654,11 +659,48 @@ unsafe fn claim_unique_entry(
 /// 23505 for a row with key columns `values`/`isnull` in `index` (the key
 /// in the DETAIL only for a user who may see its columns, as on heap).
 unsafe fn duplicate_key(index: pg_sys::Relation, values: &[pg_sys::Datum], isnull: &[bool]) -> ! {
+    duplicate_described(index, describe(index, values, isnull))
+}
+
+/// 23505 in `index`, naming the key `described` (`None`: unnamed).
+unsafe fn duplicate_described(index: pg_sys::Relation, described: Option<String>) -> ! {
     let message = format!("duplicate key value violates unique constraint \"{}\"", table::relation_name(index));
-    match describe(index, values, isnull) {
+    match described {
         Some(key) => raise_detail(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, message, format!("Key {key} already exists.")),
         None => raise(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, message),
     }
+}
+
+/// Refuses a row whose unique entry `key` in `index` of `heap` met another
+/// row's (`conflict`: that row and its entry's commit timestamp, when
+/// committed — not this transaction's): 23505 naming the key
+/// (`described`) — or, if this transaction read the key (or the table)
+/// before that commit, under SERIALIZABLE, the serialization failure its
+/// commit would report, not a duplicate its snapshot never showed (heap's
+/// SSI reports one here too).
+///
+/// # Safety
+/// `heap` is an open relation.
+unsafe fn refuse_duplicate(
+    index: pg_sys::Relation,
+    heap: pg_sys::Relation,
+    key: &[u8],
+    conflict: Option<(Option<lyra_cluster::protocol::Ts>, RowId)>,
+    described: Option<String>,
+) -> ! {
+    let read = |k: &[u8]| conflict.is_some_and(|(at, _)| txn::read_before_commit_of(k, at));
+    let row_key = conflict.map(|(_, other)| table::row_key(table::table_id(heap), other));
+    if read(key) || row_key.is_some_and(|k| read(&k)) {
+        raise_detail(
+            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            "could not serialize access due to read/write dependencies among transactions",
+            match described {
+                Some(key) => format!("Key {key} was inserted by a transaction that committed after this one read it."),
+                None => "The key was inserted by a transaction that committed after this one read it.".into(),
+            },
+        );
+    }
+    duplicate_described(index, described)
 }
 
 /// Whether `index` is a DEFERRABLE unique index.
