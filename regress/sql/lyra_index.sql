@@ -514,3 +514,75 @@ SELECT * FROM kept WHERE id = 2;
 SELECT * FROM kept WHERE v = 20;
 RESET enable_seqscan;
 DROP TABLE kept;
+
+-- unique entries are claimed on the node a statement at a time: a
+-- duplicate still fails the statement with 23505 naming its key, across
+-- claim requests (1,024 a request), and leaves nothing of the statement
+CREATE TABLE claims (id int PRIMARY KEY, u int UNIQUE, v text) USING lyra;
+INSERT INTO claims SELECT g, g, 'a' FROM generate_series(1, 3000) g;
+INSERT INTO claims SELECT g, g, 'b' FROM generate_series(3001, 6000) g
+  UNION ALL SELECT 10, -10, 'dup';
+INSERT INTO claims SELECT g, -g, 'b' FROM generate_series(2990, 3010) g;
+INSERT INTO claims SELECT g + 10000, g, 'c' FROM generate_series(2500, 2600) g;
+SELECT count(*), count(*) FILTER (WHERE v <> 'a') AS others FROM claims;
+-- two rows of one statement with one key: refused at the second row
+INSERT INTO claims VALUES (7001, 7001, 'x'), (7002, 7001, 'y');
+INSERT INTO claims VALUES (7001, 7001, 'x'), (7001, 7002, 'y');
+-- COPY
+COPY claims FROM stdin;
+8001	8001	copy
+8002	8002	copy
+5	8003	copy
+\.
+SELECT count(*) FROM claims WHERE id > 8000;
+-- a COPY whose claims are made mid-way (line 1,024) names no line: the
+-- duplicate is line 2
+COPY (SELECT * FROM (VALUES (20001, 20001, 'f'), (5, 20002, 'f')) v
+      UNION ALL SELECT g, g, 'f' FROM generate_series(20003, 21100) g) TO '/tmp/lyra_claims.copy';
+COPY claims FROM '/tmp/lyra_claims.copy';
+SELECT count(*) FROM claims WHERE id > 8000;
+-- a data-modifying WITH finishes its inserts after the main query
+WITH ins AS (INSERT INTO claims VALUES (9001, 9001, 'w'), (9002, 1, 'w') RETURNING id)
+SELECT count(*) FROM ins;
+SELECT count(*) FROM claims WHERE id > 9000;
+-- rows after the duplicate ran their BEFORE ROW triggers: the statement
+-- fails at its end (their effects roll back with it)
+CREATE FUNCTION claims_note() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN RAISE NOTICE 'inserting %', NEW.id; RETURN NEW; END $$;
+CREATE TRIGGER claims_note BEFORE INSERT ON claims FOR EACH ROW EXECUTE FUNCTION claims_note();
+INSERT INTO claims VALUES (9101, 9101, 't'), (3, 9102, 't'), (9103, 9103, 't');
+DROP TRIGGER claims_note ON claims;
+-- a savepoint rolled back takes its claims with it; the rest commits
+BEGIN;
+INSERT INTO claims SELECT g, g, 's' FROM generate_series(9201, 9300) g;
+SAVEPOINT sp;
+INSERT INTO claims SELECT g, g, 's' FROM generate_series(9301, 9400) g;
+INSERT INTO claims VALUES (9401, 9401, 's'), (9402, 9201, 's');
+ROLLBACK TO sp;
+INSERT INTO claims SELECT g, g, 's' FROM generate_series(9301, 9350) g;
+COMMIT;
+SELECT count(*), min(id), max(id) FROM claims WHERE v = 's';
+-- PL/pgSQL catching each duplicate in an exception block
+DO $$
+DECLARE caught int := 0;
+BEGIN
+  FOR i IN 2995..3005 LOOP
+    BEGIN
+      INSERT INTO claims VALUES (i, i, 'p');
+    EXCEPTION WHEN unique_violation THEN
+      caught := caught + 1;
+    END;
+  END LOOP;
+  RAISE NOTICE 'caught % duplicates', caught;
+END $$;
+SELECT count(*) FROM claims WHERE v = 'p';
+-- a key deleted and inserted again in one transaction, and keys moved up
+BEGIN;
+DELETE FROM claims WHERE id = 100;
+INSERT INTO claims VALUES (100, 100, 'again');
+COMMIT;
+UPDATE claims SET id = id + 100000, u = u + 100000 WHERE v = 'a';
+SELECT count(*), min(id) FROM claims WHERE v = 'a';
+SELECT * FROM claims WHERE id = 100;
+DROP TABLE claims;
+DROP FUNCTION claims_note();

@@ -21,7 +21,8 @@
 //! with 23505 naming the key, but at its end rather than at the row, so
 //! the BEFORE ROW triggers of the rows after it (and COPY's AFTER ROW
 //! triggers) have run — what they did non-transactionally (a NOTICE, a
-//! sequence's `nextval`) remains, the rest rolls back with the statement.
+//! sequence's `nextval`) remains, the rest rolls back with the statement —
+//! and COPY's error names the key but not its line.
 //! Two transactions inserting the same key meet when the first ends its
 //! statement, not at its row.
 
@@ -108,9 +109,33 @@ pub unsafe fn make() {
             let index = pg_sys::index_open(claim.index, pg_sys::NoLock as pg_sys::LOCKMODE);
             let heap = pg_sys::table_open(claim.heap, pg_sys::NoLock as pg_sys::LOCKMODE);
             let described = super::row_key(index, heap, claim.row);
+            without_copy_line();
             super::refuse_duplicate(index, heap, &claim.key, conflict, described);
         }
     }
+}
+
+/// Leaves COPY's "line N" out of the error about to be raised: a claim's
+/// row is one of the lines before (claims made mid-COPY, a request's worth
+/// at a time), or the claims are made once COPY has read every line.
+unsafe fn without_copy_line() {
+    let copy_line: unsafe extern "C-unwind" fn(*mut std::ffi::c_void) = CopyFromErrorCallback;
+    let mut link = &raw mut pg_sys::error_context_stack;
+    while !(*link).is_null() {
+        if (**link).callback.is_some_and(|callback| std::ptr::fn_addr_eq(callback, copy_line)) {
+            // The frame is unlinked for this error only: an error handler
+            // restores the stack it saved.
+            *link = (**link).previous;
+        } else {
+            link = &raw mut (**link).previous;
+        }
+    }
+}
+
+extern "C-unwind" {
+    /// COPY FROM's error context ("COPY t, line N"), by its own address
+    /// (pgrx's binding is a wrapper).
+    fn CopyFromErrorCallback(arg: *mut std::ffi::c_void);
 }
 
 /// The claim, made again waiting for the transactions that hold its key.
