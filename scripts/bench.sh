@@ -2,6 +2,8 @@
 # `make bench`: the same work on a heap table and a Lyra table on one server,
 # printing each time and the Lyra/heap ratio.
 #   load (COPY)       COPY of 200,000 rows from a file
+#   load (COPY, key)  the same COPY into a table with a PRIMARY KEY (each row's
+#                     unique entry checked and locked: on Lyra on the node)
 #   load (INSERTs)    200,000 single-row INSERTs in one transaction (PL/pgSQL loop)
 #   count(*)          full scan, best of 3, with Postgres's default parallel
 #                     workers (a parallel seq scan where the table is big
@@ -91,8 +93,10 @@ if [ -z "$ONLY" ] || [ "$ONLY" = scans ]; then
                 FROM generate_series(1, $ROWS) g) TO '$data'"
   for am in $AMS; do
     sql -c "CREATE TABLE ${am}_copy (id int, name text, grp int, amount numeric, at timestamptz) USING $am;
-            CREATE TABLE ${am}_ins (LIKE ${am}_copy) USING $am;"
+            CREATE TABLE ${am}_ins (LIKE ${am}_copy) USING $am;
+            CREATE TABLE ${am}_keyed (LIKE ${am}_copy, PRIMARY KEY (id)) USING $am;"
     T[$am,copy]=$(timed "COPY ${am}_copy FROM '$data'")
+    T[$am,copy_keyed]=$(timed "COPY ${am}_keyed FROM '$data'")
     T[$am,insert]=$(timed "DO \$\$ BEGIN FOR i IN 1..$ROWS LOOP
         INSERT INTO ${am}_ins VALUES (i, 'customer ' || i, i % 1000, (i * 7919) % 100000 / 100.0, now()); END LOOP; END \$\$")
     sql -c "ANALYZE ${am}_copy"
@@ -181,6 +185,7 @@ fi
 if [ -z "$ONLY" ] || [ "$ONLY" = scans ]; then
   printf '\n%-34s %10s %10s %10s\n' "$ROWS rows" "heap (s)" "lyra (s)" "lyra/heap"
   row "load: COPY"                       .3f copy
+  row "load: COPY, primary key"          .3f copy_keyed
   row "load: single-row INSERTs, 1 txn"  .3f insert
   row "SELECT count(*)"                  .3f count
   row "SELECT count(*), no workers"      .3f count_serial

@@ -552,6 +552,23 @@ CREATE FUNCTION claims_note() RETURNS trigger LANGUAGE plpgsql AS
 CREATE TRIGGER claims_note BEFORE INSERT ON claims FOR EACH ROW EXECUTE FUNCTION claims_note();
 INSERT INTO claims VALUES (9101, 9101, 't'), (3, 9102, 't'), (9103, 9103, 't');
 DROP TRIGGER claims_note ON claims;
+-- a statement inside a row's trigger, in a subtransaction that catches
+-- unique violations, does not meet (nor catch) the duplicate of the
+-- INSERT around it
+CREATE FUNCTION claims_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  BEGIN
+    PERFORM count(*) FROM claims WHERE id = NEW.id;
+  EXCEPTION WHEN unique_violation THEN
+    RAISE NOTICE 'caught the INSERT''s duplicate';
+  END;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER claims_probe BEFORE INSERT ON claims FOR EACH ROW EXECUTE FUNCTION claims_probe();
+INSERT INTO claims VALUES (9501, 9501, 'q'), (1, 9502, 'q'), (9503, 9503, 'q');
+SELECT count(*) FROM claims WHERE v = 'q';
+DROP TRIGGER claims_probe ON claims;
+DROP FUNCTION claims_probe();
 -- a savepoint rolled back takes its claims with it; the rest commits
 BEGIN;
 INSERT INTO claims SELECT g, g, 's' FROM generate_series(9201, 9300) g;

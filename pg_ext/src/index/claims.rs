@@ -52,7 +52,13 @@ struct Claim {
 }
 
 thread_local! {
-    static CLAIMS: RefCell<Vec<Claim>> = const { RefCell::new(Vec::new()) };
+    static CLAIMS: RefCell<Claims> = const { RefCell::new(Claims { claims: Vec::new(), run: 0 }) };
+}
+
+struct Claims {
+    claims: Vec<Claim>,
+    /// How many of the last claims deferred are of one subtransaction.
+    run: usize,
 }
 
 /// Defers the claim of the unique entry `key` of `row` in `index`, which
@@ -63,9 +69,11 @@ thread_local! {
 pub unsafe fn defer(index: pg_sys::Relation, heap: pg_sys::Relation, key: &[u8], row: RowId) {
     let claim = Claim { key: key.to_vec(), row, index: (*index).rd_id, heap: (*heap).rd_id, taker: txn::lock_taker() };
     let full = CLAIMS.with(|c| {
-        let mut claims = c.borrow_mut();
-        claims.push(claim);
-        claims.len() >= CLAIMS_PER_REQUEST
+        let mut c = c.borrow_mut();
+        let same = c.claims.last().is_some_and(|last| last.taker.1 == claim.taker.1);
+        c.run = if same { c.run + 1 } else { 1 };
+        c.claims.push(claim);
+        c.run >= CLAIMS_PER_REQUEST
     });
     if full {
         make();
@@ -74,26 +82,41 @@ pub unsafe fn defer(index: pg_sys::Relation, heap: pg_sys::Relation, key: &[u8],
 
 /// Whether claims wait to be made.
 pub fn pending() -> bool {
-    CLAIMS.with(|c| !c.borrow().is_empty())
+    CLAIMS.with(|c| !c.borrow().claims.is_empty())
 }
 
 /// Drops the claims of subtransaction `subxact` and those inside it (all:
 /// `None`), which rolled back — and their entries with them.
 pub fn forget(subxact: Option<pg_sys::SubTransactionId>) {
-    CLAIMS.with(|c| match subxact {
-        Some(subxact) => c.borrow_mut().retain(|claim| claim.taker.1 < subxact),
-        None => c.borrow_mut().clear(),
+    CLAIMS.with(|c| {
+        let mut c = c.borrow_mut();
+        match subxact {
+            Some(subxact) => c.claims.retain(|claim| claim.taker.1 < subxact),
+            None => c.claims.clear(),
+        }
+        c.run = 0;
     });
 }
 
-/// Makes every deferred claim, in the order the entries were inserted:
-/// raises for the first that meets another row's entry, as its insert
-/// would have.
+/// Makes the deferred claims of the current subtransaction, in the order
+/// the entries were inserted: raises for the first that meets another
+/// row's entry, as its insert would have. Those of enclosing
+/// subtransactions wait for their own statements' ends (a statement run
+/// inside a subtransaction — a trigger's exception block — must not raise,
+/// and have caught, a duplicate of the statement around it).
 ///
 /// # Safety
 /// Inside a transaction that holds the claims' relations locked.
 pub unsafe fn make() {
-    let claims = CLAIMS.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let current = pg_sys::GetCurrentSubTransactionId();
+    let claims = CLAIMS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.run = 0;
+        let (now, later) = std::mem::take(&mut c.claims).into_iter().partition(|claim| claim.taker.1 == current);
+        c.claims = later;
+        now
+    });
+    let claims: Vec<Claim> = claims;
     if claims.is_empty() {
         return;
     }
