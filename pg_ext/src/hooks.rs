@@ -171,7 +171,7 @@ unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
 }
 
 /// [`index::claims::make`], when claims wait.
-pub unsafe fn make_claims() {
+unsafe fn make_claims() {
     if index::claims::pending() {
         make_pending_claims();
     }

@@ -268,9 +268,10 @@ pub unsafe fn claim_entry_for(key: &[u8], rel: pg_sys::Relation, tid: pg_sys::It
 /// newest committed value, and a lock unless that is present — or, if
 /// others hold the key, their tags (claim it again with
 /// [`claim_entry_for`], which waits for them).
-pub fn claim_entries<'a>(keys: impl Iterator<Item = (&'a [u8], (u64, u32))>) -> Vec<Result<RowLocked, Vec<u64>>> {
+pub fn claim_entries(keys: &[(&[u8], (u64, u32))]) -> Vec<Result<RowLocked, Vec<u64>>> {
     let rows: Vec<LockRow> = keys
-        .map(|(key, (txn_tag, subxact))| LockRow {
+        .iter()
+        .map(|&(key, (txn_tag, subxact))| LockRow {
             key: key.to_vec(),
             mode: LockMode::Update as i32,
             wait: WaitPolicy::NoWait as i32,
@@ -281,12 +282,11 @@ pub fn claim_entries<'a>(keys: impl Iterator<Item = (&'a [u8], (u64, u32))>) -> 
             unless_present: true,
         })
         .collect();
-    let keys: Vec<(Vec<u8>, u32)> = rows.iter().map(|r| (r.key.clone(), r.subxact)).collect();
     let answers = node_link::with_node(|client, w| client.lock_rows(rows, w));
-    for ((key, subxact), answer) in keys.iter().zip(&answers) {
+    for (&(key, (_, subxact)), answer) in keys.iter().zip(&answers) {
         if let Ok(locked) = answer {
             if !locked.skipped {
-                hold_for(key, LockMode::Update, locked.lock_ts.unwrap_or_default(), LockFor::Lock, *subxact);
+                hold_for(key, LockMode::Update, locked.lock_ts.unwrap_or_default(), LockFor::Lock, subxact);
             }
         }
     }
@@ -883,7 +883,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => {
             // Claims a statement left (each statement's end makes them).
-            crate::index::claims::make();
+            crate::index::claims::make_all();
             crate::index::btree_classes::give_back_all();
             node_link::forget_all();
             crate::index::finish_drops();

@@ -10,7 +10,9 @@
 //! (`LockRows`, at most [`CLAIMS_PER_REQUEST`] a request) when it ends —
 //! at the end of its executor (before its AFTER triggers fire, and again
 //! after, for the rows a data-modifying `WITH` inserted then), of a utility
-//! statement (COPY), of a subtransaction, and before the commit. A claim
+//! statement (COPY), of a subtransaction, and before the commit — each
+//! in the subtransaction that inserted it, where a failed claim raises
+//! what its insert would have; before the commit, all that are left. A claim
 //! the node cannot grant at once (another transaction holds the key) is
 //! then made as before, waiting in Postgres's lock manager for the holder.
 //!
@@ -109,18 +111,31 @@ pub fn forget(subxact: Option<pg_sys::SubTransactionId>) {
 /// Inside a transaction that holds the claims' relations locked.
 pub unsafe fn make() {
     let current = pg_sys::GetCurrentSubTransactionId();
+    make_those(|claim| claim.taker.1 == current);
+}
+
+/// Makes every deferred claim, whatever its subtransaction: before the
+/// commit, nothing may be left unclaimed.
+///
+/// # Safety
+/// As [`make`].
+pub unsafe fn make_all() {
+    make_those(|_| true);
+}
+
+unsafe fn make_those(now: impl Fn(&Claim) -> bool) {
     let claims = CLAIMS.with(|c| {
         let mut c = c.borrow_mut();
         c.run = 0;
-        let (now, later) = std::mem::take(&mut c.claims).into_iter().partition(|claim| claim.taker.1 == current);
+        let (those, later): (Vec<Claim>, Vec<Claim>) = std::mem::take(&mut c.claims).into_iter().partition(|claim| now(claim));
         c.claims = later;
-        now
+        those
     });
-    let claims: Vec<Claim> = claims;
     if claims.is_empty() {
         return;
     }
-    let answers = txn::claim_entries(claims.iter().map(|c| (c.key.as_slice(), c.taker)));
+    let keys: Vec<(&[u8], (u64, u32))> = claims.iter().map(|c| (c.key.as_slice(), c.taker)).collect();
+    let answers = txn::claim_entries(&keys);
     for (claim, answer) in claims.iter().zip(answers) {
         let locked = match answer {
             Ok(locked) => locked,
