@@ -242,6 +242,30 @@ unsafe fn plan_filtered(
     scan.cast()
 }
 
+/// Whether nothing reads a column of the scan's rows: its target list and
+/// filter name none (system columns aside — a row mark's `ctid`), as a
+/// foreign key's `SELECT 1 … FOR KEY SHARE` does.
+unsafe fn reads_no_column(node: *mut pg_sys::CustomScanState) -> bool {
+    let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
+    let relid = (*plan).scan.scanrelid;
+    let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+    pg_sys::pull_varattnos((*plan).scan.plan.targetlist.cast(), relid, &mut attrs);
+    pg_sys::pull_varattnos((*plan).scan.plan.qual.cast(), relid, &mut attrs);
+    // Members are attribute numbers offset by the lowest system column's:
+    // user columns and the whole row (0) come after the system columns.
+    let first_user = -pg_sys::FirstLowInvalidHeapAttributeNumber;
+    let mut member = -1;
+    loop {
+        member = pg_sys::bms_next_member(attrs, member);
+        if member < 0 {
+            return true;
+        }
+        if member >= first_user {
+            return false;
+        }
+    }
+}
+
 /// The columns (0-based) of `rel` that anything reads from the scan's
 /// rows: its target (every column a later plan node needs) and `quals`.
 /// Empty (meaning all) if that is every column, or a whole-row reference
@@ -421,7 +445,7 @@ unsafe fn start(node: *mut pg_sys::CustomScanState) {
             index::scan::limit_first_page(state.scan, state.limit as u32);
         }
         if let Some((mode, purpose)) = read_lock_mode(node) {
-            index::scan::lock_rows(state.scan, mode, purpose);
+            index::scan::lock_rows(state.scan, mode, purpose, reads_no_column(node));
         }
         let (rows_start, rows_end) = KeyPrefix::Rows { table: crate::table::table_id(table) }.range();
         if !state.node_filter.is_null() && !crate::txn::wrote_in(&rows_start, &rows_end) {

@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
 use lyra_cluster::protocol::{Commit, LockMode, LockRow, MarkWritten, Op, RowLocked, Span, Ts, WaitPolicy};
-use lyra_engine::keys::RowId;
+use lyra_engine::keys::{RowId, TableId};
 use pgrx::pg_sys;
 use crate::error::raise;
 use pgrx::prelude::*;
@@ -94,6 +94,9 @@ struct NodeState {
     /// Unique index entries whose rows a read locked, and those rows
     /// ([`locked_entry`]).
     locked_entries: HashMap<Vec<u8>, RowId>,
+    /// Rows a foreign key's check found and key-share locked, by their
+    /// unique entry, with the version it found ([`checked_parent`]).
+    checked_parents: HashMap<Vec<u8>, (RowId, Vec<u8>)>,
     /// The node's answer to the last row lock granted ([`newest_locked`]).
     last_granted: Option<(Vec<u8>, RowLocked)>,
     /// Each lock a subtransaction took or made stronger, oldest first: what
@@ -512,6 +515,7 @@ pub fn release_subtransaction_locks(subxact: pg_sys::SubTransactionId) {
             n.last_granted = None;
             n.read_locks.clear();
             n.locked_entries.clear();
+            n.checked_parents.clear();
             n.busy = None;
         }
         !undone.is_empty() || undone_marks
@@ -584,6 +588,31 @@ pub fn mark_written(key: &[u8]) {
 /// `entry` was locked by that read ([`held_with_read`]).
 pub fn note_locked_entry(entry: Vec<u8>, row: RowId) {
     NODE_STATE.with(|n| n.borrow_mut().locked_entries.insert(entry, row));
+}
+
+/// Notes that a read of the unique index entry `entry` that needed none
+/// of the row's columns (a foreign key's check) found `row` at `version`
+/// and locked it `FOR KEY SHARE` or stronger ([`checked_parent`]).
+pub fn note_checked_parent(entry: Vec<u8>, row: RowId, version: Vec<u8>) {
+    NODE_STATE.with(|n| n.borrow_mut().checked_parents.insert(entry, (row, version)));
+}
+
+/// The row at the unique index entry `entry` and a version of it, if a
+/// check earlier in this transaction found and locked it and the lock is
+/// still held, and this transaction has not written the row since: it
+/// still exists with that key — a key-share lock keeps others from
+/// deleting the row or changing its key. Another transaction may have
+/// changed its other columns, so the version is only for a read that
+/// needs none of them (a foreign key's check asks whether the row is
+/// there), and the lock's answer for the row lock that follows.
+pub fn checked_parent(entry: &[u8], table: TableId) -> Option<(RowId, RowLocked)> {
+    let (row, version) = NODE_STATE.with(|n| n.borrow().checked_parents.get(entry).cloned())?;
+    let key = crate::table::row_key(table, row);
+    let lock_ts = held_lock(&key, LockMode::KeyShare)?;
+    if lookup(&key, SEE_ALL).is_some() {
+        return None;
+    }
+    Some((row, RowLocked { lock_ts: Some(lock_ts), value: Some(version), ..Default::default() }))
 }
 
 /// The row at the unique index entry `entry`, if a read of the entry

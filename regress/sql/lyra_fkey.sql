@@ -79,5 +79,31 @@ UPDATE watched SET c = c * 10;
 DELETE FROM watched;
 COMMIT;
 SELECT * FROM audit;
+-- checks of a parent already checked in the transaction (answered
+-- without the node while its lock is held) still see the transaction's
+-- own changes to it
+CREATE TABLE kp (id int PRIMARY KEY, v text) USING lyra;
+CREATE TABLE kc (id int PRIMARY KEY, p int REFERENCES kp) USING lyra;
+INSERT INTO kp SELECT g, 'p' FROM generate_series(1, 10) g;
+BEGIN;
+INSERT INTO kc SELECT g, 1 + g % 10 FROM generate_series(1, 500) g;
+DELETE FROM kc WHERE p = 7;
+DELETE FROM kp WHERE id = 7;
+INSERT INTO kc VALUES (1001, 7);
+ROLLBACK;
+BEGIN;
+INSERT INTO kc VALUES (1, 3);
+UPDATE kp SET id = 30 WHERE id = 4;
+INSERT INTO kc VALUES (2, 4);
+ROLLBACK;
+BEGIN;
+INSERT INTO kc VALUES (1, 3);
+UPDATE kp SET v = 'changed' WHERE id = 3;
+INSERT INTO kc VALUES (2, 3);
+SELECT v FROM kp WHERE id = 3 FOR KEY SHARE;
+COMMIT;
+INSERT INTO kc SELECT g, 1 + g % 10 FROM generate_series(3, 500) g;
+SELECT count(*), count(DISTINCT p) FROM kc;
+DROP TABLE kc, kp;
 DROP TABLE review, book, author, person, city, uses, code, orphan, watched, audit;
 DROP FUNCTION note_change();

@@ -18,6 +18,8 @@
 //!   cursor        ^ current       backward: r2 → r0, each from its end
 //! ```
 
+use std::collections::HashMap;
+
 use lyra_engine::keys::{memcmp, RowId, TableId};
 use pgrx::itemptr::item_pointer_set_all;
 use pgrx::pg_sys;
@@ -57,6 +59,9 @@ struct IndexCursor {
     filter: Vec<RowCondition>,
     /// Lock the rows of point lookups as they are read ([`lock_rows`]).
     lock_rows: Option<(LockMode, txn::LockFor)>,
+    /// Nothing reads the rows' columns (a foreign key's check), see
+    /// [`lock_rows`].
+    columns_unread: bool,
 }
 
 /// Point lookups: the rows found, in key order, once looked up, each with
@@ -68,6 +73,9 @@ struct Points {
     at: isize,
     /// No row returned yet: a backward scan starts from the last one.
     fresh: bool,
+    /// Checked parents found without the node, with their versions
+    /// (`txn::checked_parent`), for the fetch of each.
+    checked: HashMap<RowId, Vec<u8>>,
 }
 
 unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut IndexCursor {
@@ -95,6 +103,7 @@ pub unsafe extern "C-unwind" fn begin(
         first_page: None,
         filter: Vec::new(),
         lock_rows: None,
+        columns_unread: false,
     });
     (*scan).opaque = state.cast();
     scan
@@ -130,7 +139,7 @@ pub unsafe extern "C-unwind" fn rescan(
     state.read_ts = snapshot::read_ts(snapshot);
     state.with_rows = !(*scan).xs_want_itup;
     let all_points = !state.ranges.is_empty() && state.ranges.iter().all(|r| r.is_point(&shape));
-    state.points = all_points.then_some(Points { found: None, at: -1, fresh: true });
+    state.points = all_points.then_some(Points { found: None, at: -1, fresh: true, checked: HashMap::new() });
 }
 
 /// What every engine index's `amrescan` starts with: the new scan keys
@@ -258,6 +267,12 @@ impl IndexCursor {
         }
     }
 
+    /// Whether this scan is a foreign key's check: key-share locks of rows
+    /// whose columns nothing reads.
+    fn checks_parents(&self) -> bool {
+        self.columns_unread && self.lock_rows == Some((LockMode::KeyShare, txn::LockFor::Lock))
+    }
+
     /// The next point lookup's row, in either direction; the first call
     /// looks them all up.
     fn next_point(&mut self, backward: bool) -> Option<(RowId, bool)> {
@@ -278,6 +293,9 @@ impl IndexCursor {
         // Once: a scrollable cursor coming back asks the node.
         if let Some(sent) = sent.take() {
             hand_over(self.table, &self.read_ts, *row, sent);
+        } else if let Some(version) = points.checked.remove(row) {
+            // The statement may not have a timestamp yet: good at any.
+            crate::tam::prefetched_checked(table::row_key(self.table, *row), version);
         }
         Some((*row, true))
     }
@@ -300,6 +318,18 @@ impl IndexCursor {
                 continue;
             }
             txn::note_read(entry, &successor);
+            // A foreign key's check of a parent row it found and locked
+            // earlier in this transaction: the row is still there with
+            // this key (see `txn::checked_parent`), and the lock is held.
+            if self.checks_parents() {
+                if let Some((row, locked)) = txn::checked_parent(entry, self.table) {
+                    rows[i] = Some((row, None));
+                    let version = locked.value.clone().expect("a checked parent's version");
+                    self.points.as_mut().expect("point lookups").checked.insert(row, version);
+                    txn::held_with_read(table::row_key(self.table, row), LockMode::KeyShare, txn::LockFor::Lock, locked);
+                    continue;
+                }
+            }
             // A row this transaction locked through this entry and has
             // written since (TPC-B's SELECT after its UPDATE): its own
             // version is what the fetch returns, so the node has nothing
@@ -336,6 +366,10 @@ impl IndexCursor {
                     // now, and keeps it while locked.
                     if locked.value.is_some() && locked.value == entry.row {
                         txn::note_locked_entry(self.ranges[i].start.clone(), row);
+                        if self.checks_parents() {
+                            let version = locked.value.clone().expect("checked above");
+                            txn::note_checked_parent(self.ranges[i].start.clone(), row, version);
+                        }
                     }
                     txn::held_with_read(table::row_key(self.table, row), mode, purpose, locked);
                 } else if let (false, Some(seen)) = (entry.busy.is_empty(), &entry.row) {
@@ -369,8 +403,13 @@ pub unsafe fn push_filter(scan: pg_sys::IndexScanDesc, filter: Vec<RowCondition>
 ///
 /// # Safety
 /// `scan` is a `lyra_index` scan.
-pub unsafe fn lock_rows(scan: pg_sys::IndexScanDesc, mode: LockMode, purpose: txn::LockFor) {
-    state(scan).lock_rows = Some((mode, purpose));
+/// With `columns_unread` (nothing reads the rows' columns: a foreign key's
+/// check, `SELECT 1 … FOR KEY SHARE`), a key-share lookup of a row it
+/// found and locked before in the transaction needs no node.
+pub unsafe fn lock_rows(scan: pg_sys::IndexScanDesc, mode: LockMode, purpose: txn::LockFor, columns_unread: bool) {
+    let state = state(scan);
+    state.lock_rows = Some((mode, purpose));
+    state.columns_unread = columns_unread;
 }
 
 /// Has the scan ask for `rows` entries in the first page of each range

@@ -30,7 +30,7 @@ mod unsupported;
 pub mod versions;
 
 pub use bitmap::note_bitmap_scans;
-pub use modify::{inserting_xid, locking_xid, prefetched, row_id_of, statement_started};
+pub use modify::{inserting_xid, locking_xid, prefetched, prefetched_checked, row_id_of, statement_started};
 pub use scan::{push_columns, push_filter, snapshot_cid, Cursor};
 
 use pgrx::pg_sys;

@@ -69,21 +69,34 @@ thread_local! {
     /// newest version, which `INSERT … ON CONFLICT DO UPDATE` then locks.
     static DIRTY_FETCHED: RefCell<Option<(Vec<u8>, Vec<u8>)>> = const { RefCell::new(None) };
     /// A committed row an index point lookup brought along (key, the
-    /// timestamp it was read at, value), for the fetch that follows.
-    static PREFETCHED: RefCell<Option<(Vec<u8>, Ts, Option<Vec<u8>>)>> = const { RefCell::new(None) };
+    /// timestamp it was read at — none: any —, value), for the fetch that
+    /// follows.
+    static PREFETCHED: RefCell<Option<(Vec<u8>, Option<Ts>, Option<Vec<u8>>)>> = const { RefCell::new(None) };
 }
 
 /// Keeps the committed row `key` read at `read_ts` for the next [`fetch`]
 /// of it at that timestamp.
 pub fn prefetched(key: Vec<u8>, read_ts: Option<Ts>, value: Option<Vec<u8>>) {
-    PREFETCHED.with(|p| *p.borrow_mut() = read_ts.map(|ts| (key, ts, value)));
+    PREFETCHED.with(|p| *p.borrow_mut() = read_ts.map(|ts| (key, Some(ts), value)));
 }
 
-/// The row [`prefetched`] kept, if it is `key` at `read_ts` (taken).
-fn take_prefetched(key: &[u8], read_ts: Option<Ts>) -> Option<Option<Vec<u8>>> {
+/// Keeps a version of the row `key` for the next MVCC [`fetch`] of it at
+/// any timestamp: a parent row a foreign key's check found and holds
+/// locked, whose columns the check does not read (`txn::checked_parent`).
+pub fn prefetched_checked(key: Vec<u8>, value: Vec<u8>) {
+    PREFETCHED.with(|p| *p.borrow_mut() = Some((key, None, Some(value))));
+}
+
+/// The row [`prefetched`] kept, if it is `key` at `read_ts` (taken); a
+/// dirty fetch takes none kept for any timestamp.
+fn take_prefetched(key: &[u8], read_ts: Option<Ts>, dirty: bool) -> Option<Option<Vec<u8>>> {
     PREFETCHED.with(|p| {
         let mut p = p.borrow_mut();
-        let matches = matches!((&*p, read_ts), (Some((k, ts, _)), Some(at)) if k == key && *ts == at);
+        let matches = match (&*p, read_ts) {
+            (Some((k, None, _)), _) => k == key && !dirty,
+            (Some((k, Some(ts), _)), Some(at)) => k == key && *ts == at,
+            _ => false,
+        };
         matches.then(|| p.take().map(|(_, _, value)| value)).flatten()
     })
 }
@@ -142,7 +155,7 @@ pub unsafe fn fetch(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: p
         None => {
             let read_ts = snapshot::read_ts(snapshot);
             txn::note_read(&key, &key_successor(&key));
-            if let Some(value) = take_prefetched(&key, read_ts.get()) {
+            if let Some(value) = take_prefetched(&key, read_ts.get(), dirty) {
                 return value.map(|v| (key, v));
             }
             let got = node_link::with_node(|c, w| c.get(key.clone(), read_ts.get(), w));
