@@ -257,6 +257,9 @@ fn dirty_fetched(key: &[u8]) -> Option<Vec<u8>> {
 /// snapshot is not the version its locks compare with.
 pub fn statement_started() {
     DIRTY_FETCHED.with(|d| d.borrow_mut().take());
+    // A row kept for a fetch that never came (one kept for any timestamp
+    // must not answer a later statement's).
+    PREFETCHED.with(|p| p.borrow_mut().take());
 }
 
 /// The smallest key after `key`.
