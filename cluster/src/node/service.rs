@@ -353,29 +353,26 @@ impl<E: Engine> Service<E> {
                     .into_iter()
                     .map(|mut lock| {
                         lock.wait = WaitPolicy::NoWait as i32;
-                        match self.try_lock(conn, &lock) {
-                            LockAttempt::Done(answer) => answer,
-                            // A request that does not wait is never left blocked.
-                            LockAttempt::Blocked => {
-                                self.cancel_wait(conn);
-                                error(ErrorCode::WouldBlock, "the row is locked".into())
-                            }
-                        }
+                        self.lock_at_once(conn, &lock)
                     })
                     .collect();
                 Ok(response::Kind::RowsLocked(crate::protocol::RowsLocked { answers }))
             }
-            request::Kind::LockRow(lock) => {
-                return match self.try_lock(conn, &lock) {
-                    LockAttempt::Done(response) => response,
-                    LockAttempt::Blocked => {
-                        self.cancel_wait(conn);
-                        error(ErrorCode::WouldBlock, "the row is locked".into())
-                    }
-                };
-            }
+            request::Kind::LockRow(lock) => return self.lock_at_once(conn, &lock),
         };
         respond(result)
+    }
+
+    /// [`try_lock`](Self::try_lock) answered now: a lock that would have
+    /// to wait (the server parks those before they get here) is refused.
+    fn lock_at_once(&self, conn: &Connection, lock: &LockRow) -> Response {
+        match self.try_lock(conn, lock) {
+            LockAttempt::Done(response) => response,
+            LockAttempt::Blocked => {
+                self.cancel_wait(conn);
+                error(ErrorCode::WouldBlock, "the row is locked".into())
+            }
+        }
     }
 
     /// One attempt at a row lock. A `Block` request that cannot be granted
