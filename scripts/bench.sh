@@ -6,7 +6,8 @@
 #                     unique entry checked and locked: on Lyra on the node)
 #   load (INSERTs)    200,000 single-row INSERTs in one transaction (PL/pgSQL loop)
 #   foreign key       INSERT … SELECT of 20,000 rows referencing 1,000 parent
-#                     rows (each row's check: a lookup FOR KEY SHARE)
+#                     rows (each row's check: a lookup FOR KEY SHARE), and of
+#                     20,000 rows referencing 20,000 parents, one each
 #   count(*)          full scan, best of 3, with Postgres's default parallel
 #                     workers (a parallel seq scan where the table is big
 #                     enough, on Lyra as on heap) and without any
@@ -103,6 +104,10 @@ if [ -z "$ONLY" ] || [ "$ONLY" = scans ]; then
             INSERT INTO ${am}_parent SELECT g, 'parent ' || g FROM generate_series(1, 1000) g;
             CREATE TABLE ${am}_child (id int, parent int REFERENCES ${am}_parent) USING $am;"
     T[$am,fkey]=$(timed "INSERT INTO ${am}_child SELECT g, 1 + g % 1000 FROM generate_series(1, 20000) g")
+    sql -c "CREATE TABLE ${am}_parents (id int PRIMARY KEY) USING $am;
+            INSERT INTO ${am}_parents SELECT g FROM generate_series(1, 20000) g;
+            CREATE TABLE ${am}_children (id int, parent int REFERENCES ${am}_parents) USING $am;"
+    T[$am,fkey_each]=$(timed "INSERT INTO ${am}_children SELECT g, g FROM generate_series(1, 20000) g")
     T[$am,insert]=$(timed "DO \$\$ BEGIN FOR i IN 1..$ROWS LOOP
         INSERT INTO ${am}_ins VALUES (i, 'customer ' || i, i % 1000, (i * 7919) % 100000 / 100.0, now()); END LOOP; END \$\$")
     sql -c "ANALYZE ${am}_copy"
@@ -193,6 +198,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = scans ]; then
   row "load: COPY"                       .3f copy
   row "load: COPY, primary key"          .3f copy_keyed
   row "20000 rows with a foreign key"    .3f fkey
+  row "20000 rows, a parent each"        .3f fkey_each
   row "load: single-row INSERTs, 1 txn"  .3f insert
   row "SELECT count(*)"                  .3f count
   row "SELECT count(*), no workers"      .3f count_serial

@@ -634,3 +634,13 @@ BEGIN
 END
 $$;
 -- upgrade 0.8.0--0.9.0 end
+
+-- upgrade 0.9.0--0.10.0 begin
+-- lyra 0.9.0 -> 0.10.0: node_requests(), the requests a backend has sent
+-- to its node (pg_ext/src/admin.rs). scripts/setup.sh installs this
+-- section as lyra--0.9.0--0.10.0.sql.
+CREATE FUNCTION node_requests() RETURNS bigint
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'lyra_node_requests_wrapper';
+COMMENT ON FUNCTION node_requests() IS
+    'The requests this backend has sent to its Lyra node since it started, each a round trip.';
+-- upgrade 0.9.0--0.10.0 end

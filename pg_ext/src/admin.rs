@@ -1,5 +1,5 @@
 //! Schema `lyra`'s admin functions (DESIGN §6): what this node knows of
-//! its cluster, and moving leases. Declared in `sql/lyra_am.sql` (their
+//! its cluster, moving leases, and what a backend asked its node. Declared in `sql/lyra_am.sql` (their
 //! SQL types are spelled there), answered by the node (`NodeAdmin` in the
 //! cluster crate).
 //!
@@ -12,6 +12,7 @@
 //! | `lyra.split_range(range, key)`, `lyra.split_range(key)` | superuser or `lyra_admin` | the new range's id, once the split applied here (the second finds the range holding the key) |
 //! | `lyra.add_node(address)` | superuser or `lyra_admin` | the new node's id: the node waiting at `address` (`lyra.join = 'wait'`) joined through this node's cluster |
 //! | `lyra.decommission_node(node)` | superuser or `lyra_admin` | returns once recorded; the node's replicas then move to other nodes |
+//! | `lyra.node_requests()` | anyone | the requests this backend has sent to its node since it started (each a round trip) |
 
 use pgrx::prelude::*;
 
@@ -19,6 +20,14 @@ use crate::error::raise;
 use crate::node_link::with_node;
 
 type NodeRow = (i64, String, bool, bool);
+
+/// The requests this backend has sent to its node since it started, each
+/// a round trip (pipelined or not): read before and after a statement, what
+/// it cost beyond Postgres.
+#[pg_extern(sql = false)]
+fn lyra_node_requests() -> i64 {
+    i64::try_from(lyra_cluster::client::requests_sent()).unwrap_or(i64::MAX)
+}
 
 #[pg_extern(sql = false)]
 fn lyra_nodes() -> TableIterator<

@@ -584,6 +584,13 @@ pub fn mark_written(key: &[u8]) {
     node_link::mark_written(MarkWritten { key: key.to_vec(), txn_tag, subxact });
 }
 
+/// A key-share lock the node took on the parent row `key` for a foreign
+/// key's check taken along with another's (`index::parents`): held from
+/// now on, with no read waiting for its answer.
+pub fn held_by_check(key: &[u8], locked: &RowLocked) {
+    hold(key, LockMode::KeyShare, locked.lock_ts.unwrap_or_default(), LockFor::Lock);
+}
+
 /// Notes that the row a point lookup found at the unique index entry
 /// `entry` was locked by that read ([`held_with_read`]).
 pub fn note_locked_entry(entry: Vec<u8>, row: RowId) {
@@ -913,6 +920,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => {
             // Claims a statement left (each statement's end makes them).
             crate::index::claims::make_all();
+            crate::index::parents::forget(None);
             crate::index::btree_classes::give_back_all();
             node_link::forget_all();
             crate::index::finish_drops();
@@ -933,6 +941,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             PAST_COMMIT.with(|p| p.set(false));
             crate::index::claims::forget(None);
+            crate::index::parents::forget(None);
             crate::index::btree_classes::forget_lent(None);
             // A commit cut short may have staged writes on the node: a new
             // connection ends all that. Locks held are released by EndTxn.
@@ -982,6 +991,7 @@ unsafe extern "C-unwind" fn on_subxact(
         }
         SUBXACT_EVENT_ABORT_SUB => {
             crate::index::claims::forget(Some(my_subid));
+            crate::index::parents::forget(Some(my_subid));
             release_subtransaction_locks(my_subid);
             crate::index::btree_classes::forget_lent(Some(my_subid));
             crate::index::forget_drops(Some(my_subid));

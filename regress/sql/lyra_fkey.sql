@@ -105,5 +105,54 @@ COMMIT;
 INSERT INTO kc SELECT g, 1 + g % 10 FROM generate_series(3, 500) g;
 SELECT count(*), count(DISTINCT p) FROM kc;
 DROP TABLE kc, kp;
+-- a statement's checks of many parents: the first check that asks the
+-- node takes the statement's other parents along (index/parents.rs), a
+-- few requests in all instead of one per row
+CREATE TABLE bp (id int PRIMARY KEY, v text) USING lyra;
+CREATE TABLE bc (id int PRIMARY KEY, p int REFERENCES bp) USING lyra;
+INSERT INTO bp SELECT g, 'p' || g FROM generate_series(1, 3000) g;
+SELECT lyra.node_requests() AS before \gset
+INSERT INTO bc SELECT g, g FROM generate_series(1, 3000) g;
+SELECT lyra.node_requests() - :before < 30 AS checked_in_a_few_requests;
+-- one parent missing among them still fails its check; NULLs need none
+INSERT INTO bc SELECT 5000 + g, CASE WHEN g = 1500 THEN 9999 ELSE g END FROM generate_series(1, 2000) g;
+INSERT INTO bc VALUES (90000, NULL);
+-- parents of the transaction's own beside committed ones
+BEGIN;
+INSERT INTO bp SELECT g, 'new' FROM generate_series(3001, 3100) g;
+INSERT INTO bc SELECT 6000 + g, g FROM generate_series(2901, 3100) g;
+COMMIT;
+-- checks rolled back with their savepoint, then made again
+BEGIN;
+SAVEPOINT s;
+INSERT INTO bc SELECT 7000 + g, g FROM generate_series(1, 1500) g;
+ROLLBACK TO s;
+INSERT INTO bc SELECT 7000 + g, g FROM generate_series(1, 1500) g;
+COMMIT;
+-- a deferred constraint is checked at COMMIT, against parents added
+-- since, and fails there for a parent never added
+CREATE TABLE bd (id int PRIMARY KEY, p int REFERENCES bp DEFERRABLE INITIALLY DEFERRED) USING lyra;
+BEGIN;
+INSERT INTO bd SELECT g, g + 3100 FROM generate_series(1, 50) g;
+INSERT INTO bp SELECT g, 'late' FROM generate_series(3101, 3150) g;
+COMMIT;
+BEGIN;
+INSERT INTO bd SELECT g, g + 3200 FROM generate_series(51, 60) g;
+COMMIT;
+-- a key of two columns referenced in another order than the parent's,
+-- and text keys
+CREATE TABLE mp (a int, b text, PRIMARY KEY (a, b)) USING lyra;
+CREATE TABLE mc (id int PRIMARY KEY, y text, x int, FOREIGN KEY (x, y) REFERENCES mp (a, b)) USING lyra;
+INSERT INTO mp SELECT g, 'k' || g FROM generate_series(1, 1200) g;
+SELECT lyra.node_requests() AS before \gset
+INSERT INTO mc SELECT g, 'k' || g, g FROM generate_series(1, 1200) g;
+SELECT lyra.node_requests() - :before < 30 AS checked_in_a_few_requests;
+INSERT INTO mc SELECT 2000 + g, 'k' || g, CASE WHEN g = 700 THEN 701 ELSE g END FROM generate_series(1, 1200) g;
+-- a child key of another type than the parent's (checked row by row)
+CREATE TABLE wc (id int PRIMARY KEY, p bigint REFERENCES bp) USING lyra;
+INSERT INTO wc SELECT g, g FROM generate_series(1, 300) g;
+INSERT INTO wc VALUES (301, 99999);
+SELECT (SELECT count(*) FROM bc), (SELECT count(*) FROM bd), (SELECT count(*) FROM mc), (SELECT count(*) FROM wc);
+DROP TABLE bc, bd, wc, bp, mc, mp;
 DROP TABLE review, book, author, person, city, uses, code, orphan, watched, audit;
 DROP FUNCTION note_change();

@@ -46,6 +46,7 @@ pub mod collated;
 pub mod entry;
 pub mod gin;
 pub mod gist;
+pub mod parents;
 pub mod ranges;
 pub mod scan;
 pub mod speculative;

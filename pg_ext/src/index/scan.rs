@@ -273,6 +273,37 @@ impl IndexCursor {
         self.columns_unread && self.lock_rows == Some((LockMode::KeyShare, txn::LockFor::Lock))
     }
 
+    /// Parent entries the statement's rows noted ([`super::parents`]) for
+    /// this index, beside `asked`: neither written by this transaction nor
+    /// checked already.
+    fn other_parents(&self, asked: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let prefix = &asked[0][..self.prefix_len];
+        // SAFETY: a scan runs inside a transaction.
+        let noted = unsafe { super::parents::take(prefix, super::parents::PER_REQUEST.saturating_sub(asked.len())) };
+        noted
+            .into_iter()
+            .filter(|entry| {
+                !asked.contains(entry)
+                    && txn::lookup(entry, txn::SEE_ALL).is_none()
+                    && txn::checked_parent(entry, self.table).is_none()
+            })
+            .collect()
+    }
+
+    /// What the node found at a parent entry taken along: a row it locked
+    /// at the version read becomes a checked parent; a lock taken is held
+    /// either way; a row held by another, or none, is left to its check.
+    fn note_other_parent(&self, entry: Vec<u8>, found: lyra_cluster::protocol::Entry) {
+        let (Some(value), Some(locked)) = (found.value, found.locked) else { return };
+        let row = entry_row(&entry[self.prefix_len..], &value);
+        let key = table::row_key(self.table, row);
+        txn::held_by_check(&key, &locked);
+        if locked.value.is_some() && locked.value == found.row {
+            let version = locked.value.expect("checked above");
+            txn::note_checked_parent(entry, row, version);
+        }
+    }
+
     /// The next point lookup's row, in either direction; the first call
     /// looks them all up.
     fn next_point(&mut self, backward: bool) -> Option<(RowId, bool)> {
@@ -343,7 +374,11 @@ impl IndexCursor {
             ask.push(i);
         }
         if !ask.is_empty() {
-            let entries: Vec<Vec<u8>> = ask.iter().map(|&i| self.ranges[i].start.clone()).collect();
+            let mut entries: Vec<Vec<u8>> = ask.iter().map(|&i| self.ranges[i].start.clone()).collect();
+            // A foreign key's check that asks the node takes along the
+            // parents the statement's other rows will be checked against.
+            let others = if self.checks_parents() { self.other_parents(&entries) } else { Vec::new() };
+            entries.extend(others.iter().cloned());
             // SAFETY: a scan runs inside a transaction.
             let (txn_tag, subxact) = if self.lock_rows.is_some() { unsafe { txn::lock_taker() } } else { (0, 0) };
             let get = GetEntries {
@@ -355,9 +390,13 @@ impl IndexCursor {
                 subxact,
                 lock_writes: self.lock_rows.is_some_and(|(_, purpose)| purpose == txn::LockFor::Write),
             };
-            let got = node_link::with_node(|c, w| c.get_entries(get.clone(), w));
+            let mut got = node_link::with_node(|c, w| c.get_entries(get.clone(), w));
             self.read_ts.learn(got.read_ts);
             txn::note_ts(got.read_ts);
+            let found_others = got.entries.split_off(ask.len().min(got.entries.len()));
+            for (entry, found) in others.into_iter().zip(found_others) {
+                self.note_other_parent(entry, found);
+            }
             for (&i, entry) in ask.iter().zip(got.entries) {
                 let Some(value) = entry.value else { continue };
                 let row = entry_row(&self.ranges[i].start[self.prefix_len..], &value);

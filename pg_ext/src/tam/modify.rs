@@ -463,6 +463,7 @@ pub unsafe extern "C-unwind" fn tuple_insert(
     _bistate: *mut pg_sys::BulkInsertStateData,
 ) {
     insert(rel, slot, cid);
+    crate::index::parents::note_inserted(rel, slot);
 }
 
 /// The row of an `INSERT … ON CONFLICT` ([`crate::index::speculative`]):
@@ -502,6 +503,7 @@ pub unsafe extern "C-unwind" fn multi_insert(
 ) {
     for i in 0..nslots as usize {
         insert(rel, *slots.add(i), cid);
+        crate::index::parents::note_inserted(rel, *slots.add(i));
     }
 }
 
