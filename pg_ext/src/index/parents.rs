@@ -87,7 +87,8 @@ pub unsafe fn note_inserted(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTable
         let vals: Vec<pg_sys::Datum> = key.columns.iter().map(|&c| values[c]).collect();
         let nulls = vec![false; vals.len()];
         let (entry, _, constrained) = key.shape.entry(&vals, &nulls, lyra_engine::keys::RowId(0));
-        if !constrained {
+        // A parent checked already is answered without the node.
+        if !constrained || crate::txn::checked_parent(&entry, key.shape.table).is_some() {
             continue;
         }
         let noted = PARENTS.with(|p| {
