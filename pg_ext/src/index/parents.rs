@@ -117,18 +117,18 @@ pub unsafe fn take(prefix: &[u8], limit: usize) -> Vec<Vec<u8>> {
         if p.pending.is_empty() {
             return Vec::new();
         }
-        let mut taken: Vec<Vec<u8>> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        p.pending.retain(|(entry, by)| {
-            if taken.len() >= limit || *by != subxact || !entry.starts_with(prefix) {
-                return true;
+        // Moved, not copied: a statement may have noted tens of thousands.
+        let mut taken = std::collections::HashSet::new();
+        let mut kept = Vec::new();
+        for (entry, by) in std::mem::take(&mut p.pending) {
+            if taken.len() < limit && by == subxact && entry.starts_with(prefix) {
+                taken.insert(entry);
+            } else {
+                kept.push((entry, by));
             }
-            if seen.insert(entry.clone()) {
-                taken.push(entry.clone());
-            }
-            false
-        });
-        taken
+        }
+        p.pending = kept;
+        taken.into_iter().collect()
     })
 }
 

@@ -377,11 +377,13 @@ impl IndexCursor {
             let mut entries: Vec<Vec<u8>> = ask.iter().map(|&i| self.ranges[i].start.clone()).collect();
             // A foreign key's check that asks the node takes along the
             // parents the statement's other rows will be checked against.
-            let others = if self.checks_parents() { self.other_parents(&entries) } else { Vec::new() };
-            entries.extend(others.iter().cloned());
+            if self.checks_parents() {
+                let others = self.other_parents(&entries);
+                entries.extend(others);
+            }
             // SAFETY: a scan runs inside a transaction.
             let (txn_tag, subxact) = if self.lock_rows.is_some() { unsafe { txn::lock_taker() } } else { (0, 0) };
-            let get = GetEntries {
+            let mut get = GetEntries {
                 entries,
                 table: self.table,
                 read_ts: self.read_ts.get(),
@@ -393,6 +395,7 @@ impl IndexCursor {
             let mut got = node_link::with_node(|c, w| c.get_entries(get.clone(), w));
             self.read_ts.learn(got.read_ts);
             txn::note_ts(got.read_ts);
+            let others = get.entries.split_off(ask.len());
             let found_others = got.entries.split_off(ask.len().min(got.entries.len()));
             for (entry, found) in others.into_iter().zip(found_others) {
                 self.note_other_parent(entry, found);
